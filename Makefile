@@ -1,0 +1,208 @@
+# twowayd — one non-recursive GNU Makefile.
+#
+#   make                 build build/twowayd
+#   make check           install missing dependencies, build, run every test
+#   make check SANITIZE=address,undefined   the same under ASan/UBSan (build/sanitize/)
+#   make demo            build and run the demo
+#   make deps            install build and test dependencies (root), or print the command
+#   make install         honours DESTDIR, PREFIX, SYSCONFDIR, ...
+#   make lint            clang-format check and banned-function grep
+#   V=1                  show full commands; WERROR=1 turns warnings into errors
+
+PREFIX      ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+SBINDIR     ?= $(EXEC_PREFIX)/sbin
+BINDIR      ?= $(EXEC_PREFIX)/bin
+SYSCONFDIR  ?= /etc
+DATAROOTDIR ?= $(PREFIX)/share
+MANDIR      ?= $(DATAROOTDIR)/man
+UNITDIR     ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+DESTDIR     ?=
+
+VERSION := 0.1.0
+
+CC      ?= cc
+PKGS    := libcurl openssl jansson libsystemd libmicrohttpd inih sqlite3 zlib
+SANITIZE ?=
+
+ifneq ($(SANITIZE),)
+BUILD   ?= build/sanitize
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT     := -O1 -g
+else
+BUILD   ?= build
+SANFLAGS :=
+OPT     := -O2 -g
+endif
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
+        -Wshadow -Wpointer-arith -Wcast-qual -Wformat=2 -Wvla -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+ifneq ($(SANITIZE),)
+HARDEN := -fstack-protector-strong -fPIE
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+
+CPPFLAGS += -iquote include -D_GNU_SOURCE -DTWOWAYD_VERSION='"$(VERSION)"'
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Every src/*.c but the program entry points forms the library that the
+# daemon, the control tool, the unit tests and the test tools link.
+MAINS    := src/twowayd.c
+LIB_SRCS := $(filter-out $(MAINS),$(sort $(wildcard src/*.c)))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libtwowayd.a
+
+# Unit tests see module internals (UNITTEST), so they link a second copy of
+# the library built with -DTWOWAYD_UNIT_TEST.
+UT_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/ut/%.o)
+UT_LIB   := $(BUILD)/libtwowayd-ut.a
+UNIT_SRCS := $(sort $(wildcard tests/unit/*_test.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
+
+PROGS := $(BUILD)/twowayd
+
+.PHONY: all check check-unit check-integration unit-bins tools deps deps-node demo \
+        install uninstall clean lint format
+
+all: $(PROGS)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/ut/%.o: src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC [ut] $<")
+	$(Q)$(CC) $(CPPFLAGS) -DTWOWAYD_UNIT_TEST $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(UT_LIB): $(UT_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/twowayd: $(BUILD)/obj/twowayd.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+$(BUILD)/obj/twowayd.o: src/twowayd.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(UT_LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC [ut] $<")
+	$(Q)$(CC) $(CPPFLAGS) -DTWOWAYD_UNIT_TEST $(CFLAGS) $(shell pkg-config --cflags cmocka) \
+		$(LDFLAGS) -o $@ $< $(UT_LIB) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+unit-bins: $(UNIT_BINS)
+tools: $(TOOL_BINS)
+
+# --- dependencies -------------------------------------------------------------
+# Debian 12 package names. Node.js and npm are checked as commands, since a
+# machine may carry them from elsewhere than Debian's archive.
+DEB_PKGS := gcc make pkg-config libev-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
+            libsystemd-dev libmicrohttpd-dev libinih-dev libsqlite3-dev zlib1g-dev \
+            libcmocka-dev openssl curl ca-certificates systemd clang-format
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "  DEPS    apt-get install$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+		else \
+			echo "missing packages; run as root:"; \
+			echo "  apt-get update && apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+	@$(MAKE) -s deps-node
+
+# The local AWS stand-in's npm packages, pinned by tests/standin/package-lock.json.
+deps-node:
+	@if [ -f tests/standin/package-lock.json ] && \
+	    { [ ! -f tests/standin/node_modules/.package-lock.json ] || \
+	      [ tests/standin/package-lock.json -nt tests/standin/node_modules/.package-lock.json ]; }; then \
+		echo "  DEPS    npm ci (tests/standin)"; \
+		cd tests/standin && npm ci --no-audit --no-fund --loglevel=error >/dev/null || exit 1; \
+	fi
+
+# --- tests ---------------------------------------------------------------------
+check: deps
+	@$(MAKE) -s all unit-bins tools
+	$(Q)BUILD=$(BUILD) tests/run-tests
+
+check-unit: all unit-bins
+	$(Q)BUILD=$(BUILD) tests/run-tests unit
+
+check-integration: all tools
+	$(Q)BUILD=$(BUILD) tests/run-tests integration
+
+demo: deps
+	@$(MAKE) -s all tools
+	$(Q)BUILD=$(BUILD) tests/demo/run-demo
+
+# --- install -------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/twowayd $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(BUILD)/twowayd $(DESTDIR)$(SBINDIR)/twowayd
+	@# An operator's edited config is never overwritten.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/twowayd/twowayd.conf ] || \
+		install -m 0640 config/twowayd.conf $(DESTDIR)$(SYSCONFDIR)/twowayd/twowayd.conf
+	sed -e 's|/usr/sbin/twowayd|$(SBINDIR)/twowayd|g' -e 's|/etc/twowayd|$(SYSCONFDIR)/twowayd|g' \
+		systemd/twowayd.service >$(DESTDIR)$(UNITDIR)/twowayd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/twowayd.service
+	install -m 0644 systemd/twowayd.sysusers $(DESTDIR)$(SYSUSERSDIR)/twowayd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/twowayd $(DESTDIR)$(UNITDIR)/twowayd.service \
+		$(DESTDIR)$(SYSUSERSDIR)/twowayd.conf
+
+# --- hygiene -------------------------------------------------------------------
+FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/tools/*.c)
+BANNED := strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets|gmtime|localtime|system
+lint:
+	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
+	$(Q)! grep -nE '\b($(BANNED))\s*\(' src/*.c include/*.h || { echo "banned function used"; exit 1; }
+
+format:
+	$(Q)clang-format -i $(FORMAT_FILES)
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/ut/*.d $(BUILD)/tests/*/*.d)
