@@ -1,0 +1,1192 @@
+/*
+ * config_test.c — unit tests for config.c: schema, every error path, the
+ * diagnostic formats and line numbers, defaults, lists, IPv6, restart-only
+ * detection, and the shipped sample config/twowayd.conf.
+ *
+ * Test configs are written to a mkdtemp() directory removed at the end.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "config.h"
+
+static char tmpdir[] = "/tmp/twowayd-config-test.XXXXXX";
+static unsigned file_seq;
+
+static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)st;
+        (void)type;
+        (void)ftw;
+        return remove(p);
+}
+
+static int group_setup(void **state)
+{
+        (void)state;
+        return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+        (void)state;
+        return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Write text to a new file in tmpdir; returns its malloc'd path. */
+static char *write_file(const char *text)
+{
+        char *path;
+        FILE *f;
+
+        assert_true(asprintf(&path, "%s/t%u.conf", tmpdir, ++file_seq) > 0);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+        assert_int_equal(fclose(f), 0);
+        return path;
+}
+
+/* The required keys, so a test adds only what it is about. 7 lines. */
+#define REQUIRED                                                                                   \
+        "[sns]\n"                                                                                  \
+        "topic_arns = arn:aws:sns:us-east-1:123456789012:twowayd-inbound\n"                        \
+        "[consent]\n"                                                                              \
+        "table = twowayd-consent\n"                                                                \
+        "[agent]\n"                                                                                \
+        "agent_id = AGENT12345\n"                                                                  \
+        "agent_alias_id = ALIAS12345\n"
+#define REQUIRED_LINES 7
+
+struct loaded {
+        char *path;
+        struct config *config;
+        struct config_diag diag;
+        int r;
+};
+
+static void load_text(const char *text, struct loaded *l)
+{
+        *l = (struct loaded){0};
+        l->path = write_file(text);
+        l->r = config_load(l->path, &l->config, &l->diag);
+        /* A config comes back exactly when there are no diagnostics. */
+        if (l->r == 0) {
+                assert_non_null(l->config);
+                assert_int_equal(l->diag.n_lines, 0);
+        } else {
+                assert_null(l->config);
+        }
+}
+
+static void loaded_done(struct loaded *l)
+{
+        config_free(l->config);
+        config_diag_done(&l->diag);
+        free(l->path);
+}
+
+static void print_diag(const struct loaded *l)
+{
+        for (size_t i = 0; i < l->diag.n_lines; i++)
+                print_message("  diag: %s\n", l->diag.lines[i]);
+}
+
+/* Expect the load to fail with exactly the given messages ("LINE: message"). */
+static void expect_diags(const struct loaded *l, size_t n, ...)
+{
+        va_list ap;
+
+        if (l->diag.n_lines != n)
+                print_diag(l);
+        assert_int_equal(l->r, -EINVAL);
+        assert_int_equal(l->diag.n_lines, n);
+        va_start(ap, n);
+        for (size_t i = 0; i < n; i++) {
+                const char *want = va_arg(ap, const char *);
+                char *full;
+
+                assert_true(asprintf(&full, "%s:%s", l->path, want) > 0);
+                assert_string_equal(l->diag.lines[i], full);
+                free(full);
+        }
+        va_end(ap);
+}
+
+static void expect_ok(const struct loaded *l)
+{
+        if (l->r != 0)
+                print_diag(l);
+        assert_int_equal(l->r, 0);
+        assert_int_equal(l->diag.n_lines, 0);
+        assert_non_null(l->config);
+}
+
+static char *sample_path(void)
+{
+        const char *src = __FILE__;
+        const char *suffix = "tests/unit/config_test.c";
+        size_t n = strlen(src), m = strlen(suffix);
+        char *p;
+
+        assert_true(n >= m && streq(src + n - m, suffix));
+        assert_true(asprintf(&p, "%.*sconfig/twowayd.conf", (int)(n - m), src) > 0);
+        return p;
+}
+
+/* --- the schema ---------------------------------------------------------------- */
+
+static void test_schema_flags(void **state)
+{
+        size_t n_required = 0, n_restart = 0;
+
+        (void)state;
+        assert_true(config_schema_size() >= 28);
+        for (size_t i = 0; i < config_schema_size(); i++) {
+                const char *section, *key, *def;
+                bool required, restart;
+                char name[64];
+
+                assert_int_equal(config_schema_item(i, &section, &key, &def, &required, &restart),
+                                 0);
+                snprintf(name, sizeof(name), "%s.%s", section, key);
+                if (required) {
+                        n_required++;
+                        assert_null(def); /* a required key has no default */
+                }
+                if (restart) {
+                        n_restart++;
+                        /* libmicrohttpd takes these when it starts; a reload cannot change them. */
+                        assert_true(streq(name, "http.listen") || streq(name, "spool.dir") ||
+                                    streq(name, "http.tls_cert") || streq(name, "http.tls_key") ||
+                                    streq(name, "http.max_connections") ||
+                                    streq(name, "http.max_connections_per_ip") ||
+                                    streq(name, "http.timeout"));
+                }
+        }
+        assert_int_equal(n_required, 4);
+        assert_int_equal(n_restart, 7);
+        {
+                const char *a, *b, *c;
+                bool x, y;
+
+                assert_int_equal(config_schema_item(config_schema_size(), &a, &b, &c, &x, &y),
+                                 -ENOENT);
+        }
+}
+
+static void test_edit_distance(void **state)
+{
+        (void)state;
+        assert_int_equal(config_edit_distance("listen", "listen"), 0);
+        assert_int_equal(config_edit_distance("lisen", "listen"), 1);
+        assert_int_equal(config_edit_distance("lsiten", "listen"), 1); /* transposition */
+        assert_int_equal(config_edit_distance("HTTP", "http"), 0);
+        assert_int_equal(config_edit_distance("htp", "http"), 1);
+        assert_int_equal(config_edit_distance("", "abc"), 3);
+        assert_int_equal(config_edit_distance("timeout", "path"), 7);
+        assert_int_equal(config_edit_distance("kitten", "sitting"), 3);
+        /* optimal string alignment: no edits of a transposed pair */
+        assert_int_equal(config_edit_distance("ca", "abc"), 3);
+        assert_int_equal(
+                config_edit_distance(
+                        "a-name-that-is-longer-than-sixty-three-characters-for-certain-yes",
+                        "a-name-that-is-longer-than-sixty-three-characters-for-certain-yes"),
+                UINT_MAX);
+}
+
+/* --- loading good files -------------------------------------------------------- */
+
+static void test_sample_config(void **state)
+{
+        _cleanup_free_ char *path = sample_path();
+        struct config_diag diag = {0};
+        struct config *c = NULL;
+        int r;
+
+        (void)state;
+        r = config_load(path, &c, &diag);
+        for (size_t i = 0; i < diag.n_lines; i++)
+                print_message("  diag: %s\n", diag.lines[i]);
+        assert_int_equal(r, 0);
+        assert_int_equal(diag.n_lines, 0);
+        assert_non_null(c);
+        assert_string_equal(c->path, path);
+        assert_string_equal(c->http_listen_host, "127.0.0.1");
+        assert_int_equal(c->http_listen_port, 8080);
+        assert_int_equal(c->n_sns_topic_arns, 1);
+        assert_string_equal(c->sns_topic_arns[0],
+                            "arn:aws:sns:us-east-1:123456789012:twowayd-inbound");
+        assert_string_equal(c->consent_table, "twowayd-consent");
+        assert_string_equal(c->agent_id, "AGENT12345");
+        assert_string_equal(c->agent_alias_id, "ALIAS12345");
+        assert_string_equal(c->spool_dir, "/var/lib/twowayd");
+        config_free(c);
+        config_diag_done(&diag);
+}
+
+/* Every commented-out "#key = value" in the sample (and its indented
+ * continuation lines) shows the default: uncommenting them all changes nothing.
+ * Keys whose sample value is an example, not a default, stay commented. */
+static void test_sample_documents_defaults(void **state)
+{
+        static const char *const examples[] = {
+                "tls_cert",          "tls_key",           "region",
+                "ca_bundle",         "signing_cert_host", "origination_identity",
+                "configuration_set",
+        };
+        _cleanup_free_ char *path = sample_path();
+        _cleanup_free_ char *out = NULL;
+        struct loaded plain, uncommented;
+        size_t size = 0, n_uncommented = 0;
+        bool in_default = false;
+        FILE *f, *o;
+        char *line = NULL;
+        size_t cap = 0;
+
+        (void)state;
+        f = fopen(path, "re");
+        assert_non_null(f);
+        o = open_memstream(&out, &size);
+        assert_non_null(o);
+        while (getline(&line, &cap, f) > 0) {
+                size_t klen = strcspn(line + 1, " =");
+                bool is_key = line[0] == '#' && isalpha((unsigned char)line[1]) &&
+                              strstr(line, " = ") == line + 1 + klen;
+
+                if (is_key) {
+                        in_default = true;
+                        for (size_t i = 0; i < ARRAY_SIZE(examples); i++)
+                                if (strlen(examples[i]) == klen &&
+                                    strncmp(line + 1, examples[i], klen) == 0)
+                                        in_default = false;
+                } else if (!(line[0] == '#' && line[1] == '\t')) {
+                        in_default = false;
+                }
+                if (in_default && (is_key || line[1] == '\t')) {
+                        fputs(line + 1, o);
+                        n_uncommented++;
+                } else {
+                        fputs(line, o);
+                }
+        }
+        free(line);
+        fclose(f);
+        assert_int_equal(fclose(o), 0);
+        assert_true(n_uncommented >= 15);
+
+        load_text(REQUIRED, &plain);
+        load_text(out, &uncommented);
+        expect_ok(&plain);
+        expect_ok(&uncommented);
+        {
+                struct config *a = plain.config, *b = uncommented.config;
+
+                assert_string_equal(a->http_path, b->http_path);
+                assert_int_equal(a->http_max_connections, b->http_max_connections);
+                assert_int_equal(a->http_max_per_ip, b->http_max_per_ip);
+                assert_int_equal(a->http_timeout_s, b->http_timeout_s);
+                assert_int_equal(a->http_max_body, b->http_max_body);
+                assert_int_equal(a->sns_auto_confirm, b->sns_auto_confirm);
+                assert_int_equal(a->consent_business_days, b->consent_business_days);
+                assert_string_equal(a->consent_opt_out_reply, b->consent_opt_out_reply);
+                assert_string_equal(a->consent_opt_in_reply, b->consent_opt_in_reply);
+                assert_string_equal(a->consent_help_reply, b->consent_help_reply);
+                assert_int_equal(a->agent_timeout_ms, b->agent_timeout_ms);
+                assert_string_equal(a->agent_fallback_reply, b->agent_fallback_reply);
+                assert_string_equal(a->sms_message_type, b->sms_message_type);
+                assert_int_equal(a->log_level, b->log_level);
+                assert_int_equal(a->log_redact, b->log_redact);
+                assert_int_equal(config_restart_only_changes(a, b, NULL, 0), 0);
+        }
+        loaded_done(&plain);
+        loaded_done(&uncommented);
+}
+
+static void test_defaults(void **state)
+{
+        struct loaded l;
+        struct config *c;
+
+        (void)state;
+        load_text(REQUIRED, &l);
+        expect_ok(&l);
+        c = l.config;
+        assert_string_equal(c->http_listen_host, "127.0.0.1");
+        assert_int_equal(c->http_listen_port, 8080);
+        assert_string_equal(c->http_path, "/sns");
+        assert_null(c->http_tls_cert);
+        assert_null(c->http_tls_key);
+        assert_int_equal(c->http_max_connections, 512);
+        assert_int_equal(c->http_max_per_ip, 64);
+        assert_int_equal(c->http_timeout_s, 30);
+        assert_int_equal(c->http_max_body, 524288);
+        assert_null(c->aws_region);
+        assert_null(c->aws_ca_bundle);
+        assert_null(c->sns_signing_cert_host);
+        assert_true(c->sns_auto_confirm);
+        assert_int_equal(c->consent_business_days, 10);
+        assert_string_equal(c->consent_opt_out_reply,
+                            "You have been unsubscribed from SMS messages. Your request will be "
+                            "processed within 10 business days. Reply START to resubscribe.");
+        assert_string_equal(c->consent_opt_in_reply,
+                            "You have been resubscribed to SMS messages. Welcome back!");
+        assert_non_null(strstr(c->consent_help_reply, "help"));
+        assert_non_null(strstr(c->consent_help_reply, "Reply STOP to unsubscribe"));
+        assert_non_null(strstr(c->consent_help_reply, "Msg & data rates may apply."));
+        assert_int_equal(c->agent_timeout_ms, 30000);
+        assert_string_equal(c->agent_fallback_reply,
+                            "Sorry, we can't answer right now. Please try again later.");
+        assert_null(c->sms_origination_identity);
+        assert_null(c->sms_configuration_set);
+        assert_string_equal(c->sms_message_type, "TRANSACTIONAL");
+        assert_string_equal(c->spool_dir, "/var/lib/twowayd");
+        assert_int_equal(c->log_level, LOG_INFO);
+        assert_true(c->log_redact);
+        loaded_done(&l);
+}
+
+static void test_all_keys_set(void **state)
+{
+        _cleanup_free_ char *cert = write_file("cert\n"), *key = write_file("key\n");
+        _cleanup_free_ char *text = NULL;
+        struct loaded l;
+        struct config *c;
+
+        (void)state;
+        assert_true(asprintf(&text,
+                             "[http]\n"
+                             "listen = 0.0.0.0:8443\n"
+                             "path = /hooks/sns\n"
+                             "tls_cert = %s\n"
+                             "tls_key = %s\n"
+                             "max_connections = 100\n"
+                             "max_connections_per_ip = 100\n"
+                             "timeout = 5\n"
+                             "max_body = 1m\n"
+                             "[aws]\n"
+                             "region = eu-west-2\n"
+                             "ca_bundle = %s\n"
+                             "[sns]\n"
+                             "topic_arns = arn:aws-us-gov:sns:us-gov-west-1:123456789012:a.fifo\n"
+                             "signing_cert_host = ^sns\\.[a-z0-9-]+\\.amazonaws\\.com$\n"
+                             "auto_confirm = off\n"
+                             "[consent]\n"
+                             "table = consent.v2_table-1\n"
+                             "business_days = 60\n"
+                             "opt_out_reply = Bye.\n"
+                             "opt_in_reply = Hi.\n"
+                             "help_reply = Call 555-0100.  ; an inline comment\n"
+                             "[agent]\n"
+                             "agent_id = A1\n"
+                             "agent_alias_id = 0123456789\n"
+                             "timeout_ms = 1000\n"
+                             "fallback_reply = Later.\n"
+                             "[sms]\n"
+                             "origination_identity = +12065550100\n"
+                             "configuration_set = cs-1\n"
+                             "message_type = promotional\n"
+                             "[spool]\n"
+                             "dir = /srv/spool\n"
+                             "[log]\n"
+                             "level = debug\n"
+                             "redact = FALSE\n",
+                             cert, key, cert) > 0);
+        load_text(text, &l);
+        expect_ok(&l);
+        c = l.config;
+        assert_string_equal(c->http_listen_host, "0.0.0.0");
+        assert_int_equal(c->http_listen_port, 8443);
+        assert_string_equal(c->http_path, "/hooks/sns");
+        assert_string_equal(c->http_tls_cert, cert);
+        assert_string_equal(c->http_tls_key, key);
+        assert_int_equal(c->http_max_connections, 100);
+        assert_int_equal(c->http_max_per_ip, 100);
+        assert_int_equal(c->http_timeout_s, 5);
+        assert_int_equal(c->http_max_body, 1048576);
+        assert_string_equal(c->aws_region, "eu-west-2");
+        assert_string_equal(c->aws_ca_bundle, cert);
+        assert_string_equal(c->sns_topic_arns[0],
+                            "arn:aws-us-gov:sns:us-gov-west-1:123456789012:a.fifo");
+        assert_string_equal(c->sns_signing_cert_host, "^sns\\.[a-z0-9-]+\\.amazonaws\\.com$");
+        assert_false(c->sns_auto_confirm);
+        assert_string_equal(c->consent_table, "consent.v2_table-1");
+        assert_int_equal(c->consent_business_days, 60);
+        assert_string_equal(c->consent_opt_out_reply, "Bye.");
+        assert_string_equal(c->consent_opt_in_reply, "Hi.");
+        assert_string_equal(c->consent_help_reply, "Call 555-0100.");
+        assert_string_equal(c->agent_id, "A1");
+        assert_string_equal(c->agent_alias_id, "0123456789");
+        assert_int_equal(c->agent_timeout_ms, 1000);
+        assert_string_equal(c->agent_fallback_reply, "Later.");
+        assert_string_equal(c->sms_origination_identity, "+12065550100");
+        assert_string_equal(c->sms_configuration_set, "cs-1");
+        assert_string_equal(c->sms_message_type, "PROMOTIONAL");
+        assert_string_equal(c->spool_dir, "/srv/spool");
+        assert_int_equal(c->log_level, LOG_DEBUG);
+        assert_false(c->log_redact);
+        loaded_done(&l);
+}
+
+static void test_bool_spellings(void **state)
+{
+        static const struct {
+                const char *text;
+                bool value;
+        } cases[] = {
+                {"yes", true},  {"no", false}, {"true", true}, {"false", false}, {"on", true},
+                {"off", false}, {"1", true},   {"0", false},   {"YES", true},    {"Off", false},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                struct loaded l;
+
+                assert_true(asprintf(&text, REQUIRED "[log]\nredact = %s\n", cases[i].text) > 0);
+                load_text(text, &l);
+                expect_ok(&l);
+                assert_int_equal(l.config->log_redact, cases[i].value);
+                loaded_done(&l);
+        }
+}
+
+static void test_size_suffixes(void **state)
+{
+        static const struct {
+                const char *text;
+                size_t value;
+        } cases[] = {
+                {"1024", 1024}, {"1k", 1024}, {"64K", 65536}, {"2m", 2097152}, {"16M", 16777216},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                struct loaded l;
+
+                assert_true(asprintf(&text, REQUIRED "[http]\nmax_body = %s\n", cases[i].text) > 0);
+                load_text(text, &l);
+                expect_ok(&l);
+                assert_int_equal(l.config->http_max_body, cases[i].value);
+                loaded_done(&l);
+        }
+}
+
+static void test_list_parsing(void **state)
+{
+        static const char *const values[] = {
+                "arn:aws:sns:us-east-1:123456789012:a arn:aws:sns:us-west-2:123456789012:b   "
+                "arn:aws-cn:sns:cn-north-1:123456789012:c",
+                "arn:aws:sns:us-east-1:123456789012:a,arn:aws:sns:us-west-2:123456789012:b,"
+                "arn:aws-cn:sns:cn-north-1:123456789012:c",
+                "arn:aws:sns:us-east-1:123456789012:a , arn:aws:sns:us-west-2:123456789012:b,,\t"
+                "arn:aws-cn:sns:cn-north-1:123456789012:c ,",
+                /* an indented continuation line continues the list */
+                "arn:aws:sns:us-east-1:123456789012:a,\n"
+                "    arn:aws:sns:us-west-2:123456789012:b\n"
+                "\tarn:aws-cn:sns:cn-north-1:123456789012:c",
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
+                _cleanup_free_ char *text = NULL;
+                struct loaded l;
+
+                assert_true(asprintf(&text,
+                                     "[sns]\ntopic_arns = %s\n[consent]\ntable = t12\n"
+                                     "[agent]\nagent_id = a\nagent_alias_id = b\n",
+                                     values[i]) > 0);
+                load_text(text, &l);
+                expect_ok(&l);
+                assert_int_equal(l.config->n_sns_topic_arns, 3);
+                assert_string_equal(l.config->sns_topic_arns[0],
+                                    "arn:aws:sns:us-east-1:123456789012:a");
+                assert_string_equal(l.config->sns_topic_arns[1],
+                                    "arn:aws:sns:us-west-2:123456789012:b");
+                assert_string_equal(l.config->sns_topic_arns[2],
+                                    "arn:aws-cn:sns:cn-north-1:123456789012:c");
+                assert_null(l.config->sns_topic_arns[3]);
+                loaded_done(&l);
+        }
+}
+
+static void test_text_continuation(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[consent]\n"
+                           "opt_out_reply = You are out.\n"
+                           "    Reply START to come back.\n"
+                           "[log]\n"
+                           "level = notice\n",
+                  &l);
+        expect_ok(&l);
+        assert_string_equal(l.config->consent_opt_out_reply,
+                            "You are out. Reply START to come back.");
+        assert_int_equal(l.config->log_level, LOG_NOTICE);
+        loaded_done(&l);
+}
+
+static void test_listen_ipv6_and_ipv4(void **state)
+{
+        static const struct {
+                const char *text, *host;
+                uint16_t port;
+        } cases[] = {
+                {"[::]:8080", "::", 8080},
+                {"[::1]:1", "::1", 1},
+                {"[2001:db8::5]:65535", "2001:db8::5", 65535},
+                {"0.0.0.0:80", "0.0.0.0", 80},
+                {"10.1.2.3:8443", "10.1.2.3", 8443},
+                {"127.0.0.1:0", "127.0.0.1", 0},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                struct loaded l;
+
+                assert_true(asprintf(&text, REQUIRED "[http]\nlisten = %s\n", cases[i].text) > 0);
+                load_text(text, &l);
+                expect_ok(&l);
+                assert_string_equal(l.config->http_listen_host, cases[i].host);
+                assert_int_equal(l.config->http_listen_port, cases[i].port);
+                loaded_done(&l);
+        }
+}
+
+static void test_empty_value_unsets_optional(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[aws]\nregion =\n[sms]\nconfiguration_set = \n", &l);
+        expect_ok(&l);
+        assert_null(l.config->aws_region);
+        assert_null(l.config->sms_configuration_set);
+        loaded_done(&l);
+}
+
+static void test_tls_pair_ok(void **state)
+{
+        _cleanup_free_ char *cert = write_file("c\n"), *key = write_file("k\n");
+        _cleanup_free_ char *text = NULL;
+        struct loaded l;
+
+        (void)state;
+        assert_true(asprintf(&text, REQUIRED "[http]\ntls_cert = %s\ntls_key = %s\n", cert, key) >
+                    0);
+        load_text(text, &l);
+        expect_ok(&l);
+        assert_string_equal(l.config->http_tls_cert, cert);
+        assert_string_equal(l.config->http_tls_key, key);
+        loaded_done(&l);
+}
+
+/* --- bad values: one per type and reason ------------------------------------------ */
+
+struct bad_case {
+        const char *section, *key, *value;
+        const char *shown; /* the value as the diagnostic quotes it; NULL: value */
+        const char *reason;
+};
+
+static const struct bad_case bad_cases[] = {
+        /* host:port */
+        {"http", "listen", "abc", NULL, "expected host:port"},
+        {"http", "listen", "127.0.0.1:99999", NULL, "port must be 0-65535"},
+        {"http", "listen", "127.0.0.1:", NULL, "port must be 0-65535"},
+        {"http", "listen", "127.0.0.1:http", NULL, "port must be 0-65535"},
+        {"http", "listen", "127.0.0.1:-1", NULL, "port must be 0-65535"},
+        {"http", "listen", ":8080", NULL, "missing host (0.0.0.0 or [::] listen everywhere)"},
+        {"http", "listen", "localhost:8080", NULL, "host must be a numeric IPv4 or [IPv6] address"},
+        {"http", "listen", "300.1.1.1:80", NULL, "host must be a numeric IPv4 or [IPv6] address"},
+        {"http", "listen", "::1:8080", NULL, "IPv6 addresses need brackets, as in [::]:8080"},
+        {"http", "listen", "[::1]", NULL, "expected [ipv6]:port"},
+        {"http", "listen", "[::1]8080", NULL, "expected [ipv6]:port"},
+        {"http", "listen", "[1.2.3.4]:80", NULL, "'1.2.3.4' is not an IPv6 address"},
+        {"http", "listen", "[::]:65536", NULL, "port must be 0-65535"},
+        /* path-like text */
+        {"http", "path", "sns", NULL, "must start with '/'"},
+        {"http", "path", "/a b", NULL, "must not contain spaces or non-ASCII characters"},
+        {"spool", "dir", "var/lib/twowayd", NULL, "must be an absolute path"},
+        {"aws", "ca_bundle", "relative.pem", NULL, "must be an absolute path"},
+        {"aws", "ca_bundle", "/nonexistent/cert.pem", NULL,
+         "cannot read: No such file or directory"},
+        {"aws", "ca_bundle", "/tmp", NULL, "not a regular file"},
+        /* unsigned integers */
+        {"http", "max_connections", "0", NULL, "must be an integer 1-100000"},
+        {"http", "max_connections", "100001", NULL, "must be an integer 1-100000"},
+        {"http", "timeout", "abc", NULL, "must be an integer 1-3600"},
+        {"http", "timeout", "-1", NULL, "must be an integer 1-3600"},
+        {"http", "timeout", "10s", NULL, "must be an integer 1-3600"},
+        {"http", "timeout", "0x10", NULL, "must be an integer 1-3600"},
+        {"consent", "business_days", "0", NULL, "must be an integer 1-60"},
+        {"consent", "business_days", "61", NULL, "must be an integer 1-60"},
+        {"consent", "business_days", "99999999999999999999999", NULL, "must be an integer 1-60"},
+        {"agent", "timeout_ms", "999", NULL, "must be an integer 1000-300000"},
+        {"agent", "timeout_ms", "300001", NULL, "must be an integer 1000-300000"},
+        /* sizes */
+        {"http", "max_body", "1023", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"http", "max_body", "17m", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"http", "max_body", "1g", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"http", "max_body", "12q", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"http", "max_body", "1kk", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"http", "max_body", "k", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"http", "max_body", "99999999999999999999g", NULL,
+         "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        /* booleans */
+        {"sns", "auto_confirm", "maybe", NULL, "expected yes/no, true/false, on/off or 1/0"},
+        {"log", "redact", "2", NULL, "expected yes/no, true/false, on/off or 1/0"},
+        /* enums */
+        {"log", "level", "loud", NULL, "expected error, warning, notice, info or debug"},
+        {"sms", "message_type", "BULK", NULL, "expected TRANSACTIONAL or PROMOTIONAL"},
+        /* regex */
+        {"sns", "signing_cert_host", "(sns", NULL,
+         "regular expression does not compile: Unmatched ( or \\("},
+        /* lists */
+        {"sns", "topic_arns", "arn:aws:sns:us-east-1:12345678901:x", NULL,
+         "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)"},
+        {"sns", "topic_arns", "arn:aws:sqs:us-east-1:123456789012:x", NULL,
+         "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)"},
+        {"sns", "topic_arns", "arn:aws:sns:us-east-1:123456789012:bad/name", NULL,
+         "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)"},
+        {"sns", "topic_arns", "arn:azure:sns:us-east-1:123456789012:x", NULL,
+         "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)"},
+        {"sns", "topic_arns", "arn:aws:sns:us-east-1:123456789012:ok, nope", "nope",
+         "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)"},
+        {"sns", "topic_arns", " , ,", ", ,", "must not be empty"},
+        {"sns", "topic_arns", "", NULL, "must not be empty"},
+        /* checked text */
+        {"consent", "table", "ab", NULL, "a DynamoDB table name is 3-255 of A-Z a-z 0-9 _ . -"},
+        {"consent", "table", "my table", NULL,
+         "a DynamoDB table name is 3-255 of A-Z a-z 0-9 _ . -"},
+        {"consent", "table", "", NULL, "must not be empty"},
+        {"agent", "agent_id", "ABCDEFGHIJK", NULL, "must be 1-10 letters and digits"},
+        {"agent", "agent_id", "AB-12", NULL, "must be 1-10 letters and digits"},
+        {"agent", "agent_alias_id", "", NULL, "must not be empty"},
+        {"aws", "region", "useast1", NULL, "not an AWS region name (like us-east-1)"},
+        {"aws", "region", "US-EAST-1", NULL, "not an AWS region name (like us-east-1)"},
+        {"sms", "origination_identity", "+1 206 555", NULL, "must not contain spaces"},
+        {"consent", "opt_out_reply", "", NULL, "must not be empty"},
+        {"consent", "help_reply", "a\x01z", "a?z", "must not contain control characters"},
+        {"http", "timeout", "", NULL, "must not be empty"},
+};
+
+/* A valid file but for the one key, which is last. Returns the key's line. */
+static char *text_with(const struct bad_case *bc, unsigned *ret_line)
+{
+        static const char *const required[][3] = {
+                {"sns", "topic_arns", "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"},
+                {"consent", "table", "twowayd-consent"},
+                {"agent", "agent_id", "AGENT12345"},
+                {"agent", "agent_alias_id", "ALIAS12345"},
+        };
+        char *text = NULL;
+        size_t size = 0;
+        unsigned line = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        assert_non_null(f);
+        for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
+                if (streq(required[i][0], bc->section) && streq(required[i][1], bc->key))
+                        continue;
+                fprintf(f, "[%s]\n%s = %s\n", required[i][0], required[i][1], required[i][2]);
+                line += 2;
+        }
+        fprintf(f, "[%s]\n%s = %s\n", bc->section, bc->key, bc->value);
+        assert_int_equal(fclose(f), 0);
+        *ret_line = line + 2;
+        return text;
+}
+
+static void test_bad_values(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+                const struct bad_case *bc = &bad_cases[i];
+                _cleanup_free_ char *text = NULL, *want = NULL;
+                struct loaded l;
+                unsigned line;
+
+                text = text_with(bc, &line);
+                load_text(text, &l);
+                assert_true(asprintf(&want, "%u: invalid value '%s' for %s: %s", line,
+                                     bc->shown ? bc->shown : bc->value, bc->key, bc->reason) > 0);
+                expect_diags(&l, 1, want);
+                loaded_done(&l);
+        }
+}
+
+static void test_bad_list_items_each_reported(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text("[sns]\n"
+                  "topic_arns = bad1, arn:aws:sns:us-east-1:123456789012:ok bad2\n"
+                  "[consent]\ntable = tab\n[agent]\nagent_id = a\nagent_alias_id = b\n",
+                  &l);
+        expect_diags(&l, 2,
+                     "2: invalid value 'bad1' for topic_arns: not an SNS topic ARN "
+                     "(arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)",
+                     "2: invalid value 'bad2' for topic_arns: not an SNS topic ARN "
+                     "(arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)");
+        loaded_done(&l);
+}
+
+static void test_long_value_is_cut_in_diagnostic(void **state)
+{
+        char value[121], shown[84];
+        _cleanup_free_ char *text = NULL, *want = NULL;
+        struct loaded l;
+
+        (void)state;
+        memset(value, 'x', sizeof(value) - 1);
+        value[sizeof(value) - 1] = '\0';
+        memset(shown, 'x', 80);
+        memcpy(shown + 80, "...", 4);
+        assert_true(asprintf(&text, REQUIRED "[log]\nlevel = %s\n", value) > 0);
+        load_text(text, &l);
+        assert_true(asprintf(&want,
+                             "%u: invalid value '%s' for level: expected error, warning, notice, "
+                             "info or debug",
+                             REQUIRED_LINES + 2, shown) > 0);
+        expect_diags(&l, 1, want);
+        loaded_done(&l);
+}
+
+/* --- structure errors ---------------------------------------------------------------- */
+
+static void test_unknown_section(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[htp]\n"
+                           "listen = 1.2.3.4:80\n"
+                           "whatever = 1\n"
+                           "[zzzzzz]\n"
+                           "[LOG]\n"
+                           "[ http ]\n",
+                  &l);
+        /* one diagnostic per header, none for the keys under it */
+        expect_diags(&l, 4, "8: unknown section [htp], did you mean [http]?",
+                     "11: unknown section [zzzzzz]",
+                     "12: unknown section [LOG], did you mean [log]?",
+                     "13: unknown section [ http ], did you mean [http]?");
+        loaded_done(&l);
+}
+
+static void test_unknown_key(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[http]\n"
+                           "lisen = 1.2.3.4:80\n"
+                           "timeuot = 3\n"
+                           "region = us-east-1\n"
+                           "frobnicate = 1\n"
+                           "[agent]\n"
+                           "agentid = X\n",
+                  &l);
+        expect_diags(&l, 5, "9: unknown key 'lisen' in [http], did you mean 'listen'?",
+                     "10: unknown key 'timeuot' in [http], did you mean 'timeout'?",
+                     "11: unknown key 'region' in [http], it belongs in [aws]",
+                     "12: unknown key 'frobnicate' in [http]",
+                     "14: unknown key 'agentid' in [agent], did you mean 'agent_id'?");
+        loaded_done(&l);
+}
+
+static void test_duplicate_key(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[http]\n"
+                           "timeout = 5\n"
+                           "timeout = 6\n"
+                           "[agent]\n"
+                           "agent_id = OTHER\n",
+                  &l);
+        expect_diags(&l, 2, "10: duplicate key 'timeout' in [http] (first set on line 9)",
+                     "12: duplicate key 'agent_id' in [agent] (first set on line 6)");
+        loaded_done(&l);
+}
+
+static void test_missing_required(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        /* [sns] absent: line 0; [agent] present: the line of its header */
+        load_text("[http]\n"
+                  "listen = 127.0.0.1:8080\n"
+                  "[consent]\n"
+                  "table = tab\n"
+                  "[agent]\n"
+                  "agent_alias_id = b\n",
+                  &l);
+        expect_diags(&l, 2, "0: missing required key 'topic_arns' in [sns]",
+                     "5: missing required key 'agent_id' in [agent]");
+        loaded_done(&l);
+
+        load_text("", &l);
+        expect_diags(&l, 4, "0: missing required key 'topic_arns' in [sns]",
+                     "0: missing required key 'table' in [consent]",
+                     "0: missing required key 'agent_id' in [agent]",
+                     "0: missing required key 'agent_alias_id' in [agent]");
+        loaded_done(&l);
+}
+
+static void test_tls_half_pair(void **state)
+{
+        _cleanup_free_ char *cert = write_file("c\n");
+        _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+        struct loaded l;
+
+        (void)state;
+        assert_true(asprintf(&t1, REQUIRED "[http]\ntls_cert = %s\n", cert) > 0);
+        load_text(t1, &l);
+        expect_diags(&l, 1, "9: tls_cert is set but tls_key is not; set both or neither");
+        loaded_done(&l);
+
+        assert_true(asprintf(&t2, REQUIRED "[http]\ntls_key = %s\n", cert) > 0);
+        load_text(t2, &l);
+        expect_diags(&l, 1, "9: tls_key is set but tls_cert is not; set both or neither");
+        loaded_done(&l);
+}
+
+static void test_tls_bad_cert_one_diagnostic(void **state)
+{
+        _cleanup_free_ char *key = write_file("k\n"), *text = NULL;
+        struct loaded l;
+
+        (void)state;
+        assert_true(asprintf(&text,
+                             REQUIRED "[http]\ntls_cert = /nonexistent/c.pem\ntls_key = %s\n",
+                             key) > 0);
+        load_text(text, &l);
+        expect_diags(&l, 1,
+                     "9: invalid value '/nonexistent/c.pem' for tls_cert: cannot read: No such "
+                     "file or directory");
+        loaded_done(&l);
+}
+
+static void test_per_ip_above_total(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[http]\nmax_connections = 10\nmax_connections_per_ip = 11\n", &l);
+        expect_diags(&l, 1, "10: max_connections_per_ip (11) exceeds max_connections (10)");
+        loaded_done(&l);
+}
+
+static void test_syntax_errors(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text("orphan = 1\n" REQUIRED "[http\n"
+                  "just some words\n"
+                  "[log]\n"
+                  "= value\n"
+                  "level = info\n",
+                  &l);
+        expect_diags(&l, 4, "1: key 'orphan' is outside any section",
+                     "9: syntax error: missing ']' in section header",
+                     "10: syntax error: expected 'key = value' or '[section]'",
+                     "12: syntax error: missing key name before '='");
+        loaded_done(&l);
+}
+
+static void test_long_line(void **state)
+{
+        char reply[260];
+        _cleanup_free_ char *text = NULL;
+        struct loaded l;
+
+        (void)state;
+        memset(reply, 'a', sizeof(reply) - 1);
+        reply[sizeof(reply) - 1] = '\0';
+        /* inih's buffer holds 198 characters plus newline and NUL */
+        assert_true(asprintf(&text,
+                             REQUIRED "[consent]\n"
+                                      "opt_out_reply = %s\n" /* 275 characters */
+                                      "business_days = 0\n"
+                                      "help_reply = %.185s\n"    /* 198: fits */
+                                      "opt_in_reply = %.184s\n", /* 199: too long */
+                             reply, reply, reply) > 0);
+        load_text(text, &l);
+        /* the lines after a long one are still counted right */
+        expect_diags(&l, 3,
+                     "9: line too long (275 characters, at most 198); continue a long value on "
+                     "indented lines",
+                     "10: invalid value '0' for business_days: must be an integer 1-60",
+                     "12: line too long (199 characters, at most 198); continue a long value on "
+                     "indented lines");
+        loaded_done(&l);
+}
+
+static void test_indentation_traps(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[http]\n"
+                           "timeout = 5\n"
+                           "  path = /x\n"
+                           "max_body = 2048\n"
+                           "    4096\n"
+                           "  [log]\n",
+                  &l);
+        expect_diags(&l, 3,
+                     "10: indented line is read as a continuation of 'timeout'; remove the "
+                     "indentation",
+                     "12: indented line continues the value of 'max_body', which cannot span "
+                     "lines",
+                     "13: indented line is read as a continuation of 'max_body'; remove the "
+                     "indentation");
+        loaded_done(&l);
+
+        /* indented keys right after a header are ordinary keys */
+        load_text("[sns]\n  topic_arns = arn:aws:sns:us-east-1:123456789012:t\n"
+                  "[consent]\n\ttable = tab\n[agent]\n agent_id = a\nagent_alias_id = b\n",
+                  &l);
+        expect_ok(&l);
+        loaded_done(&l);
+}
+
+static void test_crlf_and_bom(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text("\xEF\xBB\xBF[sns]\r\n"
+                  "topic_arns = arn:aws:sns:us-east-1:123456789012:t\r\n"
+                  "[consent]\r\ntable = tab\r\n[agent]\r\nagent_id = a\r\nagent_alias_id = b\r\n"
+                  "[http]\r\nlisten = [::]:80\r\nbogus\r\n",
+                  &l);
+        expect_diags(&l, 1, "10: syntax error: expected 'key = value' or '[section]'");
+        loaded_done(&l);
+}
+
+/* The acceptance case: a typo'd key, a bad port and a missing required key give
+ * exactly those three diagnostics, sorted by line. */
+static void test_three_problems(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text("# twowayd test\n"
+                  "[http]\n"
+                  "lisen = 127.0.0.1:8080\n"
+                  "listen = 127.0.0.1:70000\n"
+                  "\n"
+                  "[sns]\n"
+                  "topic_arns = arn:aws:sns:us-east-1:123456789012:twowayd-inbound\n"
+                  "[consent]\n"
+                  "table = twowayd-consent\n"
+                  "[agent]\n"
+                  "agent_alias_id = ALIAS12345\n",
+                  &l);
+        expect_diags(&l, 3, "3: unknown key 'lisen' in [http], did you mean 'listen'?",
+                     "4: invalid value '127.0.0.1:70000' for listen: port must be 0-65535",
+                     "10: missing required key 'agent_id' in [agent]");
+        loaded_done(&l);
+}
+
+/* --- files that cannot be read --------------------------------------------------------- */
+
+static void test_unreadable_file(void **state)
+{
+        _cleanup_free_ char *missing = NULL, *want = NULL, *want_dir = NULL;
+        struct config_diag diag = {0};
+        struct config *c = NULL;
+
+        (void)state;
+        assert_true(asprintf(&missing, "%s/does-not-exist.conf", tmpdir) > 0);
+        assert_int_equal(config_load(missing, &c, &diag), -ENOENT);
+        assert_null(c);
+        assert_int_equal(diag.n_lines, 1);
+        assert_true(asprintf(&want, "%s: cannot open: %s", missing, strerror(ENOENT)) > 0);
+        assert_string_equal(diag.lines[0], want);
+        config_diag_done(&diag);
+        assert_null(diag.lines);
+        assert_int_equal(diag.n_lines, 0);
+
+        assert_int_equal(config_load(tmpdir, &c, &diag), -EISDIR);
+        assert_null(c);
+        assert_int_equal(diag.n_lines, 1);
+        assert_true(asprintf(&want_dir, "%s: cannot open: %s", tmpdir, strerror(EISDIR)) > 0);
+        assert_string_equal(diag.lines[0], want_dir);
+        config_diag_done(&diag);
+
+        if (geteuid() != 0) {
+                _cleanup_free_ char *p = write_file(REQUIRED);
+
+                assert_int_equal(chmod(p, 0), 0);
+                assert_int_equal(config_load(p, &c, &diag), -EACCES);
+                assert_int_equal(diag.n_lines, 1);
+                assert_non_null(strstr(diag.lines[0], ": cannot open: Permission denied"));
+                config_diag_done(&diag);
+        }
+}
+
+static void test_null_diag_and_args(void **state)
+{
+        _cleanup_free_ char *bad = write_file("[http]\ntimeout = 0\n");
+        _cleanup_free_ char *good = write_file(REQUIRED);
+        struct config *c = NULL;
+
+        (void)state;
+        assert_int_equal(config_load(bad, &c, NULL), -EINVAL);
+        assert_null(c);
+        assert_int_equal(config_load(good, &c, NULL), 0);
+        assert_non_null(c);
+        assert_null(config_free(c));
+        assert_null(config_free(NULL));
+        config_diag_done(NULL);
+        assert_int_equal(config_load(NULL, &c, NULL), -EINVAL);
+        assert_int_equal(config_load(good, NULL, NULL), -EINVAL);
+}
+
+/* Diagnostics are appended, not replacing what the caller already holds. */
+static void test_diag_appends(void **state)
+{
+        _cleanup_free_ char *bad = write_file(REQUIRED "[log]\nlevel = x\n");
+        struct config_diag diag = {0};
+        struct config *c = NULL;
+
+        (void)state;
+        assert_int_equal(config_load(bad, &c, &diag), -EINVAL);
+        assert_int_equal(config_load(bad, &c, &diag), -EINVAL);
+        assert_int_equal(diag.n_lines, 2);
+        assert_string_equal(diag.lines[0], diag.lines[1]);
+        config_diag_done(&diag);
+}
+
+/* --- reload ----------------------------------------------------------------------- */
+
+static void test_restart_only_changes(void **state)
+{
+        struct loaded a, b, c, d, e;
+        char buf[64];
+
+        (void)state;
+        load_text(REQUIRED "[http]\nlisten = 127.0.0.1:8080\n[spool]\ndir = /var/lib/twowayd\n",
+                  &a);
+        /* only reloadable keys differ */
+        load_text(
+                "[http]\nlisten = 127.0.0.1:8080\nmax_body = 9k\n[spool]\ndir = /var/lib/twowayd\n"
+                "[sns]\ntopic_arns = arn:aws:sns:us-east-1:123456789012:other\n[consent]\n"
+                "table = other\n[agent]\nagent_id = X\nagent_alias_id = Y\n[log]\nlevel = debug\n",
+                &b);
+        load_text(REQUIRED "[http]\nlisten = [::]:8080\n[spool]\ndir = /srv/twowayd\n", &c);
+        load_text(REQUIRED "[http]\nlisten = 127.0.0.1:8081\n", &d);
+        load_text(REQUIRED "[spool]\ndir = /srv/twowayd\n", &e);
+        expect_ok(&a);
+        expect_ok(&b);
+        expect_ok(&c);
+        expect_ok(&d);
+        expect_ok(&e);
+
+        memset(buf, 'x', sizeof(buf));
+        assert_int_equal(config_restart_only_changes(a.config, a.config, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "");
+        assert_int_equal(config_restart_only_changes(a.config, b.config, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "");
+
+        assert_int_equal(config_restart_only_changes(a.config, c.config, buf, sizeof(buf)), 2);
+        assert_string_equal(buf, "http.listen,spool.dir");
+        /* the port alone is a change */
+        assert_int_equal(config_restart_only_changes(a.config, d.config, buf, sizeof(buf)), 1);
+        assert_string_equal(buf, "http.listen");
+        assert_int_equal(config_restart_only_changes(a.config, e.config, buf, sizeof(buf)), 1);
+        assert_string_equal(buf, "spool.dir");
+
+        /* a short buffer truncates but the count stays right */
+        assert_int_equal(config_restart_only_changes(a.config, c.config, buf, 8), 2);
+        assert_string_equal(buf, "http.li");
+        assert_int_equal(config_restart_only_changes(a.config, c.config, NULL, 0), 2);
+        assert_int_equal(config_restart_only_changes(NULL, c.config, buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(config_restart_only_changes(a.config, NULL, buf, sizeof(buf)), -EINVAL);
+
+        /* carrying the old restart-only values over leaves the rest alone */
+        assert_int_equal(config_keep_restart_only(c.config, a.config), 0);
+        assert_int_equal(config_restart_only_changes(a.config, c.config, buf, sizeof(buf)), 0);
+        assert_string_equal(c.config->http_listen_host, "127.0.0.1");
+        assert_int_equal(c.config->http_listen_port, 8080);
+        assert_string_equal(c.config->spool_dir, "/var/lib/twowayd");
+        assert_int_equal(config_keep_restart_only(b.config, c.config), 0);
+        assert_int_equal(b.config->http_max_body, 9 * 1024);
+        assert_int_equal(b.config->log_level, LOG_DEBUG);
+        assert_int_equal(config_keep_restart_only(NULL, a.config), -EINVAL);
+
+        loaded_done(&a);
+        loaded_done(&b);
+        loaded_done(&c);
+        loaded_done(&d);
+        loaded_done(&e);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_schema_flags),
+                cmocka_unit_test(test_edit_distance),
+                cmocka_unit_test(test_sample_config),
+                cmocka_unit_test(test_sample_documents_defaults),
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_all_keys_set),
+                cmocka_unit_test(test_bool_spellings),
+                cmocka_unit_test(test_size_suffixes),
+                cmocka_unit_test(test_list_parsing),
+                cmocka_unit_test(test_text_continuation),
+                cmocka_unit_test(test_listen_ipv6_and_ipv4),
+                cmocka_unit_test(test_empty_value_unsets_optional),
+                cmocka_unit_test(test_tls_pair_ok),
+                cmocka_unit_test(test_bad_values),
+                cmocka_unit_test(test_bad_list_items_each_reported),
+                cmocka_unit_test(test_long_value_is_cut_in_diagnostic),
+                cmocka_unit_test(test_unknown_section),
+                cmocka_unit_test(test_unknown_key),
+                cmocka_unit_test(test_duplicate_key),
+                cmocka_unit_test(test_missing_required),
+                cmocka_unit_test(test_tls_half_pair),
+                cmocka_unit_test(test_tls_bad_cert_one_diagnostic),
+                cmocka_unit_test(test_per_ip_above_total),
+                cmocka_unit_test(test_syntax_errors),
+                cmocka_unit_test(test_long_line),
+                cmocka_unit_test(test_indentation_traps),
+                cmocka_unit_test(test_crlf_and_bom),
+                cmocka_unit_test(test_three_problems),
+                cmocka_unit_test(test_unreadable_file),
+                cmocka_unit_test(test_null_diag_and_args),
+                cmocka_unit_test(test_diag_appends),
+                cmocka_unit_test(test_restart_only_changes),
+        };
+
+        return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
+}
