@@ -1,0 +1,149 @@
+// Starts the real twowayd binary for integration tests and watches what it
+// says: JSON log lines on stderr and sd_notify datagrams on a socket the test
+// owns. Every wait is bounded; nothing sleeps a fixed time.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import http from 'node:http';
+import readline from 'node:readline';
+
+export const BIN = process.env.TWOWAYD_BIN || new URL('../../../build/twowayd', import.meta.url).pathname;
+export const TOOLS = process.env.TWOWAYD_TOOLS || new URL('../../../build/tests/tools', import.meta.url).pathname;
+
+// A config with every required key; sections/keys in `extra` are appended
+// and may override (a later key in the same section would be a duplicate,
+// so callers pass whole sections they own).
+export function configText({ port = 0, path = '/sns', log = 'info', maxBody, spoolDir = '/tmp', extraHttp = '', tail = '' } = {}) {
+  return [
+    '[http]',
+    `listen = 127.0.0.1:${port}`,
+    `path = ${path}`,
+    ...(maxBody !== undefined ? [`max_body = ${maxBody}`] : []),
+    extraHttp,
+    '[sns]',
+    'topic_arns = arn:aws:sns:us-east-1:123456789012:twowayd-inbound',
+    '[consent]',
+    'table = twowayd-consent',
+    '[agent]',
+    'agent_id = AGENT12345',
+    'agent_alias_id = ALIAS12345',
+    '[spool]',
+    `dir = ${spoolDir}`,
+    '[log]',
+    `level = ${log}`,
+    tail,
+    '',
+  ].join('\n');
+}
+
+export function tempDir(prefix = 'twowayd-test-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+// Resolve when pred() holds, re-checking on every event from `emitter`
+// (or every 20 ms when none is given); reject after timeoutMs.
+export function waitFor(pred, { timeoutMs = 5000, what = 'condition', emitter, event = 'change' } = {}) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      let v;
+      try { v = pred(); } catch (e) { done(); reject(e); return true; }
+      if (v) { done(); resolve(v); return true; }
+      return false;
+    };
+    const timer = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)); }, timeoutMs);
+    const poll = emitter ? null : setInterval(check, 20);
+    const onEvent = () => check();
+    if (emitter) emitter.on(event, onEvent);
+    function done() {
+      clearTimeout(timer);
+      if (poll) clearInterval(poll);
+      if (emitter) emitter.off(event, onEvent);
+    }
+    check();
+  });
+}
+
+// A stand-in for systemd's NOTIFY_SOCKET: each datagram arrives as an array of lines.
+export async function notifySocket(dir) {
+  const path = join(dir, 'notify.sock');
+  const proc = spawn(join(TOOLS, 'notify-listen'), [path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const messages = [];
+  const events = new (await import('node:events')).EventEmitter();
+  readline.createInterface({ input: proc.stdout }).on('line', (line) => {
+    messages.push(JSON.parse(line));
+    events.emit('change');
+  });
+  await waitFor(() => messages.some((m) => m.includes('LISTENING=1')), { emitter: events, what: 'notify socket' });
+  return {
+    path,
+    messages,
+    events,
+    has: (line) => messages.some((m) => m.includes(line)),
+    waitFor: (line, timeoutMs = 5000, after = 0) =>
+      waitFor(() => messages.slice(after).find((m) => m.some((l) => l === line || l.startsWith(line))), {
+        emitter: events, timeoutMs, what: `notification ${line}`,
+      }),
+    close: () => proc.kill('SIGKILL'),
+  };
+}
+
+// Start twowayd. Resolves once it logged "service.ready" (or exited).
+export async function startDaemon({ config, dir, env = {}, args = [], notify, command, waitReady = true } = {}) {
+  const configPath = join(dir, 'twowayd.conf');
+  if (config !== undefined) writeFileSync(configPath, config);
+  const events = new (await import('node:events')).EventEmitter();
+  const logs = [];
+  const stderrText = [];
+  const childEnv = { ...process.env, ...env };
+  delete childEnv.JOURNAL_STREAM;
+  delete childEnv.NOTIFY_SOCKET;
+  if (notify) childEnv.NOTIFY_SOCKET = notify.path;
+  const argv = command ? [...command, BIN, '-c', configPath, ...args] : ['-c', configPath, ...args];
+  const proc = spawn(command ? argv.shift() : BIN, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let exit = null;
+  proc.on('exit', (code, signal) => { exit = { code, signal }; events.emit('change'); });
+  readline.createInterface({ input: proc.stderr }).on('line', (line) => {
+    stderrText.push(line);
+    try { logs.push(JSON.parse(line)); } catch { logs.push({ unparsed: line }); }
+    events.emit('change');
+  });
+  const d = {
+    proc, logs, stderrText, configPath, events,
+    get exit() { return exit; },
+    port: null,
+    findLog: (event, from = 0) => logs.slice(from).find((l) => l.event === event),
+    waitForLog: (event, timeoutMs = 5000, from = 0) =>
+      waitFor(() => logs.slice(from).find((l) => (typeof event === 'function' ? event(l) : l.event === event)),
+        { emitter: events, timeoutMs, what: `log event ${event}` }),
+    waitForExit: (timeoutMs = 5000) => waitFor(() => exit, { emitter: events, timeoutMs, what: 'exit' }),
+    signal: (sig) => proc.kill(sig),
+    async stop(timeoutMs = 5000) {
+      if (exit) return exit;
+      proc.kill('SIGTERM');
+      try { return await d.waitForExit(timeoutMs); } finally { if (!exit) proc.kill('SIGKILL'); }
+    },
+    request: (opts) => request({ port: d.port, ...opts }),
+  };
+  if (!waitReady) return d;
+  await waitFor(() => exit || logs.find((l) => l.event === 'service.ready'), { emitter: events, timeoutMs: 10000, what: 'daemon ready' });
+  const listening = logs.find((l) => l.event === 'http.listening');
+  if (listening) d.port = Number(listening.port);
+  return d;
+}
+
+// One HTTP request on a fresh connection unless an agent is given.
+export function request({ port, method = 'GET', path = '/', headers = {}, body, agent = false, timeoutMs = 5000 }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
