@@ -1,0 +1,322 @@
+#!/usr/bin/env node
+// Local AWS stand-in for twowayd's integration tests: DynamoDB (dynalite behind a
+// SigV4-checking proxy), Bedrock Agents runtime InvokeAgent, End User Messaging SMS
+// and IMDSv2, each on its own loopback port.
+//
+//   import { startStandin } from './standin.mjs';
+//   const standin = await startStandin();
+//   spawn(daemon, { env: { ...process.env, ...standin.env() } });
+//   ...
+//   await standin.close();
+//
+// CLI: node tests/standin/standin.mjs [--dynamodb-port N] [--bedrock-port N] [--sms-port N]
+//      [--imds-port N] [--region R] [--consent-table NAME] [--imds-credential-lifetime SEC]
+// prints one JSON line {endpoints, env, consentTable} and runs until SIGTERM/SIGINT.
+
+import { EventEmitter } from 'node:events';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CredentialStore, DEFAULT_STATIC_CREDENTIALS } from './credentials.mjs';
+import { FaultQueues } from './faults.mjs';
+import { ServiceServer } from './service.mjs';
+import { DynamoBackend, dynamodbService, DEFAULT_CONSENT_TABLE } from './dynamodb.mjs';
+import { BedrockFake } from './bedrock.mjs';
+import { SmsFake } from './sms.mjs';
+import { ImdsFake } from './imds.mjs';
+
+export const SERVICES = ['dynamodb', 'bedrock', 'sms', 'imds'];
+export { DEFAULT_STATIC_CREDENTIALS, DEFAULT_CONSENT_TABLE };
+
+function checkService(name) {
+  if (!SERVICES.includes(name)) throw new TypeError(`unknown service '${name}' (one of ${SERVICES.join(', ')})`);
+}
+
+class Recorder extends EventEmitter {
+  #all = [];
+  #seq = 0;
+
+  add(record) {
+    record.seq = ++this.#seq;
+    this.#all.push(record);
+    this.emit('record', record);
+  }
+
+  list(service) {
+    return this.#all.filter((r) => service === undefined || r.service === service);
+  }
+
+  clear() {
+    this.#all = [];
+  }
+}
+
+/**
+ * Starts all fakes. Options (all optional):
+ *   host                 '127.0.0.1'
+ *   region               'us-east-1'
+ *   ports                {dynamodb, bedrock, sms, imds}: fixed ports (default 0 = ephemeral)
+ *   credentials          static key set {accessKeyId, secretAccessKey, sessionToken?}, or an array
+ *                        of them; the first is what env() exports. Default DEFAULT_STATIC_CREDENTIALS.
+ *   maxSkewMs            allowed clock skew of X-Amz-Date (default 5 min, as AWS)
+ *   imds                 {roleName, credentialLifetimeSec (default 3600), accountId, instanceId}
+ *   consentTable         a table name to create at start (default: none; see dynamodb.createConsentTable)
+ *   now                  clock for expiry/skew checks, () => ms (default Date.now)
+ */
+export async function startStandin(opts = {}) {
+  const host = opts.host ?? '127.0.0.1';
+  const region = opts.region ?? 'us-east-1';
+  const now = opts.now ?? (() => Date.now());
+  const ports = opts.ports ?? {};
+  const credentials = new CredentialStore({ now });
+  const statics = [].concat(opts.credentials ?? DEFAULT_STATIC_CREDENTIALS);
+  for (const c of statics) credentials.addStatic(c);
+
+  const faults = new FaultQueues();
+  const recorder = new Recorder();
+  recorder.setMaxListeners(0);
+  const deps = { host, region, credentials, faults, recorder, now, maxSkewMs: opts.maxSkewMs };
+
+  const backend = await new DynamoBackend().start(host);
+  const bedrock = new BedrockFake();
+  const sms = new SmsFake();
+  const imds = new ImdsFake({ credentials, region, now, ...(opts.imds ?? {}) });
+
+  const servers = {
+    dynamodb: new ServiceServer(dynamodbService(backend), { ...deps, port: ports.dynamodb }),
+    bedrock: new ServiceServer(bedrock.service(), { ...deps, port: ports.bedrock }),
+    sms: new ServiceServer(sms.service(), { ...deps, port: ports.sms }),
+    imds: new ServiceServer(imds.service(), { ...deps, port: ports.imds }),
+  };
+  try {
+    for (const s of Object.values(servers)) await s.listen();
+    if (opts.consentTable) await backend.createConsentTable(opts.consentTable);
+  } catch (err) {
+    await Promise.allSettled([...Object.values(servers).map((s) => s.close()), backend.close()]);
+    throw err;
+  }
+
+  const endpoints = Object.fromEntries(SERVICES.map((n) => [n, servers[n].url]));
+  const primary = statics[0];
+
+  const standin = {
+    region,
+    endpoints,
+    staticCredentials: { ...primary },
+
+    // Environment for a process under test. {imdsCredentials: true} leaves the static
+    // keys out, so the process has to get (and refresh) credentials from the IMDS fake.
+    env({ imdsCredentials = false } = {}) {
+      const env = {
+        AWS_REGION: region,
+        AWS_DEFAULT_REGION: region,
+        AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+        AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME: endpoints.bedrock,
+        AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2: endpoints.sms,
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoints.imds,
+      };
+      if (!imdsCredentials) {
+        env.AWS_ACCESS_KEY_ID = primary.accessKeyId;
+        env.AWS_SECRET_ACCESS_KEY = primary.secretAccessKey;
+        if (primary.sessionToken) env.AWS_SESSION_TOKEN = primary.sessionToken;
+      }
+      return env;
+    },
+
+    // Recorded requests, oldest first: {seq, service, time, method, url, headers, operation,
+    // body (parsed JSON or undefined), rawBody, verification {ok, code, message, accessKeyId,
+    // temporary, region, service, signedHeaders, canonicalRequest, stringToSign} | null (IMDS),
+    // fault, status, requestId}.
+    requests(service) {
+      if (service !== undefined) checkService(service);
+      return recorder.list(service);
+    },
+
+    // Requests the SigV4 verifier rejected (empty when everything was signed right).
+    rejected(service) {
+      return standin.requests(service).filter((r) => r.verification && !r.verification.ok);
+    },
+
+    clearRequests() {
+      recorder.clear();
+    },
+
+    // Resolves with predicate's first truthy value, re-checked on every recorded
+    // request; rejects after timeoutMs. No polling, no fixed sleeps.
+    waitFor(predicate, { timeoutMs = 5000 } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          let v;
+          try {
+            v = predicate(standin);
+          } catch (e) {
+            done();
+            reject(e);
+            return true;
+          }
+          if (v) {
+            done();
+            resolve(v);
+            return true;
+          }
+          return false;
+        };
+        const onRecord = () => {
+          // Let the request's handler run first, so e.g. sms.sent() is up to date.
+          setImmediate(check);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`standin.waitFor: condition not met within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          recorder.off('record', onRecord);
+        };
+        recorder.on('record', onRecord);
+        check();
+      });
+    },
+
+    waitForRequests(service, count, { timeoutMs = 5000 } = {}) {
+      checkService(service);
+      return standin.waitFor((s) => {
+        const r = s.requests(service);
+        return r.length >= count ? r : null;
+      }, { timeoutMs });
+    },
+
+    faults: {
+      push(service, fault) {
+        checkService(service);
+        faults.push(service, fault);
+        return standin.faults;
+      },
+      pending(service) {
+        checkService(service);
+        return faults.pending(service);
+      },
+      clear(service) {
+        if (service !== undefined) checkService(service);
+        faults.clear(service);
+      },
+    },
+
+    // down=true: 'refuse' closes the port (ECONNREFUSED), 'drop' accepts and hangs up.
+    async setDown(service, down, mode = 'refuse') {
+      checkService(service);
+      await servers[service].setDown(down, mode);
+    },
+
+    sms: {
+      sent: () => sms.sent(),
+      setHandler: (op, fn) => sms.setHandler(op, fn),
+      setOptedOut: (phone, v = true) => sms.setOptedOut(phone, v),
+      handlers: sms.handlers,
+      waitForSent(count, { timeoutMs = 5000 } = {}) {
+        return standin.waitFor(() => (sms.sent().length >= count ? sms.sent() : null), { timeoutMs });
+      },
+    },
+
+    bedrock: {
+      setResponder: (fn) => bedrock.setResponder(fn),
+      invocations: () => bedrock.invocations(),
+    },
+
+    imds: {
+      roleName: imds.roleName,
+      issued: () => imds.issued(),
+      setCredentialLifetime: (sec) => imds.setCredentialLifetime(sec),
+    },
+
+    credentials: {
+      // Marks a key as expired now (ExpiredTokenException from then on).
+      expire: (accessKeyId) => credentials.expire(accessKeyId),
+      add: (c) => credentials.addStatic(c),
+      list: () => credentials.list(),
+    },
+
+    dynamodb: {
+      backendUrl: backend.url,
+      createConsentTable: (name = DEFAULT_CONSENT_TABLE) => backend.createConsentTable(name),
+      // Unsigned direct call to dynalite (test setup/inspection; not recorded).
+      call: (operation, params) => backend.call(operation, params),
+    },
+
+    async close() {
+      await Promise.allSettled(Object.values(servers).map((s) => s.close()));
+      await backend.close();
+    },
+  };
+  return standin;
+}
+
+// ---- CLI -------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const o = { ports: {} };
+  const next = (i, name) => {
+    if (i + 1 >= argv.length) throw new Error(`${name} needs a value`);
+    return argv[i + 1];
+  };
+  const port = (v, name) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name}: bad port '${v}'`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--(dynamodb|bedrock|sms|imds)-port$/.exec(a);
+    if (m) o.ports[m[1]] = port(next(i++, a), a);
+    else if (a === '--region') o.region = next(i++, a);
+    else if (a === '--host') o.host = next(i++, a);
+    else if (a === '--consent-table') o.consentTable = next(i++, a);
+    else if (a === '--imds-credential-lifetime') o.imds = { credentialLifetimeSec: Number(next(i++, a)) };
+    else if (a === '--access-key-id') (o.credentials ??= { ...DEFAULT_STATIC_CREDENTIALS }).accessKeyId = next(i++, a);
+    else if (a === '--secret-access-key') (o.credentials ??= { ...DEFAULT_STATIC_CREDENTIALS }).secretAccessKey = next(i++, a);
+    else if (a === '-h' || a === '--help') o.help = true;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+async function main() {
+  let o;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`standin: ${e.message}\n`);
+    process.exit(2);
+  }
+  if (o.help) {
+    process.stdout.write(
+      'usage: standin.mjs [--dynamodb-port N] [--bedrock-port N] [--sms-port N] [--imds-port N]\n' +
+        '                   [--host 127.0.0.1] [--region us-east-1] [--consent-table NAME]\n' +
+        '                   [--imds-credential-lifetime SEC] [--access-key-id ID --secret-access-key KEY]\n');
+    return;
+  }
+  const standin = await startStandin(o);
+  process.stdout.write(JSON.stringify({ endpoints: standin.endpoints, env: standin.env(), consentTable: o.consentTable ?? null }) + '\n');
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await standin.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+const invokedDirectly = (() => {
+  try {
+    return process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) {
+  main().catch((e) => {
+    process.stderr.write(`standin: ${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+}
