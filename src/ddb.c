@@ -1,0 +1,408 @@
+/*
+ * ddb.c — DynamoDB requests and attribute values.
+ */
+#include <ctype.h>
+#include <stdio.h>
+
+#include "aws.h"
+#include "common.h"
+#include "ddb.h"
+
+/* --- attribute values ---------------------------------------------------------- */
+
+static json_t *av_wrap(const char *type, json_t *v)
+{
+        json_t *o;
+
+        if (!v)
+                return NULL;
+        o = json_object();
+        if (!o || json_object_set_new(o, type, v) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+json_t *ddb_av_s(const char *s)
+{
+        return s ? av_wrap("S", json_string(s)) : NULL;
+}
+
+bool ddb_number_is_valid(const char *s)
+{
+        const char *p = s;
+        bool digits = false;
+
+        if (isempty(s) || strlen(s) > 64)
+                return false;
+        if (*p == '-' || *p == '+')
+                p++;
+        while (isdigit((unsigned char)*p)) {
+                p++;
+                digits = true;
+        }
+        if (*p == '.') {
+                p++;
+                while (isdigit((unsigned char)*p)) {
+                        p++;
+                        digits = true;
+                }
+        }
+        if (!digits)
+                return false;
+        if (*p == 'e' || *p == 'E') {
+                p++;
+                if (*p == '-' || *p == '+')
+                        p++;
+                if (!isdigit((unsigned char)*p))
+                        return false;
+                while (isdigit((unsigned char)*p))
+                        p++;
+        }
+        return *p == '\0';
+}
+
+json_t *ddb_av_n(const char *number)
+{
+        if (!ddb_number_is_valid(number))
+                return NULL;
+        return av_wrap("N", json_string(number));
+}
+
+json_t *ddb_av_n_int(long long v)
+{
+        char buf[32];
+
+        (void)snprintf(buf, sizeof(buf), "%lld", v);
+        return av_wrap("N", json_string(buf));
+}
+
+json_t *ddb_av_bool(bool b)
+{
+        return av_wrap("BOOL", json_boolean(b));
+}
+
+json_t *ddb_av_null(void)
+{
+        return av_wrap("NULL", json_true());
+}
+
+json_t *ddb_av_l(void)
+{
+        return av_wrap("L", json_array());
+}
+
+json_t *ddb_av_m(void)
+{
+        return av_wrap("M", json_object());
+}
+
+int ddb_av_l_append(json_t *l, json_t *av)
+{
+        json_t *arr = ddb_av_get_l(l);
+
+        if (!av)
+                return -ENOMEM;
+        if (!arr) {
+                json_decref(av);
+                return -EINVAL;
+        }
+        return json_array_append_new(arr, av) < 0 ? -ENOMEM : 0;
+}
+
+int ddb_av_m_set(json_t *m, const char *name, json_t *av)
+{
+        json_t *obj = ddb_av_get_m(m);
+
+        if (!av)
+                return -ENOMEM;
+        if (!obj || isempty(name)) {
+                json_decref(av);
+                return -EINVAL;
+        }
+        return json_object_set_new(obj, name, av) < 0 ? -ENOMEM : 0;
+}
+
+int ddb_item_set(json_t *item, const char *name, json_t *av)
+{
+        if (!av)
+                return -ENOMEM;
+        if (!json_is_object(item) || isempty(name)) {
+                json_decref(av);
+                return -EINVAL;
+        }
+        return json_object_set_new(item, name, av) < 0 ? -ENOMEM : 0;
+}
+
+/* The value of a one-key attribute value of the given type. */
+static json_t *av_member(const json_t *av, const char *type)
+{
+        if (!json_is_object(av) || json_object_size(av) != 1)
+                return NULL;
+        return json_object_get(av, type);
+}
+
+const char *ddb_av_get_s(const json_t *av)
+{
+        json_t *v = av_member(av, "S");
+        return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+const char *ddb_av_get_n(const json_t *av)
+{
+        json_t *v = av_member(av, "N");
+        return json_is_string(v) && ddb_number_is_valid(json_string_value(v)) ? json_string_value(v)
+                                                                              : NULL;
+}
+
+int ddb_av_get_n_int(const json_t *av, long long *ret)
+{
+        const char *s = ddb_av_get_n(av);
+        char *end;
+        long long v;
+
+        if (!av)
+                return -ENOENT;
+        if (!s)
+                return -EINVAL;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno != 0 || *end != '\0')
+                return -EINVAL; /* fractional, exponent or out of range */
+        *ret = v;
+        return 0;
+}
+
+int ddb_av_get_bool(const json_t *av, bool *ret)
+{
+        json_t *v;
+
+        if (!av)
+                return -ENOENT;
+        v = av_member(av, "BOOL");
+        if (!json_is_boolean(v))
+                return -EINVAL;
+        *ret = json_is_true(v);
+        return 0;
+}
+
+bool ddb_av_is_null(const json_t *av)
+{
+        return json_is_true(av_member(av, "NULL"));
+}
+
+json_t *ddb_av_get_l(const json_t *av)
+{
+        json_t *v = av_member(av, "L");
+        return json_is_array(v) ? v : NULL;
+}
+
+json_t *ddb_av_get_m(const json_t *av)
+{
+        json_t *v = av_member(av, "M");
+        return json_is_object(v) ? v : NULL;
+}
+
+const char *ddb_item_get_s(const json_t *item, const char *name)
+{
+        return ddb_av_get_s(json_object_get(item, name));
+}
+
+int ddb_item_get_n_int(const json_t *item, const char *name, long long *ret)
+{
+        return ddb_av_get_n_int(json_object_get(item, name), ret);
+}
+
+int ddb_item_get_bool(const json_t *item, const char *name, bool *ret)
+{
+        return ddb_av_get_bool(json_object_get(item, name), ret);
+}
+
+/* --- requests --------------------------------------------------------------------- */
+
+static int set_str(json_t *o, const char *k, const char *v)
+{
+        if (!v)
+                return 0;
+        return json_object_set_new(o, k, json_string(v)) < 0 ? -ENOMEM : 0;
+}
+
+static int set_obj(json_t *o, const char *k, const json_t *v)
+{
+        if (!v)
+                return 0;
+        if (!json_is_object(v))
+                return -EINVAL;
+        /* json_object_set increments the reference; the caller's stays intact. */
+        return json_object_set(o, k, (json_t *)(uintptr_t)v) < 0 ? -ENOMEM : 0;
+}
+
+json_t *ddb_get_item_request(const struct ddb_get_params *p)
+{
+        json_t *o;
+        int r;
+
+        if (!p || isempty(p->table) || !json_is_object(p->key) || json_object_size(p->key) == 0)
+                return NULL;
+        o = json_object();
+        if (!o)
+                return NULL;
+        r = set_str(o, "TableName", p->table);
+        if (r >= 0)
+                r = set_obj(o, "Key", p->key);
+        if (r >= 0 && p->consistent_read)
+                r = json_object_set_new(o, "ConsistentRead", json_true()) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = set_str(o, "ProjectionExpression", p->projection);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeNames", p->names);
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+json_t *ddb_put_item_request(const struct ddb_put_params *p)
+{
+        json_t *o;
+        int r;
+
+        if (!p || isempty(p->table) || !json_is_object(p->item) || json_object_size(p->item) == 0)
+                return NULL;
+        o = json_object();
+        if (!o)
+                return NULL;
+        r = set_str(o, "TableName", p->table);
+        if (r >= 0)
+                r = set_obj(o, "Item", p->item);
+        if (r >= 0)
+                r = set_str(o, "ConditionExpression", p->condition);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeNames", p->names);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeValues", p->values);
+        if (r >= 0)
+                r = set_str(o, "ReturnValues", p->return_values);
+        if (r >= 0 && p->return_old_on_condition_failure)
+                r = set_str(o, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+json_t *ddb_update_item_request(const struct ddb_update_params *p)
+{
+        json_t *o;
+        int r;
+
+        if (!p || isempty(p->table) || isempty(p->update) || !json_is_object(p->key) ||
+            json_object_size(p->key) == 0)
+                return NULL;
+        o = json_object();
+        if (!o)
+                return NULL;
+        r = set_str(o, "TableName", p->table);
+        if (r >= 0)
+                r = set_obj(o, "Key", p->key);
+        if (r >= 0)
+                r = set_str(o, "UpdateExpression", p->update);
+        if (r >= 0)
+                r = set_str(o, "ConditionExpression", p->condition);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeNames", p->names);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeValues", p->values);
+        if (r >= 0)
+                r = set_str(o, "ReturnValues", p->return_values);
+        if (r >= 0 && p->return_old_on_condition_failure)
+                r = set_str(o, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+struct ddb_ctx {
+        ddb_cb cb;
+        void *userdata;
+        const char *result_member; /* "Item" or "Attributes" */
+};
+
+static void ddb_done(struct aws_call *call, int r, const struct aws_result *ares, void *userdata)
+{
+        struct ddb_ctx *ctx = userdata;
+        struct ddb_result res = {.aws = ares};
+        json_t *err_doc = NULL;
+
+        if (r >= 0) {
+                json_t *v = json_object_get(ares->json, ctx->result_member);
+                res.item = json_is_object(v) ? v : NULL;
+        } else if (aws_error_is(ares->error, "ConditionalCheckFailedException")) {
+                res.condition_failed = true;
+                if (ares->raw && ares->raw_len > 0) {
+                        err_doc = json_loadb((const char *)ares->raw, ares->raw_len, 0, NULL);
+                        json_t *v = json_object_get(err_doc, "Item");
+                        res.item = json_is_object(v) ? v : NULL;
+                }
+        }
+        ctx->cb(r, &res, ctx->userdata);
+        json_decref(err_doc);
+        free(ctx);
+}
+
+static int ddb_start(struct aws_client *c, const char *op, const char *member, json_t *body,
+                     ddb_cb cb, void *userdata, struct aws_call **ret)
+{
+        struct ddb_ctx *ctx;
+        int r;
+
+        if (!body)
+                return -EINVAL;
+        if (!cb) {
+                json_decref(body);
+                return -EINVAL;
+        }
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx) {
+                json_decref(body);
+                return -ENOMEM;
+        }
+        ctx->cb = cb;
+        ctx->userdata = userdata;
+        ctx->result_member = member;
+        r = aws_call_start(c,
+                           &(struct aws_call_params){
+                                   .service = AWS_SERVICE_DYNAMODB,
+                                   .operation = op,
+                                   .body = body,
+                           },
+                           ddb_done, ctx, ret);
+        json_decref(body);
+        if (r < 0)
+                free(ctx);
+        return r;
+}
+
+int ddb_get_item(struct aws_client *c, const struct ddb_get_params *p, ddb_cb cb, void *userdata,
+                 struct aws_call **ret)
+{
+        return ddb_start(c, "GetItem", "Item", ddb_get_item_request(p), cb, userdata, ret);
+}
+
+int ddb_put_item(struct aws_client *c, const struct ddb_put_params *p, ddb_cb cb, void *userdata,
+                 struct aws_call **ret)
+{
+        return ddb_start(c, "PutItem", "Attributes", ddb_put_item_request(p), cb, userdata, ret);
+}
+
+int ddb_update_item(struct aws_client *c, const struct ddb_update_params *p, ddb_cb cb,
+                    void *userdata, struct aws_call **ret)
+{
+        return ddb_start(c, "UpdateItem", "Attributes", ddb_update_item_request(p), cb, userdata,
+                         ret);
+}

@@ -1,0 +1,444 @@
+/*
+ * aws_creds_test.c — the pure parts of the credential chain: shared-file
+ * parsing (profiles, [profile x], precedence, missing and malformed files),
+ * chain order, IMDS/container credential documents, container and IMDS
+ * endpoint selection, refresh timing, and local region resolution. Files go
+ * to a temporary directory; the environment is a table.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "aws_creds.h"
+#include "common.h"
+
+static char tmpdir[] = "/tmp/aws_creds_test.XXXXXX";
+static char cred_path[256], conf_path[256], bad_path[256], token_path[256];
+
+struct env {
+        const char *kv[24];
+};
+
+static const char *env_get(const char *name, void *userdata)
+{
+        const struct env *e = userdata;
+
+        for (size_t i = 0; e && e->kv[i]; i += 2)
+                if (streq(e->kv[i], name))
+                        return e->kv[i + 1];
+        return NULL;
+}
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fputs(text, f) >= 0, 1);
+        assert_int_equal(fclose(f), 0);
+}
+
+static int setup(void **state)
+{
+        if (!mkdtemp(tmpdir))
+                return -1;
+        (void)snprintf(cred_path, sizeof(cred_path), "%s/credentials", tmpdir);
+        (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
+        (void)snprintf(bad_path, sizeof(bad_path), "%s/bad", tmpdir);
+        (void)snprintf(token_path, sizeof(token_path), "%s/token", tmpdir);
+        write_file(cred_path, "# comment\n"
+                              "[default]\n"
+                              "aws_access_key_id = AKIDDEFAULT\n"
+                              "aws_secret_access_key = secretdefault\n"
+                              "\n"
+                              "[work]\n"
+                              "aws_access_key_id=AKIDWORK\n"
+                              "aws_secret_access_key=secretwork\n"
+                              "aws_session_token=tokenwork\n"
+                              "\n"
+                              "[profile notme]\n"
+                              "aws_access_key_id = AKIDWRONG\n"
+                              "aws_secret_access_key = wrong\n");
+        write_file(conf_path, "[default]\n"
+                              "region = eu-west-1\n"
+                              "aws_access_key_id = AKIDFROMCONFIG\n"
+                              "\n"
+                              "[profile work]\n"
+                              "region = us-west-2\n"
+                              "aws_access_key_id = AKIDCONFIGWORK\n"
+                              "\n"
+                              "[profile  onlyconfig]\n"
+                              "aws_access_key_id = AKIDCONF\n"
+                              "aws_secret_access_key = secretconf\n"
+                              "region = ap-south-1\n"
+                              "\n"
+                              "[work]\n"
+                              "region = wrong-1\n"
+                              "\n"
+                              "[profile regiononly]\n"
+                              "region = ca-central-1\n");
+        write_file(bad_path, "[default\naws_access_key_id\n");
+        write_file(token_path, "Bearer abc\n");
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)unlink(cred_path);
+        (void)unlink(conf_path);
+        (void)unlink(bad_path);
+        (void)unlink(token_path);
+        (void)rmdir(tmpdir);
+        return 0;
+}
+
+static void test_profile_files(void **state)
+{
+        struct aws_profile p;
+
+        /* [default] in both files: credentials file wins for keys. */
+        assert_int_equal(aws_profile_load(cred_path, conf_path, "default", &p), 0);
+        assert_true(p.found);
+        assert_string_equal(p.access_key_id, "AKIDDEFAULT");
+        assert_string_equal(p.secret_access_key, "secretdefault");
+        assert_null(p.session_token);
+        assert_string_equal(p.region, "eu-west-1");
+        aws_profile_done(&p);
+
+        /* Named profile: [work] in credentials, [profile work] in config. */
+        assert_int_equal(aws_profile_load(cred_path, conf_path, "work", &p), 0);
+        assert_string_equal(p.access_key_id, "AKIDWORK");
+        assert_string_equal(p.session_token, "tokenwork");
+        assert_string_equal(p.region, "us-west-2"); /* not "[work]" of the config file */
+        aws_profile_done(&p);
+
+        /* Only in config, with extra spaces after "profile". */
+        assert_int_equal(aws_profile_load(cred_path, conf_path, "onlyconfig", &p), 0);
+        assert_string_equal(p.access_key_id, "AKIDCONF");
+        assert_string_equal(p.secret_access_key, "secretconf");
+        assert_string_equal(p.region, "ap-south-1");
+        aws_profile_done(&p);
+
+        /* "[profile notme]" in the credentials file is not profile "notme". */
+        assert_int_equal(aws_profile_load(cred_path, conf_path, "notme", &p), 0);
+        assert_false(p.found);
+        assert_null(p.access_key_id);
+        aws_profile_done(&p);
+
+        /* Missing files are empty, not errors. */
+        assert_int_equal(aws_profile_load("/nonexistent/c", "/nonexistent/d", "default", &p), 0);
+        assert_false(p.found);
+        aws_profile_done(&p);
+        assert_int_equal(aws_profile_load(NULL, NULL, NULL, &p), 0);
+        assert_false(p.found);
+        aws_profile_done(&p);
+
+        /* Malformed files are errors. */
+        assert_int_equal(aws_profile_load(bad_path, conf_path, "default", &p), -EBADMSG);
+}
+
+static void test_profile_paths(void **state)
+{
+        struct env e1 = {{"HOME", "/home/u", NULL}};
+        struct env e2 = {{"HOME", "/home/u", "AWS_SHARED_CREDENTIALS_FILE", "~/c",
+                          "AWS_CONFIG_FILE", "/etc/aws", "AWS_PROFILE", "p1", NULL}};
+        struct env e3 = {{NULL}};
+        char *c = NULL, *f = NULL;
+        const char *prof;
+
+        assert_int_equal(aws_profile_paths(env_get, &e1, &c, &f, &prof), 0);
+        assert_string_equal(c, "/home/u/.aws/credentials");
+        assert_string_equal(f, "/home/u/.aws/config");
+        assert_string_equal(prof, "default");
+        free(c);
+        free(f);
+
+        assert_int_equal(aws_profile_paths(env_get, &e2, &c, &f, &prof), 0);
+        assert_string_equal(c, "/home/u/c");
+        assert_string_equal(f, "/etc/aws");
+        assert_string_equal(prof, "p1");
+        free(c);
+        free(f);
+
+        /* No HOME: the default files simply do not exist. */
+        assert_int_equal(aws_profile_paths(env_get, &e3, &c, &f, &prof), 0);
+        assert_null(c);
+        assert_null(f);
+}
+
+static void test_chain_order(void **state)
+{
+        struct aws_credentials c;
+        struct env env_and_files = {{"AWS_ACCESS_KEY_ID", "AKIDENV", "AWS_SECRET_ACCESS_KEY",
+                                     "secretenv", "AWS_SESSION_TOKEN", "tokenenv",
+                                     "AWS_SHARED_CREDENTIALS_FILE", cred_path, "AWS_CONFIG_FILE",
+                                     conf_path, NULL}};
+        struct env half_env = {{"AWS_ACCESS_KEY_ID", "AKIDENV", "AWS_SHARED_CREDENTIALS_FILE",
+                                cred_path, "AWS_CONFIG_FILE", conf_path, "AWS_PROFILE", "work",
+                                NULL}};
+        struct env files_container = {{"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent",
+                                       "AWS_CONFIG_FILE", conf_path, "AWS_PROFILE", "regiononly",
+                                       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds",
+                                       NULL}};
+        struct env imds = {{"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", "AWS_CONFIG_FILE",
+                            "/nonexistent", NULL}};
+        struct env none = {{"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", "AWS_CONFIG_FILE",
+                            "/nonexistent", "AWS_EC2_METADATA_DISABLED", "true", NULL}};
+        struct env bad = {{"AWS_SHARED_CREDENTIALS_FILE", bad_path, NULL}};
+
+        /* 1. environment first */
+        assert_int_equal(aws_creds_chain_local(env_get, &env_and_files, &c), AWS_CREDS_SOURCE_ENV);
+        assert_string_equal(c.access_key_id, "AKIDENV");
+        assert_string_equal(c.session_token, "tokenenv");
+        assert_int_equal(c.expiration, 0);
+        assert_int_equal(c.source, AWS_CREDS_SOURCE_ENV);
+        aws_credentials_done(&c);
+        assert_null(c.access_key_id);
+
+        /* An incomplete environment falls through to the files. */
+        assert_int_equal(aws_creds_chain_local(env_get, &half_env, &c), AWS_CREDS_SOURCE_PROFILE);
+        assert_string_equal(c.access_key_id, "AKIDWORK");
+        assert_string_equal(c.secret_access_key, "secretwork");
+        assert_string_equal(c.session_token, "tokenwork");
+        aws_credentials_done(&c);
+
+        /* A profile without keys falls through to the container. */
+        assert_int_equal(aws_creds_chain_local(env_get, &files_container, &c),
+                         AWS_CREDS_SOURCE_CONTAINER);
+        /* Nothing local: IMDS, unless disabled. */
+        assert_int_equal(aws_creds_chain_local(env_get, &imds, &c), AWS_CREDS_SOURCE_IMDS);
+        assert_int_equal(aws_creds_chain_local(env_get, &none, &c), AWS_CREDS_SOURCE_NONE);
+        /* A broken file is an error, not a silent fall-through. */
+        assert_int_equal(aws_creds_chain_local(env_get, &bad, &c), -EBADMSG);
+}
+
+static void test_document(void **state)
+{
+        static const char imds_doc[] =
+                "{\"Code\":\"Success\",\"LastUpdated\":\"2026-11-24T10:00:00Z\",\"Type\":"
+                "\"AWS-HMAC\",\"AccessKeyId\":\"ASIAEXAMPLE\",\"SecretAccessKey\":\"sek\","
+                "\"Token\":\"tok\",\"Expiration\":\"2026-11-24T16:00:00Z\"}";
+        static const char ecs_doc[] = "{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"s\","
+                                      "\"Token\":\"t\",\"Expiration\":\"2026-11-24T16:00:00.123Z\","
+                                      "\"RoleArn\":\"arn:aws:iam::1:role/x\"}";
+        static const char long_term[] = "{\"AccessKeyId\":\"AKID\",\"SecretAccessKey\":\"s\"}";
+        static const struct {
+                const char *doc;
+                bool require_session;
+                int r;
+        } bad[] = {
+                {"{\"Code\":\"Failure\",\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"b\"}", false,
+                 -EACCES},
+                {"{\"AccessKeyId\":\"a\"}", false, -EBADMSG},
+                {"{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"b\"}", false, -EBADMSG},
+                {"{\"AccessKeyId\":1,\"SecretAccessKey\":\"b\"}", false, -EBADMSG},
+                {"{\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"b\",\"Expiration\":\"tomorrow\"}",
+                 false, -EBADMSG},
+                {"{\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"b\"}", true, -EBADMSG},
+                {"{\"AccessKeyId\":\"a\",\"SecretAccessKey\":\"b\",\"Token\":\"t\"}", true,
+                 -EBADMSG},
+                {"not json", false, -EBADMSG},
+                {"[]", false, -EBADMSG},
+                {"", false, -EBADMSG},
+        };
+        struct aws_credentials c;
+
+        assert_int_equal(aws_creds_parse_document(imds_doc, strlen(imds_doc), true, &c), 0);
+        assert_string_equal(c.access_key_id, "ASIAEXAMPLE");
+        assert_string_equal(c.secret_access_key, "sek");
+        assert_string_equal(c.session_token, "tok");
+        assert_int_equal(c.expiration, 1795536000); /* 2026-11-24T16:00:00Z */
+        aws_credentials_done(&c);
+
+        assert_int_equal(aws_creds_parse_document(ecs_doc, strlen(ecs_doc), false, &c), 0);
+        assert_int_equal(c.expiration, 1795536000);
+        aws_credentials_done(&c);
+
+        assert_int_equal(aws_creds_parse_document(long_term, strlen(long_term), false, &c), 0);
+        assert_null(c.session_token);
+        assert_int_equal(c.expiration, 0);
+        aws_credentials_done(&c);
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                if (aws_creds_parse_document(bad[i].doc, strlen(bad[i].doc), bad[i].require_session,
+                                             &c) != bad[i].r)
+                        fail_msg("case %zu (%s) not rejected as expected", i, bad[i].doc);
+}
+
+static void test_iso8601(void **state)
+{
+        int64_t t;
+
+        assert_int_equal(aws_parse_iso8601("1970-01-01T00:00:00Z", &t), 0);
+        assert_int_equal(t, 0);
+        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00+00:00", &t), 0);
+        assert_int_equal(t, 1795536000);
+        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00.5Z", &t), 0);
+        assert_int_equal(t, 1795536000);
+        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00", &t), -EINVAL);
+        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00+02:00", &t), -EINVAL);
+        assert_int_equal(aws_parse_iso8601("2026-13-24T16:00:00Z", &t), -EINVAL);
+        assert_int_equal(aws_parse_iso8601("2026-11-24 16:00:00Z", &t), -EINVAL);
+        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00.Z", &t), -EINVAL);
+        assert_int_equal(aws_parse_iso8601(NULL, &t), -EINVAL);
+}
+
+static void test_container_endpoint(void **state)
+{
+        struct env rel = {{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc",
+                           "AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/ignored",
+                           NULL}};
+        struct env full = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9911/creds",
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok", NULL}};
+        struct env file = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://localhost:1/c",
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN", "env-tok",
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_path, NULL}};
+        struct env crlf = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "https://creds.example/c",
+                            "AWS_CONTAINER_AUTHORIZATION_TOKEN", "a\r\nX-Evil: 1", NULL}};
+        static const char *const allowed[] = {
+                "https://anything.example/x", "http://169.254.170.2/x", "http://169.254.170.23/x",
+                "http://[fd00:ec2::23]/x",    "http://[::1]:8/x",       "http://127.1.2.3/x",
+        };
+        static const char *const refused[] = {
+                "http://10.0.0.1/x", "http://example.com/x",     "http://127.0.0.1.evil.com/x",
+                "ftp://127.0.0.1/x", "http://169.254.169.254/x",
+        };
+        char *url = NULL, *auth = NULL;
+
+        assert_int_equal(aws_creds_container_endpoint(env_get, &rel, &url, &auth), 0);
+        assert_string_equal(url, "http://169.254.170.2/v2/credentials/abc");
+        assert_null(auth);
+        free(url);
+
+        assert_int_equal(aws_creds_container_endpoint(env_get, &full, &url, &auth), 0);
+        assert_string_equal(url, "http://127.0.0.1:9911/creds");
+        assert_string_equal(auth, "tok");
+        free(url);
+        free(auth);
+
+        /* The token file wins and loses its trailing newline. */
+        assert_int_equal(aws_creds_container_endpoint(env_get, &file, &url, &auth), 0);
+        assert_string_equal(auth, "Bearer abc");
+        free(url);
+        free(auth);
+
+        assert_int_equal(aws_creds_container_endpoint(env_get, &crlf, &url, &auth), -EBADMSG);
+
+        for (size_t i = 0; i < ARRAY_SIZE(allowed); i++) {
+                struct env e = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", allowed[i], NULL}};
+                assert_int_equal(aws_creds_container_endpoint(env_get, &e, &url, &auth), 0);
+                free(url);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+                struct env e = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", refused[i], NULL}};
+                assert_int_equal(aws_creds_container_endpoint(env_get, &e, &url, &auth), -EINVAL);
+        }
+        {
+                struct env e = {{NULL}};
+                assert_int_equal(aws_creds_container_endpoint(env_get, &e, &url, &auth), -ENOENT);
+        }
+}
+
+static void test_imds_endpoint(void **state)
+{
+        struct env def = {{NULL}};
+        struct env ep = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:5555/", NULL}};
+        struct env v6 = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6", NULL}};
+        struct env off = {{"AWS_EC2_METADATA_DISABLED", "TRUE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                           "http://127.0.0.1:5555", NULL}};
+        struct env bad = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254", NULL}};
+        char *url;
+
+        assert_int_equal(aws_creds_imds_endpoint(env_get, &def, &url), 0);
+        assert_string_equal(url, "http://169.254.169.254");
+        free(url);
+        assert_int_equal(aws_creds_imds_endpoint(env_get, &ep, &url), 0);
+        assert_string_equal(url, "http://127.0.0.1:5555");
+        free(url);
+        assert_int_equal(aws_creds_imds_endpoint(env_get, &v6, &url), 0);
+        assert_string_equal(url, "http://[fd00:ec2::254]");
+        free(url);
+        assert_int_equal(aws_creds_imds_endpoint(env_get, &off, &url), -ENOENT);
+        assert_int_equal(aws_creds_imds_endpoint(env_get, &bad, &url), -EINVAL);
+}
+
+static void test_refresh_time(void **state)
+{
+        /* Long-lived: 5 minutes before expiry. */
+        assert_int_equal(aws_creds_refresh_time(1000, 1000 + 6 * 3600), 1000 + 6 * 3600 - 300);
+        assert_int_equal(aws_creds_refresh_time(0, 900), 600);
+        /* Short-lived: at half-life (the stand-in issues 10 s credentials). */
+        assert_int_equal(aws_creds_refresh_time(100, 110), 105);
+        assert_int_equal(aws_creds_refresh_time(0, 600), 300);
+        /* Already expired: now. */
+        assert_int_equal(aws_creds_refresh_time(100, 90), 100);
+}
+
+static void test_region_local(void **state)
+{
+        struct env all = {{"AWS_REGION", "eu-north-1", "AWS_DEFAULT_REGION", "us-east-2",
+                           "AWS_CONFIG_FILE", conf_path, NULL}};
+        struct env dflt = {{"AWS_DEFAULT_REGION", "us-east-2", "AWS_CONFIG_FILE", conf_path, NULL}};
+        struct env prof = {{"AWS_CONFIG_FILE", conf_path, "AWS_PROFILE", "regiononly", NULL}};
+        struct env nothing = {{"AWS_CONFIG_FILE", "/nonexistent", NULL}};
+        struct env bad = {{"AWS_REGION", "Not A Region", NULL}};
+        const char *src;
+        char *r;
+
+        assert_int_equal(aws_region_resolve_local("ap-east-1", env_get, &all, &r, &src), 0);
+        assert_string_equal(r, "ap-east-1");
+        assert_string_equal(src, "config");
+        free(r);
+        assert_int_equal(aws_region_resolve_local(NULL, env_get, &all, &r, &src), 0);
+        assert_string_equal(r, "eu-north-1");
+        assert_string_equal(src, "AWS_REGION");
+        free(r);
+        assert_int_equal(aws_region_resolve_local("", env_get, &dflt, &r, &src), 0);
+        assert_string_equal(r, "us-east-2");
+        assert_string_equal(src, "AWS_DEFAULT_REGION");
+        free(r);
+        assert_int_equal(aws_region_resolve_local(NULL, env_get, &prof, &r, &src), 0);
+        assert_string_equal(r, "ca-central-1");
+        assert_string_equal(src, "profile");
+        free(r);
+        assert_int_equal(aws_region_resolve_local(NULL, env_get, &nothing, &r, &src), -ENOENT);
+        assert_int_equal(aws_region_resolve_local(NULL, env_get, &bad, &r, &src), -EINVAL);
+}
+
+static void test_credentials_copy(void **state)
+{
+        struct aws_credentials src = {
+                .access_key_id = (char *)"AKID",
+                .secret_access_key = (char *)"s",
+                .expiration = 42,
+                .source = AWS_CREDS_SOURCE_IMDS,
+        };
+        struct aws_credentials c;
+
+        assert_int_equal(aws_credentials_copy(&src, &c), 0);
+        assert_string_equal(c.access_key_id, "AKID");
+        assert_null(c.session_token);
+        assert_int_equal(c.expiration, 42);
+        aws_credentials_done(&c);
+        aws_credentials_done(NULL);
+        src.secret_access_key = NULL;
+        assert_int_equal(aws_credentials_copy(&src, &c), -EINVAL);
+        assert_string_equal(aws_creds_source_to_string(AWS_CREDS_SOURCE_IMDS), "imds");
+        assert_string_equal(aws_creds_source_to_string(AWS_CREDS_SOURCE_PROFILE), "shared-files");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_profile_files), cmocka_unit_test(test_profile_paths),
+                cmocka_unit_test(test_chain_order),   cmocka_unit_test(test_document),
+                cmocka_unit_test(test_iso8601),       cmocka_unit_test(test_container_endpoint),
+                cmocka_unit_test(test_imds_endpoint), cmocka_unit_test(test_refresh_time),
+                cmocka_unit_test(test_region_local),  cmocka_unit_test(test_credentials_copy),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
