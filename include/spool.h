@@ -1,0 +1,280 @@
+/*
+ * spool.h — the durable store of inbound SMS (SQLite, WAL, group commit).
+ *
+ * SNS POSTs each inbound SMS to the ingress, which answers 200 only after
+ * spool_put() has completed with 0 (stored now) or 1 (already stored). A
+ * dispatcher later walks the stored rows: consent check, agent, reply.
+ *
+ * Storage: one SQLite database, <dir>/spool.db, in WAL mode with
+ * synchronous=FULL, so a completed commit has been fsync'd and survives a
+ * power cut. The schema is versioned with PRAGMA user_version; spool_open()
+ * migrates older versions forward, one transaction per step, and refuses a
+ * newer version (-EPROTONOSUPPORT) rather than guess. The directory itself
+ * is not created here (systemd's StateDirectory= owns it and its mode).
+ *
+ * Group commit: spool_put() only queues. An ev_prepare watcher (libev's
+ * "before sleep" hook) writes every put queued during one loop iteration in
+ * ONE transaction (BEGIN IMMEDIATE ... COMMIT), at most batch_max rows; the
+ * rest are carried to the next iteration, and the loop does not sleep while
+ * puts are queued. Each caller then gets its own result:
+ *     0        stored by this commit; id is the new row's id;
+ *     1        duplicate: a row with the same sns_message_id or
+ *              inbound_message_id is already stored (an SNS redelivery);
+ *              nothing was written for this put; id is 0;
+ *   < 0        the batch failed (-ENOSPC, -EIO, -EROFS, -EACCES, -EBUSY,
+ *              -ENOMEM...): the whole transaction was rolled back, nothing
+ *              of the batch is stored, and every put of the batch gets the
+ *              same error. -ECANCELED when the spool was freed first.
+ *              (A put that SQLite rejects on its own, -EINVAL or -EMSGSIZE,
+ *              fails alone; spool_put() validates so that this cannot
+ *              happen in practice.)
+ * Before each batch the free space of the filesystem is checked (statvfs);
+ * below min_free_bytes the batch fails with -ENOSPC without touching the
+ * database (the model is OpenSMTPD's queue MINSPACE): SQLite must never be
+ * the one to find out that the disk is full.
+ *
+ * Callback contract: if spool_put() or spool_put_dead() returns an error,
+ * the callback is never called. Otherwise it is called exactly once, from
+ * the loop, never from inside the starting call. spool_free() is the only
+ * exception: it completes every queued put with -ECANCELED before it returns
+ * (nothing of them is stored). Callbacks may queue new puts but must not
+ * free the spool.
+ *
+ * Health: after a failed write (a batch, or a dispatcher transition) the
+ * spool reports spool_is_writable() == false until the next successful
+ * commit. /healthz and the ingress answer 503 meanwhile, and SNS retries
+ * 5xx. The ingress should keep calling spool_put() while unhealthy: the next
+ * batch is the probe that clears the flag.
+ *
+ * Blocking: this module runs on the loop thread and SQLite is synchronous.
+ * The one deliberate blocking operation is the fsync in COMMIT (with WAL and
+ * synchronous=FULL, one fdatasync of the WAL per transaction), which the
+ * whole batch shares; that is the point of grouping. Every so often
+ * (wal_autocheckpoint, 1000 pages) a commit also runs a passive checkpoint,
+ * which writes and fsyncs spool.db, and spool_free() checkpoints once more.
+ * busy_timeout is small (SPOOL_BUSY_TIMEOUT_MS) so that another process
+ * (twowayctl) holding the write lock costs at most that much, then the batch
+ * fails with -EBUSY. Dispatcher reads and transitions are single short
+ * statements on cached prepared statements and indexes; each write is its
+ * own transaction (and so its own fsync).
+ *
+ * Per-sender order: a sender's messages are handled in (received_at, id)
+ * order, one at a time. A pending row is "ready" when next_attempt_at <= now,
+ * the sender has no row in_progress, and the sender has no earlier pending
+ * row. So an earlier message that is waiting for a retry (next_attempt_at in
+ * the future) blocks the sender's later messages until it is done or dead:
+ * replies never overtake each other. The blocking is bounded by the
+ * dispatcher's retry policy (a row that keeps failing goes dead, which
+ * unblocks the sender); other senders are never blocked. spool_claim()
+ * enforces the same rule (-EBUSY), so the order holds in storage and not
+ * only in the dispatcher.
+ *
+ * Exactly-once replies: spool_reply_sending() is committed before the SMS
+ * send is started and spool_reply_sent() after it succeeded. A row found
+ * with reply_state 'sending' at open becomes 'unknown' (the send may or may
+ * not have happened). spool_reply_sending() refuses (-EALREADY) any row whose
+ * reply_state is not 'none', so a reply is never sent twice; the dispatcher
+ * finishes a recovered row with reply_state 'sent' as done and one with
+ * 'unknown' as dead (or done), without sending.
+ *
+ * Ownership: struct spool is owned by its creator (spool_free()). Every
+ * string of struct spool_msg is borrowed: spool_put() copies what it keeps
+ * before it returns, so the caller frees its own strings whenever it likes.
+ * spool_get(), spool_list() and spool_next_ready() return rows allocated for
+ * the caller: one struct spool_row is a single allocation (its strings live
+ * in it), freed with spool_row_free(); arrays are NULL-terminated and freed,
+ * rows included, with spool_rows_free().
+ *
+ * Loop thread only; one struct spool per database file in this process.
+ */
+#ifndef TWOWAYD_SPOOL_H
+#define TWOWAYD_SPOOL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct spool;
+
+#define SPOOL_DB_NAME           "spool.db"
+#define SPOOL_SCHEMA_VERSION    1
+#define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
+#define SPOOL_BATCH_MAX_DEFAULT 256u
+#define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */
+#define SPOOL_BUSY_TIMEOUT_MS   50
+#define SPOOL_ROWS_MAX          1024u /* bound for one spool_list()/spool_next_ready() */
+
+/* Limits on stored text, in bytes; spool_put() gives -EMSGSIZE above them. */
+#define SPOOL_ID_MAX     256u          /* ids, numbers, keyword, topic ARN */
+#define SPOOL_BODY_MAX   (16u * 1024)  /* an SMS body: 1600 characters of up to 4 bytes, and more */
+#define SPOOL_RAW_MAX    (256u * 1024) /* an SNS message is at most 256 KiB */
+#define SPOOL_REASON_MAX 1024u         /* last_error / dead reason; longer ones are cut */
+
+enum spool_state {
+        SPOOL_STATE_PENDING,
+        SPOOL_STATE_IN_PROGRESS,
+        SPOOL_STATE_DONE,
+        SPOOL_STATE_DEAD,
+        _SPOOL_STATE_MAX,
+        SPOOL_STATE_ANY = -1,           /* spool_list(): every state */
+        _SPOOL_STATE_INVALID = -EINVAL, /* spool_state_from_string(): not a state */
+};
+
+enum spool_reply_state {
+        SPOOL_REPLY_NONE,
+        SPOOL_REPLY_SENDING,
+        SPOOL_REPLY_SENT,
+        SPOOL_REPLY_UNKNOWN,
+        _SPOOL_REPLY_MAX,
+};
+
+struct spool_options {
+        const char *dir;         /* required: the directory holding spool.db (copied) */
+        uint64_t min_free_bytes; /* 0: SPOOL_MIN_FREE_DEFAULT */
+        unsigned batch_max;      /* rows per commit; 0: SPOOL_BATCH_MAX_DEFAULT */
+        unsigned queue_max;      /* 0: SPOOL_QUEUE_MAX_DEFAULT */
+};
+
+/* An inbound message to store. All strings are borrowed (see Ownership).
+ * spool_put() requires sns_message_id, inbound_message_id,
+ * origination_number, destination_number and body (which may be ""); the
+ * rest may be NULL (-EINVAL otherwise, -EMSGSIZE above the limits). spool_put_dead() requires only
+ * sns_message_id. */
+struct spool_msg {
+        const char *sns_message_id;     /* SNS MessageId */
+        const char *inbound_message_id; /* inboundMessageId of the inner message */
+        const char *topic_arn;
+        const char *origination_number; /* E.164, the sender */
+        const char *destination_number; /* E.164, our number */
+        const char *body;
+        const char *keyword;
+        const char *raw;     /* the SNS Message (JSON text) as received */
+        int64_t received_at; /* ms since the epoch, UTC; <= 0: the time of the put */
+};
+
+/* A stored row. Strings are NULL where the column is NULL. */
+struct spool_row {
+        int64_t id;
+        const char *sns_message_id;
+        const char *inbound_message_id;
+        const char *topic_arn;
+        const char *origination_number;
+        const char *destination_number;
+        const char *body;
+        const char *keyword;
+        const char *raw;
+        const char *last_error;
+        const char *reply_message_id;
+        int64_t received_at;     /* ms epoch UTC */
+        int64_t next_attempt_at; /* ms epoch UTC */
+        int64_t updated_at;      /* ms epoch UTC */
+        enum spool_state state;
+        enum spool_reply_state reply_state;
+        unsigned attempts;
+};
+
+struct spool_counts {
+        uint64_t by_state[_SPOOL_STATE_MAX];
+        uint64_t reply_unknown; /* rows whose reply may or may not have been sent */
+};
+
+/* Counters for metrics and tests; monotonic since spool_open(). */
+struct spool_stats {
+        uint64_t commits;          /* SQLite commits of any kind (its commit hook) */
+        uint64_t batches;          /* successful group commits */
+        uint64_t batch_failures;   /* failed group commits */
+        uint64_t rows_stored;      /* puts that completed with 0 */
+        uint64_t duplicates;       /* puts that completed with 1 */
+        uint64_t last_batch_rows;  /* rows (puts) in the last successful batch */
+        uint64_t last_commit_usec; /* wall time of the last successful COMMIT statement */
+        uint64_t max_commit_usec;
+        uint64_t recovered_in_progress; /* by the recovery at spool_open() */
+        uint64_t recovered_reply_unknown;
+        size_t queued; /* puts waiting for a batch now */
+};
+
+/* r: 0 stored, 1 duplicate, < 0 the batch failed (see above). id: the new
+ * row's id when r == 0, else 0. */
+typedef void (*spool_put_cb)(struct spool *s, int r, int64_t id, void *userdata);
+
+/* Open (creating and migrating as needed) <dir>/spool.db, then recover
+ * (spool_recover()). -EPROTONOSUPPORT: written by a newer twowayd;
+ * -EMEDIUMTYPE: the file is some other application's database. */
+int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct spool **ret);
+
+/* Completes queued puts with -ECANCELED, then closes. Accepts NULL; returns NULL. */
+struct spool *spool_free(struct spool *s);
+
+int spool_put(struct spool *s, const struct spool_msg *msg, spool_put_cb cb, void *userdata);
+
+/* Store a correctly signed SNS notification whose inner message is unusable,
+ * as dead with the reason: it is acknowledged and deduplicated like any other
+ * but never handed to the dispatcher. */
+int spool_put_dead(struct spool *s, const struct spool_msg *msg, const char *reason,
+                   spool_put_cb cb, void *userdata);
+
+bool spool_is_writable(const struct spool *s);
+void spool_get_stats(const struct spool *s, struct spool_stats *ret);
+
+/* Dispatcher reads and transitions: synchronous, each its own transaction.
+ * Errors: -ENOENT no such row; -ESTALE the row is not in the state the
+ * transition starts from; -EBUSY (claim) an earlier message of the same sender
+ * is pending or in progress; storage errors as for puts. */
+
+/* Up to max (<= SPOOL_ROWS_MAX) ready rows, oldest first, at most one per
+ * sender (see Per-sender order). Returns the count; *ret is a NULL-terminated
+ * array (also when empty). */
+int spool_next_ready(struct spool *s, int64_t now, size_t max, struct spool_row ***ret);
+int spool_claim(struct spool *s, int64_t id); /* pending -> in_progress */
+int spool_done(struct spool *s, int64_t id);  /* in_progress -> done */
+/* in_progress -> pending, attempts + 1, next_attempt_at, last_error = error. */
+int spool_retry(struct spool *s, int64_t id, int64_t next_attempt_at, const char *error);
+/* pending or in_progress -> dead, last_error = reason. */
+int spool_dead(struct spool *s, int64_t id, const char *reason);
+/* dead -> pending, attempts = 0, due now. -EINVAL for a row without the fields
+ * a dispatcher needs (a spool_put_dead() of an unusable message). The
+ * reply_state is kept, so a reply already sent (or maybe sent) is not repeated. */
+int spool_requeue_dead(struct spool *s, int64_t id);
+
+/* reply_state none -> sending (-EALREADY from any other reply_state), and
+ * sending -> sent with the SMS message id (-ESTALE from any other). Both are
+ * committed (fsync'd) before they return. */
+int spool_reply_sending(struct spool *s, int64_t id);
+int spool_reply_sent(struct spool *s, int64_t id, const char *message_id);
+
+/* Crash recovery, run by spool_open(): in_progress -> pending, reply_state
+ * sending -> unknown. Returns the number of rows changed. Only safe while no
+ * dispatcher work is outstanding. */
+int spool_recover(struct spool *s);
+
+/* Delete done rows last updated before older_than (ms epoch), at most max per
+ * call (so one call stays short); returns the number deleted. */
+int spool_prune(struct spool *s, int64_t older_than, unsigned max);
+/* Delete one done or dead row (twowayctl spool purge); -ESTALE otherwise. */
+int spool_purge(struct spool *s, int64_t id);
+
+int spool_counts(struct spool *s, struct spool_counts *ret);
+
+/* One row by id, or -ENOENT. */
+int spool_get(struct spool *s, int64_t id, struct spool_row **ret);
+/* Rows in a state (or SPOOL_STATE_ANY) with id > after_id, by id, at most max
+ * (<= SPOOL_ROWS_MAX). Returns the count; *ret as for spool_next_ready(). */
+int spool_list(struct spool *s, enum spool_state state, int64_t after_id, size_t max,
+               struct spool_row ***ret);
+
+struct spool_row *spool_row_free(struct spool_row *row);
+struct spool_row **spool_rows_free(struct spool_row **rows);
+
+const char *spool_state_to_string(enum spool_state state);
+enum spool_state spool_state_from_string(const char *s); /* _SPOOL_STATE_INVALID if unknown */
+const char *spool_reply_state_to_string(enum spool_reply_state state);
+
+#ifdef TWOWAYD_UNIT_TEST
+/* Make the next n commits fail as a failing fsync would (the commit hook turns
+ * COMMIT into ROLLBACK); the failed operations report err. */
+void spool_test_fail_commits(struct spool *s, unsigned n, int err);
+#endif
+
+#endif

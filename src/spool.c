@@ -1,0 +1,1272 @@
+/*
+ * spool.c — inbound SMS spool on SQLite: schema and migrations, group commit
+ * from an ev_prepare watcher, dispatcher transitions, crash recovery.
+ *
+ * Owns: the sqlite3 connection and its cached prepared statements, the queue
+ * of puts waiting for the next batch (each a single allocation holding copies
+ * of its strings), an ev_prepare watcher and an ev_idle watcher.
+ *
+ * Invariants: the prepare and idle watchers are active exactly while puts are
+ * queued (the idle watcher only keeps the loop from sleeping, so puts queued
+ * after this iteration's prepare phase are still written promptly); a cached
+ * statement is always reset after use, so no read transaction stays open
+ * between calls; every write either commits or is rolled back before the
+ * function that started it returns.
+ */
+#include <stdio.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include <ev.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "spool.h"
+
+/* "TWAY": PRAGMA application_id, so `file spool.db` and we can tell it apart. */
+#define SPOOL_APPLICATION_ID 0x54574159
+
+enum spool_stmt {
+        ST_BEGIN,
+        ST_COMMIT,
+        ST_INSERT,
+        ST_NEXT_READY,
+        ST_CLAIM,
+        ST_DONE,
+        ST_RETRY,
+        ST_DEAD,
+        ST_REQUEUE,
+        ST_REPLY_SENDING,
+        ST_REPLY_SENT,
+        ST_RECOVER_IN_PROGRESS,
+        ST_RECOVER_REPLY,
+        ST_PRUNE,
+        ST_PURGE,
+        ST_COUNTS,
+        ST_GET,
+        ST_LIST,
+        ST_PROBE,
+        _ST_MAX,
+};
+
+#define ROW_COLUMNS                                                                                \
+        "id, sns_message_id, inbound_message_id, topic_arn, origination_number, "                  \
+        "destination_number, body, keyword, raw, last_error, reply_message_id, received_at, "      \
+        "next_attempt_at, updated_at, state, reply_state, attempts"
+
+/* A sender is blocked by any row of theirs in progress, and a pending row by
+ * an earlier pending row of the same sender (see "Per-sender order" in
+ * spool.h). Two NOT EXISTS, so each is one probe of inbound_sender. */
+#define SENDER_IS_FREE(t)                                                                          \
+        "NOT EXISTS (SELECT 1 FROM inbound AS o WHERE o.origination_number = " t                   \
+        ".origination_number AND o.state = 'in_progress') "                                        \
+        "AND NOT EXISTS (SELECT 1 FROM inbound AS o WHERE o.origination_number = " t               \
+        ".origination_number AND o.state = 'pending' AND (o.received_at, o.id) < (" t              \
+        ".received_at, " t ".id))"
+
+static const char *const stmt_sql[_ST_MAX] = {
+        [ST_BEGIN] = "BEGIN IMMEDIATE",
+        [ST_COMMIT] = "COMMIT",
+        /* DO NOTHING without a target covers both UNIQUE columns: a redelivery
+         * by either id changes no row, which is how a duplicate is seen. */
+        [ST_INSERT] = "INSERT INTO inbound (sns_message_id, inbound_message_id, topic_arn, "
+                      "origination_number, destination_number, body, keyword, raw, last_error, "
+                      "received_at, state, attempts, next_attempt_at, updated_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12) "
+                      "ON CONFLICT DO NOTHING",
+        [ST_NEXT_READY] = "SELECT " ROW_COLUMNS " FROM inbound AS m "
+                          "WHERE m.state = 'pending' AND m.next_attempt_at <= ?1 "
+                          "AND " SENDER_IS_FREE("m") " ORDER BY m.received_at, m.id LIMIT ?2",
+        [ST_CLAIM] = "UPDATE inbound SET state = 'in_progress', updated_at = ?2 "
+                     "WHERE id = ?1 AND state = 'pending' AND " SENDER_IS_FREE("inbound"),
+        [ST_DONE] = "UPDATE inbound SET state = 'done', updated_at = ?2 "
+                    "WHERE id = ?1 AND state = 'in_progress'",
+        [ST_RETRY] = "UPDATE inbound SET state = 'pending', attempts = attempts + 1, "
+                     "next_attempt_at = ?2, last_error = ?3, updated_at = ?4 "
+                     "WHERE id = ?1 AND state = 'in_progress'",
+        [ST_DEAD] = "UPDATE inbound SET state = 'dead', last_error = ?2, updated_at = ?3 "
+                    "WHERE id = ?1 AND state IN ('pending', 'in_progress')",
+        [ST_REQUEUE] = "UPDATE inbound SET state = 'pending', attempts = 0, next_attempt_at = ?2, "
+                       "updated_at = ?2 WHERE id = ?1 AND state = 'dead' "
+                       "AND inbound_message_id IS NOT NULL AND origination_number IS NOT NULL "
+                       "AND destination_number IS NOT NULL AND body IS NOT NULL",
+        [ST_REPLY_SENDING] = "UPDATE inbound SET reply_state = 'sending', updated_at = ?2 "
+                             "WHERE id = ?1 AND state = 'in_progress' AND reply_state = 'none'",
+        [ST_REPLY_SENT] = "UPDATE inbound SET reply_state = 'sent', reply_message_id = ?2, "
+                          "updated_at = ?3 WHERE id = ?1 AND reply_state = 'sending'",
+        [ST_RECOVER_IN_PROGRESS] = "UPDATE inbound SET state = 'pending', updated_at = ?1 "
+                                   "WHERE state = 'in_progress'",
+        [ST_RECOVER_REPLY] = "UPDATE inbound SET reply_state = 'unknown', updated_at = ?1 "
+                             "WHERE reply_state = 'sending'",
+        [ST_PRUNE] = "DELETE FROM inbound WHERE id IN (SELECT id FROM inbound "
+                     "WHERE state = 'done' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
+        [ST_PURGE] = "DELETE FROM inbound WHERE id = ?1 AND state IN ('done', 'dead')",
+        [ST_COUNTS] = "SELECT state, count(*), sum(reply_state = 'unknown') FROM inbound "
+                      "GROUP BY state",
+        [ST_GET] = "SELECT " ROW_COLUMNS " FROM inbound WHERE id = ?1",
+        [ST_LIST] = "SELECT " ROW_COLUMNS " FROM inbound "
+                    "WHERE (?1 IS NULL OR state = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+        [ST_PROBE] = "SELECT state, reply_state FROM inbound WHERE id = ?1",
+};
+
+/* Schema migrations: migrations[v] takes user_version v to v + 1. Append
+ * only; a released step is never edited. */
+static const char *const migrations[] = {
+        /* 0 -> 1 */
+        "CREATE TABLE inbound ("
+        " id INTEGER PRIMARY KEY,"
+        " sns_message_id TEXT NOT NULL UNIQUE,"
+        " inbound_message_id TEXT UNIQUE,"
+        " topic_arn TEXT,"
+        " origination_number TEXT,"
+        " destination_number TEXT,"
+        " body TEXT,"
+        " keyword TEXT,"
+        " received_at INTEGER NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN ('pending', 'in_progress', 'done', 'dead')),"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at INTEGER NOT NULL,"
+        " updated_at INTEGER NOT NULL,"
+        " last_error TEXT,"
+        " reply_state TEXT NOT NULL DEFAULT 'none'"
+        "  CHECK (reply_state IN ('none', 'sending', 'sent', 'unknown')),"
+        " reply_message_id TEXT,"
+        " raw TEXT"
+        ");"
+        "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"
+        "CREATE INDEX inbound_sender ON inbound (origination_number, state, received_at);",
+};
+
+_Static_assert(ARRAY_SIZE(migrations) == SPOOL_SCHEMA_VERSION, "one migration per version");
+
+/* The strings a put carries, in the order of ST_INSERT's parameters ?1..?9. */
+enum put_field {
+        PF_SNS_MESSAGE_ID,
+        PF_INBOUND_MESSAGE_ID,
+        PF_TOPIC_ARN,
+        PF_ORIGINATION,
+        PF_DESTINATION,
+        PF_BODY,
+        PF_KEYWORD,
+        PF_RAW,
+        PF_REASON,
+        _PF_MAX,
+};
+
+struct put_req {
+        struct put_req *next;
+        spool_put_cb cb;
+        void *userdata;
+        int result;
+        int64_t id;
+        int64_t received_at;
+        bool dead;
+        const char *field[_PF_MAX]; /* into data[], or NULL */
+        char data[];
+};
+
+struct spool {
+        struct ev_loop *loop;
+        sqlite3 *db;
+        sqlite3_stmt *stmt[_ST_MAX];
+        char *dir;
+        uint64_t min_free;
+        unsigned batch_max;
+        unsigned queue_max;
+
+        ev_prepare prepare;
+        ev_idle idle;
+        struct put_req *head;
+        struct put_req **tail;
+        size_t queued;
+        bool closing;
+
+        bool writable;
+        struct spool_stats stats;
+
+        unsigned fail_commits; /* test hook: commits the commit hook still refuses */
+        int fail_err;
+        int injected_err; /* the error of a commit the hook refused, until mapped */
+};
+
+static const char *const state_names[_SPOOL_STATE_MAX] = {
+        [SPOOL_STATE_PENDING] = "pending",
+        [SPOOL_STATE_IN_PROGRESS] = "in_progress",
+        [SPOOL_STATE_DONE] = "done",
+        [SPOOL_STATE_DEAD] = "dead",
+};
+
+static const char *const reply_names[_SPOOL_REPLY_MAX] = {
+        [SPOOL_REPLY_NONE] = "none",
+        [SPOOL_REPLY_SENDING] = "sending",
+        [SPOOL_REPLY_SENT] = "sent",
+        [SPOOL_REPLY_UNKNOWN] = "unknown",
+};
+
+const char *spool_state_to_string(enum spool_state state)
+{
+        if (state < 0 || state >= _SPOOL_STATE_MAX)
+                return NULL;
+        return state_names[state];
+}
+
+enum spool_state spool_state_from_string(const char *s)
+{
+        for (size_t i = 0; s && i < ARRAY_SIZE(state_names); i++)
+                if (streq(s, state_names[i]))
+                        return (enum spool_state)i;
+        return _SPOOL_STATE_INVALID;
+}
+
+const char *spool_reply_state_to_string(enum spool_reply_state state)
+{
+        if (state < 0 || state >= _SPOOL_REPLY_MAX)
+                return NULL;
+        return reply_names[state];
+}
+
+static int reply_state_from_string(const char *s)
+{
+        for (size_t i = 0; s && i < ARRAY_SIZE(reply_names); i++)
+                if (streq(s, reply_names[i]))
+                        return (int)i;
+        return -EBADMSG;
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* SQLite result code -> negated errno. For I/O errors the errno of the
+ * failing system call (sqlite3_system_errno) is more precise than the code:
+ * an IOERR_WRITE may really be ENOSPC or EDQUOT. */
+static int sqlite_errno(struct spool *s, int rc)
+{
+        int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+
+        if (rc == SQLITE_CONSTRAINT_COMMITHOOK && s->injected_err < 0) {
+                int r = s->injected_err;
+
+                s->injected_err = 0;
+                return r;
+        }
+
+        switch (rc & 0xff) {
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_IOERR:
+                if (rc == SQLITE_IOERR_NOMEM)
+                        return -ENOMEM;
+                return sys > 0 ? -sys : -EIO;
+        case SQLITE_CANTOPEN:
+                return sys > 0 ? -sys : -EACCES;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+                return -EBADMSG;
+        case SQLITE_TOOBIG:
+                return -EMSGSIZE;
+        case SQLITE_CONSTRAINT:
+        case SQLITE_MISMATCH:
+        case SQLITE_RANGE:
+                return -EINVAL;
+        default:
+                return -EIO;
+        }
+}
+
+/* A write failed: map the error and report the spool unwritable until the
+ * next successful commit. */
+static int write_failed(struct spool *s, int rc, const char *what)
+{
+        int r = sqlite_errno(s, rc);
+
+        s->writable = false;
+        log_full_errno(LOG_DEBUG, r, "spool.write_failed",
+                       LOG_FIELDS(LF("SQLITE_ERROR", sqlite3_errstr(rc))),
+                       "spool: %s failed: %s: %m", what, sqlite3_errmsg(s->db));
+        return r;
+}
+
+static void stmt_resetp(sqlite3_stmt **st)
+{
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+#define _cleanup_stmt_ _cleanup_(stmt_resetp)
+
+static int commit_hook(void *userdata)
+{
+        struct spool *s = userdata;
+
+        if (s->fail_commits > 0) {
+                s->fail_commits--;
+                s->injected_err = s->fail_err;
+                return 1; /* turns the COMMIT into a ROLLBACK */
+        }
+        s->stats.commits++;
+        return 0;
+}
+
+#ifdef TWOWAYD_UNIT_TEST
+void spool_test_fail_commits(struct spool *s, unsigned n, int err)
+{
+        s->fail_commits = n;
+        s->fail_err = err < 0 ? err : -EIO;
+}
+#endif
+
+static int exec_sql(struct spool *s, const char *sql)
+{
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+        if (rc != SQLITE_OK)
+                return write_failed(s, rc, "statement");
+        return 0;
+}
+
+static int step_simple(struct spool *s, enum spool_stmt id, const char *what)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[id];
+        int rc = sqlite3_step(st);
+
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return write_failed(s, rc, what);
+        return 0;
+}
+
+/* Also used before the statements are prepared (migrate()), hence exec. */
+static void rollback_if_open(struct spool *s)
+{
+        if (!sqlite3_get_autocommit(s->db))
+                (void)exec_sql(s, "ROLLBACK");
+}
+
+/* COMMIT, timed: this is where the batch's fsyncs happen. */
+static int commit(struct spool *s)
+{
+        uint64_t t0 = mono_usec(), dt;
+        int r = step_simple(s, ST_COMMIT, "commit");
+
+        if (r < 0) {
+                rollback_if_open(s);
+                return r;
+        }
+        dt = mono_usec() - t0;
+        s->stats.last_commit_usec = dt;
+        s->stats.max_commit_usec = MAX(s->stats.max_commit_usec, dt);
+        s->writable = true;
+        return 0;
+}
+
+static int query_int(struct spool *s, const char *sql, int64_t *ret)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+        if (rc == SQLITE_OK) {
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        *ret = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(s, rc);
+        return 0;
+}
+
+/* Bring the schema to SPOOL_SCHEMA_VERSION in one transaction. The version is
+ * read inside the write transaction, so two processes opening at once cannot
+ * both migrate. */
+static int migrate(struct spool *s)
+{
+        int64_t version, app_id;
+        char sql[96];
+        int r;
+
+        r = exec_sql(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+
+        r = query_int(s, "PRAGMA application_id", &app_id);
+        if (r >= 0)
+                r = query_int(s, "PRAGMA user_version", &version);
+        if (r < 0)
+                goto fail;
+        if (app_id != 0 && app_id != SPOOL_APPLICATION_ID) {
+                r = -EMEDIUMTYPE;
+                goto fail;
+        }
+        if (version < 0 || version > SPOOL_SCHEMA_VERSION) {
+                r = -EPROTONOSUPPORT;
+                goto fail;
+        }
+        if (version == SPOOL_SCHEMA_VERSION && app_id == SPOOL_APPLICATION_ID) {
+                rollback_if_open(s); /* nothing to write */
+                return 0;
+        }
+
+        for (int64_t v = version; v < SPOOL_SCHEMA_VERSION; v++) {
+                r = exec_sql(s, migrations[v]);
+                if (r < 0)
+                        goto fail;
+        }
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
+                 SPOOL_SCHEMA_VERSION, SPOOL_APPLICATION_ID);
+        r = exec_sql(s, sql);
+        if (r >= 0)
+                r = exec_sql(s, "COMMIT");
+        if (r < 0)
+                goto fail;
+        log_debug("spool.migrated", LOG_NOFIELDS, "spool: schema version %lld -> %d",
+                  (long long)version, SPOOL_SCHEMA_VERSION);
+        return 0;
+fail:
+        rollback_if_open(s);
+        return r;
+}
+
+static int configure(struct spool *s)
+{
+        sqlite3_stmt *st = NULL;
+        bool wal = false;
+        int rc, r;
+
+        rc = sqlite3_busy_timeout(s->db, SPOOL_BUSY_TIMEOUT_MS);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(s, rc);
+
+        /* journal_mode answers with the mode in force; anything else than
+         * "wal" (a filesystem without shared memory, say) is refused rather
+         * than silently running with a rollback journal. */
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const unsigned char *mode = sqlite3_column_text(st, 0);
+
+                wal = mode && streq((const char *)mode, "wal");
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(s, rc);
+        if (!wal)
+                return -EOPNOTSUPP;
+
+        /* FULL: with WAL, NORMAL may lose the last commits on power loss; the
+         * whole point of the spool is that an acknowledged message is not. */
+        r = exec_sql(s, "PRAGMA synchronous = FULL");
+        /* After a checkpoint, truncate a WAL that a burst made large. */
+        if (r >= 0)
+                r = exec_sql(s, "PRAGMA journal_size_limit = 4194304");
+        return r;
+}
+
+static int prepare_statements(struct spool *s)
+{
+        for (size_t i = 0; i < _ST_MAX; i++) {
+                int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->stmt[i], NULL);
+
+                if (rc != SQLITE_OK) {
+                        log_debug("spool.prepare_failed", LOG_NOFIELDS,
+                                  "spool: cannot prepare statement %zu: %s", i,
+                                  sqlite3_errmsg(s->db));
+                        return sqlite_errno(s, rc);
+                }
+        }
+        return 0;
+}
+
+static void spool_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+static void spool_idle_cb(struct ev_loop *loop, ev_idle *w, int revents);
+
+int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct spool **ret)
+{
+        _cleanup_free_ char *path = NULL;
+        struct spool *s;
+        int rc, r;
+
+        if (!loop || !opts || isempty(opts->dir) || !ret)
+                return -EINVAL;
+        if (asprintf(&path, "%s/%s", opts->dir, SPOOL_DB_NAME) < 0)
+                return -ENOMEM;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->loop = loop;
+        s->tail = &s->head;
+        s->min_free = opts->min_free_bytes ? opts->min_free_bytes : SPOOL_MIN_FREE_DEFAULT;
+        s->batch_max = opts->batch_max ? opts->batch_max : SPOOL_BATCH_MAX_DEFAULT;
+        s->queue_max = opts->queue_max ? opts->queue_max : SPOOL_QUEUE_MAX_DEFAULT;
+        s->writable = true;
+        ev_prepare_init(&s->prepare, spool_prepare_cb);
+        s->prepare.data = s;
+        ev_idle_init(&s->idle, spool_idle_cb);
+        s->idle.data = s;
+
+        s->dir = strdup(opts->dir);
+        if (!s->dir) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        /* NOMUTEX: loop thread only. EXRESCODE: extended codes from every call,
+         * so an I/O error says which. NOFOLLOW: spool.db is ours, not a link. */
+        rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                     SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                r = sqlite_errno(s, rc);
+                goto fail;
+        }
+        sqlite3_commit_hook(s->db, commit_hook, s);
+
+        r = configure(s);
+        if (r >= 0)
+                r = migrate(s);
+        if (r >= 0)
+                r = prepare_statements(s);
+        if (r >= 0)
+                r = spool_recover(s);
+        if (r < 0)
+                goto fail;
+
+        log_debug("spool.opened", LOG_FIELDS(LF("SPOOL_DIR", s->dir)),
+                  "spool: opened %s (recovered %llu in progress, %llu replies unknown)", path,
+                  (unsigned long long)s->stats.recovered_in_progress,
+                  (unsigned long long)s->stats.recovered_reply_unknown);
+        *ret = s;
+        return 0;
+fail:
+        spool_free(s);
+        return r;
+}
+
+static void queue_take_all(struct spool *s, struct put_req **ret)
+{
+        *ret = s->head;
+        s->head = NULL;
+        s->tail = &s->head;
+        s->queued = 0;
+}
+
+static void complete_list(struct spool *s, struct put_req *list)
+{
+        while (list) {
+                struct put_req *req = list;
+
+                list = req->next;
+                req->cb(s, req->result, req->id, req->userdata);
+                free(req);
+        }
+}
+
+struct spool *spool_free(struct spool *s)
+{
+        struct put_req *list;
+
+        if (!s)
+                return NULL;
+
+        s->closing = true;
+        ev_prepare_stop(s->loop, &s->prepare);
+        ev_idle_stop(s->loop, &s->idle);
+        queue_take_all(s, &list);
+        for (struct put_req *req = list; req; req = req->next)
+                req->result = -ECANCELED;
+        complete_list(s, list);
+
+        for (size_t i = 0; i < _ST_MAX; i++)
+                sqlite3_finalize(s->stmt[i]);
+        /* The last connection to close checkpoints the WAL into spool.db. */
+        sqlite3_close_v2(s->db);
+        free(s->dir);
+        free(s);
+        return NULL;
+}
+
+bool spool_is_writable(const struct spool *s)
+{
+        return s && s->writable;
+}
+
+void spool_get_stats(const struct spool *s, struct spool_stats *ret)
+{
+        *ret = s->stats;
+        ret->queued = s->queued;
+}
+
+/* Free space first, as OpenSMTPD's queue does: fail the batch cleanly with
+ * -ENOSPC before SQLite finds the disk full halfway through a WAL write. */
+static int check_space(struct spool *s)
+{
+        struct statvfs sv;
+        uint64_t avail;
+
+        if (statvfs(s->dir, &sv) < 0)
+                return negative_errno();
+        if (sv.f_flag & ST_RDONLY)
+                return -EROFS;
+        if (__builtin_mul_overflow((uint64_t)sv.f_bavail, (uint64_t)sv.f_frsize, &avail))
+                avail = UINT64_MAX;
+        if (avail < s->min_free)
+                return -ENOSPC;
+        return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int idx, const char *text)
+{
+        if (!text)
+                return sqlite3_bind_null(st, idx);
+        return sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
+}
+
+/* Insert one put inside the open batch transaction. Returns 0 (stored),
+ * 1 (duplicate), or the error. *ret_fatal tells whether the error ends the
+ * whole batch (I/O, space, the transaction is gone) or only this put. */
+static int insert_one(struct spool *s, struct put_req *req, int64_t now, bool *ret_fatal)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_INSERT];
+        int rc = SQLITE_OK;
+
+        for (int i = 0; i < _PF_MAX && rc == SQLITE_OK; i++)
+                rc = bind_text(st, i + 1, req->field[i]);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 10, req->received_at > 0 ? req->received_at : now);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(st, 11, req->dead ? "dead" : "pending", -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 12, now);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+
+        if (rc == SQLITE_DONE) {
+                if (sqlite3_changes(s->db) == 0)
+                        return 1;
+                req->id = sqlite3_last_insert_rowid(s->db);
+                return 0;
+        }
+
+        switch (rc & 0xff) {
+        case SQLITE_CONSTRAINT:
+        case SQLITE_TOOBIG:
+        case SQLITE_MISMATCH:
+        case SQLITE_RANGE:
+                /* The statement failed alone; the transaction is still open
+                 * unless SQLite says otherwise. */
+                *ret_fatal = sqlite3_get_autocommit(s->db);
+                break;
+        default:
+                *ret_fatal = true;
+        }
+        return sqlite_errno(s, rc);
+}
+
+/* Write up to batch_max queued puts in one transaction, then complete them. */
+static void flush_batch(struct spool *s)
+{
+        struct put_req *batch = NULL, **btail = &batch;
+        unsigned n = 0, stored = 0, dups = 0;
+        int64_t now = now_ms();
+        int r;
+
+        while (s->head && n < s->batch_max) {
+                struct put_req *req = s->head;
+
+                s->head = req->next;
+                req->next = NULL;
+                *btail = req;
+                btail = &req->next;
+                n++;
+        }
+        if (!s->head)
+                s->tail = &s->head;
+        s->queued -= n;
+
+        r = check_space(s);
+        if (r >= 0)
+                r = step_simple(s, ST_BEGIN, "begin");
+        for (struct put_req *req = batch; r >= 0 && req; req = req->next) {
+                bool fatal = false;
+                int k = insert_one(s, req, now, &fatal);
+
+                if (k < 0 && fatal) {
+                        r = k;
+                        s->writable = false;
+                }
+                req->result = k;
+        }
+        if (r >= 0)
+                r = commit(s);
+
+        if (r < 0) {
+                rollback_if_open(s);
+                s->writable = false;
+                s->stats.batch_failures++;
+                for (struct put_req *req = batch; req; req = req->next) {
+                        req->result = r;
+                        req->id = 0;
+                }
+                log_full_errno(LOG_DEBUG, r, "spool.batch_failed", LOG_NOFIELDS,
+                               "spool: batch of %u put(s) failed, rolled back: %m", n);
+        } else {
+                for (struct put_req *req = batch; req; req = req->next) {
+                        stored += req->result == 0;
+                        dups += req->result == 1;
+                }
+                s->stats.batches++;
+                s->stats.rows_stored += stored;
+                s->stats.duplicates += dups;
+                s->stats.last_batch_rows = n;
+        }
+
+        complete_list(s, batch);
+}
+
+static void spool_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+        struct spool *s = w->data;
+
+        if (s->head)
+                flush_batch(s);
+        if (!s->head) {
+                ev_prepare_stop(loop, &s->prepare);
+                ev_idle_stop(loop, &s->idle);
+        }
+}
+
+/* Only its being active matters: libev does not block while an idle watcher
+ * is active, so a put queued after this iteration's prepare phase (from a
+ * callback, or another prepare watcher) is written on the next iteration
+ * instead of after the next unrelated wakeup. */
+static void spool_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+}
+
+/* Cut a reason to SPOOL_REASON_MAX bytes without splitting a UTF-8 sequence. */
+static size_t reason_len(const char *reason)
+{
+        size_t n = strnlen(reason, SPOOL_REASON_MAX + 1);
+
+        if (n <= SPOOL_REASON_MAX)
+                return n;
+        n = SPOOL_REASON_MAX;
+        while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+                n--;
+        return n;
+}
+
+static int queue_put(struct spool *s, const struct spool_msg *msg, const char *reason, bool dead,
+                     spool_put_cb cb, void *userdata)
+{
+        static const size_t limits[_PF_MAX] = {
+                [PF_SNS_MESSAGE_ID] = SPOOL_ID_MAX, [PF_INBOUND_MESSAGE_ID] = SPOOL_ID_MAX,
+                [PF_TOPIC_ARN] = SPOOL_ID_MAX,      [PF_ORIGINATION] = SPOOL_ID_MAX,
+                [PF_DESTINATION] = SPOOL_ID_MAX,    [PF_BODY] = SPOOL_BODY_MAX,
+                [PF_KEYWORD] = SPOOL_ID_MAX,        [PF_RAW] = SPOOL_RAW_MAX,
+                [PF_REASON] = SPOOL_REASON_MAX,
+        };
+        const char *src[_PF_MAX] = {
+                [PF_SNS_MESSAGE_ID] = msg ? msg->sns_message_id : NULL,
+                [PF_INBOUND_MESSAGE_ID] = msg ? msg->inbound_message_id : NULL,
+                [PF_TOPIC_ARN] = msg ? msg->topic_arn : NULL,
+                [PF_ORIGINATION] = msg ? msg->origination_number : NULL,
+                [PF_DESTINATION] = msg ? msg->destination_number : NULL,
+                [PF_BODY] = msg ? msg->body : NULL,
+                [PF_KEYWORD] = msg ? msg->keyword : NULL,
+                [PF_RAW] = msg ? msg->raw : NULL,
+                [PF_REASON] = reason,
+        };
+        size_t len[_PF_MAX], total = 0;
+        struct put_req *req;
+        char *p;
+
+        if (!s || !msg || !cb)
+                return -EINVAL;
+        if (s->closing)
+                return -ECANCELED;
+        if (isempty(msg->sns_message_id))
+                return -EINVAL;
+        if (!dead && (isempty(msg->inbound_message_id) || isempty(msg->origination_number) ||
+                      isempty(msg->destination_number) || !msg->body))
+                return -EINVAL;
+        if (dead && isempty(reason))
+                return -EINVAL;
+        if (s->queued >= s->queue_max)
+                return -ENOBUFS;
+
+        for (int i = 0; i < _PF_MAX; i++) {
+                if (!src[i]) {
+                        len[i] = 0;
+                        continue;
+                }
+                if (i == PF_REASON)
+                        len[i] = reason_len(src[i]);
+                else {
+                        len[i] = strnlen(src[i], limits[i] + 1);
+                        if (len[i] > limits[i])
+                                return -EMSGSIZE;
+                }
+                total += len[i] + 1;
+        }
+
+        req = malloc(sizeof(*req) + total);
+        if (!req)
+                return -ENOMEM;
+        *req = (struct put_req){
+                .cb = cb,
+                .userdata = userdata,
+                .received_at = msg->received_at,
+                .dead = dead,
+        };
+        p = req->data;
+        for (int i = 0; i < _PF_MAX; i++) {
+                if (!src[i])
+                        continue;
+                memcpy(p, src[i], len[i]);
+                p[len[i]] = '\0';
+                req->field[i] = p;
+                p += len[i] + 1;
+        }
+
+        *s->tail = req;
+        s->tail = &req->next;
+        s->queued++;
+        ev_prepare_start(s->loop, &s->prepare);
+        ev_idle_start(s->loop, &s->idle);
+        return 0;
+}
+
+int spool_put(struct spool *s, const struct spool_msg *msg, spool_put_cb cb, void *userdata)
+{
+        return queue_put(s, msg, NULL, false, cb, userdata);
+}
+
+int spool_put_dead(struct spool *s, const struct spool_msg *msg, const char *reason,
+                   spool_put_cb cb, void *userdata)
+{
+        return queue_put(s, msg, reason, true, cb, userdata);
+}
+
+/* --- rows -------------------------------------------------------------------------------- */
+
+enum {
+        COL_ID,
+        COL_FIRST_TEXT,
+        COL_LAST_TEXT = COL_FIRST_TEXT + 9, /* reply_message_id */
+        COL_RECEIVED_AT,
+        COL_NEXT_ATTEMPT_AT,
+        COL_UPDATED_AT,
+        COL_STATE,
+        COL_REPLY_STATE,
+        COL_ATTEMPTS,
+};
+
+/* One row of ROW_COLUMNS as one allocation: the struct, then its strings. */
+static int row_from_stmt(sqlite3_stmt *st, struct spool_row **ret)
+{
+        const unsigned char *text[COL_LAST_TEXT - COL_FIRST_TEXT + 1];
+        size_t len[ARRAY_SIZE(text)], total = sizeof(struct spool_row);
+        const char **dst[ARRAY_SIZE(text)];
+        struct spool_row *row;
+        int state, reply;
+        char *p;
+
+        state = spool_state_from_string((const char *)sqlite3_column_text(st, COL_STATE));
+        reply = reply_state_from_string((const char *)sqlite3_column_text(st, COL_REPLY_STATE));
+        if (state < 0 || reply < 0)
+                return -EBADMSG;
+
+        for (size_t i = 0; i < ARRAY_SIZE(text); i++) {
+                int col = COL_FIRST_TEXT + (int)i;
+
+                if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+                        text[i] = NULL;
+                        continue;
+                }
+                text[i] = sqlite3_column_text(st, col);
+                if (!text[i])
+                        return -ENOMEM;
+                len[i] = (size_t)sqlite3_column_bytes(st, col);
+                total += len[i] + 1;
+        }
+
+        row = calloc(1, total);
+        if (!row)
+                return -ENOMEM;
+        dst[0] = &row->sns_message_id;
+        dst[1] = &row->inbound_message_id;
+        dst[2] = &row->topic_arn;
+        dst[3] = &row->origination_number;
+        dst[4] = &row->destination_number;
+        dst[5] = &row->body;
+        dst[6] = &row->keyword;
+        dst[7] = &row->raw;
+        dst[8] = &row->last_error;
+        dst[9] = &row->reply_message_id;
+
+        p = (char *)(row + 1);
+        for (size_t i = 0; i < ARRAY_SIZE(text); i++) {
+                if (!text[i])
+                        continue;
+                memcpy(p, text[i], len[i]);
+                p[len[i]] = '\0';
+                *dst[i] = p;
+                p += len[i] + 1;
+        }
+        row->id = sqlite3_column_int64(st, COL_ID);
+        row->received_at = sqlite3_column_int64(st, COL_RECEIVED_AT);
+        row->next_attempt_at = sqlite3_column_int64(st, COL_NEXT_ATTEMPT_AT);
+        row->updated_at = sqlite3_column_int64(st, COL_UPDATED_AT);
+        row->state = (enum spool_state)state;
+        row->reply_state = (enum spool_reply_state)reply;
+        row->attempts = (unsigned)sqlite3_column_int64(st, COL_ATTEMPTS);
+        *ret = row;
+        return 0;
+}
+
+struct spool_row *spool_row_free(struct spool_row *row)
+{
+        free(row);
+        return NULL;
+}
+
+struct spool_row **spool_rows_free(struct spool_row **rows)
+{
+        if (!rows)
+                return NULL;
+        for (struct spool_row **r = rows; *r; r++)
+                free(*r);
+        free(rows);
+        return NULL;
+}
+
+static void spool_rows_freep(struct spool_row ***rows)
+{
+        spool_rows_free(*rows);
+}
+
+/* Step a bound SELECT of ROW_COLUMNS into a NULL-terminated array of at most max rows. */
+static int collect_rows(struct spool *s, sqlite3_stmt *st, size_t max, struct spool_row ***ret)
+{
+        _cleanup_(spool_rows_freep) struct spool_row **rows = calloc(max + 1, sizeof(*rows));
+        size_t n = 0;
+
+        if (!rows)
+                return -ENOMEM;
+        while (n < max) {
+                int rc = sqlite3_step(st), r;
+
+                if (rc == SQLITE_DONE)
+                        break;
+                if (rc != SQLITE_ROW)
+                        return sqlite_errno(s, rc);
+                r = row_from_stmt(st, &rows[n]);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        *ret = TAKE_PTR(rows);
+        return (int)n;
+}
+
+int spool_next_ready(struct spool *s, int64_t now, size_t max, struct spool_row ***ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_NEXT_READY];
+
+        max = MIN(max, (size_t)SPOOL_ROWS_MAX);
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, (int64_t)max);
+        return collect_rows(s, st, max, ret);
+}
+
+int spool_get(struct spool *s, int64_t id, struct spool_row **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_GET];
+        int rc;
+
+        sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(s, rc);
+        return row_from_stmt(st, ret);
+}
+
+int spool_list(struct spool *s, enum spool_state state, int64_t after_id, size_t max,
+               struct spool_row ***ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_LIST];
+
+        if (state != SPOOL_STATE_ANY && !spool_state_to_string(state))
+                return -EINVAL;
+        max = MIN(max, (size_t)SPOOL_ROWS_MAX);
+        if (state == SPOOL_STATE_ANY)
+                sqlite3_bind_null(st, 1);
+        else
+                sqlite3_bind_text(st, 1, state_names[state], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, after_id);
+        sqlite3_bind_int64(st, 3, (int64_t)max);
+        return collect_rows(s, st, max, ret);
+}
+
+int spool_counts(struct spool *s, struct spool_counts *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_COUNTS];
+        struct spool_counts c = {};
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int state = spool_state_from_string((const char *)sqlite3_column_text(st, 0));
+
+                if (state < 0)
+                        return -EBADMSG;
+                c.by_state[state] = (uint64_t)sqlite3_column_int64(st, 1);
+                c.reply_unknown += (uint64_t)sqlite3_column_int64(st, 2);
+        }
+        if (rc != SQLITE_DONE)
+                return sqlite_errno(s, rc);
+        *ret = c;
+        return 0;
+}
+
+/* --- transitions --------------------------------------------------------------------------- */
+
+/* Step a bound single-statement write (its own transaction in autocommit
+ * mode). Returns the number of rows changed. */
+static int step_write(struct spool *s, sqlite3_stmt *st, const char *what)
+{
+        int rc = sqlite3_step(st);
+
+        if (rc != SQLITE_DONE)
+                return write_failed(s, rc, what);
+        s->writable = true;
+        return sqlite3_changes(s->db);
+}
+
+/* After a transition changed nothing: why? -ENOENT, or the row's states. */
+static int probe(struct spool *s, int64_t id, enum spool_state *ret_state,
+                 enum spool_reply_state *ret_reply)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_PROBE];
+        int rc, state, reply;
+
+        sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return sqlite_errno(s, rc);
+        state = spool_state_from_string((const char *)sqlite3_column_text(st, 0));
+        reply = reply_state_from_string((const char *)sqlite3_column_text(st, 1));
+        if (state < 0 || reply < 0)
+                return -EBADMSG;
+        *ret_state = (enum spool_state)state;
+        *ret_reply = (enum spool_reply_state)reply;
+        return 0;
+}
+
+/* The usual answer when a transition matched no row: -ENOENT or -ESTALE. */
+static int not_changed(struct spool *s, int64_t id)
+{
+        enum spool_state state;
+        enum spool_reply_state reply;
+        int r = probe(s, id, &state, &reply);
+
+        return r < 0 ? r : -ESTALE;
+}
+
+int spool_claim(struct spool *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_CLAIM];
+        enum spool_state state;
+        enum spool_reply_state reply;
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now_ms());
+        r = step_write(s, st, "claim");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = probe(s, id, &state, &reply);
+        if (r < 0)
+                return r;
+        return state == SPOOL_STATE_PENDING ? -EBUSY : -ESTALE;
+}
+
+int spool_done(struct spool *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_DONE];
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now_ms());
+        r = step_write(s, st, "done");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
+int spool_retry(struct spool *s, int64_t id, int64_t next_attempt_at, const char *error)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RETRY];
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, next_attempt_at);
+        if (error)
+                sqlite3_bind_text(st, 3, error, (int)reason_len(error), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now_ms());
+        r = step_write(s, st, "retry");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
+int spool_dead(struct spool *s, int64_t id, const char *reason)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_DEAD];
+        int r;
+
+        if (isempty(reason))
+                return -EINVAL;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, reason, (int)reason_len(reason), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms());
+        r = step_write(s, st, "dead");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
+int spool_requeue_dead(struct spool *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REQUEUE];
+        enum spool_state state;
+        enum spool_reply_state reply;
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now_ms());
+        r = step_write(s, st, "requeue");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = probe(s, id, &state, &reply);
+        if (r < 0)
+                return r;
+        return state == SPOOL_STATE_DEAD ? -EINVAL : -ESTALE;
+}
+
+int spool_reply_sending(struct spool *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REPLY_SENDING];
+        enum spool_state state;
+        enum spool_reply_state reply;
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now_ms());
+        r = step_write(s, st, "reply_sending");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = probe(s, id, &state, &reply);
+        if (r < 0)
+                return r;
+        return reply != SPOOL_REPLY_NONE ? -EALREADY : -ESTALE;
+}
+
+int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REPLY_SENT];
+        int r;
+
+        if (message_id && strnlen(message_id, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
+                return -EMSGSIZE;
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, message_id);
+        sqlite3_bind_int64(st, 3, now_ms());
+        r = step_write(s, st, "reply_sent");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
+int spool_recover(struct spool *s)
+{
+        int64_t now = now_ms();
+        int r, in_progress = 0, reply = 0;
+
+        r = step_simple(s, ST_BEGIN, "begin");
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RECOVER_IN_PROGRESS];
+
+                sqlite3_bind_int64(st, 1, now);
+                r = in_progress = step_write(s, st, "recover");
+        }
+        if (r >= 0) {
+                _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RECOVER_REPLY];
+
+                sqlite3_bind_int64(st, 1, now);
+                r = reply = step_write(s, st, "recover");
+        }
+        if (r >= 0)
+                r = commit(s);
+        if (r < 0) {
+                rollback_if_open(s);
+                return r;
+        }
+        s->stats.recovered_in_progress += (uint64_t)in_progress;
+        s->stats.recovered_reply_unknown += (uint64_t)reply;
+        return in_progress + reply;
+}
+
+int spool_prune(struct spool *s, int64_t older_than, unsigned max)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_PRUNE];
+
+        if (max == 0)
+                return 0;
+        sqlite3_bind_int64(st, 1, older_than);
+        sqlite3_bind_int64(st, 2, (int64_t)MIN(max, (unsigned)INT32_MAX));
+        return step_write(s, st, "prune");
+}
+
+int spool_purge(struct spool *s, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_PURGE];
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        r = step_write(s, st, "purge");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}

@@ -1,0 +1,998 @@
+/*
+ * Unit tests for spool.c: a real SQLite database in a mkdtemp directory and a
+ * real libev loop, run a bounded number of iterations. The database is also
+ * inspected through a second, independent connection where the spool's own
+ * answers would prove nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <ev.h>
+#include <sqlite3.h>
+
+#include "common.h"
+#include "spool.h"
+
+struct fixture {
+        char dir[64];
+        struct ev_loop *loop;
+        struct spool *s;
+};
+
+struct put_result {
+        int calls;
+        int r;
+        int64_t id;
+        bool synchronous; /* called while spool_put() was still running */
+};
+
+static bool in_put;
+/* Set by teardown: after a failed assertion the results a queued put points
+ * at lived on the unwound stack, and spool_free() still completes the put. */
+static bool tearing_down;
+
+static void put_cb(struct spool *s, int r, int64_t id, void *userdata)
+{
+        struct put_result *res = userdata;
+
+        if (tearing_down)
+                return;
+        res->calls++;
+        res->r = r;
+        res->id = id;
+        if (in_put)
+                res->synchronous = true;
+}
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double mono_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int open_spool(struct fixture *f, const struct spool_options *extra)
+{
+        struct spool_options o = extra ? *extra : (struct spool_options){};
+
+        o.dir = f->dir;
+        return spool_open(f->loop, &o, &f->s);
+}
+
+static void reopen(struct fixture *f)
+{
+        f->s = spool_free(f->s);
+        assert_int_equal(open_spool(f, NULL), 0);
+}
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        assert_non_null(f);
+        snprintf(f->dir, sizeof(f->dir), "/tmp/spool-test-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        f->loop = ev_loop_new(EVFLAG_AUTO);
+        assert_non_null(f->loop);
+        assert_int_equal(open_spool(f, NULL), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+        static const char *const files[] = {"spool.db", "spool.db-wal", "spool.db-shm"};
+        char path[128];
+
+        tearing_down = true;
+        spool_free(f->s);
+        tearing_down = false;
+        in_put = false;
+        ev_loop_destroy(f->loop);
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
+                unlink(path);
+        }
+        rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+/* A second connection on the same file, for checks that do not trust the spool. */
+static sqlite3 *raw_open(struct fixture *f)
+{
+        char path[128];
+        sqlite3 *db = NULL;
+
+        snprintf(path, sizeof(path), "%s/spool.db", f->dir);
+        assert_int_equal(
+                sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                SQLITE_OK);
+        return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+        sqlite3_stmt *st = NULL;
+        int64_t v;
+
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+static int64_t raw_rows(struct fixture *f)
+{
+        sqlite3 *db = raw_open(f);
+        int64_t n = raw_int(db, "SELECT count(*) FROM inbound");
+
+        sqlite3_close(db);
+        return n;
+}
+
+static void run(struct fixture *f, int iterations)
+{
+        for (int i = 0; i < iterations; i++)
+                ev_run(f->loop, EVRUN_NOWAIT);
+}
+
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        ev_break(loop, EVBREAK_ONE);
+}
+
+/* One blocking iteration with a 2 s guard timer; returns the seconds it took.
+ * A spool that let the loop sleep with puts queued shows up as ~2 s. */
+static double run_once_guarded(struct fixture *f)
+{
+        ev_timer guard;
+        double t0 = mono_s();
+
+        ev_timer_init(&guard, guard_cb, 2.0, 0.);
+        ev_timer_start(f->loop, &guard);
+        ev_run(f->loop, EVRUN_ONCE);
+        ev_timer_stop(f->loop, &guard);
+        return mono_s() - t0;
+}
+
+static int put(struct fixture *f, const struct spool_msg *m, struct put_result *res)
+{
+        int r;
+
+        in_put = true;
+        r = spool_put(f->s, m, put_cb, res);
+        in_put = false;
+        return r;
+}
+
+/* A message whose ids and sender derive from n and from; strings live in buf. */
+struct msg_buf {
+        char sns[64], inbound[64], from[32], body[64], raw[160];
+        struct spool_msg m;
+};
+
+static const struct spool_msg *make_msg(struct msg_buf *b, int n, const char *from,
+                                        int64_t received_at)
+{
+        snprintf(b->sns, sizeof(b->sns), "sns-%04d", n);
+        snprintf(b->inbound, sizeof(b->inbound), "inb-%04d", n);
+        snprintf(b->from, sizeof(b->from), "%s", from);
+        snprintf(b->body, sizeof(b->body), "body %d", n);
+        snprintf(b->raw, sizeof(b->raw), "{\"inboundMessageId\":\"inb-%04d\",\"n\":%d}", n, n);
+        b->m = (struct spool_msg){
+                .sns_message_id = b->sns,
+                .inbound_message_id = b->inbound,
+                .topic_arn = "arn:aws:sns:eu-west-1:123456789012:inbound",
+                .origination_number = b->from,
+                .destination_number = "+447700900000",
+                .body = b->body,
+                .keyword = "HELP",
+                .raw = b->raw,
+                .received_at = received_at,
+        };
+        return &b->m;
+}
+
+/* Store one message through a full batch and return its id. */
+static int64_t store(struct fixture *f, int n, const char *from, int64_t received_at)
+{
+        struct msg_buf b;
+        struct put_result res = {};
+
+        assert_int_equal(put(f, make_msg(&b, n, from, received_at), &res), 0);
+        run(f, 1);
+        assert_int_equal(res.calls, 1);
+        assert_int_equal(res.r, 0);
+        assert_true(res.id > 0);
+        return res.id;
+}
+
+static struct spool_row *get(struct fixture *f, int64_t id)
+{
+        struct spool_row *row = NULL;
+
+        assert_int_equal(spool_get(f->s, id, &row), 0);
+        assert_non_null(row);
+        return row;
+}
+
+static enum spool_state state_of(struct fixture *f, int64_t id)
+{
+        struct spool_row *row = get(f, id);
+        enum spool_state st = row->state;
+
+        spool_row_free(row);
+        return st;
+}
+
+/* The ids spool_next_ready() hands out, in order, into ids[]; returns the count. */
+static int ready_ids(struct fixture *f, int64_t now, size_t max, int64_t *ids)
+{
+        struct spool_row **rows = NULL;
+        int n = spool_next_ready(f->s, now, max, &rows);
+
+        assert_true(n >= 0);
+        assert_non_null(rows);
+        for (int i = 0; i < n; i++)
+                ids[i] = rows[i]->id;
+        assert_null(rows[n]);
+        spool_rows_free(rows);
+        return n;
+}
+
+/* --- open, schema ------------------------------------------------------------------------ */
+
+static void test_open_creates_wal_schema(void **state)
+{
+        struct fixture *f = *state;
+        sqlite3 *db = raw_open(f);
+        sqlite3_stmt *st = NULL;
+
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                     "AND name IN ('inbound_state_due', 'inbound_sender')"),
+                         2);
+        /* Both ids are UNIQUE, and inbound_message_id may repeat as NULL. */
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_index_list('inbound') "
+                                     "WHERE \"unique\" = 1"),
+                         2);
+        sqlite3_close(db);
+        assert_true(spool_is_writable(f->s));
+}
+
+static void test_open_refuses_newer_or_foreign_database(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_options o = {.dir = "/nonexistent/spool-dir"};
+        struct spool *s = NULL;
+        sqlite3 *db;
+
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(open_spool(f, NULL), -EPROTONOSUPPORT);
+        assert_null(f->s);
+
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1; PRAGMA application_id = 1234",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(open_spool(f, NULL), -EMEDIUMTYPE);
+
+        assert_int_equal(spool_open(f->loop, &o, &s), -ENOENT);
+        assert_null(s);
+        o.dir = NULL;
+        assert_int_equal(spool_open(f->loop, &o, &s), -EINVAL);
+}
+
+/* --- group commit ------------------------------------------------------------------------ */
+
+static void test_puts_share_one_commit_and_complete_once(void **state)
+{
+        struct fixture *f = *state;
+        struct put_result res[20] = {};
+        struct spool_stats before, after;
+
+        spool_get_stats(f->s, &before);
+        for (int i = 0; i < 20; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &res[i]), 0);
+                assert_int_equal(res[i].calls, 0); /* never synchronous */
+        }
+        spool_get_stats(f->s, &after);
+        assert_int_equal(after.queued, 20);
+        assert_int_equal(raw_rows(f), 0); /* nothing written before the loop runs */
+
+        run(f, 1);
+        spool_get_stats(f->s, &after);
+        assert_int_equal(after.commits - before.commits, 1);
+        assert_int_equal(after.batches - before.batches, 1);
+        assert_int_equal(after.last_batch_rows, 20);
+        assert_int_equal(after.rows_stored - before.rows_stored, 20);
+        assert_int_equal(after.queued, 0);
+        for (int i = 0; i < 20; i++) {
+                assert_int_equal(res[i].calls, 1);
+                assert_false(res[i].synchronous);
+                assert_int_equal(res[i].r, 0);
+                assert_true(res[i].id > 0);
+                for (int j = 0; j < i; j++)
+                        assert_true(res[i].id != res[j].id);
+        }
+
+        run(f, 5); /* more iterations must not call anyone again, nor commit */
+        spool_get_stats(f->s, &before);
+        assert_int_equal(before.commits, after.commits);
+        for (int i = 0; i < 20; i++)
+                assert_int_equal(res[i].calls, 1);
+        assert_int_equal(raw_rows(f), 20);
+}
+
+static void test_batch_is_bounded_and_carried_over(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_options o = {.batch_max = 8};
+        struct put_result res[20] = {};
+        struct spool_stats before, after;
+        int done;
+
+        f->s = spool_free(f->s);
+        assert_int_equal(open_spool(f, &o), 0);
+        spool_get_stats(f->s, &before);
+        for (int i = 0; i < 20; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &res[i]), 0);
+        }
+
+        for (int iter = 1; iter <= 3; iter++) {
+                /* A blocking iteration must not sleep while puts remain
+                 * queued after its batch; the last batch empties the queue,
+                 * and then sleeping is right. */
+                if (iter < 3)
+                        assert_true(run_once_guarded(f) < 1.0);
+                else
+                        run(f, 1);
+                done = 0;
+                for (int i = 0; i < 20; i++)
+                        done += res[i].calls;
+                assert_int_equal(done, MIN(20, 8 * iter));
+        }
+        spool_get_stats(f->s, &after);
+        assert_int_equal(after.commits - before.commits, 3);
+        assert_int_equal(after.last_batch_rows, 4);
+        for (int i = 0; i < 20; i++) {
+                assert_int_equal(res[i].calls, 1);
+                assert_int_equal(res[i].r, 0);
+        }
+}
+
+struct chain {
+        struct fixture *f;
+        struct msg_buf b;
+        struct put_result first, second;
+};
+
+static void chain_cb(struct spool *s, int r, int64_t id, void *userdata)
+{
+        struct chain *c = userdata;
+
+        if (tearing_down)
+                return;
+        put_cb(s, r, id, &c->first);
+        make_msg(&c->b, 99, "+15550000002", 5000);
+        assert_int_equal(put(c->f, &c->b.m, &c->second), 0);
+        assert_int_equal(c->second.calls, 0);
+}
+
+/* A put queued from a completion callback (inside the prepare phase) is
+ * written on the next iteration, without the loop sleeping first. */
+static void test_put_from_callback_is_not_delayed(void **state)
+{
+        struct fixture *f = *state;
+        struct chain c = {.f = f};
+        struct msg_buf b;
+
+        assert_int_equal(spool_put(f->s, make_msg(&b, 1, "+15550000001", 1000), chain_cb, &c), 0);
+        assert_true(run_once_guarded(f) < 1.0);
+        assert_int_equal(c.first.calls, 1);
+        assert_int_equal(c.second.calls, 0);
+        run(f, 1);
+        assert_int_equal(c.second.calls, 1);
+        assert_int_equal(c.second.r, 0);
+        assert_int_equal(raw_rows(f), 2);
+}
+
+static void test_duplicates_by_either_id(void **state)
+{
+        struct fixture *f = *state;
+        struct put_result res[4] = {};
+        struct spool_msg m[4];
+        struct msg_buf b;
+        struct spool_stats before, after;
+        struct spool_row *row;
+        int64_t id;
+
+        id = store(f, 1, "+15550000001", 1000); /* sns-0001 / inb-0001 */
+        spool_get_stats(f->s, &before);
+
+        m[0] = *make_msg(&b, 1, "+15550000001", 1000);
+        m[0].inbound_message_id = "inb-other"; /* same SNS MessageId */
+        m[0].body = "changed";
+        m[1] = m[0];
+        m[1].sns_message_id = "sns-other"; /* same inboundMessageId */
+        m[1].inbound_message_id = "inb-0001";
+        m[2] = m[0];
+        m[2].sns_message_id = "sns-new";
+        m[2].inbound_message_id = "inb-new";
+        m[3] = m[2]; /* a duplicate of a put in the same batch */
+        m[3].inbound_message_id = "inb-new-2";
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(put(f, &m[i], &res[i]), 0);
+        run(f, 1);
+
+        assert_int_equal(res[0].r, 1);
+        assert_int_equal(res[1].r, 1);
+        assert_int_equal(res[2].r, 0);
+        assert_int_equal(res[3].r, 1);
+        assert_int_equal(res[0].id, 0);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(res[i].calls, 1);
+        assert_int_equal(raw_rows(f), 2);
+        spool_get_stats(f->s, &after);
+        assert_int_equal(after.duplicates - before.duplicates, 3);
+
+        row = get(f, id); /* the first copy wins */
+        assert_string_equal(row->body, "body 1");
+        assert_string_equal(row->inbound_message_id, "inb-0001");
+        spool_row_free(row);
+}
+
+static void test_put_rejects_invalid_without_callback(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_options o = {.queue_max = 2};
+        struct put_result res = {};
+        _cleanup_free_ char *big = malloc(SPOOL_BODY_MAX + 2);
+        struct spool_msg m;
+        struct msg_buf b;
+
+        assert_non_null(big);
+        memset(big, 'x', SPOOL_BODY_MAX + 1);
+        big[SPOOL_BODY_MAX + 1] = '\0';
+
+        m = *make_msg(&b, 1, "+15550000001", 1000);
+        m.origination_number = NULL;
+        assert_int_equal(put(f, &m, &res), -EINVAL);
+        m = *make_msg(&b, 1, "+15550000001", 1000);
+        m.inbound_message_id = "";
+        assert_int_equal(put(f, &m, &res), -EINVAL);
+        m = *make_msg(&b, 1, "+15550000001", 1000);
+        m.body = big;
+        assert_int_equal(put(f, &m, &res), -EMSGSIZE);
+        assert_int_equal(spool_put(f->s, make_msg(&b, 1, "+1", 1), NULL, NULL), -EINVAL);
+        assert_int_equal(spool_put_dead(f->s, make_msg(&b, 1, "+1", 1), NULL, put_cb, &res),
+                         -EINVAL);
+
+        run(f, 3);
+        assert_int_equal(res.calls, 0);
+        assert_int_equal(raw_rows(f), 0);
+
+        /* The queue is bounded too. */
+        f->s = spool_free(f->s);
+        assert_int_equal(open_spool(f, &o), 0);
+        {
+                struct put_result ok[2] = {};
+
+                assert_int_equal(put(f, make_msg(&b, 1, "+1", 1), &ok[0]), 0);
+                assert_int_equal(put(f, make_msg(&b, 2, "+1", 2), &ok[1]), 0);
+                assert_int_equal(put(f, make_msg(&b, 3, "+1", 3), &res), -ENOBUFS);
+                run(f, 1);
+                assert_int_equal(ok[0].r, 0);
+                assert_int_equal(ok[1].r, 0);
+        }
+        assert_int_equal(res.calls, 0);
+}
+
+/* --- failures ---------------------------------------------------------------------------- */
+
+static void test_failed_commit_rolls_back_whole_batch(void **state)
+{
+        struct fixture *f = *state;
+        struct put_result res[5] = {}, again[5] = {};
+        struct spool_stats st;
+
+        store(f, 100, "+15550000009", 900);
+        spool_test_fail_commits(f->s, 1, -EIO);
+        for (int i = 0; i < 5; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &res[i]), 0);
+        }
+        run(f, 3);
+        for (int i = 0; i < 5; i++) {
+                assert_int_equal(res[i].calls, 1);
+                assert_int_equal(res[i].r, -EIO);
+                assert_int_equal(res[i].id, 0);
+        }
+        assert_false(spool_is_writable(f->s));
+        assert_int_equal(raw_rows(f), 1);
+        spool_get_stats(f->s, &st);
+        assert_int_equal(st.batch_failures, 1);
+
+        /* The next commit clears the flag, and the same messages are new, not
+         * duplicates: nothing of the failed batch was stored. */
+        for (int i = 0; i < 5; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &again[i]), 0);
+        }
+        run(f, 1);
+        for (int i = 0; i < 5; i++)
+                assert_int_equal(again[i].r, 0);
+        assert_true(spool_is_writable(f->s));
+        assert_int_equal(raw_rows(f), 6);
+}
+
+static void test_low_free_space_fails_batch_with_enospc(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_options o = {.min_free_bytes = UINT64_MAX};
+        struct put_result res[3] = {};
+
+        f->s = spool_free(f->s);
+        assert_int_equal(open_spool(f, &o), 0);
+        assert_true(spool_is_writable(f->s));
+        for (int i = 0; i < 3; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &res[i]), 0);
+        }
+        run(f, 1);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(res[i].calls, 1);
+                assert_int_equal(res[i].r, -ENOSPC);
+        }
+        assert_false(spool_is_writable(f->s));
+        assert_int_equal(raw_rows(f), 0);
+}
+
+static void test_failed_transition_marks_unwritable(void **state)
+{
+        struct fixture *f = *state;
+        int64_t id = store(f, 1, "+15550000001", 1000);
+
+        spool_test_fail_commits(f->s, 1, -ENOSPC);
+        assert_int_equal(spool_claim(f->s, id), -ENOSPC);
+        assert_false(spool_is_writable(f->s));
+        assert_int_equal(state_of(f, id), SPOOL_STATE_PENDING);
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_true(spool_is_writable(f->s));
+        assert_int_equal(state_of(f, id), SPOOL_STATE_IN_PROGRESS);
+}
+
+static void test_free_cancels_queued_puts(void **state)
+{
+        struct fixture *f = *state;
+        struct put_result res[3] = {};
+
+        for (int i = 0; i < 3; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &res[i]), 0);
+        }
+        f->s = spool_free(f->s);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(res[i].calls, 1);
+                assert_int_equal(res[i].r, -ECANCELED);
+        }
+        assert_int_equal(raw_rows(f), 0);
+        run(f, 2);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(res[i].calls, 1);
+        assert_int_equal(open_spool(f, NULL), 0);
+}
+
+/* --- durability, recovery ---------------------------------------------------------------- */
+
+static void test_reopen_finds_every_acknowledged_row(void **state)
+{
+        struct fixture *f = *state;
+        struct put_result res[50] = {};
+        struct spool_row **rows = NULL;
+
+        for (int i = 0; i < 50; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(
+                        put(f, make_msg(&b, i, i % 2 ? "+15550000001" : "+15550000002", 1000 + i),
+                            &res[i]),
+                        0);
+                memset(&b, 'Z', sizeof(b)); /* the spool must have copied */
+        }
+        run(f, 1);
+        reopen(f);
+
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_ANY, 0, 100, &rows), 50);
+        spool_rows_free(rows);
+        for (int i = 0; i < 50; i++) {
+                struct msg_buf b;
+                const struct spool_msg *m =
+                        make_msg(&b, i, i % 2 ? "+15550000001" : "+15550000002", 1000 + i);
+                struct spool_row *row;
+
+                assert_int_equal(res[i].r, 0);
+                row = get(f, res[i].id);
+                assert_string_equal(row->sns_message_id, m->sns_message_id);
+                assert_string_equal(row->inbound_message_id, m->inbound_message_id);
+                assert_string_equal(row->topic_arn, m->topic_arn);
+                assert_string_equal(row->origination_number, m->origination_number);
+                assert_string_equal(row->destination_number, m->destination_number);
+                assert_string_equal(row->body, m->body);
+                assert_string_equal(row->keyword, m->keyword);
+                assert_string_equal(row->raw, m->raw);
+                assert_int_equal(row->received_at, m->received_at);
+                assert_int_equal(row->state, SPOOL_STATE_PENDING);
+                assert_int_equal(row->reply_state, SPOOL_REPLY_NONE);
+                assert_int_equal(row->attempts, 0);
+                assert_null(row->last_error);
+                assert_null(row->reply_message_id);
+                spool_row_free(row);
+        }
+}
+
+static void test_recovery_at_open(void **state)
+{
+        struct fixture *f = *state;
+        int64_t a = store(f, 1, "+15550000001", 1000);
+        int64_t b = store(f, 2, "+15550000002", 1000);
+        int64_t c = store(f, 3, "+15550000003", 1000);
+        struct spool_counts counts;
+        struct spool_stats st;
+        struct spool_row *row;
+
+        /* a: crashed mid-send; b: sent, not yet done; c: done. */
+        assert_int_equal(spool_claim(f->s, a), 0);
+        assert_int_equal(spool_reply_sending(f->s, a), 0);
+        assert_int_equal(spool_claim(f->s, b), 0);
+        assert_int_equal(spool_reply_sending(f->s, b), 0);
+        assert_int_equal(spool_reply_sent(f->s, b, "msg-b"), 0);
+        assert_int_equal(spool_claim(f->s, c), 0);
+        assert_int_equal(spool_done(f->s, c), 0);
+
+        reopen(f);
+        spool_get_stats(f->s, &st);
+        assert_int_equal(st.recovered_in_progress, 2);
+        assert_int_equal(st.recovered_reply_unknown, 1);
+
+        row = get(f, a);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        assert_int_equal(row->reply_state, SPOOL_REPLY_UNKNOWN);
+        spool_row_free(row);
+        row = get(f, b);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        assert_int_equal(row->reply_state, SPOOL_REPLY_SENT);
+        assert_string_equal(row->reply_message_id, "msg-b");
+        spool_row_free(row);
+        assert_int_equal(state_of(f, c), SPOOL_STATE_DONE);
+
+        /* Neither reply may ever be sent again. */
+        assert_int_equal(spool_claim(f->s, a), 0);
+        assert_int_equal(spool_reply_sending(f->s, a), -EALREADY);
+        assert_int_equal(spool_claim(f->s, b), 0);
+        assert_int_equal(spool_reply_sending(f->s, b), -EALREADY);
+
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.reply_unknown, 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_IN_PROGRESS], 2);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DONE], 1);
+
+        /* Recovery itself, without a reopen. */
+        assert_int_equal(spool_recover(f->s), 2);
+        assert_int_equal(state_of(f, a), SPOOL_STATE_PENDING);
+        assert_int_equal(spool_recover(f->s), 0);
+}
+
+static void test_reply_state_transitions(void **state)
+{
+        struct fixture *f = *state;
+        int64_t id = store(f, 1, "+15550000001", 1000);
+        struct spool_row *row;
+
+        assert_int_equal(spool_reply_sending(f->s, id), -ESTALE); /* not claimed */
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_int_equal(spool_reply_sent(f->s, id, "m-1"), -ESTALE); /* not sending */
+        assert_int_equal(spool_reply_sending(f->s, id), 0);
+        assert_int_equal(spool_reply_sending(f->s, id), -EALREADY);
+        assert_int_equal(spool_reply_sent(f->s, id, "m-1"), 0);
+        assert_int_equal(spool_reply_sent(f->s, id, "m-2"), -ESTALE);
+        assert_int_equal(spool_reply_sending(f->s, 9999), -ENOENT);
+
+        row = get(f, id);
+        assert_int_equal(row->reply_state, SPOOL_REPLY_SENT);
+        assert_string_equal(row->reply_message_id, "m-1");
+        spool_row_free(row);
+}
+
+/* --- dispatcher -------------------------------------------------------------------------- */
+
+static void test_next_ready_keeps_per_sender_order(void **state)
+{
+        struct fixture *f = *state;
+        int64_t ids[16], now, a1, a2, b1, c1;
+        struct spool_row *row;
+
+        /* a2 is stored first but a1 was received earlier: a1 is A's head. */
+        a2 = store(f, 2, "+15550000001", 2000);
+        a1 = store(f, 1, "+15550000001", 1000);
+        b1 = store(f, 3, "+15550000002", 1500);
+        c1 = store(f, 4, "+15550000003", 1200);
+        now = wall_ms() + 1000;
+
+        assert_int_equal(ready_ids(f, now, 16, ids), 3);
+        assert_int_equal(ids[0], a1);
+        assert_int_equal(ids[1], c1);
+        assert_int_equal(ids[2], b1);
+        assert_int_equal(ready_ids(f, now, 1, ids), 1);
+        assert_int_equal(ids[0], a1);
+        assert_int_equal(ready_ids(f, 0, 16, ids), 0); /* nothing is due yet */
+
+        assert_int_equal(spool_claim(f->s, a2), -EBUSY); /* a1 is earlier */
+        assert_int_equal(spool_claim(f->s, a1), 0);
+        assert_int_equal(ready_ids(f, now, 16, ids), 2); /* A is busy */
+        assert_int_equal(ids[0], c1);
+        assert_int_equal(ids[1], b1);
+
+        /* a1 waits for a retry: it still blocks a2. */
+        assert_int_equal(spool_retry(f->s, a1, now + 60000, "bedrock throttled"), 0);
+        assert_int_equal(ready_ids(f, now, 16, ids), 2);
+        assert_int_equal(ids[0], c1);
+        assert_int_equal(ids[1], b1);
+        assert_int_equal(spool_claim(f->s, a2), -EBUSY);
+        row = get(f, a1);
+        assert_int_equal(row->attempts, 1);
+        assert_int_equal(row->next_attempt_at, now + 60000);
+        assert_string_equal(row->last_error, "bedrock throttled");
+        spool_row_free(row);
+
+        assert_int_equal(ready_ids(f, now + 60000, 16, ids), 3);
+        assert_int_equal(ids[0], a1);
+
+        /* a1 done: a2 becomes A's head. */
+        assert_int_equal(spool_claim(f->s, a1), 0);
+        assert_int_equal(spool_done(f->s, a1), 0);
+        assert_int_equal(ready_ids(f, now, 16, ids), 3);
+        assert_int_equal(ids[0], c1);
+        assert_int_equal(ids[1], b1);
+        assert_int_equal(ids[2], a2);
+
+        /* A row in progress blocks its sender even when it is the later one. */
+        assert_int_equal(spool_claim(f->s, a2), 0);
+        assert_int_equal(spool_claim(f->s, a1), -ESTALE);
+        assert_int_equal(ready_ids(f, now, 16, ids), 2);
+}
+
+static void test_transitions_check_state(void **state)
+{
+        struct fixture *f = *state;
+        int64_t id = store(f, 1, "+15550000001", 1000);
+
+        assert_int_equal(spool_done(f->s, id), -ESTALE);
+        assert_int_equal(spool_retry(f->s, id, 0, "x"), -ESTALE);
+        assert_int_equal(spool_requeue_dead(f->s, id), -ESTALE);
+        assert_int_equal(spool_purge(f->s, id), -ESTALE);
+        assert_int_equal(spool_dead(f->s, id, ""), -EINVAL);
+        assert_int_equal(spool_claim(f->s, 9999), -ENOENT);
+        assert_int_equal(spool_done(f->s, 9999), -ENOENT);
+        assert_int_equal(spool_requeue_dead(f->s, 9999), -ENOENT);
+
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_int_equal(spool_claim(f->s, id), -ESTALE);
+        assert_int_equal(spool_done(f->s, id), 0);
+        assert_int_equal(spool_done(f->s, id), -ESTALE);
+        assert_int_equal(spool_dead(f->s, id, "late"), -ESTALE);
+        assert_int_equal(spool_purge(f->s, id), 0);
+        assert_int_equal(spool_get(f->s, id, &(struct spool_row *){NULL}), -ENOENT);
+}
+
+static void test_dead_rows_and_requeue(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_msg bad = {
+                .sns_message_id = "sns-bad",
+                .topic_arn = "arn:aws:sns:eu-west-1:123456789012:inbound",
+                .raw = "not json {",
+        };
+        struct put_result res = {}, dup = {}, dup2 = {};
+        _cleanup_free_ char *long_reason = malloc(SPOOL_REASON_MAX + 100);
+        struct spool_row *row;
+        int64_t ids[4], now = wall_ms() + 1000, good;
+
+        assert_non_null(long_reason);
+        memset(long_reason, 'r', SPOOL_REASON_MAX + 99);
+        long_reason[SPOOL_REASON_MAX + 99] = '\0';
+
+        in_put = true;
+        assert_int_equal(spool_put_dead(f->s, &bad, "inner message is not JSON", put_cb, &res), 0);
+        in_put = false;
+        assert_int_equal(res.calls, 0);
+        run(f, 1);
+        assert_int_equal(res.calls, 1);
+        assert_false(res.synchronous);
+        assert_int_equal(res.r, 0);
+
+        /* An SNS redelivery of it is a duplicate, whichever way it comes back. */
+        assert_int_equal(spool_put_dead(f->s, &bad, "again", put_cb, &dup), 0);
+        bad.inbound_message_id = "inb-x";
+        bad.origination_number = "+15550000001";
+        bad.destination_number = "+447700900000";
+        bad.body = "hi";
+        assert_int_equal(put(f, &bad, &dup2), 0);
+        run(f, 1);
+        assert_int_equal(dup.r, 1);
+        assert_int_equal(dup2.r, 1);
+
+        row = get(f, res.id);
+        assert_int_equal(row->state, SPOOL_STATE_DEAD);
+        assert_string_equal(row->last_error, "inner message is not JSON");
+        assert_string_equal(row->raw, "not json {");
+        assert_null(row->inbound_message_id);
+        assert_null(row->origination_number);
+        spool_row_free(row);
+        assert_int_equal(ready_ids(f, now, 16, ids), 0);
+        assert_int_equal(spool_requeue_dead(f->s, res.id), -EINVAL);
+
+        /* A processed row that went dead can be requeued (twowayctl spool retry). */
+        good = store(f, 7, "+15550000002", 1000);
+        assert_int_equal(spool_claim(f->s, good), 0);
+        assert_int_equal(spool_retry(f->s, good, 0, "timeout"), 0);
+        assert_int_equal(spool_dead(f->s, good, long_reason), 0);
+        row = get(f, good);
+        assert_int_equal(row->state, SPOOL_STATE_DEAD);
+        assert_int_equal(strlen(row->last_error), SPOOL_REASON_MAX);
+        spool_row_free(row);
+        assert_int_equal(ready_ids(f, now, 16, ids), 0);
+
+        assert_int_equal(spool_requeue_dead(f->s, good), 0);
+        row = get(f, good);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        assert_int_equal(row->attempts, 0);
+        spool_row_free(row);
+        assert_int_equal(ready_ids(f, now, 16, ids), 1);
+        assert_int_equal(ids[0], good);
+        assert_int_equal(spool_requeue_dead(f->s, good), -ESTALE);
+}
+
+static void test_prune_and_counts(void **state)
+{
+        struct fixture *f = *state;
+        int64_t a = store(f, 1, "+15550000001", 1000);
+        int64_t b = store(f, 2, "+15550000002", 1000);
+        int64_t c = store(f, 3, "+15550000003", 1000);
+        int64_t d = store(f, 4, "+15550000004", 1000);
+        int64_t e = store(f, 5, "+15550000005", 1000);
+        struct spool_counts counts;
+        int64_t later;
+
+        assert_int_equal(spool_claim(f->s, a), 0);
+        assert_int_equal(spool_done(f->s, a), 0);
+        assert_int_equal(spool_claim(f->s, b), 0);
+        assert_int_equal(spool_done(f->s, b), 0);
+        assert_int_equal(spool_claim(f->s, c), 0);
+        assert_int_equal(spool_dead(f->s, d, "opted out"), 0);
+        (void)e;
+
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_PENDING], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_IN_PROGRESS], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DONE], 2);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DEAD], 1);
+        assert_int_equal(counts.reply_unknown, 0);
+
+        later = wall_ms() + 1000;
+        assert_int_equal(spool_prune(f->s, 0, 100), 0);   /* nothing that old */
+        assert_int_equal(spool_prune(f->s, later, 1), 1); /* bounded */
+        assert_int_equal(spool_prune(f->s, later, 100), 1);
+        assert_int_equal(spool_prune(f->s, later, 100), 0);
+
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DONE], 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_PENDING], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_IN_PROGRESS], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DEAD], 1); /* dead rows are kept */
+        assert_int_equal(raw_rows(f), 3);
+}
+
+static void test_list_pages_by_id(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_row **rows = NULL;
+        int64_t id[5];
+
+        for (int i = 0; i < 5; i++)
+                id[i] = store(f, i, "+15550000001", 1000 + i);
+        assert_int_equal(spool_dead(f->s, id[1], "x"), 0);
+
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_PENDING, 0, 2, &rows), 2);
+        assert_int_equal(rows[0]->id, id[0]);
+        assert_int_equal(rows[1]->id, id[2]);
+        assert_null(rows[2]);
+        rows = spool_rows_free(rows);
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_PENDING, id[2], 10, &rows), 2);
+        assert_int_equal(rows[0]->id, id[3]);
+        assert_int_equal(rows[1]->id, id[4]);
+        rows = spool_rows_free(rows);
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_DEAD, 0, 10, &rows), 1);
+        assert_int_equal(rows[0]->id, id[1]);
+        assert_string_equal(rows[0]->last_error, "x");
+        rows = spool_rows_free(rows);
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_ANY, 0, 10, &rows), 5);
+        rows = spool_rows_free(rows);
+        assert_int_equal(spool_list(f->s, (enum spool_state)7, 0, 10, &rows), -EINVAL);
+}
+
+static void test_state_names(void **state)
+{
+        for (int i = 0; i < _SPOOL_STATE_MAX; i++)
+                assert_int_equal(spool_state_from_string(spool_state_to_string(i)), i);
+        assert_string_equal(spool_state_to_string(SPOOL_STATE_IN_PROGRESS), "in_progress");
+        assert_int_equal(spool_state_from_string("Pending"), _SPOOL_STATE_INVALID);
+        assert_int_equal(spool_state_from_string(NULL), _SPOOL_STATE_INVALID);
+        assert_null(spool_state_to_string(_SPOOL_STATE_MAX));
+        assert_string_equal(spool_reply_state_to_string(SPOOL_REPLY_UNKNOWN), "unknown");
+        assert_null(spool_reply_state_to_string(_SPOOL_REPLY_MAX));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        const struct CMUnitTest tests[] = {
+                T(test_open_creates_wal_schema),
+                T(test_open_refuses_newer_or_foreign_database),
+                T(test_puts_share_one_commit_and_complete_once),
+                T(test_batch_is_bounded_and_carried_over),
+                T(test_put_from_callback_is_not_delayed),
+                T(test_duplicates_by_either_id),
+                T(test_put_rejects_invalid_without_callback),
+                T(test_failed_commit_rolls_back_whole_batch),
+                T(test_low_free_space_fails_batch_with_enospc),
+                T(test_failed_transition_marks_unwritable),
+                T(test_free_cancels_queued_puts),
+                T(test_reopen_finds_every_acknowledged_row),
+                T(test_recovery_at_open),
+                T(test_reply_state_transitions),
+                T(test_next_ready_keeps_per_sender_order),
+                T(test_transitions_check_state),
+                T(test_dead_rows_and_requeue),
+                T(test_prune_and_counts),
+                T(test_list_pages_by_id),
+                cmocka_unit_test(test_state_names),
+        };
+#undef T
+
+        return cmocka_run_group_tests_name("spool", tests, NULL, NULL);
+}
