@@ -1,0 +1,206 @@
+/*
+ * inbound_sms.c — parser for the inbound SMS JSON carried in the Message of an
+ * SNS Notification. See inbound_sms.h for the rules.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "inbound_sms.h"
+
+static int fail(const char **reterr, const char *reason, int r)
+{
+        if (reterr)
+                *reterr = reason;
+        return r;
+}
+
+static bool digits_only(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return true;
+}
+
+bool inbound_sms_e164_valid(const char *s)
+{
+        size_t n;
+
+        if (!s || s[0] != '+')
+                return false;
+        n = strlen(s + 1);
+        return n >= 1 && n <= 15 && s[1] != '0' && digits_only(s + 1, n);
+}
+
+bool inbound_sms_short_code_valid(const char *s)
+{
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        return n >= 3 && n <= 8 && s[0] != '0' && digits_only(s, n);
+}
+
+static bool has_control(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x20 || c == 0x7f)
+                        return true;
+        }
+        return false;
+}
+
+/* Code points in a string known to be valid UTF-8: bytes that are not
+ * continuation bytes. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+        size_t chars = 0;
+
+        for (size_t i = 0; i < n; i++)
+                chars += ((unsigned char)s[i] & 0xc0) != 0x80;
+        return chars;
+}
+
+struct field_reasons {
+        const char *name;
+        const char *missing;
+        const char *type;
+};
+
+#define REASONS(n)                                                                                 \
+        {                                                                                          \
+                .name = n, .missing = "missing field " n, .type = "field " n " is not a string",   \
+        }
+
+static const struct field_reasons r_origination = REASONS("originationNumber");
+static const struct field_reasons r_destination = REASONS("destinationNumber");
+static const struct field_reasons r_body = REASONS("messageBody");
+static const struct field_reasons r_id = REASONS("inboundMessageId");
+static const struct field_reasons r_keyword = REASONS("messageKeyword");
+static const struct field_reasons r_prev = REASONS("previousPublishedMessageId");
+
+/* A required string, or (optional) an absent/null/empty one read as NULL. */
+static int get_string(json_t *root, const struct field_reasons *f, bool required, const char **ret,
+                      size_t *ret_len, const char **reterr)
+{
+        json_t *v = json_object_get(root, f->name);
+
+        if (!v || (!required && json_is_null(v))) {
+                if (required)
+                        return fail(reterr, f->missing, -EBADMSG);
+                *ret = NULL;
+                *ret_len = 0;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return fail(reterr, f->type, -EBADMSG);
+        *ret_len = json_string_length(v);
+        *ret = (!required && *ret_len == 0) ? NULL : json_string_value(v);
+        return 0;
+}
+
+struct inbound_sms *inbound_sms_free(struct inbound_sms *sms)
+{
+        if (!sms)
+                return NULL;
+        json_decref(sms->priv_root);
+        free(sms);
+        return NULL;
+}
+
+int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, const char **reterr)
+{
+        _cleanup_inbound_sms_ struct inbound_sms *sms = NULL;
+        json_error_t jerr;
+        json_t *root;
+        const char *s;
+        size_t n;
+        int r;
+
+        if (!json || !ret)
+                return fail(reterr, "invalid argument", -EINVAL);
+        if (len > INBOUND_SMS_JSON_MAX)
+                return fail(reterr, "inbound SMS too large", -EMSGSIZE);
+
+        sms = calloc(1, sizeof(*sms));
+        if (!sms)
+                return fail(reterr, "out of memory", -ENOMEM);
+        root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+                switch (json_error_code(&jerr)) {
+                case json_error_out_of_memory:
+                        return fail(reterr, "out of memory", -ENOMEM);
+                case json_error_duplicate_key:
+                        return fail(reterr, "duplicate key", -EBADMSG);
+                case json_error_invalid_utf8:
+                        return fail(reterr, "invalid UTF-8", -EBADMSG);
+                default:
+                        return fail(reterr, "invalid JSON", -EBADMSG);
+                }
+        }
+        sms->priv_root = root;
+        if (!json_is_object(root))
+                return fail(reterr, "not a JSON object", -EBADMSG);
+
+        r = get_string(root, &r_origination, true, &s, &n, reterr);
+        if (r < 0)
+                return r;
+        if (!inbound_sms_e164_valid(s))
+                return fail(reterr, "originationNumber is not E.164", -EBADMSG);
+        sms->origination_number = s;
+
+        r = get_string(root, &r_destination, true, &s, &n, reterr);
+        if (r < 0)
+                return r;
+        if (inbound_sms_e164_valid(s))
+                sms->destination_is_short_code = false;
+        else if (inbound_sms_short_code_valid(s))
+                sms->destination_is_short_code = true;
+        else
+                return fail(reterr, "destinationNumber is not E.164 or a short code", -EBADMSG);
+        sms->destination_number = s;
+
+        r = get_string(root, &r_body, true, &s, &n, reterr);
+        if (r < 0)
+                return r;
+        if (n > INBOUND_SMS_BODY_MAX_BYTES || utf8_chars(s, n) > INBOUND_SMS_BODY_MAX)
+                return fail(reterr, "messageBody too long", -EMSGSIZE);
+        sms->message_body = s;
+        sms->message_body_len = n;
+
+        r = get_string(root, &r_id, true, &s, &n, reterr);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return fail(reterr, "empty inboundMessageId", -EBADMSG);
+        if (n > INBOUND_SMS_ID_MAX)
+                return fail(reterr, "inboundMessageId too long", -EMSGSIZE);
+        if (has_control(s, n))
+                return fail(reterr, "control character in inboundMessageId", -EBADMSG);
+        sms->inbound_message_id = s;
+
+        r = get_string(root, &r_keyword, false, &s, &n, reterr);
+        if (r < 0)
+                return r;
+        if (n > INBOUND_SMS_KEYWORD_MAX)
+                return fail(reterr, "messageKeyword too long", -EMSGSIZE);
+        if (s && has_control(s, n))
+                return fail(reterr, "control character in messageKeyword", -EBADMSG);
+        sms->message_keyword = s;
+
+        r = get_string(root, &r_prev, false, &s, &n, reterr);
+        if (r < 0)
+                return r;
+        if (n > INBOUND_SMS_PREV_ID_MAX)
+                return fail(reterr, "previousPublishedMessageId too long", -EMSGSIZE);
+        if (s && has_control(s, n))
+                return fail(reterr, "control character in previousPublishedMessageId", -EBADMSG);
+        sms->previous_published_message_id = s;
+
+        *ret = TAKE_PTR(sms);
+        return 0;
+}

@@ -1,0 +1,419 @@
+/*
+ * sns_message.c — strict parser for the SNS HTTP delivery envelope and the
+ * builder of the string SNS signs. See sns_message.h for the rules.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "common.h"
+#include "sns_message.h"
+
+enum field_id {
+        F_TYPE,
+        F_MESSAGE_ID,
+        F_TOPIC_ARN,
+        F_SUBJECT,
+        F_MESSAGE,
+        F_TIMESTAMP,
+        F_SIGNATURE_VERSION,
+        F_SIGNATURE,
+        F_SIGNING_CERT_URL,
+        F_SUBSCRIBE_URL,
+        F_TOKEN,
+        F_UNSUBSCRIBE_URL,
+        _F_MAX,
+};
+
+struct field_desc {
+        const char *name;
+        size_t max;
+        bool multiline; /* may hold control characters (newlines) */
+        const char *r_missing;
+        const char *r_type;
+        const char *r_empty;
+        const char *r_long;
+        const char *r_ctrl;
+};
+
+/* Reason strings are literals so that callers may keep them forever. */
+#define FIELD(n, m, ml)                                                                            \
+        {                                                                                          \
+                .name = n, .max = (m), .multiline = (ml), .r_missing = "missing field " n,         \
+                .r_type = "field " n " is not a string", .r_empty = "empty field " n,              \
+                .r_long = "field " n " too long", .r_ctrl = "control character in field " n,       \
+        }
+
+static const struct field_desc fields[_F_MAX] = {
+        [F_TYPE] = FIELD("Type", 64, false),
+        [F_MESSAGE_ID] = FIELD("MessageId", SNS_MESSAGE_ID_MAX, false),
+        [F_TOPIC_ARN] = FIELD("TopicArn", SNS_TOPIC_ARN_MAX, false),
+        [F_SUBJECT] = FIELD("Subject", SNS_SUBJECT_MAX, false),
+        [F_MESSAGE] = FIELD("Message", SNS_MESSAGE_MAX, true),
+        [F_TIMESTAMP] = FIELD("Timestamp", SNS_TIMESTAMP_MAX, false),
+        [F_SIGNATURE_VERSION] = FIELD("SignatureVersion", 16, false),
+        [F_SIGNATURE] = FIELD("Signature", SNS_SIGNATURE_B64_MAX, false),
+        [F_SIGNING_CERT_URL] = FIELD("SigningCertURL", SNS_URL_MAX, false),
+        [F_SUBSCRIBE_URL] = FIELD("SubscribeURL", SNS_URL_MAX, false),
+        [F_TOKEN] = FIELD("Token", SNS_TOKEN_MAX, false),
+        [F_UNSUBSCRIBE_URL] = FIELD("UnsubscribeURL", SNS_URL_MAX, false),
+};
+
+static const char *const type_names[] = {
+        [SNS_TYPE_NOTIFICATION] = "Notification",
+        [SNS_TYPE_SUBSCRIPTION_CONFIRMATION] = "SubscriptionConfirmation",
+        [SNS_TYPE_UNSUBSCRIBE_CONFIRMATION] = "UnsubscribeConfirmation",
+};
+
+const char *sns_message_type_to_string(enum sns_message_type t)
+{
+        if ((size_t)t >= ARRAY_SIZE(type_names))
+                return NULL;
+        return type_names[t];
+}
+
+int sns_message_type_from_string(const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
+                if (type_names[i] && streq(type_names[i], s))
+                        return (int)i;
+        return -EOPNOTSUPP;
+}
+
+static int fail(const char **reterr, const char *reason, int r)
+{
+        if (reterr)
+                *reterr = reason;
+        return r;
+}
+
+static bool has_control(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x20 || c == 0x7f)
+                        return true;
+        }
+        return false;
+}
+
+/* Reads one field. Absent (or, with null_is_absent, JSON null) and optional:
+ * 0 with *ret = NULL. */
+static int get_field(json_t *root, enum field_id id, bool required, bool null_is_absent,
+                     const char **ret, size_t *ret_len, const char **reterr)
+{
+        const struct field_desc *f = &fields[id];
+        json_t *v = json_object_get(root, f->name);
+        size_t n;
+
+        if (!v || (null_is_absent && json_is_null(v))) {
+                if (required)
+                        return fail(reterr, f->r_missing, -EBADMSG);
+                *ret = NULL;
+                if (ret_len)
+                        *ret_len = 0;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return fail(reterr, f->r_type, -EBADMSG);
+        n = json_string_length(v);
+        if (n == 0)
+                return fail(reterr, f->r_empty, -EBADMSG);
+        if (n > f->max)
+                return fail(reterr, f->r_long, -EMSGSIZE);
+        /* jansson refuses \u0000 without JSON_ALLOW_NUL, so strlen() == n. */
+        if (!f->multiline && has_control(json_string_value(v), n))
+                return fail(reterr, f->r_ctrl, -EBADMSG);
+        *ret = json_string_value(v);
+        if (ret_len)
+                *ret_len = n;
+        return 0;
+}
+
+static int b64_value(char c)
+{
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+')
+                return 62;
+        if (c == '/')
+                return 63;
+        return -1;
+}
+
+/* Strict standard base64 (RFC 4648 section 4, padded, canonical, no
+ * whitespace). The shape is checked here because EVP_DecodeBlock() skips
+ * blanks, accepts '=' in odd places and counts padding in its result; the
+ * decoding itself is OpenSSL's. */
+UNITTEST int sns_base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len)
+{
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t pad = 0;
+        int n, last;
+
+        if (!s || len == 0 || len % 4 != 0 || len > INT32_MAX / 2)
+                return -EILSEQ;
+        if (s[len - 1] == '=')
+                pad++;
+        if (s[len - 2] == '=')
+                pad++;
+        for (size_t i = 0; i < len - pad; i++)
+                if (b64_value(s[i]) < 0)
+                        return -EILSEQ;
+        /* The bits past the last whole byte must be zero. */
+        last = b64_value(s[len - pad - 1]);
+        if ((pad == 2 && (last & 0x0f)) || (pad == 1 && (last & 0x03)))
+                return -EILSEQ;
+
+        out = malloc(len / 4 * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
+        if (n < 0 || (size_t)n != len / 4 * 3)
+                return -EILSEQ;
+        *ret_len = (size_t)n - pad;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static bool parse_digits(const char *s, size_t n, int *ret)
+{
+        int v = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                v = v * 10 + (s[i] - '0');
+        }
+        *ret = v;
+        return true;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" to seconds since the epoch. */
+UNITTEST int sns_timestamp_parse(const char *s, time_t *ret)
+{
+        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        struct tm tm = {0};
+        int year, mon, day, hour, min, sec;
+        size_t len, i;
+        time_t t;
+
+        if (!s)
+                return -EINVAL;
+        len = strlen(s);
+        if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
+                return -EBADMSG;
+        if (!parse_digits(s, 4, &year) || !parse_digits(s + 5, 2, &mon) ||
+            !parse_digits(s + 8, 2, &day) || !parse_digits(s + 11, 2, &hour) ||
+            !parse_digits(s + 14, 2, &min) || !parse_digits(s + 17, 2, &sec))
+                return -EBADMSG;
+        i = 19;
+        if (s[i] == '.') {
+                size_t start = ++i;
+                while (i < len && s[i] >= '0' && s[i] <= '9')
+                        i++;
+                if (i == start || i - start > 9)
+                        return -EBADMSG;
+        }
+        if (i != len - 1 || s[i] != 'Z')
+                return -EBADMSG;
+        if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hour > 23 ||
+            min > 59 || sec > 60)
+                return -EBADMSG;
+        if (mon == 2 && day == 29 && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+                return -EBADMSG;
+
+        tm.tm_year = year - 1900;
+        tm.tm_mon = mon - 1;
+        tm.tm_mday = day;
+        tm.tm_hour = hour;
+        tm.tm_min = min;
+        tm.tm_sec = sec;
+        t = timegm(&tm);
+        if (t == (time_t)-1)
+                return -EBADMSG;
+        *ret = t;
+        return 0;
+}
+
+struct sns_message *sns_message_free(struct sns_message *m)
+{
+        if (!m)
+                return NULL;
+        json_decref(m->priv_root);
+        free(m->priv_signature);
+        free(m);
+        return NULL;
+}
+
+int sns_message_parse(const void *body, size_t len, struct sns_message **ret, const char **reterr)
+{
+        _cleanup_sns_message_ struct sns_message *m = NULL;
+        json_error_t jerr;
+        json_t *root;
+        bool confirmation;
+        int r;
+
+        if (!body || !ret)
+                return fail(reterr, "invalid argument", -EINVAL);
+        if (len > SNS_BODY_MAX)
+                return fail(reterr, "message too large", -EMSGSIZE);
+        if (len == 0)
+                return fail(reterr, "empty body", -EBADMSG);
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return fail(reterr, "out of memory", -ENOMEM);
+
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+                switch (json_error_code(&jerr)) {
+                case json_error_out_of_memory:
+                        return fail(reterr, "out of memory", -ENOMEM);
+                case json_error_duplicate_key:
+                        return fail(reterr, "duplicate key", -EBADMSG);
+                case json_error_null_character:
+                case json_error_null_byte_in_key:
+                        return fail(reterr, "NUL character in JSON", -EBADMSG);
+                case json_error_invalid_utf8:
+                        return fail(reterr, "invalid UTF-8", -EBADMSG);
+                default:
+                        return fail(reterr, "invalid JSON", -EBADMSG);
+                }
+        }
+        m->priv_root = root;
+        if (!json_is_object(root))
+                return fail(reterr, "not a JSON object", -EBADMSG);
+
+        r = get_field(root, F_TYPE, true, false, &m->type_str, NULL, reterr);
+        if (r < 0)
+                return r;
+        r = sns_message_type_from_string(m->type_str);
+        if (r < 0)
+                return fail(reterr, "unknown Type", -EOPNOTSUPP);
+        m->type = (enum sns_message_type)r;
+        confirmation = m->type != SNS_TYPE_NOTIFICATION;
+
+        /* Presence and shape of every field first, in one fixed order. */
+        r = get_field(root, F_MESSAGE_ID, true, false, &m->message_id, NULL, reterr);
+        if (r >= 0)
+                r = get_field(root, F_TOPIC_ARN, true, false, &m->topic_arn, NULL, reterr);
+        if (r >= 0 && !confirmation)
+                r = get_field(root, F_SUBJECT, false, true, &m->subject, NULL, reterr);
+        if (r >= 0)
+                r = get_field(root, F_MESSAGE, true, false, &m->message, &m->message_len, reterr);
+        if (r >= 0)
+                r = get_field(root, F_TIMESTAMP, true, false, &m->timestamp, NULL, reterr);
+        if (r >= 0)
+                r = get_field(root, F_SIGNATURE_VERSION, true, false, &m->signature_version_str,
+                              NULL, reterr);
+        if (r >= 0)
+                r = get_field(root, F_SIGNATURE, true, false, &m->signature_b64, NULL, reterr);
+        if (r >= 0)
+                r = get_field(root, F_SIGNING_CERT_URL, true, false, &m->signing_cert_url, NULL,
+                              reterr);
+        if (r >= 0 && confirmation)
+                r = get_field(root, F_SUBSCRIBE_URL, true, false, &m->subscribe_url, NULL, reterr);
+        if (r >= 0 && confirmation)
+                r = get_field(root, F_TOKEN, true, false, &m->token, NULL, reterr);
+        if (r >= 0 && !confirmation)
+                r = get_field(root, F_UNSUBSCRIBE_URL, false, false, &m->unsubscribe_url, NULL,
+                              reterr);
+        if (r < 0)
+                return r;
+
+        if (streq(m->signature_version_str, "1"))
+                m->signature_version = SNS_SIGNATURE_V1;
+        else if (streq(m->signature_version_str, "2"))
+                m->signature_version = SNS_SIGNATURE_V2;
+        else
+                return fail(reterr, "unknown SignatureVersion", -EPROTONOSUPPORT);
+
+        r = sns_timestamp_parse(m->timestamp, &m->timestamp_sec);
+        if (r < 0)
+                return fail(reterr, "bad Timestamp", -EBADMSG);
+
+        r = sns_base64_decode(m->signature_b64, strlen(m->signature_b64), &m->priv_signature,
+                              &m->signature_len);
+        if (r == -ENOMEM)
+                return fail(reterr, "out of memory", r);
+        if (r < 0 || m->signature_len == 0 || m->signature_len > SNS_SIGNATURE_MAX)
+                return fail(reterr, "bad base64 signature", -EILSEQ);
+        m->signature = m->priv_signature;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+struct kv {
+        const char *key;
+        const char *value;
+};
+
+int sns_message_string_to_sign(const struct sns_message *m, char **ret, size_t *ret_len)
+{
+        struct kv kv[7];
+        size_t n = 0, total = 0, off = 0;
+        char *s;
+
+        if (!m || !ret || !m->message || !m->message_id || !m->timestamp || !m->topic_arn ||
+            !m->type_str)
+                return -EINVAL;
+
+        /* SNS's order is the byte order of the key names. */
+        switch (m->type) {
+        case SNS_TYPE_NOTIFICATION:
+                kv[n++] = (struct kv){"Message", m->message};
+                kv[n++] = (struct kv){"MessageId", m->message_id};
+                if (m->subject)
+                        kv[n++] = (struct kv){"Subject", m->subject};
+                kv[n++] = (struct kv){"Timestamp", m->timestamp};
+                kv[n++] = (struct kv){"TopicArn", m->topic_arn};
+                kv[n++] = (struct kv){"Type", m->type_str};
+                break;
+        case SNS_TYPE_SUBSCRIPTION_CONFIRMATION:
+        case SNS_TYPE_UNSUBSCRIBE_CONFIRMATION:
+                if (!m->subscribe_url || !m->token)
+                        return -EINVAL;
+                kv[n++] = (struct kv){"Message", m->message};
+                kv[n++] = (struct kv){"MessageId", m->message_id};
+                kv[n++] = (struct kv){"SubscribeURL", m->subscribe_url};
+                kv[n++] = (struct kv){"Timestamp", m->timestamp};
+                kv[n++] = (struct kv){"Token", m->token};
+                kv[n++] = (struct kv){"TopicArn", m->topic_arn};
+                kv[n++] = (struct kv){"Type", m->type_str};
+                break;
+        default:
+                return -EINVAL;
+        }
+
+        /* Every value is bounded by the parser, so this cannot overflow. */
+        for (size_t i = 0; i < n; i++)
+                total += strlen(kv[i].key) + strlen(kv[i].value) + 2;
+        s = malloc(total + 1);
+        if (!s)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                size_t kl = strlen(kv[i].key), vl = strlen(kv[i].value);
+                memcpy(s + off, kv[i].key, kl);
+                off += kl;
+                s[off++] = '\n';
+                memcpy(s + off, kv[i].value, vl);
+                off += vl;
+                s[off++] = '\n';
+        }
+        s[off] = '\0';
+        *ret = s;
+        if (ret_len)
+                *ret_len = off;
+        return 0;
+}

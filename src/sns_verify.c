@@ -1,0 +1,786 @@
+/*
+ * sns_verify.c — SigningCertURL/SubscribeURL rules, signing certificate
+ * checks, signature verification and the certificate cache. See sns_verify.h.
+ */
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common.h"
+#include "sns_message.h"
+#include "sns_verify.h"
+
+static int fail(const char **reterr, const char *reason, int r)
+{
+        if (reterr)
+                *reterr = reason;
+        return r;
+}
+
+static bool is_lower(char c)
+{
+        return c >= 'a' && c <= 'z';
+}
+
+static bool is_digit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+
+/* [a-z]{2}(-[a-z]+)+-[0-9]{1,3}, as config.c accepts in a topic ARN. */
+static bool region_valid(const char *s)
+{
+        size_t n = strlen(s), i, words = 0;
+
+        if (n < 6 || n > 31 || !is_lower(s[0]) || !is_lower(s[1]) || s[2] != '-')
+                return false;
+        i = 3;
+        for (;;) {
+                size_t start = i;
+                while (i < n && is_lower(s[i]))
+                        i++;
+                if (i == start)
+                        break;
+                words++;
+                if (i >= n || s[i] != '-')
+                        return false;
+                i++;
+        }
+        if (words == 0 || i == n || n - i > 3)
+                return false;
+        for (; i < n; i++)
+                if (!is_digit(s[i]))
+                        return false;
+        return true;
+}
+
+static bool startswith(const char *s, const char *prefix)
+{
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Copies the part of s up to the next ':' (or the end when last) into buf. */
+static const char *arn_part(const char *s, char *buf, size_t size, bool last)
+{
+        const char *end = last ? s + strlen(s) : strchr(s, ':');
+        size_t n;
+
+        if (!end)
+                return NULL;
+        n = (size_t)(end - s);
+        if (n == 0 || n >= size)
+                return NULL;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        return last ? end : end + 1;
+}
+
+int sns_topic_arn_parse(const char *arn, struct sns_topic_arn *ret)
+{
+        struct sns_topic_arn t;
+        char service[8];
+        const char *p;
+        size_t n;
+
+        if (!arn || !ret)
+                return -EINVAL;
+        memset(&t, 0, sizeof(t));
+        if (strnlen(arn, SNS_TOPIC_ARN_MAX + 1) > SNS_TOPIC_ARN_MAX || !startswith(arn, "arn:"))
+                return -EBADMSG;
+        p = arn + 4;
+        p = arn_part(p, t.partition, sizeof(t.partition), false);
+        if (p)
+                p = arn_part(p, service, sizeof(service), false);
+        if (p)
+                p = arn_part(p, t.region, sizeof(t.region), false);
+        if (p)
+                p = arn_part(p, t.account, sizeof(t.account), false);
+        if (p)
+                p = arn_part(p, t.name, sizeof(t.name), true);
+        if (!p || !streq(service, "sns") || !region_valid(t.region))
+                return -EBADMSG;
+
+        if (streq(t.partition, "aws")) {
+                if (startswith(t.region, "cn-") || startswith(t.region, "us-gov-"))
+                        return -EBADMSG;
+        } else if (streq(t.partition, "aws-cn")) {
+                if (!startswith(t.region, "cn-"))
+                        return -EBADMSG;
+        } else if (streq(t.partition, "aws-us-gov")) {
+                if (!startswith(t.region, "us-gov-"))
+                        return -EBADMSG;
+        } else
+                return -EBADMSG;
+
+        if (strlen(t.account) != 12)
+                return -EBADMSG;
+        for (size_t i = 0; i < 12; i++)
+                if (!is_digit(t.account[i]))
+                        return -EBADMSG;
+
+        n = strlen(t.name);
+        if (n > 5 && streq(t.name + n - 5, ".fifo"))
+                n -= 5;
+        if (n == 0 || n > 256)
+                return -EBADMSG;
+        for (size_t i = 0; i < n; i++) {
+                char c = t.name[i];
+                if (!is_lower(c) && !(c >= 'A' && c <= 'Z') && !is_digit(c) && c != '-' && c != '_')
+                        return -EBADMSG;
+        }
+
+        *ret = t;
+        return 0;
+}
+
+int sns_topic_arn_endpoint_host(const char *topic_arn, char *buf, size_t size)
+{
+        struct sns_topic_arn t;
+        int r, n;
+
+        if (!buf || size == 0)
+                return -EINVAL;
+        r = sns_topic_arn_parse(topic_arn, &t);
+        if (r < 0)
+                return r;
+        n = snprintf(buf, size, "sns.%s.amazonaws.com%s", t.region,
+                     streq(t.partition, "aws-cn") ? ".cn" : "");
+        if (n < 0 || (size_t)n >= size)
+                return -ENOBUFS;
+        return 0;
+}
+
+int sns_host_regex_compile(const char *pattern, regex_t *ret)
+{
+        int r;
+
+        if (!pattern || !ret)
+                return -EINVAL;
+        r = regcomp(ret, pattern, REG_EXTENDED);
+        if (r == REG_ESPACE)
+                return -ENOMEM;
+        if (r != 0)
+                return -EINVAL;
+        return 0;
+}
+
+/* ---- URL rules ------------------------------------------------------------------ */
+
+static void curl_urlp(CURLU **u)
+{
+        curl_url_cleanup(*u);
+}
+
+static void curl_freep(char **s)
+{
+        curl_free(*s);
+}
+#define _cleanup_curl_free_ _cleanup_(curl_freep)
+
+static bool cert_path_valid(const char *path)
+{
+        static const char prefix[] = "/SimpleNotificationService-";
+        size_t n = strlen(path), i, hex = 0;
+
+        if (!startswith(path, prefix))
+                return false;
+        for (i = STRLEN(prefix); i < n && (is_digit(path[i]) || (path[i] >= 'a' && path[i] <= 'f'));
+             i++)
+                hex++;
+        return hex > 0 && streq(path + i, ".pem");
+}
+
+static int host_check(const char *host, const char *topic_arn, const regex_t *override,
+                      const char **reterr)
+{
+        char expected[128];
+        regmatch_t pm[1];
+        int r;
+
+        if (override) {
+                pm[0].rm_so = pm[0].rm_eo = -1;
+                if (regexec(override, host, 1, pm, 0) != 0 || pm[0].rm_so != 0 ||
+                    pm[0].rm_eo != (regoff_t)strlen(host))
+                        return fail(reterr, "URL host does not match signing_cert_host", -EBADMSG);
+                return 0;
+        }
+
+        r = sns_topic_arn_endpoint_host(topic_arn, expected, sizeof(expected));
+        if (r == -EINVAL)
+                return fail(reterr, "invalid argument", r);
+        if (r < 0)
+                return fail(reterr, "invalid TopicArn", -EBADMSG);
+        if (!streq(host, expected))
+                return fail(reterr, "URL host is not the SNS endpoint of the topic's region",
+                            -EBADMSG);
+        return 0;
+}
+
+static int url_check(const char *url, const char *topic_arn, const regex_t *override, bool cert,
+                     const char **reterr)
+{
+        _cleanup_(curl_urlp) CURLU *u = NULL;
+        _cleanup_curl_free_ char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+        char lhost[256];
+        const char *authority, *authority_end;
+        size_t n;
+        CURLUcode rc;
+
+        if (!url || (!topic_arn && !override))
+                return fail(reterr, "invalid argument", -EINVAL);
+        n = strnlen(url, SNS_URL_MAX + 1);
+        if (n > SNS_URL_MAX)
+                return fail(reterr, "URL too long", -EBADMSG);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)url[i];
+                if (c <= 0x20 || c >= 0x7f || c == '\\')
+                        return fail(reterr, "URL has invalid characters", -EBADMSG);
+        }
+        if (!startswith(url, "https://"))
+                return fail(reterr, "URL scheme is not https", -EBADMSG);
+        if (cert && strpbrk(url, "?#"))
+                return fail(reterr, "URL has a query or fragment", -EBADMSG);
+        if (!cert && strchr(url, '#'))
+                return fail(reterr, "URL has a fragment", -EBADMSG);
+
+        /* Belt and braces ahead of libcurl's own reading of the authority. */
+        authority = url + STRLEN("https://");
+        authority_end = authority + strcspn(authority, "/?#");
+        if (memchr(authority, '@', (size_t)(authority_end - authority)))
+                return fail(reterr, "URL has userinfo", -EBADMSG);
+        if (memchr(authority, '%', (size_t)(authority_end - authority)))
+                return fail(reterr, "URL host is percent-encoded", -EBADMSG);
+
+        u = curl_url();
+        if (!u)
+                return fail(reterr, "out of memory", -ENOMEM);
+        rc = curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS);
+        if (rc == CURLUE_OUT_OF_MEMORY)
+                return fail(reterr, "out of memory", -ENOMEM);
+        if (rc != CURLUE_OK)
+                return fail(reterr, "unparsable URL", -EBADMSG);
+
+        if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !streq(scheme, "https"))
+                return fail(reterr, "URL scheme is not https", -EBADMSG);
+
+        {
+                _cleanup_curl_free_ char *user = NULL, *password = NULL, *options = NULL;
+                if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+                    curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD ||
+                    curl_url_get(u, CURLUPART_OPTIONS, &options, 0) != CURLUE_NO_OPTIONS)
+                        return fail(reterr, "URL has userinfo", -EBADMSG);
+        }
+
+        rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
+        if (rc == CURLUE_OK ? !streq(port, "443") : rc != CURLUE_NO_PORT)
+                return fail(reterr, "URL has a port other than 443", -EBADMSG);
+
+        if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+                return fail(reterr, "URL has no host", -EBADMSG);
+        n = strlen(host);
+        if (n == 0 || n >= sizeof(lhost))
+                return fail(reterr, "URL host invalid", -EBADMSG);
+        for (size_t i = 0; i <= n; i++) {
+                char c = host[i];
+                if (c >= 'A' && c <= 'Z')
+                        c = (char)(c - 'A' + 'a');
+                if (c && !is_lower(c) && !is_digit(c) && c != '-' && c != '.')
+                        return fail(reterr, "URL host invalid", -EBADMSG);
+                lhost[i] = c;
+        }
+        {
+                int r = host_check(lhost, topic_arn, override, reterr);
+                if (r < 0)
+                        return r;
+        }
+
+        if (cert) {
+                if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
+                    !cert_path_valid(path))
+                        return fail(reterr, "URL path is not a SimpleNotificationService PEM",
+                                    -EBADMSG);
+        }
+        return 0;
+}
+
+int sns_cert_url_check(const char *url, const char *topic_arn, const regex_t *host_override,
+                       const char **reterr)
+{
+        return url_check(url, topic_arn, host_override, true, reterr);
+}
+
+int sns_subscribe_url_check(const char *url, const char *topic_arn, const regex_t *host_override,
+                            const char **reterr)
+{
+        return url_check(url, topic_arn, host_override, false, reterr);
+}
+
+/* ---- signature ------------------------------------------------------------------- */
+
+static void evp_md_ctx_freep(EVP_MD_CTX **c)
+{
+        EVP_MD_CTX_free(*c);
+}
+
+int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char **reterr)
+{
+        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
+        _cleanup_free_ char *tbs = NULL;
+        const EVP_MD *md;
+        size_t tbs_len;
+        int r;
+
+        if (!m || !pkey || !m->signature || m->signature_len == 0)
+                return fail(reterr, "invalid argument", -EINVAL);
+        if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA)
+                return fail(reterr, "signing key is not RSA", -EKEYREJECTED);
+        if (EVP_PKEY_get_bits(pkey) < SNS_SIGNING_KEY_MIN)
+                return fail(reterr, "signing key too small", -EKEYREJECTED);
+
+        switch (m->signature_version) {
+        case SNS_SIGNATURE_V1:
+                md = EVP_sha1();
+                break;
+        case SNS_SIGNATURE_V2:
+                md = EVP_sha256();
+                break;
+        default:
+                return fail(reterr, "unknown SignatureVersion", -EBADMSG);
+        }
+
+        r = sns_message_string_to_sign(m, &tbs, &tbs_len);
+        if (r == -ENOMEM)
+                return fail(reterr, "out of memory", r);
+        if (r < 0)
+                return fail(reterr, "invalid argument", r);
+
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return fail(reterr, "out of memory", -ENOMEM);
+        if (EVP_DigestVerifyInit(ctx, NULL, md, NULL, pkey) != 1) {
+                ERR_clear_error();
+                return fail(reterr, "signing key unusable", -EKEYREJECTED);
+        }
+        r = EVP_DigestVerify(ctx, m->signature, m->signature_len, (const unsigned char *)tbs,
+                             tbs_len);
+        ERR_clear_error();
+        if (r != 1)
+                return fail(reterr, "signature does not verify", -EBADMSG);
+        return 0;
+}
+
+/* ---- certificates ------------------------------------------------------------------ */
+
+static void biop(BIO **b)
+{
+        BIO_free(*b);
+}
+
+static void x509p(X509 **x)
+{
+        X509_free(*x);
+}
+
+static void x509_stackp(STACK_OF(X509) * *s)
+{
+        sk_X509_pop_free(*s, X509_free);
+}
+
+static size_t skip_space(const char *p, size_t n)
+{
+        size_t i = 0;
+
+        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+                i++;
+        return i;
+}
+
+int sns_cert_load_pem(const void *pem, size_t len, X509 **ret_cert, STACK_OF(X509) * *ret_chain,
+                      const char **reterr)
+{
+        static const char begin[] = "-----BEGIN CERTIFICATE-----";
+        _cleanup_(x509p) X509 *leaf = NULL;
+        _cleanup_(x509_stackp) STACK_OF(X509) *chain = NULL;
+        const char *p = pem;
+        size_t left = len, count = 0;
+
+        if (!pem || !ret_cert)
+                return fail(reterr, "invalid argument", -EINVAL);
+        if (len > SNS_CERT_PEM_MAX)
+                return fail(reterr, "certificate PEM too large", -EMSGSIZE);
+
+        chain = sk_X509_new_null();
+        if (!chain)
+                return fail(reterr, "out of memory", -ENOMEM);
+
+        for (;;) {
+                _cleanup_(biop) BIO *b = NULL;
+                size_t skip = skip_space(p, left);
+                char *rest;
+                long rest_len;
+                X509 *x;
+
+                p += skip;
+                left -= skip;
+                if (left == 0)
+                        break;
+                if (left < STRLEN(begin) || memcmp(p, begin, STRLEN(begin)) != 0)
+                        return fail(reterr, "bad certificate PEM", -EBADMSG);
+                if (count >= SNS_CERT_PEM_CERTS)
+                        return fail(reterr, "too many certificates in PEM", -EMSGSIZE);
+
+                /* One certificate from p on; the BIO then tells how far it read. */
+                b = BIO_new_mem_buf(p, (int)left);
+                if (!b)
+                        return fail(reterr, "out of memory", -ENOMEM);
+                x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+                if (!x) {
+                        ERR_clear_error();
+                        return fail(reterr, "bad certificate PEM", -EBADMSG);
+                }
+                if (!leaf)
+                        leaf = x;
+                else if (!sk_X509_push(chain, x)) {
+                        X509_free(x);
+                        return fail(reterr, "out of memory", -ENOMEM);
+                }
+                count++;
+
+                rest_len = BIO_get_mem_data(b, &rest);
+                if (rest_len < 0 || (size_t)rest_len > left)
+                        return fail(reterr, "bad certificate PEM", -EBADMSG);
+                p += left - (size_t)rest_len;
+                left = (size_t)rest_len;
+        }
+        ERR_clear_error();
+        if (!leaf)
+                return fail(reterr, "no certificate in PEM", -EBADMSG);
+
+        *ret_cert = TAKE_PTR(leaf);
+        if (ret_chain)
+                *ret_chain = TAKE_PTR(chain);
+        return 0;
+}
+
+int sns_trust_store_new(const char *ca_bundle, X509_STORE **ret)
+{
+        X509_STORE *s;
+        const char *file = ca_bundle;
+
+        if (!ret)
+                return -EINVAL;
+        /* The default file is loaded eagerly when it exists, so that no lookup
+         * touches the file system later, at verification time. */
+        if (!file && access(X509_get_default_cert_file(), R_OK) == 0)
+                file = X509_get_default_cert_file();
+        if (file && access(file, R_OK) < 0)
+                return negative_errno();
+
+        s = X509_STORE_new();
+        if (!s)
+                return -ENOMEM;
+        if (file ? X509_STORE_load_file(s, file) != 1 : X509_STORE_set_default_paths(s) != 1) {
+                ERR_clear_error();
+                X509_STORE_free(s);
+                return -EINVAL;
+        }
+        *ret = s;
+        return 0;
+}
+
+int sns_cert_check_name(X509 *cert, const char *region, const char **reterr)
+{
+        char names[3][96];
+        size_t n = 0;
+        const char *suffix;
+
+        if (!cert || !region)
+                return fail(reterr, "invalid argument", -EINVAL);
+        if (!region_valid(region))
+                return fail(reterr, "invalid region", -EINVAL);
+
+        suffix = startswith(region, "cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+        (void)snprintf(names[n++], sizeof(names[0]), "sns.%s", suffix);
+        (void)snprintf(names[n++], sizeof(names[0]), "sns-signing.%s.%s", region, suffix);
+        if (startswith(region, "cn-"))
+                (void)snprintf(names[n++], sizeof(names[0]), "sns-%s.%s", region, suffix);
+        else if (startswith(region, "us-gov-"))
+                (void)snprintf(names[n++], sizeof(names[0]), "sns-us-gov-west-1.%s", suffix);
+
+        for (size_t i = 0; i < n; i++) {
+                int r = X509_check_host(cert, names[i], 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL);
+                if (r == 1)
+                        return 0;
+        }
+        ERR_clear_error();
+        return fail(reterr, "certificate is not the SNS signing certificate", -EKEYREJECTED);
+}
+
+static void x509_store_ctxp(X509_STORE_CTX **c)
+{
+        X509_STORE_CTX_free(*c);
+}
+
+int sns_cert_check_chain(X509 *cert, STACK_OF(X509) * untrusted, X509_STORE *trust, time_t now,
+                         const char *region, const char **reterr)
+{
+        _cleanup_(x509_store_ctxp) X509_STORE_CTX *ctx = NULL;
+        int c, r;
+
+        if (!cert || !trust || !region)
+                return fail(reterr, "invalid argument", -EINVAL);
+
+        /* As X509_verify_cert() counts: valid from notBefore, expired at
+         * notAfter. X509_cmp_time() is -1 when the certificate's time is before
+         * or at now, 1 when after, 0 when unreadable. */
+        c = X509_cmp_time(X509_get0_notBefore(cert), &now);
+        if (c == 0)
+                return fail(reterr, "certificate has unreadable dates", -EKEYREJECTED);
+        if (c > 0)
+                return fail(reterr, "certificate not yet valid", -EKEYEXPIRED);
+        c = X509_cmp_time(X509_get0_notAfter(cert), &now);
+        if (c == 0)
+                return fail(reterr, "certificate has unreadable dates", -EKEYREJECTED);
+        if (c < 0)
+                return fail(reterr, "certificate expired", -EKEYEXPIRED);
+
+        r = sns_cert_check_name(cert, region, reterr);
+        if (r < 0)
+                return r;
+
+        ctx = X509_STORE_CTX_new();
+        if (!ctx)
+                return fail(reterr, "out of memory", -ENOMEM);
+        if (X509_STORE_CTX_init(ctx, trust, cert, untrusted) != 1) {
+                ERR_clear_error();
+                return fail(reterr, "out of memory", -ENOMEM);
+        }
+        X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), now);
+        r = X509_verify_cert(ctx);
+        ERR_clear_error();
+        if (r != 1)
+                return fail(reterr, "certificate not trusted", -EKEYREJECTED);
+        return 0;
+}
+
+int sns_cert_check(X509 *cert, X509_STORE *trust, time_t now, const char *region,
+                   const char **reterr)
+{
+        return sns_cert_check_chain(cert, NULL, trust, now, region, reterr);
+}
+
+/* ---- certificate cache ---------------------------------------------------------------- */
+
+struct cache_entry {
+        char *url;  /* NULL: free slot */
+        X509 *cert; /* positive entries only */
+        time_t expires;
+        uint64_t used; /* LRU stamp */
+};
+
+struct cache_pool {
+        struct cache_entry *e;
+        size_t max;
+};
+
+struct sns_cert_cache {
+        struct cache_pool pos, neg;
+        unsigned ttl_s, negative_ttl_s;
+        uint64_t tick;
+};
+
+static void entry_clear(struct cache_entry *e)
+{
+        free(e->url);
+        X509_free(e->cert);
+        *e = (struct cache_entry){0};
+}
+
+static struct cache_entry *pool_find(struct cache_pool *p, const char *url)
+{
+        for (size_t i = 0; i < p->max; i++)
+                if (p->e[i].url && streq(p->e[i].url, url))
+                        return &p->e[i];
+        return NULL;
+}
+
+/* A free slot, else an expired entry, else the least recently used one. */
+static struct cache_entry *pool_slot(struct cache_pool *p, time_t now)
+{
+        struct cache_entry *lru = NULL;
+
+        for (size_t i = 0; i < p->max; i++)
+                if (!p->e[i].url)
+                        return &p->e[i];
+        for (size_t i = 0; i < p->max; i++) {
+                if (p->e[i].expires <= now)
+                        return &p->e[i];
+                if (!lru || p->e[i].used < lru->used)
+                        lru = &p->e[i];
+        }
+        return lru;
+}
+
+int sns_cert_cache_new(size_t max_entries, size_t max_negative, unsigned ttl_s,
+                       unsigned negative_ttl_s, struct sns_cert_cache **ret)
+{
+        _cleanup_(sns_cert_cache_freep) struct sns_cert_cache *c = NULL;
+
+        if (!ret || max_entries == 0 || max_entries > SNS_CERT_CACHE_MAX ||
+            max_negative > SNS_CERT_CACHE_MAX || ttl_s == 0 || negative_ttl_s == 0)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->pos.e = calloc(max_entries, sizeof(struct cache_entry));
+        c->neg.e = calloc(max_negative ? max_negative : 1, sizeof(struct cache_entry));
+        if (!c->pos.e || !c->neg.e)
+                return -ENOMEM;
+        c->pos.max = max_entries;
+        c->neg.max = max_negative;
+        c->ttl_s = ttl_s;
+        c->negative_ttl_s = negative_ttl_s;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void sns_cert_cache_clear(struct sns_cert_cache *c)
+{
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->pos.max; i++)
+                entry_clear(&c->pos.e[i]);
+        for (size_t i = 0; i < c->neg.max; i++)
+                entry_clear(&c->neg.e[i]);
+}
+
+struct sns_cert_cache *sns_cert_cache_free(struct sns_cert_cache *c)
+{
+        if (!c)
+                return NULL;
+        if (c->pos.e && c->neg.e)
+                sns_cert_cache_clear(c);
+        free(c->pos.e);
+        free(c->neg.e);
+        free(c);
+        return NULL;
+}
+
+size_t sns_cert_cache_size(const struct sns_cert_cache *c)
+{
+        size_t n = 0;
+
+        if (!c)
+                return 0;
+        for (size_t i = 0; i < c->pos.max; i++)
+                n += c->pos.e[i].url != NULL;
+        for (size_t i = 0; i < c->neg.max; i++)
+                n += c->neg.e[i].url != NULL;
+        return n;
+}
+
+int sns_cert_cache_get(struct sns_cert_cache *c, const char *url, time_t now, X509 **ret_cert)
+{
+        struct cache_entry *e;
+
+        if (!c || !url || !ret_cert)
+                return -EINVAL;
+
+        e = pool_find(&c->pos, url);
+        if (e) {
+                if (e->expires <= now) {
+                        entry_clear(e);
+                        return SNS_CERT_CACHE_MISS;
+                }
+                if (X509_up_ref(e->cert) != 1)
+                        return -ENOMEM;
+                e->used = ++c->tick;
+                *ret_cert = e->cert;
+                return SNS_CERT_CACHE_HIT;
+        }
+        e = pool_find(&c->neg, url);
+        if (e) {
+                if (e->expires <= now) {
+                        entry_clear(e);
+                        return SNS_CERT_CACHE_MISS;
+                }
+                e->used = ++c->tick;
+                return SNS_CERT_CACHE_NEGATIVE;
+        }
+        return SNS_CERT_CACHE_MISS;
+}
+
+static time_t cert_not_after(X509 *cert, time_t fallback)
+{
+        struct tm tm = {0};
+        time_t t;
+
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+                return fallback;
+        t = timegm(&tm);
+        return t == (time_t)-1 ? fallback : t;
+}
+
+int sns_cert_cache_put(struct sns_cert_cache *c, const char *url, X509 *cert, time_t now)
+{
+        _cleanup_free_ char *copy = NULL;
+        struct cache_entry *e;
+        time_t expires;
+
+        if (!c || !url || !cert || strnlen(url, SNS_URL_MAX + 1) > SNS_URL_MAX)
+                return -EINVAL;
+        copy = strdup(url);
+        if (!copy)
+                return -ENOMEM;
+        if (X509_up_ref(cert) != 1)
+                return -ENOMEM;
+
+        e = pool_find(&c->neg, url);
+        if (e)
+                entry_clear(e);
+        e = pool_find(&c->pos, url);
+        if (!e)
+                e = pool_slot(&c->pos, now);
+        entry_clear(e);
+
+        expires = now + (time_t)c->ttl_s;
+        e->url = TAKE_PTR(copy);
+        e->cert = cert;
+        e->expires = MIN(expires, cert_not_after(cert, expires));
+        e->used = ++c->tick;
+        return 0;
+}
+
+int sns_cert_cache_put_negative(struct sns_cert_cache *c, const char *url, time_t now)
+{
+        _cleanup_free_ char *copy = NULL;
+        struct cache_entry *e;
+
+        if (!c || !url || strnlen(url, SNS_URL_MAX + 1) > SNS_URL_MAX)
+                return -EINVAL;
+        e = pool_find(&c->pos, url);
+        if (e)
+                entry_clear(e);
+        if (c->neg.max == 0)
+                return 0;
+        copy = strdup(url);
+        if (!copy)
+                return -ENOMEM;
+
+        e = pool_find(&c->neg, url);
+        if (!e)
+                e = pool_slot(&c->neg, now);
+        entry_clear(e);
+        e->url = TAKE_PTR(copy);
+        e->expires = now + (time_t)c->negative_ttl_s;
+        e->used = ++c->tick;
+        return 0;
+}
