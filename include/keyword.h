@@ -1,0 +1,118 @@
+/*
+ * keyword.h — the TCPA/CTIA keyword classifier for inbound SMS.
+ *
+ * A pure module: no I/O, no clock, no logging. It decides whether an inbound
+ * message is an opt-out, an opt-in or a help request.
+ *
+ * THE RULE
+ *
+ * 1. Normalise the message (keyword_normalize()):
+ *    - decode UTF-8 (invalid UTF-8 is never a keyword);
+ *    - full-width forms U+FF01..U+FF5E become ASCII ("ＳＴＯＰ" -> "STOP"),
+ *      Latin-1 accented letters lose their accent ("ARRÊT" -> "ARRET"),
+ *      dashes U+2010..U+2015 and U+2212 become '-', curly quotes become
+ *      straight ones; ASCII letters are upper-cased;
+ *    - Unicode and ASCII white space (including U+00A0, U+2000..U+200A,
+ *      U+3000) counts as a space; zero-width characters (U+200B, U+2060,
+ *      U+FEFF, U+00AD) are dropped;
+ *    - runs of spaces collapse to one space;
+ *    - ASCII punctuation (!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~) and ¡ ¿ … are
+ *      stripped from both ends, together with any spaces between them, so
+ *      "  Stop!!! " -> "STOP" and "¿AYUDA?" -> "AYUDA". Anything else at the
+ *      ends, emoji included, stays, so "STOP 🛑" is not a whole-message match.
+ *
+ * 2. Whole-message match: if the normalised message equals an entry of a
+ *    family's list, that family wins:
+ *      opt-out   STOP STOPALL "STOP ALL" UNSUBSCRIBE CANCEL END QUIT REVOKE
+ *                OPTOUT "OPT OUT" OPT-OUT REMOVE ARRET TD
+ *      opt-in    START UNSTOP SUBSCRIBE
+ *      confirm   YES — an opt-in only when the caller says the sender is
+ *                currently opted out; otherwise KEYWORD_NONE
+ *      help      HELP INFO
+ *    List entries are normalised the same way when the rules are built, so
+ *    "opt-out", "Opt Out" and "OPTOUT" each match their own entry.
+ *
+ * 3. Opt-out phrase (FCC "any reasonable means", 47 CFR 64.1200(a)(10)):
+ *    otherwise the message is split into words at spaces, and each word loses
+ *    leading and trailing punctuation (so "stop, please" -> STOP PLEASE). It is
+ *    an opt-out when the words are
+ *        [one PREFACE word]  LEAD phrase  [at most 4 TAIL words]
+ *    and nothing else, where
+ *      LEAD     STOP STOPALL UNSUBSCRIBE OPTOUT REVOKE "OPT OUT" OPT-OUT
+ *               (unambiguous words only)
+ *      PREFACE  PLEASE PLS PLZ
+ *      TAIL     PLEASE PLS PLZ NOW IT ME ALL TEXTING MESSAGING SENDING TEXT
+ *               TEXTS MESSAGE MESSAGES THANKS THANK YOU THX IMMEDIATELY ASAP
+ *               RIGHT, and any single-word LEAD (so "stop stop" counts)
+ *    So "Stop texting me", "stop please", "please stop", "Unsubscribe me",
+ *    "stop it now!" are opt-outs, while "Stop by at 5?" (BY is not a tail
+ *    word) is not. The ambiguous words END, CANCEL, QUIT and REMOVE are not
+ *    LEAD words: they count only as the whole message, so "End of day works
+ *    for me", "Cancel my appointment" and "quit smoking tips?" are not
+ *    opt-outs.
+ *
+ * Every list can be replaced (struct keyword_config); the defaults are the
+ * lists above.
+ *
+ * Ownership: struct keyword_rules is built by keyword_rules_new() and freed
+ * by keyword_rules_free(); it copies what it needs from the config. The word
+ * returned by keyword_classify() belongs to the rules.
+ */
+#ifndef TWOWAYD_KEYWORD_H
+#define TWOWAYD_KEYWORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Normalised messages longer than this cannot be keywords. */
+#define KEYWORD_NORMALIZED_MAX 256
+/* Longest list entry, after normalisation. */
+#define KEYWORD_ENTRY_MAX 64
+#define KEYWORD_TAIL_MAX  4
+
+enum keyword_kind {
+        KEYWORD_NONE,
+        KEYWORD_OPT_OUT,
+        KEYWORD_OPT_IN,
+        KEYWORD_HELP,
+        _KEYWORD_KIND_MAX,
+};
+
+/* Each member is a NULL-terminated array of UTF-8 words or phrases, or NULL
+ * for the built-in default. An array holding only NULL makes the list empty. */
+struct keyword_config {
+        const char *const *opt_out;
+        const char *const *opt_in;
+        const char *const *opt_in_confirm; /* opt-in only while opted out (YES) */
+        const char *const *help;
+        const char *const *opt_out_lead; /* phrase rule: the keyword */
+        const char *const *preface;      /* phrase rule: allowed word before it */
+        const char *const *tail;         /* phrase rule: allowed words after it */
+};
+
+struct keyword_rules;
+
+/* config may be NULL (all defaults). -EINVAL when an entry is not valid UTF-8,
+ * normalises to nothing or to more than KEYWORD_ENTRY_MAX bytes, appears in two
+ * of the whole-message families, or when a preface/tail entry is more than one
+ * word; -ENOMEM. */
+int keyword_rules_new(const struct keyword_config *config, struct keyword_rules **ret);
+struct keyword_rules *keyword_rules_free(struct keyword_rules *r);
+
+/*
+ * Classify utf8_text (NUL-terminated; NULL is KEYWORD_NONE) under rules.
+ * sender_opted_out: the sender is currently opted out (enables the confirm
+ * list). ret_word may be NULL; otherwise it receives the canonical
+ * (normalised) list entry that matched — "STOP" for "stop texting me",
+ * "OPT OUT" for "Opt Out" — or NULL for KEYWORD_NONE.
+ */
+enum keyword_kind keyword_classify(const struct keyword_rules *rules, const char *utf8_text,
+                                   bool sender_opted_out, const char **ret_word);
+
+/* Step 1 of the rule into buf (NUL-terminated). Returns the length, -EILSEQ
+ * for invalid UTF-8, -ENOBUFS when the result does not fit in size. */
+int keyword_normalize(const char *utf8_text, char *buf, size_t size);
+
+const char *keyword_kind_to_string(enum keyword_kind k);
+
+#endif

@@ -1,0 +1,411 @@
+/*
+ * agent_stream.c — InvokeAgent event-stream messages to an answer or an error (pure).
+ *
+ * Owns the eventstream decoder and the growing answer buffer (bounded by
+ * max_answer). UTF-8 is checked once, on the joined answer, because a chunk
+ * boundary may fall inside a multi-byte sequence.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "agent_stream.h"
+#include "common.h"
+#include "eventstream.h"
+
+struct agent_stream {
+        struct eventstream_decoder *dec;
+        int error; /* sticky negative errno */
+        bool done; /* an exception or error message arrived */
+        bool finished;
+
+        char *answer; /* NUL-terminated, capacity answer_cap */
+        size_t answer_len;
+        size_t answer_cap;
+        size_t max_answer;
+
+        struct agent_reply reply; /* kind/source/code/message once done */
+};
+
+static const struct {
+        const char *code;
+        enum agent_reply_kind kind;
+        bool throttling;
+} error_table[] = {
+        {"throttlingException", AGENT_REPLY_RETRYABLE, true},
+        {"serviceQuotaExceededException", AGENT_REPLY_RETRYABLE, true},
+        {"internalServerException", AGENT_REPLY_RETRYABLE, false},
+        {"dependencyFailedException", AGENT_REPLY_RETRYABLE, false},
+        {"badGatewayException", AGENT_REPLY_RETRYABLE, false},
+        {"modelNotReadyException", AGENT_REPLY_RETRYABLE, false},
+        {"validationException", AGENT_REPLY_PERMANENT, false},
+        {"accessDeniedException", AGENT_REPLY_PERMANENT, false},
+        {"resourceNotFoundException", AGENT_REPLY_PERMANENT, false},
+        {"conflictException", AGENT_REPLY_PERMANENT, false},
+};
+
+enum agent_reply_kind agent_stream_classify(const char *code, bool *ret_throttling)
+{
+        bool throttling = false;
+        enum agent_reply_kind kind = AGENT_REPLY_PERMANENT;
+
+        for (size_t i = 0; code && i < ARRAY_SIZE(error_table); i++)
+                if (strcasecmp(code, error_table[i].code) == 0) {
+                        kind = error_table[i].kind;
+                        throttling = error_table[i].throttling;
+                        break;
+                }
+        if (ret_throttling)
+                *ret_throttling = throttling;
+        return kind;
+}
+
+const char *agent_reply_kind_to_string(enum agent_reply_kind k)
+{
+        static const char *const names[_AGENT_REPLY_KIND_MAX] = {
+                [AGENT_REPLY_ANSWER] = "answer",
+                [AGENT_REPLY_RETRYABLE] = "retryable",
+                [AGENT_REPLY_PERMANENT] = "permanent",
+        };
+
+        if ((unsigned)k >= _AGENT_REPLY_KIND_MAX)
+                return "invalid";
+        return names[k];
+}
+
+int agent_stream_new(size_t max_message, size_t max_answer, struct agent_stream **ret)
+{
+        struct agent_stream *s;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        r = eventstream_decoder_new(max_message, &s->dec);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
+        s->max_answer = max_answer ? max_answer : AGENT_STREAM_MAX_ANSWER_DEF;
+        *ret = s;
+        return 0;
+}
+
+struct agent_stream *agent_stream_free(struct agent_stream *s)
+{
+        if (!s)
+                return NULL;
+        eventstream_decoder_free(s->dec);
+        free(s->answer);
+        free(s);
+        return NULL;
+}
+
+void agent_reply_done(struct agent_reply *r)
+{
+        if (!r)
+                return;
+        free(r->text);
+        r->text = NULL;
+        r->text_len = 0;
+}
+
+static void copy_bounded(char *dst, size_t size, const void *src, size_t len)
+{
+        if (len >= size)
+                len = size - 1;
+        if (len)
+                memcpy(dst, src, len);
+        dst[len] = '\0';
+}
+
+static void copy_header_string(char *dst, size_t size, const struct eventstream_header *h)
+{
+        if (h && h->type == EVENTSTREAM_HEADER_STRING)
+                copy_bounded(dst, size, h->value.bytes.data, h->value.bytes.len);
+        else
+                dst[0] = '\0';
+}
+
+static bool is_b64(unsigned char c)
+{
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/';
+}
+
+/*
+ * Standard padded base64 (RFC 4648 §4), as smithy encodes blobs. The syntax
+ * is checked here (length a multiple of 4, alphabet, at most two '=' and only
+ * at the end) because EVP_DecodeBlock() accepts surrounding whitespace and
+ * "====" alike; the decoding itself is OpenSSL's. EVP_DecodeBlock() counts
+ * the padding as zero bytes, so those are taken off the length.
+ */
+UNITTEST int agent_stream_base64_decode(const char *in, size_t len, unsigned char **ret,
+                                        size_t *ret_len)
+{
+        _cleanup_free_ unsigned char *out = NULL;
+        size_t pad = 0;
+        int n;
+
+        if (len % 4 != 0 || len > INT_MAX)
+                return -EPROTO;
+        if (len > 0 && in[len - 1] == '=')
+                pad = (len > 1 && in[len - 2] == '=') ? 2 : 1;
+        for (size_t i = 0; i < len - pad; i++)
+                if (!is_b64((unsigned char)in[i]))
+                        return -EPROTO;
+
+        out = malloc(len / 4 * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        if (len == 0) {
+                *ret_len = 0;
+                *ret = TAKE_PTR(out);
+                return 0;
+        }
+        n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+        if (n < 0 || (size_t)n != len / 4 * 3)
+                return -EPROTO;
+        *ret_len = (size_t)n - pad;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+ * above U+10FFFF; U+0000 is refused too, since the answer becomes a C string. */
+UNITTEST bool agent_stream_utf8_valid(const char *str, size_t len)
+{
+        const unsigned char *s = (const unsigned char *)str;
+        size_t i = 0;
+
+        while (i < len) {
+                unsigned char c = s[i];
+                size_t n;
+                uint32_t cp;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        n = 1;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        n = 2;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        n = 3;
+                        cp = c & 0x07;
+                } else
+                        return false;
+                if (len - i <= n)
+                        return false;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (s[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += n + 1;
+        }
+        return true;
+}
+
+static int append_answer(struct agent_stream *s, const unsigned char *p, size_t n)
+{
+        if (n > s->max_answer - s->answer_len)
+                return -EMSGSIZE;
+        if (s->answer_len + n + 1 > s->answer_cap) {
+                size_t cap = MAX(s->answer_cap * 2, s->answer_len + n + 1);
+                char *na;
+
+                cap = MIN(cap, s->max_answer + 1);
+                na = realloc(s->answer, cap);
+                if (!na)
+                        return -ENOMEM;
+                s->answer = na;
+                s->answer_cap = cap;
+        }
+        memcpy(s->answer + s->answer_len, p, n);
+        s->answer_len += n;
+        s->answer[s->answer_len] = '\0';
+        return 0;
+}
+
+static int handle_chunk(struct agent_stream *s, const struct eventstream_message *m)
+{
+        json_t *root, *bytes;
+        _cleanup_free_ unsigned char *raw = NULL;
+        size_t raw_len;
+        int r;
+
+        if (m->payload_len == 0)
+                return -EPROTO;
+        root = json_loadb((const char *)m->payload, m->payload_len, 0, NULL);
+        if (!root)
+                return -EPROTO;
+        bytes = json_object_get(root, "bytes");
+        if (!json_is_string(bytes)) {
+                /* A chunk may carry only attribution; no bytes means nothing to add. */
+                r = (json_is_object(root) && !bytes) ? 0 : -EPROTO;
+                json_decref(root);
+                return r;
+        }
+        r = agent_stream_base64_decode(json_string_value(bytes), json_string_length(bytes), &raw,
+                                       &raw_len);
+        json_decref(root);
+        if (r < 0)
+                return r;
+        return append_answer(s, raw, raw_len);
+}
+
+static void handle_exception(struct agent_stream *s, const struct eventstream_message *m)
+{
+        struct agent_reply *rep = &s->reply;
+        json_t *root, *msg;
+
+        rep->source = AGENT_ERROR_EXCEPTION;
+        copy_header_string(rep->code, sizeof(rep->code),
+                           eventstream_message_header(m, ":exception-type"));
+        rep->message[0] = '\0';
+        root = m->payload_len ? json_loadb((const char *)m->payload, m->payload_len, 0, NULL)
+                              : NULL;
+        msg = json_object_get(root, "message");
+        if (!msg)
+                msg = json_object_get(root, "Message");
+        if (json_is_string(msg))
+                copy_bounded(rep->message, sizeof(rep->message), json_string_value(msg),
+                             json_string_length(msg));
+        json_decref(root);
+        rep->kind = agent_stream_classify(rep->code, &rep->throttling);
+}
+
+static void handle_error(struct agent_stream *s, const struct eventstream_message *m)
+{
+        struct agent_reply *rep = &s->reply;
+
+        rep->source = AGENT_ERROR_ERROR;
+        copy_header_string(rep->code, sizeof(rep->code),
+                           eventstream_message_header(m, ":error-code"));
+        copy_header_string(rep->message, sizeof(rep->message),
+                           eventstream_message_header(m, ":error-message"));
+        rep->kind = agent_stream_classify(rep->code, &rep->throttling);
+}
+
+/* 0 to go on, 1 when the message ended the stream, < 0 on failure. */
+static int handle_message(struct agent_stream *s, const struct eventstream_message *m)
+{
+        const struct eventstream_header *mt = eventstream_message_header(m, ":message-type");
+        struct agent_stream_counts *c = &s->reply.counts;
+
+        if (eventstream_header_string_is(mt, "event")) {
+                const struct eventstream_header *et = eventstream_message_header(m, ":event-type");
+
+                if (eventstream_header_string_is(et, "chunk")) {
+                        c->chunks++;
+                        return handle_chunk(s, m);
+                }
+                if (eventstream_header_string_is(et, "trace"))
+                        c->traces++;
+                else if (eventstream_header_string_is(et, "returnControl"))
+                        c->return_controls++;
+                else if (eventstream_header_string_is(et, "files"))
+                        c->files++;
+                else
+                        c->unknown_events++;
+                return 0;
+        }
+        if (eventstream_header_string_is(mt, "exception")) {
+                handle_exception(s, m);
+                return 1;
+        }
+        if (eventstream_header_string_is(mt, "error")) {
+                handle_error(s, m);
+                return 1;
+        }
+        return -EPROTO;
+}
+
+int agent_stream_feed(struct agent_stream *s, const void *data, size_t len)
+{
+        const uint8_t *p = data;
+
+        if (!s || (len && !data))
+                return -EINVAL;
+        if (s->error)
+                return s->error;
+        if (s->done)
+                return 1;
+
+        while (len > 0) {
+                struct eventstream_message m;
+                size_t used;
+                int r;
+
+                r = eventstream_decoder_feed(s->dec, p, len, &used, &m);
+                if (r < 0)
+                        return (s->error = r);
+                p += used;
+                len -= used;
+                if (r == 0)
+                        break;
+                r = handle_message(s, &m);
+                if (r < 0)
+                        return (s->error = r);
+                if (r > 0) {
+                        s->done = true;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+int agent_stream_finish(struct agent_stream *s, struct agent_reply *ret)
+{
+        struct agent_reply rep;
+        int r;
+
+        if (!s || !ret || s->finished)
+                return -EINVAL;
+        if (s->error)
+                return s->error;
+
+        rep = s->reply;
+        if (s->done) {
+                /* Bytes after the terminal message do not matter. */
+                rep.text = NULL;
+                rep.text_len = 0;
+                s->finished = true;
+                *ret = rep;
+                return 0;
+        }
+
+        r = eventstream_decoder_finish(s->dec);
+        if (r < 0)
+                return r;
+        if (!s->answer) {
+                s->answer = strdup("");
+                if (!s->answer)
+                        return -ENOMEM;
+        }
+        if (!agent_stream_utf8_valid(s->answer, s->answer_len))
+                return -EILSEQ;
+
+        rep.kind = AGENT_REPLY_ANSWER;
+        rep.source = AGENT_ERROR_NONE;
+        rep.text = TAKE_PTR(s->answer);
+        rep.text_len = s->answer_len;
+        s->answer_len = s->answer_cap = 0;
+        s->finished = true;
+        *ret = rep;
+        return 0;
+}

@@ -1,0 +1,463 @@
+/*
+ * keyword_test.c — the TCPA/CTIA keyword classifier: a table of real-world
+ * replies (each row: text, sender opted out?, expected kind, expected word),
+ * the normaliser, and custom rule sets.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+#include "common.h"
+#include "keyword.h"
+
+struct row {
+        const char *text;
+        bool opted_out;
+        enum keyword_kind kind;
+        const char *word; /* NULL for KEYWORD_NONE */
+};
+
+#define OUT(t, w)                                                                                  \
+        {                                                                                          \
+                t, false, KEYWORD_OPT_OUT, w                                                       \
+        }
+#define IN(t, w)                                                                                   \
+        {                                                                                          \
+                t, false, KEYWORD_OPT_IN, w                                                        \
+        }
+#define HELP(t, w)                                                                                 \
+        {                                                                                          \
+                t, false, KEYWORD_HELP, w                                                          \
+        }
+#define NONE(t)                                                                                    \
+        {                                                                                          \
+                t, false, KEYWORD_NONE, NULL                                                       \
+        }
+#define IN_OPTED(t, w)                                                                             \
+        {                                                                                          \
+                t, true, KEYWORD_OPT_IN, w                                                         \
+        }
+#define NONE_OPTED(t)                                                                              \
+        {                                                                                          \
+                t, true, KEYWORD_NONE, NULL                                                        \
+        }
+
+static const struct row rows[] = {
+        /* Whole-message opt-outs, every default word. */
+        OUT("STOP", "STOP"),
+        OUT("stop", "STOP"),
+        OUT("Stop", "STOP"),
+        OUT("sToP", "STOP"),
+        OUT("Stop.", "STOP"),
+        OUT(" stop ", "STOP"),
+        OUT("STOP!!", "STOP"),
+        OUT("STOP!!!", "STOP"),
+        OUT("stop?", "STOP"),
+        OUT("Stop,", "STOP"),
+        OUT("stop;", "STOP"),
+        OUT("stop:", "STOP"),
+        OUT("\"STOP\"", "STOP"),
+        OUT("'stop'", "STOP"),
+        OUT("*STOP*", "STOP"),
+        OUT("(stop)", "STOP"),
+        OUT("STOP ! ! !", "STOP"),
+        OUT("\tSTOP\r\n", "STOP"),
+        OUT("\n\nstop\n", "STOP"),
+        OUT("\xc2\xa0STOP\xc2\xa0", "STOP"),         /* no-break spaces */
+        OUT("\xe3\x80\x80STOP\xe2\x80\x83", "STOP"), /* ideographic space, em space */
+        OUT("\xef\xbb\xbfSTOP", "STOP"),             /* byte-order mark */
+        OUT("ST\xe2\x80\x8bOP", "STOP"),             /* zero-width space inside */
+        OUT("\xe2\x80\x9cStop\xe2\x80\x9d", "STOP"), /* curly quotes */
+        OUT("Stop\xe2\x80\xa6", "STOP"),             /* trailing ellipsis */
+        OUT("\xc2\xa1STOP!", "STOP"),                /* inverted exclamation */
+        OUT("\xef\xbc\xb3\xef\xbc\xb4\xef\xbc\xaf\xef\xbc\xb0", "STOP"), /* full-width */
+        OUT("\xef\xbd\x93\xef\xbd\x94\xef\xbd\x8f\xef\xbd\x90\xef\xbc\x81",
+            "STOP"), /* ｓｔｏｐ！ */
+        OUT("STOPALL", "STOPALL"),
+        OUT("stopall", "STOPALL"),
+        OUT("Stop All", "STOP ALL"),
+        OUT("STOP   ALL", "STOP ALL"),
+        OUT("stop all.", "STOP ALL"),
+        OUT("UNSUBSCRIBE", "UNSUBSCRIBE"),
+        OUT("Unsubscribe.", "UNSUBSCRIBE"),
+        OUT("CANCEL", "CANCEL"),
+        OUT("cancel", "CANCEL"),
+        OUT("Cancel!", "CANCEL"),
+        OUT("END", "END"),
+        OUT("end.", "END"),
+        OUT("QUIT", "QUIT"),
+        OUT("Quit", "QUIT"),
+        OUT("REVOKE", "REVOKE"),
+        OUT("revoke", "REVOKE"),
+        OUT("OPTOUT", "OPTOUT"),
+        OUT("optout", "OPTOUT"),
+        OUT("OPT OUT", "OPT OUT"),
+        OUT("Opt Out", "OPT OUT"),
+        OUT("opt  out", "OPT OUT"),
+        OUT("OPT-OUT", "OPT-OUT"),
+        OUT("opt-out", "OPT-OUT"),
+        OUT("Opt-Out.", "OPT-OUT"),
+        OUT("opt\xe2\x80\x93out", "OPT-OUT"), /* en dash */
+        OUT("opt\xe2\x80\x90out", "OPT-OUT"), /* Unicode hyphen */
+        OUT("REMOVE", "REMOVE"),
+        OUT("remove", "REMOVE"),
+        OUT("ARRET", "ARRET"),
+        OUT("arret", "ARRET"),
+        OUT("ARR\xc3\x8aT", "ARRET"), /* ARRÊT */
+        OUT("arr\xc3\xaat", "ARRET"), /* arrêt */
+        OUT("TD", "TD"),
+        OUT("td", "TD"),
+
+        /* Phrase rule: unambiguous keyword + a short polite or emphatic tail. */
+        OUT("Stop texting me", "STOP"),
+        OUT("stop texting me!", "STOP"),
+        OUT("stop messaging me", "STOP"),
+        OUT("stop please", "STOP"),
+        OUT("Stop, please.", "STOP"),
+        OUT("STOP PLEASE!!!", "STOP"),
+        OUT("please stop", "STOP"),
+        OUT("Please stop!", "STOP"),
+        OUT("pls stop", "STOP"),
+        OUT("stop it", "STOP"),
+        OUT("Stop it!", "STOP"),
+        OUT("stop it now", "STOP"),
+        OUT("stop now", "STOP"),
+        OUT("stop now please", "STOP"),
+        OUT("stop right now", "STOP"),
+        OUT("stop sending me texts", "STOP"),
+        OUT("stop sending messages", "STOP"),
+        OUT("STOP STOP STOP", "STOP"),
+        OUT("stop. stop.", "STOP"),
+        OUT("stop thanks", "STOP"),
+        OUT("Stop thank you", "STOP"),
+        OUT("stop asap", "STOP"),
+        OUT("Stop immediately!", "STOP"),
+        OUT("stop texting", "STOP"),
+        OUT("please stop texting me", "STOP"),
+        OUT("unsubscribe me", "UNSUBSCRIBE"),
+        OUT("Unsubscribe me please", "UNSUBSCRIBE"),
+        OUT("please unsubscribe me", "UNSUBSCRIBE"),
+        OUT("unsubscribe now", "UNSUBSCRIBE"),
+        OUT("optout please", "OPTOUT"),
+        OUT("opt out please", "OPT OUT"),
+        OUT("Opt-out me", "OPT-OUT"),
+        OUT("revoke it", "REVOKE"),
+        OUT("stopall please", "STOPALL"),
+        OUT("\xef\xbc\xb3\xef\xbc\xb4\xef\xbc\xaf\xef\xbc\xb0 please", "STOP"),
+        OUT("please stop texting me now please", "STOP"), /* preface + 4 tail words */
+        NONE("stop please please please please please"),  /* 5 tail words */
+        NONE("please please stop"),                       /* one preface word only */
+
+        /* Ordinary sentences that only start like a keyword. */
+        NONE("End of day works for me"),
+        NONE("end of story"),
+        NONE("Cancel my appointment"),
+        NONE("cancel please"), /* ambiguous word: whole message only */
+        NONE("please cancel"),
+        NONE("quit smoking tips?"),
+        NONE("Quit it"),
+        NONE("remove me"), /* ambiguous word: whole message only */
+        NONE("Remove the old address"),
+        NONE("Stop by at 5?"),
+        NONE("stop by tomorrow"),
+        NONE("Stop, I need to reschedule"),
+        NONE("Don't stop"),
+        NONE("I want to stop"),
+        NONE("stop me if you can"),
+        NONE("stop texting me about the sale but keep reminders"), /* tail too long */
+        NONE("Stopped by earlier"),
+        NONE("stopping"),
+        NONE("STOPS"),
+        NONE("Stop \xf0\x9f\x9b\x91"), /* emoji is not stripped */
+        NONE("st op"),
+        NONE("S T O P"),
+        NONE("unsubscribed"),
+        NONE("please"),
+        NONE("me"),
+        NONE("texting me"),
+        NONE("TDS"),
+        NONE("Tdk"),
+        NONE("opt"),
+        NONE("out"),
+        NONE("Hi, can I reschedule?"),
+        NONE("Thanks!"),
+        NONE(""),
+        NONE("   "),
+        NONE("!!!"),
+        NONE("\xf0\x9f\x91\x8d"),
+        NONE("STOP\xff"), /* invalid UTF-8 is never a keyword */
+        NONE("ST\xc0\xafOP"),
+
+        /* Opt-in. */
+        IN("START", "START"),
+        IN("start", "START"),
+        IN("Start.", "START"),
+        IN("UNSTOP", "UNSTOP"),
+        IN("unstop", "UNSTOP"),
+        IN("Subscribe", "SUBSCRIBE"),
+        IN("SUBSCRIBE!", "SUBSCRIBE"),
+        IN_OPTED("START", "START"),
+        NONE("start over"),
+        NONE("Start time?"),
+        NONE("subscribe me"),
+
+        /* YES only counts when the sender is opted out. */
+        IN_OPTED("yes", "YES"),
+        IN_OPTED("YES", "YES"),
+        IN_OPTED("Yes!", "YES"),
+        IN_OPTED(" yes. ", "YES"),
+        NONE("yes"),
+        NONE("YES"),
+        NONE("Yes!"),
+        NONE_OPTED("yes please"),
+        NONE_OPTED("yesterday"),
+        NONE_OPTED("Yes, but later"),
+
+        /* Help. */
+        HELP("HELP", "HELP"),
+        HELP("help", "HELP"),
+        HELP("HELP?", "HELP"),
+        HELP("Help!", "HELP"),
+        HELP("help ?", "HELP"),
+        HELP("\xc2\xbfhelp?", "HELP"),
+        HELP("info", "INFO"),
+        HELP("INFO", "INFO"),
+        HELP("Info.", "INFO"),
+        {"help", true, KEYWORD_HELP, "HELP"},
+        NONE("help me"),
+        NONE("I need help with my order"),
+        NONE("more info please"),
+        NONE("information"),
+
+        /* Opted-out senders still get the same opt-out answers. */
+        {"STOP", true, KEYWORD_OPT_OUT, "STOP"},
+        {"stop texting me", true, KEYWORD_OPT_OUT, "STOP"},
+        NONE_OPTED("Cancel my appointment"),
+};
+
+static struct keyword_rules *rules_default(void)
+{
+        struct keyword_rules *r = NULL;
+
+        assert_int_equal(keyword_rules_new(NULL, &r), 0);
+        assert_non_null(r);
+        return r;
+}
+
+static void test_table(void **state)
+{
+        struct keyword_rules *r = rules_default();
+        unsigned bad = 0;
+
+        for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+                const char *word = "unset";
+                enum keyword_kind k = keyword_classify(r, rows[i].text, rows[i].opted_out, &word);
+
+                if (k != rows[i].kind || !streq_ptr(word, rows[i].word)) {
+                        print_error("row %zu \"%s\" (opted out %d): got %s/%s, want %s/%s\n", i,
+                                    rows[i].text, rows[i].opted_out, keyword_kind_to_string(k),
+                                    word ? word : "(null)", keyword_kind_to_string(rows[i].kind),
+                                    rows[i].word ? rows[i].word : "(null)");
+                        bad++;
+                }
+                /* ret_word is optional. */
+                assert_int_equal(keyword_classify(r, rows[i].text, rows[i].opted_out, NULL), k);
+        }
+        assert_int_equal(bad, 0);
+        keyword_rules_free(r);
+}
+
+static void test_normalize(void **state)
+{
+        static const struct {
+                const char *in;
+                const char *out;
+        } cases[] = {
+                {"  Stop!!! ", "STOP"},
+                {"stop   texting\t\tme", "STOP TEXTING ME"},
+                {"\xe2\x80\x9cHello, World!\xe2\x80\x9d", "HELLO, WORLD"},
+                {"opt\xe2\x80\x94out", "OPT-OUT"},
+                {"caf\xc3\xa9", "CAFE"},
+                {"\xc3\x86sir \xc3\x97 \xc3\x9f", "\xc3\x86SIR \xc3\x97 \xc3\x9f"}, /* kept */
+                {"stop \xf0\x9f\x9b\x91", "STOP \xf0\x9f\x9b\x91"},
+                {"\xf0\x9f\x9b\x91 stop", "\xf0\x9f\x9b\x91 STOP"},
+                {"a\xe2\x80\x8b"
+                 "b",
+                 "AB"},
+                {"...", ""},
+                {"", ""},
+                {"x\xe3\x80\x80\xe3\x80\x80y", "X Y"},
+                {"\xef\xbc\x88"
+                 "stop\xef\xbc\x89",
+                 "STOP"}, /* full-width parentheses */
+        };
+        char buf[KEYWORD_NORMALIZED_MAX + 1];
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                int n = keyword_normalize(cases[i].in, buf, sizeof(buf));
+
+                assert_int_equal(n, (int)strlen(cases[i].out));
+                assert_string_equal(buf, cases[i].out);
+        }
+        assert_int_equal(keyword_normalize("stop\xff", buf, sizeof(buf)), -EILSEQ);
+        assert_int_equal(keyword_normalize("\xe2\x80", buf, sizeof(buf)), -EILSEQ);
+        assert_int_equal(keyword_normalize("stop", buf, 4), -ENOBUFS);
+        assert_int_equal(keyword_normalize("stop", buf, 5), 4);
+        assert_int_equal(keyword_normalize(NULL, buf, 5), -EINVAL);
+}
+
+/* A long run of punctuation and spaces around a keyword does not hide it
+ * (the normalised form is bounded, the input is not), while a long message
+ * never is one. */
+static void test_long_messages(void **state)
+{
+        struct keyword_rules *r = rules_default();
+        char text[2048];
+        const char *w = NULL;
+
+        memset(text, '!', sizeof(text) - 1);
+        text[sizeof(text) - 1] = '\0';
+        memset(text, ' ', 300);
+        memcpy(text + 900, " STOP ", 6);
+        assert_int_equal(keyword_classify(r, text, false, &w), KEYWORD_OPT_OUT);
+        assert_string_equal(w, "STOP");
+
+        memset(text, ' ', 900);
+        text[0] = 'I';
+        assert_int_equal(keyword_classify(r, text, false, &w), KEYWORD_NONE);
+        assert_null(w);
+
+        memset(text, 'a', sizeof(text) - 1);
+        assert_int_equal(keyword_classify(r, text, false, &w), KEYWORD_NONE);
+        assert_null(w);
+        keyword_rules_free(r);
+}
+
+static void test_custom_rules(void **state)
+{
+        static const char *const opt_out[] = {"stop", "Baja", "Alto", NULL};
+        static const char *const opt_in[] = {"Alta", NULL};
+        static const char *const help[] = {"Ayuda", NULL};
+        static const char *const empty[] = {NULL};
+        static const char *const lead[] = {"para", NULL};
+        static const char *const tail[] = {"ya", "por", "favor", NULL};
+        const struct keyword_config cfg = {
+                .opt_out = opt_out,
+                .opt_in = opt_in,
+                .opt_in_confirm = empty,
+                .help = help,
+                .opt_out_lead = lead,
+                .preface = empty,
+                .tail = tail,
+        };
+        struct keyword_rules *r = NULL;
+        const char *w;
+
+        assert_int_equal(keyword_rules_new(&cfg, &r), 0);
+        assert_int_equal(keyword_classify(r, "baja", false, &w), KEYWORD_OPT_OUT);
+        assert_string_equal(w, "BAJA");
+        assert_int_equal(keyword_classify(r,
+                                          "\xc2\xa1"
+                                          "Alto!",
+                                          false, &w),
+                         KEYWORD_OPT_OUT);
+        assert_string_equal(w, "ALTO");
+        assert_int_equal(keyword_classify(r, "Para ya por favor", false, &w), KEYWORD_OPT_OUT);
+        assert_string_equal(w, "PARA");
+        assert_int_equal(keyword_classify(r, "para el jueves", false, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r,
+                                          "\xc2\xbf"
+                                          "Ayuda?",
+                                          false, &w),
+                         KEYWORD_HELP);
+        assert_int_equal(keyword_classify(r, "alta", false, &w), KEYWORD_OPT_IN);
+        /* Replaced lists do not fall back to the defaults. */
+        assert_int_equal(keyword_classify(r, "cancel", false, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r, "HELP", false, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r, "yes", true, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r, "please stop", false, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r, "stop please", false, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r, "stop", false, &w), KEYWORD_OPT_OUT);
+        keyword_rules_free(r);
+
+        /* NULL members keep their default. */
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.help = help}, &r), 0);
+        assert_int_equal(keyword_classify(r, "ayuda", false, &w), KEYWORD_HELP);
+        assert_int_equal(keyword_classify(r, "help", false, &w), KEYWORD_NONE);
+        assert_int_equal(keyword_classify(r, "stop please", false, &w), KEYWORD_OPT_OUT);
+        keyword_rules_free(r);
+}
+
+static void test_invalid_rules(void **state)
+{
+        static const char *const dup_family[] = {"STOP", "help", NULL};
+        static const char *const empty_word[] = {"STOP", "  !! ", NULL};
+        static const char *const bad_utf8[] = {"ST\xffOP", NULL};
+        static const char *const two_words[] = {"thank you", NULL};
+        static const char *const long_phrase[] = {"a b c d e", NULL};
+        char long_word[KEYWORD_ENTRY_MAX + 2];
+        const char *long_list[] = {long_word, NULL};
+        struct keyword_rules *r = (struct keyword_rules *)0x1;
+
+        memset(long_word, 'A', sizeof(long_word) - 1);
+        long_word[sizeof(long_word) - 1] = '\0';
+
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.opt_out = dup_family}, &r),
+                         -EINVAL);
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.help = empty_word}, &r),
+                         -EINVAL);
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.opt_in = bad_utf8}, &r),
+                         -EINVAL);
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.tail = two_words}, &r),
+                         -EINVAL);
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.preface = two_words}, &r),
+                         -EINVAL);
+        assert_int_equal(
+                keyword_rules_new(&(struct keyword_config){.opt_out_lead = long_phrase}, &r),
+                -EINVAL);
+        assert_int_equal(keyword_rules_new(&(struct keyword_config){.opt_out = long_list}, &r),
+                         -EINVAL);
+        assert_ptr_equal(r, (struct keyword_rules *)0x1); /* untouched on failure */
+        assert_int_equal(keyword_rules_new(NULL, NULL), -EINVAL);
+        assert_null(keyword_rules_free(NULL));
+
+        /* Duplicates inside one list are merged, not refused. */
+        {
+                static const char *const dups[] = {"stop", "STOP", "Stop.", NULL};
+
+                assert_int_equal(keyword_rules_new(&(struct keyword_config){.opt_out = dups}, &r),
+                                 0);
+                assert_int_equal(keyword_classify(r, "stop", false, NULL), KEYWORD_OPT_OUT);
+                keyword_rules_free(r);
+        }
+}
+
+static void test_null_inputs(void **state)
+{
+        struct keyword_rules *r = rules_default();
+        const char *w = "unset";
+
+        assert_int_equal(keyword_classify(r, NULL, false, &w), KEYWORD_NONE);
+        assert_null(w);
+        w = "unset";
+        assert_int_equal(keyword_classify(NULL, "STOP", false, &w), KEYWORD_NONE);
+        assert_null(w);
+        assert_string_equal(keyword_kind_to_string(KEYWORD_OPT_OUT), "opt-out");
+        assert_string_equal(keyword_kind_to_string(_KEYWORD_KIND_MAX), "invalid");
+        keyword_rules_free(r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_table),         cmocka_unit_test(test_normalize),
+                cmocka_unit_test(test_long_messages), cmocka_unit_test(test_custom_rules),
+                cmocka_unit_test(test_invalid_rules), cmocka_unit_test(test_null_inputs),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
