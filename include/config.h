@@ -71,12 +71,22 @@ struct config {
         char *sns_signing_cert_host; /* regex; NULL: SNS host of the topic's region */
         bool sns_auto_confirm;       /* yes */
 
+        /* [dedup] — cross-instance claim of each inbound message */
+        char *dedup_table;       /* NULL: single instance, the spool alone deduplicates */
+        unsigned dedup_ttl_days; /* 7: how long a claim is kept (DynamoDB TTL attribute) */
+
         /* [consent] */
         char *consent_table;            /* required */
         unsigned consent_business_days; /* 10 */
         char *consent_opt_out_reply;
         char *consent_opt_in_reply;
         char *consent_help_reply;
+        char **consent_holidays; /* YYYY-MM-DD dates that are not business days */
+        size_t n_consent_holidays;
+        /* Keyword lists, comma separated ("STOP, STOP ALL"); NULL: the built-in lists. */
+        char *consent_opt_out_words;
+        char *consent_opt_in_words;
+        char *consent_help_words;
 
         /* [agent] */
         char *agent_id;            /* required */
@@ -87,10 +97,22 @@ struct config {
         /* [sms] */
         char *sms_origination_identity; /* NULL: the number the sender texted */
         char *sms_configuration_set;
-        char *sms_message_type; /* TRANSACTIONAL | PROMOTIONAL (stored upper case) */
+        char *sms_message_type;      /* TRANSACTIONAL | PROMOTIONAL (stored upper case) */
+        unsigned sms_max_segments;   /* 3 (1-10): longer answers are cut at a word boundary */
+        char *sms_max_price;         /* NULL: unset; decimal price per segment, e.g. "0.05" */
+        unsigned sms_time_to_live;   /* 0: unset; seconds (5-259200) */
+        unsigned sms_max_per_second; /* 1: sends per second per origination identity */
+
+        /* [dispatch] */
+        unsigned dispatch_concurrency;      /* 64: messages being worked on at once */
+        unsigned dispatch_max_age_s;        /* 3600: older undelivered messages become dead */
+        unsigned dispatch_retry_initial_ms; /* 1000: first retry delay (doubles, with jitter) */
+        unsigned dispatch_retry_max_ms;     /* 60000: cap on the retry delay */
 
         /* [spool] */
-        char *spool_dir; /* /var/lib/twowayd */
+        char *spool_dir;               /* /var/lib/twowayd */
+        unsigned spool_retention_days; /* 7: done rows are kept this long (dedup window) */
+        size_t spool_min_free;         /* 16m: below this much free disk, refuse (503) */
 
         /* [log] */
         int log_level; /* syslog priority, LOG_INFO by default */

@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <ini.h>
 
@@ -80,6 +81,9 @@ static int check_topic_arn(const char *v, char *why, size_t size);
 static int check_table_name(const char *v, char *why, size_t size);
 static int check_agent_id(const char *v, char *why, size_t size);
 static int check_no_space(const char *v, char *why, size_t size);
+static int check_date(const char *v, char *why, size_t size);
+static int check_price(const char *v, char *why, size_t size);
+static int check_word_list(const char *v, char *why, size_t size);
 
 #define OFF(field) offsetof(struct config, field)
 
@@ -93,7 +97,7 @@ static int check_no_space(const char *v, char *why, size_t size);
 #define DEFAULT_FALLBACK_REPLY "Sorry, we can't answer right now. Please try again later."
 
 static const char *const config_sections[] = {
-        "http", "aws", "sns", "consent", "agent", "sms", "spool", "log",
+        "http", "aws", "sns", "dedup", "consent", "agent", "sms", "dispatch", "spool", "log",
 };
 
 static const struct config_item config_items[] = {
@@ -124,6 +128,10 @@ static const struct config_item config_items[] = {
          NULL},
         {"sns", "auto_confirm", CONFIG_BOOL, "yes", 0, 0, 0, OFF(sns_auto_confirm), 0, NULL},
 
+        /* [dedup] */
+        {"dedup", "table", CONFIG_STRING, NULL, 0, 0, 0, OFF(dedup_table), 0, check_table_name},
+        {"dedup", "ttl_days", CONFIG_UINT, "7", 1, 365, 0, OFF(dedup_ttl_days), 0, NULL},
+
         /* [consent] */
         {"consent", "table", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(consent_table), 0,
          check_table_name},
@@ -135,6 +143,14 @@ static const struct config_item config_items[] = {
          OFF(consent_opt_in_reply), 0, NULL},
         {"consent", "help_reply", CONFIG_STRING, DEFAULT_HELP_REPLY, 0, 0, 0,
          OFF(consent_help_reply), 0, NULL},
+        {"consent", "holidays", CONFIG_LIST, NULL, 0, 0, 0, OFF(consent_holidays),
+         OFF(n_consent_holidays), check_date},
+        {"consent", "opt_out_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_opt_out_words), 0,
+         check_word_list},
+        {"consent", "opt_in_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_opt_in_words), 0,
+         check_word_list},
+        {"consent", "help_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_help_words), 0,
+         check_word_list},
 
         /* [agent] */
         {"agent", "agent_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_id), 0,
@@ -153,10 +169,28 @@ static const struct config_item config_items[] = {
          check_no_space},
         {"sms", "message_type", CONFIG_MSGTYPE, "TRANSACTIONAL", 0, 0, 0, OFF(sms_message_type), 0,
          NULL},
+        {"sms", "max_segments", CONFIG_UINT, "3", 1, 10, 0, OFF(sms_max_segments), 0, NULL},
+        {"sms", "max_price", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_max_price), 0, check_price},
+        {"sms", "time_to_live", CONFIG_UINT, "0", 0, 259200, 0, OFF(sms_time_to_live), 0, NULL},
+        {"sms", "max_per_second", CONFIG_UINT, "1", 1, 1000, 0, OFF(sms_max_per_second), 0, NULL},
+
+        /* [dispatch] */
+        {"dispatch", "concurrency", CONFIG_UINT, "64", 1, 4096, 0, OFF(dispatch_concurrency), 0,
+         NULL},
+        {"dispatch", "max_age", CONFIG_UINT, "3600", 60, 604800, 0, OFF(dispatch_max_age_s), 0,
+         NULL},
+        {"dispatch", "retry_initial_ms", CONFIG_UINT, "1000", 10, 60000, 0,
+         OFF(dispatch_retry_initial_ms), 0, NULL},
+        {"dispatch", "retry_max_ms", CONFIG_UINT, "60000", 100, 3600000, 0,
+         OFF(dispatch_retry_max_ms), 0, NULL},
 
         /* [spool] */
         {"spool", "dir", CONFIG_PATH, "/var/lib/twowayd", 0, 0, CONFIG_RESTART_ONLY, OFF(spool_dir),
          0, NULL},
+        {"spool", "retention_days", CONFIG_UINT, "7", 1, 3650, 0, OFF(spool_retention_days), 0,
+         NULL},
+        {"spool", "min_free", CONFIG_SIZE, "16m", 0, UINT64_C(1) << 40, 0, OFF(spool_min_free), 0,
+         NULL},
 
         /* [log] */
         {"log", "level", CONFIG_LEVEL, "info", 0, 0, 0, OFF(log_level), 0, NULL},
@@ -299,6 +333,37 @@ static int check_no_space(const char *v, char *why, size_t size)
                         snprintf(why, size, "must not contain spaces");
                         return -EINVAL;
                 }
+        return 0;
+}
+
+static int check_date(const char *v, char *why, size_t size)
+{
+        struct tm tm = {0};
+        const char *end = strptime(v, "%Y-%m-%d", &tm);
+
+        if (!end || *end || !match_ere("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", v)) {
+                snprintf(why, size, "not a date (YYYY-MM-DD)");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_price(const char *v, char *why, size_t size)
+{
+        if (!match_ere("^[0-9]{1,6}(\\.[0-9]{1,6})?$", v)) {
+                snprintf(why, size, "not a price (a decimal number like 0.05)");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Comma-separated keywords; a keyword may contain spaces ("STOP ALL"). */
+static int check_word_list(const char *v, char *why, size_t size)
+{
+        if (!match_ere("^ *[A-Za-z0-9][A-Za-z0-9 '-]*( *, *[A-Za-z0-9][A-Za-z0-9 '-]*)* *$", v)) {
+                snprintf(why, size, "expected comma-separated words (letters, digits, ' and -)");
+                return -EINVAL;
+        }
         return 0;
 }
 

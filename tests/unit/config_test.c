@@ -354,6 +354,41 @@ static void test_defaults(void **state)
         assert_string_equal(c->spool_dir, "/var/lib/twowayd");
         assert_int_equal(c->log_level, LOG_INFO);
         assert_true(c->log_redact);
+        assert_null(c->dedup_table);
+        assert_int_equal(c->dedup_ttl_days, 7);
+        assert_int_equal(c->n_consent_holidays, 0);
+        assert_null(c->consent_opt_out_words);
+        assert_int_equal(c->sms_max_segments, 3);
+        assert_null(c->sms_max_price);
+        assert_int_equal(c->sms_time_to_live, 0);
+        assert_int_equal(c->sms_max_per_second, 1);
+        assert_int_equal(c->dispatch_concurrency, 64);
+        assert_int_equal(c->dispatch_max_age_s, 3600);
+        assert_int_equal(c->dispatch_retry_initial_ms, 1000);
+        assert_int_equal(c->dispatch_retry_max_ms, 60000);
+        assert_int_equal(c->spool_retention_days, 7);
+        assert_int_equal(c->spool_min_free, 16 * 1024 * 1024);
+        loaded_done(&l);
+}
+
+static void test_pipeline_keys(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[consent]\nholidays = 2026-12-25, 2027-01-01\n"
+                           "opt_out_words = STOP, STOP ALL, Arret\n"
+                           "[sms]\nmax_price = 0.05\nmax_segments = 10\n"
+                           "[dedup]\ntable = twowayd-dedup\n",
+                  &l);
+        /* REQUIRED already holds a [consent] section: the second one must merge. */
+        expect_ok(&l);
+        assert_int_equal(l.config->n_consent_holidays, 2);
+        assert_string_equal(l.config->consent_holidays[1], "2027-01-01");
+        assert_string_equal(l.config->consent_opt_out_words, "STOP, STOP ALL, Arret");
+        assert_string_equal(l.config->sms_max_price, "0.05");
+        assert_int_equal(l.config->sms_max_segments, 10);
+        assert_string_equal(l.config->dedup_table, "twowayd-dedup");
         loaded_done(&l);
 }
 
@@ -654,6 +689,24 @@ static const struct bad_case bad_cases[] = {
          "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
         {"http", "max_body", "99999999999999999999g", NULL,
          "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
+        {"sms", "max_segments", "0", NULL, "must be an integer 1-10"},
+        {"sms", "max_segments", "11", NULL, "must be an integer 1-10"},
+        {"sms", "time_to_live", "259201", NULL, "must be an integer 0-259200"},
+        {"dispatch", "concurrency", "0", NULL, "must be an integer 1-4096"},
+        {"dispatch", "max_age", "59", NULL, "must be an integer 60-604800"},
+        {"dedup", "ttl_days", "366", NULL, "must be an integer 1-365"},
+        /* dates, prices, keyword lists */
+        {"consent", "holidays", "2026-13-01", NULL, "not a date (YYYY-MM-DD)"},
+        {"consent", "holidays", "2026-12-25 25/12/2026", "25/12/2026", "not a date (YYYY-MM-DD)"},
+        {"consent", "holidays", "2026-2-1", NULL, "not a date (YYYY-MM-DD)"},
+        {"sms", "max_price", "five", NULL, "not a price (a decimal number like 0.05)"},
+        {"sms", "max_price", "-1", NULL, "not a price (a decimal number like 0.05)"},
+        {"sms", "max_price", "0.1234567", NULL, "not a price (a decimal number like 0.05)"},
+        {"consent", "opt_out_words", "STOP,,END", NULL,
+         "expected comma-separated words (letters, digits, ' and -)"},
+        {"consent", "help_words", "HELP;INFO", NULL,
+         "expected comma-separated words (letters, digits, ' and -)"},
+        {"dedup", "table", "x", NULL, "a DynamoDB table name is 3-255 of A-Z a-z 0-9 _ . -"},
         /* booleans */
         {"sns", "auto_confirm", "maybe", NULL, "expected yes/no, true/false, on/off or 1/0"},
         {"log", "redact", "2", NULL, "expected yes/no, true/false, on/off or 1/0"},
@@ -1159,6 +1212,7 @@ int main(void)
                 cmocka_unit_test(test_sample_config),
                 cmocka_unit_test(test_sample_documents_defaults),
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_pipeline_keys),
                 cmocka_unit_test(test_all_keys_set),
                 cmocka_unit_test(test_bool_spellings),
                 cmocka_unit_test(test_size_suffixes),
