@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Local AWS stand-in for twowayd's integration tests: DynamoDB (dynalite behind a
 // SigV4-checking proxy), Bedrock Agents runtime InvokeAgent, End User Messaging SMS
-// and IMDSv2, each on its own loopback port.
+// and IMDSv2, each on its own loopback port; optionally ({sns: true}) an SNS
+// publisher with its signing-certificate/subscription host (sns.mjs).
 //
 //   import { startStandin } from './standin.mjs';
 //   const standin = await startStandin();
@@ -11,7 +12,8 @@
 //
 // CLI: node tests/standin/standin.mjs [--dynamodb-port N] [--bedrock-port N] [--sms-port N]
 //      [--imds-port N] [--region R] [--consent-table NAME] [--imds-credential-lifetime SEC]
-// prints one JSON line {endpoints, env, consentTable} and runs until SIGTERM/SIGINT.
+//      [--sns [--sns-port N]]
+// prints one JSON line {endpoints, env, consentTable[, sns]} and runs until SIGTERM/SIGINT.
 
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { DynamoBackend, dynamodbService, DEFAULT_CONSENT_TABLE } from './dynamod
 import { BedrockFake } from './bedrock.mjs';
 import { SmsFake } from './sms.mjs';
 import { ImdsFake } from './imds.mjs';
+import { startSnsFake } from './sns.mjs';
 
 export const SERVICES = ['dynamodb', 'bedrock', 'sms', 'imds'];
 export { DEFAULT_STATIC_CREDENTIALS, DEFAULT_CONSENT_TABLE };
@@ -60,6 +63,9 @@ class Recorder extends EventEmitter {
  *   maxSkewMs            allowed clock skew of X-Amz-Date (default 5 min, as AWS)
  *   imds                 {roleName, credentialLifetimeSec (default 3600), accountId, instanceId}
  *   consentTable         a table name to create at start (default: none; see dynamodb.createConsentTable)
+ *   sns                  true, or {port, accountId, topicName}: also start the SNS fake as
+ *                        standin.sns (see sns.mjs; its faults are queued under 'sns');
+ *                        ports.sns fixes its port. Default: not started (standin.sns null).
  *   now                  clock for expiry/skew checks, () => ms (default Date.now)
  */
 export async function startStandin(opts = {}) {
@@ -81,6 +87,7 @@ export async function startStandin(opts = {}) {
   const sms = new SmsFake();
   const imds = new ImdsFake({ credentials, region, now, ...(opts.imds ?? {}) });
 
+  let sns = null;
   const servers = {
     dynamodb: new ServiceServer(dynamodbService(backend), { ...deps, port: ports.dynamodb }),
     bedrock: new ServiceServer(bedrock.service(), { ...deps, port: ports.bedrock }),
@@ -90,10 +97,19 @@ export async function startStandin(opts = {}) {
   try {
     for (const s of Object.values(servers)) await s.listen();
     if (opts.consentTable) await backend.createConsentTable(opts.consentTable);
+    if (opts.sns) {
+      sns = await startSnsFake({
+        host, region, faults, port: ports.sns, ...(typeof opts.sns === 'object' ? opts.sns : {}),
+      });
+    }
   } catch (err) {
     await Promise.allSettled([...Object.values(servers).map((s) => s.close()), backend.close()]);
     throw err;
   }
+  // Fault queues exist for the SERVICES, plus 'sns' when the SNS fake runs.
+  const checkFaultTarget = (name) => {
+    if (name !== 'sns' || !sns) checkService(name);
+  };
 
   const endpoints = Object.fromEntries(SERVICES.map((n) => [n, servers[n].url]));
   const primary = statics[0];
@@ -187,16 +203,17 @@ export async function startStandin(opts = {}) {
 
     faults: {
       push(service, fault) {
-        checkService(service);
+        checkFaultTarget(service);
+        if (service === 'sns' && fault?.exception !== undefined) throw new TypeError('sns has no exception fault');
         faults.push(service, fault);
         return standin.faults;
       },
       pending(service) {
-        checkService(service);
+        checkFaultTarget(service);
         return faults.pending(service);
       },
       clear(service) {
-        if (service !== undefined) checkService(service);
+        if (service !== undefined) checkFaultTarget(service);
         faults.clear(service);
       },
     },
@@ -235,6 +252,9 @@ export async function startStandin(opts = {}) {
       list: () => credentials.list(),
     },
 
+    // The SNS fake (sns.mjs SnsFake), or null unless started with {sns}.
+    sns,
+
     dynamodb: {
       backendUrl: backend.url,
       createConsentTable: (name = DEFAULT_CONSENT_TABLE) => backend.createConsentTable(name),
@@ -243,7 +263,7 @@ export async function startStandin(opts = {}) {
     },
 
     async close() {
-      await Promise.allSettled(Object.values(servers).map((s) => s.close()));
+      await Promise.allSettled([...Object.values(servers).map((s) => s.close()), sns?.close()]);
       await backend.close();
     },
   };
@@ -265,17 +285,19 @@ function parseArgs(argv) {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const m = /^--(dynamodb|bedrock|sms|imds)-port$/.exec(a);
+    const m = /^--(dynamodb|bedrock|sms|imds|sns)-port$/.exec(a);
     if (m) o.ports[m[1]] = port(next(i++, a), a);
     else if (a === '--region') o.region = next(i++, a);
     else if (a === '--host') o.host = next(i++, a);
     else if (a === '--consent-table') o.consentTable = next(i++, a);
+    else if (a === '--sns') o.sns = true;
     else if (a === '--imds-credential-lifetime') o.imds = { credentialLifetimeSec: Number(next(i++, a)) };
     else if (a === '--access-key-id') (o.credentials ??= { ...DEFAULT_STATIC_CREDENTIALS }).accessKeyId = next(i++, a);
     else if (a === '--secret-access-key') (o.credentials ??= { ...DEFAULT_STATIC_CREDENTIALS }).secretAccessKey = next(i++, a);
     else if (a === '-h' || a === '--help') o.help = true;
     else throw new Error(`unknown argument ${a}`);
   }
+  if (o.ports.sns !== undefined && !o.sns) throw new Error('--sns-port needs --sns');
   return o;
 }
 
@@ -291,11 +313,24 @@ async function main() {
     process.stdout.write(
       'usage: standin.mjs [--dynamodb-port N] [--bedrock-port N] [--sms-port N] [--imds-port N]\n' +
         '                   [--host 127.0.0.1] [--region us-east-1] [--consent-table NAME]\n' +
-        '                   [--imds-credential-lifetime SEC] [--access-key-id ID --secret-access-key KEY]\n');
+        '                   [--imds-credential-lifetime SEC] [--access-key-id ID --secret-access-key KEY]\n' +
+        '                   [--sns [--sns-port N]]\n');
     return;
   }
   const standin = await startStandin(o);
-  process.stdout.write(JSON.stringify({ endpoints: standin.endpoints, env: standin.env(), consentTable: o.consentTable ?? null }) + '\n');
+  const info = { endpoints: standin.endpoints, env: standin.env(), consentTable: o.consentTable ?? null };
+  if (standin.sns) {
+    const s = standin.sns;
+    info.sns = {
+      url: s.url,
+      caFile: s.caFile,
+      certHost: s.certHost,
+      signingCertHost: s.signingCertHostRegex,
+      topicArn: s.topicArn,
+      certUrls: Object.fromEntries(s.certNames().map((n) => [n, s.certUrl(n)])),
+    };
+  }
+  process.stdout.write(JSON.stringify(info) + '\n');
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
