@@ -76,8 +76,9 @@ int sns_topic_arn_endpoint_host(const char *topic_arn, char *buf, size_t size);
  * byte outside printable ASCII, at most SNS_URL_MAX bytes.
  *
  * host_override, when not NULL, replaces the host rule (the TopicArn is then
- * not consulted): the lower-cased host must match the whole regular
- * expression (a match that covers only part of the host is refused). Compile
+ * not consulted, and any port is allowed): the lower-cased host must match the
+ * whole regular expression (a match that covers only part of the host is
+ * refused). Compile
  * it with sns_host_regex_compile() or regcomp(REG_EXTENDED) WITHOUT
  * REG_NOSUB: a pattern compiled with REG_NOSUB reports no match span, and every
  * URL is then refused.

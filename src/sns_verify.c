@@ -279,8 +279,10 @@ static int url_check(const char *url, const char *topic_arn, const regex_t *over
                         return fail(reterr, "URL has userinfo", -EBADMSG);
         }
 
+        /* SNS serves on 443 only. An operator-supplied host rule replaces the
+         * SNS host rule as a whole, and may name a host on another port. */
         rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
-        if (rc == CURLUE_OK ? !streq(port, "443") : rc != CURLUE_NO_PORT)
+        if (rc == CURLUE_OK ? !streq(port, "443") && !override : rc != CURLUE_NO_PORT)
                 return fail(reterr, "URL has a port other than 443", -EBADMSG);
 
         if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)

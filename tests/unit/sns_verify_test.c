@@ -1096,6 +1096,14 @@ static void test_host_override(void **state)
                                             NULL, &anchored, &reason),
                          -EBADMSG);
         assert_string_equal(reason, "URL host does not match signing_cert_host");
+        /* The override names the host as a whole, port included. */
+        assert_int_equal(sns_cert_url_check("https://sns.eu-west-1.amazonaws.com:8443" PEM, NULL,
+                                            &anchored, &reason),
+                         0);
+        assert_int_equal(sns_cert_url_check("https://sns.eu-west-1.amazonaws.com:8443" PEM,
+                                            topic_us_east_1, NULL, &reason),
+                         -EBADMSG);
+        assert_string_equal(reason, "URL has a port other than 443");
 
         /* An unanchored pattern still has to match the whole host. */
         assert_int_equal(
