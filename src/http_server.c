@@ -313,8 +313,13 @@ int http_request_reply(struct http_request *r, unsigned status, const char *cont
         if (r->suspended) {
                 r->suspended = false;
                 pending_remove(r->srv, r);
-                /* Resume signals MHD's channel, which wakes the epoll fd and our ev_io. */
                 MHD_resume_connection(r->conn);
+                /* MHD picks resumed connections up in its next MHD_run(); its
+                 * wake-up through the epoll fd is not reliable in external-loop
+                 * mode, so run it from the loop right away. */
+                ev_timer_stop(r->srv->loop, &r->srv->timer);
+                ev_timer_set(&r->srv->timer, 0., 0.);
+                ev_timer_start(r->srv->loop, &r->srv->timer);
         }
         return 0;
 }
