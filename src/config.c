@@ -189,8 +189,8 @@ static const struct config_item config_items[] = {
          0, NULL},
         {"spool", "retention_days", CONFIG_UINT, "7", 1, 3650, 0, OFF(spool_retention_days), 0,
          NULL},
-        {"spool", "min_free", CONFIG_SIZE, "16m", 0, UINT64_C(1) << 40, 0, OFF(spool_min_free), 0,
-         NULL},
+        {"spool", "min_free", CONFIG_SIZE, "16m", 0, UINT64_C(1) << 40, CONFIG_RESTART_ONLY,
+         OFF(spool_min_free), 0, NULL},
 
         /* [log] */
         {"log", "level", CONFIG_LEVEL, "info", 0, 0, 0, OFF(log_level), 0, NULL},

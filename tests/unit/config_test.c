@@ -172,11 +172,11 @@ static void test_schema_flags(void **state)
                                     streq(name, "http.tls_cert") || streq(name, "http.tls_key") ||
                                     streq(name, "http.max_connections") ||
                                     streq(name, "http.max_connections_per_ip") ||
-                                    streq(name, "http.timeout"));
+                                    streq(name, "http.timeout") || streq(name, "spool.min_free"));
                 }
         }
         assert_int_equal(n_required, 4);
-        assert_int_equal(n_restart, 7);
+        assert_int_equal(n_restart, 8);
         {
                 const char *a, *b, *c;
                 bool x, y;
