@@ -62,7 +62,7 @@ endif
 
 # Every src/*.c but the program entry points forms the library that the
 # daemon, the control tool, the unit tests and the test tools link.
-MAINS    := src/twowayd.c
+MAINS    := src/twowayd.c src/twowayctl.c
 LIB_SRCS := $(filter-out $(MAINS),$(sort $(wildcard src/*.c)))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libtwowayd.a
@@ -77,7 +77,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-PROGS := $(BUILD)/twowayd
+PROGS := $(BUILD)/twowayd $(if $(wildcard src/twowayctl.c),$(BUILD)/twowayctl)
 
 .PHONY: all check check-unit check-integration unit-bins tools deps deps-node demo \
         install uninstall clean lint format
@@ -106,7 +106,11 @@ $(BUILD)/twowayd: $(BUILD)/obj/twowayd.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
-$(BUILD)/obj/twowayd.o: src/twowayd.c
+$(BUILD)/twowayctl: $(BUILD)/obj/twowayctl.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+$(BUILD)/obj/twowayd.o $(BUILD)/obj/twowayctl.o: $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -191,6 +195,9 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/twowayd $(DESTDIR)$(UNITDIR)/twowayd.service \
 		$(DESTDIR)$(SYSUSERSDIR)/twowayd.conf
+
+# Larger concerns keep their rules beside their files.
+-include packaging/packaging.mk fuzz/fuzz.mk bench/bench.mk
 
 # --- hygiene -------------------------------------------------------------------
 FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/tools/*.c)
