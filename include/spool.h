@@ -107,7 +107,8 @@ struct spool;
 #define SPOOL_ROWS_MAX          1024u /* bound for one spool_list()/spool_next_ready() */
 
 /* Limits on stored text, in bytes; spool_put() gives -EMSGSIZE above them. */
-#define SPOOL_ID_MAX     256u          /* ids, numbers, keyword, topic ARN */
+#define SPOOL_ID_MAX     256u          /* ids, numbers, keyword */
+#define SPOOL_ARN_MAX    512u          /* topic ARN: a 256-character name plus the prefix */
 #define SPOOL_BODY_MAX   (16u * 1024)  /* an SMS body: 1600 characters of up to 4 bytes, and more */
 #define SPOOL_RAW_MAX    (256u * 1024) /* an SNS message is at most 256 KiB */
 #define SPOOL_REASON_MAX 1024u         /* last_error / dead reason; longer ones are cut */
@@ -135,6 +136,8 @@ struct spool_options {
         uint64_t min_free_bytes; /* 0: SPOOL_MIN_FREE_DEFAULT */
         unsigned batch_max;      /* rows per commit; 0: SPOOL_BATCH_MAX_DEFAULT */
         unsigned queue_max;      /* 0: SPOOL_QUEUE_MAX_DEFAULT */
+        bool no_recover;         /* skip spool_recover() at open: for twowayctl, which may
+                                  * run beside a daemon whose in-progress rows are its own */
 };
 
 /* An inbound message to store. All strings are borrowed (see Ownership).

@@ -551,7 +551,7 @@ int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct sp
                 r = migrate(s);
         if (r >= 0)
                 r = prepare_statements(s);
-        if (r >= 0)
+        if (r >= 0 && !opts->no_recover)
                 r = spool_recover(s);
         if (r < 0)
                 goto fail;
@@ -786,7 +786,7 @@ static int queue_put(struct spool *s, const struct spool_msg *msg, const char *r
 {
         static const size_t limits[_PF_MAX] = {
                 [PF_SNS_MESSAGE_ID] = SPOOL_ID_MAX, [PF_INBOUND_MESSAGE_ID] = SPOOL_ID_MAX,
-                [PF_TOPIC_ARN] = SPOOL_ID_MAX,      [PF_ORIGINATION] = SPOOL_ID_MAX,
+                [PF_TOPIC_ARN] = SPOOL_ARN_MAX,     [PF_ORIGINATION] = SPOOL_ID_MAX,
                 [PF_DESTINATION] = SPOOL_ID_MAX,    [PF_BODY] = SPOOL_BODY_MAX,
                 [PF_KEYWORD] = SPOOL_ID_MAX,        [PF_RAW] = SPOOL_RAW_MAX,
                 [PF_REASON] = SPOOL_REASON_MAX,

@@ -472,6 +472,27 @@ static void test_duplicates_by_either_id(void **state)
         spool_row_free(row);
 }
 
+/* SNS topic names go to 256 characters, so an ARN is longer than an id. */
+static void test_put_long_topic_arn(void **state)
+{
+        struct fixture *f = *state;
+        struct put_result res = {};
+        char arn[320];
+        struct spool_msg m;
+        struct msg_buf b;
+        struct spool_row *row;
+
+        snprintf(arn, sizeof(arn), "arn:aws:sns:us-east-1:123456789012:%0256d", 7);
+        m = *make_msg(&b, 1, "+15550000001", 1000);
+        m.topic_arn = arn;
+        assert_int_equal(put(f, &m, &res), 0);
+        run(f, 1);
+        assert_int_equal(res.r, 0);
+        row = get(f, res.id);
+        assert_string_equal(row->topic_arn, arn);
+        spool_row_free(row);
+}
+
 static void test_put_rejects_invalid_without_callback(void **state)
 {
         struct fixture *f = *state;
@@ -494,6 +515,11 @@ static void test_put_rejects_invalid_without_callback(void **state)
         m = *make_msg(&b, 1, "+15550000001", 1000);
         m.body = big;
         assert_int_equal(put(f, &m, &res), -EMSGSIZE);
+        big[SPOOL_ARN_MAX + 1] = '\0';
+        m = *make_msg(&b, 1, "+15550000001", 1000);
+        m.topic_arn = big;
+        assert_int_equal(put(f, &m, &res), -EMSGSIZE);
+        big[SPOOL_ARN_MAX + 1] = 'x';
         assert_int_equal(spool_put(f->s, make_msg(&b, 1, "+1", 1), NULL, NULL), -EINVAL);
         assert_int_equal(spool_put_dead(f->s, make_msg(&b, 1, "+1", 1), NULL, put_cb, &res),
                          -EINVAL);
@@ -977,6 +1003,7 @@ int main(void)
                 T(test_batch_is_bounded_and_carried_over),
                 T(test_put_from_callback_is_not_delayed),
                 T(test_duplicates_by_either_id),
+                T(test_put_long_topic_arn),
                 T(test_put_rejects_invalid_without_callback),
                 T(test_failed_commit_rolls_back_whole_batch),
                 T(test_low_free_space_fails_batch_with_enospc),
