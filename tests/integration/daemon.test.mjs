@@ -71,7 +71,7 @@ test('-t on a missing file exits 1 and says why', () => {
 test('a broken config keeps the daemon from starting', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const d = await startDaemon({ dir, config: configText().replace('[consent]\ntable = twowayd-consent\n', '') });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }).replace('[consent]\ntable = twowayd-consent\n', '') });
   const exit = await d.waitForExit();
   assert.equal(exit.code, 1);
   assert.ok(d.logs.some((l) => l.event === 'config.invalid'), d.stderrText.join('\n'));
@@ -82,7 +82,7 @@ test('ready: READY=1 on the notify socket, /healthz 200, routes and logs as JSON
   t.after(cleanup);
   const notify = await notifySocket(dir);
   t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText(), notify });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }), notify });
   t.after(() => d.stop());
   await notify.waitFor('READY=1');
   assert.ok(d.port > 0);
@@ -90,9 +90,10 @@ test('ready: READY=1 on the notify socket, /healthz 200, routes and logs as JSON
   const h = await d.request({ path: '/healthz' });
   assert.equal(h.status, 200);
   assert.equal(h.body, 'ok\n');
-  // Until SNS ingress exists, deliveries get 503 so SNS keeps retrying them.
+  // Not an SNS delivery: refused with a reason (the SNS tests cover real ones).
   const sns = await d.request({ method: 'POST', path: '/sns', body: '{}' });
-  assert.equal(sns.status, 503);
+  assert.equal(sns.status, 400);
+  assert.equal(sns.body, 'missing x-amz-sns-message-type header\n');
   assert.equal((await d.request({ path: '/nope' })).status, 404);
   assert.equal((await d.request({ method: 'GET', path: '/sns' })).status, 405);
   assert.equal((await d.request({ method: 'POST', path: '/healthz' })).status, 405);
@@ -102,13 +103,13 @@ test('ready: READY=1 on the notify socket, /healthz 200, routes and logs as JSON
     for (const k of ['ts', 'level', 'event', 'msg']) assert.ok(k in l, `missing ${k}: ${JSON.stringify(l)}`);
     assert.match(l.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   }
-  assert.ok(d.findLog('sns.unavailable'));
+  assert.ok(d.logs.some((l) => l.event === 'sns.refused' && l.reason === 'missing x-amz-sns-message-type header' && l.client === '127.0.0.1'));
 });
 
 test('request bodies over max_body get 413 before they are read', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const d = await startDaemon({ dir, config: configText({ maxBody: 1024 }) });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir, maxBody: 1024 }) });
   t.after(() => d.stop());
   const declared = await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2048) });
   assert.equal(declared.status, 413);
@@ -124,7 +125,7 @@ test('request bodies over max_body get 413 before they are read', async (t) => {
   });
   assert.equal(chunked, 413);
   const ok = await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(1000) });
-  assert.equal(ok.status, 503); // within the limit: reaches the (not yet enabled) endpoint
+  assert.equal(ok.status, 400); // within the limit: reaches the SNS endpoint, which wants SNS headers
   assert.ok(d.logs.some((l) => l.event === 'http.refused' && l.reason === 'body too large'));
 });
 
@@ -133,7 +134,7 @@ test('SIGHUP with a valid config: RELOADING=1 then READY=1, new values apply, co
   t.after(cleanup);
   const notify = await notifySocket(dir);
   t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ maxBody: 4096 }), notify });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir, maxBody: 4096 }), notify });
   t.after(() => d.stop());
   await notify.waitFor('READY=1');
 
@@ -141,10 +142,10 @@ test('SIGHUP with a valid config: RELOADING=1 then READY=1, new values apply, co
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());
   assert.equal((await d.request({ path: '/healthz', agent })).status, 200);
-  assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2000) })).status, 503);
+  assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2000) })).status, 400);
 
   const before = notify.messages.length;
-  writeFileSync(d.configPath, configText({ port: d.port, maxBody: 1024, log: 'debug' }));
+  writeFileSync(d.configPath, configText({ spoolDir: dir, port: d.port, maxBody: 1024, log: 'debug' }));
   d.signal('SIGHUP');
   const reloading = await notify.waitFor('RELOADING=1', 5000, before);
   assert.ok(reloading.some((l) => /^MONOTONIC_USEC=\d+$/.test(l)), JSON.stringify(reloading));
@@ -162,13 +163,13 @@ test('SIGHUP with a broken config logs every error and keeps serving the old one
   t.after(cleanup);
   const notify = await notifySocket(dir);
   t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ maxBody: 4096 }), notify });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir, maxBody: 4096 }), notify });
   t.after(() => d.stop());
   await notify.waitFor('READY=1');
   const port = d.port;
 
   const from = d.logs.length;
-  writeFileSync(d.configPath, configText({ port, maxBody: 'lots' }).replace('[log]', '[lgo]'));
+  writeFileSync(d.configPath, configText({ spoolDir: dir, port, maxBody: 'lots' }).replace('[log]', '[lgo]'));
   d.signal('SIGHUP');
   await d.waitForLog('config.reload_failed', 5000, from);
   const errors = d.logs.slice(from).filter((l) => l.event === 'config.invalid');
@@ -177,7 +178,7 @@ test('SIGHUP with a broken config logs every error and keeps serving the old one
 
   assert.equal((await d.request({ path: '/healthz' })).status, 200);
   // The old max_body (4096) still holds.
-  assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2000) })).status, 503);
+  assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2000) })).status, 400);
   assert.equal(d.exit, null);
 });
 
@@ -186,7 +187,7 @@ test('SIGTERM: STOPPING=1 and exit 0 promptly', async (t) => {
   t.after(cleanup);
   const notify = await notifySocket(dir);
   t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText(), notify });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }), notify });
   await notify.waitFor('READY=1');
   d.signal('SIGTERM');
   const exit = await d.waitForExit(3000);
@@ -198,7 +199,7 @@ test('SIGTERM: STOPPING=1 and exit 0 promptly', async (t) => {
 test('SIGINT stops it too, with exit 0', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const d = await startDaemon({ dir, config: configText() });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }) });
   d.signal('SIGINT');
   assert.deepEqual(await d.waitForExit(3000), { code: 0, signal: null });
 });
@@ -208,7 +209,7 @@ test('WATCHDOG=1 is sent while WATCHDOG_USEC is set', async (t) => {
   t.after(cleanup);
   const notify = await notifySocket(dir);
   t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText(), notify, env: { WATCHDOG_USEC: '200000' } });
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }), notify, env: { WATCHDOG_USEC: '200000' } });
   t.after(() => d.stop());
   await notify.waitFor('WATCHDOG=1', 3000);
 });
@@ -222,7 +223,7 @@ test('socket activation: a socket passed by systemd is served', async (t) => {
   // systemd-socket-activate listens itself and starts the daemon on the first
   // connection, handing the socket over: the configured port (1) is never bound.
   const d = await startDaemon({
-    dir, config: configText({ port: 1 }), waitReady: false,
+    dir, config: configText({ spoolDir: dir, port: 1 }), waitReady: false,
     command: ['systemd-socket-activate', '-l', `127.0.0.1:${port}`],
   });
   t.after(() => d.stop());

@@ -14,7 +14,9 @@ export const TOOLS = process.env.TWOWAYD_TOOLS || new URL('../../../build/tests/
 // A config with every required key; sections/keys in `extra` are appended
 // and may override (a later key in the same section would be a duplicate,
 // so callers pass whole sections they own).
-export function configText({ port = 0, path = '/sns', log = 'info', maxBody, spoolDir = '/tmp', extraHttp = '', tail = '' } = {}) {
+export function configText({ port = 0, path = '/sns', log = 'info', maxBody, spoolDir, extraHttp = '', tail = '' } = {}) {
+  // Each daemon gets its own spool: a shared one would mix tests' messages.
+  if (!spoolDir) throw new Error('configText needs spoolDir');
   return [
     '[http]',
     `listen = 127.0.0.1:${port}`,
@@ -89,6 +91,17 @@ export async function notifySocket(dir) {
   };
 }
 
+export const SAFE_AWS_ENV = (dir) => ({
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:9', // the discard port: nothing listens there
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'AKIDTESTNOTREAL00000',
+  AWS_SECRET_ACCESS_KEY: 'test-secret-not-real',
+  AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
+  AWS_CONFIG_FILE: join(dir, 'no-config'),
+  AWS_PROFILE: 'default',
+});
+
 // Start twowayd. Resolves once it logged "service.ready" (or exited).
 export async function startDaemon({ config, dir, env = {}, args = [], notify, command, waitReady = true } = {}) {
   const configPath = join(dir, 'twowayd.conf');
@@ -96,14 +109,19 @@ export async function startDaemon({ config, dir, env = {}, args = [], notify, co
   const events = new (await import('node:events')).EventEmitter();
   const logs = [];
   const stderrText = [];
-  const childEnv = { ...process.env, ...env };
+  // Tests talk to loopback only: no instance metadata, no real AWS endpoint,
+  // no credentials or profile from the machine. A test's env may point the
+  // daemon at the local stand-in instead.
+  const childEnv = { ...process.env, ...SAFE_AWS_ENV(dir), ...env };
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   delete childEnv.JOURNAL_STREAM;
   delete childEnv.NOTIFY_SOCKET;
   if (notify) childEnv.NOTIFY_SOCKET = notify.path;
   const argv = command ? [...command, BIN, '-c', configPath, ...args] : ['-c', configPath, ...args];
   const proc = spawn(command ? argv.shift() : BIN, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let exit = null;
-  proc.on('exit', (code, signal) => { exit = { code, signal }; events.emit('change'); });
+  // 'close' comes after stderr is drained, so every log line is in by then.
+  proc.on('close', (code, signal) => { exit = { code, signal }; events.emit('change'); });
   readline.createInterface({ input: proc.stderr }).on('line', (line) => {
     stderrText.push(line);
     try { logs.push(JSON.parse(line)); } catch { logs.push({ unparsed: line }); }

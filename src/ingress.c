@@ -1,0 +1,879 @@
+/*
+ * ingress.c — SNS deliveries: verified, stored, then acknowledged.
+ *
+ * A delivery lives from the POST until its reply. Its steps are all either
+ * immediate or callbacks on the loop (certificate fetch, spool commit), so a
+ * slow certificate host or a disk flush parks the HTTP connection, never the
+ * loop. The reply is sent exactly once, by delivery_finish().
+ */
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <microhttpd.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "inbound_sms.h"
+#include "ingress.h"
+#include "log.h"
+#include "metrics.h"
+#include "sns_message.h"
+#include "sns_verify.h"
+#include "spool.h"
+
+#define CERT_CACHE_ENTRIES    64
+#define CERT_CACHE_NEGATIVE   256
+#define CERT_CACHE_TTL_S      (24 * 3600)
+#define CERT_NEGATIVE_TTL_S   30 /* a failed fetch is retried at most this often per URL */
+#define CERT_FETCH_TIMEOUT_MS 5000
+#define CONFIRM_ATTEMPTS      4
+#define CONFIRM_FIRST_DELAY_S 1.0
+#define CONFIRM_TIMEOUT_MS    10000
+#define CONFIRM_MAX_RESPONSE  (64 * 1024)
+
+struct cert_fetch;
+
+struct delivery {
+        struct ingress *ing;
+        struct http_request *req; /* NULL once the server gave up on it */
+        struct sns_message *msg;
+        ev_tstamp started;
+        char client[64];
+        struct cert_fetch *fetch; /* while waiting for the signing certificate */
+        struct delivery *next_waiter;
+        struct delivery *prev, *next; /* ing->deliveries */
+};
+
+/* One GET of a SigningCertURL, shared by every delivery that names it. */
+struct cert_fetch {
+        struct ingress *ing;
+        char *url;
+        char *region;
+        struct http_transfer *transfer;
+        struct delivery *waiters;
+        X509 *leaf; /* while its issuer is being fetched */
+        struct cert_fetch *next;
+};
+
+/* One SubscribeURL confirmation, retried on its own timer. */
+struct confirm {
+        struct ingress *ing;
+        char *url;
+        char *topic_arn;
+        char *message_id;
+        unsigned attempt;
+        ev_timer retry;
+        struct http_transfer *transfer;
+        struct confirm *next;
+};
+
+struct ingress {
+        struct ev_loop *loop;
+        const struct config *config;
+        struct spool *spool;
+        struct http_client *http;
+        ingress_stored_fn stored;
+        void *stored_userdata;
+        X509_STORE *trust;
+        regex_t host_rule;
+        bool has_host_rule;
+        struct sns_cert_cache *certs;
+        struct cert_fetch *fetches;
+        struct confirm *confirms;
+        struct delivery *deliveries;
+        struct metrics_family *m_deliveries; /* {type, outcome} */
+        struct metrics_family *m_refusals;   /* {reason} */
+        struct metrics_family *m_ack;        /* seconds from request to answer */
+        struct metrics_family *m_certs;      /* {result}: cache hit, miss, negative */
+};
+
+static const char *delivery_type(const struct delivery *d)
+{
+        return d->msg ? sns_message_type_to_string(d->msg->type) : "unknown";
+}
+
+static void count_delivery(const struct delivery *d, const char *outcome)
+{
+        (void)metrics_counter_inc(d->ing->m_deliveries, METRICS_LABELS(delivery_type(d), outcome));
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void delivery_free(struct delivery *d)
+{
+        struct ingress *ing = d->ing;
+
+        if (d->prev)
+                d->prev->next = d->next;
+        else
+                ing->deliveries = d->next;
+        if (d->next)
+                d->next->prev = d->prev;
+        sns_message_free(d->msg);
+        free(d);
+}
+
+static double delivery_ms(const struct delivery *d)
+{
+        return (ev_time() - d->started) * 1000.0;
+}
+
+/* The one exit of a delivery: answer (if the connection still waits) and free. */
+static void delivery_finish(struct delivery *d, unsigned status, const char *text)
+{
+        (void)metrics_histogram_observe(d->ing->m_ack, METRICS_NO_LABELS, ev_time() - d->started);
+        if (d->req) {
+                http_request_set_cancel(d->req, NULL, NULL);
+                http_request_reply(d->req, status, "text/plain; charset=utf-8", text, strlen(text));
+        }
+        delivery_free(d);
+}
+
+static void delivery_refuse(struct delivery *d, unsigned status, const char *reason)
+{
+        char code[8];
+        char text[160];
+
+        snprintf(code, sizeof(code), "%u", status);
+        log_warning("sns.refused",
+                    LOG_FIELDS(LF("REASON", reason), LF("CLIENT", d->client),
+                               LF("HTTP_STATUS", code),
+                               LF("SNS_MESSAGE_ID", d->msg ? d->msg->message_id : NULL),
+                               LF("TOPIC_ARN", d->msg ? d->msg->topic_arn : NULL)),
+                    "refused SNS delivery from %s with %u: %s", d->client, status, reason);
+        snprintf(text, sizeof(text), "%s\n", reason);
+        count_delivery(d, status >= 500 ? "unavailable" : "refused");
+        (void)metrics_counter_inc(d->ing->m_refusals, METRICS_LABELS(reason));
+        delivery_finish(d, status, text);
+}
+
+/* The HTTP server is going away with this request unanswered. */
+static void delivery_cancel_cb(struct http_request *req, void *userdata)
+{
+        struct delivery *d = userdata;
+
+        d->req = NULL;
+}
+
+/* ---- storing ----------------------------------------------------------------- */
+
+static void stored_cb(struct spool *s, int r, int64_t id, void *userdata)
+{
+        struct delivery *d = userdata;
+        struct ingress *ing = d->ing;
+        char spool_id[24], ack_ms[24];
+
+        snprintf(spool_id, sizeof(spool_id), "%lld", (long long)id);
+        snprintf(ack_ms, sizeof(ack_ms), "%.1f", delivery_ms(d));
+        if (r < 0) {
+                log_error_errno(r, "sns.spool_failed",
+                                LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id),
+                                           LF("CLIENT", d->client)),
+                                "cannot store SNS message %s, answering 503 so SNS retries: %m",
+                                d->msg->message_id);
+                count_delivery(d, "unavailable");
+                delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot store message\n");
+                return;
+        }
+        if (r == 1) {
+                log_info("sns.duplicate",
+                         LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id), LF("ACK_MS", ack_ms)),
+                         "SNS message %s already stored, acknowledging the redelivery",
+                         d->msg->message_id);
+                count_delivery(d, "duplicate");
+                delivery_finish(d, MHD_HTTP_OK, "duplicate\n");
+                return;
+        }
+        log_info("sns.stored",
+                 LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id), LF("SPOOL_ID", spool_id),
+                            LF("ACK_MS", ack_ms)),
+                 "stored SNS message %s as %s", d->msg->message_id, spool_id);
+        count_delivery(d, "stored");
+        delivery_finish(d, MHD_HTTP_OK, "stored\n");
+        if (ing->stored)
+                ing->stored(ing->stored_userdata);
+}
+
+static void stored_dead_cb(struct spool *s, int r, int64_t id, void *userdata)
+{
+        struct delivery *d = userdata;
+
+        if (r < 0) {
+                stored_cb(s, r, id, userdata);
+                return;
+        }
+        /* Recorded, never processed: a retry could not make the message usable. */
+        count_delivery(d, r == 1 ? "duplicate" : "dead");
+        delivery_finish(d, MHD_HTTP_OK, r == 1 ? "duplicate\n" : "stored as dead\n");
+}
+
+static void handle_notification(struct delivery *d)
+{
+        struct ingress *ing = d->ing;
+        struct inbound_sms *sms = NULL;
+        const char *reason = NULL;
+        char phone[LOG_PHONE_MAX];
+        int r;
+
+        r = inbound_sms_parse(d->msg->message, d->msg->message_len, &sms, &reason);
+        if (r < 0) {
+                struct spool_msg dead = {
+                        .sns_message_id = d->msg->message_id,
+                        .topic_arn = d->msg->topic_arn,
+                        .raw = d->msg->message,
+                };
+
+                log_warning("sns.dead",
+                            LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id),
+                                       LF("REASON", reason ? reason : strerror(-r))),
+                            "SNS message %s is signed but unusable (%s); recording it as dead",
+                            d->msg->message_id, reason ? reason : strerror(-r));
+                r = spool_put_dead(ing->spool, &dead, reason ? reason : strerror(-r),
+                                   stored_dead_cb, d);
+                if (r < 0)
+                        stored_cb(ing->spool, r, 0, d);
+                return;
+        }
+
+        log_info("sms.received",
+                 LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id),
+                            LF("INBOUND_MESSAGE_ID", sms->inbound_message_id),
+                            LF("PHONE", log_phone(phone, sizeof(phone), sms->origination_number))),
+                 "inbound SMS %s from %s", sms->inbound_message_id, phone);
+        r = spool_put(ing->spool,
+                      &(struct spool_msg){
+                              .sns_message_id = d->msg->message_id,
+                              .inbound_message_id = sms->inbound_message_id,
+                              .topic_arn = d->msg->topic_arn,
+                              .origination_number = sms->origination_number,
+                              .destination_number = sms->destination_number,
+                              .body = sms->message_body,
+                              .keyword = sms->message_keyword,
+                              .raw = d->msg->message,
+                      },
+                      stored_cb, d);
+        inbound_sms_free(sms); /* spool_put copied what it keeps */
+        if (r < 0)
+                stored_cb(ing->spool, r, 0, d);
+}
+
+/* ---- subscriptions ------------------------------------------------------------- */
+
+static void confirm_free(struct confirm *c)
+{
+        struct confirm **p;
+
+        for (p = &c->ing->confirms; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        ev_timer_stop(c->ing->loop, &c->retry);
+        free(c->url);
+        free(c->topic_arn);
+        free(c->message_id);
+        free(c);
+}
+
+static void confirm_start(struct confirm *c);
+
+static void confirm_done_cb(struct http_transfer *t, int r, const struct http_client_response *resp,
+                            void *userdata)
+{
+        struct confirm *c = userdata;
+        char attempt[8];
+        char status[8];
+
+        c->transfer = NULL;
+        snprintf(attempt, sizeof(attempt), "%u", c->attempt);
+        snprintf(status, sizeof(status), "%ld", r == 0 ? resp->status : 0L);
+        if (r == 0 && resp->status == 200) {
+                log_notice("sns.subscription_confirmed",
+                           LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn),
+                                      LF("SNS_MESSAGE_ID", c->message_id), LF("ATTEMPT", attempt)),
+                           "confirmed the subscription to %s", c->topic_arn);
+                confirm_free(c);
+                return;
+        }
+        if (r == -ECANCELED || c->attempt >= CONFIRM_ATTEMPTS) {
+                log_error("sns.subscription_confirm_failed",
+                          LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn), LF("HTTP_STATUS", status),
+                                     LF("ATTEMPT", attempt)),
+                          "could not confirm the subscription to %s (%s); SNS will send a new "
+                          "confirmation request, or confirm it by hand",
+                          c->topic_arn, r < 0 ? strerror(-r) : status);
+                confirm_free(c);
+                return;
+        }
+        log_warning("sns.subscription_confirm_retry",
+                    LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn), LF("HTTP_STATUS", status),
+                               LF("ATTEMPT", attempt)),
+                    "confirming the subscription to %s failed (%s), will retry", c->topic_arn,
+                    r < 0 ? strerror(-r) : status);
+        ev_timer_set(&c->retry, CONFIRM_FIRST_DELAY_S * pow(2, c->attempt - 1), 0.);
+        ev_timer_start(c->ing->loop, &c->retry);
+}
+
+static void confirm_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        confirm_start(w->data);
+}
+
+static void confirm_start(struct confirm *c)
+{
+        int r;
+
+        c->attempt++;
+        r = http_client_start(c->ing->http,
+                              &(struct http_client_req){
+                                      .method = "GET",
+                                      .url = c->url,
+                                      .timeout_ms = CONFIRM_TIMEOUT_MS,
+                                      .max_response = CONFIRM_MAX_RESPONSE,
+                              },
+                              confirm_done_cb, c, &c->transfer);
+        if (r < 0) {
+                log_error_errno(r, "sns.subscription_confirm_failed",
+                                LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn)),
+                                "cannot confirm the subscription to %s: %m", c->topic_arn);
+                confirm_free(c);
+        }
+}
+
+static void handle_subscription(struct delivery *d)
+{
+        struct ingress *ing = d->ing;
+        const char *reason = NULL;
+        struct confirm *c;
+        int r;
+
+        if (!ing->config->sns_auto_confirm) {
+                log_notice("sns.subscription_pending",
+                           LOG_FIELDS(LF("TOPIC_ARN", d->msg->topic_arn)),
+                           "subscription to %s awaits confirmation (auto_confirm = no): "
+                           "visit its SubscribeURL or use ConfirmSubscription",
+                           d->msg->topic_arn);
+                count_delivery(d, "pending");
+                delivery_finish(d, MHD_HTTP_OK, "not confirmed automatically\n");
+                return;
+        }
+        r = sns_subscribe_url_check(d->msg->subscribe_url, d->msg->topic_arn,
+                                    ing->has_host_rule ? &ing->host_rule : NULL, &reason);
+        if (r < 0) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "SubscribeURL refused");
+                return;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->url = strdup(d->msg->subscribe_url)) ||
+            !(c->topic_arn = strdup(d->msg->topic_arn)) ||
+            !(c->message_id = strdup(d->msg->message_id))) {
+                if (c) {
+                        free(c->url);
+                        free(c->topic_arn);
+                        free(c);
+                }
+                delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+                return;
+        }
+        c->ing = ing;
+        ev_timer_init(&c->retry, confirm_retry_cb, 0., 0.);
+        c->retry.data = c;
+        c->next = ing->confirms;
+        ing->confirms = c;
+        log_info("sns.subscription_confirming", LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn)),
+                 "confirming the subscription to %s", c->topic_arn);
+        confirm_start(c);
+        count_delivery(d, "confirming");
+        delivery_finish(d, MHD_HTTP_OK, "confirming\n");
+}
+
+static void handle_unsubscribe(struct delivery *d)
+{
+        log_error("sns.unsubscribed",
+                  LOG_FIELDS(LF("TOPIC_ARN", d->msg->topic_arn),
+                             LF("SNS_MESSAGE_ID", d->msg->message_id)),
+                  "this endpoint was UNSUBSCRIBED from %s: inbound SMS no longer reach "
+                  "twowayd; subscribe it again (twowayctl setup) if that was not intended",
+                  d->msg->topic_arn);
+        count_delivery(d, "unsubscribed");
+        delivery_finish(d, MHD_HTTP_OK, "noted\n");
+}
+
+/* ---- verification ----------------------------------------------------------------- */
+
+static void delivery_verified(struct delivery *d, X509 *cert)
+{
+        const char *reason = NULL;
+
+        if (sns_verify_signature(d->msg, X509_get0_pubkey(cert), &reason) < 0) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "bad signature");
+                return;
+        }
+        switch (d->msg->type) {
+        case SNS_TYPE_NOTIFICATION:
+                handle_notification(d);
+                break;
+        case SNS_TYPE_SUBSCRIPTION_CONFIRMATION:
+                handle_subscription(d);
+                break;
+        case SNS_TYPE_UNSUBSCRIBE_CONFIRMATION:
+                handle_unsubscribe(d);
+                break;
+        default:
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "unknown Type");
+        }
+}
+
+static void cert_fetch_free(struct cert_fetch *f)
+{
+        struct cert_fetch **p;
+
+        for (p = &f->ing->fetches; *p; p = &(*p)->next)
+                if (*p == f) {
+                        *p = f->next;
+                        break;
+                }
+        X509_free(f->leaf);
+        free(f->url);
+        free(f->region);
+        free(f);
+}
+
+/* Hand the outcome to every delivery that waited for this certificate. */
+static void cert_fetch_complete(struct cert_fetch *f, int r, X509 *cert, const char *reason)
+{
+        struct ingress *ing = f->ing;
+        struct delivery *d, *next;
+
+        if (r < 0) {
+                log_warning("sns.cert_failed",
+                            LOG_FIELDS(LF("CERT_URL", f->url), LF("REASON", reason)),
+                            "signing certificate %s refused: %s", f->url, reason);
+                (void)sns_cert_cache_put_negative(ing->certs, f->url, time(NULL));
+        } else {
+                log_info("sns.cert_fetched", LOG_FIELDS(LF("CERT_URL", f->url)),
+                         "fetched and checked signing certificate %s", f->url);
+                (void)sns_cert_cache_put(ing->certs, f->url, cert, time(NULL));
+        }
+        for (d = f->waiters; d; d = next) {
+                next = d->next_waiter;
+                d->fetch = NULL;
+                if (!d->req) /* the server gave up on it meanwhile */
+                        delivery_free(d);
+                else if (r < 0)
+                        /* A fetch that failed may succeed later (503: SNS retries);
+                         * a certificate that fails its checks is not ours (403). */
+                        delivery_refuse(d,
+                                        r == -EKEYREJECTED || r == -EKEYEXPIRED || r == -EBADMSG
+                                                ? MHD_HTTP_FORBIDDEN
+                                                : MHD_HTTP_SERVICE_UNAVAILABLE,
+                                        reason);
+                else
+                        delivery_verified(d, cert);
+        }
+        cert_fetch_free(f);
+}
+
+/* SNS serves the signing certificate alone; its issuer (an Amazon
+ * intermediate) is named by the certificate's Authority Information Access
+ * "CA Issuers" URL. Only hosts of Amazon's PKI (or, where the operator
+ * replaced the SNS host rule, hosts matching it) are fetched. */
+static char *issuer_url(const struct ingress *ing, X509 *cert)
+{
+        AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
+        char *found = NULL;
+
+        for (int i = 0; aia && i < sk_ACCESS_DESCRIPTION_num(aia) && !found; i++) {
+                ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+                CURLU *u;
+                char *scheme = NULL, *host = NULL;
+                const char *url;
+                size_t hl;
+
+                if (OBJ_obj2nid(ad->method) != NID_ad_ca_issuers || ad->location->type != GEN_URI)
+                        continue;
+                url = (const char *)ASN1_STRING_get0_data(
+                        ad->location->d.uniformResourceIdentifier);
+                u = curl_url();
+                if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+                    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+                    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+                    (streq(scheme, "http") || streq(scheme, "https"))) {
+                        hl = strlen(host);
+                        if ((hl > 16 && streq(host + hl - 16, ".amazontrust.com")) ||
+                            (ing->has_host_rule && regexec(&ing->host_rule, host, 0, NULL, 0) == 0))
+                                found = strdup(url);
+                }
+                curl_free(scheme);
+                curl_free(host);
+                curl_url_cleanup(u);
+        }
+        AUTHORITY_INFO_ACCESS_free(aia);
+        return found;
+}
+
+static void issuer_fetched_cb(struct http_transfer *t, int r,
+                              const struct http_client_response *resp, void *userdata)
+{
+        struct cert_fetch *f = userdata;
+        const char *reason = "certificate not trusted";
+        STACK_OF(X509) *chain = NULL;
+        X509 *issuer = NULL;
+
+        f->transfer = NULL;
+        if (r == 0 && resp->status == 200 && resp->body_len > 0) {
+                const unsigned char *p = resp->body;
+
+                /* CA Issuers URLs serve DER; accept PEM as well. */
+                issuer = d2i_X509(NULL, &p, (long)resp->body_len);
+                if (!issuer)
+                        (void)sns_cert_load_pem(resp->body, resp->body_len, &issuer, NULL, &reason);
+        }
+        chain = sk_X509_new_null();
+        if (issuer && chain && sk_X509_push(chain, issuer) > 0) {
+                issuer = NULL; /* the stack owns it */
+                r = sns_cert_check_chain(f->leaf, chain, f->ing->trust, time(NULL), f->region,
+                                         &reason);
+        } else {
+                r = -EKEYREJECTED;
+        }
+        X509_free(issuer);
+        sk_X509_pop_free(chain, X509_free);
+        cert_fetch_complete(f, r, r < 0 ? NULL : f->leaf, reason);
+}
+
+/* The leaf does not chain to the trust store by itself: fetch its issuer.
+ * Returns 0 when a fetch was started (f completes later), else < 0. */
+static int fetch_issuer(struct cert_fetch *f, X509 *leaf)
+{
+        _cleanup_free_ char *url = issuer_url(f->ing, leaf);
+        int r;
+
+        if (!url)
+                return -ENOENT;
+        r = http_client_start(f->ing->http,
+                              &(struct http_client_req){
+                                      .method = "GET",
+                                      .url = url,
+                                      .timeout_ms = CERT_FETCH_TIMEOUT_MS,
+                                      .max_response = SNS_CERT_PEM_MAX,
+                              },
+                              issuer_fetched_cb, f, &f->transfer);
+        if (r < 0)
+                return r;
+        f->leaf = leaf;
+        return 0;
+}
+
+static void cert_fetched_cb(struct http_transfer *t, int r, const struct http_client_response *resp,
+                            void *userdata)
+{
+        struct cert_fetch *f = userdata;
+        const char *reason = NULL;
+        STACK_OF(X509) *chain = NULL;
+        X509 *cert = NULL;
+
+        f->transfer = NULL;
+        if (r < 0) {
+                cert_fetch_complete(f, r, NULL, "cannot fetch signing certificate");
+                return;
+        }
+        if (resp->status != 200) {
+                cert_fetch_complete(f, -EIO, NULL, "signing certificate URL did not answer 200");
+                return;
+        }
+        r = sns_cert_load_pem(resp->body, resp->body_len, &cert, &chain, &reason);
+        if (r < 0) {
+                cert_fetch_complete(f, r, NULL, reason);
+                return;
+        }
+        r = sns_cert_check_chain(cert, chain, f->ing->trust, time(NULL), f->region, &reason);
+        sk_X509_pop_free(chain, X509_free);
+        if (r == -EKEYREJECTED && streq_ptr(reason, "certificate not trusted") &&
+            fetch_issuer(f, cert) == 0)
+                return; /* f now owns cert */
+        cert_fetch_complete(f, r, r < 0 ? NULL : cert, reason);
+        X509_free(cert);
+}
+
+static void cert_fetch_join(struct delivery *d, const char *url, const char *region)
+{
+        struct ingress *ing = d->ing;
+        struct cert_fetch *f;
+        int r;
+
+        for (f = ing->fetches; f; f = f->next)
+                if (streq(f->url, url))
+                        goto join;
+
+        f = calloc(1, sizeof(*f));
+        if (!f || !(f->url = strdup(url)) || !(f->region = strdup(region))) {
+                if (f)
+                        free(f->url);
+                free(f);
+                delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+                return;
+        }
+        f->ing = ing;
+        r = http_client_start(ing->http,
+                              &(struct http_client_req){
+                                      .method = "GET",
+                                      .url = url,
+                                      .timeout_ms = CERT_FETCH_TIMEOUT_MS,
+                                      .max_response = SNS_CERT_PEM_MAX,
+                              },
+                              cert_fetched_cb, f, &f->transfer);
+        if (r < 0) {
+                free(f->url);
+                free(f->region);
+                free(f);
+                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "cannot fetch signing certificate");
+                return;
+        }
+        f->next = ing->fetches;
+        ing->fetches = f;
+join:
+        d->fetch = f;
+        d->next_waiter = f->waiters;
+        f->waiters = d;
+}
+
+/* ---- the request ------------------------------------------------------------------ */
+
+static bool topic_allowed(const struct config *c, const char *arn)
+{
+        for (size_t i = 0; i < c->n_sns_topic_arns; i++)
+                if (streq(c->sns_topic_arns[i], arn))
+                        return true;
+        return false;
+}
+
+/* The headers SNS sends must agree with the signed body. */
+static const char *check_headers(struct http_request *req, const struct sns_message *m)
+{
+        const char *type = http_request_header(req, "x-amz-sns-message-type");
+        const char *id = http_request_header(req, "x-amz-sns-message-id");
+        const char *topic = http_request_header(req, "x-amz-sns-topic-arn");
+
+        if (!streq(type, m->type_str))
+                return "x-amz-sns-message-type does not match Type";
+        if (id && !streq(id, m->message_id))
+                return "x-amz-sns-message-id does not match MessageId";
+        if (topic && !streq(topic, m->topic_arn))
+                return "x-amz-sns-topic-arn does not match TopicArn";
+        return NULL;
+}
+
+void ingress_handle(struct ingress *ing, struct http_request *req)
+{
+        struct sns_topic_arn topic;
+        const char *reason = NULL, *raw;
+        struct delivery *d;
+        const void *body;
+        X509 *cert = NULL;
+        size_t len;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d) {
+                http_request_reply(req, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                                   "out of memory\n", 14);
+                return;
+        }
+        d->ing = ing;
+        d->req = req;
+        d->started = ev_time();
+        snprintf(d->client, sizeof(d->client), "%s", http_request_client(req));
+        d->next = ing->deliveries;
+        if (ing->deliveries)
+                ing->deliveries->prev = d;
+        ing->deliveries = d;
+        http_request_set_cancel(req, delivery_cancel_cb, d);
+
+        raw = http_request_header(req, "x-amz-sns-rawdelivery");
+        if (raw && strcasecmp(raw, "true") == 0) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST,
+                                "raw message delivery is not supported (it carries no signature)");
+                return;
+        }
+        if (!http_request_header(req, "x-amz-sns-message-type")) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "missing x-amz-sns-message-type header");
+                return;
+        }
+        body = http_request_body(req, &len);
+        r = sns_message_parse(body, len, &d->msg, &reason);
+        if (r < 0) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, reason ? reason : "invalid SNS message");
+                return;
+        }
+        reason = check_headers(req, d->msg);
+        if (reason) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, reason);
+                return;
+        }
+        if (!topic_allowed(ing->config, d->msg->topic_arn)) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN, "topic not allowed");
+                return;
+        }
+        if (sns_topic_arn_parse(d->msg->topic_arn, &topic) < 0) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "invalid TopicArn");
+                return;
+        }
+        /* The URL rule comes first: a URL that fails it is never fetched. */
+        r = sns_cert_url_check(d->msg->signing_cert_url, d->msg->topic_arn,
+                               ing->has_host_rule ? &ing->host_rule : NULL, &reason);
+        if (r < 0) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "SigningCertURL refused");
+                return;
+        }
+
+        r = sns_cert_cache_get(ing->certs, d->msg->signing_cert_url, time(NULL), &cert);
+        (void)metrics_counter_inc(ing->m_certs,
+                                  METRICS_LABELS(r == SNS_CERT_CACHE_HIT        ? "hit"
+                                                 : r == SNS_CERT_CACHE_NEGATIVE ? "negative"
+                                                                                : "miss"));
+        if (r == SNS_CERT_CACHE_HIT) {
+                delivery_verified(d, cert);
+                X509_free(cert);
+        } else if (r == SNS_CERT_CACHE_NEGATIVE) {
+                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "signing certificate recently failed, try later");
+        } else if (r == SNS_CERT_CACHE_MISS) {
+                cert_fetch_join(d, d->msg->signing_cert_url, topic.region);
+        } else {
+                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, "certificate cache error");
+        }
+}
+
+/* ---- lifecycle --------------------------------------------------------------------- */
+
+static int load_rules(const struct config *config, X509_STORE **ret_trust, regex_t *ret_rule,
+                      bool *ret_has_rule)
+{
+        X509_STORE *trust = NULL;
+        int r;
+
+        r = sns_trust_store_new(config->aws_ca_bundle, &trust);
+        if (r < 0)
+                return log_error_errno(r, "sns.trust_store_failed",
+                                       LOG_FIELDS(LF("CA_BUNDLE", config->aws_ca_bundle)),
+                                       "cannot load the trust store: %m");
+        *ret_has_rule = false;
+        if (config->sns_signing_cert_host) {
+                r = sns_host_regex_compile(config->sns_signing_cert_host, ret_rule);
+                if (r < 0) {
+                        X509_STORE_free(trust);
+                        return log_error_errno(r, "sns.host_rule_failed", LOG_NOFIELDS,
+                                               "cannot compile signing_cert_host: %m");
+                }
+                *ret_has_rule = true;
+        }
+        *ret_trust = trust;
+        return 0;
+}
+
+static int register_metrics(struct ingress *ing)
+{
+        static const double ack_bounds[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+                                            0.1,   0.25,  0.5,   1,    2.5,   5};
+        int r;
+
+        r = metrics_counter_new("twowayd_sns_deliveries_total",
+                                "SNS deliveries by message type and outcome",
+                                METRICS_LABELS("type", "outcome"), &ing->m_deliveries);
+        if (r >= 0)
+                r = metrics_counter_new("twowayd_sns_refusals_total",
+                                        "SNS deliveries refused, by reason",
+                                        METRICS_LABELS("reason"), &ing->m_refusals);
+        if (r >= 0)
+                r = metrics_histogram_new(
+                        "twowayd_sns_ack_seconds", "Time from an SNS request to its answer",
+                        METRICS_NO_LABELS, ack_bounds, ARRAY_SIZE(ack_bounds), &ing->m_ack);
+        if (r >= 0)
+                r = metrics_counter_new("twowayd_sns_cert_cache_total",
+                                        "Signing certificate lookups by result",
+                                        METRICS_LABELS("result"), &ing->m_certs);
+        return r < 0 ? r : 0;
+}
+
+int ingress_new(struct ev_loop *loop, const struct config *config, struct spool *spool,
+                struct http_client *http, ingress_stored_fn stored, void *userdata,
+                struct ingress **ret)
+{
+        struct ingress *ing = calloc(1, sizeof(*ing));
+        int r;
+
+        if (!ing)
+                return -ENOMEM;
+        ing->loop = loop;
+        ing->config = config;
+        ing->spool = spool;
+        ing->http = http;
+        ing->stored = stored;
+        ing->stored_userdata = userdata;
+        r = register_metrics(ing);
+        if (r < 0)
+                goto fail;
+        r = sns_cert_cache_new(CERT_CACHE_ENTRIES, CERT_CACHE_NEGATIVE, CERT_CACHE_TTL_S,
+                               CERT_NEGATIVE_TTL_S, &ing->certs);
+        if (r < 0)
+                goto fail;
+        r = load_rules(config, &ing->trust, &ing->host_rule, &ing->has_host_rule);
+        if (r < 0)
+                goto fail;
+        *ret = ing;
+        return 0;
+fail:
+        ingress_free(ing);
+        return r;
+}
+
+int ingress_set_config(struct ingress *ing, const struct config *config)
+{
+        X509_STORE *trust = NULL;
+        regex_t rule;
+        bool has_rule;
+        int r;
+
+        r = load_rules(config, &trust, &rule, &has_rule);
+        if (r < 0)
+                return r;
+        X509_STORE_free(ing->trust);
+        if (ing->has_host_rule)
+                regfree(&ing->host_rule);
+        ing->trust = trust;
+        ing->host_rule = rule;
+        ing->has_host_rule = has_rule;
+        ing->config = config;
+        /* Certificates were checked against the old rules. */
+        sns_cert_cache_clear(ing->certs);
+        return 0;
+}
+
+struct ingress *ingress_free(struct ingress *ing)
+{
+        if (!ing)
+                return NULL;
+        while (ing->confirms)
+                confirm_free(ing->confirms);
+        /* The HTTP client is freed first (see ingress.h), which completes every
+         * fetch; anything left here has no transfer any more. */
+        while (ing->fetches)
+                cert_fetch_free(ing->fetches);
+        while (ing->deliveries)
+                delivery_free(ing->deliveries);
+        sns_cert_cache_free(ing->certs);
+        X509_STORE_free(ing->trust);
+        if (ing->has_host_rule)
+                regfree(&ing->host_rule);
+        free(ing);
+        return NULL;
+}
