@@ -114,6 +114,10 @@ struct aws_call_params {
         size_t max_response;   /* 0: the client's */
         aws_stream_cb on_data; /* stream 2xx bodies instead of buffering them; no retry
                                 * once any byte has been streamed */
+        bool fresh_connection; /* every attempt on a new connection, so that libcurl
+                                * cannot replay it silently (http_client.h); for
+                                * calls that must not run twice, together with
+                                * max_attempts = 1 */
 };
 
 /* One attempt, as logged. */

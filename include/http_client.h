@@ -103,6 +103,13 @@ struct http_client_req {
         size_t max_response;     /* 0: client default */
         http_data_cb on_data;    /* NULL: buffer the body */
         bool sensitive;          /* the body holds secrets: wipe buffers before freeing */
+        /* Send on a new connection (CURLOPT_FRESH_CONNECT), never on a reused
+         * keep-alive one. libcurl silently sends a request again when a reused
+         * connection dies before any response byte; for a call that must not
+         * run twice (SendTextMessage) that replay could act twice. A request
+         * on a fresh connection is never replayed by curl. The connection may
+         * serve other transfers afterwards. */
+        bool fresh_connection;
 };
 
 int http_client_new(struct ev_loop *loop, const struct http_client_options *opts,

@@ -62,6 +62,7 @@ struct aws_call {
         long timeout_ms;
         size_t max_response;
         aws_stream_cb on_data;
+        bool fresh_connection;
 
         aws_call_cb cb;
         void *userdata;
@@ -528,6 +529,7 @@ static int attempt_send(struct aws_call *call, const struct aws_credentials *cre
                                       .timeout_ms = call->timeout_ms,
                                       .max_response = call->max_response,
                                       .on_data = call->on_data ? stream_cb : NULL,
+                                      .fresh_connection = call->fresh_connection,
                               },
                               http_done, call, &call->xfer);
         if (r < 0)
@@ -662,6 +664,7 @@ int aws_call_start(struct aws_client *c, const struct aws_call_params *params, a
         call->cb = cb;
         call->userdata = userdata;
         call->on_data = params->on_data;
+        call->fresh_connection = params->fresh_connection;
         call->max_attempts = params->max_attempts ? params->max_attempts : c->retry.max_attempts;
         call->max_attempts = MAX(1u, MIN(call->max_attempts, (unsigned)AWS_CALL_MAX_ATTEMPTS));
         call->timeout_ms = params->timeout_ms > 0 ? params->timeout_ms : c->timeout_ms;

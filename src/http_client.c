@@ -638,6 +638,8 @@ static int transfer_setup(struct http_client *c, struct http_transfer *t,
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_response);
         if (c->ca_bundle)
                 SET(CURLOPT_CAINFO, c->ca_bundle);
+        if (req->fresh_connection)
+                SET(CURLOPT_FRESH_CONNECT, 1L);
 
         if (strcasecmp(method, "GET") == 0 && req->body_len == 0)
                 SET(CURLOPT_HTTPGET, 1L);
