@@ -1,0 +1,119 @@
+/*
+ * reply.h — the SMS reply: SendTextMessage (pinpoint-sms-voice-v2, JSON 1.0,
+ * X-Amz-Target PinpointSMSVoiceV2.SendTextMessage; aws-wire-notes §2.3–2.4)
+ * and the per-origination-identity send pacing.
+ *
+ * AT MOST ONCE. A reply must never go out twice, so reply_send() makes
+ * exactly one attempt: the AWS core does not retry it (max_attempts 1) and
+ * libcurl may not replay it on a reused keep-alive connection
+ * (fresh_connection, see http_client.h). The caller decides about another
+ * attempt with reply_classify_failure(), which tells apart failures after
+ * which the message certainly was not sent (the service refused it:
+ * throttling, a 500/503 answer from the service, a connection that was never
+ * made) from those after which it may have been (a timeout or a connection
+ * lost after the request went out): those are never retried.
+ *
+ * PACING. struct token_bucket is a pure token bucket on an injected clock
+ * (seconds, any epoch). token_bucket_reserve() always takes a token, letting
+ * the balance go below zero, and returns how long the caller must wait before
+ * using it: waiting callers are served in order, each at its own instant,
+ * with no thundering herd. With a burst of 1 sends are spaced 1/rate apart,
+ * so an origination identity's MPS ([sms] max_per_second) is never exceeded.
+ * struct reply_limiter keeps one bucket per origination identity.
+ *
+ * Callback contract as in aws.h. struct reply_result and what it points to are
+ * valid only during the callback.
+ */
+#ifndef TWOWAYD_REPLY_H
+#define TWOWAYD_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct aws_client;
+struct aws_call;
+struct aws_error;
+
+#define REPLY_REASON_MAX           128
+#define REPLY_REASON_OPTED_OUT     "DESTINATION_PHONE_NUMBER_OPTED_OUT"
+#define REPLY_CONTEXT_INBOUND_ID   "inboundMessageId"
+#define REPLY_MESSAGE_ID_MAX       256
+#define REPLY_LIMITER_IDLE_S       60.0 /* buckets unused this long may be dropped */
+#define REPLY_LIMITER_MAX_IDENTITY 256u
+
+struct reply_params {
+        const char *destination;          /* required: the customer, E.164 */
+        const char *origination_identity; /* required */
+        const char *body;                 /* required, already shaped */
+        const char *message_type;         /* "TRANSACTIONAL" / "PROMOTIONAL", or NULL */
+        const char *configuration_set;    /* or NULL */
+        const char *max_price;            /* or NULL */
+        unsigned time_to_live;            /* seconds; 0: unset */
+        const char *inbound_message_id;   /* Context.inboundMessageId, or NULL */
+};
+
+/* The request body; NULL on OOM or a missing required member. */
+json_t *reply_request_body(const struct reply_params *p);
+
+enum reply_failure {
+        REPLY_FAILURE_RETRY,     /* certainly not sent; another attempt is safe */
+        REPLY_FAILURE_OPTED_OUT, /* ConflictException DESTINATION_PHONE_NUMBER_OPTED_OUT */
+        REPLY_FAILURE_PERMANENT, /* certainly not sent; another attempt will not help */
+        REPLY_FAILURE_UNKNOWN,   /* may have been sent: never try again */
+        _REPLY_FAILURE_MAX,
+};
+
+/* r and err as delivered by aws.h; reason is the error body's "Reason" (or
+ * NULL). */
+enum reply_failure reply_classify_failure(int r, const struct aws_error *err, const char *reason);
+const char *reply_failure_to_string(enum reply_failure f);
+
+/* The "Reason" member of an error body (JSON) into buf; "" when none.
+ * Returns the length. */
+size_t reply_error_reason(const void *body, size_t len, char *buf, size_t size);
+
+struct reply_result {
+        int r;                  /* 0 sent; < 0 failed */
+        const char *message_id; /* r == 0: the MessageId ("" when the answer had none) */
+        enum reply_failure failure;
+        const struct aws_error *error; /* r < 0 */
+        const char *reason;            /* error "Reason", or "" */
+        long http_status;
+        const char *request_id;
+        double latency_ms;
+};
+
+typedef void (*reply_cb)(const struct reply_result *res, void *userdata);
+
+/* One SendTextMessage attempt (see AT MOST ONCE). */
+int reply_send(struct aws_client *aws, const struct reply_params *p, reply_cb cb, void *userdata,
+               struct aws_call **ret);
+
+/* --- pacing ------------------------------------------------------------------------ */
+
+struct token_bucket {
+        double rate;   /* tokens per second, > 0 */
+        double burst;  /* capacity, >= 1 */
+        double tokens; /* may be negative: reserved ahead */
+        double stamp;  /* clock of the last update */
+};
+
+void token_bucket_init(struct token_bucket *b, double rate, double burst, double now);
+/* Change the rate (and burst) keeping the balance (clamped to the new burst). */
+void token_bucket_set_rate(struct token_bucket *b, double rate, double burst, double now);
+/* Take one token; returns the seconds to wait before it may be used (0: now). */
+double token_bucket_reserve(struct token_bucket *b, double now);
+
+struct reply_limiter;
+
+int reply_limiter_new(struct reply_limiter **ret);
+struct reply_limiter *reply_limiter_free(struct reply_limiter *l);
+/* Reserve a send for identity at rate per second (burst 1); returns the
+ * seconds to wait, or a negative errno (-ENOMEM, -EINVAL). */
+double reply_limiter_reserve(struct reply_limiter *l, const char *identity, double rate,
+                             double now);
+size_t reply_limiter_size(const struct reply_limiter *l);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * consent.c — consent records in DynamoDB: parsing, the decision table,
+ * conditional updates.
+ */
+#include <stdio.h>
+
+#include "aws.h"
+#include "business_days.h"
+#include "common.h"
+#include "consent.h"
+#include "ddb.h"
+
+#define STATUS_OPTED_IN  "opted_in"
+#define STATUS_OPTED_OUT "opted_out"
+
+const char *consent_status_to_string(enum consent_status s)
+{
+        switch (s) {
+        case CONSENT_NONE:
+                return "none";
+        case CONSENT_OPTED_IN:
+                return STATUS_OPTED_IN;
+        case CONSENT_OPTED_OUT:
+                return STATUS_OPTED_OUT;
+        default:
+                return "invalid";
+        }
+}
+
+static const char *const action_names[_CONSENT_ACTION_MAX] = {
+        [CONSENT_ACTION_AGENT] = "agent",
+        [CONSENT_ACTION_BLOCK] = "block",
+        [CONSENT_ACTION_OPT_OUT] = "opt_out",
+        [CONSENT_ACTION_OPT_IN] = "opt_in",
+        [CONSENT_ACTION_CONFIRM_OPT_OUT] = "confirm_opt_out",
+        [CONSENT_ACTION_CONFIRM_OPT_IN] = "confirm_opt_in",
+        [CONSENT_ACTION_HELP] = "help",
+        [CONSENT_ACTION_IGNORE] = "ignore",
+};
+
+const char *consent_action_to_string(enum consent_action a)
+{
+        if ((unsigned)a >= _CONSENT_ACTION_MAX)
+                return "invalid";
+        return action_names[a];
+}
+
+int consent_record_from_item(const json_t *item, struct consent_record *ret)
+{
+        struct consent_record rec = {0};
+        const char *s;
+
+        if (!ret)
+                return -EINVAL;
+        if (item) {
+                if (!json_is_object(item))
+                        return -EBADMSG;
+                rec.exists = true;
+                s = ddb_item_get_s(item, "consent_status");
+                if (s && streq(s, STATUS_OPTED_OUT))
+                        rec.status = CONSENT_OPTED_OUT;
+                else if (s && streq(s, STATUS_OPTED_IN))
+                        rec.status = CONSENT_OPTED_IN;
+                if (json_object_get(item, "version")) {
+                        if (ddb_item_get_n_int(item, "version", &rec.version) < 0)
+                                return -EBADMSG;
+                        rec.has_version = true;
+                }
+                s = ddb_item_get_s(item, "last_inbound_message_id");
+                if (s)
+                        (void)snprintf(rec.last_inbound_message_id,
+                                       sizeof(rec.last_inbound_message_id), "%s", s);
+        }
+        *ret = rec;
+        return 0;
+}
+
+bool consent_record_changed_by(const struct consent_record *rec, const char *inbound_message_id)
+{
+        return rec && rec->exists && !isempty(inbound_message_id) &&
+               streq(rec->last_inbound_message_id, inbound_message_id);
+}
+
+bool consent_classify_opted_out(const struct consent_record *rec, const char *inbound_message_id)
+{
+        if (!rec)
+                return false;
+        if (consent_record_changed_by(rec, inbound_message_id))
+                /* This message made the change: it was read in the other state. */
+                return rec->status == CONSENT_OPTED_IN;
+        return rec->status == CONSENT_OPTED_OUT;
+}
+
+enum consent_action consent_decide(enum keyword_kind kind, const struct consent_record *rec,
+                                   const char *inbound_message_id)
+{
+        enum consent_status status = rec ? rec->status : CONSENT_NONE;
+        bool mine = consent_record_changed_by(rec, inbound_message_id);
+
+        switch (kind) {
+        case KEYWORD_OPT_OUT:
+                if (status != CONSENT_OPTED_OUT)
+                        return CONSENT_ACTION_OPT_OUT;
+                return mine ? CONSENT_ACTION_CONFIRM_OPT_OUT : CONSENT_ACTION_IGNORE;
+        case KEYWORD_OPT_IN:
+                if (status == CONSENT_OPTED_IN)
+                        return CONSENT_ACTION_CONFIRM_OPT_IN;
+                return CONSENT_ACTION_OPT_IN;
+        case KEYWORD_HELP:
+                return CONSENT_ACTION_HELP;
+        case KEYWORD_NONE:
+        default:
+                return status == CONSENT_OPTED_OUT ? CONSENT_ACTION_BLOCK : CONSENT_ACTION_AGENT;
+        }
+}
+
+void consent_update_done(struct consent_update *u)
+{
+        if (!u)
+                return;
+        json_decref(u->key);
+        json_decref(u->names);
+        json_decref(u->values);
+        u->key = u->names = u->values = NULL;
+}
+
+static int set_name(json_t *names, const char *placeholder, const char *name)
+{
+        return json_object_set_new(names, placeholder, json_string(name)) < 0 ? -ENOMEM : 0;
+}
+
+int consent_update_build(const char *table, const struct consent_change *change,
+                         const struct consent_record *expected, struct consent_update *ret)
+{
+        struct consent_update u = {0};
+        char now_iso[BUSINESS_DAYS_ISO8601_SIZE], deadline_iso[BUSINESS_DAYS_ISO8601_SIZE];
+        bool out;
+        json_t *entry;
+        int r;
+
+        if (isempty(table) || !change || !expected || !ret || isempty(change->phone) ||
+            isempty(change->method) || isempty(change->inbound_message_id) ||
+            (change->to != CONSENT_OPTED_OUT && change->to != CONSENT_OPTED_IN))
+                return -EINVAL;
+        out = change->to == CONSENT_OPTED_OUT;
+
+        r = business_days_format_iso8601(change->now, now_iso, sizeof(now_iso));
+        if (r < 0)
+                return r;
+        if (out) {
+                time_t deadline;
+
+                r = business_days_add(change->now, change->business_days, change->holidays,
+                                      &deadline);
+                if (r < 0)
+                        return r;
+                r = business_days_format_iso8601(deadline, deadline_iso, sizeof(deadline_iso));
+                if (r < 0)
+                        return r;
+        }
+
+        u.key = json_object();
+        u.names = json_object();
+        u.values = json_object();
+        if (!u.key || !u.names || !u.values)
+                goto oom;
+        if (ddb_item_set(u.key, CONSENT_KEY, ddb_av_s(change->phone)) < 0)
+                goto oom;
+
+        /* Every attribute goes through a placeholder: DynamoDB's reserved word
+         * list is long and grows. */
+        /* DynamoDB refuses names the expressions do not use: #pk only
+         * appears in the conditions without a version. */
+        r = expected->has_version ? 0 : set_name(u.names, "#pk", CONSENT_KEY);
+        r = r ?: set_name(u.names, "#st", "consent_status");
+        r = r ?: set_name(u.names, "#up", "updated_at");
+        r = r ?: set_name(u.names, "#hi", "consent_history");
+        r = r ?: set_name(u.names, "#li", "last_inbound_message_id");
+        r = r ?: set_name(u.names, "#ve", "version");
+        if (out) {
+                r = r ?: set_name(u.names, "#om", "opt_out_method");
+                r = r ?: set_name(u.names, "#or", "opt_out_requested_at");
+                r = r ?: set_name(u.names, "#od", "opt_out_deadline");
+        } else {
+                r = r ?: set_name(u.names, "#ia", "opt_in_at");
+                r = r ?: set_name(u.names, "#im", "opt_in_method");
+        }
+        if (r < 0)
+                goto oom;
+
+        entry = ddb_av_m();
+        r = ddb_av_m_set(entry, "time", ddb_av_s(now_iso));
+        r = r ?: ddb_av_m_set(entry, "action", ddb_av_s(out ? "opt_out" : "opt_in"));
+        r = r ?: ddb_av_m_set(entry, "method", ddb_av_s(change->method));
+        r = r ?: ddb_av_m_set(entry, "inbound_message_id", ddb_av_s(change->inbound_message_id));
+        if (r < 0) {
+                json_decref(entry);
+                goto oom;
+        }
+        {
+                json_t *list = ddb_av_l();
+                if (ddb_av_l_append(list, entry) < 0) {
+                        json_decref(list);
+                        goto oom;
+                }
+                r = ddb_item_set(u.values, ":entry", list);
+        }
+        r = r ?: ddb_item_set(u.values, ":empty", ddb_av_l());
+        r = r ?: ddb_item_set(u.values, ":st", ddb_av_s(out ? STATUS_OPTED_OUT : STATUS_OPTED_IN));
+        r = r ?: ddb_item_set(u.values, ":now", ddb_av_s(now_iso));
+        r = r ?: ddb_item_set(u.values, ":li", ddb_av_s(change->inbound_message_id));
+        r = r ?: ddb_item_set(u.values, ":m", ddb_av_s(change->method));
+        r = r
+                    ?: ddb_item_set(
+                               u.values, ":nv",
+                               ddb_av_n_int(expected->has_version ? expected->version + 1 : 1));
+        if (out)
+                r = r ?: ddb_item_set(u.values, ":dl", ddb_av_s(deadline_iso));
+        if (expected->has_version)
+                r = r ?: ddb_item_set(u.values, ":ov", ddb_av_n_int(expected->version));
+        if (r < 0)
+                goto oom;
+
+        (void)snprintf(u.update, sizeof(u.update),
+                       "SET #st = :st, #up = :now, #li = :li, #ve = :nv, "
+                       "#hi = list_append(if_not_exists(#hi, :empty), :entry), %s",
+                       out ? "#om = :m, #or = :now, #od = :dl" : "#ia = :now, #im = :m");
+        /* Compare and swap on what was read. */
+        if (!expected->exists)
+                (void)snprintf(u.condition, sizeof(u.condition), "attribute_not_exists(#pk)");
+        else if (!expected->has_version)
+                (void)snprintf(u.condition, sizeof(u.condition),
+                               "attribute_exists(#pk) AND attribute_not_exists(#ve)");
+        else
+                (void)snprintf(u.condition, sizeof(u.condition), "#ve = :ov");
+
+        u.params = (struct ddb_update_params){
+                .table = table,
+                .key = u.key,
+                .update = u.update,
+                .condition = u.condition,
+                .names = u.names,
+                .values = u.values,
+                .return_values = "NONE",
+        };
+        *ret = u;
+        /* params point into *ret's own buffers, not into the local copy. */
+        ret->params.update = ret->update;
+        ret->params.condition = ret->condition;
+        return 0;
+oom:
+        consent_update_done(&u);
+        return -ENOMEM;
+}
+
+/* --- I/O ------------------------------------------------------------------------ */
+
+struct get_ctx {
+        consent_get_cb cb;
+        void *userdata;
+};
+
+static void get_done(int r, const struct ddb_result *res, void *userdata)
+{
+        struct get_ctx *ctx = userdata;
+        struct consent_record rec = {0};
+
+        if (r >= 0) {
+                r = consent_record_from_item(res->item, &rec);
+                ctx->cb(r, r >= 0 ? &rec : NULL, res->aws ? res->aws->error : NULL, ctx->userdata);
+        } else
+                ctx->cb(r, NULL, res->aws ? res->aws->error : NULL, ctx->userdata);
+        free(ctx);
+}
+
+int consent_get(struct aws_client *aws, const char *table, const char *phone, consent_get_cb cb,
+                void *userdata, struct aws_call **ret)
+{
+        struct get_ctx *ctx;
+        json_t *key;
+        int r;
+
+        if (!aws || isempty(table) || isempty(phone) || !cb)
+                return -EINVAL;
+        key = json_object();
+        if (!key || ddb_item_set(key, CONSENT_KEY, ddb_av_s(phone)) < 0) {
+                json_decref(key);
+                return -ENOMEM;
+        }
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx) {
+                json_decref(key);
+                return -ENOMEM;
+        }
+        ctx->cb = cb;
+        ctx->userdata = userdata;
+        r = ddb_get_item(aws,
+                         &(struct ddb_get_params){
+                                 .table = table,
+                                 .key = key,
+                                 .consistent_read = true,
+                         },
+                         get_done, ctx, ret);
+        json_decref(key);
+        if (r < 0)
+                free(ctx);
+        return r;
+}
+
+struct write_ctx {
+        consent_write_cb cb;
+        void *userdata;
+};
+
+static void write_done(int r, const struct ddb_result *res, void *userdata)
+{
+        struct write_ctx *ctx = userdata;
+
+        if (r < 0 && res->condition_failed)
+                r = -ESTALE;
+        ctx->cb(r, res->aws ? res->aws->error : NULL, ctx->userdata);
+        free(ctx);
+}
+
+int consent_write(struct aws_client *aws, const char *table, const struct consent_change *change,
+                  const struct consent_record *expected, consent_write_cb cb, void *userdata,
+                  struct aws_call **ret)
+{
+        struct consent_update u;
+        struct write_ctx *ctx;
+        int r;
+
+        if (!aws || !cb)
+                return -EINVAL;
+        r = consent_update_build(table, change, expected, &u);
+        if (r < 0)
+                return r;
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx) {
+                consent_update_done(&u);
+                return -ENOMEM;
+        }
+        ctx->cb = cb;
+        ctx->userdata = userdata;
+        r = ddb_update_item(aws, &u.params, write_done, ctx, ret);
+        consent_update_done(&u);
+        if (r < 0)
+                free(ctx);
+        return r;
+}

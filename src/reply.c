@@ -1,0 +1,316 @@
+/*
+ * reply.c — SendTextMessage, failure classification, send pacing.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include <ev.h>
+
+#include "aws.h"
+#include "common.h"
+#include "reply.h"
+
+json_t *reply_request_body(const struct reply_params *p)
+{
+        json_t *o, *ctx;
+        int r = 0;
+
+        if (!p || isempty(p->destination) || isempty(p->origination_identity) || isempty(p->body))
+                return NULL;
+        o = json_object();
+        if (!o)
+                return NULL;
+#define SET_STR(name, v)                                                                           \
+        do {                                                                                       \
+                if (r >= 0 && (v))                                                                 \
+                        r = json_object_set_new(o, name, json_string(v));                          \
+        } while (0)
+        SET_STR("DestinationPhoneNumber", p->destination);
+        SET_STR("OriginationIdentity", p->origination_identity);
+        SET_STR("MessageBody", p->body);
+        SET_STR("MessageType", isempty(p->message_type) ? NULL : p->message_type);
+        SET_STR("ConfigurationSetName",
+                isempty(p->configuration_set) ? NULL : p->configuration_set);
+        SET_STR("MaxPrice", isempty(p->max_price) ? NULL : p->max_price);
+#undef SET_STR
+        if (r >= 0 && p->time_to_live > 0)
+                r = json_object_set_new(o, "TimeToLive", json_integer(p->time_to_live));
+        if (r >= 0 && !isempty(p->inbound_message_id)) {
+                ctx = json_object();
+                if (!ctx || json_object_set_new(ctx, REPLY_CONTEXT_INBOUND_ID,
+                                                json_string(p->inbound_message_id)) < 0) {
+                        json_decref(ctx);
+                        r = -1;
+                } else
+                        r = json_object_set_new(o, "Context", ctx);
+        }
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+const char *reply_failure_to_string(enum reply_failure f)
+{
+        static const char *const names[_REPLY_FAILURE_MAX] = {
+                [REPLY_FAILURE_RETRY] = "retry",
+                [REPLY_FAILURE_OPTED_OUT] = "opted_out",
+                [REPLY_FAILURE_PERMANENT] = "permanent",
+                [REPLY_FAILURE_UNKNOWN] = "unknown",
+        };
+
+        if ((unsigned)f >= _REPLY_FAILURE_MAX)
+                return "invalid";
+        return names[f];
+}
+
+enum reply_failure reply_classify_failure(int r, const struct aws_error *err, const char *reason)
+{
+        if (r >= 0)
+                return REPLY_FAILURE_PERMANENT; /* not a failure; callers do not ask */
+        if (!err)
+                return REPLY_FAILURE_UNKNOWN;
+        if (err->local < 0) {
+                switch (err->local) {
+                case -ECONNREFUSED:
+                case -EHOSTUNREACH:
+                case -ENETUNREACH:
+                case -ECONNABORTED: /* TLS handshake failed: no request went out */
+                case -ENOKEY:       /* no credentials: not even signed */
+                case -EACCES:
+                        return REPLY_FAILURE_RETRY;
+                case -EKEYREJECTED: /* the peer is not who it should be: nothing sent */
+                case -EINVAL:
+                case -ENOMEM:
+                        return REPLY_FAILURE_PERMANENT;
+                default:
+                        /* Timeouts, a connection lost, a 2xx we cannot read: the
+                         * service may have accepted the message. */
+                        return REPLY_FAILURE_UNKNOWN;
+                }
+        }
+        if (aws_error_is(err, "ConflictException") && reason &&
+            streq(reason, REPLY_REASON_OPTED_OUT))
+                return REPLY_FAILURE_OPTED_OUT;
+        if (err->kind == AWS_ERROR_THROTTLING)
+                return REPLY_FAILURE_RETRY;
+        /* The service answered that it failed (retryable by its model). A bare
+         * 502/504 comes from something in between, which may have forwarded
+         * the request: unknown. */
+        if (aws_error_is(err, "InternalServerException") || aws_error_is(err, "InternalFailure") ||
+            aws_error_is(err, "ServiceUnavailable") || err->http_status == 503)
+                return REPLY_FAILURE_RETRY;
+        if (err->http_status >= 500)
+                return isempty(err->code) ? REPLY_FAILURE_UNKNOWN : REPLY_FAILURE_RETRY;
+        return REPLY_FAILURE_PERMANENT;
+}
+
+size_t reply_error_reason(const void *body, size_t len, char *buf, size_t size)
+{
+        json_t *doc;
+        const char *s;
+        int n;
+
+        if (!buf || size == 0)
+                return 0;
+        buf[0] = '\0';
+        if (!body || len == 0)
+                return 0;
+        doc = json_loadb(body, len, 0, NULL);
+        s = json_string_value(json_object_get(doc, "Reason"));
+        if (!s)
+                s = json_string_value(json_object_get(doc, "reason"));
+        n = s ? snprintf(buf, size, "%s", s) : 0;
+        json_decref(doc);
+        return n < 0 ? 0 : MIN((size_t)n, size - 1);
+}
+
+struct send_ctx {
+        reply_cb cb;
+        void *userdata;
+        double started;
+};
+
+static void send_done(struct aws_call *call, int r, const struct aws_result *res, void *userdata)
+{
+        struct send_ctx *ctx = userdata;
+        char reason[REPLY_REASON_MAX] = "";
+        struct reply_result out = {
+                .r = r,
+                .message_id = "",
+                .reason = reason,
+                .http_status = res->http_status,
+                .request_id = res->request_id ? res->request_id : "",
+                .latency_ms = (ev_time() - ctx->started) * 1000.,
+        };
+
+        if (r >= 0) {
+                const char *id = json_string_value(json_object_get(res->json, "MessageId"));
+                out.message_id = id ? id : "";
+        } else {
+                out.error = res->error;
+                (void)reply_error_reason(res->raw, res->raw_len, reason, sizeof(reason));
+                out.failure = reply_classify_failure(r, res->error, reason);
+        }
+        ctx->cb(&out, ctx->userdata);
+        free(ctx);
+}
+
+int reply_send(struct aws_client *aws, const struct reply_params *p, reply_cb cb, void *userdata,
+               struct aws_call **ret)
+{
+        struct send_ctx *ctx;
+        json_t *body;
+        int r;
+
+        if (!aws || !p || !cb)
+                return -EINVAL;
+        body = reply_request_body(p);
+        if (!body)
+                return isempty(p->destination) || isempty(p->origination_identity) ||
+                                       isempty(p->body)
+                               ? -EINVAL
+                               : -ENOMEM;
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx) {
+                json_decref(body);
+                return -ENOMEM;
+        }
+        ctx->cb = cb;
+        ctx->userdata = userdata;
+        ctx->started = ev_time();
+        r = aws_call_start(aws,
+                           &(struct aws_call_params){
+                                   .service = AWS_SERVICE_SMS_VOICE,
+                                   .operation = "SendTextMessage",
+                                   .body = body,
+                                   .max_attempts = 1,
+                                   .fresh_connection = true,
+                           },
+                           send_done, ctx, ret);
+        json_decref(body);
+        if (r < 0)
+                free(ctx);
+        return r;
+}
+
+/* --- pacing ------------------------------------------------------------------------ */
+
+void token_bucket_init(struct token_bucket *b, double rate, double burst, double now)
+{
+        b->rate = rate > 0 ? rate : 1.;
+        b->burst = burst >= 1. ? burst : 1.;
+        b->tokens = b->burst;
+        b->stamp = now;
+}
+
+static void bucket_refill(struct token_bucket *b, double now)
+{
+        if (now > b->stamp) {
+                b->tokens = fmin(b->burst, b->tokens + (now - b->stamp) * b->rate);
+                b->stamp = now;
+        }
+}
+
+void token_bucket_set_rate(struct token_bucket *b, double rate, double burst, double now)
+{
+        bucket_refill(b, now);
+        b->rate = rate > 0 ? rate : 1.;
+        b->burst = burst >= 1. ? burst : 1.;
+        b->tokens = fmin(b->tokens, b->burst);
+}
+
+double token_bucket_reserve(struct token_bucket *b, double now)
+{
+        bucket_refill(b, now);
+        b->tokens -= 1.;
+        if (b->tokens >= 0.)
+                return 0.;
+        /* The token is ours once the balance has refilled back to zero. */
+        return -b->tokens / b->rate;
+}
+
+struct limiter_entry {
+        struct limiter_entry *next;
+        struct token_bucket bucket;
+        double last_used;
+        char identity[];
+};
+
+struct reply_limiter {
+        struct limiter_entry *entries;
+        size_t n;
+};
+
+int reply_limiter_new(struct reply_limiter **ret)
+{
+        struct reply_limiter *l = calloc(1, sizeof(*l));
+
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
+        return 0;
+}
+
+struct reply_limiter *reply_limiter_free(struct reply_limiter *l)
+{
+        if (!l)
+                return NULL;
+        while (l->entries) {
+                struct limiter_entry *e = l->entries;
+                l->entries = e->next;
+                free(e);
+        }
+        free(l);
+        return NULL;
+}
+
+size_t reply_limiter_size(const struct reply_limiter *l)
+{
+        return l ? l->n : 0;
+}
+
+/* Drop buckets idle long enough to be full again: forgetting them changes nothing. */
+static void limiter_trim(struct reply_limiter *l, double now)
+{
+        struct limiter_entry **pp = &l->entries;
+
+        while (*pp) {
+                struct limiter_entry *e = *pp;
+                if (now - e->last_used > REPLY_LIMITER_IDLE_S && e->bucket.tokens >= 0.) {
+                        *pp = e->next;
+                        free(e);
+                        l->n--;
+                } else
+                        pp = &e->next;
+        }
+}
+
+double reply_limiter_reserve(struct reply_limiter *l, const char *identity, double rate, double now)
+{
+        struct limiter_entry *e;
+        size_t len;
+
+        if (!l || isempty(identity) || !(rate > 0))
+                return -EINVAL;
+        for (e = l->entries; e; e = e->next)
+                if (streq(e->identity, identity))
+                        break;
+        if (!e) {
+                if (l->n >= REPLY_LIMITER_MAX_IDENTITY)
+                        limiter_trim(l, now);
+                len = strlen(identity);
+                e = calloc(1, sizeof(*e) + len + 1);
+                if (!e)
+                        return -ENOMEM;
+                memcpy(e->identity, identity, len + 1);
+                token_bucket_init(&e->bucket, rate, 1., now);
+                e->next = l->entries;
+                l->entries = e;
+                l->n++;
+        } else if (e->bucket.rate != rate)
+                token_bucket_set_rate(&e->bucket, rate, 1., now);
+        e->last_used = now;
+        return token_bucket_reserve(&e->bucket, now);
+}

@@ -1,0 +1,179 @@
+/*
+ * agent_test.c — InvokeAgent session ids, request bodies and paths, and the
+ * classification of failed calls.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+#include "agent.h"
+#include "aws_error.h"
+#include "common.h"
+
+static void test_session_id(void **state)
+{
+        static const struct {
+                const char *number;
+                const char *want;
+        } cases[] = {
+                {"+14255550123", "p14255550123"},
+                {"+442071838750", "p442071838750"},
+                {"14255550123", "p14255550123"},
+                {"+1 (425) 555-0123", "p1425555-0123"}, /* '-' is allowed, the rest dropped */
+                {"+1:425.555_0123", "p1425.555_0123"},  /* never a ':' */
+                {"SenderID", "pSenderID"},
+        };
+        char buf[AGENT_SESSION_ID_MAX + 1];
+        char long_number[200];
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                int r = agent_session_id(cases[i].number, buf, sizeof(buf));
+                assert_int_equal(r, (int)strlen(cases[i].want));
+                assert_string_equal(buf, cases[i].want);
+                for (const char *s = buf; *s; s++)
+                        assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                               "abcdefghijklmnopqrstuvwxyz._-",
+                                               *s));
+        }
+        /* Nothing usable: no session. */
+        assert_int_equal(agent_session_id("+", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(agent_session_id("", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(agent_session_id(NULL, buf, sizeof(buf)), -EINVAL);
+        /* Bounds: the buffer, and the 100-character limit of the API. */
+        assert_int_equal(agent_session_id("+14255550123", buf, 5), -ENOBUFS);
+        assert_int_equal(agent_session_id("+14255550123", buf, 1), -ENOBUFS);
+        memset(long_number, '1', sizeof(long_number) - 1);
+        long_number[sizeof(long_number) - 1] = '\0';
+        assert_int_equal(agent_session_id(long_number, buf, sizeof(buf)), -ENOBUFS);
+        long_number[99] = '\0';
+        assert_int_equal(agent_session_id(long_number, buf, sizeof(buf)), 100);
+}
+
+static void test_body(void **state)
+{
+        json_t *b;
+        char *s;
+
+        b = agent_request_body("Hi \"there\" \xf0\x9f\x98\x80", "+14255550123", "+18005550199");
+        assert_non_null(b);
+        s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        assert_string_equal(s, "{\"inputText\":\"Hi \\\"there\\\" \\uD83D\\uDE00\","
+                               "\"sessionState\":{\"sessionAttributes\":{"
+                               "\"destinationNumber\":\"+18005550199\","
+                               "\"originationNumber\":\"+14255550123\"}}}");
+        free(s);
+        json_decref(b);
+
+        b = agent_request_body("", NULL, NULL);
+        s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(s, "{\"inputText\":\"\",\"sessionState\":{\"sessionAttributes\":{}}}");
+        free(s);
+        json_decref(b);
+
+        assert_null(agent_request_body(NULL, "+1", "+2"));
+}
+
+static void test_path(void **state)
+{
+        char *p = agent_request_path("AGENT12345", "TSTALIASID", "p14255550123");
+
+        assert_string_equal(
+                p, "/agents/AGENT12345/agentAliases/TSTALIASID/sessions/p14255550123/text");
+        free(p);
+        assert_null(agent_request_path("", "A", "s1"));
+        assert_null(agent_request_path("A", NULL, "s1"));
+        assert_null(agent_request_path("A", "B", ""));
+}
+
+static struct aws_error service_error(long status, const char *code)
+{
+        struct aws_error e;
+        char body[256];
+
+        (void)snprintf(body, sizeof(body), "{\"message\":\"m\"}");
+        aws_error_from_response(status, code, NULL, body, strlen(body), &e);
+        return e;
+}
+
+static struct aws_error local_error(int err)
+{
+        struct aws_error e;
+
+        aws_error_from_local(err, "X", NULL, &e);
+        return e;
+}
+
+static void test_classify(void **state)
+{
+        struct {
+                int r;
+                struct aws_error e;
+                enum agent_reply_kind want;
+                bool throttling;
+        } cases[] = {
+                {-EREMOTEIO, service_error(429, "ThrottlingException"), AGENT_REPLY_RETRYABLE,
+                 true},
+                {-EREMOTEIO, service_error(500, "InternalServerException"), AGENT_REPLY_RETRYABLE,
+                 false},
+                {-EREMOTEIO, service_error(502, "BadGatewayException"), AGENT_REPLY_RETRYABLE,
+                 false},
+                {-EREMOTEIO, service_error(503, ""), AGENT_REPLY_RETRYABLE, false},
+                {-EREMOTEIO, service_error(424, "DependencyFailedException"), AGENT_REPLY_RETRYABLE,
+                 false},
+                {-EREMOTEIO, service_error(424, "ModelNotReadyException"), AGENT_REPLY_RETRYABLE,
+                 false},
+                {-EREMOTEIO, service_error(400, "ServiceQuotaExceededException"),
+                 AGENT_REPLY_RETRYABLE, true},
+                {-EREMOTEIO, service_error(400, "ValidationException"), AGENT_REPLY_PERMANENT,
+                 false},
+                {-EREMOTEIO, service_error(403, "AccessDeniedException"), AGENT_REPLY_PERMANENT,
+                 false},
+                {-EREMOTEIO, service_error(404, "ResourceNotFoundException"), AGENT_REPLY_PERMANENT,
+                 false},
+                {-EREMOTEIO, service_error(409, "ConflictException"), AGENT_REPLY_PERMANENT, false},
+                {-EREMOTEIO, service_error(400, ""), AGENT_REPLY_PERMANENT, false},
+                {-ETIMEDOUT, local_error(-ETIMEDOUT), AGENT_REPLY_RETRYABLE, false},
+                {-ECONNREFUSED, local_error(-ECONNREFUSED), AGENT_REPLY_RETRYABLE, false},
+                {-ECONNRESET, local_error(-ECONNRESET), AGENT_REPLY_RETRYABLE, false},
+                {-EPIPE, local_error(-EPIPE), AGENT_REPLY_RETRYABLE, false},
+                {-EBADMSG, local_error(-EBADMSG), AGENT_REPLY_RETRYABLE, false},
+                {-EPROTO, local_error(-EPROTO), AGENT_REPLY_RETRYABLE, false}, /* bad HTTP */
+                {-EMSGSIZE, local_error(-EMSGSIZE), AGENT_REPLY_PERMANENT, false},
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                bool throttling = !cases[i].throttling;
+                enum agent_reply_kind got =
+                        agent_classify_failure(cases[i].r, &cases[i].e, &throttling);
+                if (got != cases[i].want || throttling != cases[i].throttling)
+                        fail_msg("case %zu (%s): got %s/%d, want %s/%d", i, cases[i].e.code,
+                                 agent_reply_kind_to_string(got), throttling,
+                                 agent_reply_kind_to_string(cases[i].want), cases[i].throttling);
+        }
+        assert_int_equal(agent_classify_failure(0, NULL, NULL), AGENT_REPLY_ANSWER);
+        assert_int_equal(agent_classify_failure(-EIO, NULL, NULL), AGENT_REPLY_PERMANENT);
+
+        /* Errors of the event-stream decoder itself. */
+        assert_int_equal(agent_classify_stream_error(-EPIPE), AGENT_REPLY_RETRYABLE);
+        assert_int_equal(agent_classify_stream_error(-EBADMSG), AGENT_REPLY_RETRYABLE);
+        assert_int_equal(agent_classify_stream_error(-EPROTO), AGENT_REPLY_PERMANENT);
+        assert_int_equal(agent_classify_stream_error(-EILSEQ), AGENT_REPLY_PERMANENT);
+        assert_int_equal(agent_classify_stream_error(-EMSGSIZE), AGENT_REPLY_PERMANENT);
+        assert_int_equal(agent_classify_stream_error(-ENOMEM), AGENT_REPLY_RETRYABLE);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_session_id),
+                cmocka_unit_test(test_body),
+                cmocka_unit_test(test_path),
+                cmocka_unit_test(test_classify),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
