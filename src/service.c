@@ -9,20 +9,39 @@
 #include <microhttpd.h>
 #include <systemd/sd-daemon.h>
 
+#include "aws.h"
+#include "aws_creds.h"
 #include "config.h"
+#include "http_client.h"
 #include "http_server.h"
+#include "ingress.h"
 #include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
 #include "service.h"
+#include "spool.h"
 
 /* How long SIGTERM waits for requests still being answered. systemd's default
  * TimeoutStopSec is 90 s; stay well inside it. */
 #define SERVICE_DRAIN_TIMEOUT_S 10.0
 #define SERVICE_DRAIN_POLL_S    0.05
+/* Housekeeping: spool retention, and retrying the region lookup. */
+#define SERVICE_CRON_S      60.0
+#define SERVICE_PRUNE_BATCH 10000
 
 struct service {
         struct ev_loop *loop;
         struct config *config;
         struct http_server *http;
+        struct http_client *client;
+        struct aws_creds_provider *creds;
+        struct aws_client *aws;
+        struct spool *spool;
+        struct ingress *ingress;
+        struct pipeline *pipeline;
+        bool region_pending;
+        bool pipeline_stopped;
+        ev_timer cron;
         ev_signal sig_hup;
         ev_signal sig_term;
         ev_signal sig_int;
@@ -48,17 +67,59 @@ static void handle_healthz(struct service *s, struct http_request *req)
 {
         if (s->draining)
                 reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "draining\n");
+        else if (!spool_is_writable(s->spool))
+                reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "spool not writable\n");
         else
                 reply_text(req, MHD_HTTP_OK, "ok\n");
 }
 
-/* The SNS endpoint: deliveries are not accepted yet; 503 makes SNS retry
- * later rather than drop them (SNS treats 4xx as delivered). */
-static void handle_sns(struct service *s, struct http_request *req)
+static void handle_metrics(struct service *s, struct http_request *req)
 {
-        log_warning("sns.unavailable", LOG_FIELDS(LF("CLIENT", http_request_client(req))),
-                    "SNS delivery from %s refused: ingress not enabled", http_request_client(req));
-        reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ingress not enabled\n");
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = metrics_render(&text, &len);
+
+        if (r < 0) {
+                log_error_errno(r, "metrics.render_failed", LOG_NOFIELDS,
+                                "cannot render metrics: %m");
+                reply_text(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics\n");
+                return;
+        }
+        http_request_reply(req, MHD_HTTP_OK, METRICS_CONTENT_TYPE, text, len);
+}
+
+static int collect_spool(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+        struct spool_counts counts;
+        int r = spool_counts(s->spool, &counts);
+
+        if (r < 0)
+                return r;
+        for (int i = 0; i < _SPOOL_STATE_MAX; i++)
+                (void)metrics_emit(e, METRICS_LABELS(spool_state_to_string(i)),
+                                   (double)counts.by_state[i]);
+        return 0;
+}
+
+static int collect_service(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+
+        return metrics_emit(e, METRICS_NO_LABELS, http_server_connections(s->http));
+}
+
+static int register_metrics(struct service *s)
+{
+        int r = metrics_gauge_fn_new("twowayd_spool_messages", "Messages in the spool by state",
+                                     METRICS_LABELS("state"), collect_spool, s, NULL);
+
+        if (r >= 0)
+                r = metrics_gauge_fn_new("twowayd_http_connections", "Open inbound connections",
+                                         METRICS_NO_LABELS, collect_service, s, NULL);
+        return r < 0 ? log_error_errno(r, "metrics.register_failed", LOG_NOFIELDS,
+                                       "cannot register metrics: %m")
+                     : 0;
 }
 
 static void request_cb(struct http_request *req, void *userdata)
@@ -74,9 +135,16 @@ static void request_cb(struct http_request *req, void *userdata)
                         reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
                 return;
         }
+        if (streq(path, "/metrics")) {
+                if (streq(method, "GET"))
+                        handle_metrics(s, req);
+                else
+                        reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+                return;
+        }
         if (streq(path, s->config->http_path)) {
                 if (streq(method, "POST"))
-                        handle_sns(s, req);
+                        ingress_handle(s->ingress, req);
                 else
                         reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
                 return;
@@ -134,7 +202,18 @@ static void service_reload(struct service *s)
                 }
         }
 
+        r = ingress_set_config(s->ingress, next);
+        if (r < 0) {
+                log_error_errno(r, "config.reload_failed",
+                                LOG_FIELDS(LF("CONFIG_FILE", s->config->path)),
+                                "%s cannot be applied, keeping the running configuration: %m",
+                                s->config->path);
+                config_free(next);
+                goto out;
+        }
         /* Swap: everything that reads the config looks it up through s->config. */
+        if (s->pipeline)
+                pipeline_set_config(s->pipeline, next);
         apply_log_settings(next);
         http_server_set_max_body(s->http, next->http_max_body);
         config_free(s->config);
@@ -149,7 +228,7 @@ out:
 static void drain_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
         struct service *s = w->data;
-        unsigned pending = http_server_pending(s->http);
+        unsigned pending = http_server_pending(s->http) + (s->pipeline_stopped ? 0 : 1);
 
         if (pending > 0 && ev_now(loop) < s->drain_deadline)
                 return;
@@ -161,6 +240,13 @@ static void drain_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
+static void pipeline_stopped_cb(struct pipeline *p, void *userdata)
+{
+        struct service *s = userdata;
+
+        s->pipeline_stopped = true;
+}
+
 static void service_begin_shutdown(struct service *s, const char *why)
 {
         if (s->draining)
@@ -169,6 +255,10 @@ static void service_begin_shutdown(struct service *s, const char *why)
         sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
         log_info("service.stopping", LOG_FIELDS(LF("REASON", why)), "stopping on %s", why);
         http_server_stop_accepting(s->http);
+        if (s->pipeline)
+                pipeline_stop(s->pipeline, pipeline_stopped_cb, s);
+        else
+                s->pipeline_stopped = true;
         s->drain_deadline = ev_now(s->loop) + SERVICE_DRAIN_TIMEOUT_S;
         ev_timer_init(&s->drain, drain_check_cb, 0., SERVICE_DRAIN_POLL_S);
         s->drain.data = s;
@@ -206,6 +296,83 @@ static void watch_signal(struct service *s, ev_signal *w, int signum)
         ev_signal_start(s->loop, w);
 }
 
+static void start_region_lookup(struct service *s);
+
+/* The AWS client needs a region; once it has one, the dispatcher can start. */
+static void region_cb(int r, const char *region, const char *source, void *userdata)
+{
+        struct service *s = userdata;
+
+        s->region_pending = false;
+        if (r == -ECANCELED)
+                return;
+        if (r < 0) {
+                log_error_errno(r, "aws.no_region", LOG_NOFIELDS,
+                                "no AWS region ([aws] region, AWS_REGION, profile or instance "
+                                "metadata): messages are stored but not answered; will retry: %m");
+                return;
+        }
+        r = aws_client_new(s->loop,
+                           &(struct aws_client_options){
+                                   .http = s->client,
+                                   .creds = s->creds,
+                                   .region = region,
+                           },
+                           &s->aws);
+        if (r < 0) {
+                log_error_errno(r, "aws.client_failed", LOG_NOFIELDS,
+                                "cannot create the AWS client: %m");
+                return;
+        }
+        r = pipeline_new(s->loop, s->config, s->spool, s->aws, &s->pipeline);
+        if (r < 0) {
+                log_error_errno(r, "pipeline.start_failed", LOG_NOFIELDS,
+                                "cannot start the dispatcher: %m");
+                s->aws = aws_client_free(s->aws);
+                return;
+        }
+        log_info("aws.region", LOG_FIELDS(LF("AWS_REGION", region), LF("SOURCE", source)),
+                 "using AWS region %s (from %s)", region, source);
+}
+
+static void start_region_lookup(struct service *s)
+{
+        int r;
+
+        if (s->aws || s->region_pending)
+                return;
+        r = aws_creds_region_resolve(s->creds, s->config->aws_region, region_cb, s);
+        if (r < 0)
+                log_error_errno(r, "aws.no_region", LOG_NOFIELDS,
+                                "cannot look up the AWS region: %m");
+        else
+                s->region_pending = true;
+}
+
+static void stored_cb(void *userdata)
+{
+        struct service *s = userdata;
+
+        if (s->pipeline)
+                pipeline_kick(s->pipeline);
+}
+
+static void cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        struct service *s = w->data;
+        int64_t cutoff = (int64_t)(ev_now(loop) * 1000.0) -
+                         (int64_t)s->config->spool_retention_days * 86400 * 1000;
+        int r;
+
+        start_region_lookup(s);
+        r = spool_prune(s->spool, cutoff, SERVICE_PRUNE_BATCH);
+        if (r > 0)
+                log_info("spool.pruned", LOG_NOFIELDS, "removed %d answered messages", r);
+        else if (r < 0)
+                log_warning_errno(r, "spool.prune_failed", LOG_NOFIELDS,
+                                  "cannot prune the spool, will retry: %m");
+}
+
 static int open_listener(const struct config *c, int *ret_fd)
 {
         int r = http_listen(c->http_listen_host, c->http_listen_port, ret_fd);
@@ -237,6 +404,38 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         s->config = config;
         apply_log_settings(config);
 
+        r = spool_open(loop,
+                       &(struct spool_options){
+                               .dir = config->spool_dir,
+                               .min_free_bytes = config->spool_min_free,
+                       },
+                       &s->spool);
+        if (r < 0) {
+                log_error_errno(r, "spool.open_failed",
+                                LOG_FIELDS(LF("SPOOL_DIR", config->spool_dir)),
+                                "cannot open the spool in %s: %m", config->spool_dir);
+                goto fail;
+        }
+        r = http_client_new(loop, &(struct http_client_options){.ca_bundle = config->aws_ca_bundle},
+                            &s->client);
+        if (r < 0) {
+                log_error_errno(r, "http.client_failed", LOG_NOFIELDS,
+                                "cannot create the HTTP client: %m");
+                goto fail;
+        }
+        r = aws_creds_provider_new(loop, &(struct aws_creds_options){.http = s->client}, &s->creds);
+        if (r < 0) {
+                log_error_errno(r, "aws.creds_failed", LOG_NOFIELDS,
+                                "cannot set up AWS credentials: %m");
+                goto fail;
+        }
+        r = ingress_new(loop, config, s->spool, s->client, stored_cb, s, &s->ingress);
+        if (r < 0)
+                goto fail;
+        r = register_metrics(s);
+        if (r < 0)
+                goto fail;
+
         if (listen_fd < 0) {
                 r = open_listener(config, &listen_fd);
                 if (r < 0)
@@ -250,6 +449,7 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         opts.timeout_s = config->http_timeout_s;
         opts.max_body = config->http_max_body;
         r = http_server_new(loop, &opts, request_cb, s, &s->http);
+        listen_fd = -1; /* the server owns it now, even when it failed */
         if (r < 0) {
                 log_error_errno(r, "http.start_failed", LOG_NOFIELDS,
                                 "cannot start the HTTP server: %m");
@@ -266,6 +466,12 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
                 ev_timer_again(loop, &s->watchdog);
         }
 
+        ev_timer_init(&s->cron, cron_cb, SERVICE_CRON_S, SERVICE_CRON_S);
+        s->cron.data = s;
+        ev_timer_start(loop, &s->cron);
+        aws_creds_prefetch(s->creds);
+        start_region_lookup(s);
+
         log_info("http.listening",
                  LOG_FIELDS(LF("ADDRESS", host), LF("PORT", port),
                             LF("SNS_PATH", config->http_path)),
@@ -273,6 +479,8 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         *ret = s;
         return 0;
 fail:
+        if (listen_fd >= 0)
+                close(listen_fd);
         service_free(s);
         return r;
 }
@@ -296,7 +504,18 @@ struct service *service_free(struct service *s)
         ev_signal_stop(s->loop, &s->sig_int);
         ev_timer_stop(s->loop, &s->watchdog);
         ev_timer_stop(s->loop, &s->drain);
+        ev_timer_stop(s->loop, &s->cron);
+        /* Order matters: each is freed before what it borrows, and the ingress
+         * last, since the server, spool and client complete their callbacks
+         * into it as they go. */
         http_server_free(s->http);
+        pipeline_free(s->pipeline);
+        aws_client_free(s->aws);
+        spool_free(s->spool);
+        aws_creds_provider_free(s->creds);
+        http_client_free(s->client);
+        ingress_free(s->ingress);
+        metrics_reset();
         config_free(s->config);
         free(s);
         return NULL;
