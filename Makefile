@@ -23,7 +23,7 @@ DESTDIR     ?=
 VERSION := 0.1.0
 
 CC      ?= cc
-PKGS    := libcurl openssl jansson libsystemd libmicrohttpd inih sqlite3 zlib
+PKGS    := libcurl openssl jansson libsystemd libmicrohttpd inih sqlite3 zlib libxml-2.0
 SANITIZE ?=
 
 ifneq ($(SANITIZE),)
@@ -133,7 +133,7 @@ tools: $(TOOL_BINS)
 # Debian 12 package names. Node.js and npm are checked as commands, since a
 # machine may carry them from elsewhere than Debian's archive.
 DEB_PKGS := gcc make pkg-config libev-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
-            libsystemd-dev libmicrohttpd-dev libinih-dev libsqlite3-dev zlib1g-dev \
+            libsystemd-dev libmicrohttpd-dev libinih-dev libsqlite3-dev zlib1g-dev libxml2-dev \
             libcmocka-dev openssl curl ca-certificates systemd clang-format
 
 deps:

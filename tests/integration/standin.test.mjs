@@ -570,7 +570,7 @@ test('SendTextMessage records the message; validation and opt-out errors have th
     assert.equal(opted.json.Reason, 'DESTINATION_PHONE_NUMBER_OPTED_OUT');
     assert.equal(standin.sms.sent().length, 1);
 
-    const unknownOp = await signedCall(standin, 'sms', { operation: 'DescribePhoneNumbers', params: {} });
+    const unknownOp = await signedCall(standin, 'sms', { operation: 'DescribeKeywords', params: {} });
     assert.equal(unknownOp.status, 400);
     assert.equal(unknownOp.json.__type, 'com.amazon.coral.service#UnknownOperationException');
 

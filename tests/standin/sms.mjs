@@ -4,6 +4,13 @@
 // Operations live in a map (operation name -> handler) so that more of the API can
 // be added, or replaced per test, with sms.setHandler(op, fn). A handler gets
 // (params, ctx) and returns the response object, or throws smsError(...).
+//
+// Phone numbers (DescribePhoneNumbers, UpdatePhoneNumber; aws-wire-notes §2.5) are
+// kept per number: addPhoneNumber({phoneNumber, status: 'PENDING'|'ACTIVE'|..., ...})
+// seeds one, setPhoneNumberStatus() moves it (a number leaves PENDING only when a
+// test says so), phoneNumbers() shows the current state. UpdatePhoneNumber on a
+// number that is not ACTIVE is ConflictException RESOURCE_NOT_ACTIVE.
+// DescribePhoneNumbers pages by MaxResults (default: setPageSize(), 10).
 
 import { randomUUID } from 'node:crypto';
 import { sendAwsJsonError, sendJson } from './service.mjs';
@@ -49,13 +56,109 @@ function checkString(params, name, { required = false, min = 1, max, pattern } =
   }
 }
 
+const NUMBER_STATUSES = ['PENDING', 'ACTIVE', 'ASSOCIATING', 'DISASSOCIATING', 'DELETED'];
+const NUMBER_TYPES = ['SHORT_CODE', 'LONG_CODE', 'TOLL_FREE', 'TEN_DLC', 'SIMULATOR'];
+// DescribePhoneNumbers filter name -> PhoneNumberInformation member.
+const NUMBER_FILTERS = {
+  status: 'Status',
+  'iso-country-code': 'IsoCountryCode',
+  'message-type': 'MessageType',
+  'number-type': 'NumberType',
+  'two-way-enabled': 'TwoWayEnabled',
+  'self-managed-opt-outs-enabled': 'SelfManagedOptOutsEnabled',
+  'opt-out-list-name': 'OptOutListName',
+  'deletion-protection-enabled': 'DeletionProtectionEnabled',
+  'two-way-channel-arn': 'TwoWayChannelArn',
+};
+
+function notFound(id) {
+  return new SmsError(400, 'ResourceNotFoundException', `Phone number ${id} does not exist.`, {
+    ResourceType: 'phone-number',
+    ResourceId: id,
+  });
+}
+
 export class SmsFake {
   #sent = [];
   #optedOut = new Set();
+  #numbers = new Map(); // PhoneNumberId -> PhoneNumberInformation
+  #pageSize = 10;
   handlers = new Map();
 
-  constructor() {
+  // opts: region ('us-east-1'), accountId ('123456789012') for phone number ARNs.
+  constructor(opts = {}) {
+    this.region = opts.region ?? 'us-east-1';
+    this.accountId = opts.accountId ?? '123456789012';
     this.handlers.set('SendTextMessage', (p, ctx) => this.#sendTextMessage(p, ctx));
+    this.handlers.set('DescribePhoneNumbers', (p) => this.#describePhoneNumbers(p));
+    this.handlers.set('UpdatePhoneNumber', (p) => this.#updatePhoneNumber(p));
+  }
+
+  /**
+   * Seeds a phone number; returns its PhoneNumberInformation. Fields (all optional):
+   * phoneNumber ('+18005550199'), id, status ('ACTIVE'), numberType ('TOLL_FREE'),
+   * messageType ('TRANSACTIONAL'), isoCountryCode ('US'), twoWayEnabled (false),
+   * twoWayChannelArn, twoWayChannelRole, selfManagedOptOutsEnabled (false),
+   * optOutListName ('Default').
+   */
+  addPhoneNumber(o = {}) {
+    const id = o.id ?? `phone-${randomUUID().replace(/-/g, '')}`;
+    const status = o.status ?? 'ACTIVE';
+    if (!NUMBER_STATUSES.includes(status)) throw new TypeError(`unknown phone number status ${status}`);
+    const numberType = o.numberType ?? 'TOLL_FREE';
+    if (!NUMBER_TYPES.includes(numberType)) throw new TypeError(`unknown number type ${numberType}`);
+    const info = {
+      PhoneNumberArn: `arn:aws:sms-voice:${this.region}:${this.accountId}:phone-number/${id}`,
+      PhoneNumberId: id,
+      PhoneNumber: o.phoneNumber ?? '+18005550199',
+      Status: status,
+      IsoCountryCode: o.isoCountryCode ?? 'US',
+      MessageType: o.messageType ?? 'TRANSACTIONAL',
+      NumberCapabilities: ['SMS'],
+      NumberType: numberType,
+      MonthlyLeasingPrice: '2.00',
+      TwoWayEnabled: o.twoWayEnabled ?? false,
+      SelfManagedOptOutsEnabled: o.selfManagedOptOutsEnabled ?? false,
+      OptOutListName: o.optOutListName ?? 'Default',
+      DeletionProtectionEnabled: false,
+      CreatedTimestamp: Math.floor(Date.now() / 1000),
+    };
+    if (o.twoWayChannelArn) info.TwoWayChannelArn = o.twoWayChannelArn;
+    if (o.twoWayChannelRole) info.TwoWayChannelRole = o.twoWayChannelRole;
+    this.#numbers.set(id, info);
+    return structuredClone(info);
+  }
+
+  phoneNumbers() {
+    return [...this.#numbers.values()].map((n) => structuredClone(n));
+  }
+
+  #lookup(idOrArn) {
+    if (this.#numbers.has(idOrArn)) return this.#numbers.get(idOrArn);
+    return [...this.#numbers.values()].find((n) => n.PhoneNumberArn === idOrArn || n.PhoneNumber === idOrArn);
+  }
+
+  // idOrNumber: the id, ARN or E.164 number.
+  setPhoneNumberStatus(idOrNumber, status) {
+    if (!NUMBER_STATUSES.includes(status)) throw new TypeError(`unknown phone number status ${status}`);
+    const n = this.#lookup(idOrNumber);
+    if (!n) throw new TypeError(`no phone number ${idOrNumber}`);
+    n.Status = status;
+  }
+
+  // Changes fields of a seeded number directly (test setup; not recorded).
+  patchPhoneNumber(idOrNumber, fields) {
+    const n = this.#lookup(idOrNumber);
+    if (!n) throw new TypeError(`no phone number ${idOrNumber}`);
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined || v === null) delete n[k];
+      else n[k] = v;
+    }
+  }
+
+  setPageSize(n) {
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw new RangeError('page size 1..100');
+    this.#pageSize = n;
   }
 
   setHandler(operation, fn) {
@@ -101,6 +204,78 @@ export class SmsFake {
     const MessageId = randomUUID();
     this.#sent.push({ MessageId, ...p, time: new Date().toISOString(), accessKeyId: ctx.record.verification?.accessKeyId });
     return { MessageId };
+  }
+
+  #describePhoneNumbers(p) {
+    const problems = [];
+    if (p.PhoneNumberIds !== undefined &&
+        (!Array.isArray(p.PhoneNumberIds) || p.PhoneNumberIds.length < 1 || p.PhoneNumberIds.length > 5)) {
+      problems.push({ Name: 'PhoneNumberIds', Message: 'Member must have length between 1 and 5' });
+    }
+    if (p.MaxResults !== undefined && (!Number.isInteger(p.MaxResults) || p.MaxResults < 1 || p.MaxResults > 100)) {
+      problems.push({ Name: 'MaxResults', Message: 'Member must have value between 1 and 100' });
+    }
+    if (p.Filters !== undefined && !Array.isArray(p.Filters)) problems.push({ Name: 'Filters', Message: 'Member must be a list' });
+    let start = 0;
+    if (p.NextToken !== undefined) {
+      start = Number(Buffer.from(String(p.NextToken), 'base64').toString('utf8').replace(/^offset:/, ''));
+      if (!Number.isInteger(start) || start < 0) problems.push({ Name: 'NextToken', Message: 'Invalid token' });
+    }
+    if (problems.length) {
+      throw smsValidationError(`${problems.length} validation error(s) detected`, 'FIELD_VALIDATION_FAILED', problems);
+    }
+    let list;
+    if (p.PhoneNumberIds) {
+      list = p.PhoneNumberIds.map((id) => {
+        const n = this.#numbers.get(id) ?? [...this.#numbers.values()].find((x) => x.PhoneNumberArn === id);
+        if (!n) throw notFound(id);
+        return n;
+      });
+    } else {
+      list = [...this.#numbers.values()];
+    }
+    for (const f of p.Filters ?? []) {
+      const member = NUMBER_FILTERS[f?.Name];
+      if (!member || !Array.isArray(f.Values)) {
+        throw smsValidationError(`Invalid filter ${JSON.stringify(f?.Name)}`, 'INVALID_FILTER_VALUES');
+      }
+      list = list.filter((n) => f.Values.includes(String(n[member] ?? '')));
+    }
+    const size = p.MaxResults ?? this.#pageSize;
+    const page = list.slice(start, start + size);
+    const out = { PhoneNumbers: page.map((n) => structuredClone(n)) };
+    if (start + size < list.length) out.NextToken = Buffer.from(`offset:${start + size}`).toString('base64');
+    return out;
+  }
+
+  #updatePhoneNumber(p) {
+    const problems = [];
+    checkString(p, 'PhoneNumberId', { required: true, max: 256, pattern: /^[A-Za-z0-9_:/-]+$/ }, problems);
+    checkString(p, 'TwoWayChannelArn', { min: 20, max: 2048, pattern: /^\S+$/ }, problems);
+    checkString(p, 'TwoWayChannelRole', { min: 20, max: 2048, pattern: /^arn:\S+$/ }, problems);
+    checkString(p, 'OptOutListName', { max: 256, pattern: /^[A-Za-z0-9_:/-]+$/ }, problems);
+    for (const b of ['TwoWayEnabled', 'SelfManagedOptOutsEnabled', 'DeletionProtectionEnabled']) {
+      if (p[b] !== undefined && typeof p[b] !== 'boolean') problems.push({ Name: b, Message: 'Member must be a boolean' });
+    }
+    if (problems.length) {
+      throw smsValidationError(`${problems.length} validation error(s) detected`, 'FIELD_VALIDATION_FAILED', problems);
+    }
+    const n = this.#numbers.get(p.PhoneNumberId) ??
+      [...this.#numbers.values()].find((x) => x.PhoneNumberArn === p.PhoneNumberId);
+    if (!n) throw notFound(p.PhoneNumberId);
+    if (n.Status !== 'ACTIVE') {
+      throw new SmsError(400, 'ConflictException', `Phone number ${n.PhoneNumberId} is ${n.Status}.`, {
+        Reason: 'RESOURCE_NOT_ACTIVE', ResourceType: 'phone-number', ResourceId: n.PhoneNumberId,
+      });
+    }
+    if (p.TwoWayEnabled === true && !p.TwoWayChannelArn && !n.TwoWayChannelArn) {
+      throw smsValidationError('TwoWayChannelArn is required to enable two-way messaging.', 'TWO_WAY_CHANNEL_NOT_PRESENT');
+    }
+    for (const k of ['TwoWayEnabled', 'TwoWayChannelArn', 'TwoWayChannelRole', 'SelfManagedOptOutsEnabled',
+      'OptOutListName', 'DeletionProtectionEnabled']) {
+      if (p[k] !== undefined) n[k] = p[k];
+    }
+    return structuredClone(n);
   }
 
   service() {

@@ -17,6 +17,17 @@
 // sns.REGION.amazonaws.com; here the port is ephemeral, so the process under
 // test needs a host override (twowayd: [sns] signing_cert_host) that accepts it.
 //
+// The SNS management API (Query protocol: POST form Action=...&Version=2010-03-31,
+// XML answers, SigV4 signing name "sns") is served by apiService() through the
+// shared ServiceServer on its own plain-HTTP loopback port (standin.mjs exposes it
+// as AWS_ENDPOINT_URL_SNS): GetTopicAttributes, SetTopicAttributes, Subscribe,
+// ListSubscriptionsByTopic, Publish, ConfirmSubscription. Topics are kept with
+// their attributes (the default topic exists from the start, with AWS's default
+// policy, which does not let sms-voice.amazonaws.com publish). Subscribe to an
+// http(s) endpoint POSTs a signed SubscriptionConfirmation to it; once its
+// SubscribeURL is fetched (or ConfirmSubscription called) the subscription is
+// confirmed, and Publish POSTs a signed Notification to every confirmed one.
+//
 // Pure helpers (stringToSign, signatureAlgorithm, signMessage, verifyMessage,
 // formatSnsBody, deliver, deliverWithRetries) are exported on their own so that
 // tests can check them against real SNS deliveries without starting anything.
@@ -394,6 +405,13 @@ export class SnsFake extends EventEmitter {
   #certPaths = new Map();     // leaf name -> URL path
   #timers = new Set();
   #seq = 0;
+  #topics = new Map();        // topicArn -> {attributes}
+  #subs = new Map();          // subscription ARN -> {arn, topicArn, protocol, endpoint, owner, confirmed, token}
+  #subsByToken = new Map();   // confirmation token -> subscription
+  #publishes = [];
+  #deliveries = [];
+  #listPageSize = 100;
+  #closing = false;
 
   /**
    * Use startSnsFake(). opts: host ('127.0.0.1'), port (0), region ('us-east-1'),
@@ -410,6 +428,285 @@ export class SnsFake extends EventEmitter {
     this.#faults = opts.faults ?? null;
     this.#faultKey = opts.faultKey ?? 'sns';
     this.port = opts.port ?? 0;
+    this.createTopic(this.topicArn.split(':').pop());
+  }
+
+  // ---- topics and subscriptions (the management API's state) ----
+
+  // AWS's default topic policy: the owning account may do everything, nobody else.
+  defaultPolicy(topicArn) {
+    return JSON.stringify({
+      Version: '2008-10-17',
+      Id: '__default_policy_ID',
+      Statement: [{
+        Sid: '__default_statement_ID',
+        Effect: 'Allow',
+        Principal: { AWS: '*' },
+        Action: ['SNS:GetTopicAttributes', 'SNS:SetTopicAttributes', 'SNS:AddPermission', 'SNS:RemovePermission',
+          'SNS:DeleteTopic', 'SNS:Subscribe', 'SNS:ListSubscriptionsByTopic', 'SNS:Publish'],
+        Resource: topicArn,
+        Condition: { StringEquals: { 'AWS:SourceOwner': this.accountId } },
+      }],
+    });
+  }
+
+  // Creates (or returns) a topic in this fake's region and account; returns its ARN.
+  createTopic(name, { policy } = {}) {
+    const arn = `arn:aws:sns:${this.region}:${this.accountId}:${name}`;
+    if (!this.#topics.has(arn)) {
+      this.#topics.set(arn, { attributes: { Policy: policy ?? this.defaultPolicy(arn), DisplayName: '', Owner: this.accountId } });
+    }
+    return arn;
+  }
+
+  // The topic's attributes as GetTopicAttributes returns them, or null.
+  topicAttributes(topicArn = this.topicArn) {
+    const t = this.#topics.get(topicArn);
+    if (!t) return null;
+    const subs = [...this.#subs.values()].filter((x) => x.topicArn === topicArn);
+    return {
+      ...t.attributes,
+      TopicArn: topicArn,
+      SubscriptionsConfirmed: String(subs.filter((x) => x.confirmed).length),
+      SubscriptionsPending: String(subs.filter((x) => !x.confirmed).length),
+      SubscriptionsDeleted: '0',
+    };
+  }
+
+  // Test setup: replace an attribute directly (not recorded).
+  setTopicAttribute(topicArn, name, value) {
+    const t = this.#topics.get(topicArn);
+    if (!t) throw new TypeError(`no topic ${topicArn}`);
+    t.attributes[name] = value;
+  }
+
+  // Subscriptions made through Subscribe: {arn, topicArn, protocol, endpoint, owner, confirmed}.
+  subscriptions(topicArn) {
+    return [...this.#subs.values()]
+      .filter((x) => topicArn === undefined || x.topicArn === topicArn)
+      .map(({ token, ...x }) => ({ ...x }));
+  }
+
+  // Test setup: a subscription in a given state, without any delivery.
+  addSubscription({ topicArn = this.topicArn, protocol = 'https', endpoint, confirmed = true }) {
+    const sub = { arn: `${topicArn}:${randomUUID()}`, topicArn, protocol, endpoint, owner: this.accountId, confirmed, token: null };
+    this.#subs.set(sub.arn, sub);
+    return { ...sub };
+  }
+
+  removeSubscription(arn) {
+    this.#subs.delete(arn);
+  }
+
+  // Accepted Publish calls: {seq, time, topicArn, messageId, message, subject}.
+  publishes() {
+    return this.#publishes.map((x) => ({ ...x }));
+  }
+
+  // Deliveries to subscribed endpoints: {time, type, subscriptionArn, endpoint, messageId,
+  // delivered, status, attempts}.
+  deliveries() {
+    return this.#deliveries.map((x) => ({ ...x }));
+  }
+
+  setListPageSize(n) {
+    this.#listPageSize = n;
+  }
+
+  #deliverTo(sub, msg, type) {
+    if (this.#closing) return;
+    this.deliverWithRetries(sub.endpoint, msg, { retries: 2, delayMs: 200, timeoutMs: 5000 })
+      .then((r) => ({ delivered: r.delivered, status: r.status, attempts: r.attempts }))
+      .catch((e) => ({ delivered: false, status: null, attempts: [{ status: null, error: e.message }] }))
+      .then((r) => {
+        this.#deliveries.push({ time: new Date().toISOString(), type, subscriptionArn: sub.arn, endpoint: sub.endpoint,
+          messageId: msg.json.MessageId, ...r });
+        this.emit('change');
+      });
+  }
+
+  #requestConfirmation(sub) {
+    if (sub.protocol !== 'http' && sub.protocol !== 'https') return;
+    const conf = this.subscriptionConfirmation({ topicArn: sub.topicArn });
+    if (sub.token) this.#subsByToken.delete(sub.token);
+    sub.token = conf.token;
+    this.#subsByToken.set(conf.token, sub);
+    this.#deliverTo(sub, conf, 'SubscriptionConfirmation');
+  }
+
+  #subscribe(topicArn, protocol, endpoint) {
+    let sub = [...this.#subs.values()].find((x) => x.topicArn === topicArn && x.protocol === protocol && x.endpoint === endpoint);
+    if (sub?.confirmed) return sub;
+    if (!sub) {
+      sub = { arn: `${topicArn}:${randomUUID()}`, topicArn, protocol, endpoint, owner: this.accountId, confirmed: false, token: null };
+      this.#subs.set(sub.arn, sub);
+    }
+    // A pending subscription gets a new confirmation message, as with SNS.
+    this.#requestConfirmation(sub);
+    return sub;
+  }
+
+  #publish(topicArn, message, subject) {
+    const messageId = randomUUID();
+    this.#publishes.push({ seq: ++this.#seq, time: new Date().toISOString(), topicArn, messageId, message, subject });
+    for (const sub of this.#subs.values()) {
+      if (sub.topicArn !== topicArn || !sub.confirmed || !['http', 'https'].includes(sub.protocol)) continue;
+      const n = this.notification({ topicArn, message, subject, messageId, subscriptionArn: sub.arn });
+      this.#deliverTo(sub, n, 'Notification');
+    }
+    this.emit('change');
+    return messageId;
+  }
+
+  #confirmToken(topicArn, token) {
+    const pending = this.#tokens.get(token);
+    if (!pending) return { error: [404, 'NotFound', 'Invalid token'] };
+    if (pending.topicArn !== topicArn) return { error: [400, 'InvalidParameter', 'Invalid parameter: Topic'] };
+    const sub = this.#subsByToken.get(token);
+    if (sub) sub.confirmed = true;
+    // Confirming again is harmless and gives the same ARN, as with SNS.
+    const subscriptionArn = sub ? sub.arn : this.subscriptionArn(topicArn);
+    this.#confirmations.push({ seq: this.#seq, time: new Date().toISOString(), topicArn, token, subscriptionArn, type: pending.type });
+    return { subscriptionArn };
+  }
+
+  // ---- the management API (Query protocol), for ServiceServer ----
+
+  apiService() {
+    const fake = this;
+    const xml = (res, action, result, requestId) => sendXml(res, 200, `<${action}Response xmlns="${SNS_XMLNS}">
+${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <ResponseMetadata>
+    <RequestId>${requestId}</RequestId>
+  </ResponseMetadata>
+</${action}Response>`);
+    const invalid = (msg) => Object.assign(new Error(msg), { snsError: [400, 'InvalidParameter', `Invalid parameter: ${msg}`] });
+    const topicOf = (q) => {
+      const arn = q.get('TopicArn');
+      if (!arn) throw invalid('TopicArn');
+      if (!fake.#topics.has(arn)) throw Object.assign(new Error('no topic'), { snsError: [404, 'NotFound', 'Topic does not exist'] });
+      return arn;
+    };
+    const actions = {
+      GetTopicAttributes(q) {
+        const attrs = fake.topicAttributes(topicOf(q));
+        return '\n    <Attributes>\n' + Object.entries(attrs).map(([k, v]) =>
+          `      <entry><key>${xmlEscape(k)}</key><value>${xmlEscape(v)}</value></entry>\n`).join('') + '    </Attributes>\n  ';
+      },
+      SetTopicAttributes(q) {
+        const arn = topicOf(q);
+        const name = q.get('AttributeName');
+        const value = q.get('AttributeValue') ?? '';
+        if (!['Policy', 'DisplayName', 'DeliveryPolicy', 'SignatureVersion', 'TracingConfig', 'KmsMasterKeyId'].includes(name)) {
+          throw invalid('AttributeName');
+        }
+        if (name === 'Policy') {
+          let p;
+          try {
+            p = JSON.parse(value);
+          } catch {
+            throw invalid('Policy Error: null');
+          }
+          const sts = p && typeof p === 'object' ? [].concat(p.Statement ?? []) : null;
+          if (!sts || !sts.length || sts.some((st) => !['Allow', 'Deny'].includes(st?.Effect))) {
+            throw invalid('Policy Error: invalid statement');
+          }
+        }
+        fake.#topics.get(arn).attributes[name] = value;
+        return null;
+      },
+      Subscribe(q) {
+        const arn = topicOf(q);
+        const protocol = q.get('Protocol');
+        const endpoint = q.get('Endpoint');
+        if (!['http', 'https', 'email', 'email-json', 'sms', 'sqs', 'lambda', 'firehose', 'application'].includes(protocol)) {
+          throw invalid('Invalid protocol type: ' + protocol);
+        }
+        if ((protocol === 'http' || protocol === 'https') && !String(endpoint ?? '').startsWith(`${protocol}://`)) {
+          throw invalid('Invalid endpoint for protocol ' + protocol);
+        }
+        const sub = fake.#subscribe(arn, protocol, endpoint);
+        const shown = sub.confirmed || q.get('ReturnSubscriptionArn') === 'true' ? sub.arn : 'pending confirmation';
+        return `\n    <SubscriptionArn>${xmlEscape(shown)}</SubscriptionArn>\n  `;
+      },
+      ListSubscriptionsByTopic(q) {
+        const arn = topicOf(q);
+        const all = fake.subscriptions(arn);
+        const start = q.get('NextToken') ? Number(Buffer.from(q.get('NextToken'), 'base64').toString('utf8')) : 0;
+        if (!Number.isInteger(start) || start < 0) throw invalid('NextToken');
+        const page = all.slice(start, start + fake.#listPageSize);
+        const members = page.map((x) => `
+      <member>
+        <TopicArn>${xmlEscape(x.topicArn)}</TopicArn>
+        <Protocol>${xmlEscape(x.protocol)}</Protocol>
+        <SubscriptionArn>${xmlEscape(x.confirmed ? x.arn : 'PendingConfirmation')}</SubscriptionArn>
+        <Owner>${xmlEscape(x.owner)}</Owner>
+        <Endpoint>${xmlEscape(x.endpoint)}</Endpoint>
+      </member>`).join('');
+        const next = start + fake.#listPageSize < all.length
+          ? `\n    <NextToken>${Buffer.from(String(start + fake.#listPageSize)).toString('base64')}</NextToken>` : '';
+        return `\n    <Subscriptions>${members}\n    </Subscriptions>${next}\n  `;
+      },
+      Publish(q) {
+        const arn = topicOf(q);
+        const message = q.get('Message');
+        if (!message) throw invalid('Empty message');
+        if (Buffer.byteLength(message) > 262144) throw invalid('Message too long');
+        const id = fake.#publish(arn, message, q.get('Subject') ?? undefined);
+        return `\n    <MessageId>${id}</MessageId>\n  `;
+      },
+      ConfirmSubscription(q) {
+        const arn = q.get('TopicArn');
+        const token = q.get('Token');
+        if (!arn || !token) throw invalid('TopicArn and Token are required');
+        const r = fake.#confirmToken(arn, token);
+        if (r.error) throw Object.assign(new Error('confirm'), { snsError: r.error });
+        return `\n    <SubscriptionArn>${xmlEscape(r.subscriptionArn)}</SubscriptionArn>\n  `;
+      },
+    };
+    return {
+      name: 'sns-api',
+      signingName: 'sns',
+      contentType: 'text/xml',
+      operationOf(req, record) {
+        record.params = Object.fromEntries(new URLSearchParams(record.rawBody));
+        return record.params.Action ?? null;
+      },
+      authErrorStatus() {
+        return 403;
+      },
+      sendError(res, status, code, message) {
+        sendSnsError(res, status, code.replace(/^.*#/, ''), message, res.getHeader('x-amzn-requestid') ?? randomUUID());
+      },
+      errorForStatus(status) {
+        return { code: STATUS_ERRORS[status] ?? (status >= 500 ? 'InternalError' : 'InvalidParameter'), message: `injected ${status}` };
+      },
+      throttleError() {
+        return { status: 400, code: 'Throttling', message: 'Rate exceeded' };
+      },
+      handle(ctx) {
+        const { res, record, req } = ctx;
+        if (req.method !== 'POST') {
+          this.sendError(res, 405, 'MethodNotAllowed', `${req.method} is not supported`);
+          return;
+        }
+        const q = new URLSearchParams(record.rawBody);
+        if (q.get('Version') !== '2010-03-31') {
+          this.sendError(res, 400, 'InvalidParameter', 'Invalid parameter: Version');
+          return;
+        }
+        const fn = actions[record.operation];
+        if (!fn) {
+          this.sendError(res, 400, 'InvalidAction', `The action ${record.operation} is not valid for this endpoint.`);
+          return;
+        }
+        try {
+          xml(res, record.operation, fn(q), record.requestId);
+        } catch (e) {
+          if (!e.snsError) throw e;
+          this.sendError(res, ...e.snsError);
+        }
+      },
+    };
   }
 
   async start() {
@@ -637,6 +934,8 @@ export class SnsFake extends EventEmitter {
     this.#requests = [];
     this.#confirmations = [];
     this.#unsubscribes = [];
+    this.#publishes = [];
+    this.#deliveries = [];
   }
 
   // Resolves with predicate(this)'s first truthy value, re-checked whenever a
@@ -687,6 +986,7 @@ export class SnsFake extends EventEmitter {
   }
 
   async close() {
+    this.#closing = true;
     for (const t of this.#timers) {
       clearTimeout(t.timer);
       t.resolve();
@@ -819,18 +1119,12 @@ export class SnsFake extends EventEmitter {
       sendSnsError(res, 400, 'InvalidParameter', 'Invalid parameter: TopicArn and Token are required', requestId);
       return;
     }
-    const pending = this.#tokens.get(token);
-    if (!pending) {
-      sendSnsError(res, 404, 'NotFound', 'Invalid token', requestId);
+    const r = this.#confirmToken(topicArn, token);
+    if (r.error) {
+      sendSnsError(res, ...r.error, requestId);
       return;
     }
-    if (pending.topicArn !== topicArn) {
-      sendSnsError(res, 400, 'InvalidParameter', 'Invalid parameter: Topic', requestId);
-      return;
-    }
-    // Confirming again is harmless and gives the same ARN, as with SNS.
-    const subscriptionArn = this.subscriptionArn(topicArn);
-    this.#confirmations.push({ seq: this.#seq, time: new Date().toISOString(), topicArn, token, subscriptionArn, type: pending.type });
+    const { subscriptionArn } = r;
     sendXml(res, 200, `<ConfirmSubscriptionResponse xmlns="${SNS_XMLNS}">
   <ConfirmSubscriptionResult>
     <SubscriptionArn>${xmlEscape(subscriptionArn)}</SubscriptionArn>
@@ -843,11 +1137,12 @@ export class SnsFake extends EventEmitter {
 
   #unsubscribe(res, q, requestId) {
     const subscriptionArn = q.get('SubscriptionArn');
-    if (!subscriptionArn || ![...this.#subscriptions.values()].includes(subscriptionArn)) {
+    if (!subscriptionArn || (![...this.#subscriptions.values()].includes(subscriptionArn) && !this.#subs.has(subscriptionArn))) {
       sendSnsError(res, 404, 'NotFound', 'Subscription does not exist', requestId);
       return;
     }
     this.#unsubscribes.push({ seq: this.#seq, time: new Date().toISOString(), subscriptionArn });
+    this.#subs.delete(subscriptionArn);
     sendXml(res, 200, `<UnsubscribeResponse xmlns="${SNS_XMLNS}">
   <ResponseMetadata>
     <RequestId>${requestId}</RequestId>

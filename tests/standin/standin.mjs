@@ -2,7 +2,8 @@
 // Local AWS stand-in for twowayd's integration tests: DynamoDB (dynalite behind a
 // SigV4-checking proxy), Bedrock Agents runtime InvokeAgent, End User Messaging SMS
 // and IMDSv2, each on its own loopback port; optionally ({sns: true}) an SNS
-// publisher with its signing-certificate/subscription host (sns.mjs).
+// publisher with its signing-certificate/subscription host and the SNS management
+// API on its own plain-HTTP port (sns.mjs; AWS_ENDPOINT_URL_SNS in env()).
 //
 //   import { startStandin } from './standin.mjs';
 //   const standin = await startStandin();
@@ -64,8 +65,10 @@ class Recorder extends EventEmitter {
  *   imds                 {roleName, credentialLifetimeSec (default 3600), accountId, instanceId}
  *   consentTable         a table name to create at start (default: none; see dynamodb.createConsentTable)
  *   sns                  true, or {port, accountId, topicName}: also start the SNS fake as
- *                        standin.sns (see sns.mjs; its faults are queued under 'sns');
- *                        ports.sns fixes its port. Default: not started (standin.sns null).
+ *                        standin.sns (see sns.mjs; its faults are queued under 'sns') and
+ *                        its management API (faults and requests under 'sns-api');
+ *                        ports.sns / ports.snsApi fix their ports. Default: not started
+ *                        (standin.sns null).
  *   now                  clock for expiry/skew checks, () => ms (default Date.now)
  */
 export async function startStandin(opts = {}) {
@@ -84,7 +87,7 @@ export async function startStandin(opts = {}) {
 
   const backend = await new DynamoBackend().start(host);
   const bedrock = new BedrockFake();
-  const sms = new SmsFake();
+  const sms = new SmsFake({ region });
   const imds = new ImdsFake({ credentials, region, now, ...(opts.imds ?? {}) });
 
   let sns = null;
@@ -101,6 +104,10 @@ export async function startStandin(opts = {}) {
       sns = await startSnsFake({
         host, region, faults, port: ports.sns, ...(typeof opts.sns === 'object' ? opts.sns : {}),
       });
+      // The management API (Query protocol) shares the fault queues and the recorder
+      // under the name 'sns-api'.
+      servers.snsApi = new ServiceServer(sns.apiService(), { ...deps, port: ports.snsApi });
+      await servers.snsApi.listen();
     }
   } catch (err) {
     await Promise.allSettled([...Object.values(servers).map((s) => s.close()), backend.close()]);
@@ -108,10 +115,11 @@ export async function startStandin(opts = {}) {
   }
   // Fault queues exist for the SERVICES, plus 'sns' when the SNS fake runs.
   const checkFaultTarget = (name) => {
-    if (name !== 'sns' || !sns) checkService(name);
+    if ((name !== 'sns' && name !== 'sns-api') || !sns) checkService(name);
   };
 
   const endpoints = Object.fromEntries(SERVICES.map((n) => [n, servers[n].url]));
+  if (sns) endpoints.snsApi = servers.snsApi.url;
   const primary = statics[0];
 
   const standin = {
@@ -130,6 +138,7 @@ export async function startStandin(opts = {}) {
         AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2: endpoints.sms,
         AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoints.imds,
       };
+      if (sns) env.AWS_ENDPOINT_URL_SNS = endpoints.snsApi;
       if (!imdsCredentials) {
         env.AWS_ACCESS_KEY_ID = primary.accessKeyId;
         env.AWS_SECRET_ACCESS_KEY = primary.secretAccessKey;
@@ -142,8 +151,10 @@ export async function startStandin(opts = {}) {
     // body (parsed JSON or undefined), rawBody, verification {ok, code, message, accessKeyId,
     // temporary, region, service, signedHeaders, canonicalRequest, stringToSign} | null (IMDS),
     // fault, status, requestId}.
+    // 'sns-api' (when the SNS fake runs): the management API's requests, with `params`
+    // (the decoded form) and `operation` (its Action).
     requests(service) {
-      if (service !== undefined) checkService(service);
+      if (service !== undefined) checkFaultTarget(service === 'sns' ? '' : service);
       return recorder.list(service);
     },
 
@@ -226,6 +237,11 @@ export async function startStandin(opts = {}) {
 
     sms: {
       sent: () => sms.sent(),
+      addPhoneNumber: (o) => sms.addPhoneNumber(o),
+      phoneNumbers: () => sms.phoneNumbers(),
+      setPhoneNumberStatus: (id, status) => sms.setPhoneNumberStatus(id, status),
+      patchPhoneNumber: (id, fields) => sms.patchPhoneNumber(id, fields),
+      setPageSize: (n) => sms.setPageSize(n),
       setHandler: (op, fn) => sms.setHandler(op, fn),
       setOptedOut: (phone, v = true) => sms.setOptedOut(phone, v),
       handlers: sms.handlers,
@@ -285,8 +301,8 @@ function parseArgs(argv) {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const m = /^--(dynamodb|bedrock|sms|imds|sns)-port$/.exec(a);
-    if (m) o.ports[m[1]] = port(next(i++, a), a);
+    const m = /^--(dynamodb|bedrock|sms|imds|sns|sns-api)-port$/.exec(a);
+    if (m) o.ports[m[1] === 'sns-api' ? 'snsApi' : m[1]] = port(next(i++, a), a);
     else if (a === '--region') o.region = next(i++, a);
     else if (a === '--host') o.host = next(i++, a);
     else if (a === '--consent-table') o.consentTable = next(i++, a);
@@ -297,7 +313,7 @@ function parseArgs(argv) {
     else if (a === '-h' || a === '--help') o.help = true;
     else throw new Error(`unknown argument ${a}`);
   }
-  if (o.ports.sns !== undefined && !o.sns) throw new Error('--sns-port needs --sns');
+  if ((o.ports.sns !== undefined || o.ports.snsApi !== undefined) && !o.sns) throw new Error('--sns-port needs --sns');
   return o;
 }
 
@@ -314,7 +330,7 @@ async function main() {
       'usage: standin.mjs [--dynamodb-port N] [--bedrock-port N] [--sms-port N] [--imds-port N]\n' +
         '                   [--host 127.0.0.1] [--region us-east-1] [--consent-table NAME]\n' +
         '                   [--imds-credential-lifetime SEC] [--access-key-id ID --secret-access-key KEY]\n' +
-        '                   [--sns [--sns-port N]]\n');
+        '                   [--sns [--sns-port N] [--sns-api-port N]]\n');
     return;
   }
   const standin = await startStandin(o);
@@ -327,6 +343,7 @@ async function main() {
       certHost: s.certHost,
       signingCertHost: s.signingCertHostRegex,
       topicArn: s.topicArn,
+      apiUrl: standin.endpoints.snsApi,
       certUrls: Object.fromEntries(s.certNames().map((n) => [n, s.certUrl(n)])),
     };
   }

@@ -1,0 +1,116 @@
+/*
+ * ctl.h — twowayctl's runtime: the daemon's config, one libev loop, and the
+ * daemon's AWS request core (credential chain, region, endpoints, SigV4,
+ * retries) driven one call at a time.
+ *
+ * The commands are sequential, so each AWS call is started on the loop and
+ * the loop is run until that call's callback has fired (ctl_call() and
+ * friends); nothing else is in flight meanwhile.
+ *
+ * Output conventions: results go to stdout (a table, or JSON with --json);
+ * progress and errors go to stderr as "twowayctl: ..." lines. An AWS failure
+ * is one line naming the call, the error code and what to do
+ * (ctl_report_aws()).
+ *
+ * Ownership: struct ctl owns the config, loop, clients and region;
+ * ctl_done() releases them. struct ctl_reply owns its JSON and raw body;
+ * ctl_reply_done() releases them.
+ */
+#ifndef TWOWAYD_CTL_H
+#define TWOWAYD_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "aws.h"
+#include "aws_creds.h"
+#include "common.h"
+#include "ddb.h"
+
+struct config;
+struct ev_loop;
+struct http_client;
+
+/* Exit codes (documented in --help and README). */
+enum {
+        CTL_EXIT_OK = 0,
+        CTL_EXIT_FAIL = 1,      /* an operation or a doctor check failed */
+        CTL_EXIT_USAGE = 2,     /* bad command line */
+        CTL_EXIT_CONFIG = 3,    /* the config file cannot be used */
+        CTL_EXIT_NOT_READY = 4, /* setup: the phone number is not ACTIVE yet */
+        CTL_EXIT_TIMEOUT = 5,   /* setup: the subscription was not confirmed in time */
+};
+
+struct ctl {
+        const char *config_path;
+        struct config *config;
+        bool json;    /* --json: machine-readable output */
+        bool verbose; /* -v: library logs at debug level on stderr */
+
+        struct ev_loop *loop;
+        struct http_client *http;
+        struct aws_creds_provider *creds;
+        struct aws_client *aws;
+        char *region;
+        const char *region_source;
+};
+
+struct ctl_reply {
+        long http_status;
+        json_t *json; /* parsed JSON 1.0 body (2xx), owned; NULL otherwise */
+        char *raw;    /* the body as received, NUL-terminated, owned; NULL if none */
+        size_t raw_len;
+        json_t *item; /* DynamoDB: Item / Attributes, owned; NULL if none */
+        bool condition_failed;
+        struct aws_error error; /* kind AWS_ERROR_NONE on success */
+};
+
+/* Load ctl->config from ctl->config_path, printing every diagnostic. 0 or
+ * CTL_EXIT_CONFIG. */
+int ctl_load_config(struct ctl *ctl);
+
+/* The loop and the HTTP client (for AWS and /healthz). < 0 on failure (printed). */
+int ctl_loop(struct ctl *ctl);
+/* Credentials provider, region and AWS client. < 0 on failure (printed). */
+int ctl_aws(struct ctl *ctl);
+void ctl_done(struct ctl *ctl);
+
+/* Run the loop until *done is set. */
+void ctl_wait(struct ctl *ctl, const bool *done);
+/* Let the loop run for seconds (timers, I/O), then return. */
+void ctl_sleep(struct ctl *ctl, double seconds);
+
+/* One AWS call to completion. Returns 0, or the call's negative errno with
+ * ret->error describing it. *ret is filled in both cases (ctl_reply_done()). */
+int ctl_call(struct ctl *ctl, const struct aws_call_params *params, struct ctl_reply *ret);
+int ctl_ddb_get(struct ctl *ctl, const struct ddb_get_params *p, struct ctl_reply *ret);
+int ctl_ddb_update(struct ctl *ctl, const struct ddb_update_params *p, struct ctl_reply *ret);
+void ctl_reply_done(struct ctl_reply *rep);
+
+/* Resolve credentials now: 0 with *ret_source, or < 0. */
+int ctl_credentials(struct ctl *ctl, enum aws_creds_source *ret_source);
+
+/* GET url (plain or TLS with [aws] ca_bundle). 0 with the status and body
+ * (malloc'd, may be NULL), or a transport errno. */
+int ctl_http_get(struct ctl *ctl, const char *url, long timeout_ms, long *ret_status,
+                 char **ret_body);
+
+/* What to do about a failed AWS call, one sentence (static or in buf). */
+const char *ctl_aws_hint(const struct ctl *ctl, enum aws_service service, const char *operation,
+                         int r, const struct ctl_reply *rep, char *buf, size_t size);
+/* "twowayctl: SERVICE OPERATION failed: CODE (REASON): MESSAGE. HINT" on stderr. */
+void ctl_report_aws(const struct ctl *ctl, enum aws_service service, const char *operation, int r,
+                    const struct ctl_reply *rep);
+
+/* "twowayctl: " + message + "\n" on stderr. */
+void ctl_errorf(const char *fmt, ...) _printf_(1, 2);
+
+/* A random RFC 4122 version 4 UUID, lower case (37 bytes with the NUL). */
+int ctl_uuid(char out[37]);
+
+/* The IAM action prefix of a service ("sms-voice", "sns", "dynamodb", "bedrock"). */
+const char *ctl_iam_prefix(enum aws_service s);
+
+#endif

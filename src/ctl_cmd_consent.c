@@ -1,0 +1,267 @@
+/*
+ * ctl_cmd_consent.c — twowayctl consent get|opt-out|opt-in: support staff
+ * reading and changing a consent record.
+ *
+ * Changes are written exactly as the pipeline writes them
+ * (consent_update_build(): compare-and-swap on the version, consent_history
+ * appended), with method "manual", an inbound_message_id of
+ * "manual:<uuid>" (it never matches a real message, so a later retry of a
+ * real STOP is decided afresh) and, in the history entry, the operator's
+ * note and login name.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "business_days.h"
+#include "common.h"
+#include "config.h"
+#include "consent.h"
+#include "ctl.h"
+#include "ctl_cmd.h"
+#include "ctl_consent.h"
+#include "ctl_table.h"
+#include "ddb.h"
+
+static const char usage[] =
+        "usage: twowayctl consent get +E164 [--json] [-c FILE]\n"
+        "       twowayctl consent opt-out +E164 [--note TEXT] [-c FILE]\n"
+        "       twowayctl consent opt-in +E164 [--note TEXT] [-c FILE]\n"
+        "\n"
+        "Read or change the consent record of a number in the [consent] table.\n"
+        "opt-out and opt-in write consent_status with method 'manual' (opt_out_method or\n"
+        "opt_in_method), an opt-out deadline of [consent] business_days business days,\n"
+        "and a consent_history entry carrying --note and the operator's login name,\n"
+        "exactly as twowayd writes a keyword's change. Nothing is sent to the number.\n"
+        "A number already in the requested state is left alone.\n";
+
+static const struct ctl_opt opts[] = {
+        {"note", 0, true},
+};
+
+#define MAX_WRITE_ATTEMPTS 3
+
+static int read_item(struct ctl *ctl, const char *phone, json_t **ret)
+{
+        json_t *key = json_pack("{s:{s:s}}", CONSENT_KEY, "S", phone);
+        struct ctl_reply rep;
+        int r;
+
+        if (!key)
+                return -ENOMEM;
+        r = ctl_ddb_get(ctl,
+                        &(struct ddb_get_params){
+                                .table = ctl->config->consent_table,
+                                .key = key,
+                                .consistent_read = true,
+                        },
+                        &rep);
+        json_decref(key);
+        if (r < 0)
+                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "GetItem", r, &rep);
+        else
+                *ret = json_incref(rep.item);
+        ctl_reply_done(&rep);
+        return r;
+}
+
+static int print_record(struct ctl *ctl, const char *phone, json_t *item)
+{
+        static const char *const fields[] = {
+                "phone_number",
+                "consent_status",
+                "opt_out_method",
+                "opt_out_requested_at",
+                "opt_out_deadline",
+                "opt_in_at",
+                "opt_in_method",
+                "updated_at",
+                "last_inbound_message_id",
+                "version",
+        };
+        struct ctl_table *t;
+        const json_t *h, *e;
+        char *s;
+        size_t i;
+
+        if (ctl->json)
+                return ctl_print_json(json_pack("{s:s,s:o}", "phone_number", phone, "item",
+                                                item ? ctl_consent_plain_item(item) : json_null()));
+        if (!item) {
+                printf("%s: no consent record (never opted out or in; messages go to the "
+                       "agent)\n",
+                       phone);
+                return 0;
+        }
+        for (i = 0; i < ARRAY_SIZE(fields); i++) {
+                const json_t *av = json_object_get(item, fields[i]);
+                const char *v = ddb_av_get_s(av) ?: ddb_av_get_n(av);
+
+                if (v)
+                        printf("%-24s %s\n", fields[i], v);
+        }
+        h = ddb_av_get_l(json_object_get(item, "consent_history"));
+        if (json_array_size(h) == 0)
+                return 0;
+        {
+                static const char *const headers[] = {"TIME",    "ACTION",   "METHOD",
+                                                      "MESSAGE", "OPERATOR", "NOTE"};
+                t = ctl_table_new(headers, ARRAY_SIZE(headers));
+        }
+        if (!t)
+                return -ENOMEM;
+        json_array_foreach(h, i, e)
+        {
+                const json_t *m = ddb_av_get_m(e);
+                const char *cells[] = {
+                        ddb_item_get_s(m, "time"),     ddb_item_get_s(m, "action"),
+                        ddb_item_get_s(m, "method"),   ddb_item_get_s(m, "inbound_message_id"),
+                        ddb_item_get_s(m, "operator"), ddb_item_get_s(m, "note"),
+                };
+                if (ctl_table_add(t, cells) < 0) {
+                        ctl_table_free(t);
+                        return -ENOMEM;
+                }
+        }
+        s = ctl_table_format(t);
+        ctl_table_free(t);
+        if (!s)
+                return -ENOMEM;
+        printf("\nconsent_history:\n%s", s);
+        free(s);
+        return 0;
+}
+
+static const char *operator_name(void)
+{
+        const char *u = getenv("SUDO_USER");
+        struct passwd *pw;
+
+        if (!isempty(u))
+                return u;
+        pw = getpwuid(geteuid());
+        if (pw && !isempty(pw->pw_name))
+                return pw->pw_name;
+        u = getenv("USER");
+        return isempty(u) ? "unknown" : u;
+}
+
+static int change(struct ctl *ctl, const char *phone, enum consent_status to, const char *note)
+{
+        const struct config *c = ctl->config;
+        struct business_days_holidays holidays = {0};
+        char id[64], uuid[37];
+        int r;
+
+        if (c->n_consent_holidays > 0) {
+                r = business_days_holidays_parse((const char *const *)c->consent_holidays,
+                                                 c->n_consent_holidays, &holidays);
+                if (r < 0) {
+                        ctl_errorf("[consent] holidays cannot be read: %s", strerror(-r));
+                        return r;
+                }
+        }
+        r = ctl_uuid(uuid);
+        if (r < 0)
+                goto out;
+        (void)snprintf(id, sizeof(id), "%s%s", CTL_CONSENT_ID_PREFIX, uuid);
+
+        for (unsigned attempt = 0;; attempt++) {
+                struct consent_record rec;
+                struct consent_update u;
+                struct ctl_reply rep;
+                json_t *item = NULL;
+
+                r = read_item(ctl, phone, &item);
+                if (r < 0)
+                        goto out;
+                r = consent_record_from_item(item, &rec);
+                json_decref(item);
+                if (r < 0) {
+                        ctl_errorf("the consent item of %s cannot be read (%s): fix it in "
+                                   "DynamoDB first",
+                                   phone, strerror(-r));
+                        goto out;
+                }
+                if (rec.status == to) {
+                        printf("%s is already %s: nothing changed.\n", phone,
+                               consent_status_to_string(to));
+                        r = 0;
+                        goto out;
+                }
+                r = consent_update_build(c->consent_table,
+                                         &(struct consent_change){
+                                                 .phone = phone,
+                                                 .to = to,
+                                                 .method = CTL_CONSENT_METHOD,
+                                                 .inbound_message_id = id,
+                                                 .now = time(NULL),
+                                                 .business_days = c->consent_business_days,
+                                                 .holidays = &holidays,
+                                         },
+                                         &rec, &u);
+                if (r >= 0)
+                        r = ctl_consent_annotate(&u, operator_name(), note);
+                if (r < 0) {
+                        consent_update_done(&u);
+                        ctl_errorf("cannot build the consent update: %s", strerror(-r));
+                        goto out;
+                }
+                r = ctl_ddb_update(ctl, &u.params, &rep);
+                consent_update_done(&u);
+                if (r >= 0) {
+                        ctl_reply_done(&rep);
+                        printf("%s is now %s (method %s, history entry %s).\n", phone,
+                               consent_status_to_string(to), CTL_CONSENT_METHOD, id);
+                        goto out;
+                }
+                if (!rep.condition_failed || attempt + 1 >= MAX_WRITE_ATTEMPTS) {
+                        ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "UpdateItem", r, &rep);
+                        ctl_reply_done(&rep);
+                        goto out;
+                }
+                /* Someone (the daemon) changed it meanwhile: read again and decide again. */
+                ctl_reply_done(&rep);
+        }
+out:
+        business_days_holidays_done(&holidays);
+        return r;
+}
+
+int ctl_cmd_consent(struct ctl *ctl, int argc, char **argv)
+{
+        struct ctl_cmdline cl;
+        const char *verb, *phone, *note;
+        int r, code;
+
+        if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 2, usage, CTL_NEEDS_CONFIG, &cl,
+                           &code))
+                return code;
+        if (cl.args.n_pos != 2)
+                return ctl_cmd_usage_error(usage, "consent needs get, opt-out or opt-in and a "
+                                                  "number");
+        verb = cl.args.pos[0];
+        phone = cl.args.pos[1];
+        note = ctl_cmd_opt(&cl, "note");
+        if (!streq(verb, "get") && !streq(verb, "opt-out") && !streq(verb, "opt-in"))
+                return ctl_cmd_usage_error(usage, "unknown consent action '%s'", verb);
+        if (!ctl_e164_is_valid(phone))
+                return ctl_cmd_usage_error(usage, "'%s' is not a number in E.164 form (+...)",
+                                           phone);
+        if (note && streq(verb, "get"))
+                return ctl_cmd_usage_error(usage, "--note goes with opt-out or opt-in");
+        if (ctl_aws(ctl) < 0)
+                return CTL_EXIT_FAIL;
+
+        if (streq(verb, "get")) {
+                json_t *item = NULL;
+
+                r = read_item(ctl, phone, &item);
+                if (r >= 0)
+                        r = print_record(ctl, phone, item);
+                json_decref(item);
+        } else
+                r = change(ctl, phone,
+                           streq(verb, "opt-out") ? CONSENT_OPTED_OUT : CONSENT_OPTED_IN, note);
+        return r < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+}

@@ -1,0 +1,473 @@
+/*
+ * ctl_cmd_doctor.c — twowayctl doctor: every condition twowayd depends on,
+ * each reported ok / warn / FAIL with the fix. Exit 0 only when none fails.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common.h"
+#include "config.h"
+#include "consent.h"
+#include "ctl.h"
+#include "ctl_cmd.h"
+#include "ctl_phone.h"
+#include "ctl_policy.h"
+#include "ctl_sns.h"
+
+static const char usage[] =
+        "usage: twowayctl doctor [--phone-number ID|+E164] [--endpoint URL]\n"
+        "                        [--healthz-url URL] [--json] [-c FILE]\n"
+        "\n"
+        "Checks, each printed ok, warn or FAIL with the fix:\n"
+        "  credentials    AWS credentials resolve (and from which source)\n"
+        "  phone-number   the number is ACTIVE\n"
+        "  message-type   the number's message type matches [sms] message_type\n"
+        "                 (TRANSACTIONAL expected)\n"
+        "  two-way        two-way messaging is on and points at a topic in [sns] topic_arns\n"
+        "  opt-outs       self-managed opt-outs are on\n"
+        "  topic-policy   the topic policy lets sms-voice.amazonaws.com publish\n"
+        "  subscription   a confirmed subscription for --endpoint (default: any http(s)\n"
+        "                 subscription whose path is [http] path)\n"
+        "  healthz        the daemon's /healthz answers 200 (default URL from [http] listen)\n"
+        "  consent-table  the consent table exists with phone_number (S) as its hash key\n"
+        "The numbers checked are --phone-number, or those whose two-way channel is in\n"
+        "[sns] topic_arns. Exit: 0 when nothing fails, 1 otherwise.\n";
+
+static const struct ctl_opt opts[] = {
+        {"phone-number", 0, true},
+        {"endpoint", 0, true},
+        {"healthz-url", 0, true},
+};
+
+enum check_status {
+        CHECK_OK,
+        CHECK_WARN,
+        CHECK_FAIL,
+};
+
+struct doctor {
+        struct ctl *ctl;
+        json_t *checks;
+        unsigned fails, warns;
+        bool have_creds;
+};
+
+_printf_(5, 6) static void check(struct doctor *d, enum check_status st, const char *name,
+                                 const char *fix, const char *fmt, ...)
+{
+        static const char *const labels[] = {"ok", "warn", "FAIL"};
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                msg = NULL;
+        if (st == CHECK_FAIL)
+                d->fails++;
+        else if (st == CHECK_WARN)
+                d->warns++;
+        if (d->ctl->json) {
+                json_array_append_new(d->checks,
+                                      json_pack("{s:s,s:s,s:s,s:s?}", "check", name, "status",
+                                                st == CHECK_OK     ? "ok"
+                                                : st == CHECK_WARN ? "warn"
+                                                                   : "fail",
+                                                "message", msg ? msg : "", "fix",
+                                                st == CHECK_OK ? NULL : fix));
+                return;
+        }
+        printf("%-4s  %-13s  %s\n", labels[st], name, msg ? msg : "");
+        if (st != CHECK_OK && fix)
+                printf("%-4s  %-13s  fix: %s\n", "", "", fix);
+        fflush(stdout);
+}
+
+static bool topic_configured(const struct config *c, const char *topic)
+{
+        for (size_t i = 0; i < c->n_sns_topic_arns; i++)
+                if (streq(c->sns_topic_arns[i], topic))
+                        return true;
+        return false;
+}
+
+static void check_credentials(struct doctor *d)
+{
+        enum aws_creds_source source = AWS_CREDS_SOURCE_NONE;
+        int r = ctl_credentials(d->ctl, &source);
+
+        d->have_creds = r >= 0;
+        if (r >= 0)
+                check(d, CHECK_OK, "credentials", NULL, "resolved from %s (region %s, from %s)",
+                      aws_creds_source_to_string(source), d->ctl->region,
+                      d->ctl->region_source ? d->ctl->region_source : "?");
+        else
+                check(d, CHECK_FAIL, "credentials",
+                      "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or attach an "
+                      "instance role (IMDSv2)",
+                      "no AWS credentials: %s", strerror(-r));
+}
+
+/* The numbers to look at: --phone-number, or those whose channel is one of ours. */
+static json_t *numbers_to_check(struct doctor *d, const char *which)
+{
+        json_t *all = NULL, *out, *pn;
+        size_t i;
+
+        if (which) {
+                if (ctl_phone_find(d->ctl, which, &pn) < 0) {
+                        check(d, CHECK_FAIL, "phone-number", "see 'twowayctl status'",
+                              "cannot find %s", which);
+                        return NULL;
+                }
+                out = json_pack("[o]", pn);
+                return out;
+        }
+        if (ctl_phone_list(d->ctl, &all) < 0) {
+                check(d, CHECK_FAIL, "phone-number", "see the error above",
+                      "cannot list the phone numbers");
+                return NULL;
+        }
+        out = json_array();
+        json_array_foreach(all, i, pn) if (topic_configured(d->ctl->config,
+                                                            ctl_phone_str(pn, "TwoWayChannelArn")))
+                json_array_append(out, pn);
+        if (json_array_size(out) == 0)
+                check(d, CHECK_FAIL, "two-way",
+                      "twowayctl setup --phone-number +E164 --topic-arn ARN --endpoint URL",
+                      "no phone number (of %zu) sends its inbound SMS to a topic in [sns] "
+                      "topic_arns",
+                      json_array_size(all));
+        json_decref(all);
+        return out;
+}
+
+static void check_number(struct doctor *d, const json_t *pn)
+{
+        const struct config *c = d->ctl->config;
+        const char *num = ctl_phone_str(pn, "PhoneNumber"), *status = ctl_phone_str(pn, "Status");
+        const char *mt = ctl_phone_str(pn, "MessageType"), *channel;
+        _cleanup_free_ char *fix = NULL;
+
+        if (streq(status, "ACTIVE"))
+                check(d, CHECK_OK, "phone-number", NULL, "%s (%s) is ACTIVE", num,
+                      ctl_phone_str(pn, "PhoneNumberId"));
+        else
+                check(d, CHECK_FAIL, "phone-number",
+                      ctl_phone_provisioning_hint(ctl_phone_str(pn, "NumberType")),
+                      "%s is %s, not ACTIVE", num, *status ? status : "in an unknown state");
+
+        if (!streq(mt, c->sms_message_type)) {
+                if (asprintf(&fix, "set [sms] message_type = %s, or use a %s number", mt,
+                             c->sms_message_type) < 0)
+                        fix = NULL;
+                check(d, CHECK_FAIL, "message-type", fix,
+                      "%s is %s but replies are sent as %s ([sms] message_type): sends would "
+                      "fail",
+                      num, *mt ? mt : "of no message type", c->sms_message_type);
+        } else if (!streq(mt, "TRANSACTIONAL"))
+                check(d, CHECK_WARN, "message-type", "use a TRANSACTIONAL number for replies",
+                      "%s is %s; conversational replies are normally TRANSACTIONAL", num, mt);
+        else
+                check(d, CHECK_OK, "message-type", NULL, "%s is TRANSACTIONAL", num);
+
+        channel = ctl_phone_str(pn, "TwoWayChannelArn");
+        free(fix);
+        fix = NULL;
+        if (asprintf(&fix, "twowayctl setup --phone-number %s --topic-arn %s --endpoint URL", num,
+                     c->sns_topic_arns[0]) < 0)
+                fix = NULL;
+        if (!ctl_phone_bool(pn, "TwoWayEnabled"))
+                check(d, CHECK_FAIL, "two-way", fix, "two-way messaging is off on %s", num);
+        else if (!topic_configured(c, channel))
+                check(d, CHECK_FAIL, "two-way", fix,
+                      "two-way messaging of %s goes to %s, which is not in [sns] topic_arns", num,
+                      *channel ? channel : "no channel");
+        else
+                check(d, CHECK_OK, "two-way", NULL, "%s sends inbound SMS to %s", num, channel);
+
+        if (ctl_phone_bool(pn, "SelfManagedOptOutsEnabled"))
+                check(d, CHECK_OK, "opt-outs", NULL, "self-managed opt-outs are on for %s", num);
+        else
+                check(d, CHECK_FAIL, "opt-outs", fix,
+                      "self-managed opt-outs are off for %s: AWS answers STOP/HELP itself and "
+                      "twowayd's consent table is bypassed",
+                      num);
+}
+
+static void check_policy(struct doctor *d, const char *topic, const char *role)
+{
+        char sid[CTL_POLICY_SID_MAX] = "";
+        _cleanup_free_ char *fix = NULL;
+        json_t *attrs = NULL, *policy;
+        int r;
+
+        if (!isempty(role)) {
+                check(d, CHECK_OK, "topic-policy", NULL,
+                      "End User Messaging publishes to %s with role %s", topic, role);
+                return;
+        }
+        if (asprintf(&fix,
+                     "twowayctl setup --phone-number +E164 --topic-arn %s --endpoint URL "
+                     "(adds statement %s)",
+                     topic, CTL_POLICY_SID) < 0)
+                fix = NULL;
+        if (ctl_sns_topic_attributes(d->ctl, topic, &attrs) < 0) {
+                check(d, CHECK_FAIL, "topic-policy", "see the error above",
+                      "cannot read the attributes of %s", topic);
+                return;
+        }
+        policy = json_loads(json_string_value(json_object_get(attrs, "Policy")) ?: "", 0, NULL);
+        json_decref(attrs);
+        r = policy ? ctl_policy_allows(policy, topic, sid) : 0;
+        json_decref(policy);
+        if (r > 0)
+                check(d, CHECK_OK, "topic-policy", NULL,
+                      "the policy of %s lets sms-voice.amazonaws.com publish (statement %s)", topic,
+                      *sid ? sid : "without Sid");
+        else if (r == -EPERM)
+                check(d, CHECK_FAIL, "topic-policy", "remove that Deny statement",
+                      "the policy of %s denies sms-voice.amazonaws.com sns:Publish (statement "
+                      "%s)",
+                      topic, sid);
+        else
+                check(d, CHECK_FAIL, "topic-policy", fix,
+                      "the policy of %s does not let sms-voice.amazonaws.com publish", topic);
+}
+
+static bool path_matches(const char *url, const char *path)
+{
+        const char *host = strstr(url, "://"), *p;
+
+        if (!host)
+                return false;
+        p = strchr(host + 3, '/');
+        return p && streq(p, path);
+}
+
+static void check_subscription(struct doctor *d, const char *topic, const char *endpoint)
+{
+        json_t *subs = NULL, *s;
+        unsigned confirmed = 0, pending = 0;
+        const char *first = NULL;
+        _cleanup_free_ char *fix = NULL;
+        size_t i;
+
+        if (ctl_sns_subscriptions(d->ctl, topic, &subs) < 0) {
+                check(d, CHECK_FAIL, "subscription", "see the error above",
+                      "cannot list the subscriptions of %s", topic);
+                return;
+        }
+        json_array_foreach(subs, i, s)
+        {
+                const char *p = ctl_phone_str(s, "Protocol"), *e = ctl_phone_str(s, "Endpoint");
+
+                if (!streq(p, "http") && !streq(p, "https"))
+                        continue;
+                if (endpoint ? !streq(e, endpoint) : !path_matches(e, d->ctl->config->http_path))
+                        continue;
+                if (ctl_sns_subscription_confirmed(s)) {
+                        confirmed++;
+                        if (!first)
+                                first = e;
+                } else
+                        pending++;
+        }
+        if (asprintf(&fix, "twowayctl setup --phone-number +E164 --topic-arn %s --endpoint %s%s",
+                     topic, endpoint ? endpoint : "https://HOST",
+                     endpoint ? "" : d->ctl->config->http_path) < 0)
+                fix = NULL;
+        if (confirmed)
+                check(d, CHECK_OK, "subscription", NULL, "%s is subscribed to %s and confirmed",
+                      endpoint ? endpoint : first, topic);
+        else if (pending)
+                check(d, CHECK_FAIL, "subscription",
+                      "make sure twowayd runs, is reachable from SNS at that URL and has [sns] "
+                      "auto_confirm = yes; then run setup again",
+                      "the subscription of %s to %s is pending confirmation",
+                      endpoint ? endpoint : "the endpoint", topic);
+        else if (endpoint)
+                check(d, CHECK_FAIL, "subscription", fix, "%s is not subscribed to %s", endpoint,
+                      topic);
+        else
+                check(d, CHECK_FAIL, "subscription", fix,
+                      "no http(s) subscription of %s ends in %s ([http] path); pass --endpoint "
+                      "URL to check a specific one",
+                      topic, d->ctl->config->http_path);
+        json_decref(subs);
+}
+
+static char *default_healthz_url(const struct config *c)
+{
+        const char *host = c->http_listen_host;
+        char *url;
+
+        if (isempty(host) || streq(host, "0.0.0.0"))
+                host = "127.0.0.1";
+        else if (streq(host, "::"))
+                host = "::1";
+        if (asprintf(&url, "%s://%s%s%s:%u/healthz", c->http_tls_cert ? "https" : "http",
+                     strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+                     (unsigned)c->http_listen_port) < 0)
+                return NULL;
+        return url;
+}
+
+static void check_healthz(struct doctor *d, const char *url_arg)
+{
+        _cleanup_free_ char *url = url_arg ? strdup(url_arg) : default_healthz_url(d->ctl->config);
+        _cleanup_free_ char *body = NULL;
+        long status = 0;
+        int r;
+
+        if (!url)
+                return;
+        r = ctl_http_get(d->ctl, url, 3000, &status, &body);
+        if (r < 0)
+                check(d, CHECK_FAIL, "healthz",
+                      "start it (systemctl start twowayd; journalctl -u twowayd), or pass "
+                      "--healthz-url",
+                      "%s does not answer (%s): is twowayd running?", url, strerror(-r));
+        else if (status == 200)
+                check(d, CHECK_OK, "healthz", NULL, "%s answers 200", url);
+        else
+                check(d, CHECK_FAIL, "healthz",
+                      "503 means stopping, or the spool cannot be written (disk, permissions): "
+                      "see journalctl -u twowayd",
+                      "%s answers %ld", url, status);
+}
+
+static void check_table(struct doctor *d)
+{
+        const char *table = d->ctl->config->consent_table;
+        _cleanup_free_ char *fix = NULL;
+        json_t *body = json_pack("{s:s}", "TableName", table), *t, *e;
+        bool hash_ok = false, range = false, type_ok = false;
+        struct ctl_reply rep;
+        const char *status;
+        size_t i;
+        int r;
+
+        if (!body)
+                return;
+        if (asprintf(&fix,
+                     "aws dynamodb create-table --table-name %s --attribute-definitions "
+                     "AttributeName=phone_number,AttributeType=S --key-schema "
+                     "AttributeName=phone_number,KeyType=HASH --billing-mode PAY_PER_REQUEST",
+                     table) < 0)
+                fix = NULL;
+        r = ctl_call(d->ctl,
+                     &(struct aws_call_params){
+                             .service = AWS_SERVICE_DYNAMODB,
+                             .operation = "DescribeTable",
+                             .body = body,
+                     },
+                     &rep);
+        json_decref(body);
+        if (r < 0) {
+                if (aws_error_is(&rep.error, "ResourceNotFoundException"))
+                        check(d, CHECK_FAIL, "consent-table", fix,
+                              "the consent table %s does not exist (region %s)", table,
+                              d->ctl->region);
+                else {
+                        ctl_report_aws(d->ctl, AWS_SERVICE_DYNAMODB, "DescribeTable", r, &rep);
+                        check(d, CHECK_FAIL, "consent-table", "see the error above",
+                              "cannot describe the consent table %s", table);
+                }
+                ctl_reply_done(&rep);
+                return;
+        }
+        t = json_object_get(rep.json, "Table");
+        json_array_foreach(json_object_get(t, "KeySchema"), i, e)
+        {
+                const char *name = ctl_phone_str(e, "AttributeName"),
+                           *kt = ctl_phone_str(e, "KeyType");
+
+                if (streq(kt, "HASH") && streq(name, CONSENT_KEY))
+                        hash_ok = true;
+                if (streq(kt, "RANGE"))
+                        range = true;
+        }
+        json_array_foreach(json_object_get(t, "AttributeDefinitions"), i,
+                           e) if (streq(ctl_phone_str(e, "AttributeName"), CONSENT_KEY) &&
+                                  streq(ctl_phone_str(e, "AttributeType"), "S")) type_ok = true;
+        status = ctl_phone_str(t, "TableStatus");
+        if (!hash_ok || !type_ok || range)
+                check(d, CHECK_FAIL, "consent-table", fix,
+                      "the consent table %s must have phone_number (S) as its only key", table);
+        else if (!streq(status, "ACTIVE"))
+                check(d, CHECK_WARN, "consent-table", "wait until it is ACTIVE",
+                      "the consent table %s is %s", table, status);
+        else
+                check(d, CHECK_OK, "consent-table", NULL,
+                      "%s is ACTIVE with hash key phone_number (S)", table);
+        ctl_reply_done(&rep);
+}
+
+int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
+{
+        struct ctl_cmdline cl;
+        struct doctor d = {.ctl = ctl};
+        const char *endpoint;
+        json_t *numbers = NULL, *topics, *pn;
+        size_t i;
+        int code;
+
+        if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_AWS, &cl,
+                           &code))
+                return code;
+        endpoint = ctl_cmd_opt(&cl, "endpoint");
+        if (endpoint && !ctl_url_scheme(endpoint))
+                return ctl_cmd_usage_error(usage, "--endpoint needs an http(s) URL");
+        d.checks = json_array();
+        topics = json_object(); /* topic -> role ("" for none) */
+        if (!d.checks || !topics)
+                return CTL_EXIT_FAIL;
+
+        check_credentials(&d);
+        if (d.have_creds) {
+                numbers = numbers_to_check(&d, ctl_cmd_opt(&cl, "phone-number"));
+                json_array_foreach(numbers, i, pn)
+                {
+                        const char *ch = ctl_phone_str(pn, "TwoWayChannelArn");
+
+                        check_number(&d, pn);
+                        if (topic_configured(ctl->config, ch))
+                                json_object_set_new(
+                                        topics, ch,
+                                        json_string(ctl_phone_str(pn, "TwoWayChannelRole")));
+                }
+                if (json_object_size(topics) == 0)
+                        for (size_t t = 0; t < ctl->config->n_sns_topic_arns; t++)
+                                json_object_set_new(topics, ctl->config->sns_topic_arns[t],
+                                                    json_string(""));
+                {
+                        const char *topic;
+                        json_t *role;
+
+                        json_object_foreach(topics, topic, role)
+                        {
+                                check_policy(&d, topic, json_string_value(role));
+                                check_subscription(&d, topic, endpoint);
+                        }
+                }
+        } else
+                check(&d, CHECK_FAIL, "aws", "fix the credentials first",
+                      "phone number, topic and table checks skipped: no credentials");
+        check_healthz(&d, ctl_cmd_opt(&cl, "healthz-url"));
+        if (d.have_creds)
+                check_table(&d);
+
+        if (ctl->json)
+                (void)ctl_print_json(json_pack("{s:b,s:i,s:i,s:O}", "ok", d.fails == 0, "failed",
+                                               (int)d.fails, "warnings", (int)d.warns, "checks",
+                                               d.checks));
+        else
+                printf("%u failed, %u warning%s\n", d.fails, d.warns, d.warns == 1 ? "" : "s");
+        json_decref(numbers);
+        json_decref(topics);
+        json_decref(d.checks);
+        return d.fails ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+}

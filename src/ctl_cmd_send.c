@@ -1,0 +1,205 @@
+/*
+ * ctl_cmd_send.c — twowayctl send (SendTextMessage) and simulate (an
+ * inbound-shaped SNS Publish to the two-way topic).
+ */
+#include <stdio.h>
+
+#include "common.h"
+#include "config.h"
+#include "consent.h"
+#include "ctl.h"
+#include "ctl_cmd.h"
+#include "ctl_sns.h"
+#include "ddb.h"
+
+static const char send_usage[] =
+        "usage: twowayctl send --to +E164 --body TEXT [--from ID] [--force] [--json] [-c FILE]\n"
+        "\n"
+        "Send one SMS with SendTextMessage, from --from or [sms] origination_identity,\n"
+        "with [sms] message_type, configuration_set, max_price and time_to_live.\n"
+        "The consent table is read first: a number that opted out is refused unless\n"
+        "--force is given (and --force skips that read). The send is tried once.\n";
+
+static const struct ctl_opt send_opts[] = {
+        {"to", 0, true},
+        {"body", 0, true},
+        {"from", 0, true},
+        {"force", 0, false},
+};
+
+/* 1 opted out, 0 not, < 0 could not tell (printed). */
+static int opted_out(struct ctl *ctl, const char *phone)
+{
+        json_t *key = json_pack("{s:{s:s}}", CONSENT_KEY, "S", phone);
+        struct consent_record rec;
+        struct ctl_reply rep;
+        int r;
+
+        if (!key)
+                return -ENOMEM;
+        r = ctl_ddb_get(ctl,
+                        &(struct ddb_get_params){
+                                .table = ctl->config->consent_table,
+                                .key = key,
+                                .consistent_read = true,
+                        },
+                        &rep);
+        json_decref(key);
+        if (r < 0) {
+                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "GetItem", r, &rep);
+                ctl_reply_done(&rep);
+                return r;
+        }
+        r = consent_record_from_item(rep.item, &rec);
+        ctl_reply_done(&rep);
+        if (r < 0) {
+                ctl_errorf("the consent item of %s cannot be read (%s)", phone, strerror(-r));
+                return r;
+        }
+        return rec.status == CONSENT_OPTED_OUT;
+}
+
+int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
+{
+        struct ctl_cmdline cl;
+        const char *to, *body, *from;
+        const struct config *c;
+        struct ctl_reply rep;
+        json_t *req;
+        int r, code;
+
+        if (!ctl_cmd_begin(ctl, argc, argv, send_opts, ARRAY_SIZE(send_opts), 0, send_usage,
+                           CTL_NEEDS_AWS, &cl, &code))
+                return code;
+        c = ctl->config;
+        to = ctl_cmd_opt(&cl, "to");
+        body = ctl_cmd_opt(&cl, "body");
+        from = ctl_cmd_opt(&cl, "from") ?: c->sms_origination_identity;
+        if (!ctl_e164_is_valid(to))
+                return ctl_cmd_usage_error(send_usage, "--to needs a number in E.164 form (+...)");
+        if (isempty(body))
+                return ctl_cmd_usage_error(send_usage, "--body needs the text to send");
+        if (isempty(from))
+                return ctl_cmd_usage_error(send_usage,
+                                           "no origination: pass --from or set [sms] "
+                                           "origination_identity in %s",
+                                           ctl->config_path);
+
+        if (!ctl_cmd_opt(&cl, "force")) {
+                r = opted_out(ctl, to);
+                if (r < 0)
+                        return CTL_EXIT_FAIL;
+                if (r > 0) {
+                        ctl_errorf("%s has opted out: not sent (use --force only with new "
+                                   "consent on record; 'twowayctl consent get %s' shows it)",
+                                   to, to);
+                        return CTL_EXIT_FAIL;
+                }
+        }
+
+        req = json_pack("{s:s,s:s,s:s,s:s}", "DestinationPhoneNumber", to, "OriginationIdentity",
+                        from, "MessageBody", body, "MessageType", c->sms_message_type);
+        if (req && c->sms_configuration_set)
+                json_object_set_new(req, "ConfigurationSetName",
+                                    json_string(c->sms_configuration_set));
+        if (req && c->sms_max_price)
+                json_object_set_new(req, "MaxPrice", json_string(c->sms_max_price));
+        if (req && c->sms_time_to_live)
+                json_object_set_new(req, "TimeToLive", json_integer(c->sms_time_to_live));
+        if (!req)
+                return CTL_EXIT_FAIL;
+        /* Once, on a fresh connection: a send must not be repeated behind our back. */
+        r = ctl_call(ctl,
+                     &(struct aws_call_params){
+                             .service = AWS_SERVICE_SMS_VOICE,
+                             .operation = "SendTextMessage",
+                             .body = req,
+                             .max_attempts = 1,
+                             .fresh_connection = true,
+                     },
+                     &rep);
+        json_decref(req);
+        if (r < 0) {
+                ctl_report_aws(ctl, AWS_SERVICE_SMS_VOICE, "SendTextMessage", r, &rep);
+                ctl_reply_done(&rep);
+                return CTL_EXIT_FAIL;
+        }
+        {
+                const char *id = json_string_value(json_object_get(rep.json, "MessageId"));
+
+                if (ctl->json)
+                        (void)ctl_print_json(json_pack("{s:s,s:s,s:s}", "message_id", id ? id : "",
+                                                       "to", to, "from", from));
+                else
+                        printf("Sent to %s from %s: message id %s\n", to, from, id ? id : "?");
+        }
+        ctl_reply_done(&rep);
+        return CTL_EXIT_OK;
+}
+
+static const char simulate_usage[] =
+        "usage: twowayctl simulate --from +E164 --body TEXT [--to +E164] [--topic-arn ARN]\n"
+        "                          [--json] [-c FILE]\n"
+        "\n"
+        "Publish to the two-way SNS topic a message shaped like the one End User\n"
+        "Messaging publishes for an inbound SMS, as 'aws sns publish' does in the AWS\n"
+        "guide: the daemon receives it through its subscription and answers it like a\n"
+        "real message (the reply goes to --from). --to defaults to [sms]\n"
+        "origination_identity when that is a number; --topic-arn to the first of\n"
+        "[sns] topic_arns.\n";
+
+static const struct ctl_opt simulate_opts[] = {
+        {"from", 0, true},
+        {"body", 0, true},
+        {"to", 0, true},
+        {"topic-arn", 0, true},
+};
+
+int ctl_cmd_simulate(struct ctl *ctl, int argc, char **argv)
+{
+        struct ctl_cmdline cl;
+        const char *from, *body, *to, *topic;
+        char inbound_id[37];
+        _cleanup_free_ char *message = NULL, *message_id = NULL;
+        json_t *m;
+        int r, code;
+
+        if (!ctl_cmd_begin(ctl, argc, argv, simulate_opts, ARRAY_SIZE(simulate_opts), 0,
+                           simulate_usage, CTL_NEEDS_CONFIG, &cl, &code))
+                return code;
+        from = ctl_cmd_opt(&cl, "from");
+        body = ctl_cmd_opt(&cl, "body");
+        to = ctl_cmd_opt(&cl, "to") ?: ctl->config->sms_origination_identity;
+        topic = ctl_cmd_opt(&cl, "topic-arn") ?: ctl->config->sns_topic_arns[0];
+        if (!ctl_e164_is_valid(from))
+                return ctl_cmd_usage_error(simulate_usage,
+                                           "--from needs a number in E.164 form (+...)");
+        if (!body)
+                return ctl_cmd_usage_error(simulate_usage, "--body needs the message text");
+        if (!ctl_e164_is_valid(to))
+                return ctl_cmd_usage_error(simulate_usage,
+                                           "--to needs our number in E.164 form (or set [sms] "
+                                           "origination_identity to it)");
+        if (ctl_aws(ctl) < 0 || ctl_uuid(inbound_id) < 0)
+                return CTL_EXIT_FAIL;
+
+        /* The fields in the order End User Messaging writes them. */
+        m = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "originationNumber", from, "destinationNumber",
+                      to, "messageKeyword", "", "messageBody", body, "inboundMessageId", inbound_id,
+                      "previousPublishedMessageId", "");
+        message = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        json_decref(m);
+        if (!message)
+                return CTL_EXIT_FAIL;
+        r = ctl_sns_publish(ctl, topic, message, &message_id);
+        if (r < 0)
+                return CTL_EXIT_FAIL;
+        if (ctl->json)
+                (void)ctl_print_json(json_pack("{s:s,s:s,s:s}", "message_id", message_id,
+                                               "inbound_message_id", inbound_id, "topic_arn",
+                                               topic));
+        else
+                printf("Published to %s: SNS message id %s, inbound message id %s\n", topic,
+                       message_id, inbound_id);
+        return CTL_EXIT_OK;
+}

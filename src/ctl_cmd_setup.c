@@ -1,0 +1,353 @@
+/*
+ * ctl_cmd_setup.c — twowayctl setup: wire a phone number's two-way messaging
+ * to the SNS topic and the topic to the daemon, idempotently.
+ *
+ * Steps, each skipped with "already ..." when its state is already right:
+ *   1. the number must be ACTIVE (else stop, CTL_EXIT_NOT_READY);
+ *   2. the topic policy lets sms-voice.amazonaws.com publish (ctl_policy.h);
+ *   3. UpdatePhoneNumber TwoWayEnabled + TwoWayChannelArn (+ TwoWayChannelRole);
+ *   4. UpdatePhoneNumber SelfManagedOptOutsEnabled;
+ *   5. Subscribe the endpoint, then wait until the daemon has confirmed it.
+ * With --dry-run only the reads run and the plan is printed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <ev.h>
+
+#include "common.h"
+#include "config.h"
+#include "ctl.h"
+#include "ctl_cmd.h"
+#include "ctl_phone.h"
+#include "ctl_policy.h"
+#include "ctl_sns.h"
+#include "sns_verify.h"
+
+static const char usage[] =
+        "usage: twowayctl setup --phone-number ID|+E164 --topic-arn ARN --endpoint URL\n"
+        "                       [--role-arn ARN] [--timeout SEC] [--dry-run] [-c FILE]\n"
+        "\n"
+        "Connect a phone number to twowayd, idempotently:\n"
+        "  - the topic policy lets sms-voice.amazonaws.com publish (a statement with\n"
+        "    Sid " CTL_POLICY_SID " is added; other statements are kept);\n"
+        "  - two-way messaging is enabled on the number towards the topic\n"
+        "    (--role-arn sets TwoWayChannelRole instead of relying on the policy);\n"
+        "  - self-managed opt-outs are turned on (twowayd answers STOP/HELP);\n"
+        "  - URL (https://host/sns) is subscribed to the topic, and setup waits up to\n"
+        "    --timeout seconds (default 60) until the running daemon has confirmed it.\n"
+        "A number that is not ACTIVE yet stops setup (exit 4); running setup again\n"
+        "changes nothing. --dry-run prints the plan and changes nothing.\n"
+        "Exit: 0 done, 1 failed, 2 usage, 3 config, 4 number not ACTIVE, 5 not confirmed\n"
+        "in time.\n";
+
+static const struct ctl_opt opts[] = {
+        {"phone-number", 0, true}, {"topic-arn", 0, true}, {"endpoint", 0, true},
+        {"role-arn", 0, true},     {"timeout", 0, true},   {"dry-run", 0, false},
+};
+
+struct setup {
+        struct ctl *ctl;
+        const char *topic, *endpoint, *protocol, *role;
+        bool dry_run;
+        unsigned changes;
+};
+
+_printf_(2, 3) static void step(const char *what, const char *fmt, ...)
+{
+        va_list ap;
+
+        printf("%-22s ", what);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+}
+
+static int do_policy(struct setup *s)
+{
+        _cleanup_free_ char *policy = NULL;
+        char sid[CTL_POLICY_SID_MAX] = "";
+        enum ctl_policy_outcome outcome;
+        json_t *attrs = NULL;
+        int r;
+
+        r = ctl_sns_topic_attributes(s->ctl, s->topic, &attrs);
+        if (r < 0)
+                return r;
+        r = ctl_policy_merge(json_string_value(json_object_get(attrs, "Policy")), s->topic,
+                             &outcome, &policy, sid);
+        json_decref(attrs);
+        if (r == -EPERM) {
+                ctl_errorf("the policy of %s denies sms-voice.amazonaws.com sns:Publish "
+                           "(statement '%s'): remove that Deny first",
+                           s->topic, sid);
+                return r;
+        }
+        if (r < 0) {
+                ctl_errorf("the policy of %s cannot be read as a policy (%s): fix it by hand",
+                           s->topic, strerror(-r));
+                return r;
+        }
+        if (outcome == CTL_POLICY_ALREADY) {
+                step("topic policy:", "already allows sms-voice.amazonaws.com to publish%s%s%s",
+                     *sid ? " (statement " : "", sid, *sid ? ")" : "");
+                return 0;
+        }
+        s->changes++;
+        if (s->dry_run) {
+                step("topic policy:",
+                     "would %s statement %s allowing sms-voice.amazonaws.com to publish",
+                     outcome == CTL_POLICY_ADDED ? "add" : "update", CTL_POLICY_SID);
+                return 0;
+        }
+        r = ctl_sns_set_policy(s->ctl, s->topic, policy);
+        if (r < 0)
+                return r;
+        step("topic policy:", "%s statement %s: sms-voice.amazonaws.com may publish",
+             outcome == CTL_POLICY_ADDED ? "added" : "updated", CTL_POLICY_SID);
+        return 0;
+}
+
+static int do_two_way(struct setup *s, const json_t *pn)
+{
+        const char *id = ctl_phone_str(pn, "PhoneNumberId");
+        json_t *fields;
+        int r;
+
+        if (ctl_phone_bool(pn, "TwoWayEnabled") &&
+            streq(ctl_phone_str(pn, "TwoWayChannelArn"), s->topic) &&
+            (!s->role || streq(ctl_phone_str(pn, "TwoWayChannelRole"), s->role))) {
+                step("two-way messaging:", "already enabled towards %s", s->topic);
+                return 0;
+        }
+        s->changes++;
+        if (s->dry_run) {
+                step("two-way messaging:", "would enable it towards %s%s%s", s->topic,
+                     s->role ? " with role " : "", s->role ? s->role : "");
+                return 0;
+        }
+        fields = json_pack("{s:b,s:s}", "TwoWayEnabled", true, "TwoWayChannelArn", s->topic);
+        if (fields && s->role)
+                json_object_set_new(fields, "TwoWayChannelRole", json_string(s->role));
+        if (!fields)
+                return -ENOMEM;
+        r = ctl_phone_update(s->ctl, id, fields);
+        json_decref(fields);
+        if (r < 0)
+                return r;
+        step("two-way messaging:", "enabled towards %s", s->topic);
+        return 0;
+}
+
+static int do_opt_outs(struct setup *s, const json_t *pn)
+{
+        json_t *fields;
+        int r;
+
+        if (ctl_phone_bool(pn, "SelfManagedOptOutsEnabled")) {
+                step("self-managed opt-outs:", "already on");
+                return 0;
+        }
+        s->changes++;
+        if (s->dry_run) {
+                step("self-managed opt-outs:", "would turn them on (twowayd answers STOP/HELP)");
+                return 0;
+        }
+        fields = json_pack("{s:b}", "SelfManagedOptOutsEnabled", true);
+        if (!fields)
+                return -ENOMEM;
+        r = ctl_phone_update(s->ctl, ctl_phone_str(pn, "PhoneNumberId"), fields);
+        json_decref(fields);
+        if (r < 0)
+                return r;
+        step("self-managed opt-outs:", "on (twowayd answers STOP/HELP)");
+        return 0;
+}
+
+/* Poll ListSubscriptionsByTopic until the endpoint's subscription is confirmed. */
+static int wait_confirmed(struct setup *s, unsigned timeout_s, char **ret_arn)
+{
+        ev_tstamp start = ev_time(), last_note = start;
+        bool tty = isatty(STDERR_FILENO);
+
+        fprintf(stderr,
+                "twowayctl: waiting up to %us for the daemon to confirm the "
+                "subscription%s",
+                timeout_s, tty ? "" : "\n");
+        for (;;) {
+                json_t *sub = NULL;
+                ev_tstamp elapsed;
+                int r;
+
+                r = ctl_sns_find_subscription(s->ctl, s->topic, s->endpoint, &sub);
+                if (r < 0)
+                        return r;
+                if (sub && ctl_sns_subscription_confirmed(sub)) {
+                        *ret_arn =
+                                strdup(json_string_value(json_object_get(sub, "SubscriptionArn")));
+                        json_decref(sub);
+                        if (tty)
+                                fputc('\n', stderr);
+                        return *ret_arn ? 0 : -ENOMEM;
+                }
+                json_decref(sub);
+                elapsed = ev_time() - start;
+                if (elapsed >= timeout_s) {
+                        if (tty)
+                                fputc('\n', stderr);
+                        return -ETIMEDOUT;
+                }
+                if (tty)
+                        fprintf(stderr,
+                                "\rtwowayctl: waiting up to %us for the daemon to "
+                                "confirm the subscription... %.0fs",
+                                timeout_s, elapsed);
+                else if (ev_time() - last_note >= 10.) {
+                        fprintf(stderr, "twowayctl: still pending after %.0fs\n", elapsed);
+                        last_note = ev_time();
+                }
+                fflush(stderr);
+                ctl_sleep(s->ctl, MIN(1., timeout_s - elapsed));
+        }
+}
+
+static int do_subscription(struct setup *s, unsigned timeout_s)
+{
+        _cleanup_free_ char *arn = NULL;
+        json_t *sub = NULL;
+        bool pending;
+        int r;
+
+        r = ctl_sns_find_subscription(s->ctl, s->topic, s->endpoint, &sub);
+        if (r < 0)
+                return r;
+        if (sub && ctl_sns_subscription_confirmed(sub)) {
+                step("subscription:", "already confirmed: %s",
+                     json_string_value(json_object_get(sub, "SubscriptionArn")));
+                json_decref(sub);
+                return 0;
+        }
+        pending = sub != NULL;
+        json_decref(sub);
+        s->changes++;
+        if (s->dry_run) {
+                step("subscription:",
+                     "would subscribe %s (protocol %s) and wait for the daemon "
+                     "to confirm it",
+                     s->endpoint, s->protocol);
+                return 0;
+        }
+        /* Subscribing a pending endpoint again makes SNS send a new confirmation. */
+        r = ctl_sns_subscribe(s->ctl, s->topic, s->protocol, s->endpoint, &arn);
+        if (r < 0)
+                return r;
+        step("subscription:", "%s %s, confirmation requested",
+             pending ? "re-subscribed" : "subscribed", s->endpoint);
+        free(arn);
+        arn = NULL;
+        r = wait_confirmed(s, timeout_s, &arn);
+        if (r == -ETIMEDOUT) {
+                ctl_errorf("the subscription of %s is still pending after %us: check that "
+                           "twowayd runs and is reachable from SNS at that URL, that %s is in "
+                           "[sns] topic_arns and [sns] auto_confirm = yes ('twowayctl doctor "
+                           "--endpoint %s' checks these), then run setup again",
+                           s->endpoint, timeout_s, s->topic, s->endpoint);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        step("subscription:", "confirmed: %s", arn);
+        return 0;
+}
+
+static bool topic_configured(const struct config *c, const char *topic)
+{
+        for (size_t i = 0; i < c->n_sns_topic_arns; i++)
+                if (streq(c->sns_topic_arns[i], topic))
+                        return true;
+        return false;
+}
+
+int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
+{
+        struct ctl_cmdline cl;
+        struct setup s = {.ctl = ctl};
+        struct sns_topic_arn parsed;
+        const char *which, *timeout_arg;
+        uint64_t timeout_s = 60;
+        json_t *pn = NULL;
+        int r, code;
+
+        if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_CONFIG, &cl,
+                           &code))
+                return code;
+        which = ctl_cmd_opt(&cl, "phone-number");
+        s.topic = ctl_cmd_opt(&cl, "topic-arn");
+        s.endpoint = ctl_cmd_opt(&cl, "endpoint");
+        s.role = ctl_cmd_opt(&cl, "role-arn");
+        s.dry_run = ctl_cmd_opt(&cl, "dry-run") != NULL;
+        timeout_arg = ctl_cmd_opt(&cl, "timeout");
+        if (isempty(which))
+                return ctl_cmd_usage_error(usage, "--phone-number is required (an id, ARN or "
+                                                  "+E164 number)");
+        if (!s.topic || sns_topic_arn_parse(s.topic, &parsed) < 0)
+                return ctl_cmd_usage_error(usage, "--topic-arn needs an SNS topic ARN "
+                                                  "(arn:aws:sns:REGION:ACCOUNT:NAME)");
+        s.protocol = ctl_url_scheme(s.endpoint);
+        if (!s.protocol)
+                return ctl_cmd_usage_error(usage, "--endpoint needs the daemon's public URL, "
+                                                  "e.g. https://sms.example.com/sns");
+        if (s.role && strncmp(s.role, "arn:", 4) != 0)
+                return ctl_cmd_usage_error(usage, "--role-arn needs an IAM role ARN");
+        if (timeout_arg && ctl_parse_uint(timeout_arg, 1, 3600, &timeout_s) < 0)
+                return ctl_cmd_usage_error(usage, "--timeout needs 1 to 3600 seconds");
+        if (ctl_aws(ctl) < 0)
+                return CTL_EXIT_FAIL;
+        if (!topic_configured(ctl->config, s.topic))
+                ctl_errorf("warning: %s is not in [sns] topic_arns of %s: the daemon will "
+                           "refuse its deliveries until it is added (and reloaded)",
+                           s.topic, ctl->config_path);
+
+        r = ctl_phone_find(ctl, which, &pn);
+        if (r < 0)
+                return CTL_EXIT_FAIL;
+        {
+                const char *status = ctl_phone_str(pn, "Status");
+
+                step("phone number:", "%s (%s): %s, %s, %s", ctl_phone_str(pn, "PhoneNumber"),
+                     ctl_phone_str(pn, "PhoneNumberId"), status, ctl_phone_str(pn, "NumberType"),
+                     ctl_phone_str(pn, "MessageType"));
+                if (!streq(status, "ACTIVE")) {
+                        ctl_errorf("%s is %s, not ACTIVE: two-way messaging can only be set up "
+                                   "on an active number. %s Check with 'twowayctl status' and run "
+                                   "setup again then.",
+                                   ctl_phone_str(pn, "PhoneNumber"),
+                                   *status ? status : "in an unknown state",
+                                   ctl_phone_provisioning_hint(ctl_phone_str(pn, "NumberType")));
+                        json_decref(pn);
+                        return CTL_EXIT_NOT_READY;
+                }
+        }
+        r = do_policy(&s);
+        if (r >= 0)
+                r = do_two_way(&s, pn);
+        if (r >= 0)
+                r = do_opt_outs(&s, pn);
+        json_decref(pn);
+        if (r >= 0)
+                r = do_subscription(&s, (unsigned)timeout_s);
+        if (r == -ETIMEDOUT)
+                return CTL_EXIT_TIMEOUT;
+        if (r < 0)
+                return CTL_EXIT_FAIL;
+        if (s.dry_run)
+                printf("Dry run: %u change%s planned, nothing was changed.\n", s.changes,
+                       s.changes == 1 ? "" : "s");
+        else if (s.changes == 0)
+                printf("Nothing to change: %s already answers through twowayd.\n", which);
+        else
+                printf("Setup complete.\n");
+        return CTL_EXIT_OK;
+}

@@ -1,0 +1,523 @@
+// twowayctl against the real daemon and the local AWS stand-in: setup (fresh,
+// twice, not ACTIVE, dry run), doctor (each check broken in turn, then all ok),
+// consent, spool, send and simulate. Loopback only; every wait is bounded.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startStandin } from '../standin/standin.mjs';
+import { SAFE_AWS_ENV, configText, startDaemon, tempDir } from './lib/daemon.mjs';
+
+const CTL = process.env.TWOWAYCTL_BIN ||
+  (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
+    : new URL('../../build/twowayctl', import.meta.url).pathname);
+const OUR_NUMBER = '+18005550199';
+const MUTATING = ['SetTopicAttributes', 'Subscribe', 'UpdatePhoneNumber', 'Publish', 'SendTextMessage',
+  'UpdateItem', 'PutItem'];
+
+let standin;
+before(async () => { standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' }); });
+after(async () => { await standin?.close(); });
+
+let seq = 0;
+// A topic and a phone number of the test's own, so tests do not see each other's state.
+function fixture(t, { status = 'ACTIVE', ...number } = {}) {
+  const n = ++seq;
+  const topicArn = standin.sns.createTopic(`twowayd-ctl-${n}`);
+  const phone = standin.sms.addPhoneNumber({ phoneNumber: `+1800555${String(1000 + n).slice(-4)}`, status, ...number });
+  return { topicArn, phone };
+}
+
+function config(dir, { topicArn, consentTable = 'twowayd-consent', origination = OUR_NUMBER, port = 0 } = {}) {
+  return configText({
+    port,
+    spoolDir: dir,
+    tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, '[sms]', `origination_identity = ${origination}`].join('\n'),
+  }).replace(/topic_arns = .*/, `topic_arns = ${topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`)
+    .replace(/^table = twowayd-consent$/m, `table = ${consentTable}`);
+}
+
+// A daemon for the topic (its own spool and config); d.url is its SNS endpoint.
+async function daemon(t, opts) {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const d = await startDaemon({ dir, config: config(dir, opts), env: standin.env() });
+  t.after(() => d.stop());
+  assert.equal(d.exit, null, d.stderrText.join('\n'));
+  d.dir = dir;
+  d.url = `http://127.0.0.1:${d.port}/sns`;
+  return d;
+}
+
+// A config file for twowayctl alone (no daemon).
+function configFile(t, opts) {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const path = join(dir, 'twowayd.conf');
+  writeFileSync(path, config(dir, opts));
+  return { dir, path };
+}
+
+function ctl(configPath, args, { env = {}, timeoutMs = 30000 } = {}) {
+  const { dir } = tempDir();
+  const childEnv = { ...process.env, ...SAFE_AWS_ENV(dir), ...standin.env(), ...env };
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
+  delete childEnv.JOURNAL_STREAM;
+  return new Promise((resolve) => {
+    execFile(CTL, ['-c', configPath, ...args], { env: childEnv, encoding: 'utf8', timeout: timeoutMs },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? err.signal) : 0, stdout, stderr }));
+  });
+}
+
+const json = (r) => {
+  assert.equal(typeof r.stdout, 'string');
+  return JSON.parse(r.stdout);
+};
+const mutatingCalls = (from) => [...standin.requests('sms'), ...standin.requests('sns-api'), ...standin.requests('dynamodb')]
+  .filter((q) => q.seq > from && MUTATING.includes(q.operation));
+const lastSeq = () => Math.max(0, ...[...standin.requests('sms'), ...standin.requests('sns-api'), ...standin.requests('dynamodb')].map((q) => q.seq));
+const numberState = (id) => standin.sms.phoneNumbers().find((n) => n.PhoneNumberId === id);
+
+function setupArgs(f, endpoint, extra = [], timeout = 15) {
+  return ['setup', '--phone-number', f.phone.PhoneNumber, '--topic-arn', f.topicArn, '--endpoint', endpoint,
+    '--timeout', String(timeout), ...extra];
+}
+
+// ---- setup -----------------------------------------------------------------------------
+
+test('setup on a fresh account reaches a confirmed subscription with the daemon running', async (t) => {
+  const f = fixture(t);
+  const d = await daemon(t, { topicArn: f.topicArn });
+  const r = await ctl(d.configPath, setupArgs(f, d.url));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /topic policy: +added statement TwowaydSmsVoicePublish/);
+  assert.match(r.stdout, /two-way messaging: +enabled towards/);
+  assert.match(r.stdout, /self-managed opt-outs: +on/);
+  assert.match(r.stdout, /subscription: +confirmed: arn:aws:sns:/);
+  assert.match(r.stdout, /Setup complete\./);
+
+  const n = numberState(f.phone.PhoneNumberId);
+  assert.equal(n.TwoWayEnabled, true);
+  assert.equal(n.TwoWayChannelArn, f.topicArn);
+  assert.equal(n.SelfManagedOptOutsEnabled, true);
+  const policy = JSON.parse(standin.sns.topicAttributes(f.topicArn).Policy);
+  assert.deepEqual(policy.Statement.map((s) => s.Sid), ['__default_statement_ID', 'TwowaydSmsVoicePublish']);
+  const ours = policy.Statement[1];
+  assert.deepEqual(ours.Principal, { Service: 'sms-voice.amazonaws.com' });
+  assert.equal(ours.Action, 'sns:Publish');
+  assert.equal(ours.Resource, f.topicArn);
+  assert.deepEqual(ours.Condition, { StringEquals: { 'aws:SourceAccount': '123456789012' } });
+  const subs = standin.sns.subscriptions(f.topicArn);
+  assert.equal(subs.length, 1);
+  assert.deepEqual([subs[0].protocol, subs[0].endpoint, subs[0].confirmed], ['http', d.url, true]);
+  // The daemon confirmed it, through the signed SubscriptionConfirmation.
+  await d.waitForLog('sns.subscription_confirmed');
+  assert.deepEqual(standin.rejected(), []);
+  assert.deepEqual(standin.rejected('sns-api'), []);
+});
+
+test('setup run twice changes nothing the second time', async (t) => {
+  const f = fixture(t);
+  const d = await daemon(t, { topicArn: f.topicArn });
+  const first = await ctl(d.configPath, setupArgs(f, d.url));
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const policyBefore = standin.sns.topicAttributes(f.topicArn).Policy;
+  const mark = lastSeq();
+  const second = await ctl(d.configPath, setupArgs(f, d.url));
+  assert.equal(second.code, 0, second.stdout + second.stderr);
+  assert.match(second.stdout, /topic policy: +already allows sms-voice.amazonaws.com to publish \(statement TwowaydSmsVoicePublish\)/);
+  assert.match(second.stdout, /two-way messaging: +already enabled/);
+  assert.match(second.stdout, /self-managed opt-outs: +already on/);
+  assert.match(second.stdout, /subscription: +already confirmed/);
+  assert.match(second.stdout, /Nothing to change/);
+  assert.deepEqual(mutatingCalls(mark).map((q) => q.operation), []);
+  assert.equal(standin.sns.topicAttributes(f.topicArn).Policy, policyBefore);
+  assert.equal(standin.sns.subscriptions(f.topicArn).length, 1);
+});
+
+test('setup stops at a number that is not ACTIVE, saying how long provisioning takes', async (t) => {
+  const f = fixture(t, { status: 'PENDING' });
+  const c = configFile(t, { topicArn: f.topicArn });
+  const mark = lastSeq();
+  const r = await ctl(c.path, setupArgs(f, 'https://sms.example.com/sns'));
+  assert.equal(r.code, 4, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`\\${f.phone.PhoneNumber} is PENDING, not ACTIVE`));
+  assert.match(r.stderr, /toll-free number stays PENDING until its registration is approved/);
+  assert.deepEqual(mutatingCalls(mark), []);
+  assert.equal(numberState(f.phone.PhoneNumberId).TwoWayEnabled, false);
+});
+
+test('setup --dry-run prints the plan and mutates nothing', async (t) => {
+  const f = fixture(t);
+  const c = configFile(t, { topicArn: f.topicArn });
+  const policyBefore = standin.sns.topicAttributes(f.topicArn).Policy;
+  const mark = lastSeq();
+  const r = await ctl(c.path, setupArgs(f, 'https://sms.example.com/sns', ['--dry-run']));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /topic policy: +would add statement TwowaydSmsVoicePublish/);
+  assert.match(r.stdout, /two-way messaging: +would enable it towards/);
+  assert.match(r.stdout, /self-managed opt-outs: +would turn them on/);
+  assert.match(r.stdout, /subscription: +would subscribe https:\/\/sms.example.com\/sns/);
+  assert.match(r.stdout, /Dry run: 4 changes planned, nothing was changed/);
+  assert.deepEqual(mutatingCalls(mark), []);
+  assert.equal(standin.sns.topicAttributes(f.topicArn).Policy, policyBefore);
+  assert.equal(numberState(f.phone.PhoneNumberId).TwoWayEnabled, false);
+  assert.deepEqual(standin.sns.subscriptions(f.topicArn), []);
+});
+
+test('setup keeps the other statements of an existing policy', async (t) => {
+  const f = fixture(t);
+  const c = configFile(t, { topicArn: f.topicArn });
+  const other = { Sid: 'OpsAlarms', Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: f.topicArn };
+  standin.sns.setTopicAttribute(f.topicArn, 'Policy', JSON.stringify({ Version: '2012-10-17', Statement: other }));
+  const r = await ctl(c.path, setupArgs(f, 'https://sms.example.com/sns', [], 1));
+  // Nothing confirms that endpoint: the wait times out (exit 5) after the other steps.
+  assert.equal(r.code, 5, r.stdout + r.stderr);
+  assert.match(r.stderr, /still pending after 1s/);
+  const policy = JSON.parse(standin.sns.topicAttributes(f.topicArn).Policy);
+  assert.deepEqual(policy.Statement[0], other);
+  assert.equal(policy.Statement[1].Sid, 'TwowaydSmsVoicePublish');
+});
+
+// ---- doctor ------------------------------------------------------------------------------
+
+// A number, topic and daemon in the state setup leaves them in, set directly.
+async function goodState(t, numberOpts = {}) {
+  const f = fixture(t, numberOpts);
+  const d = await daemon(t, { topicArn: f.topicArn });
+  const r = await ctl(d.configPath, setupArgs(f, d.url));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return { f, d };
+}
+
+// The daemons listen on an ephemeral port, so /healthz is named (the default URL,
+// from [http] listen, is what the consent-table tests use).
+async function doctor(d, f, extra = [], opts) {
+  const healthz = d.port ? ['--healthz-url', `http://127.0.0.1:${d.port}/healthz`] : [];
+  const r = await ctl(d.configPath ?? d, ['doctor', '--json', '--phone-number', f.phone.PhoneNumber, ...healthz, ...extra], opts);
+  const out = json(r);
+  const byCheck = {};
+  for (const c of out.checks) (byCheck[c.check] ??= []).push(c);
+  return { r, out, byCheck, failed: out.checks.filter((c) => c.status === 'fail').map((c) => c.check) };
+}
+
+test('doctor: everything in order exits 0', async (t) => {
+  const { f, d } = await goodState(t);
+  const { r, out, failed } = await doctor(d, f, ['--endpoint', d.url]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(out.ok, true);
+  assert.deepEqual(failed, []);
+  assert.deepEqual(out.checks.map((c) => c.check),
+    ['credentials', 'phone-number', 'message-type', 'two-way', 'opt-outs', 'topic-policy', 'subscription', 'healthz', 'consent-table']);
+  assert.ok(out.checks.every((c) => c.status === 'ok'), JSON.stringify(out.checks));
+  assert.match(out.checks[0].message, /resolved from environment/);
+  // The human form too.
+  const human = await ctl(d.configPath, ['doctor', '--endpoint', d.url, '--healthz-url', `http://127.0.0.1:${d.port}/healthz`]);
+  assert.equal(human.code, 0, human.stdout + human.stderr);
+  assert.match(human.stdout, /^ok +credentials/m);
+  assert.match(human.stdout, /0 failed, 0 warnings/);
+});
+
+test('doctor: a number that is not ACTIVE fails', async (t) => {
+  const { f, d } = await goodState(t);
+  standin.sms.setPhoneNumberStatus(f.phone.PhoneNumberId, 'PENDING');
+  const { r, failed, byCheck } = await doctor(d, f);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['phone-number']);
+  assert.match(byCheck['phone-number'][0].message, /is PENDING, not ACTIVE/);
+  assert.match(byCheck['phone-number'][0].fix, /registration/);
+});
+
+test('doctor: a PROMOTIONAL number fails against TRANSACTIONAL replies', async (t) => {
+  const { f, d } = await goodState(t, { messageType: 'PROMOTIONAL' });
+  const { r, failed, byCheck } = await doctor(d, f);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['message-type']);
+  assert.match(byCheck['message-type'][0].message, /is PROMOTIONAL but replies are sent as TRANSACTIONAL/);
+});
+
+test('doctor: two-way off, or pointing at a topic not in topic_arns, fails', async (t) => {
+  const { f, d } = await goodState(t);
+  standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { TwoWayEnabled: false });
+  let res = await doctor(d, f);
+  assert.equal(res.r.code, 1);
+  assert.deepEqual(res.failed, ['two-way']);
+  assert.match(res.byCheck['two-way'][0].message, /two-way messaging is off/);
+  assert.match(res.byCheck['two-way'][0].fix, /twowayctl setup/);
+  standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { TwoWayEnabled: true, TwoWayChannelArn: 'arn:aws:sns:us-east-1:123456789012:elsewhere' });
+  res = await doctor(d, f);
+  assert.equal(res.r.code, 1);
+  assert.ok(res.failed.includes('two-way'));
+  assert.match(res.byCheck['two-way'][0].message, /not in \[sns\] topic_arns/);
+});
+
+test('doctor: self-managed opt-outs off fails', async (t) => {
+  const { f, d } = await goodState(t);
+  standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { SelfManagedOptOutsEnabled: false });
+  const { r, failed, byCheck } = await doctor(d, f);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['opt-outs']);
+  assert.match(byCheck['opt-outs'][0].message, /AWS answers STOP\/HELP itself/);
+});
+
+test('doctor: a topic policy that does not let sms-voice publish fails', async (t) => {
+  const { f, d } = await goodState(t);
+  standin.sns.setTopicAttribute(f.topicArn, 'Policy', standin.sns.defaultPolicy(f.topicArn));
+  const { r, failed, byCheck } = await doctor(d, f);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['topic-policy']);
+  assert.match(byCheck['topic-policy'][0].message, /does not let sms-voice.amazonaws.com publish/);
+  assert.match(byCheck['topic-policy'][0].fix, /TwowaydSmsVoicePublish/);
+});
+
+test('doctor: no confirmed subscription for the endpoint fails', async (t) => {
+  const { f, d } = await goodState(t);
+  // Another endpoint: not subscribed at all; then a pending one.
+  let res = await doctor(d, f, ['--endpoint', 'https://other.example.com/sns']);
+  assert.equal(res.r.code, 1);
+  assert.deepEqual(res.failed, ['subscription']);
+  assert.match(res.byCheck.subscription[0].message, /is not subscribed/);
+  standin.sns.addSubscription({ topicArn: f.topicArn, protocol: 'https', endpoint: 'https://other.example.com/sns', confirmed: false });
+  res = await doctor(d, f, ['--endpoint', 'https://other.example.com/sns']);
+  assert.equal(res.r.code, 1);
+  assert.match(res.byCheck.subscription[0].message, /pending confirmation/);
+});
+
+test('doctor: a daemon that does not answer /healthz fails', async (t) => {
+  const { f, d } = await goodState(t);
+  await d.stop();
+  const { r, failed, byCheck } = await doctor(d, f);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['healthz']);
+  assert.match(byCheck.healthz[0].message, /does not answer .*is twowayd running/);
+});
+
+test('doctor: a missing consent table fails with the command that creates it', async (t) => {
+  const { f, d } = await goodState(t);
+  const c = configFile(t, { topicArn: f.topicArn, consentTable: 'no-such-table', port: d.port });
+  const { r, failed, byCheck } = await doctor(c.path, f, ['--endpoint', d.url]);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['consent-table']);
+  assert.match(byCheck['consent-table'][0].message, /does not exist/);
+  assert.match(byCheck['consent-table'][0].fix, /aws dynamodb create-table --table-name no-such-table/);
+});
+
+test('doctor: a consent table with another key fails', async (t) => {
+  const { f, d } = await goodState(t);
+  await standin.dynamodb.call('CreateTable', {
+    TableName: 'wrong-key', BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  });
+  const c = configFile(t, { topicArn: f.topicArn, consentTable: 'wrong-key', port: d.port });
+  const { r, failed, byCheck } = await doctor(c.path, f, ['--endpoint', d.url]);
+  assert.equal(r.code, 1);
+  assert.deepEqual(failed, ['consent-table']);
+  assert.match(byCheck['consent-table'][0].message, /phone_number \(S\) as its only key/);
+});
+
+test('doctor: credentials that do not resolve fail (and say so)', async (t) => {
+  const { f, d } = await goodState(t);
+  const r = await ctl(d.configPath, ['doctor', '--json'], { env: { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined } });
+  assert.equal(r.code, 1);
+  const out = json(r);
+  const creds = out.checks.find((c) => c.check === 'credentials');
+  assert.equal(creds.status, 'fail');
+  assert.match(creds.message, /no AWS credentials/);
+  assert.match(creds.fix, /AWS_ACCESS_KEY_ID/);
+});
+
+// ---- consent -------------------------------------------------------------------------
+
+test('consent get / opt-out / opt-in round trip writes the pipeline item shape', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const phone = '+14255550777';
+  let r = await ctl(c.path, ['consent', 'get', phone]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /no consent record/);
+
+  r = await ctl(c.path, ['consent', 'opt-out', phone, '--note', 'asked by phone, ticket 42'], { env: { SUDO_USER: 'alice' } });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /is now opted_out \(method manual/);
+  let item = (await standin.dynamodb.call('GetItem', { TableName: 'twowayd-consent', Key: { phone_number: { S: phone } } })).Item;
+  assert.equal(item.consent_status.S, 'opted_out');
+  assert.equal(item.opt_out_method.S, 'manual');
+  assert.match(item.opt_out_requested_at.S, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.match(item.opt_out_deadline.S, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.ok(item.opt_out_deadline.S > item.opt_out_requested_at.S);
+  assert.equal(item.updated_at.S, item.opt_out_requested_at.S);
+  assert.equal(item.version.N, '1');
+  assert.match(item.last_inbound_message_id.S, /^manual:[0-9a-f-]{36}$/);
+  assert.equal(item.consent_history.L.length, 1);
+  const h0 = item.consent_history.L[0].M;
+  assert.deepEqual(Object.keys(h0).sort(), ['action', 'inbound_message_id', 'method', 'note', 'operator', 'time']);
+  assert.deepEqual([h0.action.S, h0.method.S, h0.note.S, h0.operator.S], ['opt_out', 'manual', 'asked by phone, ticket 42', 'alice']);
+  assert.equal(h0.inbound_message_id.S, item.last_inbound_message_id.S);
+
+  r = await ctl(c.path, ['consent', 'opt-out', phone]);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /already opted_out: nothing changed/);
+
+  r = await ctl(c.path, ['consent', 'opt-in', phone, '--note', 'consent form signed']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  r = await ctl(c.path, ['consent', 'get', phone, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const got = json(r).item;
+  assert.equal(got.consent_status, 'opted_in');
+  assert.equal(got.opt_in_method, 'manual');
+  assert.equal(got.version, 2);
+  assert.equal(got.opt_out_method, 'manual'); // kept, as the pipeline keeps it
+  assert.deepEqual(got.consent_history.map((e) => [e.action, e.method, e.note]),
+    [['opt_out', 'manual', 'asked by phone, ticket 42'], ['opt_in', 'manual', 'consent form signed']]);
+
+  r = await ctl(c.path, ['consent', 'get', phone]);
+  assert.match(r.stdout, /^consent_status +opted_in$/m);
+  assert.match(r.stdout, /consent_history:/);
+
+  r = await ctl(c.path, ['consent', 'opt-out', '4255550777']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /not a number in E.164 form/);
+});
+
+// ---- spool ---------------------------------------------------------------------------------
+
+test('spool ls / show / retry / purge on a spool the daemon wrote', async (t) => {
+  const f = fixture(t);
+  const d = await daemon(t, { topicArn: f.topicArn });
+  const sns = standin.sns;
+  const deliver = (msg) => sns.deliver(d.url, msg);
+  // One message whose reply send is cut off (may have been sent: dead), one unusable.
+  standin.faults.push('sms', { drop: true });
+  let res = await deliver(sns.notification({ topicArn: f.topicArn, message: sns.inboundSms({ from: '+14255550601', to: OUR_NUMBER, body: 'HELP' }) }));
+  assert.equal(res.status, 200, res.body);
+  res = await deliver(sns.notification({ topicArn: f.topicArn, message: '{"not":"an inbound sms"}' }));
+  assert.equal(res.status, 200, res.body);
+
+  // While the daemon runs: wait (bounded) until both rows are dead.
+  let ls;
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    ls = await ctl(d.configPath, ['spool', 'ls', '--json']);
+    assert.equal(ls.code, 0, ls.stderr);
+    if (json(ls).counts.dead >= 2 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const out = json(ls);
+  assert.equal(out.counts.dead, 2, JSON.stringify(out));
+  assert.equal(out.state, 'dead');
+  const unusable = out.rows.find((w) => w.origination_number === null);
+  const cutOff = out.rows.find((w) => w.origination_number === '+14255550601');
+  assert.ok(unusable && cutOff, JSON.stringify(out.rows));
+  assert.ok(unusable.last_error && cutOff.last_error);
+
+  const human = await ctl(d.configPath, ['spool', 'ls']);
+  assert.equal(human.code, 0);
+  assert.match(human.stdout, /dead 2/);
+  assert.match(human.stdout, /^ID +STATE +RECEIVED +FROM +ATTEMPTS +REPLY +REASON$/m);
+
+  const show = await ctl(d.configPath, ['spool', 'show', String(cutOff.id), '--json']);
+  assert.equal(show.code, 0, show.stderr);
+  assert.equal(json(show).body, 'HELP');
+  assert.equal(json(show).destination_number, OUR_NUMBER);
+
+  await d.stop();
+  let r = await ctl(d.configPath, ['spool', 'retry', String(unusable.id)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /stored dead at arrival/);
+  r = await ctl(d.configPath, ['spool', 'retry', String(cutOff.id)]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /pending again/);
+  r = await ctl(d.configPath, ['spool', 'show', String(cutOff.id), '--json']);
+  assert.equal(json(r).state, 'pending');
+  assert.equal(json(r).attempts, 0);
+  r = await ctl(d.configPath, ['spool', 'purge', String(cutOff.id)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /is pending: only done or dead rows can be purged/);
+  r = await ctl(d.configPath, ['spool', 'purge', String(unusable.id)]);
+  assert.equal(r.code, 0, r.stderr);
+  r = await ctl(d.configPath, ['spool', 'show', String(unusable.id)]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no row/);
+  r = await ctl(d.configPath, ['spool', 'ls', '--state', 'any', '--json']);
+  assert.deepEqual(json(r).rows.map((w) => [w.id, w.state]), [[cutOff.id, 'pending']]);
+});
+
+// ---- send and simulate ----------------------------------------------------------------------
+
+test('send records one SendTextMessage', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const before = standin.sms.sent().length;
+  const r = await ctl(c.path, ['send', '--to', '+14255550888', '--body', 'Your appointment is confirmed.', '--json']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const sent = standin.sms.sent().slice(before);
+  assert.equal(sent.length, 1);
+  assert.deepEqual([sent[0].DestinationPhoneNumber, sent[0].OriginationIdentity, sent[0].MessageBody, sent[0].MessageType],
+    ['+14255550888', OUR_NUMBER, 'Your appointment is confirmed.', 'TRANSACTIONAL']);
+  assert.equal(json(r).message_id, sent[0].MessageId);
+  // An opted-out number is refused.
+  assert.equal((await ctl(c.path, ['consent', 'opt-out', '+14255550888'])).code, 0);
+  const refused = await ctl(c.path, ['send', '--to', '+14255550888', '--body', 'again']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /has opted out: not sent/);
+  assert.equal(standin.sms.sent().length, before + 1);
+});
+
+test('simulate makes the daemon store a message', async (t) => {
+  const { f, d } = await goodState(t);
+  const r = await ctl(d.configPath, ['simulate', '--from', '+14255550999', '--body', 'Schedule appointment', '--json']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const { inbound_message_id: inbound, message_id: messageId } = json(r);
+  await d.waitForLog((l) => l.event === 'sns.stored', 10000);
+  const pub = standin.sns.publishes().find((p) => p.messageId === messageId);
+  assert.equal(pub.topicArn, f.topicArn);
+  assert.deepEqual(JSON.parse(pub.message), {
+    originationNumber: '+14255550999', destinationNumber: OUR_NUMBER, messageKeyword: '',
+    messageBody: 'Schedule appointment', inboundMessageId: inbound, previousPublishedMessageId: '',
+  });
+  const ls = await ctl(d.configPath, ['spool', 'ls', '--state', 'any', '--json']);
+  const row = json(ls).rows.find((w) => w.inbound_message_id === inbound);
+  assert.ok(row, ls.stdout);
+  assert.equal(row.sns_message_id, messageId);
+  assert.equal(row.origination_number, '+14255550999');
+});
+
+// ---- usage -----------------------------------------------------------------------------------
+
+test('--help for every command; usage errors exit 2; a bad config exits 3', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  for (const cmd of ['status', 'setup', 'doctor', 'consent', 'spool', 'send', 'simulate']) {
+    const r = await ctl(c.path, [cmd, '--help']);
+    assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^usage: twowayctl ${cmd}`), cmd);
+  }
+  const top = await ctl(c.path, ['--help']);
+  assert.match(top.stdout, /Exit status: 0 success/);
+  let r = await ctl(c.path, ['frobnicate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command 'frobnicate'/);
+  r = await ctl(c.path, ['send', '--to', '+14255550123']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--body needs the text/);
+  r = await ctl(join(c.dir, 'missing.conf'), ['status']);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /cannot use the config/);
+});
+
+test('status lists every page of phone numbers; AWS errors name the call and the fix', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  standin.sms.setPageSize(2);
+  t.after(() => standin.sms.setPageSize(10));
+  const r = await ctl(c.path, ['status', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const all = standin.sms.phoneNumbers();
+  assert.ok(all.length > 2);
+  assert.deepEqual(json(r).map((n) => n.phone_number), all.map((n) => n.PhoneNumber));
+  const human = await ctl(c.path, ['status']);
+  assert.match(human.stdout, /^NUMBER +ID +STATUS +TYPE +MESSAGE +TWO-WAY +TWO-WAY CHANNEL +SELF-MANAGED OPT-OUTS$/m);
+
+  standin.faults.push('sms', { status: 400, errorType: 'AccessDeniedException', message: 'not allowed' });
+  const denied = await ctl(c.path, ['status']);
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /^twowayctl: sms-voice DescribePhoneNumbers failed: AccessDeniedException: not allowed \[HTTP 400\]\. Allow sms-voice:DescribePhoneNumbers to these credentials \(from environment\)/m);
+});
