@@ -94,8 +94,9 @@ struct keyword_rules;
 
 /* config may be NULL (all defaults). -EINVAL when an entry is not valid UTF-8,
  * normalises to nothing or to more than KEYWORD_ENTRY_MAX bytes, appears in two
- * of the whole-message families, or when a preface/tail entry is more than one
- * word; -ENOMEM. */
+ * of the whole-message families, is an opt-in, confirm or help entry that the
+ * opt-out phrase rule (3) reads as an opt-out, or when a preface/tail entry is
+ * more than one word; -ENOMEM. */
 int keyword_rules_new(const struct keyword_config *config, struct keyword_rules **ret);
 struct keyword_rules *keyword_rules_free(struct keyword_rules *r);
 

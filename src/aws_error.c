@@ -73,7 +73,7 @@ size_t aws_error_normalize_code(const char *raw, size_t len, char *out, size_t s
                 raw = hash + 1;
         }
         /* Trim surrounding whitespace. */
-        while (len > 0 && (*raw == ' ' || *raw == '\t')) {
+        while (len > 0 && (*raw == ' ' || *raw == '\t' || *raw == '\r' || *raw == '\n')) {
                 raw++;
                 len--;
         }

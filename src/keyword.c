@@ -287,6 +287,8 @@ static int word_list_build(struct word_list *l, const char *const *words, size_t
         return 0;
 }
 
+static const char *match_opt_out_phrase(const struct keyword_rules *r, const char *norm);
+
 int keyword_rules_new(const struct keyword_config *config, struct keyword_rules **ret)
 {
         static const struct keyword_config defaults = {
@@ -337,6 +339,16 @@ int keyword_rules_new(const struct keyword_config *config, struct keyword_rules 
                                         keyword_rules_free(r);
                                         return -EINVAL;
                                 }
+                        }
+        /* Whole-message lists are matched before the opt-out phrase rule, so an
+         * opt-in, confirm or help entry that the rule reads as an opt-out ("STOP"
+         * as an opt-in word once the opt-out list no longer has it) would turn
+         * that opt-out into something else: refuse it too. */
+        for (size_t a = LIST_OPT_IN; a <= LIST_HELP; a++)
+                for (size_t i = 0; i < r->lists[a].n; i++)
+                        if (match_opt_out_phrase(r, r->lists[a].v[i])) {
+                                keyword_rules_free(r);
+                                return -EINVAL;
                         }
         *ret = r;
         return 0;

@@ -254,6 +254,9 @@ static int url_check(const char *url, const char *topic_arn, const regex_t *over
         /* Belt and braces ahead of libcurl's own reading of the authority. */
         authority = url + STRLEN("https://");
         authority_end = authority + strcspn(authority, "/?#");
+        /* libcurl reads "https:///host/" as host; the checks here would see nothing. */
+        if (authority_end == authority)
+                return fail(reterr, "URL has no host", -EBADMSG);
         if (memchr(authority, '@', (size_t)(authority_end - authority)))
                 return fail(reterr, "URL has userinfo", -EBADMSG);
         if (memchr(authority, '%', (size_t)(authority_end - authority)))

@@ -27,6 +27,7 @@ static void test_normalize(void **state)
                 {"aws.protocoltests#FooError:http://internal.amazon.com/x", "FooError"},
                 {"a#b#C", "C"},
                 {"  Spaced  ", "Spaced"},
+                {"\r\n\tThrottling\r\n", "Throttling"},
                 {"", ""},
         };
         char out[AWS_ERROR_CODE_MAX];

@@ -421,6 +421,33 @@ static void test_invalid_rules(void **state)
                 -EINVAL);
         assert_int_equal(keyword_rules_new(&(struct keyword_config){.opt_out = long_list}, &r),
                          -EINVAL);
+        /* An opt-in, confirm or help entry that the opt-out phrase rule reads as
+         * an opt-out: the whole-message match would win and hide the opt-out. */
+        {
+                static const char *const alto[] = {"ALTO", NULL};
+                static const char *const stop_in[] = {"START", "stop", NULL};
+                static const char *const stop_me[] = {"Stop me!", NULL};
+                static const char *const please_stop[] = {"please stop", NULL};
+                static const char *const stop_by[] = {"stop by", NULL};
+
+                assert_int_equal(
+                        keyword_rules_new(
+                                &(struct keyword_config){.opt_out = alto, .opt_in = stop_in}, &r),
+                        -EINVAL);
+                assert_int_equal(
+                        keyword_rules_new(&(struct keyword_config){.opt_in_confirm = stop_me}, &r),
+                        -EINVAL);
+                assert_int_equal(
+                        keyword_rules_new(&(struct keyword_config){.help = please_stop}, &r),
+                        -EINVAL);
+                /* Not an opt-out phrase ("BY" is no tail word): accepted. */
+                r = NULL;
+                assert_int_equal(keyword_rules_new(&(struct keyword_config){.help = stop_by}, &r),
+                                 0);
+                assert_int_equal(keyword_classify(r, "Stop by", true, NULL), KEYWORD_HELP);
+                keyword_rules_free(r);
+                r = (struct keyword_rules *)0x1;
+        }
         assert_ptr_equal(r, (struct keyword_rules *)0x1); /* untouched on failure */
         assert_int_equal(keyword_rules_new(NULL, NULL), -EINVAL);
         assert_null(keyword_rules_free(NULL));

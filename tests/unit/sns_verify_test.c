@@ -986,6 +986,7 @@ static const struct url_case cert_url_cases[] = {
          R_TOPIC},
         {"https://sns.us-iso-east-1.c2s.ic.gov" PEM, "arn:aws-iso:sns:us-iso-east-1:123456789012:t",
          R_TOPIC},
+        {"https:///sns.us-east-1.amazonaws.com" PEM, topic_us_east_1, "URL has no host"},
 };
 
 static const struct url_case subscribe_url_cases[] = {
@@ -1008,6 +1009,10 @@ static const struct url_case subscribe_url_cases[] = {
         {"https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription", topic_us_east_1,
          R_HOST},
         {"https://sns%2eus-east-1.amazonaws.com/", topic_us_east_1, R_PERCENT},
+        /* libcurl skips the extra slash and reads the host after it. */
+        {"https:///sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription", topic_us_east_1,
+         "URL has no host"},
+        {"https:///user@sns.us-east-1.amazonaws.com/", topic_us_east_1, "URL has no host"},
 };
 
 static void run_url_cases(const struct url_case *cases, size_t n, bool cert)
