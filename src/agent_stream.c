@@ -15,6 +15,7 @@
 #include "agent_stream.h"
 #include "common.h"
 #include "eventstream.h"
+#include "utf8.h"
 
 struct agent_stream {
         struct eventstream_decoder *dec;
@@ -180,44 +181,7 @@ UNITTEST int agent_stream_base64_decode(const char *in, size_t len, unsigned cha
  * above U+10FFFF; U+0000 is refused too, since the answer becomes a C string. */
 UNITTEST bool agent_stream_utf8_valid(const char *str, size_t len)
 {
-        const unsigned char *s = (const unsigned char *)str;
-        size_t i = 0;
-
-        while (i < len) {
-                unsigned char c = s[i];
-                size_t n;
-                uint32_t cp;
-
-                if (c == 0)
-                        return false;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        n = 1;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3;
-                        cp = c & 0x07;
-                } else
-                        return false;
-                if (len - i <= n)
-                        return false;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = cp << 6 | (s[i + k] & 0x3f);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += n + 1;
-        }
-        return true;
+        return utf8_valid(str, len, false);
 }
 
 static int append_answer(struct agent_stream *s, const unsigned char *p, size_t n)

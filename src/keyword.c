@@ -6,6 +6,7 @@
  */
 #include "common.h"
 #include "keyword.h"
+#include "utf8.h"
 
 #define PHRASE_WORDS_MAX  4
 #define MESSAGE_WORDS_MAX (1 + PHRASE_WORDS_MAX + KEYWORD_TAIL_MAX)
@@ -62,44 +63,6 @@ const char *keyword_kind_to_string(enum keyword_kind k)
 }
 
 /* ---- normalisation --------------------------------------------------------- */
-
-/* Decode one code point at s[*i]; strict RFC 3629. Returns false on bad input. */
-static bool utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *ret)
-{
-        unsigned char c = s[*i];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80) {
-                *ret = c;
-                (*i)++;
-                return true;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-                n = 1;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                n = 2;
-                cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                n = 3;
-                cp = c & 0x07;
-        } else
-                return false;
-        if (len - *i <= n)
-                return false;
-        for (size_t k = 1; k <= n; k++) {
-                if ((s[*i + k] & 0xc0) != 0x80)
-                        return false;
-                cp = cp << 6 | (s[*i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return false;
-        *i += n + 1;
-        *ret = cp;
-        return true;
-}
 
 static bool is_ascii_punct(unsigned char c)
 {

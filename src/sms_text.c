@@ -8,46 +8,9 @@
  */
 #include "common.h"
 #include "sms_text.h"
+#include "utf8.h"
 
 /* ---- UTF-8 ----------------------------------------------------------------- */
-
-/* Decode one code point at s[*i] (strict RFC 3629). */
-static bool utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *ret)
-{
-        unsigned char c = s[*i];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80) {
-                *ret = c;
-                (*i)++;
-                return true;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-                n = 1;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                n = 2;
-                cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                n = 3;
-                cp = c & 0x07;
-        } else
-                return false;
-        if (len - *i <= n)
-                return false;
-        for (size_t k = 1; k <= n; k++) {
-                if ((s[*i + k] & 0xc0) != 0x80)
-                        return false;
-                cp = cp << 6 | (s[*i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return false;
-        *i += n + 1;
-        *ret = cp;
-        return true;
-}
 
 /* Start of the code point that ends just before s[i] (i > 0). */
 static size_t utf8_prev(const char *s, size_t i)
