@@ -136,23 +136,32 @@ DEB_PKGS := gcc make pkg-config libev-dev libcurl4-openssl-dev libssl-dev libjan
             libsystemd-dev libmicrohttpd-dev libinih-dev libsqlite3-dev zlib1g-dev libxml2-dev \
             libcmocka-dev openssl curl ca-certificates systemd clang-format
 
-deps:
+# $(call deb_install,PACKAGES[,MORE]): apt-get install the packages not yet
+# installed (as root; otherwise print the command and fail). MORE is shell
+# that may add to $$missing before the install.
+define deb_install
 	@missing=""; \
-	for p in $(DEB_PKGS); do \
+	for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
-	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
-	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	$(2) \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "  DEPS    apt-get install$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 		else \
 			echo "missing packages; run as root:"; \
-			echo "  apt-get update && apt-get install -y$$missing"; \
+			echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; \
 			exit 1; \
 		fi; \
 	fi
+endef
+
+NODE_CHECK := command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+              command -v npm >/dev/null 2>&1 || missing="$$missing npm";
+
+deps:
+	$(call deb_install,$(DEB_PKGS),$(NODE_CHECK))
 	@$(MAKE) -s deps-node
 
 # The local AWS stand-in's npm packages, pinned by tests/standin/package-lock.json.

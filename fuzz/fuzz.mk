@@ -129,19 +129,6 @@ FUZZ_DEB_PKGS := clang libclang-rt-14-dev make pkg-config \
                  $(filter-out libcmocka-dev,$(filter %-dev,$(DEB_PKGS)))
 
 deps-fuzz:
-	@missing=""; \
-	for p in $(FUZZ_DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "  DEPS    apt-get install$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-		else \
-			echo "missing packages; run as root:"; \
-			echo "  apt-get update && apt-get install -y$$missing"; \
-			exit 1; \
-		fi; \
-	fi
+	$(call deb_install,$(FUZZ_DEB_PKGS))
 
 -include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)

@@ -60,20 +60,7 @@ PKG_TOOLS := build-essential dpkg-dev debhelper fakeroot lintian rpm groff-base 
              systemd
 
 deps-packaging:
-	@missing=""; \
-	for p in $(PKG_TOOLS) $(PKG_BUILD_DEPS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "  DEPS    apt-get install$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-		else \
-			echo "missing packages; run as root:"; \
-			echo "  apt-get update && apt-get install -y --no-install-recommends$$missing"; \
-			exit 1; \
-		fi; \
-	fi
+	$(call deb_install,$(PKG_TOOLS) $(PKG_BUILD_DEPS))
 
 # --- man pages -------------------------------------------------------------------
 check-manpages:
