@@ -99,7 +99,7 @@ struct ev_loop;
 struct spool;
 
 #define SPOOL_DB_NAME           "spool.db"
-#define SPOOL_SCHEMA_VERSION    1
+#define SPOOL_SCHEMA_VERSION    2
 #define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
 #define SPOOL_BATCH_MAX_DEFAULT 256u
 #define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */

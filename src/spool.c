@@ -75,7 +75,8 @@ static const char *const stmt_sql[_ST_MAX] = {
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12) "
                       "ON CONFLICT DO NOTHING",
         [ST_NEXT_READY] = "SELECT " ROW_COLUMNS " FROM inbound AS m "
-                          "WHERE m.state = 'pending' AND m.next_attempt_at <= ?1 "
+                          "INDEXED BY inbound_pending_order WHERE m.state = 'pending' AND "
+                          "m.next_attempt_at <= ?1 "
                           "AND " SENDER_IS_FREE("m") " ORDER BY m.received_at, m.id LIMIT ?2",
         [ST_CLAIM] = "UPDATE inbound SET state = 'in_progress', updated_at = ?2 "
                      "WHERE id = ?1 AND state = 'pending' AND " SENDER_IS_FREE("inbound"),
@@ -135,6 +136,10 @@ static const char *const migrations[] = {
         ");"
         "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"
         "CREATE INDEX inbound_sender ON inbound (origination_number, state, received_at);",
+        /* 1 -> 2: pending rows in dispatch order, so finding the next ready rows
+         * stops after LIMIT instead of sorting every due row (a backlog of
+         * 95,000 rows made each look-up take 60 ms). */
+        "CREATE INDEX inbound_pending_order ON inbound (received_at, id) WHERE state = 'pending';",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SPOOL_SCHEMA_VERSION, "one migration per version");

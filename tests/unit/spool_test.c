@@ -272,14 +272,45 @@ static void test_open_creates_wal_schema(void **state)
 
         assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                     "AND name IN ('inbound_state_due', 'inbound_sender')"),
-                         2);
+                                     "AND name IN ('inbound_state_due', 'inbound_sender', "
+                                     "'inbound_pending_order')"),
+                         3);
         /* Both ids are UNIQUE, and inbound_message_id may repeat as NULL. */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_index_list('inbound') "
                                      "WHERE \"unique\" = 1"),
                          2);
         sqlite3_close(db);
         assert_true(spool_is_writable(f->s));
+}
+
+/* A version 1 spool (before inbound_pending_order) is brought forward with its
+ * rows, and the ready look-up walks the new index instead of sorting. */
+static void test_open_migrates_version_1(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_row **rows = NULL;
+        sqlite3 *db;
+        int64_t id;
+
+        id = store(f, 1, "+15550000001", 1000);
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db,
+                                      "DROP INDEX inbound_pending_order; PRAGMA user_version = 1",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_int_equal(open_spool(f, NULL), 0);
+        db = raw_open(f);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                     "AND name = 'inbound_pending_order'"),
+                         1);
+        sqlite3_close(db);
+        assert_int_equal(spool_next_ready(f->s, INT64_MAX, 10, &rows), 1);
+        assert_int_equal(rows[0]->id, id);
+        spool_rows_free(rows);
 }
 
 static void test_open_refuses_newer_or_foreign_database(void **state)
@@ -1004,6 +1035,7 @@ int main(void)
                 T(test_put_from_callback_is_not_delayed),
                 T(test_duplicates_by_either_id),
                 T(test_put_long_topic_arn),
+                T(test_open_migrates_version_1),
                 T(test_put_rejects_invalid_without_callback),
                 T(test_failed_commit_rolls_back_whole_batch),
                 T(test_low_free_space_fails_batch_with_enospc),
