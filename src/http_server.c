@@ -24,7 +24,10 @@
 #include "http_server.h"
 #include "log.h"
 
-#define HTTP_CONNECTION_MEMORY (64u * 1024u) /* bounds request line + headers */
+/* Bounds request line + headers (SNS sends under 1 KiB of them). MHD zeroes
+ * this pool on every request and it stays resident per connection, so it is
+ * kept small: 16 KiB, not 64 KiB (docs/BENCHMARKS.md). */
+#define HTTP_CONNECTION_MEMORY (16u * 1024u)
 #define HTTP_LISTEN_BACKLOG    1024
 
 struct http_request {
