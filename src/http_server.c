@@ -285,7 +285,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
 }
 
-static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
+/* The format comes from libmicrohttpd itself, with its arguments. */
+_printf_(2, 0) static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 {
         char msg[512];
 
