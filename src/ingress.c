@@ -46,7 +46,9 @@ struct delivery {
         struct sns_message *msg;
         ev_tstamp started;
         char client[64];
-        struct cert_fetch *fetch; /* while waiting for the signing certificate */
+        char inbound_id[160];      /* for the log line once stored */
+        char phone[LOG_PHONE_MAX]; /* masked sender */
+        struct cert_fetch *fetch;  /* while waiting for the signing certificate */
         struct delivery *next_waiter;
         struct delivery *prev, *next; /* ing->deliveries */
 };
@@ -191,10 +193,12 @@ static void stored_cb(struct spool *s, int r, int64_t id, void *userdata)
                 delivery_finish(d, MHD_HTTP_OK, "duplicate\n");
                 return;
         }
+        /* One line per stored message: it is the hot path's only log line. */
         log_info("sns.stored",
                  LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id), LF("SPOOL_ID", spool_id),
-                            LF("ACK_MS", ack_ms)),
-                 "stored SNS message %s as %s", d->msg->message_id, spool_id);
+                            LF("INBOUND_MESSAGE_ID", d->inbound_id[0] ? d->inbound_id : NULL),
+                            LF("PHONE", d->phone[0] ? d->phone : NULL), LF("ACK_MS", ack_ms)),
+                 "stored inbound SMS %s from %s as %s", d->msg->message_id, d->phone, spool_id);
         count_delivery(d, "stored");
         delivery_finish(d, MHD_HTTP_OK, "stored\n");
         if (ing->stored)
@@ -219,7 +223,6 @@ static void handle_notification(struct delivery *d)
         struct ingress *ing = d->ing;
         struct inbound_sms *sms = NULL;
         const char *reason = NULL;
-        char phone[LOG_PHONE_MAX];
         int r;
 
         r = inbound_sms_parse(d->msg->message, d->msg->message_len, &sms, &reason);
@@ -242,11 +245,8 @@ static void handle_notification(struct delivery *d)
                 return;
         }
 
-        log_info("sms.received",
-                 LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id),
-                            LF("INBOUND_MESSAGE_ID", sms->inbound_message_id),
-                            LF("PHONE", log_phone(phone, sizeof(phone), sms->origination_number))),
-                 "inbound SMS %s from %s", sms->inbound_message_id, phone);
+        snprintf(d->inbound_id, sizeof(d->inbound_id), "%s", sms->inbound_message_id);
+        (void)log_phone(d->phone, sizeof(d->phone), sms->origination_number);
         r = spool_put(ing->spool,
                       &(struct spool_msg){
                               .sns_message_id = d->msg->message_id,

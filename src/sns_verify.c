@@ -335,6 +335,27 @@ static void evp_md_ctx_freep(EVP_MD_CTX **c)
         EVP_MD_CTX_free(*c);
 }
 
+/* The digest for a SignatureVersion, fetched from the provider once: OpenSSL 3
+ * would otherwise look the algorithm up by name on every delivery. The
+ * fetched objects live as long as the process. */
+static const EVP_MD *signature_digest(enum sns_signature_version v)
+{
+        static EVP_MD *sha1, *sha256;
+
+        switch (v) {
+        case SNS_SIGNATURE_V1:
+                if (!sha1)
+                        sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+                return sha1;
+        case SNS_SIGNATURE_V2:
+                if (!sha256)
+                        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+                return sha256;
+        default:
+                return NULL;
+        }
+}
+
 int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char **reterr)
 {
         _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *ctx = NULL;
@@ -350,16 +371,11 @@ int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char
         if (EVP_PKEY_get_bits(pkey) < SNS_SIGNING_KEY_MIN)
                 return fail(reterr, "signing key too small", -EKEYREJECTED);
 
-        switch (m->signature_version) {
-        case SNS_SIGNATURE_V1:
-                md = EVP_sha1();
-                break;
-        case SNS_SIGNATURE_V2:
-                md = EVP_sha256();
-                break;
-        default:
+        if (m->signature_version != SNS_SIGNATURE_V1 && m->signature_version != SNS_SIGNATURE_V2)
                 return fail(reterr, "unknown SignatureVersion", -EBADMSG);
-        }
+        md = signature_digest(m->signature_version);
+        if (!md)
+                return fail(reterr, "out of memory", -ENOMEM);
 
         r = sns_message_string_to_sign(m, &tbs, &tbs_len);
         if (r == -ENOMEM)
