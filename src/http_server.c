@@ -59,6 +59,7 @@ struct http_server {
         ev_io io;
         ev_timer timer;
         int listen_fd;
+        unsigned max_connections;
         size_t max_body;
         http_handler_fn handler;
         void *userdata;
@@ -66,11 +67,27 @@ struct http_server {
         unsigned n_pending;
 };
 
+static unsigned connections_now(const struct http_server *s)
+{
+        const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+        return info ? info->num_connections : 0;
+}
+
 static void http_server_run(struct http_server *s)
 {
         MHD_UNSIGNED_LONG_LONG timeout_ms;
+        unsigned before = connections_now(s);
 
         MHD_run(s->mhd);
+        /* At max_connections MHD takes the listen socket out of its epoll set,
+         * and puts it back only at the start of a later MHD_run(). When this
+         * run closed connections and nothing else is due, no event would ever
+         * call MHD_run() again: new connections would wait in the backlog
+         * forever. Run once more, so that the listener is watched again. */
+        if (before >= s->max_connections && connections_now(s) < s->max_connections)
+                MHD_run(s->mhd);
         ev_timer_stop(s->loop, &s->timer);
         if (MHD_get_timeout(s->mhd, &timeout_ms) == MHD_YES) {
                 ev_timer_set(&s->timer, (double)timeout_ms / 1000.0, 0.);
@@ -376,6 +393,7 @@ int http_server_new(struct ev_loop *loop, const struct http_server_options *opts
         }
         s->loop = loop;
         s->listen_fd = opts->listen_fd;
+        s->max_connections = opts->max_connections;
         s->max_body = opts->max_body;
         s->handler = handler;
         s->userdata = userdata;
