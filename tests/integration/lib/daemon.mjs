@@ -10,6 +10,9 @@ import readline from 'node:readline';
 
 export const BIN = process.env.TWOWAYD_BIN || new URL('../../../build/twowayd', import.meta.url).pathname;
 export const TOOLS = process.env.TWOWAYD_TOOLS || new URL('../../../build/tests/tools', import.meta.url).pathname;
+// TWOWAYD_TEST_SLOW=N stretches every bound of this file N times, for a daemon
+// that runs slower than usual (e.g. under valgrind).
+export const SLOW = Math.max(1, Number(process.env.TWOWAYD_TEST_SLOW) || 1);
 
 // A config with every required key; sections/keys in `extra` are appended
 // and may override (a later key in the same section would be a duplicate,
@@ -54,7 +57,7 @@ export function waitFor(pred, { timeoutMs = 5000, what = 'condition', emitter, e
       if (v) { done(); resolve(v); return true; }
       return false;
     };
-    const timer = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)); }, timeoutMs);
+    const timer = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs * SLOW} ms waiting for ${what}`)); }, timeoutMs * SLOW);
     const poll = emitter ? null : setInterval(check, 20);
     const onEvent = () => check();
     if (emitter) emitter.on(event, onEvent);
@@ -154,7 +157,7 @@ export async function startDaemon({ config, dir, env = {}, args = [], notify, co
 // One HTTP request on a fresh connection unless an agent is given.
 export function request({ port, method = 'GET', path = '/', headers = {}, body, agent = false, timeoutMs = 5000 }) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent, timeout: timeoutMs * SLOW }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
