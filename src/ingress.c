@@ -408,12 +408,31 @@ static void handle_unsubscribe(struct delivery *d)
 
 /* ---- verification ----------------------------------------------------------------- */
 
+/* Redeliveries are recognised as long as the spool (and the [dedup] table)
+ * remember the message. A signed notification older than that window could be
+ * a captured one replayed after its row was pruned: refuse it (4xx, so SNS
+ * does not retry). The hour of margin keeps clear of the prune itself. */
+static bool notification_too_old(const struct ingress *ing, const struct sns_message *m)
+{
+        const struct config *c = ing->config;
+        int64_t window = (int64_t)c->spool_retention_days * 86400;
+
+        if (c->dedup_table)
+                window = MIN(window, (int64_t)c->dedup_ttl_days * 86400);
+        return (int64_t)m->timestamp_sec < (int64_t)time(NULL) - (window - 3600);
+}
+
 static void delivery_verified(struct delivery *d, X509 *cert)
 {
         const char *reason = NULL;
 
         if (sns_verify_signature(d->msg, X509_get0_pubkey(cert), &reason) < 0) {
                 delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "bad signature");
+                return;
+        }
+        if (d->msg->type == SNS_TYPE_NOTIFICATION && notification_too_old(d->ing, d->msg)) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN,
+                                "Timestamp older than the redelivery window (replay?)");
                 return;
         }
         switch (d->msg->type) {

@@ -83,6 +83,20 @@ test('the same MessageId three times is stored once; every copy gets 200', async
   assert.equal(dump(d.dir).filter((r) => r.inbound_message_id === 'dup-1').length, 1);
 });
 
+test('a signed notification older than the redelivery window is refused as a replay', async (t) => {
+  const d = await daemon(t); // retention_days = 7: the window is 7 days less an hour
+  const old = new Date(Date.now() - 7 * 86400 * 1000).toISOString();
+  const recent = new Date(Date.now() - 6 * 86400 * 1000).toISOString();
+  const r1 = await d.deliver(standin.sns.notification({ message: sms('old', { inboundMessageId: 'replay-old' }), timestamp: old }));
+  assert.equal(r1.status, 403);
+  assert.equal(r1.body, 'Timestamp older than the redelivery window (replay?)\n');
+  // Within the window (SNS retries for far less than that) it is stored.
+  const r2 = await d.deliver(standin.sns.notification({ message: sms('recent', { inboundMessageId: 'replay-recent' }), timestamp: recent }));
+  assert.equal(r2.status, 200, r2.body);
+  await d.stop();
+  assert.deepEqual(dump(d.dir).map((r) => r.inbound_message_id), ['replay-recent']);
+});
+
 test('subscription confirmation: SubscribeURL fetched once; unsubscribe logged, not undone', async (t) => {
   const d = await daemon(t);
   const before = standin.sns.confirmations().length;
