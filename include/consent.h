@@ -58,9 +58,9 @@ struct business_days_holidays;
 #define CONSENT_EXPRESSION_MAX 640
 
 enum consent_status {
-        CONSENT_NONE,      /* no item, or an item without a known status */
-        CONSENT_OPTED_IN,  /* "opted_in" */
-        CONSENT_OPTED_OUT, /* "opted_out" */
+        CONSENT_NONE,      /* no item, or an item without consent_status */
+        CONSENT_OPTED_IN,  /* "opted_in" (any case) */
+        CONSENT_OPTED_OUT, /* "opted_out" (any case), or a status that cannot be read */
         _CONSENT_STATUS_MAX,
 };
 

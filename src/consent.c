@@ -3,6 +3,7 @@
  * conditional updates.
  */
 #include <stdio.h>
+#include <strings.h>
 
 #include "aws.h"
 #include "business_days.h"
@@ -57,10 +58,14 @@ int consent_record_from_item(const json_t *item, struct consent_record *ret)
                         return -EBADMSG;
                 rec.exists = true;
                 s = ddb_item_get_s(item, "consent_status");
-                if (s && streq(s, STATUS_OPTED_OUT))
-                        rec.status = CONSENT_OPTED_OUT;
-                else if (s && streq(s, STATUS_OPTED_IN))
+                if (s && strcasecmp(s, STATUS_OPTED_IN) == 0)
                         rec.status = CONSENT_OPTED_IN;
+                else if (s && strcasecmp(s, STATUS_OPTED_OUT) == 0)
+                        rec.status = CONSENT_OPTED_OUT;
+                else if (json_object_get(item, "consent_status"))
+                        /* Present but unreadable (another value, another type):
+                         * fail closed, as if the number had opted out. */
+                        rec.status = CONSENT_OPTED_OUT;
                 if (json_object_get(item, "version")) {
                         if (ddb_item_get_n_int(item, "version", &rec.version) < 0)
                                 return -EBADMSG;

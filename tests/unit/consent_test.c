@@ -82,10 +82,19 @@ static void test_record(void **state)
         assert_false(rec.has_version);
         assert_string_equal(rec.last_inbound_message_id, "");
 
-        /* Unknown or mistyped status: no known consent. */
+        /* A status someone wrote by hand in another case still counts. */
+        rec = record("{\"consent_status\":{\"S\":\"OPTED_OUT\"}}");
+        assert_int_equal(rec.status, CONSENT_OPTED_OUT);
+        rec = record("{\"consent_status\":{\"S\":\"Opted_In\"}}");
+        assert_int_equal(rec.status, CONSENT_OPTED_IN);
+        /* A status that cannot be read fails closed: treated as opted out, so
+         * nothing but keyword answers goes to the number. */
         rec = record("{\"consent_status\":{\"S\":\"maybe\"}}");
-        assert_int_equal(rec.status, CONSENT_NONE);
+        assert_int_equal(rec.status, CONSENT_OPTED_OUT);
         rec = record("{\"consent_status\":{\"N\":\"1\"}}");
+        assert_int_equal(rec.status, CONSENT_OPTED_OUT);
+        /* No status at all: an item that records nothing about consent. */
+        rec = record("{\"phone_number\":{\"S\":\"+14255550123\"}}");
         assert_int_equal(rec.status, CONSENT_NONE);
 
         /* A version that is not an integer would break compare-and-swap. */
