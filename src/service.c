@@ -416,7 +416,14 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
                                 "cannot open the spool in %s: %m", config->spool_dir);
                 goto fail;
         }
-        r = http_client_new(loop, &(struct http_client_options){.ca_bundle = config->aws_ca_bundle},
+        /* Every message being worked on may hold one AWS call; leave room for
+         * certificate fetches and credential refreshes beside them. */
+        r = http_client_new(loop,
+                            &(struct http_client_options){
+                                    .ca_bundle = config->aws_ca_bundle,
+                                    .max_in_flight = config->dispatch_concurrency +
+                                                     HTTP_CLIENT_MAX_IN_FLIGHT_DEFAULT,
+                            },
                             &s->client);
         if (r < 0) {
                 log_error_errno(r, "http.client_failed", LOG_NOFIELDS,
