@@ -547,7 +547,13 @@ static void issuer_fetched_cb(struct http_transfer *t, int r,
         X509 *issuer = NULL;
 
         f->transfer = NULL;
-        if (r == 0 && resp->status == 200 && resp->body_len > 0) {
+        /* Like the leaf: a fetch that failed may succeed later (503, SNS
+         * retries); only a certificate that is wrong is refused for good. */
+        if (r < 0 || resp->status != 200) {
+                cert_fetch_complete(f, r < 0 ? r : -EIO, NULL, "cannot fetch issuer certificate");
+                return;
+        }
+        if (resp->body_len > 0) {
                 const unsigned char *p = resp->body;
 
                 /* CA Issuers URLs serve DER; accept PEM as well. */
