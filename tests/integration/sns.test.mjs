@@ -239,6 +239,78 @@ test('a certificate that cannot be fetched gives 503, so SNS retries', async (t)
   standin.faults.clear('sns');
 });
 
+// SNS serves the signing certificate alone; its issuer is fetched from the
+// certificate's AIA CA Issuers URL (here on the stand-in's host, which
+// signing_cert_host allows) and used as an untrusted intermediate.
+test('a leaf served without its intermediate: the CA Issuers URL is fetched once, then the certificate is cached', async (t) => {
+  const d = await daemon(t);
+  const sns = standin.sns;
+  const issuerBefore = sns.issuerFetches().length;
+  const leafBefore = sns.fetches('viaIntermediate').length;
+
+  const r1 = await d.deliver(sns.notification({ message: sms('via 1', { inboundMessageId: 'via-1' }), cert: 'viaIntermediate' }));
+  assert.equal(r1.status, 200, r1.body);
+  assert.equal(r1.body, 'stored\n');
+  assert.equal(sns.fetches('viaIntermediate').length - leafBefore, 1);
+  const issuer = (await sns.waitForIssuerFetches(issuerBefore + 1)).slice(issuerBefore);
+  assert.equal(issuer.length, 1);
+  assert.equal(issuer[0].url, sns.issuerUrl);
+  assert.equal(issuer[0].method, 'GET');
+  assert.equal(issuer[0].status, 200);
+
+  // The checked leaf is cached under its SigningCertURL: nothing is fetched again.
+  const r2 = await d.deliver(sns.notification({ message: sms('via 2', { inboundMessageId: 'via-2' }), cert: 'viaIntermediate' }));
+  assert.equal(r2.status, 200, r2.body);
+  assert.equal(r2.body, 'stored\n');
+  assert.equal(sns.fetches('viaIntermediate').length - leafBefore, 1);
+  assert.equal(sns.issuerFetches().length - issuerBefore, 1);
+  const m = await d.request({ path: '/metrics' });
+  assert.match(m.body, /^twowayd_sns_cert_cache_total\{result="miss"\} 1$/m);
+  assert.match(m.body, /^twowayd_sns_cert_cache_total\{result="hit"\} 1$/m);
+
+  // Same intermediate, but no AIA: the issuer cannot be found, nothing else is fetched.
+  const noAiaBefore = sns.fetches('viaIntermediateNoAia').length;
+  const r3 = await d.deliver(sns.notification({ message: sms('no aia', { inboundMessageId: 'via-noaia' }), cert: 'viaIntermediateNoAia' }));
+  assert.equal(r3.status, 403, r3.body);
+  assert.equal(r3.body, 'certificate not trusted\n');
+  assert.equal(sns.fetches('viaIntermediateNoAia').length - noAiaBefore, 1);
+  assert.equal(sns.issuerFetches().length - issuerBefore, 1);
+
+  await d.stop();
+  assert.deepEqual(dump(d.dir).map((r) => r.inbound_message_id).sort(), ['via-1', 'via-2']);
+});
+
+// issuer_fetched_cb() treats any failure to get the issuer (transport error,
+// non-200, unparsable body) as "no issuer": the chain stays incomplete and the
+// delivery is refused with 403, which SNS does not retry.
+test('an intermediate that answers 500 gives 503, so SNS retries the delivery', async (t) => {
+  const d = await daemon(t);
+  const sns = standin.sns;
+  const issuerBefore = sns.issuerFetches().length;
+  const leafBefore = sns.fetches('viaIntermediate').length;
+  t.after(() => standin.faults.clear('sns'));
+  standin.faults.push('sns', { delayMs: 0 }); // the leaf: served normally
+  standin.faults.push('sns', { status: 500 }); // the intermediate
+
+  const msg = sns.notification({ message: sms('via 500', { inboundMessageId: 'via-500' }), cert: 'viaIntermediate' });
+  const r = await d.deliver(msg);
+  assert.equal(r.status, 503, r.body);
+  assert.equal(r.body, 'cannot fetch issuer certificate\n');
+  assert.deepEqual(standin.faults.pending('sns'), []);
+  assert.equal(sns.fetches('viaIntermediate').length - leafBefore, 1);
+  const issuer = (await sns.waitForIssuerFetches(issuerBefore + 1)).slice(issuerBefore);
+  assert.equal(issuer.length, 1);
+  assert.equal(issuer[0].status, 500);
+  assert.deepEqual(issuer[0].fault, { status: 500 });
+  const failed = await d.waitForLog('sns.cert_failed');
+  assert.equal(failed.reason, 'cannot fetch issuer certificate');
+  // SNS's retry within the failure cache's 30 s is still a temporary refusal.
+  const again = await d.deliver(msg);
+  assert.equal(again.status, 503, again.body);
+  await d.stop();
+  assert.deepEqual(dump(d.dir), []);
+});
+
 test('a full disk gives 503 on deliveries and /healthz, and nothing is half-written', async (t) => {
   const d = await daemon(t, { minFree: '1024g' });
   const r = await d.deliver(standin.sns.notification({ message: sms('x') }));

@@ -204,7 +204,10 @@ function httpsGet(url, { ca, servername } = {}) {
       const peer = res.socket.getPeerCertificate();
       const parts = [];
       res.on('data', (c) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts).toString('utf8'), peer }));
+      res.on('end', () => {
+        const raw = Buffer.concat(parts);
+        resolve({ status: res.statusCode, headers: res.headers, body: raw.toString('utf8'), raw, peer });
+      });
       res.on('error', reject);
     });
     req.setTimeout(WAIT_MS, () => req.destroy(new Error('client timeout')));
@@ -520,7 +523,8 @@ test('PKI: good leaf chains to caPem with the SNS name; negative variants are wh
   assert.equal(untrusted.verify(ca.publicKey), false);
   assert.equal(untrusted.checkHost('sns.amazonaws.com'), 'sns.amazonaws.com');
   assert.equal(x('weakKey').publicKey.asymmetricKeyDetails.modulusLength, 1024);
-  assert.deepEqual(sns.certNames().sort(), ['expired', 'good', 'notYetValid', 'untrusted', 'weakKey', 'wrongCn']);
+  assert.deepEqual(sns.certNames().sort(),
+    ['expired', 'good', 'notYetValid', 'untrusted', 'viaIntermediate', 'viaIntermediateNoAia', 'weakKey', 'wrongCn']);
 
   // One distinct URL per variant, in the real path form.
   const urls = sns.certNames().map((n) => sns.certUrl(n));
@@ -533,6 +537,43 @@ test('PKI: good leaf chains to caPem with the SNS name; negative variants are wh
   assert.equal(tls.verify(ca.publicKey), true);
   assert.equal(tls.checkIP('127.0.0.1'), '127.0.0.1');
   assert.equal(tls.checkHost('localhost'), 'localhost');
+});
+
+test('PKI: the viaIntermediate leaves chain to caPem only through the intermediate; AIA names issuerUrl', async () => {
+  const ca = new X509Certificate(sns.caPem);
+  const inter = new X509Certificate(sns.intermediate.certPem);
+  assert.equal(inter.ca, true);
+  assert.equal(inter.verify(ca.publicKey), true);
+  assert.equal(inter.checkIssued(ca), true);
+  assert.deepEqual(Buffer.from(inter.raw), sns.intermediate.certDer);
+  assert.equal(sns.intermediate.url, sns.issuerUrl);
+  assert.equal(sns.issuerUrl, `https://127.0.0.1:${sns.port}/intermediate.cer`);
+  for (const name of ['viaIntermediate', 'viaIntermediateNoAia']) {
+    const leaf = new X509Certificate(sns.cert(name).certPem);
+    assert.equal(leaf.verify(inter.publicKey), true, name);
+    assert.equal(leaf.verify(ca.publicKey), false, name);
+    assert.equal(leaf.ca, false);
+    assert.equal(leaf.checkHost('sns.amazonaws.com'), 'sns.amazonaws.com');
+    assert.equal(leaf.subjectAltName, 'DNS:sns.amazonaws.com');
+    assert.ok(Date.parse(leaf.validFrom) <= Date.now() && Date.now() < Date.parse(leaf.validTo));
+  }
+  assert.equal(new X509Certificate(sns.cert('viaIntermediate').certPem).infoAccess?.trim(), `CA Issuers - URI:${sns.issuerUrl}`);
+  assert.equal(new X509Certificate(sns.cert('viaIntermediateNoAia').certPem).infoAccess, undefined);
+
+  // The leaf URL serves the leaf alone (as SNS does); the issuer URL serves the intermediate as DER.
+  sns.clear();
+  const leaf = await httpsGet(sns.certUrl('viaIntermediate'), { ca: sns.caPem });
+  assert.equal(leaf.status, 200);
+  assert.equal(leaf.body, sns.cert('viaIntermediate').certPem);
+  assert.equal(leaf.body.match(/-----BEGIN CERTIFICATE-----/g).length, 1);
+  const der = await httpsGet(sns.issuerUrl, { ca: sns.caPem });
+  assert.equal(der.status, 200);
+  assert.equal(der.headers['content-type'], 'application/pkix-cert');
+  assert.deepEqual(der.raw, sns.intermediate.certDer);
+  assert.deepEqual(sns.requests().map((q) => q.kind), ['cert', 'issuer']);
+  assert.deepEqual(sns.fetches().map((f) => f.certName), ['viaIntermediate']);
+  assert.deepEqual(sns.issuerFetches().map((f) => [f.path, f.status]), [['/intermediate.cer', 200]]);
+  assert.equal((await sns.waitForIssuerFetches(1)).length, 1);
 });
 
 // ---- the HTTPS host -------------------------------------------------------------------------------

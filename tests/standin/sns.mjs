@@ -9,6 +9,14 @@
 //   - signing certificates ("leaves") issued by it, one per variant (LEAF_VARIANTS):
 //     'good' (CN and SAN sns.amazonaws.com, valid now) and variants for negative
 //     tests. Each is served at its own https://HOST:PORT/SimpleNotificationService-<hex>.pem;
+//   - an intermediate CA signed by the root, and two more leaves signed by it
+//     (INTERMEDIATE_LEAF_VARIANTS), as real SNS signing certificates are:
+//     'viaIntermediate', whose Authority Information Access names the
+//     intermediate's "CA Issuers" URL on this host (https://HOST:PORT/intermediate.cer,
+//     served as DER), and 'viaIntermediateNoAia', without that extension. Their
+//     URLs serve the leaf alone, as SNS does, so they chain to the root only
+//     when the process under test fetches the intermediate itself. Because the
+//     AIA URL holds the port, these leaves are issued once the server listens;
 //   - a TLS server certificate for 127.0.0.1/localhost, so the certificate host
 //     can be HTTPS with peer and host verification on (also usable as the
 //     daemon's own [http] tls_cert/tls_key).
@@ -40,7 +48,7 @@ import path from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import { promisify } from 'node:util';
-import { randomBytes, randomUUID, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { X509Certificate, randomBytes, randomUUID, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { headerMap } from './service.mjs';
 import { streamHugeBody } from './faults.mjs';
 
@@ -226,6 +234,19 @@ export const LEAF_VARIANTS = Object.freeze({
   weakKey: { cn: SNS_SIGNING_NAME, from: -1, to: 365, bits: 1024, about: 'RSA 1024 key (SNS keys are >= 2048)' },
 });
 
+// Signing certificates issued by the intermediate CA (not by the root), issued
+// after the HTTPS server listens. aia: whether the leaf carries the
+// intermediate's CA Issuers URL.
+export const INTERMEDIATE_LEAF_VARIANTS = Object.freeze({
+  viaIntermediate: { cn: SNS_SIGNING_NAME, from: -1, to: 365, aia: true,
+    about: 'issued by the intermediate CA; AIA CA Issuers names the intermediate on this host' },
+  viaIntermediateNoAia: { cn: SNS_SIGNING_NAME, from: -1, to: 365, aia: false,
+    about: 'issued by the intermediate CA; no AIA, so its issuer cannot be found' },
+});
+
+// Where the HTTPS host serves the intermediate CA certificate (DER).
+export const ISSUER_PATH = '/intermediate.cer';
+
 function opensslDate(ms) {
   // YYYYMMDDHHMMSSZ, the form `openssl ca -startdate/-enddate` takes.
   return new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
@@ -259,7 +280,7 @@ commonName = supplied
 `;
 }
 
-function leafExtensions(san) {
+function leafExtensions(san, issuerUrl) {
   return `[leaf]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -267,17 +288,26 @@ extendedKeyUsage = serverAuth
 subjectAltName = ${san}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
-`;
+${issuerUrl ? `authorityInfoAccess = caIssuers;URI:${issuerUrl}\n` : ''}`;
 }
+
+const INTERMEDIATE_EXTENSIONS = `[intermediate]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+`;
 
 class TestPki {
   dir;
-  cas = {};    // name -> {dir, config, certFile, keyFile, certPem}
+  cas = {};    // name -> {dir, config, certFile, keyFile, certPem} (+ certDer for 'intermediate')
   leaves = {}; // name -> {name, cn, about, certPem, keyPem, certFile, notBefore, notAfter}
   tls = null;  // {certPem, keyPem, certFile, keyFile}
+  now;
 
   static async create({ tlsHost = '127.0.0.1', now = Date.now() } = {}) {
     const pki = new TestPki();
+    pki.now = now;
     pki.dir = await mkdtemp(path.join(tmpdir(), 'standin-sns-'));
     try {
       await pki.#build(tlsHost, now);
@@ -294,8 +324,9 @@ class TestPki {
       openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`, '-out', path.join(d, `${name}.key`)], d);
     // Key generation dominates start-up time, so all keys are made in parallel.
     await Promise.all([
-      key('ca'), key('untrusted-ca'), key('tls'),
+      key('ca'), key('untrusted-ca'), key('intermediate-ca'), key('tls'),
       ...Object.entries(LEAF_VARIANTS).map(([n, v]) => key(`leaf-${n}`, v.bits)),
+      ...Object.keys(INTERMEDIATE_LEAF_VARIANTS).map((n) => key(`leaf-${n}`)),
     ]);
 
     for (const [name, cn] of [['ca', 'twowayd stand-in test root CA'], ['untrusted-ca', 'twowayd stand-in UNTRUSTED CA']]) {
@@ -310,6 +341,31 @@ class TestPki {
         '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
         '-addext', 'subjectKeyIdentifier=hash'], d);
       this.cas[name] = { dir: caDir, config, certFile, keyFile: path.join(d, `${name}.key`), certPem: await readFile(certFile, 'utf8') };
+    }
+
+    // The intermediate: a CA certificate issued by the root (pathlen 0).
+    {
+      const name = 'intermediate-ca';
+      const cn = 'twowayd stand-in test intermediate CA';
+      const caDir = path.join(d, `${name}.db`);
+      await mkdir(caDir);
+      await writeFile(path.join(caDir, 'index.txt'), '');
+      const config = path.join(caDir, 'ca.cnf');
+      await writeFile(config, caConfig(caDir));
+      const csr = path.join(d, `${name}.csr`);
+      const ext = path.join(d, `${name}.ext`);
+      const certFile = path.join(d, `${name}.pem`);
+      const root = this.cas.ca;
+      await openssl(['req', '-new', '-key', path.join(d, `${name}.key`), '-subj', `/CN=${cn}`, '-out', csr], d);
+      await writeFile(ext, INTERMEDIATE_EXTENSIONS);
+      await openssl(['ca', '-batch', '-notext', '-config', root.config, '-cert', root.certFile, '-keyfile', root.keyFile,
+        '-in', csr, '-out', certFile, '-subj', `/CN=${cn}`, '-startdate', opensslDate(now - DAY_MS),
+        '-enddate', opensslDate(now + 1825 * DAY_MS), '-extfile', ext, '-extensions', 'intermediate'], d);
+      const certPem = await readFile(certFile, 'utf8');
+      this.cas.intermediate = {
+        dir: caDir, config, certFile, keyFile: path.join(d, `${name}.key`), certPem,
+        certDer: Buffer.from(new X509Certificate(certPem).raw),
+      };
     }
 
     for (const [name, v] of Object.entries(LEAF_VARIANTS)) {
@@ -336,14 +392,34 @@ class TestPki {
     };
   }
 
-  async #issue(name, caName, cn, san, notBefore, notAfter) {
+  // The leaves signed by the intermediate (INTERMEDIATE_LEAF_VARIANTS). issuerUrl
+  // goes into the AIA CA Issuers of those with `aia`; it holds the server's port,
+  // so this runs once the server listens.
+  async issueIntermediateLeaves(issuerUrl) {
+    const d = this.dir;
+    const now = this.now;
+    for (const [name, v] of Object.entries(INTERMEDIATE_LEAF_VARIANTS)) {
+      const notBefore = now + v.from * DAY_MS;
+      const notAfter = now + v.to * DAY_MS;
+      const certFile = await this.#issue(`leaf-${name}`, 'intermediate', v.cn, `DNS:${v.cn}`, notBefore, notAfter,
+        v.aia ? issuerUrl : null);
+      this.leaves[name] = {
+        name, cn: v.cn, about: v.about, certFile,
+        certPem: await readFile(certFile, 'utf8'),
+        keyPem: await readFile(path.join(d, `leaf-${name}.key`), 'utf8'),
+        notBefore: new Date(notBefore).toISOString(), notAfter: new Date(notAfter).toISOString(),
+      };
+    }
+  }
+
+  async #issue(name, caName, cn, san, notBefore, notAfter, issuerUrl = null) {
     const d = this.dir;
     const ca = this.cas[caName];
     const csr = path.join(d, `${name}.csr`);
     const ext = path.join(d, `${name}.ext`);
     const out = path.join(d, `${name}.pem`);
     await openssl(['req', '-new', '-key', path.join(d, `${name}.key`), '-subj', `/CN=${cn}`, '-out', csr], d);
-    await writeFile(ext, leafExtensions(san));
+    await writeFile(ext, leafExtensions(san, issuerUrl));
     await openssl(['ca', '-batch', '-notext', '-config', ca.config, '-cert', ca.certFile, '-keyfile', ca.keyFile,
       '-in', csr, '-out', out, '-subj', `/CN=${cn}`, '-startdate', opensslDate(notBefore),
       '-enddate', opensslDate(notAfter), '-extfile', ext, '-extensions', 'leaf'], d);
@@ -711,10 +787,6 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
 
   async start() {
     this.#pki = await TestPki.create({ tlsHost: this.host });
-    for (const name of Object.keys(this.#pki.leaves)) {
-      // A random name per leaf, in the real form (lower-case hex).
-      this.#certPaths.set(name, `/SimpleNotificationService-${randomBytes(16).toString('hex')}.pem`);
-    }
     this.#server = https.createServer({ key: this.#pki.tls.keyPem, cert: this.#pki.tls.certPem }, (req, res) => {
       this.#onRequest(req, res).catch((err) => {
         if (!res.headersSent && !res.destroyed) sendSnsError(res, 500, 'InternalError', `stand-in failure: ${err.message}`, randomUUID());
@@ -731,9 +803,16 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
           resolve();
         });
       });
+      // The AIA URL names this server's port, known only now.
+      await this.#pki.issueIntermediateLeaves(this.issuerUrl);
     } catch (e) {
+      if (this.#server.listening) await new Promise((resolve) => this.#server.close(() => resolve()));
       await this.#pki.close();
       throw e;
+    }
+    for (const name of Object.keys(this.#pki.leaves)) {
+      // A random name per leaf, in the real form (lower-case hex).
+      this.#certPaths.set(name, `/SimpleNotificationService-${randomBytes(16).toString('hex')}.pem`);
     }
     return this;
   }
@@ -760,6 +839,18 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
 
   get caPem() {
     return this.#pki.cas.ca.certPem;
+  }
+
+  // The CA Issuers URL in the 'viaIntermediate' leaf, where the intermediate is served (DER).
+  get issuerUrl() {
+    return this.url + ISSUER_PATH;
+  }
+
+  // The intermediate CA (issued by the root, issuer of the viaIntermediate* leaves):
+  // {certPem, certDer (Buffer, what issuerUrl serves), certFile, url}.
+  get intermediate() {
+    const { certPem, certDer, certFile } = this.#pki.cas.intermediate;
+    return { certPem, certDer: Buffer.from(certDer), certFile, url: this.issuerUrl };
   }
 
   // The server certificate of the HTTPS host (signed by the CA): reusable as the
@@ -909,8 +1000,9 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
   // ---- what happened ----
 
   // Every request to the HTTPS host, oldest first:
-  // {seq, kind: 'cert'|'confirm'|'unsubscribe'|'other', time, method, url, path,
+  // {seq, kind: 'cert'|'issuer'|'confirm'|'unsubscribe'|'other', time, method, url, path,
   //  query, headers, certName (cert requests; null for an unknown .pem), fault, status}.
+  // 'issuer' is a GET of issuerUrl (the intermediate).
   requests() {
     return this.#requests.map((r) => ({ ...r }));
   }
@@ -918,6 +1010,11 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
   // GETs of certificate URLs (optionally only those of one variant).
   fetches(name) {
     return this.requests().filter((r) => r.kind === 'cert' && (name === undefined || r.certName === name));
+  }
+
+  // GETs of issuerUrl (the intermediate CA certificate), as requests() records them.
+  issuerFetches() {
+    return this.requests().filter((r) => r.kind === 'issuer');
   }
 
   // Accepted ConfirmSubscription calls: {seq, time, topicArn, token, subscriptionArn, type}.
@@ -985,6 +1082,14 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
     }, { timeoutMs });
   }
 
+  // Waits until `count` GETs of issuerUrl have been answered (or dropped).
+  waitForIssuerFetches(count, { timeoutMs = 5000 } = {}) {
+    return this.waitFor((s) => {
+      const f = s.issuerFetches().filter((r) => r.status !== null || r.fault?.drop);
+      return f.length >= count ? f : null;
+    }, { timeoutMs });
+  }
+
   async close() {
     this.#closing = true;
     for (const t of this.#timers) {
@@ -1019,6 +1124,7 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
       const entry = [...this.#certPaths].find(([, p]) => p === u.pathname);
       return { kind: 'cert', certName: entry ? entry[0] : null };
     }
+    if (u.pathname === ISSUER_PATH) return { kind: 'issuer', certName: null };
     if (u.pathname === '/') {
       const action = u.searchParams.get('Action');
       if (action === 'ConfirmSubscription') return { kind: 'confirm', certName: null };
@@ -1101,6 +1207,13 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
           res.end(pem);
         }
         return;
+      case 'issuer': {
+        // As CA Issuers URLs serve it: the bare certificate, DER.
+        const der = this.#pki.cas.intermediate.certDer;
+        res.writeHead(200, { 'content-type': 'application/pkix-cert', 'content-length': der.length });
+        res.end(der);
+        return;
+      }
       case 'confirm':
         this.#confirm(res, u.searchParams, requestId);
         return;
