@@ -84,6 +84,7 @@ static int check_no_space(const char *v, char *why, size_t size);
 static int check_date(const char *v, char *why, size_t size);
 static int check_price(const char *v, char *why, size_t size);
 static int check_word_list(const char *v, char *why, size_t size);
+static int check_time_to_live(const char *v, char *why, size_t size);
 
 #define OFF(field) offsetof(struct config, field)
 
@@ -171,7 +172,8 @@ static const struct config_item config_items[] = {
          NULL},
         {"sms", "max_segments", CONFIG_UINT, "3", 1, 10, 0, OFF(sms_max_segments), 0, NULL},
         {"sms", "max_price", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_max_price), 0, check_price},
-        {"sms", "time_to_live", CONFIG_UINT, "0", 0, 259200, 0, OFF(sms_time_to_live), 0, NULL},
+        {"sms", "time_to_live", CONFIG_UINT, "0", 0, 259200, 0, OFF(sms_time_to_live), 0,
+         check_time_to_live},
         {"sms", "max_per_second", CONFIG_UINT, "1", 1, 1000, 0, OFF(sms_max_per_second), 0, NULL},
 
         /* [dispatch] */
@@ -352,6 +354,16 @@ static int check_price(const char *v, char *why, size_t size)
 {
         if (!match_ere("^[0-9]{1,6}(\\.[0-9]{1,6})?$", v)) {
                 snprintf(why, size, "not a price (a decimal number like 0.05)");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* SendTextMessage takes 5 to 259200 seconds; 0 leaves it out of the request. */
+static int check_time_to_live(const char *v, char *why, size_t size)
+{
+        if (!match_ere("^0$|^[5-9]$|^[1-9][0-9]+$", v)) {
+                snprintf(why, size, "must be 0 (unset) or 5-259200");
                 return -EINVAL;
         }
         return 0;
@@ -679,6 +691,8 @@ static int item_parse(struct load_ctx *ctx, const struct config_item *it, const 
                 return 0;
         case CONFIG_UINT:
                 if (parse_uint(v, it->min, it->max, &x, why, sizeof(why)) < 0)
+                        return report_invalid(ctx, line, it->key, v, why);
+                if (it->check && it->check(v, why, sizeof(why)) < 0)
                         return report_invalid(ctx, line, it->key, v, why);
                 *FIELD(c, it->offset, unsigned) = (unsigned)x;
                 return 0;

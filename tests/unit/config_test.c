@@ -692,6 +692,8 @@ static const struct bad_case bad_cases[] = {
         {"sms", "max_segments", "0", NULL, "must be an integer 1-10"},
         {"sms", "max_segments", "11", NULL, "must be an integer 1-10"},
         {"sms", "time_to_live", "259201", NULL, "must be an integer 0-259200"},
+        {"sms", "time_to_live", "4", NULL, "must be 0 (unset) or 5-259200"},
+        {"sms", "time_to_live", "1", NULL, "must be 0 (unset) or 5-259200"},
         {"dispatch", "concurrency", "0", NULL, "must be an integer 1-4096"},
         {"dispatch", "max_age", "59", NULL, "must be an integer 60-604800"},
         {"dedup", "ttl_days", "366", NULL, "must be an integer 1-365"},
