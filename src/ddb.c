@@ -264,6 +264,25 @@ json_t *ddb_get_item_request(const struct ddb_get_params *p)
         return o;
 }
 
+/* The members PutItem and UpdateItem share: the condition, its names and
+ * values, and what to return. */
+static int set_write_options(json_t *o, const char *condition, const json_t *names,
+                             const json_t *values, const char *return_values,
+                             bool return_old_on_condition_failure)
+{
+        int r = set_str(o, "ConditionExpression", condition);
+
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeNames", names);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeValues", values);
+        if (r >= 0)
+                r = set_str(o, "ReturnValues", return_values);
+        if (r >= 0 && return_old_on_condition_failure)
+                r = set_str(o, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
+        return r;
+}
+
 json_t *ddb_put_item_request(const struct ddb_put_params *p)
 {
         json_t *o;
@@ -278,15 +297,8 @@ json_t *ddb_put_item_request(const struct ddb_put_params *p)
         if (r >= 0)
                 r = set_obj(o, "Item", p->item);
         if (r >= 0)
-                r = set_str(o, "ConditionExpression", p->condition);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeNames", p->names);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeValues", p->values);
-        if (r >= 0)
-                r = set_str(o, "ReturnValues", p->return_values);
-        if (r >= 0 && p->return_old_on_condition_failure)
-                r = set_str(o, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
+                r = set_write_options(o, p->condition, p->names, p->values, p->return_values,
+                                      p->return_old_on_condition_failure);
         if (r < 0) {
                 json_decref(o);
                 return NULL;
@@ -311,15 +323,8 @@ json_t *ddb_update_item_request(const struct ddb_update_params *p)
         if (r >= 0)
                 r = set_str(o, "UpdateExpression", p->update);
         if (r >= 0)
-                r = set_str(o, "ConditionExpression", p->condition);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeNames", p->names);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeValues", p->values);
-        if (r >= 0)
-                r = set_str(o, "ReturnValues", p->return_values);
-        if (r >= 0 && p->return_old_on_condition_failure)
-                r = set_str(o, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
+                r = set_write_options(o, p->condition, p->names, p->values, p->return_values,
+                                      p->return_old_on_condition_failure);
         if (r < 0) {
                 json_decref(o);
                 return NULL;
