@@ -99,7 +99,8 @@ struct ev_loop;
 struct spool;
 
 #define SPOOL_DB_NAME           "spool.db"
-#define SPOOL_SCHEMA_VERSION    2
+#define SPOOL_LOCK_NAME         "spool.lock"
+#define SPOOL_SCHEMA_VERSION    3
 #define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
 #define SPOOL_BATCH_MAX_DEFAULT 256u
 #define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */
@@ -136,8 +137,18 @@ struct spool_options {
         uint64_t min_free_bytes; /* 0: SPOOL_MIN_FREE_DEFAULT */
         unsigned batch_max;      /* rows per commit; 0: SPOOL_BATCH_MAX_DEFAULT */
         unsigned queue_max;      /* 0: SPOOL_QUEUE_MAX_DEFAULT */
-        bool no_recover;         /* skip spool_recover() at open: for twowayctl, which may
-                                  * run beside a daemon whose in-progress rows are its own */
+        bool no_recover;         /* the twowayctl mode: no lock, no integrity check, no
+                                  * spool_recover() at open, since it may run beside a
+                                  * daemon whose in-progress rows are its own */
+};
+
+/* What spool_salvage() did. */
+struct spool_salvage_result {
+        uint64_t read;        /* rows read from the old file */
+        uint64_t imported;    /* stored in this spool */
+        uint64_t duplicates;  /* already here (same sns_message_id or inbound_message_id) */
+        uint64_t unreadable;  /* read but damaged (bad state, a required field missing) */
+        uint64_t read_errors; /* reads that failed and were skipped past */
 };
 
 /* An inbound message to store. All strings are borrowed (see Ownership).
@@ -204,8 +215,29 @@ typedef void (*spool_put_cb)(struct spool *s, int r, int64_t id, void *userdata)
 
 /* Open (creating and migrating as needed) <dir>/spool.db, then recover
  * (spool_recover()). -EPROTONOSUPPORT: written by a newer twowayd;
- * -EMEDIUMTYPE: the file is some other application's database. */
+ * -EMEDIUMTYPE: the file is some other application's database.
+ *
+ * Unless opts->no_recover, first an exclusive flock(2) on <dir>/spool.lock,
+ * held until spool_free(): -EBUSY when another process holds it (nothing has
+ * been read or written; spool_lock_holder() names it). Then PRAGMA
+ * quick_check: a spool.db that fails it (or is not a database at all) is
+ * renamed to spool.db.corrupt-<UTC time> (its WAL with it), and a fresh one is
+ * created in its place; spool_moved_aside() tells where the old one went, for
+ * twowayctl spool salvage. */
 int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct spool **ret);
+/* The pid written into <dir>/spool.lock by its holder (or by its last one). */
+int spool_lock_holder(const char *dir, long *ret_pid);
+/* The path a corrupt spool.db was moved to by spool_open(), or NULL. */
+const char *spool_moved_aside(const struct spool *s);
+/* Import the readable rows of another spool file (one moved aside as
+ * corrupt): each row keeps its state and times, as crash recovery would leave
+ * it (in_progress becomes pending, a reply being sent becomes unknown), with a
+ * new id; a row whose sns_message_id or inbound_message_id is already stored
+ * is skipped, so salvaging twice imports nothing the second time. Never
+ * writes to path. Synchronous, in transactions of a few hundred rows (for
+ * twowayctl, beside a running daemon). -EBADMSG when nothing of it can be
+ * read. */
+int spool_salvage(struct spool *s, const char *path, struct spool_salvage_result *ret);
 
 /* Completes queued puts with -ECANCELED, then closes. Accepts NULL; returns NULL. */
 struct spool *spool_free(struct spool *s);

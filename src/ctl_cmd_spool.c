@@ -1,6 +1,6 @@
 /*
- * ctl_cmd_spool.c — twowayctl spool ls|show|retry|purge: the daemon's local
- * queue ([spool] dir/spool.db).
+ * ctl_cmd_spool.c — twowayctl spool ls|show|retry|purge|salvage: the daemon's
+ * local queue ([spool] dir/spool.db).
  *
  * The daemon may be running: the spool is opened without crash recovery (its
  * in-progress rows are the daemon's, not ours), every read and change is one
@@ -23,6 +23,7 @@ static const char usage[] =
         "       twowayctl spool show ID [--json] [-c FILE]\n"
         "       twowayctl spool retry ID [-c FILE]\n"
         "       twowayctl spool purge ID [-c FILE]\n"
+        "       twowayctl spool salvage FILE [-c FILE]\n"
         "\n"
         "The daemon's local queue in [spool] dir (safe while twowayd runs):\n"
         "  ls       counts by state, then the rows of one state (default: dead, with\n"
@@ -32,6 +33,9 @@ static const char usage[] =
         "  retry    put a dead row back to pending, due now (a reply already sent, or\n"
         "           that may have been sent, is not sent again)\n"
         "  purge    delete a done or dead row\n"
+        "  salvage  import the readable rows of FILE, a spool that twowayd moved aside\n"
+        "           as corrupt (spool.db.corrupt-TIME); rows already in the spool are\n"
+        "           skipped, so it can be run again\n"
         "Run it as the spool's owner (sudo -u twowayd twowayctl spool ...), or as root.\n";
 
 static const struct ctl_opt opts[] = {
@@ -217,6 +221,33 @@ static int do_show(struct ctl *ctl, struct spool *s, int64_t id)
         return 0;
 }
 
+static int do_salvage(struct ctl *ctl, struct spool *s, const char *file)
+{
+        struct spool_salvage_result res;
+        int r = spool_salvage(s, file, &res);
+
+        if (r == -EBADMSG) {
+                ctl_errorf("nothing of %s can be read as a spool", file);
+                return r;
+        }
+        if (r < 0) {
+                ctl_errorf("cannot salvage %s: %s", file, strerror(-r));
+                return r;
+        }
+        if (ctl->json)
+                return ctl_print_json(json_pack(
+                        "{s:s,s:I,s:I,s:I,s:I,s:I}", "file", file, "read", (json_int_t)res.read,
+                        "imported", (json_int_t)res.imported, "duplicates",
+                        (json_int_t)res.duplicates, "unreadable", (json_int_t)res.unreadable,
+                        "read_errors", (json_int_t)res.read_errors));
+        printf("Read %llu rows of %s: %llu imported, %llu already in the spool, %llu damaged; "
+               "%llu unreadable places skipped.\n",
+               (unsigned long long)res.read, file, (unsigned long long)res.imported,
+               (unsigned long long)res.duplicates, (unsigned long long)res.unreadable,
+               (unsigned long long)res.read_errors);
+        return 0;
+}
+
 static int describe_state(struct spool *s, int64_t id, const char *what, int r)
 {
         struct spool_row *w = NULL;
@@ -247,7 +278,7 @@ int ctl_cmd_spool(struct ctl *ctl, int argc, char **argv)
                            &code))
                 return code;
         if (cl.args.n_pos == 0)
-                return ctl_cmd_usage_error(usage, "spool needs ls, show, retry or purge");
+                return ctl_cmd_usage_error(usage, "spool needs ls, show, retry, purge or salvage");
         verb = cl.args.pos[0];
         state_arg = ctl_cmd_opt(&cl, "state");
         limit_arg = ctl_cmd_opt(&cl, "limit");
@@ -268,6 +299,11 @@ int ctl_cmd_spool(struct ctl *ctl, int argc, char **argv)
                                                    verb);
                 if (state_arg || limit_arg)
                         return ctl_cmd_usage_error(usage, "--state and --limit go with spool ls");
+        } else if (streq(verb, "salvage")) {
+                if (cl.args.n_pos != 2)
+                        return ctl_cmd_usage_error(usage, "spool salvage needs the FILE to read");
+                if (state_arg || limit_arg)
+                        return ctl_cmd_usage_error(usage, "--state and --limit go with spool ls");
         } else
                 return ctl_cmd_usage_error(usage, "unknown spool action '%s'", verb);
 
@@ -278,6 +314,8 @@ int ctl_cmd_spool(struct ctl *ctl, int argc, char **argv)
                 r = do_ls(ctl, s, state, (size_t)limit);
         else if (streq(verb, "show"))
                 r = do_show(ctl, s, (int64_t)id);
+        else if (streq(verb, "salvage"))
+                r = do_salvage(ctl, s, cl.args.pos[1]);
         else if (streq(verb, "retry")) {
                 r = spool_requeue_dead(s, (int64_t)id);
                 if (r == -EINVAL)

@@ -373,6 +373,24 @@ static void cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
                                   "cannot prune the spool, will retry: %m");
 }
 
+static void log_spool_open_failed(const char *dir, int r)
+{
+        char pid[24] = "unknown";
+        long holder;
+
+        if (r != -EBUSY) {
+                log_error_errno(r, "spool.open_failed", LOG_FIELDS(LF("SPOOL_DIR", dir)),
+                                "cannot open the spool in %s: %m", dir);
+                return;
+        }
+        if (spool_lock_holder(dir, &holder) >= 0)
+                snprintf(pid, sizeof(pid), "%ld", holder);
+        log_error_errno(r, "spool.locked", LOG_FIELDS(LF("SPOOL_DIR", dir), LF("HOLDER_PID", pid)),
+                        "the spool in %s is in use by another twowayd (pid %s): exiting without "
+                        "touching it",
+                        dir, pid);
+}
+
 static int open_listener(const struct config *c, int *ret_fd)
 {
         int r = http_listen(c->http_listen_host, c->http_listen_port, ret_fd);
@@ -411,11 +429,18 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
                        },
                        &s->spool);
         if (r < 0) {
-                log_error_errno(r, "spool.open_failed",
-                                LOG_FIELDS(LF("SPOOL_DIR", config->spool_dir)),
-                                "cannot open the spool in %s: %m", config->spool_dir);
+                log_spool_open_failed(config->spool_dir, r);
                 goto fail;
         }
+        if (spool_moved_aside(s->spool))
+                log_full_errno(LOG_CRIT, -EBADMSG, "spool.corrupt",
+                               LOG_FIELDS(LF("SPOOL_DIR", config->spool_dir),
+                                          LF("MOVED_TO", spool_moved_aside(s->spool))),
+                               "the spool in %s failed its integrity check: moved to %s, "
+                               "serving with a fresh spool; recover its rows with 'twowayctl "
+                               "spool salvage %s'",
+                               config->spool_dir, spool_moved_aside(s->spool),
+                               spool_moved_aside(s->spool));
         /* Every message being worked on may hold one AWS call; leave room for
          * certificate fetches and credential refreshes beside them. */
         r = http_client_new(loop,

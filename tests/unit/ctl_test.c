@@ -550,7 +550,7 @@ static void test_spool_no_recover(void **state)
         struct spool *daemon = NULL, *ctl = NULL;
         struct spool_row *row = NULL;
         static const char *const files[] = {SPOOL_DB_NAME, SPOOL_DB_NAME "-wal",
-                                            SPOOL_DB_NAME "-shm"};
+                                            SPOOL_DB_NAME "-shm", SPOOL_LOCK_NAME};
         int64_t id = 0;
         char path[96];
 

@@ -4,6 +4,7 @@
  * inspected through a second, independent connection where the spool's own
  * answers would prove nothing.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <ev.h>
 #include <sqlite3.h>
 
@@ -96,18 +98,23 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fixture *f = *state;
-        static const char *const files[] = {"spool.db", "spool.db-wal", "spool.db-shm"};
-        char path[128];
+        char path[512];
+        struct dirent *e;
+        DIR *d;
 
         tearing_down = true;
         spool_free(f->s);
         tearing_down = false;
         in_put = false;
         ev_loop_destroy(f->loop);
-        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-                snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
-                unlink(path);
-        }
+        d = opendir(f->dir);
+        while (d && (e = readdir(d)))
+                if (e->d_name[0] != '.') {
+                        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+                        unlink(path);
+                }
+        if (d)
+                closedir(d);
         rmdir(f->dir);
         free(f);
         return 0;
@@ -273,7 +280,7 @@ static void test_open_creates_wal_schema(void **state)
         assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                                      "AND name IN ('inbound_state_due', 'inbound_sender', "
-                                     "'inbound_pending_order')"),
+                                     "'sender_heads_order')"),
                          3);
         /* Both ids are UNIQUE, and inbound_message_id may repeat as NULL. */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_index_list('inbound') "
@@ -283,8 +290,16 @@ static void test_open_creates_wal_schema(void **state)
         assert_true(spool_is_writable(f->s));
 }
 
-/* A version 1 spool (before inbound_pending_order) is brought forward with its
- * rows, and the ready look-up walks the new index instead of sorting. */
+/* Takes a current spool back to the version 1 schema (the table and its two
+ * first indexes). */
+#define V1_SCHEMA_FROM_CURRENT                                                                     \
+        "DROP TRIGGER inbound_head_insert; DROP TRIGGER inbound_head_update; "                     \
+        "DROP TRIGGER inbound_head_delete; DROP TRIGGER inbound_count_insert; "                    \
+        "DROP TRIGGER inbound_count_delete; DROP TRIGGER inbound_count_update; "                   \
+        "DROP TABLE sender_heads; DROP TABLE state_counts; PRAGMA user_version = 1"
+
+/* A version 1 spool is brought forward with its rows: the sender heads and
+ * the counts the later versions keep are filled from them. */
 static void test_open_migrates_version_1(void **state)
 {
         struct fixture *f = *state;
@@ -295,18 +310,14 @@ static void test_open_migrates_version_1(void **state)
         id = store(f, 1, "+15550000001", 1000);
         f->s = spool_free(f->s);
         db = raw_open(f);
-        assert_int_equal(sqlite3_exec(db,
-                                      "DROP INDEX inbound_pending_order; PRAGMA user_version = 1",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, V1_SCHEMA_FROM_CURRENT, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
 
         assert_int_equal(open_spool(f, NULL), 0);
         db = raw_open(f);
-        assert_int_equal(raw_int(db, "PRAGMA user_version"), 2);
-        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                     "AND name = 'inbound_pending_order'"),
-                         1);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sender_heads"), 1);
+        assert_int_equal(raw_int(db, "SELECT rows FROM state_counts WHERE state = 'pending'"), 1);
         sqlite3_close(db);
         assert_int_equal(spool_next_ready(f->s, INT64_MAX, 10, &rows), 1);
         assert_int_equal(rows[0]->id, id);
@@ -1024,6 +1035,193 @@ static void test_state_names(void **state)
         assert_null(spool_reply_state_to_string(_SPOOL_REPLY_MAX));
 }
 
+/* --- lock, corruption, salvage --------------------------------------------------------------- */
+
+/* A second daemon-mode open of the same directory stops at the lock: it does
+ * not recover (reset) the first one's row in progress. */
+static void test_second_open_stops_at_the_lock(void **state)
+{
+        struct fixture *f = *state;
+        struct spool *second = NULL;
+        int64_t id = store(f, 1, "+15550000001", 1000);
+        long pid = 0;
+
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_int_equal(spool_open(f->loop, &(struct spool_options){.dir = f->dir}, &second),
+                         -EBUSY);
+        assert_null(second);
+        assert_int_equal(spool_lock_holder(f->dir, &pid), 0);
+        assert_int_equal(pid, (long)getpid());
+        assert_int_equal(state_of(f, id), SPOOL_STATE_IN_PROGRESS);
+
+        /* twowayctl's mode takes no lock and recovers nothing. */
+        assert_int_equal(spool_open(f->loop,
+                                    &(struct spool_options){.dir = f->dir, .no_recover = true},
+                                    &second),
+                         0);
+        second = spool_free(second);
+        assert_int_equal(state_of(f, id), SPOOL_STATE_IN_PROGRESS);
+
+        /* Released with the spool. */
+        reopen(f);
+        assert_int_equal(state_of(f, id), SPOOL_STATE_PENDING);
+}
+
+static void overwrite(const char *path, long offset, size_t len)
+{
+        FILE *fp = fopen(path, "r+b");
+
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, offset, SEEK_SET), 0);
+        for (size_t i = 0; i < len; i++)
+                fputc(0xa5, fp);
+        assert_int_equal(fclose(fp), 0);
+}
+
+/* Garbage over the page of the named index: the rows stay readable through
+ * the table, and quick_check fails. */
+static void damage_index(struct fixture *f, const char *index)
+{
+        char path[128], sql[160];
+        sqlite3 *db;
+        int64_t page, size;
+
+        f->s = spool_free(f->s); /* checkpoints: every row is in spool.db */
+        db = raw_open(f);
+        snprintf(sql, sizeof(sql), "SELECT rootpage FROM sqlite_master WHERE name = '%s'", index);
+        page = raw_int(db, sql);
+        size = raw_int(db, "PRAGMA page_size");
+        sqlite3_close(db);
+        snprintf(path, sizeof(path), "%s/spool.db", f->dir);
+        overwrite(path, (long)((page - 1) * size), (size_t)size);
+}
+
+static const char *only_file_with_prefix(struct fixture *f, const char *prefix, char *buf,
+                                         size_t size)
+{
+        struct dirent *e;
+        DIR *d = opendir(f->dir);
+        int n = 0;
+
+        assert_non_null(d);
+        while ((e = readdir(d)))
+                if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && !strstr(e->d_name, "-wal") &&
+                    !strstr(e->d_name, "-shm")) {
+                        assert_true((size_t)snprintf(buf, size, "%s/%s", f->dir, e->d_name) < size);
+                        n++;
+                }
+        closedir(d);
+        assert_int_equal(n, 1);
+        return buf;
+}
+
+static void test_corrupt_spool_is_moved_aside_and_salvaged(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_salvage_result res = {};
+        struct spool_row **rows = NULL;
+        struct spool_counts c;
+        char moved[PATH_MAX];
+        int64_t a, b, d;
+
+        a = store(f, 1, "+15550000001", 1000);
+        b = store(f, 2, "+15550000001", 2000);
+        d = store(f, 3, "+15550000002", 3000);
+        assert_int_equal(spool_claim(f->s, a), 0);
+        assert_int_equal(spool_reply_sending(f->s, a), 0);
+        assert_int_equal(spool_claim(f->s, d), 0);
+        assert_int_equal(spool_done(f->s, d), 0);
+        (void)b;
+        damage_index(f, "inbound_sender");
+
+        assert_int_equal(open_spool(f, NULL), 0);
+        assert_non_null(spool_moved_aside(f->s));
+        assert_string_equal(spool_moved_aside(f->s),
+                            only_file_with_prefix(f, "spool.db.corrupt-", moved, sizeof(moved)));
+        assert_int_equal(raw_rows(f), 0); /* a fresh spool */
+        store(f, 9, "+15550000009", 500); /* and it takes new messages */
+
+        assert_int_equal(spool_salvage(f->s, moved, &res), 0);
+        assert_int_equal(res.read, 3);
+        assert_int_equal(res.imported, 3);
+        assert_int_equal(res.duplicates, 0);
+        assert_int_equal(spool_counts(f->s, &c), 0);
+        assert_int_equal(c.by_state[SPOOL_STATE_PENDING], 3); /* a (was in progress), b, 9 */
+        assert_int_equal(c.by_state[SPOOL_STATE_DONE], 1);
+        assert_int_equal(c.reply_unknown, 1); /* a's reply may have gone out */
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_PENDING, 0, 10, &rows), 3);
+        assert_string_equal(rows[1]->sns_message_id, "sns-0001");
+        assert_int_equal(rows[1]->reply_state, SPOOL_REPLY_UNKNOWN);
+        assert_int_equal(rows[1]->received_at, 1000);
+        assert_string_equal(rows[2]->body, "body 2");
+        rows = spool_rows_free(rows);
+
+        /* Twice: nothing more. */
+        memset(&res, 0, sizeof(res));
+        assert_int_equal(spool_salvage(f->s, moved, &res), 0);
+        assert_int_equal(res.imported, 0);
+        assert_int_equal(res.duplicates, 3);
+        assert_int_equal(raw_rows(f), 4);
+
+        /* The fresh spool passes its check: nothing more is moved. */
+        reopen(f);
+        assert_null(spool_moved_aside(f->s));
+}
+
+static void test_not_a_database_is_moved_aside(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_salvage_result res = {};
+        char path[128], moved[PATH_MAX];
+
+        store(f, 1, "+15550000001", 1000);
+        f->s = spool_free(f->s);
+        snprintf(path, sizeof(path), "%s/spool.db", f->dir);
+        overwrite(path, 0, 100); /* the header */
+
+        assert_int_equal(open_spool(f, NULL), 0);
+        only_file_with_prefix(f, "spool.db.corrupt-", moved, sizeof(moved));
+        assert_int_equal(raw_rows(f), 0);
+        assert_int_equal(spool_salvage(f->s, moved, &res), -EBADMSG);
+        assert_int_equal(spool_salvage(f->s, "/nonexistent/spool.db", &res), -ENOENT);
+}
+
+/* One sender's backlog behind a row in progress does not hide others: the
+ * look-up walks one row per sender. */
+static void test_next_ready_skips_a_blocked_backlog(void **state)
+{
+        struct fixture *f = *state;
+        static struct put_result res[2000];
+        int64_t ids[4], first = 0, other;
+        sqlite3 *db;
+
+        memset(res, 0, sizeof(res));
+        for (int i = 0; i < 2000; i++) {
+                struct msg_buf b;
+
+                assert_int_equal(put(f, make_msg(&b, i, "+15550000001", 1000 + i), &res[i]), 0);
+        }
+        run(f, 20);
+        for (int i = 0; i < 2000; i++)
+                assert_int_equal(res[i].r, 0);
+        assert_int_equal(raw_rows(f), 2000);
+        assert_int_equal(ready_ids(f, INT64_MAX, 1, ids), 1);
+        first = ids[0];
+        assert_int_equal(spool_claim(f->s, first), 0);
+        other = store(f, 5000, "+15550000002", 99999);
+        assert_int_equal(ready_ids(f, INT64_MAX, 4, ids), 1);
+        assert_int_equal(ids[0], other);
+
+        db = raw_open(f);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sender_heads"), 2);
+        assert_int_equal(raw_int(db, "SELECT rows FROM state_counts WHERE state = 'pending'"),
+                         2000);
+        sqlite3_close(db);
+        assert_int_equal(spool_done(f->s, first), 0);
+        assert_int_equal(ready_ids(f, INT64_MAX, 4, ids), 2);
+        assert_int_equal(ids[0], first + 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1049,6 +1247,10 @@ int main(void)
                 T(test_dead_rows_and_requeue),
                 T(test_prune_and_counts),
                 T(test_list_pages_by_id),
+                T(test_second_open_stops_at_the_lock),
+                T(test_corrupt_spool_is_moved_aside_and_salvaged),
+                T(test_not_a_database_is_moved_aside),
+                T(test_next_ready_skips_a_blocked_backlog),
                 cmocka_unit_test(test_state_names),
         };
 #undef T
