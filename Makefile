@@ -23,7 +23,8 @@ DESTDIR     ?=
 VERSION := 0.1.0
 
 CC      ?= cc
-PKGS    := libcurl openssl jansson libsystemd libmicrohttpd inih sqlite3 zlib libxml-2.0
+PKGS    := libcurl openssl jansson libsystemd libmicrohttpd inih sqlite3 zlib libxml-2.0 \
+           libutf8proc
 SANITIZE ?=
 
 ifneq ($(SANITIZE),)
@@ -134,7 +135,7 @@ tools: $(TOOL_BINS)
 # machine may carry them from elsewhere than Debian's archive.
 DEB_PKGS := gcc make pkg-config libev-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
             libsystemd-dev libmicrohttpd-dev libinih-dev libsqlite3-dev zlib1g-dev libxml2-dev \
-            libcmocka-dev openssl curl ca-certificates systemd clang-format
+            libutf8proc-dev libcmocka-dev openssl curl ca-certificates systemd clang-format
 
 # $(call deb_install,PACKAGES[,MORE]): apt-get install the packages not yet
 # installed (as root; otherwise print the command and fail). MORE is shell
