@@ -8,18 +8,25 @@
  *
  * 1. Normalise the message (keyword_normalize()):
  *    - decode UTF-8 (invalid UTF-8 is never a keyword);
- *    - full-width forms U+FF01..U+FF5E become ASCII ("ＳＴＯＰ" -> "STOP"),
- *      Latin-1 accented letters lose their accent ("ARRÊT" -> "ARRET"),
- *      dashes U+2010..U+2015 and U+2212 become '-', curly quotes become
- *      straight ones; ASCII letters are upper-cased;
- *    - Unicode and ASCII white space (including U+00A0, U+2000..U+200A,
- *      U+3000) counts as a space; zero-width characters (U+200B, U+2060,
- *      U+FEFF, U+00AD) are dropped;
- *    - runs of spaces collapse to one space;
- *    - ASCII punctuation (!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~) and ¡ ¿ … are
- *      stripped from both ends, together with any spaces between them, so
- *      "  Stop!!! " -> "STOP" and "¿AYUDA?" -> "AYUDA". Anything else at the
- *      ends, emoji included, stays, so "STOP 🛑" is not a whole-message match.
+ *    - with utf8proc: NFKC (full-width "ＳＴＯＰ" -> "STOP", ligatures, "…"),
+ *      case folding, combining marks dropped whether precomposed or not
+ *      ("ARRÊT" and "ARRE" U+0302 "T" -> "ARRET"), default-ignorable code
+ *      points dropped (LRM/RLM, bidi embeddings and isolates, ZWSP/ZWNJ/ZWJ,
+ *      word joiner, CGJ, variation selectors such as U+FE0F, BOM, soft
+ *      hyphen, tags), dashes, quotes and spaces lumped to ASCII, line
+ *      breaks and tabs to spaces, other control characters dropped;
+ *    - Cyrillic and Greek letters that Unicode's confusables list gives as
+ *      look-alikes of a Latin letter become that letter, in either case
+ *      (Cyrillic "SТОР" -> "STOP", Greek "ΟΡΤ" -> "OPT"; the table is in
+ *      keyword.c);
+ *    - ASCII letters are upper-cased, white space counts as a space and runs
+ *      of it collapse to one;
+ *    - punctuation (ASCII !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~ and Unicode's
+ *      punctuation classes: ¡ ¿ « » ...) and spaces are stripped from both
+ *      ends, so "  Stop!!! " -> "STOP" and "¿AYUDA?" -> "AYUDA". Anything
+ *      else at the ends, emoji included, stays, so "STOP 🛑" is not a
+ *      whole-message match.
+ *    A message that decomposes into more than 2048 code points is no keyword.
  *
  * 2. Whole-message match: if the normalised message equals an entry of a
  *    family's list, that family wins:
@@ -31,25 +38,33 @@
  *      help      HELP INFO
  *    List entries are normalised the same way when the rules are built, so
  *    "opt-out", "Opt Out" and "OPTOUT" each match their own entry.
+ *    Repetition is emphasis: the message is also tried with its repeats
+ *    folded — its words (split at spaces, each without the punctuation at its
+ *    ends) with a word repeated in a row counted once, and a message that is
+ *    one phrase of up to 4 words said several times counted as the phrase —
+ *    so "STOP STOP STOP", "help? help!" and "opt out opt out" match.
  *
  * 3. Opt-out phrase (FCC "any reasonable means", 47 CFR 64.1200(a)(10)):
- *    otherwise the message is split into words at spaces, and each word loses
- *    leading and trailing punctuation (so "stop, please" -> STOP PLEASE). It is
- *    an opt-out when the words are
- *        [one PREFACE word]  LEAD phrase  [at most 4 TAIL words]
+ *    otherwise the folded words are an opt-out when they are
+ *        [one PREFACE word]  LEAD phrase  [at most 6 TAIL words]
  *    and nothing else, where
  *      LEAD     STOP STOPALL UNSUBSCRIBE OPTOUT REVOKE "OPT OUT" OPT-OUT
- *               (unambiguous words only)
+ *               "OPT ME OUT" "REMOVE ME" "TAKE ME OFF" "DO NOT TEXT"
+ *               "DON'T TEXT" "DONT TEXT" "DO NOT CONTACT"
+ *               (unambiguous words and phrases only)
  *      PREFACE  PLEASE PLS PLZ
- *      TAIL     PLEASE PLS PLZ NOW IT ME ALL TEXTING MESSAGING SENDING TEXT
- *               TEXTS MESSAGE MESSAGES THANKS THANK YOU THX IMMEDIATELY ASAP
- *               RIGHT, and any single-word LEAD (so "stop stop" counts)
- *    So "Stop texting me", "stop please", "please stop", "Unsubscribe me",
- *    "stop it now!" are opt-outs, while "Stop by at 5?" (BY is not a tail
- *    word) is not. The ambiguous words END, CANCEL, QUIT and REMOVE are not
- *    LEAD words: they count only as the whole message, so "End of day works
- *    for me", "Cancel my appointment" and "quit smoking tips?" are not
- *    opt-outs.
+ *      TAIL     PLEASE PLS PLZ NOW IT ME ALL TEXTING MESSAGING SENDING
+ *               CONTACTING CALLING BOTHERING TEXT TEXTS MESSAGE MESSAGES
+ *               THANKS THANK YOU THX IMMEDIATELY ASAP RIGHT ANYMORE AGAIN
+ *               MY CONSENT FROM YOUR THE THIS LIST NUMBER, and any single-word
+ *               LEAD (so "stop stop texting" counts)
+ *    So "Stop contacting me", "remove me", "Revoke consent", "unsubscribe
+ *    me", "STOP TEXTING ME PLEASE THANK YOU" and "please stop" are opt-outs,
+ *    while "Stop by at 5?" and "I want to stop by Friday" (BY is not a tail
+ *    word, I is not a preface) are not. The ambiguous words END, CANCEL,
+ *    QUIT and REMOVE are not LEAD words: they count only as the whole message
+ *    (or REMOVE in "REMOVE ME"), so "End of day works for me", "Cancel my
+ *    appointment" and "remove the note from Tuesday" are not opt-outs.
  *
  * Every list can be replaced (struct keyword_config); the defaults are the
  * lists above.
@@ -68,7 +83,7 @@
 #define KEYWORD_NORMALIZED_MAX 256
 /* Longest list entry, after normalisation. */
 #define KEYWORD_ENTRY_MAX 64
-#define KEYWORD_TAIL_MAX  4
+#define KEYWORD_TAIL_MAX  6
 
 enum keyword_kind {
         KEYWORD_NONE,

@@ -4,12 +4,16 @@
  * normaliser used for both messages and list entries, and two matchers
  * (whole message, then the opt-out phrase).
  */
+#include <utf8proc.h>
+
 #include "common.h"
 #include "keyword.h"
 #include "utf8.h"
 
 #define PHRASE_WORDS_MAX  4
 #define MESSAGE_WORDS_MAX (1 + PHRASE_WORDS_MAX + KEYWORD_TAIL_MAX)
+/* Words a message may have before repeats are folded: "stop" said 32 times. */
+#define FOLD_WORDS_MAX 32
 
 static const char *const default_opt_out[] = {
         "STOP",   "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
@@ -19,13 +23,17 @@ static const char *const default_opt_in[] = {"START", "UNSTOP", "SUBSCRIBE", NUL
 static const char *const default_opt_in_confirm[] = {"YES", NULL};
 static const char *const default_help[] = {"HELP", "INFO", NULL};
 static const char *const default_opt_out_lead[] = {
-        "STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE", "OPT OUT", "OPT-OUT", NULL,
+        "STOP",        "STOPALL",    "UNSUBSCRIBE", "OPTOUT",         "REVOKE",
+        "OPT OUT",     "OPT-OUT",    "OPT ME OUT",  "REMOVE ME",      "TAKE ME OFF",
+        "DO NOT TEXT", "DON'T TEXT", "DONT TEXT",   "DO NOT CONTACT", NULL,
 };
 static const char *const default_preface[] = {"PLEASE", "PLS", "PLZ", NULL};
 static const char *const default_tail[] = {
-        "PLEASE",    "PLS",     "PLZ",         "NOW",   "IT",      "ME",       "ALL",    "TEXTING",
-        "MESSAGING", "SENDING", "TEXT",        "TEXTS", "MESSAGE", "MESSAGES", "THANKS", "THANK",
-        "YOU",       "THX",     "IMMEDIATELY", "ASAP",  "RIGHT",   NULL,
+        "PLEASE",      "PLS",       "PLZ",      "NOW",        "IT",      "ME",        "ALL",
+        "TEXTING",     "MESSAGING", "SENDING",  "CONTACTING", "CALLING", "BOTHERING", "TEXT",
+        "TEXTS",       "MESSAGE",   "MESSAGES", "THANKS",     "THANK",   "YOU",       "THX",
+        "IMMEDIATELY", "ASAP",      "RIGHT",    "ANYMORE",    "AGAIN",   "MY",        "CONSENT",
+        "FROM",        "YOUR",      "THE",      "THIS",       "LIST",    "NUMBER",    NULL,
 };
 
 struct word_list {
@@ -64,121 +72,214 @@ const char *keyword_kind_to_string(enum keyword_kind k)
 
 /* ---- normalisation --------------------------------------------------------- */
 
-static bool is_ascii_punct(unsigned char c)
+/* What utf8proc does for us in one pass: compatibility decomposition and
+ * composition (NFKC: full-width forms, ligatures, the "…" ellipsis), case
+ * folding, dropping default-ignorable code points (LRM/RLM, bidi embeddings and
+ * isolates, ZWSP/ZWNJ/ZWJ, CGJ, variation selectors such as U+FE0F, the BOM,
+ * soft hyphens, tags), dropping combining marks (so decomposed "E" + U+0302 and
+ * precomposed "Ê" both become "e"), lumping dashes, quotes and spaces to their
+ * ASCII form, and turning line breaks and tabs into spaces and other control
+ * characters into nothing. */
+#define NORMALIZE_OPTIONS                                                                          \
+        (UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |                \
+         UTF8PROC_IGNORE | UTF8PROC_STRIPMARK | UTF8PROC_LUMP | UTF8PROC_STRIPCC)
+
+/* Code points a message may have after decomposition and still be looked at;
+ * far above any keyword, bounded so that the work stays on the stack. */
+#define NORMALIZE_CODEPOINTS_MAX 2048
+
+/*
+ * Cyrillic and Greek letters that look like a Latin letter, from Unicode's
+ * confusables list (UTS #39, https://www.unicode.org/Public/security/latest/
+ * confusables.txt: "С → C", "Т → T", "О → O", "Р → P", "Α → A", ...). The
+ * table is applied after case folding, so it holds each letter's folded
+ * (small) form and a letter counts in either case: Cyrillic "Т" folds to "т"
+ * and reads as T. Where the list gives the two cases different Latin
+ * letters (Greek Ν → N but ν → v; Υ → Y but υ → u) the capital's wins, since
+ * keywords are usually written in capitals; where it gives "l" for an I-like
+ * letter (Ι, І, Ӏ: I and l are confusable themselves) the table says i.
+ */
+static const struct {
+        uint32_t cp;
+        char latin;
+} confusables[] = {
+        /* Greek */
+        {0x03b1, 'a'}, /* α Α */
+        {0x03b2, 'b'}, /* β Β */
+        {0x03b3, 'y'}, /* γ */
+        {0x03b5, 'e'}, /* ε Ε */
+        {0x03b6, 'z'}, /* ζ Ζ */
+        {0x03b7, 'h'}, /* η Η */
+        {0x03b9, 'i'}, /* ι Ι */
+        {0x03ba, 'k'}, /* κ Κ */
+        {0x03bc, 'm'}, /* μ Μ */
+        {0x03bd, 'n'}, /* ν Ν */
+        {0x03bf, 'o'}, /* ο Ο */
+        {0x03c1, 'p'}, /* ρ Ρ */
+        {0x03c3, 'o'}, /* σ */
+        {0x03c4, 't'}, /* τ Τ */
+        {0x03c5, 'y'}, /* υ Υ */
+        {0x03c7, 'x'}, /* χ Χ */
+        {0x03f2, 'c'}, /* ϲ Ϲ (lunate sigma) */
+        {0x03f3, 'j'}, /* ϳ Ϳ (yot) */
+        /* Cyrillic */
+        {0x0430, 'a'}, /* а А */
+        {0x0432, 'b'}, /* в В */
+        {0x0433, 'r'}, /* г */
+        {0x0435, 'e'}, /* е Е */
+        {0x043a, 'k'}, /* к К */
+        {0x043c, 'm'}, /* м М */
+        {0x043d, 'h'}, /* н Н */
+        {0x043e, 'o'}, /* о О */
+        {0x0440, 'p'}, /* р Р */
+        {0x0441, 'c'}, /* с С */
+        {0x0442, 't'}, /* т Т */
+        {0x0443, 'y'}, /* у У */
+        {0x0445, 'x'}, /* х Х */
+        {0x0455, 's'}, /* ѕ Ѕ (dze) */
+        {0x0456, 'i'}, /* і І (Byelorussian-Ukrainian i) */
+        {0x0458, 'j'}, /* ј Ј */
+        {0x0475, 'v'}, /* ѵ Ѵ (izhitsa) */
+        {0x04af, 'y'}, /* ү Ү (straight u) */
+        {0x04bb, 'h'}, /* һ Һ (shha) */
+        {0x04cf, 'i'}, /* ӏ Ӏ (palochka) */
+        {0x0501, 'd'}, /* ԁ (komi de) */
+        {0x051b, 'q'}, /* ԛ Ԛ (qa) */
+        {0x051d, 'w'}, /* ԝ Ԝ (we) */
+};
+
+static uint32_t unconfuse(uint32_t cp)
+{
+        size_t lo = 0, hi = ARRAY_SIZE(confusables);
+
+        if (cp < 0x0370 || cp > 0x052f)
+                return cp;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+
+                if (confusables[mid].cp == cp)
+                        return (uint32_t)confusables[mid].latin;
+                if (confusables[mid].cp < cp)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return cp;
+}
+
+static bool is_ascii_punct(uint32_t c)
 {
         return (c >= 0x21 && c <= 0x2f) || (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x60) ||
                (c >= 0x7b && c <= 0x7e);
 }
 
-static bool is_ascii_space(unsigned char c)
+static bool is_ascii_space(uint32_t c)
 {
         return c == ' ' || (c >= 0x09 && c <= 0x0d);
 }
 
-static bool is_unicode_space(uint32_t cp)
+static bool is_space(uint32_t cp)
 {
-        return (cp < 0x80 && is_ascii_space((unsigned char)cp)) || cp == 0x85 || cp == 0xa0 ||
-               cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
-               cp == 0x202f || cp == 0x205f || cp == 0x3000;
+        utf8proc_category_t c;
+
+        if (cp < 0x80)
+                return is_ascii_space(cp);
+        c = utf8proc_category((utf8proc_int32_t)cp);
+        return c == UTF8PROC_CATEGORY_ZS || c == UTF8PROC_CATEGORY_ZL || c == UTF8PROC_CATEGORY_ZP;
 }
 
-static bool is_ignorable(uint32_t cp)
+/* Punctuation that surrounds a keyword: ASCII's, and Unicode's (¡ ¿ « » ...). */
+static bool is_punct(uint32_t cp)
 {
-        return cp == 0xad || (cp >= 0x200b && cp <= 0x200d) || cp == 0x2060 || cp == 0xfeff;
+        if (cp < 0x80)
+                return is_ascii_punct(cp);
+        switch (utf8proc_category((utf8proc_int32_t)cp)) {
+        case UTF8PROC_CATEGORY_PC:
+        case UTF8PROC_CATEGORY_PD:
+        case UTF8PROC_CATEGORY_PS:
+        case UTF8PROC_CATEGORY_PE:
+        case UTF8PROC_CATEGORY_PI:
+        case UTF8PROC_CATEGORY_PF:
+        case UTF8PROC_CATEGORY_PO:
+                return true;
+        default:
+                return false;
+        }
 }
 
-/* U+00C0..U+00FF without their accents; '.' keeps the character (Æ × Þ ß ...). */
-static const char latin1_fold[] = "AAAAAA.CEEEEIIIIDNOOOOO.OUUUUY.."
-                                  "AAAAAA.CEEEEIIIIDNOOOOO.OUUUUY.Y";
-
-/* The character a code point stands for in a keyword, 0 when it is kept as
- * written, or ' ' for white space. */
-static uint32_t fold(uint32_t cp)
+static bool is_edge(uint32_t cp)
 {
+        return is_punct(cp) || is_space(cp);
+}
+
+/* The folded, unconfused code point as the normalised text writes it. */
+static uint32_t final_form(uint32_t cp)
+{
+        cp = unconfuse(cp);
         if (cp >= 'a' && cp <= 'z')
                 return cp - 'a' + 'A';
-        if (cp < 0x80)
-                return is_ascii_space((unsigned char)cp) ? ' ' : cp;
-        if (is_unicode_space(cp))
-                return ' ';
-        if (cp >= 0xff01 && cp <= 0xff5e)
-                return fold(cp - 0xfee0);
-        if (cp >= 0xc0 && cp <= 0xff && latin1_fold[cp - 0xc0] != '.')
-                return (uint32_t)latin1_fold[cp - 0xc0];
-        if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212)
-                return '-';
-        if (cp >= 0x2018 && cp <= 0x201b)
-                return '\'';
-        if (cp >= 0x201c && cp <= 0x201f)
-                return '"';
-        if (cp == 0xa1)
-                return '!';
-        if (cp == 0xbf)
-                return '?';
-        if (cp == 0x2026)
-                return '.';
-        return 0;
-}
-
-static bool strip_char(unsigned char c)
-{
-        return is_ascii_punct(c) || is_ascii_space(c);
+        return is_space(cp) ? ' ' : cp;
 }
 
 int keyword_normalize(const char *utf8_text, char *buf, size_t size)
 {
         const unsigned char *s = (const unsigned char *)utf8_text;
-        size_t len, i, o = 0, start;
+        utf8proc_int32_t cps[NORMALIZE_CODEPOINTS_MAX];
+        utf8proc_ssize_t n;
+        size_t len, i, o = 0, first, last;
         bool pending_space = false;
 
         if (!utf8_text || !buf || size == 0)
                 return -EINVAL;
+        len = strlen(utf8_text);
+        if (!utf8_valid(utf8_text, len, false))
+                return -EILSEQ;
 
         /* What the final strip removes anyway; done first so that a long run
-         * of "!!!!" cannot make a short keyword overflow the buffer. */
-        len = strlen(utf8_text);
-        while (len > 0 && strip_char(s[len - 1]))
+         * of "!!!!" cannot push a short keyword over the bound. */
+        while (len > 0 && (is_ascii_punct(s[len - 1]) || is_ascii_space(s[len - 1])))
                 len--;
-        for (i = 0; i < len && strip_char(s[i]); i++)
+        for (i = 0; i < len && (is_ascii_punct(s[i]) || is_ascii_space(s[i])); i++)
                 ;
 
-        while (i < len) {
-                size_t at = i;
-                uint32_t cp, f;
-                size_t n;
+        n = utf8proc_decompose(s + i, (utf8proc_ssize_t)(len - i), cps, ARRAY_SIZE(cps),
+                               NORMALIZE_OPTIONS);
+        if (n == UTF8PROC_ERROR_INVALIDUTF8 || n == UTF8PROC_ERROR_NOTASSIGNED)
+                return -EILSEQ;
+        if (n < 0)
+                return -EINVAL;
+        if ((size_t)n > ARRAY_SIZE(cps))
+                return -ENOBUFS;
+        n = utf8proc_normalize_utf32(cps, n, NORMALIZE_OPTIONS);
+        if (n < 0)
+                return -EINVAL;
 
-                if (!utf8_next(s, len, &i, &cp))
-                        return -EILSEQ;
-                if (is_ignorable(cp))
-                        continue;
-                f = fold(cp);
-                if (f == ' ') {
-                        pending_space = o > 0;
+        /* Strip punctuation and spaces from both ends, then write what is
+         * left with runs of spaces as one. */
+        for (first = 0; first < (size_t)n && is_edge(final_form((uint32_t)cps[first])); first++)
+                ;
+        for (last = (size_t)n; last > first && is_edge(final_form((uint32_t)cps[last - 1])); last--)
+                ;
+        for (i = first; i < last; i++) {
+                uint32_t cp = final_form((uint32_t)cps[i]);
+                utf8proc_uint8_t enc[4];
+                utf8proc_ssize_t k;
+
+                if (cp == ' ') {
+                        pending_space = true;
                         continue;
                 }
-                n = f ? 1 : i - at;
-                if (o + (pending_space ? 1 : 0) + n >= size)
+                k = utf8proc_encode_char((utf8proc_int32_t)cp, enc);
+                if (k <= 0)
+                        return -EILSEQ;
+                if (o + (pending_space ? 1 : 0) + (size_t)k >= size)
                         return -ENOBUFS;
                 if (pending_space)
                         buf[o++] = ' ';
                 pending_space = false;
-                if (f)
-                        buf[o++] = (char)f;
-                else {
-                        memcpy(buf + o, s + at, n);
-                        o += n;
-                }
+                memcpy(buf + o, enc, (size_t)k);
+                o += (size_t)k;
         }
-
-        /* Strip punctuation and spaces from both ends (again: mapped
-         * characters such as full-width '！' or '…' only show up now). */
-        while (o > 0 && strip_char((unsigned char)buf[o - 1]))
-                o--;
-        for (start = 0; start < o && strip_char((unsigned char)buf[start]); start++)
-                ;
-        if (start > 0)
-                memmove(buf, buf + start, o - start);
-        o -= start;
         buf[o] = '\0';
         return (int)o;
 }
@@ -332,6 +433,34 @@ struct word {
         size_t len;
 };
 
+/* [*b, *e) without the punctuation at its ends (valid UTF-8). */
+static void trim_punct(const char **b, const char **e)
+{
+        const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)*b;
+        const utf8proc_uint8_t *end = (const utf8proc_uint8_t *)*e;
+        const utf8proc_uint8_t *keep_end = NULL;
+        bool seen = false;
+
+        while (p < end) {
+                utf8proc_int32_t cp;
+                utf8proc_ssize_t k = utf8proc_iterate(p, end - p, &cp);
+
+                if (k <= 0)
+                        break; /* cannot happen: the text was decoded before */
+                if (!is_punct((uint32_t)cp)) {
+                        if (!seen)
+                                *b = (const char *)p;
+                        seen = true;
+                        keep_end = p + k;
+                }
+                p += k;
+        }
+        if (!seen)
+                *b = *e;
+        else
+                *e = (const char *)keep_end;
+}
+
 /* Split at spaces; each word loses leading and trailing punctuation and empty
  * words are dropped. Returns the count, or -E2BIG above max. */
 static int split_words(const char *s, struct word *out, size_t max)
@@ -346,10 +475,7 @@ static int split_words(const char *s, struct word *out, size_t max)
                 e = s;
                 if (*s)
                         s++;
-                while (b < e && is_ascii_punct((unsigned char)*b))
-                        b++;
-                while (e > b && is_ascii_punct((unsigned char)e[-1]))
-                        e--;
+                trim_punct(&b, &e);
                 if (b == e)
                         continue;
                 if (n >= max)
@@ -357,6 +483,57 @@ static int split_words(const char *s, struct word *out, size_t max)
                 out[n++] = (struct word){b, (size_t)(e - b)};
         }
         return (int)n;
+}
+
+static bool words_equal(const struct word *a, const struct word *b)
+{
+        return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+/* Repetition is emphasis: "STOP STOP STOP" is STOP, "help, help!" is HELP,
+ * "opt out opt out" is OPT OUT. A word repeated in a row counts once, and a
+ * message that is one phrase of up to PHRASE_WORDS_MAX words said several
+ * times counts as the phrase said once. Returns the new count. */
+static size_t fold_repeats(struct word *w, size_t n)
+{
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (o == 0 || !words_equal(&w[o - 1], &w[i]))
+                        w[o++] = w[i];
+        for (size_t m = 1; m <= PHRASE_WORDS_MAX && m < o; m++) {
+                bool repeated = o % m == 0;
+
+                for (size_t i = m; i < o && repeated; i++)
+                        repeated = words_equal(&w[i], &w[i % m]);
+                if (repeated)
+                        return m;
+        }
+        return o;
+}
+
+/* The normalised message as its words, punctuation-trimmed and repeats
+ * folded, joined by single spaces into out (KEYWORD_NORMALIZED_MAX + 1).
+ * Returns the length, 0 when there is no word or too many to be a keyword. */
+static size_t fold_message(const char *norm, char *out)
+{
+        struct word words[FOLD_WORDS_MAX];
+        int n = split_words(norm, words, ARRAY_SIZE(words));
+        size_t o = 0, k;
+
+        out[0] = '\0';
+        if (n <= 0)
+                return 0;
+        k = fold_repeats(words, (size_t)n);
+        for (size_t i = 0; i < k; i++) {
+                /* Never longer than norm, which fits. */
+                if (i > 0)
+                        out[o++] = ' ';
+                memcpy(out + o, words[i].p, words[i].len);
+                o += words[i].len;
+        }
+        out[o] = '\0';
+        return o;
 }
 
 static bool word_is(const struct word *w, const char *s, size_t len)
@@ -438,7 +615,9 @@ enum keyword_kind keyword_classify(const struct keyword_rules *rules, const char
                 {LIST_OPT_IN_CONFIRM, KEYWORD_OPT_IN, true},
                 {LIST_HELP, KEYWORD_HELP, false},
         };
-        char norm[KEYWORD_NORMALIZED_MAX + 1];
+        char norm[KEYWORD_NORMALIZED_MAX + 1], folded[KEYWORD_NORMALIZED_MAX + 1];
+        const char *forms[2] = {norm, folded};
+        size_t lens[2];
         const char *w = NULL;
         enum keyword_kind kind = KEYWORD_NONE;
         int n;
@@ -448,18 +627,22 @@ enum keyword_kind keyword_classify(const struct keyword_rules *rules, const char
         n = keyword_normalize(utf8_text, norm, sizeof(norm));
         if (n <= 0)
                 goto out;
+        lens[0] = (size_t)n;
+        lens[1] = fold_message(norm, folded);
 
-        for (size_t i = 0; i < ARRAY_SIZE(whole); i++) {
-                if (whole[i].only_when_opted_out && !sender_opted_out)
-                        continue;
-                w = word_list_find(&rules->lists[whole[i].list], norm, (size_t)n);
-                if (w) {
-                        kind = whole[i].kind;
-                        goto out;
+        /* The message as written, then with its repeats folded. */
+        for (size_t f = 0; f < ARRAY_SIZE(forms); f++)
+                for (size_t i = 0; i < ARRAY_SIZE(whole); i++) {
+                        if (whole[i].only_when_opted_out && !sender_opted_out)
+                                continue;
+                        w = word_list_find(&rules->lists[whole[i].list], forms[f], lens[f]);
+                        if (w) {
+                                kind = whole[i].kind;
+                                goto out;
+                        }
                 }
-        }
 
-        w = match_opt_out_phrase(rules, norm);
+        w = match_opt_out_phrase(rules, folded);
         if (w)
                 kind = KEYWORD_OPT_OUT;
 out:

@@ -148,9 +148,11 @@ static const struct row rows[] = {
         OUT("revoke it", "REVOKE"),
         OUT("stopall please", "STOPALL"),
         OUT("\xef\xbc\xb3\xef\xbc\xb4\xef\xbc\xaf\xef\xbc\xb0 please", "STOP"),
-        OUT("please stop texting me now please", "STOP"), /* preface + 4 tail words */
-        NONE("stop please please please please please"),  /* 5 tail words */
-        NONE("please please stop"),                       /* one preface word only */
+        OUT("please stop texting me now please", "STOP"),       /* preface + 4 tail words */
+        OUT("stop please please please please please", "STOP"), /* repeats fold */
+        OUT("please please stop", "STOP"),
+        NONE("stop texting me now please thank you all"), /* 7 tail words */
+        NONE("please thanks stop"),                       /* one preface word only */
 
         /* Ordinary sentences that only start like a keyword. */
         NONE("End of day works for me"),
@@ -160,7 +162,7 @@ static const struct row rows[] = {
         NONE("please cancel"),
         NONE("quit smoking tips?"),
         NONE("Quit it"),
-        NONE("remove me"), /* ambiguous word: whole message only */
+        NONE("remove it"), /* ambiguous word: whole message, or REMOVE ME */
         NONE("Remove the old address"),
         NONE("Stop by at 5?"),
         NONE("stop by tomorrow"),
@@ -233,11 +235,196 @@ static const struct row rows[] = {
         NONE("more info please"),
         NONE("information"),
 
+        /* Issue 11: invisible characters, decomposed accents, look-alike
+         * letters, repeats, and the phrasings people use. */
+        OUT("\xe2\x80\x8eSTOP", "STOP"),                         /* left-to-right mark */
+        OUT("STOP\xe2\x80\x8f", "STOP"),                         /* right-to-left mark */
+        OUT("\xe2\x80\x8fStop\xe2\x80\x8e", "STOP"),             /* marks on both sides */
+        OUT("ST\xe2\x80\x8eOP", "STOP"),                         /* mark inside */
+        OUT("\xe2\x81\xa6STOP\xe2\x81\xa9", "STOP"),             /* bidi isolate */
+        OUT("\xe2\x81\xa7stop\xe2\x81\xa9", "STOP"),             /* right-to-left isolate */
+        OUT("\xe2\x81\xa8STOP\xe2\x81\xa9", "STOP"),             /* first-strong isolate */
+        OUT("\xe2\x80\xaaSTOP\xe2\x80\xac", "STOP"),             /* bidi embedding */
+        OUT("\xe2\x80\xaeSTOP\xe2\x80\xac", "STOP"),             /* bidi override */
+        OUT("S\xe2\x80\x8dT\xe2\x80\x8dO\xe2\x80\x8dP", "STOP"), /* zero-width joiners */
+        OUT("STO\xe2\x80\x8cP", "STOP"),                         /* zero-width non-joiner */
+        OUT("STOP\xef\xb8\x8f", "STOP"),                         /* emoji variation selector */
+        OUT("Stop\xef\xb8\x8f!", "STOP"),    /* variation selector, then punctuation */
+        OUT("S\xcd\x8fTOP", "STOP"),         /* combining grapheme joiner */
+        OUT("ST\xe2\x81\xa0OP", "STOP"),     /* word joiner */
+        OUT("STO\xc2\xadP", "STOP"),         /* soft hyphen */
+        OUT("STOP\xf3\xa0\x81\x81", "STOP"), /* tag character */
+        OUT("stop\xe2\x80\x8e texting\xe2\x80\x8d me", "STOP"), /* marks in a phrase */
+        HELP("\xe2\x80\x8eHELP\xe2\x80\x8f", "HELP"),           /* marks around help */
+        IN("\xe2\x80\x8dSTART", "START"),                       /* joiner before start */
+        OUT("ARRE\xcc\x82T", "ARRET"),                          /* decomposed circumflex */
+        OUT("arre\xcc\x82t", "ARRET"),                          /* decomposed, small */
+        OUT("S\xcc\x81TOP", "STOP"),                            /* stray acute accent */
+        OUT("S\xcc\x88T\xcc\x88O\xcc\x88P\xcc\x88", "STOP"),    /* diaereses everywhere */
+        OUT("st\xc3\xb6p", "STOP"),                             /* precomposed o with diaeresis */
+        OUT("STO\xcc\xa3P", "STOP"),                            /* dot below */
+        OUT("\xef\xbc\xa1\xef\xbc\xb2\xef\xbc\xb2\xef\xbc\xa5\xcc\x82\xef\xbc\xb4",
+            "ARRET"),                 /* full-width, decomposed */
+        IN("STA\xcc\x80RT", "START"), /* grave on start */
+        HELP("HE\xcc\x81LP", "HELP"), /* acute on help */
+        OUT("\xc3\x9aNS\xc3\x9c"
+            "BSCR\xc3\x8d"
+            "BE",
+            "UNSUBSCRIBE"),                              /* precomposed accents */
+        OUT("S\xd0\xa2\xd0\x9e\xd0\xa0", "STOP"),        /* Cyrillic TE, O, ER */
+        OUT("\xd0\x85\xd0\xa2\xd0\x9e\xd0\xa0", "STOP"), /* Cyrillic DZE, TE, O, ER */
+        OUT("st\xd0\xbep", "STOP"),                      /* Cyrillic small o */
+        OUT("s\xd1\x82\xd0\xbe\xd1\x80", "STOP"),        /* Cyrillic small te, o, er */
+        OUT("S\xce\xa4\xce\x9f\xce\xa1", "STOP"),        /* Greek TAU, OMICRON, RHO */
+        OUT("\xd1\x95t\xce\xbf\xcf\x81", "STOP"),        /* Cyrillic dze, Greek omicron and rho */
+        OUT("\xd0\xa1"
+            "AN\xd0\xa1"
+            "EL",
+            "CANCEL"), /* Cyrillic ES */
+        OUT("UN\xd0\x85UB\xd0\x85\xd0\xa1RI\xd0\x92"
+            "E",
+            "UNSUBSCRIBE"),                             /* Cyrillic DZE, ES, VE */
+        OUT("\xd0\x95ND", "END"),                       /* Cyrillic IE */
+        OUT("QU\xd0\x86T", "QUIT"),                     /* Cyrillic Byelorussian-Ukrainian I */
+        OUT("REV\xd0\x9eK\xd0\x95", "REVOKE"),          /* Cyrillic O and IE */
+        OUT("\xd0\x9e\xd0\xa0\xd0\xa2 OUT", "OPT OUT"), /* Cyrillic O, ER, TE */
+        OUT("\xce\x9f\xce\xa1\xce\xa4\xce\x9fU\xce\xa4", "OPTOUT"), /* Greek capitals */
+        OUT("\xd0\x90RR\xd0\x95\xd0\xa2", "ARRET"),                 /* Cyrillic A, IE, TE */
+        OUT("\xd0\xa2"
+            "D",
+            "TD"), /* Cyrillic TE */
+        OUT("S\xd0\xa2\xd0\x9e\xd0\xa0 t\xd0\xb5xting m\xd0\xb5",
+            "STOP"),                                        /* look-alikes in a phrase */
+        OUT("\xd1\x95\xd1\x82\xd0\xbe\xd1\x80", "STOP"),    /* Cyrillic small dze, te, o, er */
+        IN("\xd0\x85\xd0\xa2\xd0\x90R\xd0\xa2", "START"),   /* Cyrillic DZE, TE, A */
+        IN("UN\xd0\x85\xd0\xa2\xd0\x9e\xd0\xa0", "UNSTOP"), /* Cyrillic in unstop */
+        HELP("\xd0\x9d\xd0\x95L\xd0\xa0", "HELP"),          /* Cyrillic EN, IE, ER */
+        HELP("\xd0\x86NF\xd0\x9e", "INFO"),                 /* Cyrillic I and O */
+        IN_OPTED("\xd0\xa3\xd0\x95\xd0\x85", "YES"),        /* Cyrillic U, IE, DZE */
+        OUT("STOP STOP STOP", "STOP"),
+        OUT("STOP STOP STOP STOP STOP STOP STOP STOP", "STOP"), /* eight times */
+        OUT("stop, stop, stop!", "STOP"),                       /* with punctuation */
+        NONE("STOP!STOP"),                                      /* one word, not a repeat */
+        OUT("Cancel cancel", "CANCEL"),                         /* an ambiguous word repeated */
+        OUT("END END", "END"),
+        OUT("opt out opt out", "OPT OUT"), /* a two-word keyword repeated */
+        OUT("UNSUBSCRIBE UNSUBSCRIBE", "UNSUBSCRIBE"),
+        OUT("stop stop texting me", "STOP"),
+        OUT("STOP STOP STOP please", "STOP"),
+        HELP("HELP HELP", "HELP"), /* help repeated */
+        HELP("help? help!", "HELP"),
+        IN("START START", "START"),
+        IN_OPTED("yes yes", "YES"),
+        OUT("remove remove", "REMOVE"),
+        OUT("Stop contacting me", "STOP"),
+        OUT("stop contacting me please", "STOP"),
+        OUT("remove me", "REMOVE ME"),
+        OUT("Remove me!", "REMOVE ME"),
+        OUT("please remove me", "REMOVE ME"),
+        OUT("remove me from your list", "REMOVE ME"),
+        OUT("Remove me from this list please", "REMOVE ME"),
+        OUT("Revoke consent", "REVOKE"),
+        OUT("revoke my consent", "REVOKE"),
+        NONE("I revoke consent"), /* I is not a preface word */
+        OUT("unsubscribe me", "UNSUBSCRIBE"),
+        OUT("UNSUBSCRIBE ME FROM THIS LIST", "UNSUBSCRIBE"),
+        OUT("STOP TEXTING ME PLEASE THANK YOU", "STOP"),
+        OUT("Stop texting me, please. Thank you!", "STOP"),
+        OUT("stop calling me", "STOP"),
+        OUT("stop bothering me", "STOP"),
+        OUT("stop texting this number", "STOP"),
+        OUT("stop texting me anymore", "STOP"),
+        OUT("Opt me out", "OPT ME OUT"),
+        OUT("please opt me out", "OPT ME OUT"),
+        OUT("take me off your list", "TAKE ME OFF"),
+        OUT("Take me off the list please", "TAKE ME OFF"),
+        OUT("do not text me", "DO NOT TEXT"),
+        OUT("Do not text me again", "DO NOT TEXT"),
+        OUT("don't text me", "DON'T TEXT"),
+        OUT("Don\xe2\x80\x99t text me anymore", "DON'T TEXT"), /* curly apostrophe */
+        OUT("dont text me", "DONT TEXT"),
+        OUT("do not contact me", "DO NOT CONTACT"),
+        OUT("Stop sending me messages", "STOP"),
+        OUT("stop, thanks", "STOP"),
+        NONE("Stop by at 5?"),
+        NONE("stop by at 5"),
+        NONE("Cancel my appointment"),
+        NONE("cancel my appointment please"),
+        NONE("End of day works for me"),
+        NONE("remove the note from Tuesday"),
+        NONE("Remove the note from Tuesday, thanks"),
+        NONE("I want to stop by Friday"),
+        NONE("i want to stop by friday"),
+        NONE("Can you stop by Friday?"),
+        NONE("Stop at the pharmacy first"),
+        NONE("stop the car"),
+        NONE("Please stop by"),
+        NONE("Don't stop"),
+        NONE("Do not stop the delivery"),
+        NONE("do not text me before noon"),
+        NONE("don't text me, call me"),
+        NONE("remove my old address"),
+        NONE("Remove my appointment"),
+        NONE("remove me from the group chat"),
+        NONE("take me off the waitlist? no wait"),
+        NONE("Take me to the store"),
+        NONE("unsubscribe from what?"),
+        NONE("How do I unsubscribe?"),
+        NONE("I revoke nothing"),
+        NONE("revoke the old key"),
+        NONE("Quit it"),
+        NONE("quit smoking tips?"),
+        NONE("The end"),
+        NONE("end of story"),
+        NONE("Bus stop is closed"),
+        NONE("last stop"),
+        NONE("non-stop"),
+        NONE("stopwatch"),
+        NONE("Stopped by earlier"),
+        NONE("S\xd0\xa2\xd0\x9e\xd0\xa0PED"),
+        NONE("\xd0\xa1\xd0\xa2\xd0\x9e\xd0\x9f"),
+        NONE("Stop \xf0\x9f\x9b\x91"),
+        NONE("stop sign broken"),
+        NONE("Stop me if you can"),
+        NONE("my number is wrong"),
+        NONE("thank you"),
+        NONE("please"),
+        NONE("help me with my order"),
+        NONE("Help with billing"),
+        NONE("start over"),
+        NONE("Start time?"),
+        NONE("information please"),
+        NONE("yes"),
+        NONE("Is it over?"),
+        NONE("optimal"),
+        NONE("S T O P"),
+        NONE("ST OP"),
+        NONE("stop stop texting me about the sale"),
+
         /* Opted-out senders still get the same opt-out answers. */
         {"STOP", true, KEYWORD_OPT_OUT, "STOP"},
         {"stop texting me", true, KEYWORD_OPT_OUT, "STOP"},
         NONE_OPTED("Cancel my appointment"),
 };
+
+static void encode_utf8(uint32_t cp, char *out)
+{
+        if (cp < 0x80)
+                out[0] = (char)cp;
+        else if (cp < 0x800) {
+                out[0] = (char)(0xc0 | (cp >> 6));
+                out[1] = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+                out[0] = (char)(0xe0 | (cp >> 12));
+                out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                out[2] = (char)(0x80 | (cp & 0x3f));
+        } else {
+                out[0] = (char)(0xf0 | (cp >> 18));
+                out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                out[3] = (char)(0x80 | (cp & 0x3f));
+        }
+}
 
 static struct keyword_rules *rules_default(void)
 {
@@ -282,7 +469,8 @@ static void test_normalize(void **state)
                 {"\xe2\x80\x9cHello, World!\xe2\x80\x9d", "HELLO, WORLD"},
                 {"opt\xe2\x80\x94out", "OPT-OUT"},
                 {"caf\xc3\xa9", "CAFE"},
-                {"\xc3\x86sir \xc3\x97 \xc3\x9f", "\xc3\x86SIR \xc3\x97 \xc3\x9f"}, /* kept */
+                /* Case folding: Æ to æ (no ASCII form), ß to SS; × kept. */
+                {"\xc3\x86sir \xc3\x97 \xc3\x9f", "\xc3\xa6SIR \xc3\x97 SS"},
                 {"stop \xf0\x9f\x9b\x91", "STOP \xf0\x9f\x9b\x91"},
                 {"\xf0\x9f\x9b\x91 stop", "\xf0\x9f\x9b\x91 STOP"},
                 {"a\xe2\x80\x8b"
@@ -308,6 +496,39 @@ static void test_normalize(void **state)
         assert_int_equal(keyword_normalize("stop", buf, 4), -ENOBUFS);
         assert_int_equal(keyword_normalize("stop", buf, 5), 4);
         assert_int_equal(keyword_normalize(NULL, buf, 5), -EINVAL);
+}
+
+/* Normalising twice changes nothing, for every code point alone and between
+ * letters (the fuzz target checks the same on random input). */
+static void test_normalize_every_code_point(void **state)
+{
+        static const char *const contexts[][2] = {{"", ""}, {"a", "b"}, {"STOP", ""}};
+        unsigned bad = 0;
+
+        for (uint32_t cp = 1; cp <= 0x10ffff; cp++) {
+                char c[5] = {0};
+
+                if (cp >= 0xd800 && cp <= 0xdfff)
+                        continue;
+                encode_utf8(cp, c);
+                for (size_t k = 0; k < ARRAY_SIZE(contexts); k++) {
+                        char in[32], once[KEYWORD_NORMALIZED_MAX + 1],
+                                twice[KEYWORD_NORMALIZED_MAX + 1];
+                        int n, m;
+
+                        (void)snprintf(in, sizeof(in), "%s%s%s", contexts[k][0], c, contexts[k][1]);
+                        n = keyword_normalize(in, once, sizeof(once));
+                        if (n < 0)
+                                continue;
+                        m = keyword_normalize(once, twice, sizeof(twice));
+                        if (m != n || !streq(once, twice)) {
+                                if (bad++ < 10)
+                                        print_error("U+%04X in \"%s\": \"%s\" then \"%s\"\n",
+                                                    (unsigned)cp, in, once, twice);
+                        }
+                }
+        }
+        assert_int_equal(bad, 0);
 }
 
 /* A long run of punctuation and spaces around a keyword does not hide it
@@ -481,9 +702,13 @@ static void test_null_inputs(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_table),         cmocka_unit_test(test_normalize),
-                cmocka_unit_test(test_long_messages), cmocka_unit_test(test_custom_rules),
-                cmocka_unit_test(test_invalid_rules), cmocka_unit_test(test_null_inputs),
+                cmocka_unit_test(test_table),
+                cmocka_unit_test(test_normalize),
+                cmocka_unit_test(test_normalize_every_code_point),
+                cmocka_unit_test(test_long_messages),
+                cmocka_unit_test(test_custom_rules),
+                cmocka_unit_test(test_invalid_rules),
+                cmocka_unit_test(test_null_inputs),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
