@@ -11,7 +11,14 @@
  *   opt_out_deadline         requested_at + [consent] business_days business days
  *   opt_in_at, opt_in_method
  *   updated_at
- *   consent_history          list of {time, action, method, inbound_message_id}
+ *   consent_history          list of {time, action, method, inbound_message_id
+ *                            [, operator, note]}: the newest changes only, at
+ *                            most CONSENT_HISTORY_MAX entries and
+ *                            CONSENT_HISTORY_BYTES_MAX bytes of JSON, oldest
+ *                            first, so the item stays a few KB however often
+ *                            the number changes its mind
+ *   consent_changes          N, every change ever made (an item written before
+ *                            this attribute counts its history's length)
  *   last_inbound_message_id  the message that made the last change
  *   version                  N, incremented by every write
  *
@@ -31,8 +38,10 @@
  * no I/O and read no clock. consent_get()/consent_write() follow the callback
  * contract of aws.h.
  *
- * Ownership: struct consent_record is a plain value. struct consent_update
- * owns its JSON; release it with consent_update_done().
+ * Ownership: struct consent_record is a plain value (copy it freely; the
+ * kept history is text inside it). struct consent_update owns its JSON;
+ * release it with consent_update_done(). consent_set() copies what it needs
+ * from the change, except holidays, which must outlive the operation.
  */
 #ifndef TWOWAYD_CONSENT_H
 #define TWOWAYD_CONSENT_H
@@ -51,11 +60,15 @@ struct aws_call;
 struct aws_error;
 struct business_days_holidays;
 
-#define CONSENT_KEY            "phone_number"
-#define CONSENT_ID_MAX         257 /* an inbound message id plus the NUL */
-#define CONSENT_METHOD_SMS     "sms"
-#define CONSENT_METHOD_AWS     "aws"
-#define CONSENT_EXPRESSION_MAX 640
+#define CONSENT_KEY               "phone_number"
+#define CONSENT_ID_MAX            257 /* an inbound message id plus the NUL */
+#define CONSENT_METHOD_SMS        "sms"
+#define CONSENT_METHOD_AWS        "aws"
+#define CONSENT_EXPRESSION_MAX    640
+#define CONSENT_HISTORY_MAX       20   /* newest consent_history entries kept */
+#define CONSENT_HISTORY_BYTES_MAX 8192 /* ... and at most this much compact JSON */
+#define CONSENT_NOTE_MAX          1024 /* bytes of an operator's note */
+#define CONSENT_OPERATOR_MAX      256  /* bytes of an operator's name */
 
 enum consent_status {
         CONSENT_NONE,      /* no item, or an item without consent_status */
@@ -70,6 +83,11 @@ struct consent_record {
         bool has_version;
         long long version;
         char last_inbound_message_id[CONSENT_ID_MAX]; /* "" when absent */
+        long long changes; /* consent_changes (or the history's length when absent) */
+        /* The newest consent_history entries as read, trimmed to the bounds
+         * above: a compact JSON array of DynamoDB attribute values, "" when
+         * there are none. The next write keeps them and appends its own. */
+        char history[CONSENT_HISTORY_BYTES_MAX + 1];
 };
 
 enum consent_action {
@@ -120,6 +138,8 @@ struct consent_change {
         time_t now;
         unsigned business_days; /* opt-out deadline, in business days after now */
         const struct business_days_holidays *holidays; /* may be NULL */
+        const char *operator_name; /* a manual change: who made it (history entry), or NULL */
+        const char *note;          /* a manual change: why (history entry), or NULL */
 };
 
 /* An UpdateItem request (params point into the struct's own JSON and buffers). */
@@ -131,7 +151,11 @@ struct consent_update {
 };
 
 /* Build the conditional UpdateItem for change, expected being the record as
- * read. -EINVAL for a bad change, -ERANGE/-EOVERFLOW from the deadline, -ENOMEM. */
+ * read: the new state, consent_history = expected's kept entries plus this
+ * change's, trimmed to the bounds (oldest dropped first), consent_changes =
+ * expected's + 1. -EINVAL for a bad change (a note over CONSENT_NOTE_MAX or an
+ * operator over CONSENT_OPERATOR_MAX bytes included), -ERANGE/-EOVERFLOW from
+ * the deadline, -ENOMEM. */
 int consent_update_build(const char *table, const struct consent_change *change,
                          const struct consent_record *expected, struct consent_update *ret);
 void consent_update_done(struct consent_update *u);
@@ -154,5 +178,26 @@ int consent_get(struct aws_client *aws, const char *table, const char *phone, co
 int consent_write(struct aws_client *aws, const char *table, const struct consent_change *change,
                   const struct consent_record *expected, consent_write_cb cb, void *userdata,
                   struct aws_call **ret);
+
+/*
+ * Set a number's consent to change->to whatever it is now: read the record
+ * (consent_get()), and unless it already has that status write the change
+ * (consent_write()); when the record changed in between (-ESTALE), read and
+ * decide again, at most CONSENT_SET_ATTEMPTS times. For changes that do not
+ * depend on a message's keyword: an operator's (twowayctl consent).
+ *
+ * cb gets r = 1 written, 0 already in that state, -EBADMSG the item cannot be
+ * read, -ESTALE still changing after the last attempt, -ECANCELED after
+ * consent_set_cancel(), or another < 0 with err (and the failed operation:
+ * "GetItem" or "UpdateItem"). The aws.h callback contract holds.
+ */
+#define CONSENT_SET_ATTEMPTS 3
+struct consent_set;
+typedef void (*consent_set_cb)(int r, const char *operation, const struct aws_error *err,
+                               void *userdata);
+int consent_set(struct aws_client *aws, const char *table, const struct consent_change *change,
+                consent_set_cb cb, void *userdata, struct consent_set **ret);
+/* Complete the operation with -ECANCELED (later, from the loop). */
+void consent_set_cancel(struct consent_set *op);
 
 #endif

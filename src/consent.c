@@ -46,10 +46,74 @@ const char *consent_action_to_string(enum consent_action a)
         return action_names[a];
 }
 
+/* ---- history --------------------------------------------------------------------- */
+
+static size_t compact_size(const json_t *j)
+{
+        return json_dumpb(j, NULL, 0, JSON_COMPACT);
+}
+
+/* Drop the oldest entries of arr (oldest first) until it holds at most
+ * CONSENT_HISTORY_MAX entries and CONSENT_HISTORY_BYTES_MAX bytes of JSON; the
+ * newest entry always stays. */
+static void history_trim(json_t *arr)
+{
+        size_t n = json_array_size(arr);
+
+        if (n > CONSENT_HISTORY_MAX) {
+                /* An item written before the bound can hold thousands. */
+                json_t *tail = json_array();
+
+                for (size_t i = n - CONSENT_HISTORY_MAX; tail && i < n; i++)
+                        (void)json_array_append(tail, json_array_get(arr, i));
+                if (tail && json_array_size(tail) == CONSENT_HISTORY_MAX) {
+                        json_array_clear(arr);
+                        (void)json_array_extend(arr, tail);
+                }
+                json_decref(tail);
+        }
+        while (json_array_size(arr) > CONSENT_HISTORY_MAX)
+                (void)json_array_remove(arr, 0);
+        while (json_array_size(arr) > 1 && compact_size(arr) > CONSENT_HISTORY_BYTES_MAX)
+                (void)json_array_remove(arr, 0);
+}
+
+/* The newest entries of the item's consent_history, and the change count. */
+static int history_from_item(const json_t *item, struct consent_record *rec)
+{
+        const json_t *list = ddb_av_get_l(json_object_get(item, "consent_history"));
+        size_t n = json_array_size(list), len;
+        long long changes;
+        json_t *kept;
+
+        rec->changes = (long long)n;
+        if (json_object_get(item, "consent_changes") &&
+            ddb_item_get_n_int(item, "consent_changes", &changes) >= 0 && changes >= 0)
+                rec->changes = changes;
+        rec->history[0] = '\0';
+        if (n == 0)
+                return 0;
+        kept = json_array();
+        if (!kept)
+                return -ENOMEM;
+        for (size_t i = n > CONSENT_HISTORY_MAX ? n - CONSENT_HISTORY_MAX : 0; i < n; i++)
+                if (json_array_append(kept, json_array_get(list, i)) < 0) {
+                        json_decref(kept);
+                        return -ENOMEM;
+                }
+        history_trim(kept);
+        len = json_dumpb(kept, rec->history, sizeof(rec->history) - 1, JSON_COMPACT);
+        /* One entry larger than the bound (written by hand): keep nothing. */
+        rec->history[len < sizeof(rec->history) ? len : 0] = '\0';
+        json_decref(kept);
+        return 0;
+}
+
 int consent_record_from_item(const json_t *item, struct consent_record *ret)
 {
         struct consent_record rec = {0};
         const char *s;
+        int r;
 
         if (!ret)
                 return -EINVAL;
@@ -75,6 +139,9 @@ int consent_record_from_item(const json_t *item, struct consent_record *ret)
                 if (s)
                         (void)snprintf(rec.last_inbound_message_id,
                                        sizeof(rec.last_inbound_message_id), "%s", s);
+                r = history_from_item(item, &rec);
+                if (r < 0)
+                        return r;
         }
         *ret = rec;
         return 0;
@@ -134,18 +201,73 @@ static int set_name(json_t *names, const char *placeholder, const char *name)
         return json_object_set_new(names, placeholder, json_string(name)) < 0 ? -ENOMEM : 0;
 }
 
+/* The history entry of change. */
+static json_t *history_entry(const struct consent_change *change, const char *now_iso, bool out)
+{
+        json_t *entry = ddb_av_m();
+        int r;
+
+        r = ddb_av_m_set(entry, "time", ddb_av_s(now_iso));
+        r = r ?: ddb_av_m_set(entry, "action", ddb_av_s(out ? "opt_out" : "opt_in"));
+        r = r ?: ddb_av_m_set(entry, "method", ddb_av_s(change->method));
+        r = r ?: ddb_av_m_set(entry, "inbound_message_id", ddb_av_s(change->inbound_message_id));
+        if (!isempty(change->operator_name))
+                r = r ?: ddb_av_m_set(entry, "operator", ddb_av_s(change->operator_name));
+        if (!isempty(change->note))
+                r = r ?: ddb_av_m_set(entry, "note", ddb_av_s(change->note));
+        if (r < 0) {
+                json_decref(entry);
+                return NULL;
+        }
+        return entry;
+}
+
+/* consent_history after change: the entries expected kept, then change's,
+ * trimmed to the bounds. A new reference to an L attribute value. */
+static int history_build(const struct consent_change *change, const struct consent_record *expected,
+                         const char *now_iso, bool out, json_t **ret)
+{
+        json_t *kept = NULL, *entry, *av;
+
+        if (!isempty(expected->history)) {
+                kept = json_loads(expected->history, 0, NULL);
+                if (!json_is_array(kept)) {
+                        /* Not what consent_record_from_item() wrote: start afresh. */
+                        json_decref(kept);
+                        kept = NULL;
+                }
+        }
+        if (!kept)
+                kept = json_array();
+        entry = history_entry(change, now_iso, out);
+        if (!kept || !entry || json_array_append_new(kept, entry) < 0) {
+                json_decref(kept);
+                return -ENOMEM;
+        }
+        history_trim(kept);
+        av = ddb_av_l();
+        if (!av || json_object_set_new(av, "L", kept) < 0) {
+                json_decref(av);
+                return -ENOMEM;
+        }
+        *ret = av;
+        return 0;
+}
+
 int consent_update_build(const char *table, const struct consent_change *change,
                          const struct consent_record *expected, struct consent_update *ret)
 {
         struct consent_update u = {0};
         char now_iso[BUSINESS_DAYS_ISO8601_SIZE], deadline_iso[BUSINESS_DAYS_ISO8601_SIZE];
         bool out;
-        json_t *entry;
+        json_t *hist = NULL;
         int r;
 
         if (isempty(table) || !change || !expected || !ret || isempty(change->phone) ||
             isempty(change->method) || isempty(change->inbound_message_id) ||
-            (change->to != CONSENT_OPTED_OUT && change->to != CONSENT_OPTED_IN))
+            (change->to != CONSENT_OPTED_OUT && change->to != CONSENT_OPTED_IN) ||
+            (change->note && strlen(change->note) > CONSENT_NOTE_MAX) ||
+            (change->operator_name && strlen(change->operator_name) > CONSENT_OPERATOR_MAX))
                 return -EINVAL;
         out = change->to == CONSENT_OPTED_OUT;
 
@@ -180,6 +302,7 @@ int consent_update_build(const char *table, const struct consent_change *change,
         r = r ?: set_name(u.names, "#st", "consent_status");
         r = r ?: set_name(u.names, "#up", "updated_at");
         r = r ?: set_name(u.names, "#hi", "consent_history");
+        r = r ?: set_name(u.names, "#hc", "consent_changes");
         r = r ?: set_name(u.names, "#li", "last_inbound_message_id");
         r = r ?: set_name(u.names, "#ve", "version");
         if (out) {
@@ -193,24 +316,11 @@ int consent_update_build(const char *table, const struct consent_change *change,
         if (r < 0)
                 goto oom;
 
-        entry = ddb_av_m();
-        r = ddb_av_m_set(entry, "time", ddb_av_s(now_iso));
-        r = r ?: ddb_av_m_set(entry, "action", ddb_av_s(out ? "opt_out" : "opt_in"));
-        r = r ?: ddb_av_m_set(entry, "method", ddb_av_s(change->method));
-        r = r ?: ddb_av_m_set(entry, "inbound_message_id", ddb_av_s(change->inbound_message_id));
-        if (r < 0) {
-                json_decref(entry);
-                goto oom;
-        }
-        {
-                json_t *list = ddb_av_l();
-                if (ddb_av_l_append(list, entry) < 0) {
-                        json_decref(list);
-                        goto oom;
-                }
-                r = ddb_item_set(u.values, ":entry", list);
-        }
-        r = r ?: ddb_item_set(u.values, ":empty", ddb_av_l());
+        r = history_build(change, expected, now_iso, out, &hist);
+        if (r < 0)
+                goto fail;
+        r = ddb_item_set(u.values, ":hist", hist);
+        r = r ?: ddb_item_set(u.values, ":hc", ddb_av_n_int(expected->changes + 1));
         r = r ?: ddb_item_set(u.values, ":st", ddb_av_s(out ? STATUS_OPTED_OUT : STATUS_OPTED_IN));
         r = r ?: ddb_item_set(u.values, ":now", ddb_av_s(now_iso));
         r = r ?: ddb_item_set(u.values, ":li", ddb_av_s(change->inbound_message_id));
@@ -226,10 +336,10 @@ int consent_update_build(const char *table, const struct consent_change *change,
         if (r < 0)
                 goto oom;
 
-        (void)snprintf(u.update, sizeof(u.update),
-                       "SET #st = :st, #up = :now, #li = :li, #ve = :nv, "
-                       "#hi = list_append(if_not_exists(#hi, :empty), :entry), %s",
-                       out ? "#om = :m, #or = :now, #od = :dl" : "#ia = :now, #im = :m");
+        (void)snprintf(
+                u.update, sizeof(u.update),
+                "SET #st = :st, #up = :now, #li = :li, #ve = :nv, #hi = :hist, #hc = :hc, %s",
+                out ? "#om = :m, #or = :now, #od = :dl" : "#ia = :now, #im = :m");
         /* Compare and swap on what was read. */
         if (!expected->exists)
                 (void)snprintf(u.condition, sizeof(u.condition), "attribute_not_exists(#pk)");
@@ -254,8 +364,10 @@ int consent_update_build(const char *table, const struct consent_change *change,
         ret->params.condition = ret->condition;
         return 0;
 oom:
+        r = -ENOMEM;
+fail:
         consent_update_done(&u);
-        return -ENOMEM;
+        return r;
 }
 
 /* --- I/O ------------------------------------------------------------------------ */
@@ -352,4 +464,144 @@ int consent_write(struct aws_client *aws, const char *table, const struct consen
         if (r < 0)
                 free(ctx);
         return r;
+}
+
+/* --- consent_set: read, decide, write, again on a conflict ------------------------ */
+
+struct consent_set {
+        struct aws_client *aws;
+        char *table, *phone, *method, *inbound_message_id, *operator_name, *note;
+        struct consent_change change; /* its strings point at the copies above */
+        struct consent_record rec;
+        unsigned attempts;
+        struct aws_call *call; /* the GetItem or UpdateItem in flight */
+        consent_set_cb cb;
+        void *userdata;
+};
+
+static struct consent_set *consent_set_free(struct consent_set *op)
+{
+        if (!op)
+                return NULL;
+        free(op->table);
+        free(op->phone);
+        free(op->method);
+        free(op->inbound_message_id);
+        free(op->operator_name);
+        free(op->note);
+        free(op);
+        return NULL;
+}
+
+static void set_finish(struct consent_set *op, int r, const char *operation,
+                       const struct aws_error *err)
+{
+        op->cb(r, operation, err, op->userdata);
+        consent_set_free(op);
+}
+
+static int set_read(struct consent_set *op);
+
+static void set_written(int r, const struct aws_error *err, void *userdata)
+{
+        struct consent_set *op = userdata;
+
+        op->call = NULL;
+        if (r == -ESTALE && ++op->attempts < CONSENT_SET_ATTEMPTS) {
+                /* Someone (a daemon, another operator) changed it meanwhile. */
+                r = set_read(op);
+                if (r < 0)
+                        set_finish(op, r, "GetItem", NULL);
+                return;
+        }
+        set_finish(op, r < 0 ? r : 1, "UpdateItem", err);
+}
+
+static void set_read_done(int r, const struct consent_record *rec, const struct aws_error *err,
+                          void *userdata)
+{
+        struct consent_set *op = userdata;
+
+        op->call = NULL;
+        if (r < 0) {
+                set_finish(op, r, "GetItem", err);
+                return;
+        }
+        if (rec->status == op->change.to) {
+                set_finish(op, 0, NULL, NULL);
+                return;
+        }
+        op->rec = *rec;
+        r = consent_write(op->aws, op->table, &op->change, &op->rec, set_written, op, &op->call);
+        if (r < 0)
+                set_finish(op, r, "UpdateItem", NULL);
+}
+
+static int set_read(struct consent_set *op)
+{
+        return consent_get(op->aws, op->table, op->phone, set_read_done, op, &op->call);
+}
+
+static int dup_opt(const char *s, char **ret)
+{
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int consent_set(struct aws_client *aws, const char *table, const struct consent_change *change,
+                consent_set_cb cb, void *userdata, struct consent_set **ret)
+{
+        struct consent_update probe;
+        struct consent_record none = {0};
+        struct consent_set *op;
+        int r;
+
+        if (!aws || !cb)
+                return -EINVAL;
+        /* Refuse a change that could never be written now, not after a read. */
+        r = consent_update_build(table, change, &none, &probe);
+        if (r < 0)
+                return r;
+        consent_update_done(&probe);
+
+        op = calloc(1, sizeof(*op));
+        if (!op)
+                return -ENOMEM;
+        op->aws = aws;
+        op->cb = cb;
+        op->userdata = userdata;
+        r = dup_opt(table, &op->table);
+        r = r ?: dup_opt(change->phone, &op->phone);
+        r = r ?: dup_opt(change->method, &op->method);
+        r = r ?: dup_opt(change->inbound_message_id, &op->inbound_message_id);
+        r = r ?: dup_opt(change->operator_name, &op->operator_name);
+        r = r ?: dup_opt(change->note, &op->note);
+        if (r < 0) {
+                consent_set_free(op);
+                return r;
+        }
+        op->change = *change;
+        op->change.phone = op->phone;
+        op->change.method = op->method;
+        op->change.inbound_message_id = op->inbound_message_id;
+        op->change.operator_name = op->operator_name;
+        op->change.note = op->note;
+
+        r = set_read(op);
+        if (r < 0) {
+                consent_set_free(op);
+                return r;
+        }
+        if (ret)
+                *ret = op;
+        return 0;
+}
+
+void consent_set_cancel(struct consent_set *op)
+{
+        if (op && op->call)
+                aws_call_cancel(op->call);
 }

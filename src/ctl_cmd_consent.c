@@ -2,9 +2,9 @@
  * ctl_cmd_consent.c — twowayctl consent get|opt-out|opt-in: support staff
  * reading and changing a consent record.
  *
- * Changes are written exactly as the pipeline writes them
- * (consent_update_build(): compare-and-swap on the version, consent_history
- * appended), with method "manual", an inbound_message_id of
+ * Changes are written by consent_set(), exactly as the daemon writes them
+ * (compare-and-swap on the version, the bounded consent_history, the change
+ * count), with method "manual", an inbound_message_id of
  * "manual:<uuid>" (it never matches a real message, so a later retry of a
  * real STOP is decided afresh) and, in the history entry, the operator's
  * note and login name.
@@ -39,8 +39,6 @@ static const struct ctl_opt opts[] = {
         {"note", 0, true},
 };
 
-#define MAX_WRITE_ATTEMPTS 3
-
 static int read_item(struct ctl *ctl, const char *phone, json_t **ret)
 {
         json_t *key = json_pack("{s:{s:s}}", CONSENT_KEY, "S", phone);
@@ -68,16 +66,10 @@ static int read_item(struct ctl *ctl, const char *phone, json_t **ret)
 static int print_record(struct ctl *ctl, const char *phone, json_t *item)
 {
         static const char *const fields[] = {
-                "phone_number",
-                "consent_status",
-                "opt_out_method",
-                "opt_out_requested_at",
-                "opt_out_deadline",
-                "opt_in_at",
-                "opt_in_method",
-                "updated_at",
-                "last_inbound_message_id",
-                "version",
+                "phone_number",         "consent_status",   "opt_out_method",
+                "opt_out_requested_at", "opt_out_deadline", "opt_in_at",
+                "opt_in_method",        "updated_at",       "last_inbound_message_id",
+                "consent_changes",      "version",
         };
         struct ctl_table *t;
         const json_t *h, *e;
@@ -146,13 +138,38 @@ static const char *operator_name(void)
         return isempty(u) ? "unknown" : u;
 }
 
+struct set_wait {
+        bool done;
+        int r;
+        const char *operation;
+        struct aws_error error;
+};
+
+static void set_done(int r, const char *operation, const struct aws_error *err, void *userdata)
+{
+        struct set_wait *w = userdata;
+
+        w->r = r;
+        w->operation = operation;
+        if (err)
+                w->error = *err;
+        w->done = true;
+}
+
+/* The change goes through consent_set(), the module's own read, decide and
+ * compare-and-swap, so the item is written exactly as the daemon writes it. */
 static int change(struct ctl *ctl, const char *phone, enum consent_status to, const char *note)
 {
         const struct config *c = ctl->config;
         struct business_days_holidays holidays = {0};
+        struct set_wait w = {0};
         char id[64], uuid[37];
         int r;
 
+        if (note && strlen(note) > CONSENT_NOTE_MAX) {
+                ctl_errorf("--note is longer than %d bytes", CONSENT_NOTE_MAX);
+                return -EINVAL;
+        }
         if (c->n_consent_holidays > 0) {
                 r = business_days_holidays_parse((const char *const *)c->consent_holidays,
                                                  c->n_consent_holidays, &holidays);
@@ -166,62 +183,39 @@ static int change(struct ctl *ctl, const char *phone, enum consent_status to, co
                 goto out;
         (void)snprintf(id, sizeof(id), "%s%s", CTL_CONSENT_ID_PREFIX, uuid);
 
-        for (unsigned attempt = 0;; attempt++) {
-                struct consent_record rec;
-                struct consent_update u;
-                struct ctl_reply rep;
-                json_t *item = NULL;
+        r = consent_set(ctl->aws, c->consent_table,
+                        &(struct consent_change){
+                                .phone = phone,
+                                .to = to,
+                                .method = CTL_CONSENT_METHOD,
+                                .inbound_message_id = id,
+                                .now = time(NULL),
+                                .business_days = c->consent_business_days,
+                                .holidays = &holidays,
+                                .operator_name = operator_name(),
+                                .note = note,
+                        },
+                        set_done, &w, NULL);
+        if (r < 0) {
+                ctl_errorf("cannot change the consent record: %s", strerror(-r));
+                goto out;
+        }
+        ctl_wait(ctl, &w.done);
+        r = w.r;
+        if (r == 0)
+                printf("%s is already %s: nothing changed.\n", phone, consent_status_to_string(to));
+        else if (r > 0) {
+                printf("%s is now %s (method %s, history entry %s).\n", phone,
+                       consent_status_to_string(to), CTL_CONSENT_METHOD, id);
+                r = 0;
+        } else if (r == -EBADMSG)
+                ctl_errorf("the consent item of %s cannot be read (%s): fix it in DynamoDB first",
+                           phone, strerror(-r));
+        else {
+                struct ctl_reply rep = {.error = w.error, .http_status = w.error.http_status};
 
-                r = read_item(ctl, phone, &item);
-                if (r < 0)
-                        goto out;
-                r = consent_record_from_item(item, &rec);
-                json_decref(item);
-                if (r < 0) {
-                        ctl_errorf("the consent item of %s cannot be read (%s): fix it in "
-                                   "DynamoDB first",
-                                   phone, strerror(-r));
-                        goto out;
-                }
-                if (rec.status == to) {
-                        printf("%s is already %s: nothing changed.\n", phone,
-                               consent_status_to_string(to));
-                        r = 0;
-                        goto out;
-                }
-                r = consent_update_build(c->consent_table,
-                                         &(struct consent_change){
-                                                 .phone = phone,
-                                                 .to = to,
-                                                 .method = CTL_CONSENT_METHOD,
-                                                 .inbound_message_id = id,
-                                                 .now = time(NULL),
-                                                 .business_days = c->consent_business_days,
-                                                 .holidays = &holidays,
-                                         },
-                                         &rec, &u);
-                if (r >= 0)
-                        r = ctl_consent_annotate(&u, operator_name(), note);
-                if (r < 0) {
-                        consent_update_done(&u);
-                        ctl_errorf("cannot build the consent update: %s", strerror(-r));
-                        goto out;
-                }
-                r = ctl_ddb_update(ctl, &u.params, &rep);
-                consent_update_done(&u);
-                if (r >= 0) {
-                        ctl_reply_done(&rep);
-                        printf("%s is now %s (method %s, history entry %s).\n", phone,
-                               consent_status_to_string(to), CTL_CONSENT_METHOD, id);
-                        goto out;
-                }
-                if (!rep.condition_failed || attempt + 1 >= MAX_WRITE_ATTEMPTS) {
-                        ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "UpdateItem", r, &rep);
-                        ctl_reply_done(&rep);
-                        goto out;
-                }
-                /* Someone (the daemon) changed it meanwhile: read again and decide again. */
-                ctl_reply_done(&rep);
+                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, w.operation ? w.operation : "UpdateItem",
+                               r, &rep);
         }
 out:
         business_days_holidays_done(&holidays);

@@ -1,30 +1,9 @@
 /*
- * ctl_consent.c — manual consent changes' history fields; plain JSON items.
+ * ctl_consent.c — consent items as plain JSON, for twowayctl consent get --json.
  */
 #include "common.h"
-#include "consent.h"
 #include "ctl_consent.h"
 #include "ddb.h"
-
-int ctl_consent_annotate(struct consent_update *u, const char *operator_name, const char *note)
-{
-        json_t *list, *entry;
-        int r;
-
-        if (!u || !u->values)
-                return -EINVAL;
-        list = ddb_av_get_l(json_object_get(u->values, ":entry"));
-        entry = ddb_av_get_m(json_array_get(list, 0));
-        if (!entry)
-                return -EINVAL;
-        if (note && strlen(note) > CTL_CONSENT_NOTE_MAX)
-                return -EINVAL;
-        r = ddb_av_m_set(json_array_get(list, 0), "operator",
-                         ddb_av_s(isempty(operator_name) ? "unknown" : operator_name));
-        if (r >= 0 && !isempty(note))
-                r = ddb_av_m_set(json_array_get(list, 0), "note", ddb_av_s(note));
-        return r;
-}
 
 json_t *ctl_consent_plain(const json_t *av)
 {

@@ -5,7 +5,7 @@
 // Loopback only; every wait is bounded and waits for a condition.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
@@ -529,4 +529,54 @@ test('[dedup] two instances receive the same SMS: exactly one of them answers it
   const claim = await standin.dynamodb.call('GetItem', { TableName: DEDUP, Key: { inbound_message_id: { S: inbound } }, ConsistentRead: true });
   assert.match(claim.Item.claimed_by.S, /:/);
   assert.ok(Number(claim.Item.expires_at.N) > Date.now() / 1000 + 6 * 86400);
+});
+
+// The stand-in runs in this process, so the tool is waited for without blocking it.
+function runTool(name, args, { timeoutMs = 30000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(TOOLS, name), args, {
+      env: { PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true', ...standin.env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => { stdout += b; });
+    child.stderr.on('data', (b) => { stderr += b; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name} timed out\n${stderr}`)); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+test('3,000 STOP/START cycles: the consent item stays a few KB, and the STOP after them is recorded', async (t) => {
+  const phone = newPhone();
+  // Through the consent module's own read, decide and compare-and-swap (what
+  // the daemon and twowayctl consent use), 6,000 changes one after the other.
+  const r = await runTool('awsreq', ['--log-level', 'warning', 'consent-cycles', TABLE, phone, '3000'], { timeoutMs: 600000 });
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.deepEqual([summary.r, summary.done, summary.written], [0, 6000, 6000]);
+
+  let item = await consentItem(phone);
+  // DynamoDB counts attribute names and values; the JSON form is larger still.
+  const size = Buffer.byteLength(JSON.stringify(item));
+  t.diagnostic(`consent item after 6,000 changes: ${size} bytes as JSON`);
+  assert.ok(size < 10 * 1024, `item is ${size} bytes`);
+  assert.equal(item.consent_status.S, 'opted_in');
+  assert.equal(item.consent_changes.N, '6000');
+  assert.equal(item.version.N, '6000');
+  assert.equal(item.consent_history.L.length, 20);
+  assert.deepEqual(item.consent_history.L.map((e) => e.M.inbound_message_id.S),
+    Array.from({ length: 20 }, (_, i) => `cycle-${5980 + i}`));
+
+  // A real STOP afterwards: written, confirmed, the history still bounded.
+  const d = await daemon(t);
+  const stop = await d.send(phone, 'STOP');
+  assert.equal((await d.outcome(stop)).event, 'sms.sent');
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  item = await consentItem(phone);
+  assert.equal(item.consent_status.S, 'opted_out');
+  assert.equal(item.consent_changes.N, '6001');
+  assert.equal(item.consent_history.L.length, 20);
+  assert.equal(item.consent_history.L.at(-1).M.inbound_message_id.S, stop);
+  assert.equal(item.consent_history.L[0].M.inbound_message_id.S, 'cycle-5981');
 });

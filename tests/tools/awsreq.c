@@ -16,6 +16,9 @@
  *   agent AGENT_ID ALIAS_ID SESSION_ID TEXT
  *   raw SERVICE OPERATION JSON
  *   creds                      which source, key id prefix, expiry (no secrets)
+ *   consent-cycles TABLE PHONE N   N opt-out/opt-in pairs through consent_set(),
+ *                              one after the other; one line at the end with
+ *                              "written" (changes written) and the last "r"
  *   parallel N COMMAND...      N copies at once
  *   repeat N INTERVAL_MS COMMAND...   N times, INTERVAL_MS apart (after each result)
  *
@@ -39,6 +42,7 @@
 #include "aws.h"
 #include "aws_creds.h"
 #include "common.h"
+#include "consent.h"
 #include "ddb.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -78,6 +82,11 @@ struct one {
         struct group *g;
         const char *cmd;
 };
+
+static struct aws_client *o_aws(const struct one *o)
+{
+        return o->g->tool->aws;
+}
 
 static void run_next_group(struct tool *t);
 static void group_start_one(struct group *g);
@@ -206,6 +215,72 @@ static void creds_cb(int r, const struct aws_credentials *c, void *userdata)
         one_finished(o, r);
 }
 
+/* consent-cycles: opt-out, opt-in, ... through the consent module's own rule. */
+struct cycles {
+        struct one *o;
+        const char *table, *phone;
+        unsigned long total, done, written;
+};
+
+static int cycle_next(struct cycles *c);
+
+static void cycle_done(int r, const char *operation, const struct aws_error *err, void *userdata)
+{
+        struct cycles *c = userdata;
+        struct one *o = c->o;
+
+        if (r > 0) {
+                c->written++;
+                r = 0;
+        }
+        if (r == 0 && ++c->done < c->total) {
+                r = cycle_next(c);
+                if (r >= 0)
+                        return;
+        }
+        print_line(json_pack("{s:s,s:i,s:s,s:s,s:s,s:I,s:I}", "cmd", "consent-cycles", "r", r,
+                             "errno", r < 0 ? strerror(-r) : "", "operation",
+                             operation ? operation : "", "code", err ? err->code : "", "done",
+                             (json_int_t)c->done, "written", (json_int_t)c->written));
+        free(c);
+        one_finished(o, r);
+}
+
+static int cycle_next(struct cycles *c)
+{
+        char id[64];
+
+        (void)snprintf(id, sizeof(id), "cycle-%lu", c->done);
+        return consent_set(o_aws(c->o), c->table,
+                           &(struct consent_change){
+                                   .phone = c->phone,
+                                   .to = c->done % 2 ? CONSENT_OPTED_IN : CONSENT_OPTED_OUT,
+                                   .method = CONSENT_METHOD_SMS,
+                                   .inbound_message_id = id,
+                                   .now = time(NULL),
+                                   .business_days = 10,
+                           },
+                           cycle_done, c, NULL);
+}
+
+static int start_cycles(struct one *o, const char *table, const char *phone, const char *count)
+{
+        struct cycles *c;
+        unsigned long n;
+        int r;
+
+        if (parse_uint(count, 1000000, &n) < 0 || n == 0)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        *c = (struct cycles){.o = o, .table = table, .phone = phone, .total = 2 * n};
+        r = cycle_next(c);
+        if (r < 0)
+                free(c);
+        return r;
+}
+
 static json_t *arg_json(const char *s)
 {
         json_error_t err;
@@ -297,6 +372,8 @@ static int start_command(struct one *o, char **a, int n)
                                            aws_cb, o, NULL);
         } else if (streq(cmd, "creds") && n == 1)
                 r = aws_creds_get(t->creds, creds_cb, o, NULL);
+        else if (streq(cmd, "consent-cycles") && n == 4)
+                r = start_cycles(o, a[1], a[2], a[3]);
         else
                 fprintf(stderr, "awsreq: bad command or arguments: %s\n", cmd);
 
@@ -418,7 +495,8 @@ static void usage(void)
               "              [--throttle-base-ms N] [--jitter X] [--timeout-ms N]\n"
               "              [--max-response N] [--max-in-flight N] [--log-level L]\n"
               "              COMMAND ARGS... [-- COMMAND ARGS...]...\n"
-              "commands: ddb-put, ddb-get, ddb-update, sms-send, agent, raw, creds,\n"
+              "commands: ddb-put, ddb-get, ddb-update, sms-send, agent, raw, creds, "
+              "consent-cycles,\n"
               "          parallel N CMD..., repeat N INTERVAL_MS CMD...\n",
               stderr);
 }

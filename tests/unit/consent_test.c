@@ -255,25 +255,24 @@ static void test_update_opt_out(void **state)
 
         assert_int_equal(consent_update_build("consent", &c, &none, &u), 0);
         check_update(&u,
-                     "SET #st = :st, #up = :now, #li = :li, #ve = :nv, "
-                     "#hi = list_append(if_not_exists(#hi, :empty), :entry), "
+                     "SET #st = :st, #up = :now, #li = :li, #ve = :nv, #hi = :hist, #hc = :hc, "
                      "#om = :m, #or = :now, #od = :dl",
                      "attribute_not_exists(#pk)",
                      /* Weekends skipped: Fri + 10 business days is the Friday two weeks on. */
-                     "{\":dl\":{\"S\":\"2026-12-04T18:30:00Z\"},\":empty\":{\"L\":[]},"
-                     "\":entry\":{\"L\":[{\"M\":{\"action\":{\"S\":\"opt_out\"},"
+                     "{\":dl\":{\"S\":\"2026-12-04T18:30:00Z\"},\":hc\":{\"N\":\"1\"},"
+                     "\":hist\":{\"L\":[{\"M\":{\"action\":{\"S\":\"opt_out\"},"
                      "\"inbound_message_id\":{\"S\":\"in-1\"},\"method\":{\"S\":\"sms\"},"
                      "\"time\":{\"S\":\"2026-11-20T18:30:00Z\"}}}]},"
                      "\":li\":{\"S\":\"in-1\"},\":m\":{\"S\":\"sms\"},"
                      "\":now\":{\"S\":\"2026-11-20T18:30:00Z\"},\":nv\":{\"N\":\"1\"},"
                      "\":st\":{\"S\":\"opted_out\"}}");
         names = dump(u.names);
-        assert_string_equal(names,
-                            "{\"#hi\":\"consent_history\",\"#li\":\"last_inbound_message_id\","
-                            "\"#od\":\"opt_out_deadline\",\"#om\":\"opt_out_method\","
-                            "\"#or\":\"opt_out_requested_at\",\"#pk\":\"phone_number\","
-                            "\"#st\":\"consent_status\",\"#up\":\"updated_at\","
-                            "\"#ve\":\"version\"}");
+        assert_string_equal(names, "{\"#hc\":\"consent_changes\",\"#hi\":\"consent_history\","
+                                   "\"#li\":\"last_inbound_message_id\","
+                                   "\"#od\":\"opt_out_deadline\",\"#om\":\"opt_out_method\","
+                                   "\"#or\":\"opt_out_requested_at\",\"#pk\":\"phone_number\","
+                                   "\"#st\":\"consent_status\",\"#up\":\"updated_at\","
+                                   "\"#ve\":\"version\"}");
         /* The whole request as DynamoDB gets it. */
         req = ddb_update_item_request(&u.params);
         assert_non_null(req);
@@ -328,12 +327,11 @@ static void test_update_opt_in(void **state)
 
         assert_int_equal(consent_update_build("consent", &c, &out, &u), 0);
         check_update(&u,
-                     "SET #st = :st, #up = :now, #li = :li, #ve = :nv, "
-                     "#hi = list_append(if_not_exists(#hi, :empty), :entry), "
+                     "SET #st = :st, #up = :now, #li = :li, #ve = :nv, #hi = :hist, #hc = :hc, "
                      "#ia = :now, #im = :m",
                      "#ve = :ov",
-                     "{\":empty\":{\"L\":[]},"
-                     "\":entry\":{\"L\":[{\"M\":{\"action\":{\"S\":\"opt_in\"},"
+                     "{\":hc\":{\"N\":\"1\"},"
+                     "\":hist\":{\"L\":[{\"M\":{\"action\":{\"S\":\"opt_in\"},"
                      "\"inbound_message_id\":{\"S\":\"in-2\"},\"method\":{\"S\":\"sms\"},"
                      "\"time\":{\"S\":\"2026-11-24T13:05:09Z\"}}}]},"
                      "\":li\":{\"S\":\"in-2\"},\":m\":{\"S\":\"sms\"},"
@@ -342,6 +340,198 @@ static void test_update_opt_in(void **state)
         assert_null(json_object_get(u.names, "#od"));
         assert_string_equal(json_string_value(json_object_get(u.names, "#ia")), "opt_in_at");
         consent_update_done(&u);
+}
+
+/* Apply an update's SET values to an item, as DynamoDB would. */
+static void apply_update(json_t *it, const struct consent_update *u)
+{
+        const char *names[][2] = {{":st", "consent_status"},          {":now", "updated_at"},
+                                  {":li", "last_inbound_message_id"}, {":nv", "version"},
+                                  {":hist", "consent_history"},       {":hc", "consent_changes"}};
+
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                assert_int_equal(
+                        json_object_set(it, names[i][1], json_object_get(u->values, names[i][0])),
+                        0);
+}
+
+/* 3,000 STOP/START cycles: the history keeps the newest 20 changes, the count
+ * keeps them all, the item stays small. */
+static void test_history_bound(void **state)
+{
+        json_t *it = item("{\"phone_number\":{\"S\":\"+14255550123\"}}");
+        struct consent_record rec = {0};
+        size_t largest = 0;
+
+        for (int i = 0; i < 6000; i++) {
+                struct consent_update u;
+                char id[32];
+                size_t size;
+
+                (void)snprintf(id, sizeof(id), "in-%d", i);
+                assert_int_equal(consent_update_build(
+                                         "consent",
+                                         &(struct consent_change){
+                                                 .phone = "+14255550123",
+                                                 .to = i % 2 ? CONSENT_OPTED_IN : CONSENT_OPTED_OUT,
+                                                 .method = CONSENT_METHOD_SMS,
+                                                 .inbound_message_id = id,
+                                                 .now = iso("2026-11-20T18:30:00Z"),
+                                         },
+                                         &rec, &u),
+                                 0);
+                apply_update(it, &u);
+                consent_update_done(&u);
+                assert_int_equal(consent_record_from_item(it, &rec), 0);
+                size = json_dumpb(it, NULL, 0, JSON_COMPACT);
+                if (size > largest)
+                        largest = size;
+        }
+        print_message("consent item after 6000 changes: %zu bytes (largest %zu)\n",
+                      json_dumpb(it, NULL, 0, JSON_COMPACT), largest);
+        assert_true(largest < 4096);
+        assert_int_equal(rec.changes, 6000);
+        assert_int_equal(rec.version, 6000);
+        assert_int_equal(rec.status, CONSENT_OPTED_IN);
+        {
+                const json_t *h = ddb_av_get_l(json_object_get(it, "consent_history"));
+
+                assert_int_equal(json_array_size(h), CONSENT_HISTORY_MAX);
+                /* Oldest first; the newest is the last change. */
+                assert_string_equal(
+                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 19)), "inbound_message_id"),
+                        "in-5999");
+                assert_string_equal(
+                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 0)), "inbound_message_id"),
+                        "in-5980");
+        }
+        json_decref(it);
+}
+
+/* An item written before the bound: thousands of entries and no count. The
+ * next write keeps the newest entries and counts them all. */
+static void test_history_legacy(void **state)
+{
+        json_t *it = item("{\"phone_number\":{\"S\":\"+1\"},\"consent_status\":{\"S\":"
+                          "\"opted_in\"},\"version\":{\"N\":\"1900\"}}");
+        json_t *list = ddb_av_l();
+        struct consent_record rec;
+        struct consent_update u;
+
+        for (int i = 0; i < 1900; i++) {
+                json_t *e = ddb_av_m();
+                char id[32];
+
+                (void)snprintf(id, sizeof(id), "old-%d", i);
+                assert_int_equal(ddb_av_m_set(e, "inbound_message_id", ddb_av_s(id)), 0);
+                assert_int_equal(ddb_av_l_append(list, e), 0);
+        }
+        assert_int_equal(ddb_item_set(it, "consent_history", list), 0);
+        assert_int_equal(consent_record_from_item(it, &rec), 0);
+        assert_int_equal(rec.changes, 1900);
+        assert_non_null(strstr(rec.history, "old-1899"));
+        assert_null(strstr(rec.history, "old-1879\""));
+        assert_int_equal(consent_update_build("consent",
+                                              &(struct consent_change){
+                                                      .phone = "+1",
+                                                      .to = CONSENT_OPTED_OUT,
+                                                      .method = CONSENT_METHOD_SMS,
+                                                      .inbound_message_id = "stop-1",
+                                                      .now = iso("2026-11-20T18:30:00Z"),
+                                              },
+                                              &rec, &u),
+                         0);
+        {
+                const json_t *h = ddb_av_get_l(json_object_get(u.values, ":hist"));
+
+                assert_int_equal(json_array_size(h), CONSENT_HISTORY_MAX);
+                assert_string_equal(
+                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 0)), "inbound_message_id"),
+                        "old-1881");
+                assert_string_equal(
+                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 19)), "inbound_message_id"),
+                        "stop-1");
+        }
+        assert_int_equal(ddb_av_get_n_int(json_object_get(u.values, ":hc"), &rec.changes), 0);
+        assert_int_equal(rec.changes, 1901);
+        consent_update_done(&u);
+
+        /* A count that is there wins over the history's length; a bad one does not. */
+        assert_int_equal(ddb_item_set(it, "consent_changes", ddb_av_n_int(7000)), 0);
+        assert_int_equal(consent_record_from_item(it, &rec), 0);
+        assert_int_equal(rec.changes, 7000);
+        assert_int_equal(ddb_item_set(it, "consent_changes", ddb_av_s("many")), 0);
+        assert_int_equal(consent_record_from_item(it, &rec), 0);
+        assert_int_equal(rec.changes, 1900);
+        json_decref(it);
+}
+
+/* Long notes: the byte bound drops older entries, never the newest. */
+static void test_history_bytes(void **state)
+{
+        struct consent_record rec = {0};
+        char note[CONSENT_NOTE_MAX + 1];
+        json_t *it = item("{\"phone_number\":{\"S\":\"+1\"}}");
+
+        memset(note, 'n', sizeof(note) - 1);
+        note[sizeof(note) - 1] = '\0';
+        for (int i = 0; i < 30; i++) {
+                struct consent_update u;
+
+                assert_int_equal(consent_update_build(
+                                         "consent",
+                                         &(struct consent_change){
+                                                 .phone = "+1",
+                                                 .to = i % 2 ? CONSENT_OPTED_IN : CONSENT_OPTED_OUT,
+                                                 .method = "manual",
+                                                 .inbound_message_id = "manual:x",
+                                                 .now = iso("2026-11-20T18:30:00Z"),
+                                                 .operator_name = "alice",
+                                                 .note = note,
+                                         },
+                                         &rec, &u),
+                                 0);
+                assert_true(json_dumpb(json_object_get(json_object_get(u.values, ":hist"), "L"),
+                                       NULL, 0, JSON_COMPACT) <= CONSENT_HISTORY_BYTES_MAX);
+                apply_update(it, &u);
+                consent_update_done(&u);
+                assert_int_equal(consent_record_from_item(it, &rec), 0);
+        }
+        assert_int_equal(rec.changes, 30);
+        assert_true(json_array_size(ddb_av_get_l(json_object_get(it, "consent_history"))) < 10);
+        json_decref(it);
+}
+
+/* A manual change's entry carries the operator and the note. */
+static void test_update_manual_entry(void **state)
+{
+        struct consent_record rec = {0};
+        struct consent_update u;
+        struct consent_change c = {
+                .phone = "+14255550123",
+                .to = CONSENT_OPTED_OUT,
+                .method = "manual",
+                .inbound_message_id = "manual:x",
+                .now = 1795521909,
+                .business_days = 10,
+                .operator_name = "alice",
+                .note = "ticket 42",
+        };
+        char big[CONSENT_NOTE_MAX + 2];
+        _cleanup_free_ char *e = NULL;
+
+        assert_int_equal(consent_update_build("t", &c, &rec, &u), 0);
+        e = dump(json_array_get(json_object_get(json_object_get(u.values, ":hist"), "L"), 0));
+        assert_string_equal(e, "{\"M\":{\"action\":{\"S\":\"opt_out\"},\"inbound_message_id\":{"
+                               "\"S\":\"manual:x\"},\"method\":{\"S\":\"manual\"},\"note\":{\"S\":"
+                               "\"ticket 42\"},\"operator\":{\"S\":\"alice\"},\"time\":{\"S\":"
+                               "\"2026-11-24T12:05:09Z\"}}}");
+        consent_update_done(&u);
+
+        memset(big, 'n', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        c.note = big;
+        assert_int_equal(consent_update_build("t", &c, &rec, &u), -EINVAL);
 }
 
 static void test_update_invalid(void **state)
@@ -399,6 +589,10 @@ int main(void)
                 cmocka_unit_test(test_update_opt_out),
                 cmocka_unit_test(test_update_opt_in),
                 cmocka_unit_test(test_update_invalid),
+                cmocka_unit_test(test_history_bound),
+                cmocka_unit_test(test_history_legacy),
+                cmocka_unit_test(test_history_bytes),
+                cmocka_unit_test(test_update_manual_entry),
                 cmocka_unit_test(test_names),
         };
 

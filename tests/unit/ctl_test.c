@@ -467,58 +467,6 @@ static void test_form_encode(void **state)
 
 /* ---- consent --------------------------------------------------------------------------------- */
 
-static void test_consent_annotate(void **state)
-{
-        struct consent_record rec = {0};
-        struct consent_update u;
-        json_t *entry;
-
-        assert_int_equal(consent_update_build("t",
-                                              &(struct consent_change){
-                                                      .phone = "+14255550123",
-                                                      .to = CONSENT_OPTED_OUT,
-                                                      .method = CTL_CONSENT_METHOD,
-                                                      .inbound_message_id = "manual:x",
-                                                      .now = 1795521909,
-                                                      .business_days = 10,
-                                              },
-                                              &rec, &u),
-                         0);
-        assert_int_equal(ctl_consent_annotate(&u, "alice", "ticket 42"), 0);
-        entry = json_array_get(json_object_get(json_object_get(u.values, ":entry"), "L"), 0);
-        assert_json(entry, "{\"M\":{\"action\":{\"S\":\"opt_out\"},\"inbound_message_id\":{\"S\":"
-                           "\"manual:x\"},\"method\":{\"S\":\"manual\"},\"note\":{\"S\":\"ticket "
-                           "42\"},\"operator\":{\"S\":\"alice\"},\"time\":{\"S\":"
-                           "\"2026-11-24T12:05:09Z\"}}}");
-        assert_json(json_object_get(u.values, ":m"), "{\"S\":\"manual\"}");
-        consent_update_done(&u);
-
-        assert_int_equal(consent_update_build("t",
-                                              &(struct consent_change){
-                                                      .phone = "+14255550123",
-                                                      .to = CONSENT_OPTED_IN,
-                                                      .method = CTL_CONSENT_METHOD,
-                                                      .inbound_message_id = "manual:y",
-                                                      .now = 1795521909,
-                                              },
-                                              &rec, &u),
-                         0);
-        assert_int_equal(ctl_consent_annotate(&u, NULL, NULL), 0);
-        entry = json_array_get(json_object_get(json_object_get(u.values, ":entry"), "L"), 0);
-        assert_null(json_object_get(json_object_get(entry, "M"), "note"));
-        assert_json(json_object_get(json_object_get(entry, "M"), "operator"),
-                    "{\"S\":\"unknown\"}");
-        {
-                char big[CTL_CONSENT_NOTE_MAX + 2];
-
-                memset(big, 'n', sizeof(big) - 1);
-                big[sizeof(big) - 1] = '\0';
-                assert_int_equal(ctl_consent_annotate(&u, "a", big), -EINVAL);
-        }
-        consent_update_done(&u);
-        assert_int_equal(ctl_consent_annotate(&(struct consent_update){0}, "a", NULL), -EINVAL);
-}
-
 static void test_consent_plain(void **state)
 {
         json_t *item = json_loads(
@@ -609,7 +557,6 @@ int main(void)
                 cmocka_unit_test(test_xml_text),
                 cmocka_unit_test(test_xml_subscriptions),
                 cmocka_unit_test(test_form_encode),
-                cmocka_unit_test(test_consent_annotate),
                 cmocka_unit_test(test_consent_plain),
                 cmocka_unit_test(test_spool_no_recover),
         };
