@@ -583,6 +583,45 @@ test('SendTextMessage records the message; validation and opt-out errors have th
   });
 });
 
+test('SendTextMessage from an owned number is limited in message parts per second by its type', async () => {
+  await withStandin({}, async (standin) => {
+    const tollFree = standin.sms.addPhoneNumber({ phoneNumber: '+18005550150', numberType: 'TOLL_FREE', isoCountryCode: 'US' });
+    const shortCode = standin.sms.addPhoneNumber({ phoneNumber: '+15550150', id: 'phone-short', numberType: 'SHORT_CODE', isoCountryCode: 'US' });
+    const from = (OriginationIdentity, MessageBody = 'Hi') =>
+      sendSms(standin, { DestinationPhoneNumber: '+14255550182', OriginationIdentity, MessageBody });
+
+    // US toll-free: 3 parts per second. Three at once pass, the fourth is refused
+    // with the service's throttling shape, and nothing is recorded for it.
+    const burst = await Promise.all([1, 2, 3, 4].map(() => from(tollFree.PhoneNumber)));
+    assert.deepEqual(burst.map((r) => r.status).sort(), [200, 200, 200, 400]);
+    const refused = burst.find((r) => r.status === 400);
+    assert.equal(refused.json.__type, 'com.amazonaws.pinpointsmsvoicev2#ThrottlingException');
+    assert.equal(refused.json.Message, 'Rate exceeded');
+    assert.equal(standin.sms.sent().length, 3);
+    assert.deepEqual(standin.sms.throttled().map((t) => [t.OriginationIdentity, t.parts, t.mps]),
+      [['+18005550150', 1, 3]]);
+
+    // The same number by its id and by its ARN shares the one limit.
+    assert.equal((await from(tollFree.PhoneNumberId)).status, 400);
+    assert.equal((await from(tollFree.PhoneNumberArn)).status, 400);
+
+    // A 3-part message costs 3: with a full bucket it passes, and the next part waits.
+    standin.sms.resetRateLimits();
+    assert.equal((await from(tollFree.PhoneNumber, 'x'.repeat(400))).status, 200);
+    assert.equal(standin.sms.sent().at(-1).parts, 3);
+    assert.equal((await from(tollFree.PhoneNumber)).status, 400);
+
+    // A short code takes 100 at once.
+    const fast = await Promise.all(Array.from({ length: 100 }, () => from(shortCode.PhoneNumberId)));
+    assert.ok(fast.every((r) => r.status === 200));
+
+    // An identity the stand-in does not own is not limited.
+    const other = await Promise.all(Array.from({ length: 10 }, () => from('+12125550101')));
+    assert.ok(other.every((r) => r.status === 200));
+    assert.deepEqual(standin.rejected(), []);
+  });
+});
+
 // ---- faults --------------------------------------------------------------------------------
 
 test('faults: status, throttle and in-stream exception use each service\'s error shape, in queue order', async () => {

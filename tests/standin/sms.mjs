@@ -11,6 +11,18 @@
 // test says so), phoneNumbers() shows the current state. UpdatePhoneNumber on a
 // number that is not ACTIVE is ConflictException RESOURCE_NOT_ACTIVE.
 // DescribePhoneNumbers pages by MaxResults (default: setPageSize(), 10).
+//
+// Rate: SendTextMessage from a number the stand-in owns is limited, like the
+// service, in message parts per second (MPS) by the number's type and country
+// (mpsOf(): US toll-free 3, US 10DLC 1, US and Canadian short codes 100,
+// Canadian long codes 1, other long codes 10, anything else 1). Each number has
+// a token bucket holding one second of its MPS, full at the start; a message
+// costs its parts (partsOf(): GSM-7 160/153 septets, else UCS-2 70/67 code
+// units) and is refused with ThrottlingException while the bucket holds fewer
+// than min(parts, MPS) tokens. throttled() lists the refusals; resetRateLimits()
+// fills every bucket again. A test that
+// needs a fast number gives it the SHORT_CODE type. Identities the stand-in
+// does not own are not limited.
 
 import { randomUUID } from 'node:crypto';
 import { sendAwsJsonError, sendJson } from './service.mjs';
@@ -71,6 +83,34 @@ const NUMBER_FILTERS = {
   'two-way-channel-arn': 'TwoWayChannelArn',
 };
 
+// AWS End User Messaging SMS, "Message Parts per Second (MPS) limits".
+export function mpsOf(numberType, isoCountryCode) {
+  if (numberType === 'SHORT_CODE' && ['US', 'CA'].includes(isoCountryCode)) return 100;
+  if (numberType === 'TOLL_FREE' && isoCountryCode === 'US') return 3;
+  if (numberType === 'TEN_DLC' && isoCountryCode === 'US') return 1;
+  if (numberType === 'LONG_CODE') return isoCountryCode === 'CA' ? 1 : 10;
+  return 1;
+}
+
+// GSM 03.38: the default alphabet (one septet) and its extension table (two).
+const GSM_BASIC = new Set([...'@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?' +
+  '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà']);
+const GSM_EXTENDED = new Set([...'\f^{}\\[~]|€']);
+
+// The message parts a body is sent as.
+export function partsOf(body) {
+  let septets = 0;
+  let gsm = true;
+  for (const ch of body) {
+    if (GSM_BASIC.has(ch)) septets += 1;
+    else if (GSM_EXTENDED.has(ch)) septets += 2;
+    else { gsm = false; break; }
+  }
+  if (gsm) return septets === 0 ? 0 : septets <= 160 ? 1 : Math.ceil(septets / 153);
+  const units = body.length; // UTF-16 code units, as UCS-2 counts them
+  return units <= 70 ? 1 : Math.ceil(units / 67);
+}
+
 function notFound(id) {
   return new SmsError(400, 'ResourceNotFoundException', `Phone number ${id} does not exist.`, {
     ResourceType: 'phone-number',
@@ -83,6 +123,8 @@ export class SmsFake {
   #optedOut = new Set();
   #numbers = new Map(); // PhoneNumberId -> PhoneNumberInformation
   #pageSize = 10;
+  #buckets = new Map(); // PhoneNumberId -> { tokens, stamp } (seconds)
+  #throttled = [];
   handlers = new Map();
 
   // opts: region ('us-east-1'), accountId ('123456789012') for phone number ARNs.
@@ -176,6 +218,31 @@ export class SmsFake {
     return this.#sent.map((m) => ({ ...m }));
   }
 
+  // Every owned number's bucket full again (a test's fresh start).
+  resetRateLimits() {
+    this.#buckets.clear();
+  }
+
+  // SendTextMessage calls refused with ThrottlingException by the rate limit.
+  throttled() {
+    return this.#throttled.map((m) => ({ ...m }));
+  }
+
+  // Takes parts from the number's bucket, or throws ThrottlingException.
+  #spend(number, parts) {
+    const mps = mpsOf(number.NumberType, number.IsoCountryCode);
+    const now = performance.now() / 1000;
+    const b = this.#buckets.get(number.PhoneNumberId) ?? { tokens: mps, stamp: now };
+    b.tokens = Math.min(mps, b.tokens + (now - b.stamp) * mps);
+    b.stamp = now;
+    this.#buckets.set(number.PhoneNumberId, b);
+    if (b.tokens < Math.min(parts, mps)) {
+      this.#throttled.push({ OriginationIdentity: number.PhoneNumber, parts, mps, time: new Date().toISOString() });
+      throw new SmsError(400, 'ThrottlingException', 'Rate exceeded');
+    }
+    b.tokens -= parts;
+  }
+
   #sendTextMessage(p, ctx) {
     const problems = [];
     checkString(p, 'DestinationPhoneNumber', { required: true, max: 20, pattern: E164 }, problems);
@@ -194,6 +261,9 @@ export class SmsFake {
         problems,
       );
     }
+    const parts = partsOf(p.MessageBody ?? '');
+    const from = p.OriginationIdentity === undefined ? undefined : this.#lookup(p.OriginationIdentity);
+    if (from) this.#spend(from, parts);
     if (this.#optedOut.has(p.DestinationPhoneNumber)) {
       throw new SmsError(400, 'ConflictException', 'The destination phone number is opted out.', {
         Reason: 'DESTINATION_PHONE_NUMBER_OPTED_OUT',
@@ -202,7 +272,7 @@ export class SmsFake {
       });
     }
     const MessageId = randomUUID();
-    this.#sent.push({ MessageId, ...p, time: new Date().toISOString(), accessKeyId: ctx.record.verification?.accessKeyId });
+    this.#sent.push({ MessageId, ...p, parts, time: new Date().toISOString(), accessKeyId: ctx.record.verification?.accessKeyId });
     return { MessageId };
   }
 

@@ -237,6 +237,8 @@ export async function startStandin(opts = {}) {
 
     sms: {
       sent: () => sms.sent(),
+      throttled: () => sms.throttled(),
+      resetRateLimits: () => sms.resetRateLimits(),
       addPhoneNumber: (o) => sms.addPhoneNumber(o),
       phoneNumbers: () => sms.phoneNumbers(),
       setPhoneNumberStatus: (id, status) => sms.setPhoneNumberStatus(id, status),
