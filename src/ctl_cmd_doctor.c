@@ -13,6 +13,7 @@
 #include "ctl_phone.h"
 #include "ctl_policy.h"
 #include "ctl_sns.h"
+#include "sms_rate.h"
 
 static const char usage[] =
         "usage: twowayctl doctor [--phone-number ID|+E164] [--endpoint URL]\n"
@@ -23,6 +24,10 @@ static const char usage[] =
         "  phone-number   the number is ACTIVE\n"
         "  message-type   the number's message type matches [sms] message_type\n"
         "                 (TRANSACTIONAL expected)\n"
+        "  rate           replies at [sms] max_per_second, of up to [sms] max_segments\n"
+        "                 parts, stay within the number's message parts per second\n"
+        "                 (its documented MPS: US toll-free 3, US 10DLC 1, US and CA\n"
+        "                 short codes 100, CA long codes 1, other long codes 10, else 1)\n"
         "  two-way        two-way messaging is on and points at a topic in [sns] topic_arns\n"
         "  opt-outs       self-managed opt-outs are on\n"
         "  topic-policy   the topic policy lets sms-voice.amazonaws.com publish\n"
@@ -144,6 +149,42 @@ static json_t *numbers_to_check(struct doctor *d, const char *which)
         return out;
 }
 
+/* Replies go out at [sms] max_per_second per origination identity, each of
+ * up to [sms] max_segments parts; the number may send its MPS in parts. */
+static void check_rate(struct doctor *d, const json_t *pn)
+{
+        const struct config *c = d->ctl->config;
+        const char *num = ctl_phone_str(pn, "PhoneNumber"), *type = ctl_phone_str(pn, "NumberType");
+        const char *country = ctl_phone_str(pn, "IsoCountryCode");
+        double mps = sms_rate_documented(type, country);
+        unsigned worst = c->sms_max_per_second * c->sms_max_segments;
+        unsigned fit = (unsigned)(mps / c->sms_max_segments);
+        _cleanup_free_ char *fix = NULL;
+        int n;
+
+        if (worst <= mps) {
+                check(d, CHECK_OK, "rate", NULL,
+                      "%s (%s %s) may send %g message parts a second; replies go at %u a "
+                      "second of up to %u parts",
+                      num, *type ? type : "type unknown", country, mps, c->sms_max_per_second,
+                      c->sms_max_segments);
+                return;
+        }
+        n = fit >= 1 ? asprintf(&fix, "set [sms] max_per_second = %u", fit)
+                     : asprintf(&fix,
+                                "set [sms] max_segments = %u and max_per_second = 1, or have "
+                                "AWS raise the number's MPS",
+                                (unsigned)mps > 0 ? (unsigned)mps : 1);
+        if (n < 0)
+                fix = NULL;
+        check(d, CHECK_WARN, "rate", fix,
+              "%s (%s %s) may send %g message parts a second, but %u replies a second "
+              "([sms] max_per_second) of up to %u parts ([sms] max_segments) are up to %u: "
+              "the excess is refused with ThrottlingException and retried",
+              num, *type ? type : "type unknown", country, mps, c->sms_max_per_second,
+              c->sms_max_segments, worst);
+}
+
 static void check_number(struct doctor *d, const json_t *pn)
 {
         const struct config *c = d->ctl->config;
@@ -172,6 +213,8 @@ static void check_number(struct doctor *d, const json_t *pn)
                       "%s is %s; conversational replies are normally TRANSACTIONAL", num, mt);
         else
                 check(d, CHECK_OK, "message-type", NULL, "%s is TRANSACTIONAL", num);
+
+        check_rate(d, pn);
 
         channel = ctl_phone_str(pn, "TwoWayChannelArn");
         free(fix);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SAFE_AWS_ENV, configText, startDaemon, tempDir } from './lib/daemon.mjs';
@@ -209,7 +209,7 @@ test('doctor: everything in order exits 0', async (t) => {
   assert.equal(out.ok, true);
   assert.deepEqual(failed, []);
   assert.deepEqual(out.checks.map((c) => c.check),
-    ['credentials', 'phone-number', 'message-type', 'two-way', 'opt-outs', 'topic-policy', 'subscription', 'healthz', 'consent-table']);
+    ['credentials', 'phone-number', 'message-type', 'rate', 'two-way', 'opt-outs', 'topic-policy', 'subscription', 'healthz', 'consent-table']);
   assert.ok(out.checks.every((c) => c.status === 'ok'), JSON.stringify(out.checks));
   assert.match(out.checks[0].message, /resolved from environment/);
   // The human form too.
@@ -217,6 +217,32 @@ test('doctor: everything in order exits 0', async (t) => {
   assert.equal(human.code, 0, human.stdout + human.stderr);
   assert.match(human.stdout, /^ok +credentials/m);
   assert.match(human.stdout, /0 failed, 0 warnings/);
+});
+
+test('doctor: replies that can exceed the number\'s message parts per second warn, with the setting that fits', async (t) => {
+  // Toll-free in the US: 3 parts a second; the defaults (1 reply a second of up
+  // to 3 parts) fit.
+  const { f, d } = await goodState(t);
+  let res = await doctor(d, f);
+  assert.equal(res.byCheck.rate[0].status, 'ok');
+  assert.match(res.byCheck.rate[0].message, /\(TOLL_FREE US\) may send 3 message parts a second; replies go at 1 a second of up to 3 parts/);
+
+  // A US 10DLC number sends 1 part a second: a 3-part reply a second is too much.
+  standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { NumberType: 'TEN_DLC' });
+  res = await doctor(d, f);
+  assert.equal(res.r.code, 0, 'a warning, not a failure');
+  assert.equal(res.byCheck.rate[0].status, 'warn');
+  assert.match(res.byCheck.rate[0].message, /\(TEN_DLC US\) may send 1 message parts a second, but 1 replies a second .* are up to 3: the excess is refused with ThrottlingException and retried/);
+  assert.equal(res.byCheck.rate[0].fix, "set [sms] max_segments = 1 and max_per_second = 1, or have AWS raise the number's MPS");
+
+  // A long code in Great Britain: 10 parts a second; 5 replies of 3 parts are 15.
+  standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { NumberType: 'LONG_CODE', IsoCountryCode: 'GB' });
+  const c = configFile(t, { topicArn: f.topicArn });
+  writeFileSync(c.path, readFileSync(c.path, 'utf8').replace('[sms]', '[sms]\nmax_per_second = 5'));
+  res = await doctor(c.path, f);
+  assert.equal(res.byCheck.rate[0].status, 'warn');
+  assert.match(res.byCheck.rate[0].message, /\(LONG_CODE GB\) may send 10 message parts a second, but 5 replies a second/);
+  assert.equal(res.byCheck.rate[0].fix, 'set [sms] max_per_second = 3');
 });
 
 test('doctor: a number that is not ACTIVE fails', async (t) => {
