@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import readline from 'node:readline';
 import { startStandin } from '../standin/standin.mjs';
+import { SmsError } from '../standin/sms.mjs';
 
 const TOOLS = process.env.TWOWAYD_TOOLS || new URL('../../build/tests/tools', import.meta.url).pathname;
 const AWSREQ = `${TOOLS}/awsreq`;
@@ -311,4 +312,56 @@ test('the loop answers /healthz while 100 slow requests are in flight', async ()
   assert.equal(calls.length, 100);
   assert.ok(calls.every((l) => l.r === 0 && l.attempts === 1));
   assert.deepEqual(standin.rejected(), []);
+});
+
+test('rate learning: each identity\'s type, country and documented parts per second from DescribePhoneNumbers, page by page', async () => {
+  // 100 other numbers first, so that the ones asked about are on the second page.
+  for (let i = 0; i < 100; i++) standin.sms.addPhoneNumber({ phoneNumber: `+1206555${String(1000 + i)}`, numberType: 'TEN_DLC' });
+  const tollFree = standin.sms.addPhoneNumber({ phoneNumber: '+18005550160', numberType: 'TOLL_FREE', isoCountryCode: 'US' });
+  standin.sms.addPhoneNumber({ phoneNumber: '+447700900160', numberType: 'LONG_CODE', isoCountryCode: 'GB' });
+  standin.sms.addPhoneNumber({ phoneNumber: '+14255550160', numberType: 'TEN_DLC', isoCountryCode: 'US' });
+  const shortCode = standin.sms.addPhoneNumber({ phoneNumber: '+15550160', numberType: 'SHORT_CODE', isoCountryCode: 'US' });
+  {
+    const { code, lines } = await awsreq(['rate-learn', '+18005550160', shortCode.PhoneNumberId, tollFree.PhoneNumberArn,
+      '+447700900160', '+14255550160', 'MySenderId']);
+    assert.equal(code, 0);
+    const [l] = lines;
+    assert.equal(l.r, 0);
+    assert.equal(l.found, 5);
+    assert.equal(l.denied, false);
+    assert.deepEqual(l.identities.map((i) => [i.identity, i.type, i.country, i.parts_per_second]), [
+      ['+18005550160', 'TOLL_FREE', 'US', 3],
+      [shortCode.PhoneNumberId, 'SHORT_CODE', 'US', 100],
+      [tollFree.PhoneNumberArn, 'TOLL_FREE', 'US', 3],
+      ['+447700900160', 'LONG_CODE', 'GB', 10],
+      ['+14255550160', 'TEN_DLC', 'US', 1],
+      ['MySenderId', '', '', 1], // not a number of the account: the conservative rate
+    ]);
+    const pages = standin.requests('sms').filter((r) => r.operation === 'DescribePhoneNumbers');
+    assert.equal(pages.length, 2);
+    assert.ok(pages.every((p) => p.body.MaxResults === 100));
+    assert.equal(pages[0].body.NextToken, undefined);
+    assert.equal(typeof pages[1].body.NextToken, 'string');
+  }
+});
+
+test('rate learning: DescribePhoneNumbers denied leaves every identity at 1 part a second and says so', async () => {
+  const describe = standin.sms.handlers.get('DescribePhoneNumbers');
+  standin.sms.setHandler('DescribePhoneNumbers', () => {
+    throw new SmsError(400, 'AccessDeniedException',
+      'User: arn:aws:iam::123456789012:user/twowayd is not authorized to perform: sms-voice:DescribePhoneNumbers');
+  });
+  try {
+    const { code, lines } = await awsreq(['rate-learn', '+18005550161']);
+    assert.equal(code, 1);
+    const [l] = lines;
+    assert.ok(l.r < 0);
+    assert.equal(l.denied, true);
+    assert.equal(l.code, 'AccessDeniedException');
+    assert.deepEqual(l.identities, [{ identity: '+18005550161', type: '', country: '', parts_per_second: 1 }]);
+    // A refusal is not retried.
+    assert.equal(standin.requests('sms').filter((r) => r.operation === 'DescribePhoneNumbers').length, 1);
+  } finally {
+    standin.sms.setHandler('DescribePhoneNumbers', describe);
+  }
 });

@@ -19,6 +19,9 @@
  *   consent-cycles TABLE PHONE N   N opt-out/opt-in pairs through consent_set(),
  *                              one after the other; one line at the end with
  *                              "written" (changes written) and the last "r"
+ *   rate-learn ID...           sms_rate_learn() for the identities: one line with
+ *                              "r", "found", "denied", "code" and "identities"
+ *                              [{identity, type, country, parts_per_second}]
  *   parallel N COMMAND...      N copies at once
  *   repeat N INTERVAL_MS COMMAND...   N times, INTERVAL_MS apart (after each result)
  *
@@ -47,6 +50,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "log.h"
+#include "sms_rate_learn.h"
 
 struct group;
 
@@ -281,6 +285,25 @@ static int start_cycles(struct one *o, const char *table, const char *phone, con
         return r;
 }
 
+static void rate_learned(int r, const struct sms_rate_learn_result *res, void *userdata)
+{
+        struct one *o = userdata;
+        json_t *ids = json_array();
+
+        for (size_t i = 0; ids && i < res->n_identities; i++) {
+                const struct sms_rate_identity *id = &res->identities[i];
+
+                json_array_append_new(ids,
+                                      json_pack("{s:s,s:s,s:s,s:f}", "identity", id->identity,
+                                                "type", id->number_type, "country", id->iso_country,
+                                                "parts_per_second", id->parts_per_second));
+        }
+        print_line(json_pack("{s:s,s:i,s:s,s:i,s:b,s:s,s:o*}", "cmd", "rate-learn", "r", r, "errno",
+                             r < 0 ? strerror(-r) : "", "found", (int)res->found, "denied",
+                             res->denied, "code", res->aws.code, "identities", ids));
+        one_finished(o, r);
+}
+
 static json_t *arg_json(const char *s)
 {
         json_error_t err;
@@ -374,6 +397,9 @@ static int start_command(struct one *o, char **a, int n)
                 r = aws_creds_get(t->creds, creds_cb, o, NULL);
         else if (streq(cmd, "consent-cycles") && n == 4)
                 r = start_cycles(o, a[1], a[2], a[3]);
+        else if (streq(cmd, "rate-learn") && n >= 2)
+                r = sms_rate_learn(t->aws, (const char *const *)a + 1, (size_t)n - 1, rate_learned,
+                                   o, NULL);
         else
                 fprintf(stderr, "awsreq: bad command or arguments: %s\n", cmd);
 
@@ -496,7 +522,7 @@ static void usage(void)
               "              [--max-response N] [--max-in-flight N] [--log-level L]\n"
               "              COMMAND ARGS... [-- COMMAND ARGS...]...\n"
               "commands: ddb-put, ddb-get, ddb-update, sms-send, agent, raw, creds, "
-              "consent-cycles,\n"
+              "consent-cycles, rate-learn,\n"
               "          parallel N CMD..., repeat N INTERVAL_MS CMD...\n",
               stderr);
 }
