@@ -56,8 +56,25 @@ bool log_get_redact(void);
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int prio);
 
-int log_emit(int prio, int err, const char *event, const struct log_field *fields, size_t n_fields,
-             const char *fmt, ...) _printf_(6, 7);
+/* The caller's source location, for journald's CODE_FILE=, CODE_LINE= and
+ * CODE_FUNC= (in sd_journal_sendv_with_location()'s form), so that a record
+ * points at the code that logged it rather than at this module. */
+struct log_location {
+        const char *file; /* "CODE_FILE=src/x.c" */
+        const char *line; /* "CODE_LINE=123" */
+        const char *func; /* "f" */
+};
+
+#define LOG_STRINGIFY_(x) #x
+#define LOG_STRINGIFY(x)  LOG_STRINGIFY_(x)
+#define LOG_HERE                                                                                   \
+        (&(const struct log_location){"CODE_FILE=" __FILE__, "CODE_LINE=" LOG_STRINGIFY(__LINE__), \
+                                      __func__})
+
+int log_emit_at(const struct log_location *at, int prio, int err, const char *event,
+                const struct log_field *fields, size_t n_fields, const char *fmt, ...)
+        _printf_(7, 8);
+#define log_emit(...) log_emit_at(LOG_HERE, __VA_ARGS__)
 
 #define log_full_errno(prio, err, event, fields, ...)                                              \
         log_emit(prio, err, event, fields, __VA_ARGS__)

@@ -168,8 +168,8 @@ static void emit_json(int prio, int err, const char *event, const struct log_fie
         free(line);
 }
 
-static void emit_journal(int prio, int err, const char *event, const struct log_field *fields,
-                         size_t n_fields, const char *msg)
+static void emit_journal(const struct log_location *at, int prio, int err, const char *event,
+                         const struct log_field *fields, size_t n_fields, const char *msg)
 {
         struct iovec iov[LOG_FIELDS_MAX + 6];
         char *bufs[LOG_FIELDS_MAX + 6];
@@ -194,14 +194,14 @@ static void emit_journal(int prio, int err, const char *event, const struct log_
                 if (fields[i].key && fields[i].value)
                         ADDF("%s=%s", fields[i].key, fields[i].value);
 #undef ADDF
-        sd_journal_sendv(iov, (int)n);
+        sd_journal_sendv_with_location(at->file, at->line, at->func, iov, (int)n);
 out:
         for (size_t i = 0; i < n; i++)
                 free(bufs[i]);
 }
 
-int log_emit(int prio, int err, const char *event, const struct log_field *fields, size_t n_fields,
-             const char *fmt, ...)
+int log_emit_at(const struct log_location *at, int prio, int err, const char *event,
+                const struct log_field *fields, size_t n_fields, const char *fmt, ...)
 {
         int saved_errno = errno;
         char msg[LOG_MSG_MAX];
@@ -217,7 +217,7 @@ int log_emit(int prio, int err, const char *event, const struct log_field *field
         va_end(ap);
 
         if (target == LOG_TARGET_JOURNAL)
-                emit_journal(prio, err, event, fields, n_fields, msg);
+                emit_journal(at, prio, err, event, fields, n_fields, msg);
         else
                 emit_json(prio, err, event, fields, n_fields, msg);
 out:
