@@ -34,6 +34,9 @@
 #include <time.h>
 
 #include <ini.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "common.h"
 #include "config.h"
@@ -1235,6 +1238,46 @@ static int config_handler(void *user, const char *section, const char *name, con
         return 1;
 }
 
+/* A key file with a passphrase would make OpenSSL prompt on the terminal;
+ * the daemon has no one to ask, so such a key is refused instead. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+        return -1;
+}
+
+/* What the HTTPS listener will load: a PEM certificate and the unencrypted
+ * PEM private key that belongs to it. Checked here, so that -t (and the unit's
+ * ExecStartPre= and ExecReload=) refuses what the listener could not use. */
+static const char *check_tls_pair(const char *cert_path, const char *key_path, bool *ret_cert)
+{
+        X509 *cert = NULL;
+        EVP_PKEY *key = NULL;
+        const char *why = NULL;
+        FILE *f;
+
+        f = fopen(cert_path, "re");
+        if (f) {
+                cert = PEM_read_X509(f, NULL, no_passphrase, NULL);
+                fclose(f);
+        }
+        f = fopen(key_path, "re");
+        if (f) {
+                key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+                fclose(f);
+        }
+        if (!cert)
+                why = "tls_cert holds no PEM certificate";
+        else if (!key)
+                why = "tls_key holds no unencrypted PEM private key";
+        else if (X509_check_private_key(cert, key) != 1)
+                why = "tls_key is not the private key of tls_cert";
+        *ret_cert = !cert;
+        ERR_clear_error();
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        return why;
+}
+
 static void cross_check(struct load_ctx *ctx, const struct config *c)
 {
         int cert = item_index("http", "tls_cert"), key = item_index("http", "tls_key");
@@ -1250,6 +1293,13 @@ static void cross_check(struct load_ctx *ctx, const struct config *c)
         else if (has_key && !has_cert)
                 diag_add(ctx, ctx->raw[key].line,
                          "tls_key is set but tls_cert is not; set both or neither");
+        else if (c->http_tls_cert && c->http_tls_key) {
+                bool about_cert = false;
+                const char *why = check_tls_pair(c->http_tls_cert, c->http_tls_key, &about_cert);
+
+                if (why)
+                        diag_add(ctx, ctx->raw[about_cert ? cert : key].line, "%s", why);
+        }
         if (c->http_max_per_ip > c->http_max_connections && c->http_max_connections > 0)
                 diag_add(ctx, ctx->raw[maxip].line ?: ctx->raw[maxc].line,
                          "max_connections_per_ip (%u) exceeds max_connections (%u)",

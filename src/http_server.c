@@ -386,6 +386,11 @@ int http_server_new(struct ev_loop *loop, const struct http_server_options *opts
         struct MHD_OptionItem o[16];
         size_t n = 0;
 
+        /* libmicrohttpd does TLS only when built with GnuTLS (Debian's is). */
+        if (opts->tls_cert_pem && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                close(opts->listen_fd);
+                return -EPROTONOSUPPORT;
+        }
         s = calloc(1, sizeof(*s));
         if (!s) {
                 close(opts->listen_fd);

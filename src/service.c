@@ -1,6 +1,7 @@
 /*
  * service.c — lifecycle of the daemon on its one libev loop.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -28,6 +29,8 @@
 /* Housekeeping: spool retention, and retrying the region lookup. */
 #define SERVICE_CRON_S      60.0
 #define SERVICE_PRUNE_BATCH 10000
+/* A certificate chain in PEM is a few KiB; anything this large is not one. */
+#define SERVICE_PEM_MAX (1024 * 1024)
 
 struct service {
         struct ev_loop *loop;
@@ -403,9 +406,69 @@ static int open_listener(const struct config *c, int *ret_fd)
         return 0;
 }
 
+/* The whole of a PEM file, NUL-terminated (the listener takes PEM text). */
+static int read_pem(const char *path, char **ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t len = 0;
+        ssize_t n;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        buf = malloc(SERVICE_PEM_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < SERVICE_PEM_MAX) {
+                n = read(fd, buf + len, SERVICE_PEM_MAX - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int r = negative_errno();
+
+                        explicit_wipe(buf, len);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        if (len == SERVICE_PEM_MAX) {
+                explicit_wipe(buf, len);
+                return -EFBIG;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* The certificate and key for native HTTPS, when [http] tls_cert is set. */
+static int read_tls_files(const struct config *c, char **ret_cert, char **ret_key)
+{
+        const char *failed = c->http_tls_cert;
+        int r = read_pem(c->http_tls_cert, ret_cert);
+
+        if (r >= 0) {
+                failed = c->http_tls_key;
+                r = read_pem(c->http_tls_key, ret_key);
+                if (r < 0) {
+                        free(*ret_cert);
+                        *ret_cert = NULL;
+                }
+        }
+        if (r < 0)
+                return log_error_errno(r, "http.tls_failed", LOG_FIELDS(LF("FILE", failed)),
+                                       "cannot read %s: %m", failed);
+        return 0;
+}
+
 int service_new(struct ev_loop *loop, struct config *config, int listen_fd, struct service **ret)
 {
         struct http_server_options opts = {0};
+        _cleanup_free_ char *tls_cert = NULL;
+        _cleanup_(erase_and_freep) char *tls_key = NULL;
+        bool tls = config->http_tls_cert && config->http_tls_key;
         struct service *s;
         uint64_t watchdog_usec = 0;
         char host[64] = "", port[8];
@@ -468,6 +531,11 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         if (r < 0)
                 goto fail;
 
+        if (tls) {
+                r = read_tls_files(config, &tls_cert, &tls_key);
+                if (r < 0)
+                        goto fail;
+        }
         if (listen_fd < 0) {
                 r = open_listener(config, &listen_fd);
                 if (r < 0)
@@ -480,6 +548,8 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         opts.max_per_ip = config->http_max_per_ip;
         opts.timeout_s = config->http_timeout_s;
         opts.max_body = config->http_max_body;
+        opts.tls_cert_pem = tls_cert;
+        opts.tls_key_pem = tls_key;
         r = http_server_new(loop, &opts, request_cb, s, &s->http);
         listen_fd = -1; /* the server owns it now, even when it failed */
         if (r < 0) {
@@ -506,8 +576,10 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
 
         log_info("http.listening",
                  LOG_FIELDS(LF("ADDRESS", host), LF("PORT", port),
+                            LF("PROTOCOL", tls ? "https" : "http"),
                             LF("SNS_PATH", config->http_path)),
-                 "listening on %s port %s, SNS endpoint %s", host, port, config->http_path);
+                 "listening on %s port %s (%s), SNS endpoint %s", host, port,
+                 tls ? "HTTPS" : "plain HTTP", config->http_path);
         *ret = s;
         return 0;
 fail:

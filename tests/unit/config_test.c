@@ -58,6 +58,33 @@ static char *write_file(const char *text)
         return path;
 }
 
+/* A self-signed P-256 certificate for CN=localhost (valid until 2126), its
+ * key, and the key of another certificate: for the [http] tls_* checks. */
+#define TEST_CERT_PEM                                                                              \
+        "-----BEGIN CERTIFICATE-----\n"                                                            \
+        "MIIBgDCCASWgAwIBAgIUBdGYLiiB25JDV1XnCubw4YDtGqAwCgYIKoZIzj0EAwIw\n"                       \
+        "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMjE2NTQ0NFoYDzIxMjYxMTA4\n"                       \
+        "MTY1NDQ0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\n"                       \
+        "PQMBBwNCAAQpOjwq0aCwlnce8C88v0re35huz1LFBuwWyBlJNm1++dt+qSLGGc68\n"                       \
+        "SX2Y/Z38tQWj1ARxrzaRADBowBYrqHLzo1MwUTAdBgNVHQ4EFgQUResZv6y+ftVt\n"                       \
+        "0dCCfYPo1pxK/w4wHwYDVR0jBBgwFoAUResZv6y+ftVt0dCCfYPo1pxK/w4wDwYD\n"                       \
+        "VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAg4AjhF3oBE7DC/otFyxD\n"                       \
+        "sBy18bH7YBGZvS9o5sXqdRACIQD35GxTLniirwPbevQEws9BSppi6eyuESYkWukZ\n"                       \
+        "Ic9GvA==\n"                                                                               \
+        "-----END CERTIFICATE-----\n"
+#define TEST_KEY_PEM                                                                               \
+        "-----BEGIN PRIVATE KEY-----\n"                                                            \
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgydab8hMFpTGehTH9\n"                       \
+        "IDzvi4JIyDsMQ71bTOWVkf4UYu2hRANCAAQpOjwq0aCwlnce8C88v0re35huz1LF\n"                       \
+        "BuwWyBlJNm1++dt+qSLGGc68SX2Y/Z38tQWj1ARxrzaRADBowBYrqHLz\n"                               \
+        "-----END PRIVATE KEY-----\n"
+#define OTHER_KEY_PEM                                                                              \
+        "-----BEGIN PRIVATE KEY-----\n"                                                            \
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgi7WdxbzN+TY48DE9\n"                       \
+        "sfjGjcQaTWEhRUscOWrC2g+ClYyhRANCAAQu1wg2+9K8IcOmMIthpzbXsoKekIMg\n"                       \
+        "zsf7PBrTTYpkhUZuMe2XheIFiHSpo2FkzZawsSaE2olGFRRdjhAsc0eF\n"                               \
+        "-----END PRIVATE KEY-----\n"
+
 /* The required keys, so a test adds only what it is about. 7 lines. */
 #define REQUIRED                                                                                   \
         "[sns]\n"                                                                                  \
@@ -394,7 +421,7 @@ static void test_pipeline_keys(void **state)
 
 static void test_all_keys_set(void **state)
 {
-        _cleanup_free_ char *cert = write_file("cert\n"), *key = write_file("key\n");
+        _cleanup_free_ char *cert = write_file(TEST_CERT_PEM), *key = write_file(TEST_KEY_PEM);
         _cleanup_free_ char *text = NULL;
         struct loaded l;
         struct config *c;
@@ -617,7 +644,7 @@ static void test_empty_value_unsets_optional(void **state)
 
 static void test_tls_pair_ok(void **state)
 {
-        _cleanup_free_ char *cert = write_file("c\n"), *key = write_file("k\n");
+        _cleanup_free_ char *cert = write_file(TEST_CERT_PEM), *key = write_file(TEST_KEY_PEM);
         _cleanup_free_ char *text = NULL;
         struct loaded l;
 
@@ -932,6 +959,34 @@ static void test_tls_half_pair(void **state)
         loaded_done(&l);
 }
 
+/* What -t accepts, the HTTPS listener can load: PEM on both sides, a key
+ * without passphrase, and the key of that certificate. */
+static void test_tls_pair_unusable(void **state)
+{
+        static const struct {
+                const char *cert, *key, *diag;
+        } cases[] = {
+                {"c\n", TEST_KEY_PEM, "9: tls_cert holds no PEM certificate"},
+                {TEST_KEY_PEM, TEST_KEY_PEM, "9: tls_cert holds no PEM certificate"},
+                {TEST_CERT_PEM, "k\n", "10: tls_key holds no unencrypted PEM private key"},
+                {TEST_CERT_PEM, TEST_CERT_PEM, "10: tls_key holds no unencrypted PEM private key"},
+                {TEST_CERT_PEM, OTHER_KEY_PEM, "10: tls_key is not the private key of tls_cert"},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *cert = write_file(cases[i].cert);
+                _cleanup_free_ char *key = write_file(cases[i].key), *text = NULL;
+                struct loaded l;
+
+                assert_true(asprintf(&text, REQUIRED "[http]\ntls_cert = %s\ntls_key = %s\n", cert,
+                                     key) > 0);
+                load_text(text, &l);
+                expect_diags(&l, 1, cases[i].diag);
+                loaded_done(&l);
+        }
+}
+
 static void test_tls_bad_cert_one_diagnostic(void **state)
 {
         _cleanup_free_ char *key = write_file("k\n"), *text = NULL;
@@ -1231,6 +1286,7 @@ int main(void)
                 cmocka_unit_test(test_duplicate_key),
                 cmocka_unit_test(test_missing_required),
                 cmocka_unit_test(test_tls_half_pair),
+                cmocka_unit_test(test_tls_pair_unusable),
                 cmocka_unit_test(test_tls_bad_cert_one_diagnostic),
                 cmocka_unit_test(test_per_ip_above_total),
                 cmocka_unit_test(test_syntax_errors),
