@@ -17,6 +17,8 @@
 #ifndef TWOWAYD_SERVICE_H
 #define TWOWAYD_SERVICE_H
 
+#include <sys/types.h>
+
 struct ev_loop;
 struct config;
 struct service;
@@ -28,5 +30,12 @@ struct service *service_free(struct service *s);
 
 /* Run the loop until a stop signal has been handled; returns an exit status. */
 int service_run(struct service *s);
+
+/* twowayd --reload PID: send SIGHUP to the daemon PID and, under systemd
+ * (RUNTIME_DIRECTORY set, as for the daemon itself), wait until it has
+ * reloaded. 0: the new configuration is in effect; -EINVAL: the daemon
+ * refused it (the reasons are in its log); -ETIMEDOUT: no answer within 30 s;
+ * -ESRCH: the daemon is gone. Without RUNTIME_DIRECTORY it only signals. */
+int service_request_reload(pid_t pid);
 
 #endif

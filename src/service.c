@@ -2,6 +2,7 @@
  * service.c — lifecycle of the daemon on its one libev loop.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -29,6 +30,13 @@
 /* Housekeeping: spool retention, and retrying the region lookup. */
 #define SERVICE_CRON_S      60.0
 #define SERVICE_PRUNE_BATCH 10000
+/* After each reload, $RUNTIME_DIRECTORY/reload says when the reload began
+ * and how it ended; service_request_reload() (twowayd --reload PID, the
+ * unit's ExecReload=) waits for it, since systemd 252 ends a reload job when
+ * the ExecReload= command exits, whatever the daemon says with READY=1. */
+#define SERVICE_RELOAD_FILE      "reload"
+#define SERVICE_RELOAD_WAIT_MS   30000
+#define SERVICE_RELOAD_POLL_NSEC (20 * 1000 * 1000)
 /* A certificate chain in PEM is a few KiB; anything this large is not one. */
 #define SERVICE_PEM_MAX (1024 * 1024)
 
@@ -155,14 +163,39 @@ static void request_cb(struct http_request *req, void *userdata)
         reply_text(req, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-static void notify_reloading(void)
+static unsigned long long monotonic_usec(void)
 {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (unsigned long long)ts.tv_sec * 1000000ULL +
+               (unsigned long long)ts.tv_nsec / 1000ULL;
+}
+
+static void notify_reloading(unsigned long long started_usec)
+{
         sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%llu",
-                   (unsigned long long)ts.tv_sec * 1000000ULL +
-                           (unsigned long long)ts.tv_nsec / 1000ULL);
+                   started_usec);
+}
+
+/* "<monotonic µs when the reload began> ok|failed", replaced atomically. Only
+ * under systemd with RuntimeDirectory= (RUNTIME_DIRECTORY is set). */
+static void record_reload(unsigned long long started_usec, bool ok)
+{
+        const char *dir = getenv("RUNTIME_DIRECTORY");
+        char path[PATH_MAX], tmp[PATH_MAX];
+        _cleanup_close_ int fd = -1;
+
+        if (isempty(dir) || strchr(dir, ':'))
+                return;
+        snprintf(path, sizeof(path), "%s/" SERVICE_RELOAD_FILE, dir);
+        snprintf(tmp, sizeof(tmp), "%s/" SERVICE_RELOAD_FILE ".tmp", dir);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || dprintf(fd, "%llu %s\n", started_usec, ok ? "ok" : "failed") < 0 ||
+            rename(tmp, path) < 0)
+                log_warning_errno(negative_errno(), "config.reload_status_failed",
+                                  LOG_FIELDS(LF("FILE", path)),
+                                  "cannot record the reload's outcome in %s: %m", path);
 }
 
 static void log_diagnostics(const struct config_diag *diag)
@@ -176,10 +209,12 @@ static void service_reload(struct service *s)
 {
         struct config_diag diag = {0};
         struct config *next = NULL;
+        unsigned long long started_usec = monotonic_usec();
+        bool ok = false;
         char changed[256];
         int r;
 
-        notify_reloading();
+        notify_reloading(started_usec);
         log_info("config.reloading", LOG_FIELDS(LF("CONFIG_FILE", s->config->path)), "reloading %s",
                  s->config->path);
 
@@ -223,8 +258,10 @@ static void service_reload(struct service *s)
         s->config = next;
         log_info("config.reloaded", LOG_FIELDS(LF("CONFIG_FILE", s->config->path)),
                  "configuration reloaded");
+        ok = true;
 out:
         config_diag_done(&diag);
+        record_reload(started_usec, ok);
         sd_notify(0, "READY=1\nSTATUS=Serving");
 }
 
@@ -597,6 +634,54 @@ int service_run(struct service *s)
         ev_run(s->loop, 0);
         log_info("service.stopped", LOG_NOFIELDS, "stopped");
         return s->exit_code;
+}
+
+/* Reads the reload file: 1 with its start time and outcome, 0 if absent. */
+static int read_reload_status(const char *path, unsigned long long *ret_usec, bool *ret_ok)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char buf[64], word[16];
+        ssize_t n;
+
+        if (fd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return negative_errno();
+        buf[n] = '\0';
+        if (sscanf(buf, "%llu %15s", ret_usec, word) != 2)
+                return -EBADMSG;
+        *ret_ok = streq(word, "ok");
+        return 1;
+}
+
+int service_request_reload(pid_t pid)
+{
+        const char *dir = getenv("RUNTIME_DIRECTORY");
+        unsigned long long asked = monotonic_usec(), started = 0;
+        char path[PATH_MAX];
+        bool ok = false;
+
+        if (kill(pid, SIGHUP) < 0)
+                return negative_errno();
+        /* Without the runtime directory there is nothing to wait for. */
+        if (isempty(dir) || strchr(dir, ':'))
+                return 0;
+        snprintf(path, sizeof(path), "%s/" SERVICE_RELOAD_FILE, dir);
+        for (unsigned waited = 0; waited < SERVICE_RELOAD_WAIT_MS;
+             waited += SERVICE_RELOAD_POLL_NSEC / 1000000) {
+                int r = read_reload_status(path, &started, &ok);
+
+                if (r < 0 && r != -EBADMSG)
+                        return r;
+                /* A reload that began before the signal may have read the old file. */
+                if (r > 0 && started >= asked)
+                        return ok ? 0 : -EINVAL;
+                if (kill(pid, 0) < 0)
+                        return -ESRCH;
+                nanosleep(&(struct timespec){0, SERVICE_RELOAD_POLL_NSEC}, NULL);
+        }
+        return -ETIMEDOUT;
 }
 
 struct service *service_free(struct service *s)

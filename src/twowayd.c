@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -18,6 +19,11 @@
 
 static const char *arg_config = CONFIG_DEFAULT_PATH;
 static bool arg_test;
+static pid_t arg_reload_pid;
+
+enum {
+        ARG_RELOAD = 0x100
+};
 
 static void help(void)
 {
@@ -25,6 +31,8 @@ static void help(void)
                "Answer inbound two-way SMS from AWS End User Messaging, delivered by SNS.\n\n"
                "  -c, --config=FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
                "  -t, --test         check the configuration and exit\n"
+               "      --reload PID   make the daemon PID reload its configuration; under\n"
+               "                     systemd, wait until it has (exit 1 if it refused)\n"
                "  -h, --help         show this help and exit\n"
                "  -V, --version      show the version and exit\n\n"
                "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop after\n"
@@ -38,10 +46,13 @@ static int parse_argv(int argc, char *argv[])
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"test", no_argument, NULL, 't'},
+                {"reload", required_argument, NULL, ARG_RELOAD},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {},
         };
+        long pid;
+        char *end;
         int c;
 
         while ((c = getopt_long(argc, argv, "c:thV", options, NULL)) >= 0) {
@@ -51,6 +62,16 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case 't':
                         arg_test = true;
+                        break;
+                case ARG_RELOAD:
+                        errno = 0;
+                        pid = strtol(optarg, &end, 10);
+                        if (errno != 0 || *end != '\0' || pid <= 1 || pid > INT_MAX) {
+                                fprintf(stderr, "%s: --reload needs a process id, not '%s'\n",
+                                        program_invocation_short_name, optarg);
+                                return -EINVAL;
+                        }
+                        arg_reload_pid = (pid_t)pid;
                         break;
                 case 'h':
                         help();
@@ -69,6 +90,27 @@ static int parse_argv(int argc, char *argv[])
                 return -EINVAL;
         }
         return 1;
+}
+
+/* The unit's ExecReload=: the reload job ends when the daemon has reloaded. */
+static int request_reload(pid_t pid)
+{
+        int r = service_request_reload(pid);
+
+        if (r == 0)
+                return EXIT_SUCCESS;
+        if (r == -EINVAL)
+                fprintf(stderr,
+                        "%s: twowayd (PID %d) kept its running configuration: the new one "
+                        "cannot be applied (its log says why)\n",
+                        program_invocation_short_name, (int)pid);
+        else if (r == -ETIMEDOUT)
+                fprintf(stderr, "%s: twowayd (PID %d) did not finish reloading within 30 s\n",
+                        program_invocation_short_name, (int)pid);
+        else
+                fprintf(stderr, "%s: cannot reload twowayd (PID %d): %s\n",
+                        program_invocation_short_name, (int)pid, strerror(-r));
+        return EXIT_FAILURE;
 }
 
 static int load_config(struct config **ret)
@@ -119,6 +161,8 @@ int main(int argc, char *argv[])
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (arg_reload_pid > 0)
+                return request_reload(arg_reload_pid);
 
         log_setup(LOG_TARGET_AUTO);
 

@@ -2,7 +2,7 @@
 // systemd notifications, health endpoint, reload and shutdown.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -180,6 +180,57 @@ test('SIGHUP with a broken config logs every error and keeps serving the old one
   // The old max_body (4096) still holds.
   assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2000) })).status, 400);
   assert.equal(d.exit, null);
+});
+
+// The unit's ExecReload=: systemd 252 ends the reload job when this command
+// exits, so it must not exit before the daemon has reloaded, and must fail
+// when the daemon kept its old config.
+test('--reload PID returns once the daemon has reloaded, and fails when it refused the config', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const env = { RUNTIME_DIRECTORY: dir };
+  const d = await startDaemon({ dir, env, config: configText({ spoolDir: dir, maxBody: 4096 }) });
+  t.after(() => d.stop());
+  const reload = () => new Promise((resolve) => {
+    const p = spawn(BIN, ['--reload', String(d.proc.pid)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (c) => { stderr += c; });
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+
+  writeFileSync(d.configPath, configText({ spoolDir: dir, port: d.port, maxBody: 1024 }));
+  let from = d.logs.length;
+  const good = await reload();
+  assert.equal(good.code, 0, good.stderr);
+  // Asked right after the command returned: the new max_body (1024) is in effect.
+  assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(2000) })).status, 413);
+  await d.waitForLog('config.reloaded', 5000, from);
+
+  writeFileSync(d.configPath, configText({ spoolDir: dir, port: d.port, maxBody: 'lots' }));
+  from = d.logs.length;
+  const bad = await reload();
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /kept its running configuration/);
+  await d.waitForLog('config.reload_failed', 5000, from);
+  assert.equal((await d.request({ path: '/healthz' })).status, 200);
+
+  // A daemon that cannot answer (stopped) keeps the command waiting.
+  d.signal('SIGSTOP');
+  writeFileSync(d.configPath, configText({ spoolDir: dir, port: d.port, maxBody: 2048 }));
+  from = d.logs.length;
+  const pending = reload();
+  const early = await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve(null), 300))]);
+  assert.equal(early, null, 'returned while the daemon was stopped');
+  d.signal('SIGCONT');
+  const late = await pending;
+  assert.equal(late.code, 0, late.stderr);
+  // 1500 bytes: over the old limit (1024), under the new one (2048).
+  assert.equal((await d.request({ method: 'POST', path: '/sns', body: 'x'.repeat(1500) })).status, 400);
+  await d.waitForLog('config.reloaded', 5000, from);
+
+  const none = spawnSync(BIN, ['--reload', 'abc'], { encoding: 'utf8' });
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /--reload needs a process id/);
 });
 
 test('SIGTERM: STOPPING=1 and exit 0 promptly', async (t) => {
