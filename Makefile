@@ -207,7 +207,7 @@ uninstall:
 		$(DESTDIR)$(SYSUSERSDIR)/twowayd.conf
 
 # Larger concerns keep their rules beside their files.
--include packaging/packaging.mk fuzz/fuzz.mk bench/bench.mk tests/tests.mk
+-include packaging/packaging.mk fuzz/fuzz.mk bench/bench.mk tests/tests.mk tests/systemd/systemd.mk
 
 # --- hygiene -------------------------------------------------------------------
 FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/tools/*.c)
