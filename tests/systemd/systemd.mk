@@ -16,9 +16,9 @@
 # test checks is listed at the top of tests/systemd/boot.test.mjs.
 #
 # The run is bounded (SYSTEMD_TEST_TIMEOUT seconds, 480 by default, plus about
-# a minute for a first debootstrap) and leaves the machine as it found it: the
-# container is stopped and, if need be, killed by PID, and nothing is left in
-# /run. systemd-container is installed without its recommended
+# a minute, at most 5, for a first debootstrap) and leaves the machine as it
+# found it: the container is stopped and, if need be, killed by PID, and
+# nothing is left in /run. systemd-container is installed without its recommended
 # libnss-mymachines, which would edit /etc/nsswitch.conf. The log of the
 # container's console is build/systemd/console.log.
 
