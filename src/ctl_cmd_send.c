@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 
+#include "aws_rules.h"
 #include "common.h"
 #include "config.h"
 #include "consent.h"
@@ -64,6 +65,7 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
         struct ctl_cmdline cl;
         const char *to, *body, *from;
         const struct config *c;
+        char why[256];
         struct ctl_reply rep;
         json_t *req;
         int r, code;
@@ -84,6 +86,14 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
                                            "no origination: pass --from or set [sms] "
                                            "origination_identity in %s",
                                            ctl->config_path);
+
+        /* The same rules as the daemon's config check: refuse here what AWS would. */
+        if (aws_rule_check(AWS_RULE_SMS_DESTINATION, to, why, sizeof(why)) < 0)
+                return ctl_cmd_usage_error(send_usage, "--to: %s", why);
+        if (aws_rule_check(AWS_RULE_SMS_ORIGINATION_IDENTITY, from, why, sizeof(why)) < 0)
+                return ctl_cmd_usage_error(send_usage, "--from: %s", why);
+        if (aws_rule_check(AWS_RULE_SMS_MESSAGE_BODY, body, why, sizeof(why)) < 0)
+                return ctl_cmd_usage_error(send_usage, "--body: %s", why);
 
         if (!ctl_cmd_opt(&cl, "force")) {
                 r = opted_out(ctl, to);
