@@ -77,6 +77,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
+# The daemon linked with the unit-test library: it honours test-only hooks
+# (TWOWAYD_TEST_NOW, agent_turn.h) that the installed daemon does not have.
+TOOL_BINS += $(BUILD)/tests/tools/twowayd-ut
 
 PROGS := $(BUILD)/twowayd $(if $(wildcard src/twowayctl.c),$(BUILD)/twowayctl)
 
@@ -122,6 +125,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(UT_LIB)
 	$(Q)$(CC) $(CPPFLAGS) -DTWOWAYD_UNIT_TEST $(CFLAGS) $(shell pkg-config --cflags cmocka) \
 		$(LDFLAGS) -o $@ $< $(UT_LIB) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
+$(BUILD)/tests/tools/twowayd-ut: $(BUILD)/obj/twowayd.o $(UT_LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UT_LIB) $(PKG_LIBS)
+
 $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
@@ -135,7 +143,7 @@ tools: $(TOOL_BINS)
 # machine may carry them from elsewhere than Debian's archive.
 DEB_PKGS := gcc make pkg-config libev-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
             libsystemd-dev libmicrohttpd-dev libinih-dev libsqlite3-dev zlib1g-dev libxml2-dev \
-            libutf8proc-dev libcmocka-dev openssl curl ca-certificates systemd clang-format
+            libutf8proc-dev libcmocka-dev openssl curl ca-certificates tzdata systemd clang-format
 
 # $(call deb_install,PACKAGES[,MORE]): apt-get install the packages not yet
 # installed (as root; otherwise print the command and fail). MORE is shell

@@ -5,10 +5,16 @@
  * turns the body of an HTTP 200 InvokeAgent response into either the agent's
  * answer text or a classified in-stream error (aws-wire-notes §3.3–3.5):
  *
- *   :message-type event      :event-type chunk: payload {"bytes": "<base64>"};
- *                            the decoded bytes of all chunks are joined in
- *                            order into the answer.
- *                            trace, returnControl, files: counted, ignored.
+ *   :message-type event      :event-type chunk: payload {"bytes": "<base64>",
+ *                            "attribution": {"citations": [...]}}; the decoded
+ *                            bytes of all chunks are joined in order into the
+ *                            answer; the URLs of the cited sources (web, and
+ *                            the url of other locations) are collected, each
+ *                            once, at most AGENT_STREAM_MAX_CITATIONS.
+ *                            returnControl: the payload (invocationId,
+ *                            invocationInputs) is kept for the caller.
+ *                            trace, files: counted; the caller may see each
+ *                            event's payload through agent_stream_on_event().
  *                            any other event type: counted as unknown, ignored
  *                            (new union members must not break old daemons).
  *   :message-type exception  :exception-type names a modeled error; payload
@@ -43,13 +49,16 @@
  * Errors from agent_stream_feed() are sticky.
  *
  * Ownership: struct agent_stream is owned by its creator (agent_stream_free()).
- * struct agent_reply owns .text; release it with agent_reply_done().
+ * struct agent_reply owns .text, .return_control and .citations; release them
+ * with agent_reply_done().
  */
 #ifndef TWOWAYD_AGENT_STREAM_H
 #define TWOWAYD_AGENT_STREAM_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <jansson.h>
 
 #define AGENT_STREAM_MAX_ANSWER_DEF (1024u * 1024u)
 #define AGENT_ERROR_CODE_MAX        128
@@ -69,11 +78,14 @@ enum agent_error_source {
         _AGENT_ERROR_SOURCE_MAX,
 };
 
+#define AGENT_STREAM_MAX_CITATIONS 3
+
 struct agent_stream_counts {
         unsigned chunks;
         unsigned traces;
         unsigned return_controls;
         unsigned files;
+        unsigned attributions; /* chunks that carried citations */
         unsigned unknown_events;
 };
 
@@ -86,6 +98,10 @@ struct agent_reply {
         char code[AGENT_ERROR_CODE_MAX];       /* exception type or error code, or "" */
         char message[AGENT_ERROR_MESSAGE_MAX]; /* truncated to fit; may be "" */
         struct agent_stream_counts counts;
+        json_t *return_control; /* ANSWER: the last returnControl payload, owned; or NULL */
+        char *citations[AGENT_STREAM_MAX_CITATIONS]; /* ANSWER: cited URLs, owned */
+        size_t n_citations;
+        unsigned n_files; /* files announced by files events */
 };
 
 struct agent_stream;
@@ -93,6 +109,15 @@ struct agent_stream;
 /* max_message: eventstream bound (0 = default); max_answer: bound on the joined
  * decoded answer in bytes (0 = AGENT_STREAM_MAX_ANSWER_DEF). */
 int agent_stream_new(size_t max_message, size_t max_answer, struct agent_stream **ret);
+
+/* Every well-formed event message (its :event-type and payload) is shown to
+ * fn before it is handled; the payload is valid only during the call. */
+typedef void (*agent_stream_event_fn)(const char *event_type, const void *payload, size_t len,
+                                      void *userdata);
+void agent_stream_on_event(struct agent_stream *s, agent_stream_event_fn fn, void *userdata);
+
+/* The citations of reply as " [1] URL [2] URL" (malloc'd; "" when none). */
+char *agent_reply_citations_text(const struct agent_reply *r);
 struct agent_stream *agent_stream_free(struct agent_stream *s);
 
 /* Feed a slice of the response body. 0: keep reading; 1: an exception or error

@@ -47,6 +47,10 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/twowayd/twowayd.conf"
 
+/* [agent] session_attributes: our own bounds (the API states none). */
+#define CONFIG_ATTRS_MAX      16u
+#define CONFIG_ATTR_VALUE_MAX 256u
+
 struct config {
         char *path; /* the file it came from */
 
@@ -93,6 +97,13 @@ struct config {
         char *agent_alias_id;      /* required */
         unsigned agent_timeout_ms; /* 30000 */
         char *agent_fallback_reply;
+        char *agent_time_zone;          /* "UTC": IANA zone of the date attributes */
+        char *agent_session_attributes; /* "name=value; ..." as written, or NULL */
+        char **agent_attr_names;        /* parsed from it: n_agent_attrs names ... */
+        char **agent_attr_values;       /* ... and their values */
+        size_t n_agent_attrs;
+        bool agent_trace;      /* no: enableTrace, traces logged at debug */
+        char *agent_citations; /* "no" | "append" */
 
         /* [sms] */
         char *sms_origination_identity; /* NULL: the number the sender texted */

@@ -100,7 +100,7 @@ struct spool;
 
 #define SPOOL_DB_NAME           "spool.db"
 #define SPOOL_LOCK_NAME         "spool.lock"
-#define SPOOL_SCHEMA_VERSION    3
+#define SPOOL_SCHEMA_VERSION    4
 #define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
 #define SPOOL_BATCH_MAX_DEFAULT 256u
 #define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */
@@ -187,6 +187,8 @@ struct spool_row {
         enum spool_state state;
         enum spool_reply_state reply_state;
         unsigned attempts;
+        unsigned agent_calls; /* InvokeAgent calls that may have reached the agent */
+        bool agent_streamed;  /* an answer stream began: the agent is not asked again */
 };
 
 struct spool_counts {
@@ -278,6 +280,16 @@ int spool_requeue_dead(struct spool *s, int64_t id);
  * committed (fsync'd) before they return. */
 int spool_reply_sending(struct spool *s, int64_t id);
 int spool_reply_sent(struct spool *s, int64_t id, const char *message_id);
+
+/* The agent turn (agent.h, AGENT TURNS), each committed before it returns,
+ * on an in_progress row (-ESTALE otherwise): spool_agent_calling() before an
+ * InvokeAgent is started (agent_calls + 1; -ESTALE too once agent_streamed),
+ * spool_agent_streamed() when its answer stream begins, spool_agent_refused()
+ * when the service refused the call with an error response before any
+ * stream (agent_calls - 1: that call never reached the agent). */
+int spool_agent_calling(struct spool *s, int64_t id);
+int spool_agent_streamed(struct spool *s, int64_t id);
+int spool_agent_refused(struct spool *s, int64_t id);
 
 /* Crash recovery, run by spool_open(): in_progress -> pending, reply_state
  * sending -> unknown. Returns the number of rows changed. Only safe while no

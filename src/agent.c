@@ -9,6 +9,8 @@
 #include "agent_stream.h"
 #include "aws.h"
 #include "common.h"
+#include "log.h"
+#include "tz.h"
 
 struct agent_call {
         struct ev_loop *loop;
@@ -16,6 +18,9 @@ struct agent_call {
         struct agent_stream *stream;
         ev_timer deadline;
         int stream_error; /* the decoder's error that aborted the body, or 0 */
+        bool streamed;    /* a byte of a 2xx body arrived */
+        bool enable_trace;
+        agent_stream_start_cb on_stream_start;
         bool timed_out;
         bool cancelled;
         double started;
@@ -51,38 +56,111 @@ int agent_session_id(const char *e164, char *buf, size_t size)
         return (int)n;
 }
 
-json_t *agent_request_body(const char *input_text, const char *origination, const char *destination)
+enum agent_turn_decision agent_turn_decide(unsigned calls, bool streamed)
 {
-        json_t *body, *state, *attrs;
+        if (streamed)
+                return AGENT_TURN_NO_AGAIN;
+        if (calls >= AGENT_TURN_MAX_CALLS)
+                return AGENT_TURN_SPENT;
+        return AGENT_TURN_CALL;
+}
 
-        if (!input_text)
+static int set_str(json_t *obj, const char *key, const char *value)
+{
+        if (!value)
+                return 0;
+        return json_object_set_new(obj, key, json_string(value)) < 0 ? -ENOMEM : 0;
+}
+
+/* The date attributes: what "today" and "tomorrow at 2pm" mean for the
+ * business, in its zone. Names are English and fixed (no locale). */
+static int add_date_attributes(json_t *prompt, const char *zone, time_t now)
+{
+        static const char *const weekdays[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                               "Thursday", "Friday", "Saturday"};
+        char date[48], hm[32], iso[128];
+        struct tm tm;
+        long off;
+        int r;
+
+        r = tz_localtime(zone, now, &tm);
+        if (r < 0)
+                return r;
+        off = tm.tm_gmtoff;
+        (void)snprintf(date, sizeof(date), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                       tm.tm_mday);
+        (void)snprintf(hm, sizeof(hm), "%02d:%02d", tm.tm_hour, tm.tm_min);
+        (void)snprintf(iso, sizeof(iso), "%sT%s:%02d%c%02ld:%02ld", date, hm, tm.tm_sec,
+                       off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
+        if (set_str(prompt, AGENT_ATTR_DATE, date) < 0 ||
+            set_str(prompt, AGENT_ATTR_TIME, hm) < 0 ||
+            set_str(prompt, AGENT_ATTR_DATE_TIME, iso) < 0 ||
+            set_str(prompt, AGENT_ATTR_WEEKDAY, weekdays[tm.tm_wday % 7]) < 0 ||
+            set_str(prompt, AGENT_ATTR_TIME_ZONE, zone) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int build_session_state(const struct agent_params *p, json_t *state)
+{
+        json_t *attrs = json_object(), *prompt = json_object();
+        int r = -ENOMEM;
+
+        if (!attrs || !prompt)
+                goto out;
+        /* Operator attributes first: twowayd's own names win a clash (the
+         * config refuses one anyway). */
+        for (size_t i = 0; i < p->n_attrs; i++)
+                if (set_str(attrs, p->attrs[i].name, p->attrs[i].value) < 0 ||
+                    set_str(prompt, p->attrs[i].name, p->attrs[i].value) < 0)
+                        goto out;
+        if (set_str(attrs, AGENT_ATTR_ORIGINATION, p->origination) < 0 ||
+            set_str(attrs, AGENT_ATTR_DESTINATION, p->destination) < 0 ||
+            set_str(attrs, AGENT_ATTR_INBOUND_MESSAGE_ID, p->inbound_message_id) < 0 ||
+            set_str(prompt, AGENT_ATTR_INBOUND_MESSAGE_ID, p->inbound_message_id) < 0 ||
+            set_str(prompt, AGENT_ATTR_TEXTED_NUMBER, p->destination) < 0)
+                goto out;
+        if (p->time_zone) {
+                r = add_date_attributes(prompt, p->time_zone, p->now);
+                if (r < 0)
+                        goto out;
+        }
+        r = -ENOMEM;
+        if (p->return_control_results && (json_object_set(state, "returnControlInvocationResults",
+                                                          p->return_control_results) < 0 ||
+                                          set_str(state, "invocationId", p->invocation_id) < 0))
+                goto out;
+        if (json_object_size(prompt) > 0 &&
+            json_object_set(state, "promptSessionAttributes", prompt) < 0)
+                goto out;
+        if (json_object_set(state, "sessionAttributes", attrs) < 0)
+                goto out;
+        r = 0;
+out:
+        json_decref(attrs);
+        json_decref(prompt);
+        return r;
+}
+
+json_t *agent_request_body(const struct agent_params *p)
+{
+        json_t *body = NULL, *state = NULL;
+
+        if (!p || (!p->input_text && !p->return_control_results && !p->end_session))
                 return NULL;
         body = json_object();
         state = json_object();
-        attrs = json_object();
-        if (!body || !state || !attrs)
+        if (!body || !state || build_session_state(p, state) < 0 ||
+            json_object_set(body, "sessionState", state) < 0 ||
+            set_str(body, "inputText", p->input_text) < 0)
                 goto fail;
-        if (origination &&
-            json_object_set_new(attrs, "originationNumber", json_string(origination)) < 0)
+        if (p->enable_trace && json_object_set_new(body, "enableTrace", json_true()) < 0)
                 goto fail;
-        if (destination &&
-            json_object_set_new(attrs, "destinationNumber", json_string(destination)) < 0)
+        if (p->end_session && json_object_set_new(body, "endSession", json_true()) < 0)
                 goto fail;
-        if (json_object_set_new(state, "sessionAttributes", attrs) < 0) {
-                attrs = NULL;
-                goto fail;
-        }
-        attrs = NULL;
-        if (json_object_set_new(body, "sessionState", state) < 0) {
-                state = NULL;
-                goto fail;
-        }
-        state = NULL;
-        if (json_object_set_new(body, "inputText", json_string(input_text)) < 0)
-                goto fail;
+        json_decref(state);
         return body;
 fail:
-        json_decref(attrs);
         json_decref(state);
         json_decref(body);
         return NULL;
@@ -157,11 +235,16 @@ static void invoke_done(struct aws_call *c, int r, const struct aws_result *res,
         };
         int rr;
 
+        _cleanup_free_ char *citations = NULL;
+
         a->call = NULL;
         ev_timer_stop(a->loop, &a->deadline);
+        out.streamed = a->streamed;
+        out.citations = "";
 
         if (r >= 0) {
                 rr = agent_stream_finish(a->stream, &reply);
+                out.counts = reply.counts;
                 if (rr < 0) {
                         out.error = rr;
                         out.kind = agent_classify_stream_error(rr);
@@ -171,6 +254,10 @@ static void invoke_done(struct aws_call *c, int r, const struct aws_result *res,
                         out.kind = AGENT_REPLY_ANSWER;
                         out.text = reply.text ? reply.text : "";
                         out.text_len = reply.text ? reply.text_len : 0;
+                        out.return_control = reply.return_control;
+                        citations = agent_reply_citations_text(&reply);
+                        out.citations = citations ? citations : "";
+                        out.files = reply.n_files;
                 } else {
                         out.kind = reply.kind;
                         out.error = -EREMOTEIO;
@@ -205,7 +292,14 @@ static int stream_data(struct aws_call *c, const struct http_client_response *he
                        const void *data, size_t len, void *userdata)
 {
         struct agent_call *a = userdata;
-        int r = agent_stream_feed(a->stream, data, len);
+        int r;
+
+        if (!a->streamed && len > 0) {
+                a->streamed = true;
+                if (a->on_stream_start)
+                        a->on_stream_start(a, a->userdata);
+        }
+        r = agent_stream_feed(a->stream, data, len);
 
         /* 1: an exception ended the stream; the rest is read and ignored. */
         if (r < 0) {
@@ -213,6 +307,18 @@ static int stream_data(struct aws_call *c, const struct http_client_response *he
                 return r;
         }
         return 0;
+}
+
+/* [agent] trace = yes: each trace event at debug level, as the agent sent it. */
+static void trace_event(const char *type, const void *payload, size_t len, void *userdata)
+{
+        char shown[2048];
+
+        if (!streq(type, "trace"))
+                return;
+        (void)snprintf(shown, sizeof(shown), "%.*s", (int)MIN(len, sizeof(shown) - 1),
+                       (const char *)payload);
+        log_debug("agent.trace", LOG_FIELDS(LF("AGENT_TRACE", shown)), "agent trace: %s", shown);
 }
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -233,7 +339,7 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
         json_t *body;
         int r;
 
-        if (!loop || !aws || !params || !cb || !params->input_text)
+        if (!loop || !aws || !params || !cb)
                 return -EINVAL;
         path = agent_request_path(params->agent_id, params->alias_id, params->session_id);
         if (!path)
@@ -241,7 +347,16 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
                                        isempty(params->session_id)
                                ? -EINVAL
                                : -ENOMEM;
-        body = agent_request_body(params->input_text, params->origination, params->destination);
+        if (!params->input_text && !params->return_control_results && !params->end_session)
+                return -EINVAL;
+        if (params->time_zone) {
+                char why[128];
+
+                r = tz_check(params->time_zone, why, sizeof(why));
+                if (r < 0)
+                        return r;
+        }
+        body = agent_request_body(params);
         if (!body)
                 return -ENOMEM;
         a = calloc(1, sizeof(*a));
@@ -253,12 +368,16 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
         a->cb = cb;
         a->userdata = userdata;
         a->started = ev_time();
+        a->on_stream_start = params->on_stream_start;
+        a->enable_trace = params->enable_trace;
         r = agent_stream_new(0, params->max_answer, &a->stream);
         if (r < 0) {
                 json_decref(body);
                 free(a);
                 return r;
         }
+        if (params->enable_trace)
+                agent_stream_on_event(a->stream, trace_event, a);
         ev_timer_init(&a->deadline, deadline_cb, (double)params->timeout_ms / 1000., 0.);
         a->deadline.data = a;
 
@@ -271,6 +390,10 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
                                    .body = body,
                                    .timeout_ms = params->timeout_ms,
                                    .on_data = stream_data,
+                                   /* Never repeated behind the dispatcher's back:
+                                    * it alone decides (agent_turn_decide()). */
+                                   .max_attempts = 1,
+                                   .fresh_connection = true,
                            },
                            invoke_done, a, &a->call);
         json_decref(body);

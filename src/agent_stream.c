@@ -28,7 +28,10 @@ struct agent_stream {
         size_t answer_cap;
         size_t max_answer;
 
-        struct agent_reply reply; /* kind/source/code/message once done */
+        struct agent_reply reply; /* kind/source/code/message once done; events */
+
+        agent_stream_event_fn event_fn;
+        void *event_userdata;
 };
 
 static const struct {
@@ -97,14 +100,12 @@ int agent_stream_new(size_t max_message, size_t max_answer, struct agent_stream 
         return 0;
 }
 
-struct agent_stream *agent_stream_free(struct agent_stream *s)
+void agent_stream_on_event(struct agent_stream *s, agent_stream_event_fn fn, void *userdata)
 {
         if (!s)
-                return NULL;
-        eventstream_decoder_free(s->dec);
-        free(s->answer);
-        free(s);
-        return NULL;
+                return;
+        s->event_fn = fn;
+        s->event_userdata = userdata;
 }
 
 void agent_reply_done(struct agent_reply *r)
@@ -114,6 +115,88 @@ void agent_reply_done(struct agent_reply *r)
         free(r->text);
         r->text = NULL;
         r->text_len = 0;
+        json_decref(r->return_control);
+        r->return_control = NULL;
+        for (size_t i = 0; i < r->n_citations; i++)
+                free(r->citations[i]);
+        r->n_citations = 0;
+}
+
+struct agent_stream *agent_stream_free(struct agent_stream *s)
+{
+        if (!s)
+                return NULL;
+        eventstream_decoder_free(s->dec);
+        free(s->answer);
+        agent_reply_done(&s->reply);
+        free(s);
+        return NULL;
+}
+
+char *agent_reply_citations_text(const struct agent_reply *r)
+{
+        char *out = strdup("");
+
+        for (size_t i = 0; out && r && i < r->n_citations; i++) {
+                char *next;
+
+                if (asprintf(&next, "%s [%zu] %s", out, i + 1, r->citations[i]) < 0)
+                        next = NULL;
+                free(out);
+                out = next;
+        }
+        return out;
+}
+
+/* The URL of one cited source: webLocation.url, or the url of another
+ * location type (Confluence, Salesforce, SharePoint); S3 URIs are not
+ * links a texting customer can open. */
+static const char *citation_url(json_t *ref)
+{
+        json_t *loc = json_object_get(ref, "location");
+        const char *key;
+        json_t *v;
+
+        json_object_foreach(loc, key, v)
+        {
+                const char *url = json_string_value(json_object_get(v, "url"));
+
+                if (url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0))
+                        return url;
+        }
+        return NULL;
+}
+
+static int add_citations(struct agent_stream *s, json_t *attribution)
+{
+        struct agent_reply *rep = &s->reply;
+        json_t *cit, *ref;
+        size_t i, j;
+        bool any = false;
+
+        json_array_foreach(json_object_get(attribution, "citations"), i, cit)
+        {
+                json_array_foreach(json_object_get(cit, "retrievedReferences"), j, ref)
+                {
+                        const char *url = citation_url(ref);
+                        bool seen = false;
+
+                        if (!url)
+                                continue;
+                        any = true;
+                        for (size_t k = 0; k < rep->n_citations; k++)
+                                seen = seen || streq(rep->citations[k], url);
+                        if (seen || rep->n_citations >= AGENT_STREAM_MAX_CITATIONS)
+                                continue;
+                        rep->citations[rep->n_citations] = strdup(url);
+                        if (!rep->citations[rep->n_citations])
+                                return -ENOMEM;
+                        rep->n_citations++;
+                }
+        }
+        if (any)
+                rep->counts.attributions++;
+        return 0;
 }
 
 static void copy_bounded(char *dst, size_t size, const void *src, size_t len)
@@ -217,6 +300,11 @@ static int handle_chunk(struct agent_stream *s, const struct eventstream_message
         root = json_loadb((const char *)m->payload, m->payload_len, 0, NULL);
         if (!root)
                 return -EPROTO;
+        r = add_citations(s, json_object_get(root, "attribution"));
+        if (r < 0) {
+                json_decref(root);
+                return r;
+        }
         bytes = json_object_get(root, "bytes");
         if (!json_is_string(bytes)) {
                 /* A chunk may carry only attribution; no bytes means nothing to add. */
@@ -265,6 +353,35 @@ static void handle_error(struct agent_stream *s, const struct eventstream_messag
         rep->kind = agent_stream_classify(rep->code, &rep->throttling);
 }
 
+/* The payload {"invocationId": ..., "invocationInputs": [...]} (both optional
+ * in the model) is kept whole:
+ * the caller hands the inputs to whoever answers them. */
+static int handle_return_control(struct agent_stream *s, const struct eventstream_message *m)
+{
+        json_t *root = m->payload_len
+                               ? json_loadb((const char *)m->payload, m->payload_len, 0, NULL)
+                               : NULL;
+
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return -EPROTO;
+        }
+        json_decref(s->reply.return_control);
+        s->reply.return_control = root;
+        return 0;
+}
+
+/* SMS carries no files: only how many there were is kept. */
+static void handle_files(struct agent_stream *s, const struct eventstream_message *m)
+{
+        json_t *root = m->payload_len
+                               ? json_loadb((const char *)m->payload, m->payload_len, 0, NULL)
+                               : NULL;
+
+        s->reply.n_files += (unsigned)json_array_size(json_object_get(root, "files"));
+        json_decref(root);
+}
+
 /* 0 to go on, 1 when the message ended the stream, < 0 on failure. */
 static int handle_message(struct agent_stream *s, const struct eventstream_message *m)
 {
@@ -274,17 +391,25 @@ static int handle_message(struct agent_stream *s, const struct eventstream_messa
         if (eventstream_header_string_is(mt, "event")) {
                 const struct eventstream_header *et = eventstream_message_header(m, ":event-type");
 
+                if (s->event_fn && et && et->type == EVENTSTREAM_HEADER_STRING) {
+                        char name[64];
+
+                        copy_header_string(name, sizeof(name), et);
+                        s->event_fn(name, m->payload, m->payload_len, s->event_userdata);
+                }
                 if (eventstream_header_string_is(et, "chunk")) {
                         c->chunks++;
                         return handle_chunk(s, m);
                 }
                 if (eventstream_header_string_is(et, "trace"))
                         c->traces++;
-                else if (eventstream_header_string_is(et, "returnControl"))
+                else if (eventstream_header_string_is(et, "returnControl")) {
                         c->return_controls++;
-                else if (eventstream_header_string_is(et, "files"))
+                        return handle_return_control(s, m);
+                } else if (eventstream_header_string_is(et, "files")) {
                         c->files++;
-                else
+                        handle_files(s, m);
+                } else
                         c->unknown_events++;
                 return 0;
         }
@@ -345,9 +470,12 @@ int agent_stream_finish(struct agent_stream *s, struct agent_reply *ret)
 
         rep = s->reply;
         if (s->done) {
-                /* Bytes after the terminal message do not matter. */
+                /* Bytes after the terminal message do not matter; what came
+                 * before the error is not used either. */
                 rep.text = NULL;
                 rep.text_len = 0;
+                rep.return_control = NULL;
+                rep.n_citations = 0;
                 s->finished = true;
                 *ret = rep;
                 return 0;
@@ -368,6 +496,9 @@ int agent_stream_finish(struct agent_stream *s, struct agent_reply *ret)
         rep.source = AGENT_ERROR_NONE;
         rep.text = TAKE_PTR(s->answer);
         rep.text_len = s->answer_len;
+        /* Ownership of the events' data moves to *ret. */
+        s->reply.return_control = NULL;
+        s->reply.n_citations = 0;
         s->answer_len = s->answer_cap = 0;
         s->finished = true;
         *ret = rep;

@@ -38,9 +38,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "aws_rules.h"
 #include "common.h"
 #include "config.h"
 #include "log.h"
+#include "tz.h"
 
 /* --- the schema ------------------------------------------------------------- */
 
@@ -83,11 +85,15 @@ static int check_region(const char *v, char *why, size_t size);
 static int check_topic_arn(const char *v, char *why, size_t size);
 static int check_table_name(const char *v, char *why, size_t size);
 static int check_agent_id(const char *v, char *why, size_t size);
-static int check_no_space(const char *v, char *why, size_t size);
+static int check_agent_alias_id(const char *v, char *why, size_t size);
+static int check_origination_identity(const char *v, char *why, size_t size);
+static int check_configuration_set(const char *v, char *why, size_t size);
 static int check_date(const char *v, char *why, size_t size);
 static int check_price(const char *v, char *why, size_t size);
 static int check_word_list(const char *v, char *why, size_t size);
 static int check_time_to_live(const char *v, char *why, size_t size);
+static int check_time_zone(const char *v, char *why, size_t size);
+static int check_citations(const char *v, char *why, size_t size);
 
 #define OFF(field) offsetof(struct config, field)
 
@@ -160,17 +166,24 @@ static const struct config_item config_items[] = {
         {"agent", "agent_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_id), 0,
          check_agent_id},
         {"agent", "agent_alias_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_alias_id),
-         0, check_agent_id},
+         0, check_agent_alias_id},
         {"agent", "timeout_ms", CONFIG_UINT, "30000", 1000, 300000, 0, OFF(agent_timeout_ms), 0,
          NULL},
         {"agent", "fallback_reply", CONFIG_STRING, DEFAULT_FALLBACK_REPLY, 0, 0, 0,
          OFF(agent_fallback_reply), 0, NULL},
+        {"agent", "time_zone", CONFIG_STRING, "UTC", 0, 0, 0, OFF(agent_time_zone), 0,
+         check_time_zone},
+        {"agent", "session_attributes", CONFIG_STRING, NULL, 0, 0, 0, OFF(agent_session_attributes),
+         0, NULL},
+        {"agent", "trace", CONFIG_BOOL, "no", 0, 0, 0, OFF(agent_trace), 0, NULL},
+        {"agent", "citations", CONFIG_STRING, "no", 0, 0, 0, OFF(agent_citations), 0,
+         check_citations},
 
         /* [sms] */
         {"sms", "origination_identity", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_origination_identity),
-         0, check_no_space},
+         0, check_origination_identity},
         {"sms", "configuration_set", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_configuration_set), 0,
-         check_no_space},
+         check_configuration_set},
         {"sms", "message_type", CONFIG_MSGTYPE, "TRANSACTIONAL", 0, 0, 0, OFF(sms_message_type), 0,
          NULL},
         {"sms", "max_segments", CONFIG_UINT, "3", 1, 10, 0, OFF(sms_max_segments), 0, NULL},
@@ -313,32 +326,30 @@ static int check_topic_arn(const char *v, char *why, size_t size)
         return 0;
 }
 
+/* Settings that go into AWS requests: the API's own rules (aws_rules.h). */
 static int check_table_name(const char *v, char *why, size_t size)
 {
-        if (!match_ere("^[A-Za-z0-9_.-]{3,255}$", v)) {
-                snprintf(why, size, "a DynamoDB table name is 3-255 of A-Z a-z 0-9 _ . -");
-                return -EINVAL;
-        }
-        return 0;
+        return aws_rule_check(AWS_RULE_DDB_TABLE_NAME, v, why, size);
 }
 
 static int check_agent_id(const char *v, char *why, size_t size)
 {
-        if (!match_ere("^[0-9A-Za-z]{1,10}$", v)) {
-                snprintf(why, size, "must be 1-10 letters and digits");
-                return -EINVAL;
-        }
-        return 0;
+        return aws_rule_check(AWS_RULE_AGENT_ID, v, why, size);
 }
 
-static int check_no_space(const char *v, char *why, size_t size)
+static int check_agent_alias_id(const char *v, char *why, size_t size)
 {
-        for (const char *p = v; *p; p++)
-                if (isspace((unsigned char)*p)) {
-                        snprintf(why, size, "must not contain spaces");
-                        return -EINVAL;
-                }
-        return 0;
+        return aws_rule_check(AWS_RULE_AGENT_ALIAS_ID, v, why, size);
+}
+
+static int check_origination_identity(const char *v, char *why, size_t size)
+{
+        return aws_rule_check(AWS_RULE_SMS_ORIGINATION_IDENTITY, v, why, size);
+}
+
+static int check_configuration_set(const char *v, char *why, size_t size)
+{
+        return aws_rule_check(AWS_RULE_SMS_CONFIGURATION_SET, v, why, size);
 }
 
 static int check_date(const char *v, char *why, size_t size)
@@ -355,11 +366,7 @@ static int check_date(const char *v, char *why, size_t size)
 
 static int check_price(const char *v, char *why, size_t size)
 {
-        if (!match_ere("^[0-9]{1,6}(\\.[0-9]{1,6})?$", v)) {
-                snprintf(why, size, "not a price (a decimal number like 0.05)");
-                return -EINVAL;
-        }
-        return 0;
+        return aws_rule_check(AWS_RULE_SMS_MAX_PRICE, v, why, size);
 }
 
 /* SendTextMessage takes 5 to 259200 seconds; 0 leaves it out of the request. */
@@ -367,6 +374,20 @@ static int check_time_to_live(const char *v, char *why, size_t size)
 {
         if (!match_ere("^0$|^[5-9]$|^[1-9][0-9]+$", v)) {
                 snprintf(why, size, "must be 0 (unset) or 5-259200");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_time_zone(const char *v, char *why, size_t size)
+{
+        return tz_check(v, why, size);
+}
+
+static int check_citations(const char *v, char *why, size_t size)
+{
+        if (!streq(v, "no") && !streq(v, "append")) {
+                snprintf(why, size, "expected no or append");
                 return -EINVAL;
         }
         return 0;
@@ -1278,8 +1299,99 @@ static const char *check_tls_pair(const char *cert_path, const char *key_path, b
         return why;
 }
 
-static void cross_check(struct load_ctx *ctx, const struct config *c)
+/* The names twowayd itself gives the agent (agent.h); an operator attribute
+ * must not shadow one. */
+static const char *const agent_reserved_attrs[] = {
+        "originationNumber", "destinationNumber", "inboundMessageId", "currentDate",  "currentTime",
+        "currentDateTime",   "weekday",           "timeZone",         "textedNumber",
+};
+
+static char *trim_dup(const char *s, size_t len)
 {
+        while (len > 0 && (*s == ' ' || *s == '\t')) {
+                s++;
+                len--;
+        }
+        while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+                len--;
+        return strndup(s, len);
+}
+
+/* [agent] session_attributes = name=value; name=value ... into the name and
+ * value arrays of c. Errors are reported at the key's line. */
+static void parse_session_attributes(struct load_ctx *ctx, struct config *c, unsigned line)
+{
+        const char *p = c->agent_session_attributes;
+
+        while (p && *p) {
+                size_t len = strcspn(p, ";");
+                _cleanup_free_ char *name = NULL, *value = NULL;
+                const char *eq = memchr(p, '=', len);
+                char **nn, **nv;
+
+                if (!eq) {
+                        if (strspn(p, " \t") < len)
+                                diag_add(ctx, line, "session_attributes: expected name=value; ...");
+                        goto next;
+                }
+                name = trim_dup(p, (size_t)(eq - p));
+                value = trim_dup(eq + 1, len - (size_t)(eq + 1 - p));
+                if (!name || !value) {
+                        ctx->oom = true;
+                        return;
+                }
+                if (!match_ere("^[A-Za-z][A-Za-z0-9_]{0,63}$", name)) {
+                        diag_add(ctx, line,
+                                 "session_attributes: '%s' is not a name (a letter, then up to "
+                                 "63 letters, digits or _)",
+                                 name);
+                        goto next;
+                }
+                for (size_t i = 0; i < ARRAY_SIZE(agent_reserved_attrs); i++)
+                        if (streq(name, agent_reserved_attrs[i])) {
+                                diag_add(ctx, line,
+                                         "session_attributes: %s is set by twowayd itself", name);
+                                goto next;
+                        }
+                for (size_t i = 0; i < c->n_agent_attrs; i++)
+                        if (streq(name, c->agent_attr_names[i])) {
+                                diag_add(ctx, line, "session_attributes: %s given twice", name);
+                                goto next;
+                        }
+                if (isempty(value) || strlen(value) > CONFIG_ATTR_VALUE_MAX) {
+                        diag_add(ctx, line,
+                                 "session_attributes: the value of %s must be 1-%u bytes", name,
+                                 CONFIG_ATTR_VALUE_MAX);
+                        goto next;
+                }
+                if (c->n_agent_attrs >= CONFIG_ATTRS_MAX) {
+                        diag_add(ctx, line, "session_attributes: at most %u attributes",
+                                 CONFIG_ATTRS_MAX);
+                        return;
+                }
+                nn = realloc(c->agent_attr_names, (c->n_agent_attrs + 1) * sizeof(char *));
+                if (nn)
+                        c->agent_attr_names = nn;
+                nv = realloc(c->agent_attr_values, (c->n_agent_attrs + 1) * sizeof(char *));
+                if (nv)
+                        c->agent_attr_values = nv;
+                if (!nn || !nv) {
+                        ctx->oom = true;
+                        return;
+                }
+                c->agent_attr_names[c->n_agent_attrs] = TAKE_PTR(name);
+                c->agent_attr_values[c->n_agent_attrs] = TAKE_PTR(value);
+                c->n_agent_attrs++;
+        next:
+                p += len;
+                if (*p == ';')
+                        p++;
+        }
+}
+
+static void cross_check(struct load_ctx *ctx, struct config *c)
+{
+        int attrs = item_index("agent", "session_attributes");
         int cert = item_index("http", "tls_cert"), key = item_index("http", "tls_key");
         int maxc = item_index("http", "max_connections");
         int maxip = item_index("http", "max_connections_per_ip");
@@ -1300,6 +1412,7 @@ static void cross_check(struct load_ctx *ctx, const struct config *c)
                 if (why)
                         diag_add(ctx, ctx->raw[about_cert ? cert : key].line, "%s", why);
         }
+        parse_session_attributes(ctx, c, ctx->raw[attrs].line);
         if (c->http_max_per_ip > c->http_max_connections && c->http_max_connections > 0)
                 diag_add(ctx, ctx->raw[maxip].line ?: ctx->raw[maxc].line,
                          "max_connections_per_ip (%u) exceeds max_connections (%u)",
@@ -1442,6 +1555,12 @@ struct config *config_free(struct config *c)
                 return NULL;
         for (size_t i = 0; i < N_ITEMS; i++)
                 item_clear(&config_items[i], c);
+        for (size_t i = 0; i < c->n_agent_attrs; i++) {
+                free(c->agent_attr_names[i]);
+                free(c->agent_attr_values[i]);
+        }
+        free(c->agent_attr_names);
+        free(c->agent_attr_values);
         free(c->path);
         free(c);
         return NULL;

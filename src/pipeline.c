@@ -52,6 +52,7 @@
 #include <ev.h>
 
 #include "agent.h"
+#include "agent_turn.h"
 #include "aws.h"
 #include "business_days.h"
 #include "common.h"
@@ -168,6 +169,7 @@ struct pipeline {
         struct keyword_rules *rules;
         struct business_days_holidays holidays;
         struct reply_limiter *limiter;
+        struct agent_turns *turns;
 
         struct job *jobs;
         unsigned n_jobs;
@@ -586,6 +588,12 @@ static void consent_written(int r, const struct aws_error *err, void *userdata)
                 log_notice("consent.opted_out",
                            LOG_FIELDS(JOB_FIELDS(j), LF("KEYWORD", j->word), LF("METHOD", "sms")),
                            "%s opted out (%s)", j->phone, j->word);
+                /* A later START begins a fresh conversation. */
+                r = agent_turn_end_session(j->p->turns, j->p->config, j->row, j->phone);
+                if (r < 0)
+                        log_warning_errno(r, "agent.end_session_failed", LOG_FIELDS(JOB_FIELDS(j)),
+                                          "cannot end the agent session of %s, ignoring: %m",
+                                          j->phone);
         } else {
                 j->p->stats.opt_ins++;
                 log_notice("consent.opted_in",
@@ -727,12 +735,68 @@ static bool is_blank(const char *s)
         return true;
 }
 
+/* The agent turn rule (agent.h, AGENT TURNS) where a call cannot go on: the
+ * fallback, once, and why. */
+static void agent_not_again(struct job *j, const char *why)
+{
+        log_notice("agent.not_repeated", LOG_FIELDS(JOB_FIELDS(j), LF("REASON", why)),
+                   "not asking the agent again about message %s (%s), sending the fallback "
+                   "reply",
+                   j->spool_id, why);
+        job_reply(j, REPLY_FALLBACK, NULL);
+}
+
+static void agent_answered(struct job *j, const struct agent_result *res, const char *latency)
+{
+        struct pipeline *p = j->p;
+        _cleanup_free_ char *text = NULL;
+        char length[24], files[16];
+
+        (void)snprintf(length, sizeof(length), "%zu", res->text_len);
+        log_info("agent.answered",
+                 LOG_FIELDS(JOB_FIELDS(j), LF("LATENCY_MS", latency), LF("LENGTH", length),
+                            LF("AWS_REQUEST_ID", res->request_id)),
+                 "the agent answered %s in %s ms (%s bytes)", j->phone, latency, length);
+        if (res->files) {
+                (void)snprintf(files, sizeof(files), "%u", res->files);
+                log_info("agent.files", LOG_FIELDS(JOB_FIELDS(j), LF("FILES", files)),
+                         "the agent produced %s file(s); SMS carries none", files);
+        }
+        if (res->return_control) {
+                /* The agent waits for an action only its developer can run; no
+                 * answer will come from this turn. */
+                const char *group = agent_turn_action_group(res->return_control);
+
+                agent_turn_count_return_control(p->turns, "unsupported");
+                log_warning("agent.return_control_unsupported",
+                            LOG_FIELDS(JOB_FIELDS(j), LF("ACTION_GROUP", group)),
+                            "the agent returned control for action group %s, which twowayd "
+                            "cannot run: sending the fallback reply",
+                            group);
+                job_reply(j, REPLY_FALLBACK, NULL);
+                return;
+        }
+        if (is_blank(res->text)) {
+                log_warning("agent.empty_answer", LOG_FIELDS(JOB_FIELDS(j)),
+                            "the agent's answer is empty, sending the fallback reply");
+                job_reply(j, REPLY_FALLBACK, NULL);
+                return;
+        }
+        text = agent_turn_answer_text(p->config, res);
+        if (!text) {
+                job_retry(j, STEP_AGENT, "agent: out of memory");
+                return;
+        }
+        job_reply(j, REPLY_ANSWER, text);
+}
+
 static void agent_done(const struct agent_result *res, void *userdata)
 {
         struct job *j = userdata;
         struct pipeline *p = j->p;
-        char buf[PIPELINE_ERROR_MAX], latency[24], length[24];
+        char buf[PIPELINE_ERROR_MAX], latency[24];
         const char *kind = agent_reply_kind_to_string(res->kind);
+        int r;
 
         j->agent = NULL;
         if (!p) {
@@ -741,21 +805,11 @@ static void agent_done(const struct agent_result *res, void *userdata)
         }
         (void)metrics_histogram_observe(p->m.agent_latency, METRICS_LABELS(kind),
                                         res->latency_ms / 1000.);
+        agent_turn_count_events(p->turns, res);
         (void)snprintf(latency, sizeof(latency), "%.0f", res->latency_ms);
 
         if (res->kind == AGENT_REPLY_ANSWER) {
-                (void)snprintf(length, sizeof(length), "%zu", res->text_len);
-                log_info("agent.answered",
-                         LOG_FIELDS(JOB_FIELDS(j), LF("LATENCY_MS", latency), LF("LENGTH", length),
-                                    LF("AWS_REQUEST_ID", res->request_id)),
-                         "the agent answered %s in %s ms (%s bytes)", j->phone, latency, length);
-                if (is_blank(res->text)) {
-                        log_warning("agent.empty_answer", LOG_FIELDS(JOB_FIELDS(j)),
-                                    "the agent's answer is empty, sending the fallback reply");
-                        job_reply(j, REPLY_FALLBACK, NULL);
-                        return;
-                }
-                job_reply(j, REPLY_ANSWER, res->text);
+                agent_answered(j, res, latency);
                 return;
         }
 
@@ -767,6 +821,23 @@ static void agent_done(const struct agent_result *res, void *userdata)
                                LF("AWS_REQUEST_ID", res->request_id)),
                     "the agent failed for %s (%s): %s", j->phone, kind, buf);
 
+        if (res->streamed) {
+                /* The agent began answering: its actions may have run. */
+                agent_not_again(j, "its answer stream had begun");
+                return;
+        }
+        if (res->http_status >= 400) {
+                /* Refused with an error response: the call never reached the
+                 * agent, so it does not count against the turn. */
+                r = spool_agent_refused(p->spool, j->row->id);
+                if (r < 0)
+                        log_warning_errno(r, "pipeline.spool_failed", LOG_FIELDS(JOB_FIELDS(j)),
+                                          "cannot record the refused agent call of %s, "
+                                          "ignoring: %m",
+                                          j->spool_id);
+                else if (j->row->agent_calls > 0)
+                        j->row->agent_calls--;
+        }
         if (res->kind == AGENT_REPLY_RETRYABLE) {
                 /* AWS: retry a dependency failure at most once. The spool keeps
                  * the last error, which is the budget across attempts. */
@@ -776,37 +847,67 @@ static void agent_done(const struct agent_result *res, void *userdata)
                         job_reply(j, REPLY_FALLBACK, NULL);
                         return;
                 }
+                if (agent_turn_decide(j->row->agent_calls, false) != AGENT_TURN_CALL) {
+                        agent_not_again(j, "no answer after two calls");
+                        return;
+                }
                 job_retry(j, STEP_AGENT, buf);
                 return;
         }
         job_reply(j, REPLY_FALLBACK, NULL);
 }
 
+static void agent_stream_started(struct agent_call *call, void *userdata)
+{
+        struct job *j = userdata;
+        int r;
+
+        if (!j->p)
+                return;
+        j->row->agent_streamed = true;
+        r = spool_agent_streamed(j->p->spool, j->row->id);
+        if (r < 0)
+                log_warning_errno(r, "pipeline.spool_failed", LOG_FIELDS(JOB_FIELDS(j)),
+                                  "cannot record that the agent began answering %s, ignoring: %m",
+                                  j->spool_id);
+}
+
 static void job_agent(struct job *j)
 {
         struct pipeline *p = j->p;
         const struct config *c = p->config;
-        char session[AGENT_SESSION_ID_MAX + 1], logged[AGENT_SESSION_ID_MAX + LOG_PHONE_MAX + 2];
+        struct agent_turn_request req;
+        char logged[AGENT_SESSION_ID_MAX + LOG_PHONE_MAX + 2];
         char buf[PIPELINE_ERROR_MAX];
         int r;
 
         j->stage = JOB_AGENT;
-        r = agent_session_id(j->row->origination_number, session, sizeof(session));
+        r = agent_turn_request_init(&req, c, j->row, (time_t)ev_now(p->loop));
         if (r < 0) {
                 job_dead(j, "the sender's number gives no agent session id");
                 return;
         }
-        r = agent_invoke(p->loop, p->aws,
-                         &(struct agent_params){
-                                 .agent_id = c->agent_id,
-                                 .alias_id = c->agent_alias_id,
-                                 .session_id = session,
-                                 .input_text = j->row->body,
-                                 .origination = j->row->origination_number,
-                                 .destination = j->row->destination_number,
-                                 .timeout_ms = c->agent_timeout_ms,
-                         },
-                         agent_done, j, &j->agent);
+        /* At most once once the agent may have acted (agent.h, AGENT TURNS):
+         * the call is recorded before it is made. */
+        switch (agent_turn_decide(j->row->agent_calls, j->row->agent_streamed)) {
+        case AGENT_TURN_NO_AGAIN:
+                agent_not_again(j, "its answer stream had begun before");
+                return;
+        case AGENT_TURN_SPENT:
+                agent_not_again(j, "no answer after two calls");
+                return;
+        case AGENT_TURN_CALL:
+                break;
+        }
+        r = spool_agent_calling(p->spool, j->row->id);
+        if (r < 0) {
+                (void)snprintf(buf, sizeof(buf), "agent: cannot record the call: %s", strerror(-r));
+                job_retry(j, STEP_AGENT, buf);
+                return;
+        }
+        j->row->agent_calls++;
+        req.params.on_stream_start = agent_stream_started;
+        r = agent_invoke(p->loop, p->aws, &req.params, agent_done, j, &j->agent);
         if (r < 0) {
                 (void)snprintf(buf, sizeof(buf), "agent: %s", strerror(-r));
                 job_retry(j, STEP_AGENT, buf);
@@ -816,7 +917,7 @@ static void job_agent(struct job *j)
         if (log_get_redact())
                 (void)snprintf(logged, sizeof(logged), "p%s", j->phone);
         else
-                (void)snprintf(logged, sizeof(logged), "%s", session);
+                (void)snprintf(logged, sizeof(logged), "%s", req.session);
         log_info("agent.invoked",
                  LOG_FIELDS(JOB_FIELDS(j), LF("AGENT_ID", c->agent_id),
                             LF("AGENT_ALIAS_ID", c->agent_alias_id), LF("SESSION_ID", logged)),
@@ -1341,6 +1442,14 @@ int pipeline_new(struct ev_loop *loop, const struct config *config, struct spool
         if (!p->rng)
                 p->rng = 0x9e3779b97f4a7c15ULL;
         register_metrics(p);
+        r = agent_turns_new(loop, aws, &p->turns);
+        if (r < 0) {
+                reply_limiter_free(p->limiter);
+                keyword_rules_free(p->rules);
+                business_days_holidays_done(&p->holidays);
+                free(p);
+                return r;
+        }
         if (dedup_instance_name(config->spool_dir, p->instance, sizeof(p->instance)) < 0)
                 (void)snprintf(p->instance, sizeof(p->instance), "pid-%d", (int)getpid());
 
@@ -1386,6 +1495,7 @@ struct pipeline *pipeline_free(struct pipeline *p)
                 } else
                         job_free(j);
         }
+        agent_turns_free(p->turns);
         keyword_rules_free(p->rules);
         business_days_holidays_done(&p->holidays);
         reply_limiter_free(p->limiter);

@@ -49,15 +49,21 @@ enum spool_stmt {
         ST_LIST,
         ST_PROBE,
         ST_SALVAGE,
+        ST_AGENT_CALLING,
+        ST_AGENT_STREAMED,
+        ST_AGENT_REFUSED,
         _ST_MAX,
 };
 
-#define ROW_COLUMNS_OF(t)                                                                          \
+/* Every column of a row but the agent turn's (which a spool older than schema
+ * 4 lacks: salvage reads those with zeroes instead). */
+#define ROW_BASE_COLUMNS_OF(t)                                                                     \
         t ".id, " t ".sns_message_id, " t ".inbound_message_id, " t ".topic_arn, " t               \
           ".origination_number, " t ".destination_number, " t ".body, " t ".keyword, " t           \
           ".raw, " t ".last_error, " t ".reply_message_id, " t ".received_at, " t                  \
           ".next_attempt_at, " t ".updated_at, " t ".state, " t ".reply_state, " t ".attempts"
-#define ROW_COLUMNS ROW_COLUMNS_OF("inbound")
+#define ROW_COLUMNS_OF(t) ROW_BASE_COLUMNS_OF(t) ", " t ".agent_calls, " t ".agent_streamed"
+#define ROW_COLUMNS       ROW_COLUMNS_OF("inbound")
 
 /* A sender is blocked by any row of theirs in progress, and a pending row by
  * an earlier pending row of the same sender (see "Per-sender order" in
@@ -123,8 +129,16 @@ static const char *const stmt_sql[_ST_MAX] = {
         [ST_SALVAGE] = "INSERT INTO inbound (sns_message_id, inbound_message_id, topic_arn, "
                        "origination_number, destination_number, body, keyword, raw, last_error, "
                        "reply_message_id, received_at, next_attempt_at, updated_at, state, "
-                       "reply_state, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                       "?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT DO NOTHING",
+                       "reply_state, attempts, agent_calls, agent_streamed) VALUES (?1, ?2, ?3, "
+                       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
+                       "ON CONFLICT DO NOTHING",
+        [ST_AGENT_CALLING] = "UPDATE inbound SET agent_calls = agent_calls + 1, updated_at = ?2 "
+                             "WHERE id = ?1 AND state = 'in_progress' AND agent_streamed = 0",
+        [ST_AGENT_STREAMED] = "UPDATE inbound SET agent_streamed = 1, updated_at = ?2 "
+                              "WHERE id = ?1 AND state = 'in_progress'",
+        [ST_AGENT_REFUSED] = "UPDATE inbound SET agent_calls = agent_calls - 1, updated_at = ?2 "
+                             "WHERE id = ?1 AND state = 'in_progress' AND agent_calls > 0 "
+                             "AND agent_streamed = 0",
 };
 
 /* Recompute one sender's first pending row after a row of theirs entered or
@@ -214,6 +228,12 @@ static const char *const migrations[] = {
                                                           "AFTER UPDATE OF state, reply_state ON "
                                                           "inbound BEGIN " COUNT_ADD("OLD", "-1")
                                                                   COUNT_ADD("NEW", "1") "END;",
+        /* 3 -> 4: the agent turn of each message (agent.h, AGENT TURNS): how many
+         * InvokeAgent calls may have reached the agent, and whether an answer
+         * stream began, so that a restart repeats no turn the agent may have
+         * acted on. */
+        "ALTER TABLE inbound ADD COLUMN agent_calls INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE inbound ADD COLUMN agent_streamed INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SPOOL_SCHEMA_VERSION, "one migration per version");
@@ -1132,6 +1152,8 @@ enum {
         COL_STATE,
         COL_REPLY_STATE,
         COL_ATTEMPTS,
+        COL_AGENT_CALLS,
+        COL_AGENT_STREAMED,
 };
 
 /* One row of ROW_COLUMNS as one allocation: the struct, then its strings. */
@@ -1193,6 +1215,8 @@ static int row_from_stmt(sqlite3_stmt *st, struct spool_row **ret)
         row->state = (enum spool_state)state;
         row->reply_state = (enum spool_reply_state)reply;
         row->attempts = (unsigned)sqlite3_column_int64(st, COL_ATTEMPTS);
+        row->agent_calls = (unsigned)sqlite3_column_int64(st, COL_AGENT_CALLS);
+        row->agent_streamed = sqlite3_column_int64(st, COL_AGENT_STREAMED) != 0;
         *ret = row;
         return 0;
 }
@@ -1464,6 +1488,36 @@ int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
         return not_changed(s, id);
 }
 
+/* One in_progress row's agent columns; -ESTALE when the row is not in the
+ * state the statement starts from. */
+static int agent_update(struct spool *s, int64_t id, int which, const char *what)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
+        int r;
+
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now_ms());
+        r = step_write(s, st, what);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
+int spool_agent_calling(struct spool *s, int64_t id)
+{
+        return agent_update(s, id, ST_AGENT_CALLING, "agent_calling");
+}
+
+int spool_agent_streamed(struct spool *s, int64_t id)
+{
+        return agent_update(s, id, ST_AGENT_STREAMED, "agent_streamed");
+}
+
+int spool_agent_refused(struct spool *s, int64_t id)
+{
+        return agent_update(s, id, ST_AGENT_REFUSED, "agent_refused");
+}
+
 int spool_recover(struct spool *s)
 {
         int64_t now = now_ms();
@@ -1558,6 +1612,10 @@ static int salvage_insert(struct spool *s, const struct spool_row *w)
         if (rc == SQLITE_OK)
                 rc = sqlite3_bind_int64(st, 16, w->attempts);
         if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(st, 17, w->agent_calls);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int(st, 18, w->agent_streamed);
+        if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
                 return sqlite3_changes(s->db) > 0 ? 0 : 1;
@@ -1619,6 +1677,14 @@ static int salvage_walk(struct spool *s, sqlite3 *old, struct spool_salvage_resu
                                 "SELECT " ROW_COLUMNS " FROM inbound NOT INDEXED WHERE id > ?1 "
                                 "ORDER BY id",
                                 -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                /* A spool from before schema 4: no agent turn recorded. */
+                rc = sqlite3_prepare_v2(
+                        old,
+                        "SELECT " ROW_BASE_COLUMNS_OF(
+                                "inbound") ", 0, 0 FROM "
+                                           "inbound NOT INDEXED WHERE id > ?1 ORDER BY id",
+                        -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return -EBADMSG;
         sqlite3_bind_int64(st, 1, after);

@@ -32,6 +32,7 @@ const WAIT_MS = 20000;
 const BEYOND_CALL_TIMEOUT_MS = 33000;
 
 const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your request will be processed within 10 business days. Reply START to resubscribe.';
+const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
 before(async () => { standin = await startStandin({ sns: true, consentTable: TABLE }); });
@@ -100,7 +101,10 @@ const FINAL = new Set(['sms.sent', 'pipeline.blocked', 'consent.already_opted_ou
   'pipeline.already_replied']);
 
 const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNumber === phone);
-const agentCalls = (phone) => standin.requests('bedrock').filter((r) => r.url.includes(`/sessions/${sessionOf(phone)}/`));
+const bedrockCalls = (phone) => standin.requests('bedrock').filter((r) => r.url.includes(`/sessions/${sessionOf(phone)}/`));
+// Turns that ask the agent something; endSession calls (on opt-out) apart.
+const agentCalls = (phone) => bedrockCalls(phone).filter((r) => r.body?.endSession !== true);
+const endSessions = (phone) => bedrockCalls(phone).filter((r) => r.body?.endSession === true);
 const ddbCalls = (phone, op) => standin.requests('dynamodb')
   .filter((r) => r.operation === op && r.body?.Key?.phone_number?.S === phone);
 const smsCalls = (phone) => standin.requests('sms')
@@ -382,7 +386,9 @@ test('garbage answers: invalid JSON from DynamoDB and SMS, a corrupted event str
   assert.equal((await consentItem(p2)).consent_status.S, 'opted_out');
   await healthy(d);
 
-  // InvokeAgent answers 200 with a corrupted event stream: retried, one reply.
+  // InvokeAgent answers 200 with a corrupted event stream: the service took
+  // the turn (its actions may have run), so the agent is not asked again;
+  // the fallback reply once.
   const p3 = newPhone();
   standin.faults.push('bedrock', { body: corruptedEventStream(), contentType: 'application/vnd.amazon.eventstream' });
   const id3 = await d.send(p3, 'garbled stream');
@@ -390,17 +396,20 @@ test('garbage answers: invalid JSON from DynamoDB and SMS, a corrupted event str
   const failed = d.logsOf(id3, 'agent.failed')[0];
   assert.equal(failed.agent_error_kind, 'retryable');
   assert.equal(failed.agent_error, 'InvalidStream');
-  assert.equal(agentCalls(p3).length, 2);
-  assert.deepEqual(sentTo(p3).map((m) => m.MessageBody), ['You said: garbled stream']);
+  assert.equal(d.logsOf(id3, 'agent.not_repeated').length, 1);
+  assert.equal(agentCalls(p3).length, 1);
+  assert.deepEqual(sentTo(p3).map((m) => m.MessageBody), [FALLBACK_REPLY]);
   await healthy(d);
 
-  // InvokeAgent answers 200 with invalid JSON instead of a stream: retried, one reply.
+  // InvokeAgent answers 200 with invalid JSON instead of a stream: a 200 too,
+  // so the same rule: not asked again, the fallback once.
   const p4 = newPhone();
   standin.faults.push('bedrock', { body: '{"completion": ', contentType: 'application/json' });
   const id4 = await d.send(p4, 'garbled json');
   assert.equal((await d.outcome(id4)).event, 'sms.sent');
   assert.equal(d.logsOf(id4, 'agent.failed')[0].agent_error_kind, 'retryable');
-  assert.deepEqual(sentTo(p4).map((m) => m.MessageBody), ['You said: garbled json']);
+  assert.equal(agentCalls(p4).length, 1);
+  assert.deepEqual(sentTo(p4).map((m) => m.MessageBody), [FALLBACK_REPLY]);
   await healthy(d);
 
   // SendTextMessage answers 200 with garbage: the message may have been

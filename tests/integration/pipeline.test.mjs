@@ -87,7 +87,10 @@ const FINAL = new Set(['sms.sent', 'pipeline.blocked', 'consent.already_opted_ou
   'pipeline.already_replied']);
 
 const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNumber === phone);
-const agentCalls = (phone) => standin.requests('bedrock').filter((r) => r.url.includes(`/sessions/${sessionOf(phone)}/`));
+const bedrockCalls = (phone) => standin.requests('bedrock').filter((r) => r.url.includes(`/sessions/${sessionOf(phone)}/`));
+// Turns that ask the agent something; endSession calls (on opt-out) apart.
+const agentCalls = (phone) => bedrockCalls(phone).filter((r) => r.body?.endSession !== true);
+const endSessions = (phone) => bedrockCalls(phone).filter((r) => r.body?.endSession === true);
 
 async function consentItem(phone) {
   const r = await standin.dynamodb.call('GetItem', { TableName: TABLE, Key: { phone_number: { S: phone } }, ConsistentRead: true });
@@ -141,9 +144,22 @@ test('conversational messages get the agent\'s answer, in order, with the right 
   assert.equal(calls.length, 4);
   for (const [i, c] of calls.entries()) {
     assert.equal(c.url, `/agents/AGENT12345/agentAliases/ALIAS12345/sessions/${sessionOf(phone)}/text`);
+    // The date attributes describe the moment of the call, in UTC (the default zone).
+    const at = c.body.sessionState?.promptSessionAttributes?.currentDateTime ?? '';
+    assert.match(at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    const when = new Date(at);
+    assert.ok(Math.abs(when - Date.now()) < 60000, at);
+    const iso = when.toISOString();
     assert.deepEqual(c.body, {
       inputText: texts[i],
-      sessionState: { sessionAttributes: { originationNumber: phone, destinationNumber: OUR_NUMBER } },
+      sessionState: {
+        sessionAttributes: { originationNumber: phone, destinationNumber: OUR_NUMBER, inboundMessageId: ids[i] },
+        promptSessionAttributes: {
+          inboundMessageId: ids[i], textedNumber: OUR_NUMBER, timeZone: 'UTC',
+          currentDate: iso.slice(0, 10), currentTime: iso.slice(11, 16), currentDateTime: at,
+          weekday: ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'][when.getUTCDay()],
+        },
+      },
     });
   }
   // Every step is logged with the message id; numbers masked, bodies never logged.
@@ -192,6 +208,9 @@ test('STOP, then Hello, HELP, STOP again, START and Hello: the consent rules end
   } }]);
   assert.equal(item.version.N, '1');
   assert.equal(agentCalls(phone).length, 0, 'compliance never asks the agent');
+  // The opt-out ends the agent session, without the keyword.
+  await waitFor(() => endSessions(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the end of the session' });
+  assert.equal(endSessions(phone)[0].body.inputText, undefined);
 
   // Hello from an opted-out number: no agent, no reply.
   const hello = await d.send(phone, 'Hello');
@@ -228,6 +247,7 @@ test('STOP, then Hello, HELP, STOP again, START and Hello: the consent rules end
   assert.equal((await d.outcome(back)).event, 'sms.sent');
   assert.equal(sentTo(phone).at(-1).MessageBody, 'You said: Hello again');
   assert.equal(agentCalls(phone).length, 1);
+  assert.equal(endSessions(phone).length, 1, 'a repeated STOP changes nothing, ends nothing');
   assert.equal(sentTo(phone).length, 4);
 
   const decision = d.logs.find((l) => l.event === 'consent.decision' && l.inbound_message_id === hello);
@@ -302,7 +322,9 @@ test('agent 5xx five times, then recovery: exactly one reply', async (t) => {
   assert.equal(sentTo(phone).length, 1);
 });
 
-test('an in-stream throttling exception is retried', async (t) => {
+// The answer stream had begun (the agent may have acted): never asked again,
+// even for an exception that would be worth a retry before any stream.
+test('an in-stream throttling exception is not retried: the fallback once', async (t) => {
   const d = await daemon(t);
   const phone = newPhone();
   standin.faults.push('bedrock', { exception: 'throttlingException' });
@@ -311,8 +333,9 @@ test('an in-stream throttling exception is retried', async (t) => {
   const failed = d.logs.find((l) => l.event === 'agent.failed' && l.inbound_message_id === id);
   assert.equal(failed.agent_error, 'throttlingException');
   assert.equal(failed.agent_error_kind, 'retryable');
-  assert.equal(agentCalls(phone).length, 2);
-  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), ['You said: Hi']);
+  assert.ok(d.logs.some((l) => l.event === 'agent.not_repeated' && l.inbound_message_id === id));
+  assert.equal(agentCalls(phone).length, 1);
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [FALLBACK_REPLY]);
 });
 
 test('a permanent agent failure sends the fallback reply once', async (t) => {

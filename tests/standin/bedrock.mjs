@@ -12,7 +12,15 @@
 //   | {exception: 'throttlingException', message, chunks?}
 //                                             optional chunks, then an in-stream exception
 //   | {error: {status, code, message}}        an ordinary HTTP error before any stream
-//   plus optional delayMs (before the response headers) and chunkDelayMs (between events).
+//   | {events: [...]}                         any sequence of ResponseStream members, each one of
+//       {chunk: 'text', attribution?}  {returnControl: {invocationId, invocationInputs}}
+//       {files: [{name, type, bytes}]}  {trace: {...}}   (encoded as the service encodes them)
+//   plus optional delayMs (before the response headers), chunkDelayMs (between events),
+//   hang: true (send nothing, keep the connection open) and cut: true (destroy the
+//   connection after the events, without ending the stream).
+// The request's sessionState is checked against the model first (maps of strings,
+// returnControlInvocationResults 1-5 members, each one apiResult or functionResult with
+// an actionGroup); a violation is a 400 ValidationException, as the service answers.
 // fn may be async. The default echoes "You said: <inputText>".
 
 import { EventStreamCodec } from '@smithy/eventstream-codec';
@@ -83,6 +91,53 @@ export function decodeEventStream(buf) {
     off += total;
   }
   return out;
+}
+
+export function encodeEvent(type, payload) {
+  return codec.encode({
+    headers: {
+      ':event-type': header(type),
+      ':content-type': header('application/json'),
+      ':message-type': header('event'),
+    },
+    body: fromUtf8(JSON.stringify(payload)),
+  });
+}
+
+function encodeScripted(ev) {
+  if (ev.chunk !== undefined) return encodeChunk(ev.chunk, ev.attribution);
+  if (ev.returnControl) return encodeEvent('returnControl', ev.returnControl);
+  if (ev.files) return encodeEvent('files', { files: ev.files });
+  if (ev.trace) return encodeEvent('trace', { trace: ev.trace });
+  throw new TypeError(`unknown scripted event ${JSON.stringify(ev)}`);
+}
+
+const isStringMap = (m) => m === undefined ||
+  (m && typeof m === 'object' && !Array.isArray(m) && Object.values(m).every((v) => typeof v === 'string'));
+
+// SessionState as the model has it; the problems, in the service's words.
+export function sessionStateProblems(state) {
+  if (state === undefined) return [];
+  if (!state || typeof state !== 'object' || Array.isArray(state)) return ['sessionState'];
+  const p = [];
+  if (!isStringMap(state.sessionAttributes)) p.push('sessionState.sessionAttributes');
+  if (!isStringMap(state.promptSessionAttributes)) p.push('sessionState.promptSessionAttributes');
+  const results = state.returnControlInvocationResults;
+  if (results !== undefined) {
+    if (!Array.isArray(results) || results.length < 1 || results.length > 5) {
+      p.push('sessionState.returnControlInvocationResults (length 1-5)');
+    } else {
+      results.forEach((r, i) => {
+        const keys = Object.keys(r ?? {});
+        const member = r?.apiResult ?? r?.functionResult;
+        if (keys.length !== 1 || !member || typeof member.actionGroup !== 'string') {
+          p.push(`sessionState.returnControlInvocationResults.${i + 1}`);
+        }
+      });
+    }
+    if (state.invocationId !== undefined && typeof state.invocationId !== 'string') p.push('sessionState.invocationId');
+  }
+  return p;
 }
 
 function exceptionExtra(type) {
@@ -172,6 +227,10 @@ export class BedrockFake {
         if (!ID.test(route.agentAliasId)) problems.push('agentAliasId');
         if (!SESSION.test(route.sessionId)) problems.push('sessionId');
         if (record.rawBody.length && record.body === undefined) problems.push('body (not JSON)');
+        problems.push(...sessionStateProblems(record.body?.sessionState));
+        for (const k of ['endSession', 'enableTrace']) {
+          if (record.body?.[k] !== undefined && typeof record.body[k] !== 'boolean') problems.push(k);
+        }
         if (problems.length) {
           sendRestJsonError(res, 400, 'ValidationException',
             `${problems.length} validation error(s) detected: invalid ${problems.join(', ')}`);
@@ -187,6 +246,10 @@ export class BedrockFake {
         if (answer.text !== undefined && !answer.chunks) answer = { ...answer, chunks: [answer.text] };
         if (answer.delayMs) await sleep(answer.delayMs);
         if (res.destroyed) return;
+        if (answer.hang) {
+          await new Promise((resolve) => res.on('close', resolve));
+          return;
+        }
         if (answer.error) {
           const e = answer.error;
           sendRestJsonError(res, e.status ?? 500, e.code ?? 'InternalServerException', e.message ?? 'error');
@@ -197,6 +260,17 @@ export class BedrockFake {
           res.write(encodeChunk(piece));
           if (answer.chunkDelayMs) await sleep(answer.chunkDelayMs);
           if (res.destroyed) return;
+        }
+        for (const ev of answer.events ?? []) {
+          res.write(encodeScripted(ev));
+          if (answer.chunkDelayMs) await sleep(answer.chunkDelayMs);
+          if (res.destroyed) return;
+        }
+        if (answer.cut) {
+          // Let the written events reach the client, then break the stream.
+          await new Promise((resolve) => res.write('', resolve));
+          res.socket?.destroy();
+          return;
         }
         if (answer.exception) {
           res.write(encodeException(answer.exception, answer.message ?? EXCEPTIONS[answer.exception] ?? 'error',

@@ -53,28 +53,83 @@ static void test_session_id(void **state)
         assert_int_equal(agent_session_id(long_number, buf, sizeof(buf)), 100);
 }
 
-static void test_body(void **state)
+static char *dump_body(const struct agent_params *p)
 {
-        json_t *b;
+        json_t *b = agent_request_body(p);
         char *s;
 
-        b = agent_request_body("Hi \"there\" \xf0\x9f\x98\x80", "+14255550123", "+18005550199");
         assert_non_null(b);
         s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+        json_decref(b);
+        return s;
+}
+
+static void test_body(void **state)
+{
+        const struct agent_attr attrs[] = {{"propertyName", "Maple Court"}};
+        char *s;
+
+        s = dump_body(&(struct agent_params){.input_text = "Hi \"there\" \xf0\x9f\x98\x80",
+                                             .origination = "+14255550123",
+                                             .destination = "+18005550199",
+                                             .inbound_message_id = "in-1"});
         assert_string_equal(s, "{\"inputText\":\"Hi \\\"there\\\" \\uD83D\\uDE00\","
-                               "\"sessionState\":{\"sessionAttributes\":{"
+                               "\"sessionState\":{\"promptSessionAttributes\":{"
+                               "\"inboundMessageId\":\"in-1\",\"textedNumber\":\"+18005550199\"},"
+                               "\"sessionAttributes\":{"
                                "\"destinationNumber\":\"+18005550199\","
+                               "\"inboundMessageId\":\"in-1\","
                                "\"originationNumber\":\"+14255550123\"}}}");
         free(s);
-        json_decref(b);
 
-        b = agent_request_body("", NULL, NULL);
-        s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+        s = dump_body(&(struct agent_params){.input_text = ""});
         assert_string_equal(s, "{\"inputText\":\"\",\"sessionState\":{\"sessionAttributes\":{}}}");
         free(s);
-        json_decref(b);
 
-        assert_null(agent_request_body(NULL, "+1", "+2"));
+        /* 2026-12-02 17:30:05 UTC is 09:30 on a Wednesday in Los Angeles (PST). */
+        s = dump_body(&(struct agent_params){.input_text = "tomorrow at 2pm?",
+                                             .time_zone = "America/Los_Angeles",
+                                             .now = 1796232605,
+                                             .attrs = attrs,
+                                             .n_attrs = 1,
+                                             .enable_trace = true});
+        assert_string_equal(s, "{\"enableTrace\":true,\"inputText\":\"tomorrow at 2pm?\","
+                               "\"sessionState\":{\"promptSessionAttributes\":{"
+                               "\"currentDate\":\"2026-12-02\","
+                               "\"currentDateTime\":\"2026-12-02T09:30:05-08:00\","
+                               "\"currentTime\":\"09:30\",\"propertyName\":\"Maple Court\","
+                               "\"timeZone\":\"America/Los_Angeles\",\"weekday\":\"Wednesday\"},"
+                               "\"sessionAttributes\":{\"propertyName\":\"Maple Court\"}}}");
+        free(s);
+
+        /* Just past midnight in Tokyo is still the day before in UTC. */
+        s = dump_body(&(struct agent_params){
+                .input_text = "x", .time_zone = "Asia/Tokyo", .now = 1796223600});
+        assert_non_null(strstr(s, "\"currentDateTime\":\"2026-12-03T00:00:00+09:00\""));
+        assert_non_null(strstr(s, "\"weekday\":\"Thursday\""));
+        free(s);
+
+        /* End of a session: no text. Results of returned control: no text either. */
+        s = dump_body(&(struct agent_params){.end_session = true, .inbound_message_id = "in-2"});
+        assert_string_equal(s, "{\"endSession\":true,\"sessionState\":{"
+                               "\"promptSessionAttributes\":{\"inboundMessageId\":\"in-2\"},"
+                               "\"sessionAttributes\":{\"inboundMessageId\":\"in-2\"}}}");
+        free(s);
+
+        assert_null(agent_request_body(&(struct agent_params){.origination = "+1"}));
+        assert_null(agent_request_body(
+                &(struct agent_params){.input_text = "x", .time_zone = "Mars/Olympus_Mons"}));
+        assert_null(agent_request_body(NULL));
+}
+
+static void test_turn_decide(void **state)
+{
+        (void)state;
+        assert_int_equal(agent_turn_decide(0, false), AGENT_TURN_CALL);
+        assert_int_equal(agent_turn_decide(1, false), AGENT_TURN_CALL);
+        assert_int_equal(agent_turn_decide(2, false), AGENT_TURN_SPENT);
+        assert_int_equal(agent_turn_decide(0, true), AGENT_TURN_NO_AGAIN);
+        assert_int_equal(agent_turn_decide(1, true), AGENT_TURN_NO_AGAIN);
 }
 
 static void test_path(void **state)
@@ -169,9 +224,8 @@ static void test_classify(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_session_id),
-                cmocka_unit_test(test_body),
-                cmocka_unit_test(test_path),
+                cmocka_unit_test(test_session_id),  cmocka_unit_test(test_body),
+                cmocka_unit_test(test_turn_decide), cmocka_unit_test(test_path),
                 cmocka_unit_test(test_classify),
         };
 

@@ -776,6 +776,65 @@ static void test_agent_joins_chunks(void **state)
         bytes_done(&b);
 }
 
+/* Citations become links (web URLs, each once, at most three); returnControl
+ * is kept for the caller; files are counted. */
+static void test_agent_events(void **state)
+{
+        struct bytes b = {0}, h = {0};
+        struct agent_stream *s = agent(0);
+        struct agent_reply rep;
+        char *links;
+        static const char files[] = "{\"files\":[{\"name\":\"a.csv\"},{\"name\":\"b.png\"}]}";
+        static const char rc[] =
+                "{\"invocationId\":\"inv-1\",\"invocationInputs\":[{\"functionInvocationInput\":"
+                "{\"actionGroup\":\"calendar\",\"function\":\"book\"}}]}";
+        static const char cited[] =
+                "{\"bytes\":\"SGk=\",\"attribution\":{\"citations\":[{\"retrievedReferences\":["
+                "{\"location\":{\"type\":\"WEB\",\"webLocation\":{\"url\":\"https://ex.com/a\"}}},"
+                "{\"location\":{\"type\":\"S3\",\"s3Location\":{\"uri\":\"s3://b/k\"}}},"
+                "{\"location\":{\"type\":\"WEB\",\"webLocation\":{\"url\":\"https://ex.com/a\"}}},"
+                "{\"location\":{\"type\":\"CONFLUENCE\",\"confluenceLocation\":"
+                "{\"url\":\"https://wiki.ex.com/p\"}}},"
+                "{\"location\":{\"type\":\"WEB\",\"webLocation\":{\"url\":\"https://ex.com/c\"}}},"
+                "{\"location\":{\"type\":\"WEB\",\"webLocation\":{\"url\":\"https://ex.com/d\"}}}"
+                "]}]}}";
+
+        chunk_json_frame(&b, cited);
+        event_headers(&h, "files");
+        frame(&b, &h, files, strlen(files));
+        bytes_done(&h);
+        event_headers(&h, "returnControl");
+        frame(&b, &h, rc, strlen(rc));
+        bytes_done(&h);
+
+        assert_int_equal(agent_feed(s, &b, 5), 0);
+        assert_int_equal(agent_stream_finish(s, &rep), 0);
+        assert_string_equal(rep.text, "Hi");
+        assert_int_equal(rep.counts.attributions, 1);
+        assert_int_equal(rep.n_files, 2);
+        assert_int_equal(rep.n_citations, 3);
+        links = agent_reply_citations_text(&rep);
+        assert_string_equal(links,
+                            " [1] https://ex.com/a [2] https://wiki.ex.com/p [3] https://ex.com/c");
+        free(links);
+        assert_non_null(rep.return_control);
+        assert_string_equal(json_string_value(json_object_get(rep.return_control, "invocationId")),
+                            "inv-1");
+        agent_reply_done(&rep);
+        assert_null(rep.return_control);
+        agent_stream_free(s);
+        bytes_done(&b);
+
+        /* A returnControl that is not a JSON object cannot be understood. */
+        s = agent(0);
+        event_headers(&h, "returnControl");
+        frame(&b, &h, "[1]", 3);
+        bytes_done(&h);
+        assert_int_equal(agent_feed(s, &b, b.n), -EPROTO);
+        agent_stream_free(s);
+        bytes_done(&b);
+}
+
 static void test_agent_empty_stream(void **state)
 {
         struct agent_stream *s = agent(0);
@@ -1109,6 +1168,7 @@ int main(void)
                 cmocka_unit_test(test_agent_chunk_vector),
                 cmocka_unit_test(test_agent_exception_vector),
                 cmocka_unit_test(test_agent_joins_chunks),
+                cmocka_unit_test(test_agent_events),
                 cmocka_unit_test(test_agent_empty_stream),
                 cmocka_unit_test(test_agent_exception_table),
                 cmocka_unit_test(test_agent_exception_odd_payloads),

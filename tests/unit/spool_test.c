@@ -296,7 +296,9 @@ static void test_open_creates_wal_schema(void **state)
         "DROP TRIGGER inbound_head_insert; DROP TRIGGER inbound_head_update; "                     \
         "DROP TRIGGER inbound_head_delete; DROP TRIGGER inbound_count_insert; "                    \
         "DROP TRIGGER inbound_count_delete; DROP TRIGGER inbound_count_update; "                   \
-        "DROP TABLE sender_heads; DROP TABLE state_counts; PRAGMA user_version = 1"
+        "DROP TABLE sender_heads; DROP TABLE state_counts; "                                       \
+        "ALTER TABLE inbound DROP COLUMN agent_calls; "                                            \
+        "ALTER TABLE inbound DROP COLUMN agent_streamed; PRAGMA user_version = 1"
 
 /* A version 1 spool is brought forward with its rows: the sender heads and
  * the counts the later versions keep are filled from them. */
@@ -322,6 +324,51 @@ static void test_open_migrates_version_1(void **state)
         assert_int_equal(spool_next_ready(f->s, INT64_MAX, 10, &rows), 1);
         assert_int_equal(rows[0]->id, id);
         spool_rows_free(rows);
+}
+
+/* The agent turn columns: a version 3 row migrates with no call recorded;
+ * calls, refusals and the stream start are kept, and a started stream stops
+ * further calls being recorded. */
+static void test_agent_turn_columns(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_row *row = NULL;
+        sqlite3 *db;
+        int64_t id;
+
+        id = store(f, 1, "+15550000001", 1000);
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db,
+                                      "ALTER TABLE inbound DROP COLUMN agent_calls; "
+                                      "ALTER TABLE inbound DROP COLUMN agent_streamed; "
+                                      "PRAGMA user_version = 3",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(open_spool(f, NULL), 0);
+
+        assert_int_equal(spool_agent_calling(f->s, id), -ESTALE); /* not claimed */
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_int_equal(spool_agent_calling(f->s, id), 0);
+        assert_int_equal(spool_agent_calling(f->s, id), 0);
+        assert_int_equal(spool_agent_refused(f->s, id), 0);
+        assert_int_equal(spool_get(f->s, id, &row), 0);
+        assert_int_equal(row->agent_calls, 1);
+        assert_false(row->agent_streamed);
+        row = spool_row_free(row);
+
+        assert_int_equal(spool_agent_streamed(f->s, id), 0);
+        assert_int_equal(spool_agent_calling(f->s, id), -ESTALE);
+        assert_int_equal(spool_agent_refused(f->s, id), -ESTALE);
+        /* A restart keeps both. */
+        f->s = spool_free(f->s);
+        assert_int_equal(open_spool(f, NULL), 0);
+        assert_int_equal(spool_get(f->s, id, &row), 0);
+        assert_int_equal(row->agent_calls, 1);
+        assert_true(row->agent_streamed);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        row = spool_row_free(row);
 }
 
 static void test_open_refuses_newer_or_foreign_database(void **state)
@@ -1227,6 +1274,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         const struct CMUnitTest tests[] = {
                 T(test_open_creates_wal_schema),
+                T(test_agent_turn_columns),
                 T(test_open_refuses_newer_or_foreign_database),
                 T(test_puts_share_one_commit_and_complete_once),
                 T(test_batch_is_bounded_and_carried_over),

@@ -106,7 +106,7 @@ export const SAFE_AWS_ENV = (dir) => ({
 });
 
 // Start twowayd. Resolves once it logged "service.ready" (or exited).
-export async function startDaemon({ config, dir, env = {}, args = [], notify, command, waitReady = true } = {}) {
+export async function startDaemon({ config, dir, env = {}, args = [], notify, command, waitReady = true, bin = BIN } = {}) {
   const configPath = join(dir, 'twowayd.conf');
   if (config !== undefined) writeFileSync(configPath, config);
   const events = new (await import('node:events')).EventEmitter();
@@ -120,8 +120,8 @@ export async function startDaemon({ config, dir, env = {}, args = [], notify, co
   delete childEnv.JOURNAL_STREAM;
   delete childEnv.NOTIFY_SOCKET;
   if (notify) childEnv.NOTIFY_SOCKET = notify.path;
-  const argv = command ? [...command, BIN, '-c', configPath, ...args] : ['-c', configPath, ...args];
-  const proc = spawn(command ? argv.shift() : BIN, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = command ? [...command, bin, '-c', configPath, ...args] : ['-c', configPath, ...args];
+  const proc = spawn(command ? argv.shift() : bin, argv, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let exit = null;
   // 'close' comes after stderr is drained, so every log line is in by then.
   proc.on('close', (code, signal) => { exit = { code, signal }; events.emit('change'); });

@@ -1,0 +1,64 @@
+/*
+ * agent_turn.h — one agent turn as the dispatcher takes it: the request built
+ * from the config and the spooled message, the answer made into the text to
+ * send, the events counted, and the end of a session on opt-out.
+ *
+ * The dispatcher's agent step is the only user. It keeps the AGENT TURNS rule
+ * of agent.h: before each InvokeAgent it asks agent_turn_decide() with the
+ * row's agent_calls and agent_streamed, records spool_agent_calling(), and
+ * records spool_agent_streamed() from the stream-start callback.
+ *
+ * Fixed clock for tests: builds with TWOWAYD_UNIT_TEST read the Unix time of
+ * the date attributes from TWOWAYD_TEST_NOW when it is set; other builds
+ * always use the real clock.
+ */
+#ifndef TWOWAYD_AGENT_TURN_H
+#define TWOWAYD_AGENT_TURN_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "agent.h"
+#include "config.h"
+
+struct ev_loop;
+struct aws_client;
+struct spool_row;
+struct agent_turns;
+
+/* Storage the params point into; lives as long as the call's start. */
+struct agent_turn_request {
+        struct agent_attr attrs[CONFIG_ATTRS_MAX];
+        char session[AGENT_SESSION_ID_MAX + 1];
+        struct agent_params params;
+};
+
+/* Fill req->params for asking about row under c at now (the loop's time).
+ * -EINVAL when the sender's number gives no session id. The params borrow
+ * from c, row and req. */
+int agent_turn_request_init(struct agent_turn_request *req, const struct config *c,
+                            const struct spool_row *row, time_t now);
+
+/* The text to send for an answer: the agent's text, with the citations
+ * appended under [agent] citations = append. malloc'd; NULL on OOM. */
+char *agent_turn_answer_text(const struct config *c, const struct agent_result *res);
+
+/* The action group named by a returnControl payload's first invocation input. */
+const char *agent_turn_action_group(const json_t *return_control);
+
+/* Count the events of one call in /metrics (twowayd_agent_events_total{type}). */
+void agent_turn_count_events(struct agent_turns *t, const struct agent_result *res);
+void agent_turn_count_return_control(struct agent_turns *t, const char *outcome);
+
+/* Owner of the calls no job waits for (the end of a session on opt-out). */
+int agent_turns_new(struct ev_loop *loop, struct aws_client *aws, struct agent_turns **ret);
+/* Cancels those calls (their completion frees them). NULL-safe; returns NULL. */
+struct agent_turns *agent_turns_free(struct agent_turns *t);
+
+/* endSession for the sender of row, so that a later START begins a fresh
+ * conversation. Fire and forget: the outcome is logged (agent.session_ended
+ * or agent.end_session_failed), never retried. */
+int agent_turn_end_session(struct agent_turns *t, const struct config *c,
+                           const struct spool_row *row, const char *phone);
+
+#endif
