@@ -50,6 +50,36 @@ const char *agent_turn_action_group(const json_t *return_control);
 void agent_turn_count_events(struct agent_turns *t, const struct agent_result *res);
 void agent_turn_count_return_control(struct agent_turns *t, const char *outcome);
 
+/*
+ * RETURN OF CONTROL. An action group that returns control sends its
+ * invocation to the application; with [agent] return_control_url set, twowayd
+ * POSTs it there as JSON (Content-Type application/json):
+ *   {"invocationId": ..., "invocationInputs": [... as the agent sent them ...],
+ *    "inboundMessageId": ..., "sessionId": ..., "originationNumber": ...,
+ *    "destinationNumber": ...}
+ * and expects 2xx with {"returnControlInvocationResults": [...]}: 1-5 members,
+ * each an object with exactly one of apiResult or functionResult (an object
+ * with a string actionGroup), which go back to the agent as they are, with
+ * the invocationId, in the next InvokeAgent of the same session. One attempt,
+ * on a fresh connection, bounded by [agent] timeout_ms; never repeated (the
+ * action may have run: deduplicate on inboundMessageId and invocationId).
+ *
+ * agent_turn_return_control(): if it returns an error, cb is never called;
+ * otherwise exactly once, from the loop: r == 0 with the results (borrowed,
+ * valid during cb), or r < 0 with why. agent_webhook_cancel() completes it
+ * with -ECANCELED.
+ */
+struct agent_webhook;
+typedef void (*agent_webhook_cb)(int r, json_t *results, const char *why, void *userdata);
+
+int agent_turn_return_control(struct agent_turns *t, const struct config *c,
+                              const struct spool_row *row, const json_t *return_control,
+                              agent_webhook_cb cb, void *userdata, struct agent_webhook **ret);
+void agent_webhook_cancel(struct agent_webhook *w);
+
+/* Check webhook results against the model (pure): 0 or -EINVAL with why. */
+int agent_turn_check_results(const json_t *results, char *why, size_t size);
+
 /* Owner of the calls no job waits for (the end of a session on opt-out). */
 int agent_turns_new(struct ev_loop *loop, struct aws_client *aws, struct agent_turns **ret);
 /* Cancels those calls (their completion frees them). NULL-safe; returns NULL. */

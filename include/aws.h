@@ -164,6 +164,9 @@ enum aws_service aws_call_service(const struct aws_call *call);
 const char *aws_call_operation(const struct aws_call *call);
 
 unsigned aws_client_calls(const struct aws_client *c);
+/* The HTTP client the AWS calls share (borrowed), for other outbound requests
+ * of the same loop that should obey the same limits. */
+struct http_client *aws_client_http(const struct aws_client *c);
 unsigned aws_client_retry_quota(const struct aws_client *c);
 const char *aws_client_region(const struct aws_client *c);
 /* The endpoint a service resolves to for this client (for diagnostics):

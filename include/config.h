@@ -102,8 +102,9 @@ struct config {
         char **agent_attr_names;        /* parsed from it: n_agent_attrs names ... */
         char **agent_attr_values;       /* ... and their values */
         size_t n_agent_attrs;
-        bool agent_trace;      /* no: enableTrace, traces logged at debug */
-        char *agent_citations; /* "no" | "append" */
+        bool agent_trace;               /* no: enableTrace, traces logged at debug */
+        char *agent_citations;          /* "no" | "append" */
+        char *agent_return_control_url; /* NULL: returnControl is answered with the fallback */
 
         /* [sms] */
         char *sms_origination_identity; /* NULL: the number the sender texted */

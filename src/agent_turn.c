@@ -7,7 +7,9 @@
 #include <ev.h>
 
 #include "agent_turn.h"
+#include "aws.h"
 #include "common.h"
+#include "http_client.h"
 #include "log.h"
 #include "metrics.h"
 #include "spool.h"
@@ -18,6 +20,14 @@ struct end_session {
         struct agent_call *call;
         char phone[LOG_PHONE_MAX];
         char inbound_message_id[SPOOL_ID_MAX + 1];
+};
+
+#define WEBHOOK_MAX_RESPONSE (256u * 1024)
+
+struct agent_webhook {
+        struct http_transfer *transfer;
+        agent_webhook_cb cb;
+        void *userdata;
 };
 
 struct agent_turns {
@@ -128,6 +138,122 @@ void agent_turn_count_return_control(struct agent_turns *t, const char *outcome)
 {
         if (t)
                 (void)metrics_counter_inc(t->return_control, METRICS_LABELS(outcome));
+}
+
+int agent_turn_check_results(const json_t *results, char *why, size_t size)
+{
+        const json_t *m;
+        size_t i;
+
+        if (!json_is_array(results) || json_array_size(results) < 1 ||
+            json_array_size(results) > 5) {
+                (void)snprintf(why, size, "returnControlInvocationResults must be a list of 1-5");
+                return -EINVAL;
+        }
+        json_array_foreach(results, i, m)
+        {
+                const json_t *r = json_object_get(m, "apiResult");
+
+                if (!r)
+                        r = json_object_get(m, "functionResult");
+                if (json_object_size(m) != 1 || !json_is_object(r) ||
+                    !json_is_string(json_object_get(r, "actionGroup"))) {
+                        (void)snprintf(why, size,
+                                       "result %zu must be one apiResult or functionResult with "
+                                       "an actionGroup",
+                                       i + 1);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+static void webhook_done(struct http_transfer *tr, int r, const struct http_client_response *resp,
+                         void *userdata)
+{
+        struct agent_webhook *w = userdata;
+        json_t *root = NULL, *results = NULL;
+        char why[256] = "";
+
+        if (r < 0)
+                (void)snprintf(why, sizeof(why), "%s",
+                               r == -ECANCELED         ? "cancelled"
+                               : !isempty(resp->error) ? resp->error
+                                                       : strerror(-r));
+        else if (resp->status < 200 || resp->status > 299) {
+                r = -EREMOTEIO;
+                (void)snprintf(why, sizeof(why), "HTTP status %ld", resp->status);
+        } else {
+                root = resp->body ? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
+                                  : NULL;
+                results = json_object_get(root, "returnControlInvocationResults");
+                if (!root) {
+                        r = -EBADMSG;
+                        (void)snprintf(why, sizeof(why), "the answer is not JSON");
+                } else
+                        r = agent_turn_check_results(results, why, sizeof(why));
+        }
+        w->cb(r, r < 0 ? NULL : results, why, w->userdata);
+        json_decref(root);
+        free(w);
+}
+
+int agent_turn_return_control(struct agent_turns *t, const struct config *c,
+                              const struct spool_row *row, const json_t *rc, agent_webhook_cb cb,
+                              void *userdata, struct agent_webhook **ret)
+{
+        static const char *const headers[] = {"Content-Type: application/json"};
+        char session[AGENT_SESSION_ID_MAX + 1];
+        _cleanup_free_ char *body = NULL;
+        struct agent_webhook *w;
+        json_t *o;
+        int r;
+
+        if (!t || !c->agent_return_control_url || !cb)
+                return -EINVAL;
+        if (agent_session_id(row->origination_number, session, sizeof(session)) < 0)
+                return -EINVAL;
+        o = json_pack("{s:O?,s:O?,s:s?,s:s,s:s?,s:s?}", "invocationId",
+                      json_object_get(rc, "invocationId"), "invocationInputs",
+                      json_object_get(rc, "invocationInputs"), "inboundMessageId",
+                      row->inbound_message_id, "sessionId", session, "originationNumber",
+                      row->origination_number, "destinationNumber", row->destination_number);
+        body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!body)
+                return -ENOMEM;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->cb = cb;
+        w->userdata = userdata;
+        r = http_client_start(aws_client_http(t->aws),
+                              &(struct http_client_req){
+                                      .method = "POST",
+                                      .url = c->agent_return_control_url,
+                                      .headers = headers,
+                                      .n_headers = ARRAY_SIZE(headers),
+                                      .body = body,
+                                      .body_len = strlen(body),
+                                      .timeout_ms = c->agent_timeout_ms,
+                                      .max_response = WEBHOOK_MAX_RESPONSE,
+                                      /* The action may run: never replayed by curl. */
+                                      .fresh_connection = true,
+                              },
+                              webhook_done, w, &w->transfer);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        if (ret)
+                *ret = w;
+        return 0;
+}
+
+void agent_webhook_cancel(struct agent_webhook *w)
+{
+        if (w)
+                http_transfer_cancel(w->transfer);
 }
 
 int agent_turns_new(struct ev_loop *loop, struct aws_client *aws, struct agent_turns **ret)

@@ -889,6 +889,11 @@ struct aws_client *aws_client_free(struct aws_client *c)
         return NULL;
 }
 
+struct http_client *aws_client_http(const struct aws_client *c)
+{
+        return c ? c->http : NULL;
+}
+
 unsigned aws_client_calls(const struct aws_client *c)
 {
         return c ? c->n_calls : 0;

@@ -94,6 +94,7 @@ static int check_word_list(const char *v, char *why, size_t size);
 static int check_time_to_live(const char *v, char *why, size_t size);
 static int check_time_zone(const char *v, char *why, size_t size);
 static int check_citations(const char *v, char *why, size_t size);
+static int check_url(const char *v, char *why, size_t size);
 
 #define OFF(field) offsetof(struct config, field)
 
@@ -178,6 +179,8 @@ static const struct config_item config_items[] = {
         {"agent", "trace", CONFIG_BOOL, "no", 0, 0, 0, OFF(agent_trace), 0, NULL},
         {"agent", "citations", CONFIG_STRING, "no", 0, 0, 0, OFF(agent_citations), 0,
          check_citations},
+        {"agent", "return_control_url", CONFIG_STRING, NULL, 0, 0, 0, OFF(agent_return_control_url),
+         0, check_url},
 
         /* [sms] */
         {"sms", "origination_identity", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_origination_identity),
@@ -388,6 +391,15 @@ static int check_citations(const char *v, char *why, size_t size)
 {
         if (!streq(v, "no") && !streq(v, "append")) {
                 snprintf(why, size, "expected no or append");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_url(const char *v, char *why, size_t size)
+{
+        if (!match_ere("^https?://[^/[:space:]]+(/[^[:space:]]*)?$", v)) {
+                snprintf(why, size, "not an http:// or https:// URL");
                 return -EINVAL;
         }
         return 0;
@@ -1317,21 +1329,22 @@ static char *trim_dup(const char *s, size_t len)
         return strndup(s, len);
 }
 
-/* [agent] session_attributes = name=value; name=value ... into the name and
- * value arrays of c. Errors are reported at the key's line. */
+/* [agent] session_attributes = name=value, name=value ... into the name and
+ * value arrays of c. Errors are reported at the key's line. The separator is
+ * a comma: inih would take " ;" for the start of a comment. */
 static void parse_session_attributes(struct load_ctx *ctx, struct config *c, unsigned line)
 {
         const char *p = c->agent_session_attributes;
 
         while (p && *p) {
-                size_t len = strcspn(p, ";");
+                size_t len = strcspn(p, ",");
                 _cleanup_free_ char *name = NULL, *value = NULL;
                 const char *eq = memchr(p, '=', len);
                 char **nn, **nv;
 
                 if (!eq) {
                         if (strspn(p, " \t") < len)
-                                diag_add(ctx, line, "session_attributes: expected name=value; ...");
+                                diag_add(ctx, line, "session_attributes: expected name=value, ...");
                         goto next;
                 }
                 name = trim_dup(p, (size_t)(eq - p));
@@ -1384,7 +1397,7 @@ static void parse_session_attributes(struct load_ctx *ctx, struct config *c, uns
                 c->n_agent_attrs++;
         next:
                 p += len;
-                if (*p == ';')
+                if (*p == ',')
                         p++;
         }
 }

@@ -75,6 +75,7 @@
 #define PIPELINE_SEND_THROTTLE_MS 1000
 #define PIPELINE_SEND_CAP_MS      5000
 #define PIPELINE_ERROR_MAX        512
+#define PIPELINE_RETURNS_MAX      3 /* returnControl rounds of one message */
 
 enum job_stage {
         JOB_CLAIM,
@@ -126,6 +127,9 @@ struct job {
         enum job_stage stage;
         struct aws_call *call;
         struct agent_call *agent;
+        struct agent_webhook *webhook; /* [agent] return_control_url in flight */
+        unsigned returns;              /* returnControl rounds answered for this message */
+        char *invocation_id;           /* of the returnControl being answered */
         struct dedup_claim *claim;
         ev_timer timer;
         char phone[LOG_PHONE_MAX]; /* masked sender, for logs */
@@ -377,6 +381,7 @@ static void job_free(struct job *j)
         free(j->identity);
         free(j->finish_reason);
         free(j->message_id);
+        free(j->invocation_id);
         free(j);
 }
 
@@ -746,6 +751,84 @@ static void agent_not_again(struct job *j, const char *why)
         job_reply(j, REPLY_FALLBACK, NULL);
 }
 
+static void agent_done(const struct agent_result *res, void *userdata);
+
+/* The webhook's results go back to the agent in the same session: the same
+ * turn, continued (not a repeat of it), so no agent_turn_decide() here. */
+static void webhook_done(int r, json_t *results, const char *why, void *userdata)
+{
+        struct job *j = userdata;
+        struct pipeline *p = j->p;
+        struct agent_turn_request req;
+        int rr;
+
+        j->webhook = NULL;
+        if (!p) {
+                job_free(j);
+                return;
+        }
+        if (r < 0) {
+                agent_turn_count_return_control(p->turns, "failed");
+                log_warning("agent.return_control_failed",
+                            LOG_FIELDS(JOB_FIELDS(j), LF("REASON", why)),
+                            "the return-of-control handler failed for message %s (%s), "
+                            "sending the fallback reply",
+                            j->spool_id, why);
+                job_reply(j, REPLY_FALLBACK, NULL);
+                return;
+        }
+        agent_turn_count_return_control(p->turns, "answered");
+        rr = agent_turn_request_init(&req, p->config, j->row, (time_t)ev_now(p->loop));
+        if (rr >= 0) {
+                req.params.input_text = NULL;
+                req.params.return_control_results = results;
+                req.params.invocation_id = j->invocation_id;
+                rr = agent_invoke(p->loop, p->aws, &req.params, agent_done, j, &j->agent);
+        }
+        if (rr < 0) {
+                log_warning_errno(rr, "agent.return_control_failed", LOG_FIELDS(JOB_FIELDS(j)),
+                                  "cannot give the agent the results for message %s, sending "
+                                  "the fallback reply: %m",
+                                  j->spool_id);
+                job_reply(j, REPLY_FALLBACK, NULL);
+                return;
+        }
+        log_info("agent.return_control_answered", LOG_FIELDS(JOB_FIELDS(j)),
+                 "gave the agent the results of its action for %s", j->phone);
+}
+
+static void agent_return_control(struct job *j, const json_t *rc)
+{
+        struct pipeline *p = j->p;
+        const char *group = agent_turn_action_group(rc);
+        int r;
+
+        if (++j->returns > PIPELINE_RETURNS_MAX) {
+                agent_turn_count_return_control(p->turns, "too_many");
+                agent_not_again(j, "the agent kept returning control");
+                return;
+        }
+        free(j->invocation_id);
+        j->invocation_id = strdup(json_string_value(json_object_get(rc, "invocationId")) ?: "");
+        if (!j->invocation_id) {
+                job_retry(j, STEP_AGENT, "agent: out of memory");
+                return;
+        }
+        r = agent_turn_return_control(p->turns, p->config, j->row, rc, webhook_done, j,
+                                      &j->webhook);
+        if (r < 0) {
+                agent_turn_count_return_control(p->turns, "failed");
+                log_warning_errno(r, "agent.return_control_failed",
+                                  LOG_FIELDS(JOB_FIELDS(j), LF("ACTION_GROUP", group)),
+                                  "cannot call the return-of-control handler, sending the "
+                                  "fallback reply: %m");
+                job_reply(j, REPLY_FALLBACK, NULL);
+                return;
+        }
+        log_info("agent.return_control", LOG_FIELDS(JOB_FIELDS(j), LF("ACTION_GROUP", group)),
+                 "the agent returned control for action group %s: asking the handler", group);
+}
+
 static void agent_answered(struct job *j, const struct agent_result *res, const char *latency)
 {
         struct pipeline *p = j->p;
@@ -761,6 +844,10 @@ static void agent_answered(struct job *j, const struct agent_result *res, const 
                 (void)snprintf(files, sizeof(files), "%u", res->files);
                 log_info("agent.files", LOG_FIELDS(JOB_FIELDS(j), LF("FILES", files)),
                          "the agent produced %s file(s); SMS carries none", files);
+        }
+        if (res->return_control && p->config->agent_return_control_url) {
+                agent_return_control(j, res->return_control);
+                return;
         }
         if (res->return_control) {
                 /* The agent waits for an action only its developer can run; no
@@ -821,7 +908,7 @@ static void agent_done(const struct agent_result *res, void *userdata)
                                LF("AWS_REQUEST_ID", res->request_id)),
                     "the agent failed for %s (%s): %s", j->phone, kind, buf);
 
-        if (res->streamed) {
+        if (res->streamed || j->row->agent_streamed) {
                 /* The agent began answering: its actions may have run. */
                 agent_not_again(j, "its answer stream had begun");
                 return;
@@ -1492,6 +1579,9 @@ struct pipeline *pipeline_free(struct pipeline *p)
                 } else if (j->agent) {
                         j->p = NULL;
                         agent_call_cancel(j->agent);
+                } else if (j->webhook) {
+                        j->p = NULL;
+                        agent_webhook_cancel(j->webhook);
                 } else
                         job_free(j);
         }

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { startStandin } from '../standin/standin.mjs';
 import { BIN, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
 
@@ -84,7 +85,7 @@ test('the agent receives the message id, the date in the configured zone, and th
   const d = await daemon(t, {
     bin: join(TOOLS, 'twowayd-ut'),
     env: { TWOWAYD_TEST_NOW: '1796232605' },
-    agent: ['time_zone = America/Los_Angeles', 'session_attributes = propertyName = Maple Court; office = +14255550100'],
+    agent: ['time_zone = America/Los_Angeles', 'session_attributes = propertyName = Maple Court, office = +14255550100'],
   });
   const phone = newPhone();
   const id = await d.send(phone, 'Can I come tomorrow at 2pm?');
@@ -225,6 +226,69 @@ test('returnControl without a handler: one fallback and the log event with the a
   assert.ok(!d.logs.some((l) => l.event === 'agent.empty_answer' && l.inbound_message_id === id));
   assert.match(await metric(d, 'twowayd_agent_return_control_total'), /outcome="unsupported"\} 1/);
   assert.match(await metric(d, 'twowayd_agent_events_total'), /type="returnControl"\} 1/);
+});
+
+// A loopback return-of-control handler: records each POST, answers with fn(body).
+async function webhookServer(t, fn) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (c) => { data += c; });
+    req.on('end', () => {
+      const body = JSON.parse(data);
+      seen.push({ headers: req.headers, body });
+      const { status = 200, json } = fn(body);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(json));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  return { url: `http://127.0.0.1:${server.address().port}/return-control`, seen };
+}
+
+const BOOK = { functionInvocationInput: { actionGroup: 'calendar', function: 'book', parameters: [{ name: 'when', type: 'string', value: 'Tuesday 14:00' }] } };
+const BOOKED = [{ functionResult: { actionGroup: 'calendar', function: 'book', responseBody: { TEXT: { body: 'booked, ref 7' } } } }];
+
+test('returnControl with a handler: the inputs posted, the results sent back, the final answer texted', async (t) => {
+  const hook = await webhookServer(t, () => ({ json: { returnControlInvocationResults: BOOKED } }));
+  const d = await daemon(t, { agent: [`return_control_url = ${hook.url}`] });
+  const phone = newPhone();
+  standin.bedrock.setResponder((text, sid, attrs, info) => {
+    const results = info.body.sessionState?.returnControlInvocationResults;
+    if (!results) return { events: [{ returnControl: { invocationId: 'inv-7', invocationInputs: [BOOK] } }] };
+    return `Done: ${results[0].functionResult.responseBody.TEXT.body}`;
+  });
+  const id = await d.send(phone, 'Book Tuesday 2pm');
+  assert.equal((await d.outcome(id)).event, 'sms.sent');
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), ['Done: booked, ref 7']);
+
+  assert.equal(hook.seen.length, 1);
+  assert.match(hook.seen[0].headers['content-type'], /^application\/json/);
+  assert.deepEqual(hook.seen[0].body, {
+    invocationId: 'inv-7', invocationInputs: [BOOK], inboundMessageId: id,
+    sessionId: sessionOf(phone), originationNumber: phone, destinationNumber: OUR_NUMBER,
+  });
+  const calls = invocations(phone);
+  assert.equal(calls.length, 2);
+  assert.equal(calls[1].inputText, undefined);
+  assert.equal(calls[1].sessionState.invocationId, 'inv-7');
+  assert.deepEqual(calls[1].sessionState.returnControlInvocationResults, BOOKED);
+  assert.deepEqual(idsOf(phone), [id, id]);
+  assert.deepEqual(standin.rejected(), []);
+  assert.match(await metric(d, 'twowayd_agent_return_control_total'), /outcome="answered"\} 1/);
+
+  // A handler that fails: no second post, the fallback once.
+  const p2 = newPhone();
+  const bad = await webhookServer(t, () => ({ status: 500, json: { error: 'down' } }));
+  await d.stop();
+  const d2 = await daemon(t, { agent: [`return_control_url = ${bad.url}`] });
+  const id2 = await d2.send(p2, 'Book Wednesday');
+  assert.equal((await d2.outcome(id2)).event, 'sms.sent');
+  assert.deepEqual(sentTo(p2).map((m) => m.MessageBody), [FALLBACK_REPLY]);
+  assert.equal(bad.seen.length, 1);
+  assert.equal(invocations(p2).length, 1);
+  assert.ok(d2.logs.some((l) => l.event === 'agent.return_control_failed' && l.inbound_message_id === id2));
 });
 
 // ---- STOP ends the session ---------------------------------------------------------------

@@ -419,6 +419,38 @@ static void test_pipeline_keys(void **state)
         loaded_done(&l);
 }
 
+static void test_agent_keys(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[agent]\ntime_zone = America/Chicago\n"
+                           "session_attributes = propertyName = Maple Court ,office=+14255550100,\n"
+                           "trace = yes\ncitations = append\n"
+                           "return_control_url = https://hooks.example.com/rc\n",
+                  &l);
+        expect_ok(&l);
+        assert_string_equal(l.config->agent_time_zone, "America/Chicago");
+        assert_int_equal(l.config->n_agent_attrs, 2);
+        assert_string_equal(l.config->agent_attr_names[0], "propertyName");
+        assert_string_equal(l.config->agent_attr_values[0], "Maple Court");
+        assert_string_equal(l.config->agent_attr_names[1], "office");
+        assert_string_equal(l.config->agent_attr_values[1], "+14255550100");
+        assert_true(l.config->agent_trace);
+        assert_string_equal(l.config->agent_citations, "append");
+        assert_string_equal(l.config->agent_return_control_url, "https://hooks.example.com/rc");
+        loaded_done(&l);
+
+        load_text(REQUIRED "[agent]\nsession_attributes = a=1, 9x=2, weekday=x, a=3, b=\n", &l);
+        expect_diags(&l, 4,
+                     "9: session_attributes: '9x' is not a name (a letter, then up to 63 "
+                     "letters, digits or _)",
+                     "9: session_attributes: weekday is set by twowayd itself",
+                     "9: session_attributes: a given twice",
+                     "9: session_attributes: the value of b must be 1-256 bytes");
+        loaded_done(&l);
+}
+
 static void test_all_keys_set(void **state)
 {
         _cleanup_free_ char *cert = write_file(TEST_CERT_PEM), *key = write_file(TEST_KEY_PEM);
@@ -776,6 +808,12 @@ static const struct bad_case bad_cases[] = {
         {"agent", "agent_alias_id", "TST_ALIAS", NULL,
          "InvokeAgent agentAliasId must match ^[0-9a-zA-Z]+$"},
         {"agent", "agent_alias_id", "", NULL, "must not be empty"},
+        {"agent", "time_zone", "Mars/Olympus_Mons", NULL,
+         "no such time zone in the tz database (is tzdata installed?)"},
+        {"agent", "time_zone", "../etc/passwd", NULL,
+         "not a time zone name (like America/New_York or UTC)"},
+        {"agent", "citations", "yes", NULL, "expected no or append"},
+        {"agent", "return_control_url", "ftp://x", NULL, "not an http:// or https:// URL"},
         {"aws", "region", "useast1", NULL, "not an AWS region name (like us-east-1)"},
         {"aws", "region", "US-EAST-1", NULL, "not an AWS region name (like us-east-1)"},
         {"sms", "origination_identity", "+1 206 555", NULL,
@@ -1285,6 +1323,7 @@ int main(void)
                 cmocka_unit_test(test_sample_documents_defaults),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_pipeline_keys),
+                cmocka_unit_test(test_agent_keys),
                 cmocka_unit_test(test_all_keys_set),
                 cmocka_unit_test(test_bool_spellings),
                 cmocka_unit_test(test_size_suffixes),
