@@ -46,7 +46,8 @@ char *agent_turn_answer_text(const struct config *c, const struct agent_result *
 /* The action group named by a returnControl payload's first invocation input. */
 const char *agent_turn_action_group(const json_t *return_control);
 
-/* Count the events of one call in /metrics (twowayd_agent_events_total{type}). */
+/* Count the events of one call in /metrics (twowayd_agent_events_total{type}:
+ * chunk, attribution, returnControl, files, trace, unknown, exception). */
 void agent_turn_count_events(struct agent_turns *t, const struct agent_result *res);
 void agent_turn_count_return_control(struct agent_turns *t, const char *outcome);
 

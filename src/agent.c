@@ -309,13 +309,36 @@ static int stream_data(struct aws_call *c, const struct http_client_response *he
         return 0;
 }
 
-/* [agent] trace = yes: each trace event at debug level, as the agent sent it. */
+/* [agent] trace = yes: each trace event at debug level, as the agent sent it.
+ * A trace quotes the customer's words, so under [log] redact = yes only the
+ * kinds of trace it holds are logged, never its text. */
 static void trace_event(const char *type, const void *payload, size_t len, void *userdata)
 {
         char shown[2048];
 
         if (!streq(type, "trace"))
                 return;
+        if (log_get_redact()) {
+                json_t *root = json_loadb(payload, len, 0, NULL);
+                json_t *trace = json_object_get(root, "trace");
+                const char *key;
+                json_t *v;
+                size_t n = 0;
+
+                shown[0] = '\0';
+                json_object_foreach(trace, key, v)
+                {
+                        int w = snprintf(shown + n, sizeof(shown) - n, "%s%s", n ? " " : "", key);
+
+                        if (w < 0 || (size_t)w >= sizeof(shown) - n)
+                                break;
+                        n += (size_t)w;
+                }
+                json_decref(root);
+                log_debug("agent.trace", LOG_FIELDS(LF("AGENT_TRACE", shown)),
+                          "agent trace: %s (%zu bytes, redacted)", shown, len);
+                return;
+        }
         (void)snprintf(shown, sizeof(shown), "%.*s", (int)MIN(len, sizeof(shown) - 1),
                        (const char *)payload);
         log_debug("agent.trace", LOG_FIELDS(LF("AGENT_TRACE", shown)), "agent trace: %s", shown);

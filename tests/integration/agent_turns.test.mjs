@@ -31,9 +31,10 @@ let seq = 0;
 const newPhone = () => `+1425555${String(6000 + seq++).padStart(4, '0')}`;
 const sessionOf = (phone) => `p${phone.slice(1)}`;
 
-function agentConfig(dir, agent = []) {
+function agentConfig(dir, agent = [], log = 'info') {
   return configText({
     spoolDir: dir,
+    log,
     tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, '[sms]', 'max_per_second = 1000',
       '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200'].join('\n'),
   })
@@ -41,13 +42,13 @@ function agentConfig(dir, agent = []) {
     .replace('agent_alias_id = ALIAS12345', ['agent_alias_id = ALIAS12345', 'timeout_ms = 1000', ...agent].join('\n'));
 }
 
-async function daemon(t, { agent = [], dir, env = {}, bin } = {}) {
+async function daemon(t, { agent = [], dir, env = {}, bin, log } = {}) {
   if (!dir) {
     const tmp = tempDir();
     dir = tmp.dir;
     t.after(tmp.cleanup);
   }
-  const d = await startDaemon({ dir, config: agentConfig(dir, agent), env: { ...standin.env(), ...env }, bin });
+  const d = await startDaemon({ dir, config: agentConfig(dir, agent, log), env: { ...standin.env(), ...env }, bin });
   t.after(() => d.stop());
   assert.equal(d.exit, null, d.stderrText.join('\n'));
   d.dir = dir;
@@ -191,12 +192,12 @@ test('kill -9 while the agent call is outstanding: at most one more call, with t
 // ---- every event -------------------------------------------------------------------------
 
 test('citations appended, files and traces counted, every event type in /metrics', async (t) => {
-  const d = await daemon(t, { agent: ['citations = append', 'trace = yes'] });
+  const d = await daemon(t, { agent: ['citations = append', 'trace = yes'], log: 'debug' });
   const phone = newPhone();
   const web = (url) => ({ location: { type: 'WEB', webLocation: { url } } });
   standin.bedrock.setResponder(() => ({
     events: [
-      { trace: { orchestrationTrace: {} } },
+      { trace: { orchestrationTrace: { modelInvocationInput: { text: 'Human: What are your hours?' } } } },
       { chunk: 'Office hours are 9-5.', attribution: { citations: [{ retrievedReferences: [web('https://ex.com/hours')] }] } },
       { files: [{ name: 'hours.csv', type: 'text/csv', bytes: 'YQ==' }] },
     ],
@@ -205,6 +206,10 @@ test('citations appended, files and traces counted, every event type in /metrics
   assert.equal((await d.outcome(id)).event, 'sms.sent');
   assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), ['Office hours are 9-5. [1] https://ex.com/hours']);
   assert.equal(invocations(phone)[0].body.enableTrace, true);
+  // The trace is logged at debug level, without the customer's words ([log] redact).
+  const trace = d.logs.find((l) => l.event === 'agent.trace');
+  assert.equal(trace?.agent_trace, 'orchestrationTrace');
+  assert.ok(!d.stderrText.some((l) => l.includes('What are your hours')));
   assert.ok(d.logs.some((l) => l.event === 'agent.files' && l.inbound_message_id === id && l.files === '1'));
   const m = await metric(d, 'twowayd_agent_events_total');
   for (const type of ['chunk', 'attribution', 'files', 'trace']) assert.match(m, new RegExp(`type="${type}"\\} 1`), m);
