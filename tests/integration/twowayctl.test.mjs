@@ -489,6 +489,22 @@ test('send records one SendTextMessage', async (t) => {
   assert.equal(standin.sms.sent().length, before + 1);
 });
 
+test('send refuses, before any call, what SendTextMessage would refuse', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const before = standin.requests('sms').length;
+  const cases = [
+    [['--to', '+14255550888', '--body', 'Hi', '--from', 'pool.main'], /--from: SendTextMessage OriginationIdentity must match/],
+    [['--to', '+14255550888', '--body', '   '], /--body: SendTextMessage MessageBody must match/],
+    [['--to', '+14255550888', '--body', 'x'.repeat(1601)], /--body: SendTextMessage MessageBody is at most 1600 characters \(this is 1601\)/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await ctl(c.path, ['send', ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, want);
+  }
+  assert.equal(standin.requests('sms').length, before, 'no SendTextMessage was tried');
+});
+
 test('simulate makes the daemon store a message', async (t) => {
   const { f, d } = await goodState(t);
   const r = await ctl(d.configPath, ['simulate', '--from', '+14255550999', '--body', 'Schedule appointment', '--json']);
