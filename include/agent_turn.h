@@ -81,15 +81,17 @@ void agent_webhook_cancel(struct agent_webhook *w);
 /* Check webhook results against the model (pure): 0 or -EINVAL with why. */
 int agent_turn_check_results(const json_t *results, char *why, size_t size);
 
-/* Owner of the calls no job waits for (the end of a session on opt-out). */
+/* Metrics of the agent turns, and the HTTP client of the return-of-control
+ * handler (the AWS client's). */
 int agent_turns_new(struct ev_loop *loop, struct aws_client *aws, struct agent_turns **ret);
-/* Cancels those calls (their completion frees them). NULL-safe; returns NULL. */
-struct agent_turns *agent_turns_free(struct agent_turns *t);
+struct agent_turns *agent_turns_free(struct agent_turns *t); /* NULL-safe; returns NULL */
 
-/* endSession for the sender of row, so that a later START begins a fresh
- * conversation. Fire and forget: the outcome is logged (agent.session_ended
- * or agent.end_session_failed), never retried. */
-int agent_turn_end_session(struct agent_turns *t, const struct config *c,
-                           const struct spool_row *row, const char *phone);
+/* The endSession call for the sender of row, so that a later START begins a
+ * fresh conversation: no input text, no date, bounded by
+ * AGENT_TURN_END_SESSION_TIMEOUT_MS, since the opt-out confirmation waits for
+ * it (the sender's next message cannot overtake it). */
+#define AGENT_TURN_END_SESSION_TIMEOUT_MS 5000
+int agent_turn_end_session_request(struct agent_turn_request *req, const struct config *c,
+                                   const struct spool_row *row);
 
 #endif

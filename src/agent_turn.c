@@ -14,14 +14,6 @@
 #include "metrics.h"
 #include "spool.h"
 
-struct end_session {
-        struct agent_turns *t; /* NULL: orphaned by agent_turns_free() */
-        struct end_session *prev, *next;
-        struct agent_call *call;
-        char phone[LOG_PHONE_MAX];
-        char inbound_message_id[SPOOL_ID_MAX + 1];
-};
-
 #define WEBHOOK_MAX_RESPONSE (256u * 1024)
 
 struct agent_webhook {
@@ -33,7 +25,6 @@ struct agent_webhook {
 struct agent_turns {
         struct ev_loop *loop;
         struct aws_client *aws;
-        struct end_session *ends;
         struct metrics_family *events;
         struct metrics_family *return_control;
 };
@@ -283,77 +274,22 @@ int agent_turns_new(struct ev_loop *loop, struct aws_client *aws, struct agent_t
 
 struct agent_turns *agent_turns_free(struct agent_turns *t)
 {
-        if (!t)
-                return NULL;
-        for (struct end_session *e = t->ends, *next; e; e = next) {
-                next = e->next;
-                e->t = NULL;
-                e->prev = e->next = NULL;
-                agent_call_cancel(e->call);
-        }
         free(t);
         return NULL;
 }
 
-static void end_session_done(const struct agent_result *res, void *userdata)
+int agent_turn_end_session_request(struct agent_turn_request *req, const struct config *c,
+                                   const struct spool_row *row)
 {
-        struct end_session *e = userdata;
-        struct agent_turns *t = e->t;
+        int r = agent_turn_request_init(req, c, row, 0);
 
-        if (t) {
-                if (e->prev)
-                        e->prev->next = e->next;
-                else
-                        t->ends = e->next;
-                if (e->next)
-                        e->next->prev = e->prev;
-                agent_turn_count_events(t, res);
-                if (res->kind == AGENT_REPLY_ANSWER)
-                        log_info("agent.session_ended",
-                                 LOG_FIELDS(LF("INBOUND_MESSAGE_ID", e->inbound_message_id),
-                                            LF("PHONE", e->phone)),
-                                 "ended the agent session of %s", e->phone);
-                else
-                        log_warning("agent.end_session_failed",
-                                    LOG_FIELDS(LF("INBOUND_MESSAGE_ID", e->inbound_message_id),
-                                               LF("PHONE", e->phone), LF("AGENT_ERROR", res->code)),
-                                    "cannot end the agent session of %s (%s), ignoring", e->phone,
-                                    isempty(res->code) ? "error" : res->code);
-        }
-        free(e);
-}
-
-int agent_turn_end_session(struct agent_turns *t, const struct config *c,
-                           const struct spool_row *row, const char *phone)
-{
-        struct agent_turn_request req;
-        struct end_session *e;
-        int r;
-
-        if (!t)
-                return -EINVAL;
-        r = agent_turn_request_init(&req, c, row, (time_t)ev_now(t->loop));
         if (r < 0)
                 return r;
         /* No text: the opt-out keyword is not the agent's business. */
-        req.params.input_text = NULL;
-        req.params.end_session = true;
-        req.params.time_zone = NULL;
-        e = calloc(1, sizeof(*e));
-        if (!e)
-                return -ENOMEM;
-        (void)snprintf(e->phone, sizeof(e->phone), "%s", phone);
-        (void)snprintf(e->inbound_message_id, sizeof(e->inbound_message_id), "%s",
-                       row->inbound_message_id ? row->inbound_message_id : "");
-        r = agent_invoke(t->loop, t->aws, &req.params, end_session_done, e, &e->call);
-        if (r < 0) {
-                free(e);
-                return r;
-        }
-        e->t = t;
-        e->next = t->ends;
-        if (t->ends)
-                t->ends->prev = e;
-        t->ends = e;
+        req->params.input_text = NULL;
+        req->params.end_session = true;
+        req->params.time_zone = NULL;
+        req->params.enable_trace = false;
+        req->params.timeout_ms = MIN(req->params.timeout_ms, AGENT_TURN_END_SESSION_TIMEOUT_MS);
         return 0;
 }

@@ -16,11 +16,14 @@
  *     │ classify the body under the state read (keyword.h), consent_decide()
  *     ├─ BLOCK / IGNORE ─────────────────────────────────────────────► done
  *     ├─ OPT_OUT / OPT_IN ─► CONSENT_WRITE (compare and swap) ─stale─► re-read
- *     │                          │ ok
+ *     │                          │ ok (an opt-out first ends the agent session)
  *     ├─ CONFIRM_* / HELP ───────┴──────────────────────► REPLY (config text)
  *     └─ AGENT ─► InvokeAgent ─answer─► REPLY (the answer, shaped)
  *                     │ retryable ─► retry (or the fallback past max age)
  *                     └ permanent ─► REPLY ([agent] fallback_reply)
+ *         at most once (agent.h, AGENT TURNS): once an answer stream began,
+ *         or after two calls without one, REPLY (the fallback), no new call;
+ *         returnControl ─► [agent] return_control_url ─► InvokeAgent again
  *
  *   REPLY: REPLY_WAIT (the identity's token bucket) ─► spool_reply_sending()
  *          committed ─► REPLY_SEND (one SendTextMessage attempt) ─► sent:
@@ -562,6 +565,48 @@ static void format_aws_error(char *buf, size_t size, const char *what, int r,
 
 /* --- consent ------------------------------------------------------------------------- */
 
+/* An opt-out ends the agent session before its confirmation goes out, so a
+ * later START begins a fresh conversation: the job holds the sender meanwhile,
+ * so no later message of theirs can reach the agent first. Bounded
+ * (agent_turn.h); whatever happens, the confirmation follows. */
+static void end_session_done(const struct agent_result *res, void *userdata)
+{
+        struct job *j = userdata;
+
+        j->agent = NULL;
+        if (!j->p) {
+                job_free(j);
+                return;
+        }
+        agent_turn_count_events(j->p->turns, res);
+        if (res->kind == AGENT_REPLY_ANSWER)
+                log_info("agent.session_ended", LOG_FIELDS(JOB_FIELDS(j)),
+                         "ended the agent session of %s", j->phone);
+        else
+                log_warning("agent.end_session_failed",
+                            LOG_FIELDS(JOB_FIELDS(j), LF("AGENT_ERROR", res->code)),
+                            "cannot end the agent session of %s (%s), ignoring", j->phone,
+                            isempty(res->code) ? "error" : res->code);
+        job_reply(j, REPLY_OPT_OUT, NULL);
+}
+
+static void job_end_session(struct job *j)
+{
+        struct agent_turn_request req;
+        int r;
+
+        j->stage = JOB_AGENT;
+        r = agent_turn_end_session_request(&req, j->p->config, j->row);
+        if (r >= 0)
+                r = agent_invoke(j->p->loop, j->p->aws, &req.params, end_session_done, j,
+                                 &j->agent);
+        if (r < 0) {
+                log_warning_errno(r, "agent.end_session_failed", LOG_FIELDS(JOB_FIELDS(j)),
+                                  "cannot end the agent session of %s, ignoring: %m", j->phone);
+                job_reply(j, REPLY_OPT_OUT, NULL);
+        }
+}
+
 static void consent_written(int r, const struct aws_error *err, void *userdata)
 {
         struct job *j = userdata;
@@ -593,12 +638,8 @@ static void consent_written(int r, const struct aws_error *err, void *userdata)
                 log_notice("consent.opted_out",
                            LOG_FIELDS(JOB_FIELDS(j), LF("KEYWORD", j->word), LF("METHOD", "sms")),
                            "%s opted out (%s)", j->phone, j->word);
-                /* A later START begins a fresh conversation. */
-                r = agent_turn_end_session(j->p->turns, j->p->config, j->row, j->phone);
-                if (r < 0)
-                        log_warning_errno(r, "agent.end_session_failed", LOG_FIELDS(JOB_FIELDS(j)),
-                                          "cannot end the agent session of %s, ignoring: %m",
-                                          j->phone);
+                job_end_session(j);
+                return;
         } else {
                 j->p->stats.opt_ins++;
                 log_notice("consent.opted_in",
@@ -701,7 +742,7 @@ static void consent_read_done(int r, const struct consent_record *rec, const str
                 job_consent_write(j, CONSENT_OPTED_IN);
                 return;
         case CONSENT_ACTION_CONFIRM_OPT_OUT:
-                job_reply(j, REPLY_OPT_OUT, NULL);
+                job_end_session(j);
                 return;
         case CONSENT_ACTION_CONFIRM_OPT_IN:
                 job_reply(j, REPLY_OPT_IN, NULL);
