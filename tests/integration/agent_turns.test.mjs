@@ -39,7 +39,8 @@ function agentConfig(dir, agent = [], log = 'info') {
       '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200'].join('\n'),
   })
     .replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`)
-    .replace('agent_alias_id = ALIAS12345', ['agent_alias_id = ALIAS12345', 'timeout_ms = 1000', ...agent].join('\n'));
+    .replace('agent_alias_id = ALIAS12345', ['agent_alias_id = ALIAS12345',
+      ...(agent.some((l) => l.startsWith('timeout_ms')) ? [] : ['timeout_ms = 1000']), ...agent].join('\n'));
 }
 
 async function daemon(t, { agent = [], dir, env = {}, bin, log } = {}) {
@@ -68,8 +69,8 @@ const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNum
 const invocations = (phone) => standin.bedrock.invocations().filter((i) => i.sessionId === sessionOf(phone));
 const idsOf = (phone) => invocations(phone).map((i) => i.sessionState?.sessionAttributes?.inboundMessageId);
 
-function dump(dir) {
-  const r = spawnSync(join(TOOLS, 'spool-dump'), [dir], { encoding: 'utf8', timeout: 10000 });
+function dump(dir, { live = false } = {}) {
+  const r = spawnSync(join(TOOLS, 'spool-dump'), [...(live ? ['--live'] : []), dir], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
@@ -162,14 +163,16 @@ test('kill -9 while the agent call is outstanding: at most one more call, with t
   t.after(tmp.cleanup);
   const phone = newPhone();
   standin.bedrock.setResponder(() => ({ hang: true }));
-  const d1 = await daemon(t, { dir: tmp.dir });
+  // No call times out here: each one ends with the daemon's death, or answers.
+  const agent = ['timeout_ms = 60000'];
+  const d1 = await daemon(t, { dir: tmp.dir, agent });
   const id = await d1.send(phone, 'Add note: gate code 4411');
   await waitFor(() => invocations(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the first agent call' });
   d1.signal('SIGKILL');
   await d1.waitForExit();
 
   standin.bedrock.setResponder((text) => `Noted: ${text}`);
-  const d2 = await daemon(t, { dir: tmp.dir });
+  const d2 = await daemon(t, { dir: tmp.dir, agent });
   assert.equal((await d2.outcome(id)).event, 'sms.sent');
   assert.deepEqual(idsOf(phone), [id, id]);
   assert.equal(sentTo(phone).length, 1);
@@ -178,12 +181,12 @@ test('kill -9 while the agent call is outstanding: at most one more call, with t
   const p2 = newPhone();
   standin.bedrock.setResponder(() => ({ events: [{ chunk: 'Working on it' }], chunkDelayMs: 60000 }));
   const id2 = await d2.send(p2, 'Add note: dog in the yard');
-  await waitFor(() => dump(d2.dir).find((r) => r.inbound_message_id === id2)?.agent_streamed,
+  await waitFor(() => dump(d2.dir, { live: true }).find((r) => r.inbound_message_id === id2)?.agent_streamed,
     { timeoutMs: WAIT_MS, what: 'the stream start recorded' });
   d2.signal('SIGKILL');
   await d2.waitForExit();
   standin.bedrock.setResponder((text) => `Noted: ${text}`);
-  const d3 = await daemon(t, { dir: tmp.dir });
+  const d3 = await daemon(t, { dir: tmp.dir, agent });
   assert.equal((await d3.outcome(id2)).event, 'sms.sent');
   assert.equal(invocations(p2).length, 1);
   assert.deepEqual(sentTo(p2).map((m) => m.MessageBody), [FALLBACK_REPLY]);

@@ -6,6 +6,7 @@
  *   spool-dump DIR
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <ev.h>
 #include <jansson.h>
@@ -44,13 +45,17 @@ int main(int argc, char *argv[])
         struct spool *s = NULL;
         int r;
 
-        if (argc != 2) {
-                fprintf(stderr, "usage: spool-dump DIR\n");
+        bool live = argc == 3 && strcmp(argv[1], "--live") == 0;
+        const char *dir = argv[argc - 1];
+
+        if (argc != 2 && !live) {
+                fprintf(stderr, "usage: spool-dump [--live] DIR\n");
                 return EXIT_FAILURE;
         }
-        r = spool_open(loop, &(struct spool_options){.dir = argv[1]}, &s);
+        /* --live: beside a running daemon, as twowayctl opens it (no lock, no recovery). */
+        r = spool_open(loop, &(struct spool_options){.dir = dir, .no_recover = live}, &s);
         if (r < 0) {
-                fprintf(stderr, "spool-dump: %s: %s\n", argv[1], strerror(-r));
+                fprintf(stderr, "spool-dump: %s: %s\n", dir, strerror(-r));
                 return EXIT_FAILURE;
         }
         for (int st = 0; st < _SPOOL_STATE_MAX; st++) {
