@@ -1162,6 +1162,38 @@ static const char *only_file_with_prefix(struct fixture *f, const char *prefix, 
         return buf;
 }
 
+/* A corrupt spool from before the agent turn columns (schema 3) is salvaged
+ * too, its rows with no agent call recorded. */
+static void test_salvage_before_agent_columns(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_salvage_result res = {};
+        struct spool_row **rows = NULL;
+        char moved[PATH_MAX];
+        sqlite3 *db;
+
+        store(f, 1, "+15550000001", 1000);
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db,
+                                      "ALTER TABLE inbound DROP COLUMN agent_calls; "
+                                      "ALTER TABLE inbound DROP COLUMN agent_streamed; "
+                                      "PRAGMA user_version = 3",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        damage_index(f, "inbound_sender");
+        assert_int_equal(open_spool(f, NULL), 0);
+        assert_non_null(spool_moved_aside(f->s));
+        only_file_with_prefix(f, "spool.db.corrupt-", moved, sizeof(moved));
+        assert_int_equal(spool_salvage(f->s, moved, &res), 0);
+        assert_int_equal(res.imported, 1);
+        assert_int_equal(spool_list(f->s, SPOOL_STATE_PENDING, 0, 10, &rows), 1);
+        assert_int_equal(rows[0]->agent_calls, 0);
+        assert_false(rows[0]->agent_streamed);
+        spool_rows_free(rows);
+}
+
 static void test_corrupt_spool_is_moved_aside_and_salvaged(void **state)
 {
         struct fixture *f = *state;
@@ -1175,6 +1207,8 @@ static void test_corrupt_spool_is_moved_aside_and_salvaged(void **state)
         b = store(f, 2, "+15550000001", 2000);
         d = store(f, 3, "+15550000002", 3000);
         assert_int_equal(spool_claim(f->s, a), 0);
+        assert_int_equal(spool_agent_calling(f->s, a), 0);
+        assert_int_equal(spool_agent_streamed(f->s, a), 0);
         assert_int_equal(spool_reply_sending(f->s, a), 0);
         assert_int_equal(spool_claim(f->s, d), 0);
         assert_int_equal(spool_done(f->s, d), 0);
@@ -1200,6 +1234,10 @@ static void test_corrupt_spool_is_moved_aside_and_salvaged(void **state)
         assert_string_equal(rows[1]->sns_message_id, "sns-0001");
         assert_int_equal(rows[1]->reply_state, SPOOL_REPLY_UNKNOWN);
         assert_int_equal(rows[1]->received_at, 1000);
+        /* The agent turn comes along: a is never asked about again. */
+        assert_int_equal(rows[1]->agent_calls, 1);
+        assert_true(rows[1]->agent_streamed);
+        assert_int_equal(rows[2]->agent_calls, 0);
         assert_string_equal(rows[2]->body, "body 2");
         rows = spool_rows_free(rows);
 
@@ -1297,6 +1335,7 @@ int main(void)
                 T(test_list_pages_by_id),
                 T(test_second_open_stops_at_the_lock),
                 T(test_corrupt_spool_is_moved_aside_and_salvaged),
+                T(test_salvage_before_agent_columns),
                 T(test_not_a_database_is_moved_aside),
                 T(test_next_ready_skips_a_blocked_backlog),
                 cmocka_unit_test(test_state_names),
