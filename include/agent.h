@@ -23,17 +23,21 @@
  * AGENT TURNS (at most once, or at least once where it is safe): twowayd
  * never asks the agent again about a message once an answer stream for it
  * has begun (its actions may have run); after a call that ended without any
- * response byte (a timeout, a lost connection) it asks at most once more.
- * agent_turn_decide() is that rule; the dispatcher records calls and stream
- * starts in the spool before acting, so a restart follows it. The AWS core
- * never retries an InvokeAgent by itself (one attempt, fresh connection).
+ * response byte (a timeout, a lost connection) it asks at most once more. A
+ * call the service refused with an error response (throttling, 5xx) never
+ * reached the agent and does not count. agent_turn_decide() is that rule;
+ * the dispatcher records calls and stream starts in the spool before acting,
+ * so a restart follows it. The AWS core never retries an InvokeAgent by
+ * itself (one attempt, fresh connection).
  *
  * The response event stream is decoded as it arrives (agent_stream.h). The
  * outcome is one of: the answer; a retryable failure (throttling, transient
  * HTTP errors, timeouts, dependency/internal in-stream exceptions, a broken
  * stream); a permanent one (validation, access, not found, an answer we cannot
- * use: too long, not UTF-8, not understood). timeout_ms bounds the whole call, the AWS core's own
- * retries included: when it expires the call is cancelled and reported as a retryable -ETIMEDOUT.
+ * use: too long, not UTF-8, not understood). timeout_ms bounds the whole call:
+ * when it expires the call is cancelled and reported as a retryable -ETIMEDOUT.
+ * struct agent_result.streamed tells the caller whether an answer stream had
+ * begun, whatever the outcome.
  *
  * Session ids: one conversation per customer number, so the agent keeps its
  * context across messages: "p" followed by the number's characters from
