@@ -20,6 +20,7 @@ const { EventStreamCodec } = await import(requireStandin.resolve('@smithy/events
 const { fromUtf8, toUtf8 } = await import(requireStandin.resolve('@smithy/util-utf8'));
 const { startStandin, DEFAULT_STATIC_CREDENTIALS } = await import(path.join(standinDir, 'standin.mjs'));
 const { verifySigV4 } = await import(path.join(standinDir, 'sigv4-verify.mjs'));
+const { decodeEventStream } = await import(path.join(standinDir, 'bedrock.mjs'));
 const { CredentialStore } = await import(path.join(standinDir, 'credentials.mjs'));
 
 const Sha256 = Hash.bind(null, 'sha256');
@@ -216,6 +217,43 @@ test('session ids needing percent-encoding verify (double-encoded canonical URI)
     assert.equal(r.headers['x-amz-bedrock-agent-session-id'], 'abc:def');
     assert.equal(standin.bedrock.invocations()[0].sessionId, 'abc:def');
     assert.match(standin.requests('bedrock')[0].verification.canonicalRequest, /sessions\/abc%253Adef\/text/);
+  });
+});
+
+test('the agent refuses a sessionState the model does not allow, as the service does', async () => {
+  await withStandin({}, async (standin) => {
+    const bad = [
+      { sessionAttributes: { n: 1 } },
+      { promptSessionAttributes: ['x'] },
+      { returnControlInvocationResults: [] },
+      { returnControlInvocationResults: Array(6).fill({ functionResult: { actionGroup: 'a' } }) },
+      { returnControlInvocationResults: [{ functionResult: {} }] },
+      { returnControlInvocationResults: [{ functionResult: { actionGroup: 'a' }, apiResult: { actionGroup: 'b' } }] },
+    ];
+    for (const sessionState of bad) {
+      const r = await invoke(standin, 'sess-1', { inputText: 'x', sessionState });
+      assert.equal(r.status, 400, JSON.stringify(sessionState));
+      assert.match(r.headers['x-amzn-errortype'], /^ValidationException/);
+      assert.match(r.json.message, /validation error\(s\) detected: invalid sessionState/);
+    }
+    const ok = await invoke(standin, 'sess-1', {
+      sessionState: { invocationId: 'i-1', returnControlInvocationResults: [{ apiResult: { actionGroup: 'a' } }] },
+    });
+    assert.equal(ok.status, 200, ok.body.toString());
+    assert.equal(standin.bedrock.invocations().length, 1);
+  });
+});
+
+test('the agent scripts any event sequence', async () => {
+  await withStandin({}, async (standin) => {
+    standin.bedrock.setResponder(() => ({
+      events: [{ trace: { t: 1 } }, { chunk: 'a', attribution: { citations: [] } }, { files: [{ name: 'f' }] },
+        { returnControl: { invocationId: 'i' } }],
+    }));
+    const r = await invoke(standin, 'sess-1', { inputText: 'x' });
+    assert.equal(r.status, 200);
+    const types = decodeEventStream(r.body).map((m) => m.headers[':event-type']);
+    assert.deepEqual(types, ['trace', 'chunk', 'files', 'returnControl']);
   });
 });
 
