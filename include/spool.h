@@ -282,7 +282,12 @@ int spool_reply_sending(struct spool *s, int64_t id);
 int spool_reply_sent(struct spool *s, int64_t id, const char *message_id);
 
 /* The agent turn (agent.h, AGENT TURNS), each committed before it returns,
- * on an in_progress row (-ESTALE otherwise): spool_agent_calling() before an
+ * on an in_progress row (-ESTALE otherwise), but without an fsync of its own
+ * (synchronous = NORMAL for that one commit): in WAL mode the commit survives
+ * a crash of the process (kill -9) at once, and a power cut once the next
+ * synchronous commit of any row has synced the WAL behind it. So a burst of
+ * agent calls costs no burst of fsyncs on the loop; a power cut at the wrong
+ * moment may cost one more call for a message: spool_agent_calling() before an
  * InvokeAgent is started (agent_calls + 1; -ESTALE too once agent_streamed),
  * spool_agent_streamed() when its answer stream begins, spool_agent_refused()
  * when the service refused the call with an error response before any

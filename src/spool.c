@@ -1493,11 +1493,19 @@ int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
 static int agent_update(struct spool *s, int64_t id, int which, const char *what)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
-        int r;
+        int r, rr;
 
+        /* Without a sync of its own (see spool.h): a burst of agent calls
+         * must not become a burst of fsyncs on the loop. */
+        r = exec_sql(s, "PRAGMA synchronous = NORMAL");
+        if (r < 0)
+                return r;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now_ms());
         r = step_write(s, st, what);
+        rr = exec_sql(s, "PRAGMA synchronous = FULL");
+        if (rr < 0)
+                return rr;
         if (r != 0)
                 return r < 0 ? r : 0;
         return not_changed(s, id);
