@@ -270,7 +270,9 @@ static void invoke_done(struct aws_call *c, int r, const struct aws_result *res,
                 out.kind = agent_classify_stream_error(a->stream_error);
                 out.code = a->stream_error == -EPIPE ? "TruncatedStream" : "InvalidStream";
                 out.message = strerror(-a->stream_error);
-        } else if (a->timed_out) {
+        } else if (a->timed_out || r == -ETIMEDOUT) {
+                /* The deadline, or the one attempt's own timeout (they are the
+                 * same length, so either may fire first): the same outcome. */
                 out.error = -ETIMEDOUT;
                 out.kind = AGENT_REPLY_RETRYABLE;
                 out.code = "AgentTimeout";
