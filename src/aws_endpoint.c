@@ -43,6 +43,15 @@ static const struct aws_service_info services[_AWS_SERVICE_MAX] = {
                         .api_version = "2010-03-31",
                         .protocol = AWS_PROTOCOL_QUERY,
                 },
+        [AWS_SERVICE_SQS] =
+                {
+                        .id = "sqs",
+                        .host_prefix = "sqs",
+                        .signing_name = "sqs",
+                        .env_suffix = "SQS",
+                        .target_prefix = "AmazonSQS",
+                        .protocol = AWS_PROTOCOL_JSON_1_0,
+                },
 };
 
 const char *aws_getenv_process(const char *name, void *userdata)

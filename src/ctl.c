@@ -363,6 +363,8 @@ const char *ctl_iam_prefix(enum aws_service s)
                 return "bedrock";
         case AWS_SERVICE_SNS:
                 return "sns";
+        case AWS_SERVICE_SQS:
+                return "sqs";
         default:
                 return "?";
         }

@@ -43,6 +43,7 @@ static void test_standard_endpoints(void **state)
                 {AWS_SERVICE_BEDROCK_AGENT_RUNTIME, "us-west-2",
                  "https://bedrock-agent-runtime.us-west-2.amazonaws.com", "bedrock"},
                 {AWS_SERVICE_SNS, "eu-central-1", "https://sns.eu-central-1.amazonaws.com", "sns"},
+                {AWS_SERVICE_SQS, "eu-central-1", "https://sqs.eu-central-1.amazonaws.com", "sqs"},
                 {AWS_SERVICE_DYNAMODB, "cn-north-1", "https://dynamodb.cn-north-1.amazonaws.com.cn",
                  "dynamodb"},
                 {AWS_SERVICE_SNS, "cn-northwest-1", "https://sns.cn-northwest-1.amazonaws.com.cn",
@@ -220,6 +221,7 @@ static void test_service_table(void **state)
         assert_int_equal(aws_service_from_string("bedrock-agent-runtime"),
                          AWS_SERVICE_BEDROCK_AGENT_RUNTIME);
         assert_int_equal(aws_service_from_string("sns"), AWS_SERVICE_SNS);
+        assert_int_equal(aws_service_from_string("sqs"), AWS_SERVICE_SQS);
         assert_int_equal(aws_service_from_string("s3"), -EINVAL);
         assert_int_equal(aws_service_from_string(NULL), -EINVAL);
         assert_string_equal(aws_service_get(AWS_SERVICE_DYNAMODB)->target_prefix,
