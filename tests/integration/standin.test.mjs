@@ -54,6 +54,8 @@ const SERVICE_INFO = {
   dynamodb: { signingName: 'dynamodb', targetPrefix: 'DynamoDB_20120810.' },
   sms: { signingName: 'sms-voice', targetPrefix: 'PinpointSMSVoiceV2.' },
   bedrock: { signingName: 'bedrock' },
+  sqs: { signingName: 'sqs', targetPrefix: 'AmazonSQS.' },
+  snsApi: { signingName: 'sns' },
 };
 
 // Signs with the official signer exactly as an SDK would, then (optionally) lets
@@ -61,13 +63,15 @@ const SERVICE_INFO = {
 async function signedCall(standin, service, {
   operation, params = {}, urlPath = '/', credentials = DEFAULT_STATIC_CREDENTIALS,
   signingName = SERVICE_INFO[service].signingName, region = standin.region, signingDate,
-  tamper, extraHeaders = {}, applyChecksum = true,
+  tamper, extraHeaders = {}, applyChecksum = true, form,
 } = {}) {
   const base = new URL(standin.endpoints[service]);
-  const body = JSON.stringify(params);
+  // form: a Query-protocol call (SNS), form-encoded.
+  const body = form ? new URLSearchParams({ ...form, Version: '2010-03-31' }).toString() : JSON.stringify(params);
   const headers = {
     host: base.host,
-    'content-type': service === 'bedrock' ? 'application/json' : 'application/x-amz-json-1.0',
+    'content-type': form ? 'application/x-www-form-urlencoded; charset=utf-8'
+      : service === 'bedrock' ? 'application/json' : 'application/x-amz-json-1.0',
     ...extraHeaders,
   };
   if (operation) headers['x-amz-target'] = SERVICE_INFO[service].targetPrefix + operation;
@@ -790,7 +794,7 @@ test('CLI prints endpoints and env as one JSON line and stops on SIGTERM', async
       child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
     });
     const info = JSON.parse(line);
-    assert.deepEqual(Object.keys(info.endpoints).sort(), ['bedrock', 'dynamodb', 'imds', 'sms']);
+    assert.deepEqual(Object.keys(info.endpoints).sort(), ['bedrock', 'dynamodb', 'imds', 'sms', 'sqs']);
     for (const k of ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME',
       'AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2', 'AWS_EC2_METADATA_SERVICE_ENDPOINT', 'AWS_ACCESS_KEY_ID',
       'AWS_SECRET_ACCESS_KEY', 'AWS_REGION']) {
@@ -811,4 +815,74 @@ test('CLI prints endpoints and env as one JSON line and stops on SIGTERM', async
     clearTimeout(timer);
     assert.equal(code, 0);
   }
+});
+
+// ---- SQS and the SNS subscription attributes (for twowayctl setup) -------------
+
+test('sqs: CreateQueue is idempotent for the same attributes and refuses others; errors as SQS sends them', async () => {
+  await withStandin({}, async (standin) => {
+    const sqs = (operation, params) => signedCall(standin, 'sqs', { operation, params });
+    const created = await sqs('CreateQueue', { QueueName: 'dlq-1', Attributes: { MessageRetentionPeriod: '1209600' } });
+    assert.equal(created.status, 200, created.body.toString());
+    assert.match(created.json.QueueUrl, /^http:\/\/127\.0\.0\.1:\d+\/123456789012\/dlq-1$/);
+    const again = await sqs('CreateQueue', { QueueName: 'dlq-1', Attributes: { MessageRetentionPeriod: '1209600' } });
+    assert.equal(again.json.QueueUrl, created.json.QueueUrl);
+    const other = await sqs('CreateQueue', { QueueName: 'dlq-1', Attributes: { MessageRetentionPeriod: '60' } });
+    assert.equal(other.status, 400);
+    assert.equal(other.json.__type, 'com.amazonaws.sqs#QueueNameExists');
+    assert.equal(other.headers['x-amzn-query-error'], 'QueueAlreadyExists;Sender');
+    const attrs = await sqs('GetQueueAttributes', { QueueUrl: created.json.QueueUrl, AttributeNames: ['All'] });
+    assert.equal(attrs.json.Attributes.QueueArn, 'arn:aws:sqs:us-east-1:123456789012:dlq-1');
+    assert.equal(attrs.json.Attributes.MessageRetentionPeriod, '1209600');
+    for (const [name, value] of [['MessageRetentionPeriod', '1209601'], ['Policy', '{"Statement":[]}'], ['Policy', 'not json']]) {
+      const bad = await sqs('SetQueueAttributes', { QueueUrl: created.json.QueueUrl, Attributes: { [name]: value } });
+      assert.equal(bad.status, 400, `${name}=${value}`);
+      assert.equal(bad.json.__type, 'com.amazonaws.sqs#InvalidAttributeValue');
+    }
+    const unknown = await sqs('SetQueueAttributes', { QueueUrl: created.json.QueueUrl, Attributes: { Colour: 'red' } });
+    assert.equal(unknown.json.__type, 'com.amazonaws.sqs#InvalidAttributeName');
+    const missing = await sqs('GetQueueUrl', { QueueName: 'nope' });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.json.__type, 'com.amazonaws.sqs#QueueDoesNotExist');
+    assert.equal(missing.headers['x-amzn-query-error'], 'AWS.SimpleQueueService.NonExistentQueue;Sender');
+    assert.deepEqual(standin.rejected('sqs'), []);
+  });
+});
+
+test('sns: SetSubscriptionAttributes checks DeliveryPolicy and RedrivePolicy as SNS does', async () => {
+  await withStandin({ sns: true }, async (standin) => {
+    const sub = standin.sns.addSubscription({ endpoint: 'https://sms.example.com/sns' });
+    const set = (name, value) => signedCall(standin, 'snsApi', {
+      form: { Action: 'SetSubscriptionAttributes', SubscriptionArn: sub.arn, AttributeName: name, AttributeValue: value },
+    });
+    const retry = (h) => JSON.stringify({ healthyRetryPolicy: { minDelayTarget: 10, maxDelayTarget: 120, numRetries: 32,
+      numNoDelayRetries: 3, numMinDelayRetries: 2, numMaxDelayRetries: 15, backoffFunction: 'exponential', ...h } });
+    const refused = [
+      ['DeliveryPolicy', 'not json', /not valid JSON/],
+      ['DeliveryPolicy', retry({ numRetries: 101 }), /numRetries must be between 0 and 100/],
+      ['DeliveryPolicy', retry({ maxDelayTarget: 3601 }), /maxDelayTarget must be between 1 and 3600/],
+      ['DeliveryPolicy', retry({ minDelayTarget: 200 }), /minDelayTarget must be between 1 and maxDelayTarget/],
+      ['DeliveryPolicy', retry({ numRetries: 10 }), /exceed numRetries/],
+      ['DeliveryPolicy', retry({ backoffFunction: 'random' }), /backoffFunction/],
+      ['DeliveryPolicy', retry({ numRetries: 100, numMaxDelayRetries: 40 }), /total retry time \d+ s exceeds 3600 s/],
+      ['DeliveryPolicy', JSON.stringify({ throttlePolicy: { maxReceivesPerSecond: 0 } }), /maxReceivesPerSecond/],
+      ['RedrivePolicy', JSON.stringify({ deadLetterTargetArn: 'arn:aws:sns:us-east-1:123456789012:t' }), /not an Amazon SQS queue ARN/],
+      ['RedrivePolicy', JSON.stringify({ deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:123456789012:q' }), /region/],
+      ['Colour', 'red', /AttributeName/],
+    ];
+    for (const [name, value, why] of refused) {
+      const r = await set(name, value);
+      assert.equal(r.status, 400, `${name}=${value}`);
+      assert.match(r.body.toString(), /<Code>InvalidParameter<\/Code>/);
+      assert.match(r.body.toString(), why);
+    }
+    assert.equal(standin.sns.subscriptionAttributes(sub.arn).DeliveryPolicy, undefined);
+    const ok = await set('DeliveryPolicy', retry({}));
+    assert.equal(ok.status, 200, ok.body.toString());
+    const get = await signedCall(standin, 'snsApi', { form: { Action: 'GetSubscriptionAttributes', SubscriptionArn: sub.arn } });
+    assert.match(get.body.toString(), /<key>DeliveryPolicy<\/key><value>\{&quot;healthyRetryPolicy/);
+    assert.match(get.body.toString(), /<key>PendingConfirmation<\/key><value>false<\/value>/);
+    const gone = await signedCall(standin, 'snsApi', { form: { Action: 'GetSubscriptionAttributes', SubscriptionArn: `${sub.arn}x` } });
+    assert.equal(gone.status, 404);
+  });
 });

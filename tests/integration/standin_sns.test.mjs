@@ -777,7 +777,7 @@ test('without {sns} the stand-in has no SNS fake and no sns fault queue', async 
   try {
     assert.equal(plain.sns, null);
     assert.throws(() => plain.faults.push('sns', { status: 500 }), /unknown service/);
-    assert.deepEqual(Object.keys(plain.endpoints).sort(), ['bedrock', 'dynamodb', 'imds', 'sms']);
+    assert.deepEqual(Object.keys(plain.endpoints).sort(), ['bedrock', 'dynamodb', 'imds', 'sms', 'sqs']);
   } finally {
     await plain.close();
   }

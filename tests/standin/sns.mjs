@@ -55,6 +55,73 @@ import { streamHugeBody } from './faults.mjs';
 const execFileP = promisify(execFile);
 
 export const SNS_USER_AGENT = 'Amazon Simple Notification Service Agent';
+
+// What GetSubscriptionAttributes shows as EffectiveDeliveryPolicy of an HTTP/S
+// subscription without a delivery policy of its own (SNS's defaults: 3 retries
+// 20 s apart).
+export const DEFAULT_EFFECTIVE_DELIVERY_POLICY = JSON.stringify({
+  healthyRetryPolicy: { minDelayTarget: 20, maxDelayTarget: 20, numRetries: 3, numMaxDelayRetries: 0,
+    numNoDelayRetries: 0, numMinDelayRetries: 0, backoffFunction: 'linear' },
+  sicklyRetryPolicy: null, throttlePolicy: null, guaranteed: false,
+});
+
+// SNS's rules for an HTTP/S subscription's DeliveryPolicy: null when it is
+// acceptable, else the reason. Limits: numRetries 0-100; minDelayTarget 1 to
+// maxDelayTarget; maxDelayTarget up to 3600; the phases (no delay, min delay,
+// max delay) fit in numRetries; a known backoffFunction; the whole retry
+// window at most 3600 s (counted here with every backoff retry at
+// maxDelayTarget, an upper bound of what SNS computes); throttlePolicy
+// maxReceivesPerSecond at least 1.
+export function deliveryPolicyError(text, protocol) {
+  if (!['http', 'https'].includes(protocol)) return 'Delivery protocol [' + protocol + '] does not support delivery policies';
+  let p;
+  try { p = JSON.parse(text); } catch { return 'not valid JSON'; }
+  if (!p || typeof p !== 'object' || Array.isArray(p)) return 'must be a JSON object';
+  const unknown = Object.keys(p).filter((k) => !['healthyRetryPolicy', 'throttlePolicy', 'requestPolicy', 'sicklyRetryPolicy', 'guaranteed'].includes(k));
+  if (unknown.length) return `unknown field ${unknown[0]}`;
+  const h = p.healthyRetryPolicy;
+  if (h !== undefined && h !== null) {
+    const int = (k, lo, hi) => h[k] === undefined || (Number.isInteger(h[k]) && h[k] >= lo && h[k] <= hi);
+    const known = ['minDelayTarget', 'maxDelayTarget', 'numRetries', 'numNoDelayRetries', 'numMinDelayRetries', 'numMaxDelayRetries', 'backoffFunction'];
+    const extra = Object.keys(h).filter((k) => !known.includes(k));
+    if (extra.length) return `healthyRetryPolicy: unknown field ${extra[0]}`;
+    if (!int('numRetries', 0, 100)) return 'healthyRetryPolicy: numRetries must be between 0 and 100';
+    if (!int('maxDelayTarget', 1, 3600)) return 'healthyRetryPolicy: maxDelayTarget must be between 1 and 3600';
+    const max = h.maxDelayTarget ?? 20;
+    if (!int('minDelayTarget', 1, max)) return 'healthyRetryPolicy: minDelayTarget must be between 1 and maxDelayTarget';
+    for (const k of ['numNoDelayRetries', 'numMinDelayRetries', 'numMaxDelayRetries']) {
+      if (!int(k, 0, 100)) return `healthyRetryPolicy: ${k} must be between 0 and 100`;
+    }
+    const n = h.numRetries ?? 3;
+    const phases = (h.numNoDelayRetries ?? 0) + (h.numMinDelayRetries ?? 0) + (h.numMaxDelayRetries ?? 0);
+    if (phases > n) return 'healthyRetryPolicy: numNoDelayRetries + numMinDelayRetries + numMaxDelayRetries exceed numRetries';
+    if (h.backoffFunction !== undefined && !['linear', 'arithmetic', 'geometric', 'exponential'].includes(h.backoffFunction)) {
+      return 'healthyRetryPolicy: backoffFunction must be linear, arithmetic, geometric or exponential';
+    }
+    const min = h.minDelayTarget ?? 20;
+    const total = (h.numMinDelayRetries ?? 0) * min + (n - phases + (h.numMaxDelayRetries ?? 0)) * max;
+    if (total > 3600) return `healthyRetryPolicy: total retry time ${total} s exceeds 3600 s`;
+  }
+  const t = p.throttlePolicy;
+  if (t !== undefined && t !== null) {
+    if (typeof t !== 'object' || !Number.isInteger(t.maxReceivesPerSecond) || t.maxReceivesPerSecond < 1) {
+      return 'throttlePolicy: maxReceivesPerSecond must be an integer of at least 1';
+    }
+  }
+  return null;
+}
+
+// A RedrivePolicy: {"deadLetterTargetArn": an SQS queue ARN in this region}.
+export function redrivePolicyError(text, region) {
+  let p;
+  try { p = JSON.parse(text); } catch { return 'not valid JSON'; }
+  const arn = p?.deadLetterTargetArn;
+  if (typeof arn !== 'string') return 'deadLetterTargetArn is required';
+  const m = /^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,80})$/.exec(arn);
+  if (!m) return 'deadLetterTargetArn is not an Amazon SQS queue ARN';
+  if (m[1] !== region) return 'deadLetterTargetArn must be in the region of the subscription';
+  return null;
+}
 export const SNS_CONTENT_TYPE = 'text/plain; charset=UTF-8';
 export const SNS_XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 // SNS gives an HTTP endpoint 15 s to answer before it counts a failed attempt.
@@ -646,6 +713,34 @@ export class SnsFake extends EventEmitter {
     return { subscriptionArn };
   }
 
+  // A subscription's attributes as GetSubscriptionAttributes returns them, or null.
+  subscriptionAttributes(arn) {
+    const sub = this.#subs.get(arn);
+    if (!sub) return null;
+    return {
+      SubscriptionArn: sub.arn,
+      TopicArn: sub.topicArn,
+      Protocol: sub.protocol,
+      Endpoint: sub.endpoint,
+      Owner: sub.owner,
+      PendingConfirmation: String(!sub.confirmed),
+      ConfirmationWasAuthenticated: String(sub.confirmed),
+      RawMessageDelivery: 'false',
+      ...(sub.attributes ?? {}),
+      ...(['http', 'https'].includes(sub.protocol)
+        ? { EffectiveDeliveryPolicy: sub.attributes?.DeliveryPolicy ?? DEFAULT_EFFECTIVE_DELIVERY_POLICY } : {}),
+    };
+  }
+
+  // Test setup: replace a subscription attribute directly (not validated, not
+  // recorded); undefined removes it.
+  setSubscriptionAttribute(arn, name, value) {
+    const sub = this.#subs.get(arn);
+    if (!sub) throw new TypeError(`no subscription ${arn}`);
+    sub.attributes = { ...(sub.attributes ?? {}), [name]: value };
+    if (value === undefined) delete sub.attributes[name];
+  }
+
   // ---- the management API (Query protocol), for ServiceServer ----
 
   apiService() {
@@ -688,6 +783,31 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
           }
         }
         fake.#topics.get(arn).attributes[name] = value;
+        return null;
+      },
+      GetSubscriptionAttributes(q) {
+        const arn = q.get('SubscriptionArn');
+        if (!arn) throw invalid('SubscriptionArn');
+        const attrs = fake.subscriptionAttributes(arn);
+        if (!attrs) throw Object.assign(new Error('no subscription'), { snsError: [404, 'NotFound', 'Subscription does not exist'] });
+        return '\n    <Attributes>\n' + Object.entries(attrs).map(([k, v]) =>
+          `      <entry><key>${xmlEscape(k)}</key><value>${xmlEscape(v)}</value></entry>\n`).join('') + '    </Attributes>\n  ';
+      },
+      SetSubscriptionAttributes(q) {
+        const arn = q.get('SubscriptionArn');
+        if (!arn) throw invalid('SubscriptionArn');
+        const sub = fake.#subs.get(arn);
+        if (!sub) throw Object.assign(new Error('no subscription'), { snsError: [404, 'NotFound', 'Subscription does not exist'] });
+        const name = q.get('AttributeName');
+        const value = q.get('AttributeValue') ?? '';
+        if (!['DeliveryPolicy', 'FilterPolicy', 'FilterPolicyScope', 'RawMessageDelivery', 'RedrivePolicy',
+          'SubscriptionRoleArn', 'ReplayPolicy'].includes(name)) {
+          throw invalid('AttributeName');
+        }
+        const why = name === 'DeliveryPolicy' ? deliveryPolicyError(value, sub.protocol)
+          : name === 'RedrivePolicy' ? redrivePolicyError(value, fake.region) : null;
+        if (why) throw invalid(`${name}: ${why}`);
+        sub.attributes = { ...(sub.attributes ?? {}), [name]: value };
         return null;
       },
       Subscribe(q) {

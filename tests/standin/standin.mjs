@@ -27,8 +27,9 @@ import { BedrockFake } from './bedrock.mjs';
 import { SmsFake } from './sms.mjs';
 import { ImdsFake } from './imds.mjs';
 import { startSnsFake } from './sns.mjs';
+import { SqsFake } from './sqs.mjs';
 
-export const SERVICES = ['dynamodb', 'bedrock', 'sms', 'imds'];
+export const SERVICES = ['dynamodb', 'bedrock', 'sms', 'imds', 'sqs'];
 export { DEFAULT_STATIC_CREDENTIALS, DEFAULT_CONSENT_TABLE };
 
 function checkService(name) {
@@ -89,6 +90,7 @@ export async function startStandin(opts = {}) {
   const bedrock = new BedrockFake();
   const sms = new SmsFake({ region });
   const imds = new ImdsFake({ credentials, region, now, ...(opts.imds ?? {}) });
+  const sqs = new SqsFake({ region });
 
   let sns = null;
   const servers = {
@@ -96,9 +98,11 @@ export async function startStandin(opts = {}) {
     bedrock: new ServiceServer(bedrock.service(), { ...deps, port: ports.bedrock }),
     sms: new ServiceServer(sms.service(), { ...deps, port: ports.sms }),
     imds: new ServiceServer(imds.service(), { ...deps, port: ports.imds }),
+    sqs: new ServiceServer(sqs.service(), { ...deps, port: ports.sqs }),
   };
   try {
     for (const s of Object.values(servers)) await s.listen();
+    sqs.baseUrl = servers.sqs.url;
     if (opts.consentTable) await backend.createConsentTable(opts.consentTable);
     if (opts.sns) {
       sns = await startSnsFake({
@@ -137,6 +141,7 @@ export async function startStandin(opts = {}) {
         AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME: endpoints.bedrock,
         AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2: endpoints.sms,
         AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoints.imds,
+        AWS_ENDPOINT_URL_SQS: endpoints.sqs,
       };
       if (sns) env.AWS_ENDPOINT_URL_SNS = endpoints.snsApi;
       if (!imdsCredentials) {
@@ -257,6 +262,15 @@ export async function startStandin(opts = {}) {
       invocations: () => bedrock.invocations(),
     },
 
+    // SQS: the queues twowayctl creates. queue(name) -> {name, url, arn, attributes,
+    // messages} or null; enqueue(arn, body) puts a message as SendMessage does.
+    sqs: {
+      queue: (name) => sqs.queue(name),
+      enqueue: (arn, body) => sqs.enqueue(arn, body),
+      setQueueAttribute: (name, key, value) => sqs.setQueueAttribute(name, key, value),
+      allowsSend: (arn, service, sourceArn) => sqs.allowsSend(arn, service, sourceArn),
+    },
+
     imds: {
       roleName: imds.roleName,
       issued: () => imds.issued(),
@@ -303,7 +317,7 @@ function parseArgs(argv) {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const m = /^--(dynamodb|bedrock|sms|imds|sns|sns-api)-port$/.exec(a);
+    const m = /^--(dynamodb|bedrock|sms|imds|sqs|sns|sns-api)-port$/.exec(a);
     if (m) o.ports[m[1] === 'sns-api' ? 'snsApi' : m[1]] = port(next(i++, a), a);
     else if (a === '--region') o.region = next(i++, a);
     else if (a === '--host') o.host = next(i++, a);
