@@ -28,6 +28,11 @@ int ctl_sns_call(struct ctl *ctl, const char *action, const char *const *pairs, 
 
 int ctl_sns_topic_attributes(struct ctl *ctl, const char *topic_arn, json_t **ret);
 int ctl_sns_set_policy(struct ctl *ctl, const char *topic_arn, const char *policy);
+/* GetSubscriptionAttributes: a JSON object of strings (DeliveryPolicy,
+ * RedrivePolicy, ... when set). */
+int ctl_sns_subscription_attributes(struct ctl *ctl, const char *subscription_arn, json_t **ret);
+int ctl_sns_set_subscription_attribute(struct ctl *ctl, const char *subscription_arn,
+                                       const char *name, const char *value);
 /* Every subscription of the topic (all pages). */
 int ctl_sns_subscriptions(struct ctl *ctl, const char *topic_arn, json_t **ret);
 /* The subscription of topic_arn for endpoint (its protocol from the URL), or

@@ -10,9 +10,11 @@
 #include "consent.h"
 #include "ctl.h"
 #include "ctl_cmd.h"
+#include "ctl_delivery.h"
 #include "ctl_phone.h"
 #include "ctl_policy.h"
 #include "ctl_sns.h"
+#include "ctl_sqs.h"
 #include "sms_rate.h"
 
 static const char usage[] =
@@ -33,6 +35,10 @@ static const char usage[] =
         "  topic-policy   the topic policy lets sms-voice.amazonaws.com publish\n"
         "  subscription   a confirmed subscription for --endpoint (default: any http(s)\n"
         "                 subscription whose path is [http] path)\n"
+        "  sns-retries    that subscription retries with twowayctl setup's DeliveryPolicy\n"
+        "                 (backoff for up to ~54 minutes), not SNS's default (~1 minute)\n"
+        "  dead-letter    its RedrivePolicy names an SQS queue that exists and whose\n"
+        "                 policy lets the topic send to it\n"
         "  healthz        the daemon's /healthz answers 200 (default URL from [http] listen)\n"
         "  consent-table  the consent table exists with phone_number (S) as its hash key\n"
         "The numbers checked are --phone-number, or those whose two-way channel is in\n"
@@ -290,18 +296,20 @@ static bool path_matches(const char *url, const char *path)
         return p && streq(p, path);
 }
 
-static void check_subscription(struct doctor *d, const char *topic, const char *endpoint)
+/* Returns the ARN of the first confirmed subscription found (malloc'd), or NULL. */
+static char *check_subscription(struct doctor *d, const char *topic, const char *endpoint)
 {
         json_t *subs = NULL, *s;
         unsigned confirmed = 0, pending = 0;
         const char *first = NULL;
+        char *first_arn = NULL;
         _cleanup_free_ char *fix = NULL;
         size_t i;
 
         if (ctl_sns_subscriptions(d->ctl, topic, &subs) < 0) {
                 check(d, CHECK_FAIL, "subscription", "see the error above",
                       "cannot list the subscriptions of %s", topic);
-                return;
+                return NULL;
         }
         json_array_foreach(subs, i, s)
         {
@@ -313,8 +321,10 @@ static void check_subscription(struct doctor *d, const char *topic, const char *
                         continue;
                 if (ctl_sns_subscription_confirmed(s)) {
                         confirmed++;
-                        if (!first)
+                        if (!first) {
                                 first = e;
+                                first_arn = strdup(ctl_phone_str(s, "SubscriptionArn"));
+                        }
                 } else
                         pending++;
         }
@@ -340,6 +350,69 @@ static void check_subscription(struct doctor *d, const char *topic, const char *
                       "URL to check a specific one",
                       topic, d->ctl->config->http_path);
         json_decref(subs);
+        return first_arn;
+}
+
+/* The subscription's DeliveryPolicy and its dead-letter queue. */
+static void check_delivery(struct doctor *d, const char *topic, const char *subscription)
+{
+        _cleanup_free_ char *fix = NULL, *url = NULL, *policy = NULL;
+        const char *redrive, *queue_arn, *name;
+        enum ctl_policy_outcome outcome;
+        json_t *attrs = NULL, *qattrs = NULL, *rp = NULL;
+
+        if (asprintf(&fix, "twowayctl setup --phone-number +E164 --topic-arn %s --endpoint URL",
+                     topic) < 0)
+                fix = NULL;
+        if (ctl_sns_subscription_attributes(d->ctl, subscription, &attrs) < 0) {
+                check(d, CHECK_FAIL, "sns-retries", "see the error above",
+                      "cannot read the attributes of %s", subscription);
+                return;
+        }
+        if (ctl_delivery_policy_is_ours(
+                    json_string_value(json_object_get(attrs, "DeliveryPolicy"))))
+                check(d, CHECK_OK, "sns-retries", NULL,
+                      "SNS retries with backoff for up to %d minutes", CTL_DELIVERY_WINDOW_S / 60);
+        else if (json_object_get(attrs, "DeliveryPolicy"))
+                check(d, CHECK_WARN, "sns-retries", fix,
+                      "the subscription has a DeliveryPolicy of its own: %s",
+                      json_string_value(json_object_get(attrs, "DeliveryPolicy")));
+        else
+                check(d, CHECK_FAIL, "sns-retries", fix,
+                      "no DeliveryPolicy: SNS gives up after 3 retries 20 s apart (about a "
+                      "minute), so a restart can lose inbound SMS");
+
+        redrive = json_string_value(json_object_get(attrs, "RedrivePolicy"));
+        rp = redrive ? json_loads(redrive, 0, NULL) : NULL;
+        queue_arn = json_string_value(json_object_get(rp, "deadLetterTargetArn"));
+        name = queue_arn ? strrchr(queue_arn, ':') : NULL;
+        if (!name) {
+                check(d, CHECK_FAIL, "dead-letter", fix,
+                      "no RedrivePolicy: what SNS cannot deliver is discarded");
+                goto out;
+        }
+        if (ctl_sqs_queue_url(d->ctl, name + 1, &url) < 0 || !url) {
+                check(d, CHECK_FAIL, "dead-letter", fix, "the dead-letter queue %s %s", queue_arn,
+                      url ? "cannot be read" : "does not exist");
+                goto out;
+        }
+        if (ctl_sqs_queue_attributes(d->ctl, url, &qattrs) < 0 ||
+            ctl_dlq_policy_merge(json_string_value(json_object_get(qattrs, "Policy")), queue_arn,
+                                 topic, &outcome, &policy) < 0 ||
+            outcome != CTL_POLICY_ALREADY) {
+                check(d, CHECK_FAIL, "dead-letter", fix,
+                      "the policy of %s does not let %s send to it (statement " CTL_DLQ_SID
+                      "): SNS would drop what it cannot deliver",
+                      queue_arn, topic);
+                goto out;
+        }
+        check(d, CHECK_OK, "dead-letter", NULL, "undeliverable messages go to %s (%s waiting)",
+              queue_arn,
+              json_string_value(json_object_get(qattrs, "ApproximateNumberOfMessages")) ?: "?");
+out:
+        json_decref(rp);
+        json_decref(qattrs);
+        json_decref(attrs);
 }
 
 static char *default_healthz_url(const struct config *c)
@@ -492,8 +565,12 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
 
                         json_object_foreach(topics, topic, role)
                         {
+                                _cleanup_free_ char *sub = NULL;
+
                                 check_policy(&d, topic, json_string_value(role));
-                                check_subscription(&d, topic, endpoint);
+                                sub = check_subscription(&d, topic, endpoint);
+                                if (sub)
+                                        check_delivery(&d, topic, sub);
                         }
                 }
         } else

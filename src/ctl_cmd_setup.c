@@ -7,7 +7,9 @@
  *   2. the topic policy lets sms-voice.amazonaws.com publish (ctl_policy.h);
  *   3. UpdatePhoneNumber TwoWayEnabled + TwoWayChannelArn (+ TwoWayChannelRole);
  *   4. UpdatePhoneNumber SelfManagedOptOutsEnabled;
- *   5. Subscribe the endpoint, then wait until the daemon has confirmed it.
+ *   5. Subscribe the endpoint, then wait until the daemon has confirmed it;
+ *   6. the dead-letter queue exists, and its policy lets the topic send to it;
+ *   7. the subscription's DeliveryPolicy and RedrivePolicy (ctl_delivery.h).
  * With --dry-run only the reads run and the plan is printed.
  */
 #include <stdarg.h>
@@ -19,9 +21,11 @@
 #include "config.h"
 #include "ctl.h"
 #include "ctl_cmd.h"
+#include "ctl_delivery.h"
 #include "ctl_phone.h"
 #include "ctl_policy.h"
 #include "ctl_sns.h"
+#include "ctl_sqs.h"
 #include "sns_verify.h"
 
 static const char usage[] =
@@ -35,7 +39,11 @@ static const char usage[] =
         "    (--role-arn sets TwoWayChannelRole instead of relying on the policy);\n"
         "  - self-managed opt-outs are turned on (twowayd answers STOP/HELP);\n"
         "  - URL (https://host/sns) is subscribed to the topic, and setup waits up to\n"
-        "    --timeout seconds (default 60) until the running daemon has confirmed it.\n"
+        "    --timeout seconds (default 60) until the running daemon has confirmed it;\n"
+        "  - delivery is made durable: the subscription's DeliveryPolicy retries for up\n"
+        "    to ~54 minutes with backoff (SNS's default gives up after ~1 minute), and\n"
+        "    its RedrivePolicy sends what SNS still cannot deliver to the SQS queue\n"
+        "    TOPIC-NAME" CTL_DLQ_SUFFIX " (created, kept 14 days; see 'twowayctl doctor').\n"
         "A number that is not ACTIVE yet stops setup (exit 4); running setup again\n"
         "changes nothing. --dry-run prints the plan and changes nothing.\n"
         "Exit: 0 done, 1 failed, 2 usage, 3 config, 4 number not ACTIVE, 5 not confirmed\n"
@@ -51,6 +59,8 @@ struct setup {
         const char *topic, *endpoint, *protocol, *role;
         bool dry_run;
         unsigned changes;
+        char *subscription; /* the confirmed subscription's ARN; NULL in a dry run before it */
+        char *queue_arn;    /* the dead-letter queue's; NULL in a dry run before it exists */
 };
 
 _printf_(2, 3) static void step(const char *what, const char *fmt, ...)
@@ -226,8 +236,10 @@ static int do_subscription(struct setup *s, unsigned timeout_s)
         if (sub && ctl_sns_subscription_confirmed(sub)) {
                 step("subscription:", "already confirmed: %s",
                      json_string_value(json_object_get(sub, "SubscriptionArn")));
+                s->subscription =
+                        strdup(json_string_value(json_object_get(sub, "SubscriptionArn")));
                 json_decref(sub);
-                return 0;
+                return s->subscription ? 0 : -ENOMEM;
         }
         pending = sub != NULL;
         json_decref(sub);
@@ -259,6 +271,143 @@ static int do_subscription(struct setup *s, unsigned timeout_s)
         if (r < 0)
                 return r;
         step("subscription:", "confirmed: %s", arn);
+        s->subscription = TAKE_PTR(arn);
+        return 0;
+}
+
+/* The queue SNS dead-letters to, with a policy that lets the topic send to it. */
+static int do_dead_letter_queue(struct setup *s)
+{
+        char name[CTL_DLQ_NAME_MAX];
+        _cleanup_free_ char *url = NULL, *policy = NULL;
+        enum ctl_policy_outcome outcome;
+        json_t *attrs = NULL;
+        int r;
+
+        r = ctl_dlq_name(s->topic, name);
+        if (r < 0)
+                return r;
+        r = ctl_sqs_queue_url(s->ctl, name, &url);
+        if (r < 0)
+                return r;
+        if (!url) {
+                json_t *create;
+
+                s->changes++;
+                if (s->dry_run) {
+                        step("dead-letter queue:",
+                             "would create SQS queue %s (messages kept 14 days) with a policy "
+                             "letting %s send to it",
+                             name, s->topic);
+                        return 0;
+                }
+                create = ctl_dlq_attributes();
+                if (!create)
+                        return -ENOMEM;
+                r = ctl_sqs_create_queue(s->ctl, name, create, &url);
+                json_decref(create);
+                if (r < 0)
+                        return r;
+                step("dead-letter queue:", "created %s (messages kept 14 days)", url);
+        } else {
+                step("dead-letter queue:", "already exists: %s", url);
+        }
+        r = ctl_sqs_queue_attributes(s->ctl, url, &attrs);
+        if (r < 0)
+                return r;
+        s->queue_arn = strdup(json_string_value(json_object_get(attrs, "QueueArn")) ?: "");
+        r = s->queue_arn ? 0 : -ENOMEM;
+        if (r >= 0 && !*s->queue_arn) {
+                ctl_errorf("sqs GetQueueAttributes: no QueueArn for %s", url);
+                r = -EBADMSG;
+        }
+        if (r >= 0)
+                r = ctl_dlq_policy_merge(json_string_value(json_object_get(attrs, "Policy")),
+                                         s->queue_arn, s->topic, &outcome, &policy);
+        json_decref(attrs);
+        if (r == -EBADMSG && *s->queue_arn) {
+                ctl_errorf("the policy of %s cannot be read as a policy: fix it by hand", url);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        if (outcome == CTL_POLICY_ALREADY) {
+                step("queue policy:", "already lets %s send to it (statement " CTL_DLQ_SID ")",
+                     s->topic);
+                return 0;
+        }
+        s->changes++;
+        if (s->dry_run) {
+                step("queue policy:", "would %s statement " CTL_DLQ_SID " letting %s send to it",
+                     outcome == CTL_POLICY_ADDED ? "add" : "update", s->topic);
+                return 0;
+        }
+        r = ctl_sqs_set_attribute(s->ctl, url, "Policy", policy);
+        if (r < 0)
+                return r;
+        step("queue policy:", "%s statement " CTL_DLQ_SID ": %s may send to it",
+             outcome == CTL_POLICY_ADDED ? "added" : "updated", s->topic);
+        return 0;
+}
+
+/* The subscription's DeliveryPolicy and RedrivePolicy. */
+static int do_delivery_policies(struct setup *s)
+{
+        _cleanup_free_ char *delivery = ctl_delivery_policy_text();
+        _cleanup_free_ char *redrive = NULL;
+        json_t *attrs = NULL;
+        bool delivery_ok = false, redrive_ok = false;
+        int r;
+
+        if (!delivery)
+                return -ENOMEM;
+        if (!s->subscription || !s->queue_arn) { /* a dry run: neither exists yet */
+                s->changes += 2;
+                step("delivery policy:",
+                     "would retry for up to %d minutes with backoff, at most "
+                     "1000 deliveries/s",
+                     CTL_DELIVERY_WINDOW_S / 60);
+                step("dead letters:", "would send what SNS cannot deliver to the queue above");
+                return 0;
+        }
+        redrive = ctl_redrive_policy_text(s->queue_arn);
+        if (!redrive)
+                return -ENOMEM;
+        r = ctl_sns_subscription_attributes(s->ctl, s->subscription, &attrs);
+        if (r < 0)
+                return r;
+        delivery_ok = ctl_delivery_policy_is_ours(
+                json_string_value(json_object_get(attrs, "DeliveryPolicy")));
+        redrive_ok = ctl_redrive_policy_is_ours(
+                json_string_value(json_object_get(attrs, "RedrivePolicy")), s->queue_arn);
+        json_decref(attrs);
+
+        if (delivery_ok)
+                step("delivery policy:", "already retries for up to %d minutes with backoff",
+                     CTL_DELIVERY_WINDOW_S / 60);
+        else {
+                s->changes++;
+                if (!s->dry_run) {
+                        r = ctl_sns_set_subscription_attribute(s->ctl, s->subscription,
+                                                               "DeliveryPolicy", delivery);
+                        if (r < 0)
+                                return r;
+                }
+                step("delivery policy:", "%s %s", s->dry_run ? "would set" : "set", delivery);
+        }
+        if (redrive_ok)
+                step("dead letters:", "already go to %s", s->queue_arn);
+        else {
+                s->changes++;
+                if (!s->dry_run) {
+                        r = ctl_sns_set_subscription_attribute(s->ctl, s->subscription,
+                                                               "RedrivePolicy", redrive);
+                        if (r < 0)
+                                return r;
+                }
+                step("dead letters:", "%s %s", s->dry_run ? "would send them to" : "go to",
+                     s->queue_arn);
+        }
         return 0;
 }
 
@@ -338,6 +487,12 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
         json_decref(pn);
         if (r >= 0)
                 r = do_subscription(&s, (unsigned)timeout_s);
+        if (r >= 0)
+                r = do_dead_letter_queue(&s);
+        if (r >= 0)
+                r = do_delivery_policies(&s);
+        free(s.subscription);
+        free(s.queue_arn);
         if (r == -ETIMEDOUT)
                 return CTL_EXIT_TIMEOUT;
         if (r < 0)

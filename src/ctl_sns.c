@@ -121,6 +121,32 @@ int ctl_sns_set_policy(struct ctl *ctl, const char *topic_arn, const char *polic
         return ctl_sns_call(ctl, "SetTopicAttributes", pairs, 3, &xml, NULL);
 }
 
+int ctl_sns_subscription_attributes(struct ctl *ctl, const char *subscription_arn, json_t **ret)
+{
+        const char *pairs[] = {"SubscriptionArn", subscription_arn};
+        _cleanup_free_ char *xml = NULL;
+        size_t len;
+        int r;
+
+        r = ctl_sns_call(ctl, "GetSubscriptionAttributes", pairs, 1, &xml, &len);
+        if (r < 0)
+                return r;
+        /* The same <Attributes><entry><key/><value/></entry>... as a topic's. */
+        r = ctl_xml_topic_attributes(xml, len, ret);
+        return r < 0 ? bad_answer("GetSubscriptionAttributes", r) : 0;
+}
+
+int ctl_sns_set_subscription_attribute(struct ctl *ctl, const char *subscription_arn,
+                                       const char *name, const char *value)
+{
+        const char *pairs[] = {"SubscriptionArn", subscription_arn,
+                               "AttributeName",   name,
+                               "AttributeValue",  value};
+        _cleanup_free_ char *xml = NULL;
+
+        return ctl_sns_call(ctl, "SetSubscriptionAttributes", pairs, 3, &xml, NULL);
+}
+
 int ctl_sns_subscriptions(struct ctl *ctl, const char *topic_arn, json_t **ret)
 {
         json_t *all = json_array();

@@ -14,7 +14,7 @@ const CTL = process.env.TWOWAYCTL_BIN ||
     : new URL('../../build/twowayctl', import.meta.url).pathname);
 const OUR_NUMBER = '+18005550199';
 const MUTATING = ['SetTopicAttributes', 'Subscribe', 'UpdatePhoneNumber', 'Publish', 'SendTextMessage',
-  'UpdateItem', 'PutItem'];
+  'UpdateItem', 'PutItem', 'CreateQueue', 'SetQueueAttributes', 'SetSubscriptionAttributes'];
 
 let standin;
 before(async () => { standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' }); });
@@ -74,9 +74,9 @@ const json = (r) => {
   assert.equal(typeof r.stdout, 'string');
   return JSON.parse(r.stdout);
 };
-const mutatingCalls = (from) => [...standin.requests('sms'), ...standin.requests('sns-api'), ...standin.requests('dynamodb')]
-  .filter((q) => q.seq > from && MUTATING.includes(q.operation));
-const lastSeq = () => Math.max(0, ...[...standin.requests('sms'), ...standin.requests('sns-api'), ...standin.requests('dynamodb')].map((q) => q.seq));
+const calls = () => ['sms', 'sns-api', 'dynamodb', 'sqs'].flatMap((s) => standin.requests(s));
+const mutatingCalls = (from) => calls().filter((q) => q.seq > from && MUTATING.includes(q.operation));
+const lastSeq = () => Math.max(0, ...calls().map((q) => q.seq));
 const numberState = (id) => standin.sms.phoneNumbers().find((n) => n.PhoneNumberId === id);
 
 function setupArgs(f, endpoint, extra = [], timeout = 15) {
@@ -95,7 +95,28 @@ test('setup on a fresh account reaches a confirmed subscription with the daemon 
   assert.match(r.stdout, /two-way messaging: +enabled towards/);
   assert.match(r.stdout, /self-managed opt-outs: +on/);
   assert.match(r.stdout, /subscription: +confirmed: arn:aws:sns:/);
+  assert.match(r.stdout, /dead-letter queue: +created http:\/\/127\.0\.0\.1:\d+\/123456789012\/twowayd-ctl-\d+-twowayd-dlq \(messages kept 14 days\)/);
+  assert.match(r.stdout, /queue policy: +added statement TwowaydSnsDeadLetter/);
+  assert.match(r.stdout, /delivery policy: +set \{/);
+  assert.match(r.stdout, /dead letters: +go to arn:aws:sqs:/);
   assert.match(r.stdout, /Setup complete\./);
+
+  // Delivery made durable: retries with backoff over most of SNS's hour, a
+  // throttle, and a dead-letter queue SNS may send to.
+  const sub = standin.sns.subscriptions(f.topicArn)[0];
+  const attrs = standin.sns.subscriptionAttributes(sub.arn);
+  const delivery = JSON.parse(attrs.DeliveryPolicy);
+  assert.deepEqual(delivery, {
+    healthyRetryPolicy: { minDelayTarget: 10, maxDelayTarget: 120, numRetries: 32, numNoDelayRetries: 3,
+      numMinDelayRetries: 2, numMaxDelayRetries: 15, backoffFunction: 'exponential' },
+    throttlePolicy: { maxReceivesPerSecond: 1000 },
+  });
+  const queue = standin.sqs.queue(`twowayd-ctl-${seq}-twowayd-dlq`);
+  assert.ok(queue, 'no dead-letter queue');
+  assert.equal(queue.attributes.MessageRetentionPeriod, '1209600');
+  assert.deepEqual(JSON.parse(attrs.RedrivePolicy), { deadLetterTargetArn: queue.arn });
+  assert.ok(standin.sqs.allowsSend(queue.arn, 'sns.amazonaws.com', f.topicArn), queue.attributes.Policy);
+  assert.ok(!standin.sqs.allowsSend(queue.arn, 'sns.amazonaws.com', standin.sns.topicArn), 'another topic may send to the queue');
 
   const n = numberState(f.phone.PhoneNumberId);
   assert.equal(n.TwoWayEnabled, true);
@@ -130,6 +151,10 @@ test('setup run twice changes nothing the second time', async (t) => {
   assert.match(second.stdout, /two-way messaging: +already enabled/);
   assert.match(second.stdout, /self-managed opt-outs: +already on/);
   assert.match(second.stdout, /subscription: +already confirmed/);
+  assert.match(second.stdout, /dead-letter queue: +already exists/);
+  assert.match(second.stdout, /queue policy: +already lets/);
+  assert.match(second.stdout, /delivery policy: +already retries for up to 54 minutes/);
+  assert.match(second.stdout, /dead letters: +already go to arn:aws:sqs:/);
   assert.match(second.stdout, /Nothing to change/);
   assert.deepEqual(mutatingCalls(mark).map((q) => q.operation), []);
   assert.equal(standin.sns.topicAttributes(f.topicArn).Policy, policyBefore);
@@ -159,11 +184,15 @@ test('setup --dry-run prints the plan and mutates nothing', async (t) => {
   assert.match(r.stdout, /two-way messaging: +would enable it towards/);
   assert.match(r.stdout, /self-managed opt-outs: +would turn them on/);
   assert.match(r.stdout, /subscription: +would subscribe https:\/\/sms.example.com\/sns/);
-  assert.match(r.stdout, /Dry run: 4 changes planned, nothing was changed/);
+  assert.match(r.stdout, /dead-letter queue: +would create SQS queue twowayd-ctl-\d+-twowayd-dlq \(messages kept 14 days\)/);
+  assert.match(r.stdout, /delivery policy: +would retry for up to 54 minutes/);
+  assert.match(r.stdout, /dead letters: +would send/);
+  assert.match(r.stdout, /Dry run: 7 changes planned, nothing was changed/);
   assert.deepEqual(mutatingCalls(mark), []);
   assert.equal(standin.sns.topicAttributes(f.topicArn).Policy, policyBefore);
   assert.equal(numberState(f.phone.PhoneNumberId).TwoWayEnabled, false);
   assert.deepEqual(standin.sns.subscriptions(f.topicArn), []);
+  assert.equal(standin.sqs.queue(`twowayd-ctl-${seq}-twowayd-dlq`), null);
 });
 
 test('setup keeps the other statements of an existing policy', async (t) => {
@@ -209,7 +238,8 @@ test('doctor: everything in order exits 0', async (t) => {
   assert.equal(out.ok, true);
   assert.deepEqual(failed, []);
   assert.deepEqual(out.checks.map((c) => c.check),
-    ['credentials', 'phone-number', 'message-type', 'rate', 'two-way', 'opt-outs', 'topic-policy', 'subscription', 'healthz', 'consent-table']);
+    ['credentials', 'phone-number', 'message-type', 'rate', 'two-way', 'opt-outs', 'topic-policy', 'subscription',
+      'sns-retries', 'dead-letter', 'healthz', 'consent-table']);
   assert.ok(out.checks.every((c) => c.status === 'ok'), JSON.stringify(out.checks));
   assert.match(out.checks[0].message, /resolved from environment/);
   // The human form too.
@@ -295,6 +325,51 @@ test('doctor: a topic policy that does not let sms-voice publish fails', async (
   assert.deepEqual(failed, ['topic-policy']);
   assert.match(byCheck['topic-policy'][0].message, /does not let sms-voice.amazonaws.com publish/);
   assert.match(byCheck['topic-policy'][0].fix, /TwowaydSmsVoicePublish/);
+});
+
+test('doctor: SNS\'s default delivery policy, or no working dead-letter queue, fails', async (t) => {
+  const { f, d } = await goodState(t);
+  const sub = standin.sns.subscriptions(f.topicArn)[0];
+  const { RedrivePolicy, DeliveryPolicy } = standin.sns.subscriptionAttributes(sub.arn);
+  const queue = standin.sqs.queue(`${f.topicArn.split(':').pop()}-twowayd-dlq`);
+
+  // Delivery policy gone: SNS's default gives up after about a minute.
+  standin.sns.setSubscriptionAttribute(sub.arn, 'DeliveryPolicy', undefined);
+  let res = await doctor(d, f);
+  assert.equal(res.r.code, 1);
+  assert.deepEqual(res.failed, ['sns-retries']);
+  assert.match(res.byCheck['sns-retries'][0].message, /no DeliveryPolicy: SNS gives up after 3 retries/);
+  assert.match(res.byCheck['sns-retries'][0].fix, /twowayctl setup/);
+  standin.sns.setSubscriptionAttribute(sub.arn, 'DeliveryPolicy', DeliveryPolicy);
+
+  // No redrive policy: undeliverable messages are discarded.
+  standin.sns.setSubscriptionAttribute(sub.arn, 'RedrivePolicy', undefined);
+  res = await doctor(d, f);
+  assert.deepEqual(res.failed, ['dead-letter']);
+  assert.match(res.byCheck['dead-letter'][0].message, /no RedrivePolicy/);
+
+  // A redrive policy naming a queue that does not exist.
+  standin.sns.setSubscriptionAttribute(sub.arn, 'RedrivePolicy', JSON.stringify({ deadLetterTargetArn: `${queue.arn}-gone` }));
+  res = await doctor(d, f);
+  assert.deepEqual(res.failed, ['dead-letter']);
+  assert.match(res.byCheck['dead-letter'][0].message, /does not exist/);
+  standin.sns.setSubscriptionAttribute(sub.arn, 'RedrivePolicy', RedrivePolicy);
+
+  // A queue policy that does not let the topic send.
+  const other = { Version: '2012-10-17', Statement: [{ Sid: 'Other', Effect: 'Allow', Principal: { Service: 'sns.amazonaws.com' },
+    Action: 'sqs:SendMessage', Resource: queue.arn, Condition: { ArnEquals: { 'aws:SourceArn': standin.sns.topicArn } } }] };
+  standin.sqs.setQueueAttribute(queue.name, 'Policy', JSON.stringify(other));
+  res = await doctor(d, f);
+  assert.deepEqual(res.failed, ['dead-letter']);
+  assert.match(res.byCheck['dead-letter'][0].message, /does not let .* send to it/);
+
+  // setup repairs all of it.
+  const again = await ctl(d.configPath, setupArgs(f, d.url));
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /queue policy: +added statement TwowaydSnsDeadLetter/);
+  res = await doctor(d, f);
+  assert.deepEqual(res.failed, []);
+  assert.match(res.byCheck['dead-letter'][0].message, /undeliverable messages go to arn:aws:sqs:.*\(0 waiting\)/);
 });
 
 test('doctor: no confirmed subscription for the endpoint fails', async (t) => {

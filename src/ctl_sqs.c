@@ -1,0 +1,112 @@
+/*
+ * ctl_sqs.c — SQS calls (JSON 1.0) for the subscription's dead-letter queue.
+ */
+#include "aws.h"
+#include "aws_error.h"
+#include "common.h"
+#include "ctl.h"
+#include "ctl_sqs.h"
+
+/* One call; on failure it is reported unless its error code is `quiet`. */
+static int sqs_call(struct ctl *ctl, const char *operation, json_t *body, const char *quiet,
+                    struct ctl_reply *rep)
+{
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        r = ctl_call(ctl,
+                     &(struct aws_call_params){
+                             .service = AWS_SERVICE_SQS,
+                             .operation = operation,
+                             .body = body,
+                     },
+                     rep);
+        json_decref(body);
+        if (r < 0 && !(quiet && aws_error_is(&rep->error, quiet)))
+                ctl_report_aws(ctl, AWS_SERVICE_SQS, operation, r, rep);
+        return r;
+}
+
+/* The string member `key` of the answer, copied. */
+static int answer_string(struct ctl_reply *rep, const char *key, char **ret)
+{
+        const char *v = json_string_value(json_object_get(rep->json, key));
+        int r = 0;
+
+        if (!v)
+                r = -EBADMSG;
+        else if (!(*ret = strdup(v)))
+                r = -ENOMEM;
+        ctl_reply_done(rep);
+        if (r == -EBADMSG)
+                ctl_errorf("sqs: the answer has no %s", key);
+        return r;
+}
+
+int ctl_sqs_queue_url(struct ctl *ctl, const char *name, char **ret_url)
+{
+        struct ctl_reply rep;
+        int r = sqs_call(ctl, "GetQueueUrl", json_pack("{s:s}", "QueueName", name),
+                         "QueueDoesNotExist", &rep);
+
+        if (r < 0 && aws_error_is(&rep.error, "QueueDoesNotExist")) {
+                ctl_reply_done(&rep);
+                *ret_url = NULL;
+                return 0;
+        }
+        if (r < 0) {
+                ctl_reply_done(&rep);
+                return r;
+        }
+        return answer_string(&rep, "QueueUrl", ret_url);
+}
+
+int ctl_sqs_create_queue(struct ctl *ctl, const char *name, const json_t *attributes,
+                         char **ret_url)
+{
+        struct ctl_reply rep;
+        json_t *body = json_pack("{s:s}", "QueueName", name);
+        int r;
+
+        if (body && attributes &&
+            json_object_set_new(body, "Attributes", json_deep_copy(attributes)) < 0) {
+                json_decref(body);
+                return -ENOMEM;
+        }
+        r = sqs_call(ctl, "CreateQueue", body, NULL, &rep);
+        if (r < 0) {
+                ctl_reply_done(&rep);
+                return r;
+        }
+        return answer_string(&rep, "QueueUrl", ret_url);
+}
+
+int ctl_sqs_queue_attributes(struct ctl *ctl, const char *url, json_t **ret)
+{
+        struct ctl_reply rep;
+        json_t *attrs;
+        int r = sqs_call(ctl, "GetQueueAttributes",
+                         json_pack("{s:s,s:[s]}", "QueueUrl", url, "AttributeNames", "All"), NULL,
+                         &rep);
+
+        if (r < 0) {
+                ctl_reply_done(&rep);
+                return r;
+        }
+        attrs = json_object_get(rep.json, "Attributes");
+        *ret = json_is_object(attrs) ? json_incref(attrs) : json_object();
+        ctl_reply_done(&rep);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int ctl_sqs_set_attribute(struct ctl *ctl, const char *url, const char *name, const char *value)
+{
+        struct ctl_reply rep;
+        int r = sqs_call(ctl, "SetQueueAttributes",
+                         json_pack("{s:s,s:{s:s}}", "QueueUrl", url, "Attributes", name, value),
+                         NULL, &rep);
+
+        ctl_reply_done(&rep);
+        return r;
+}
