@@ -555,6 +555,7 @@ export class SnsFake extends EventEmitter {
   #deliveries = [];
   #listPageSize = 100;
   #closing = false;
+  #sqs = null;                // the SQS fake, for dead letters (RedrivePolicy)
 
   /**
    * Use startSnsFake(). opts: host ('127.0.0.1'), port (0), region ('us-east-1'),
@@ -570,6 +571,7 @@ export class SnsFake extends EventEmitter {
     this.topicArn = `arn:aws:sns:${this.region}:${this.accountId}:${opts.topicName ?? 'twowayd-inbound'}`;
     this.#faults = opts.faults ?? null;
     this.#faultKey = opts.faultKey ?? 'sns';
+    this.#sqs = opts.sqs ?? null;
     this.port = opts.port ?? 0;
     this.createTopic(this.topicArn.split(':').pop());
   }
@@ -647,7 +649,7 @@ export class SnsFake extends EventEmitter {
   }
 
   // Deliveries to subscribed endpoints: {time, type, subscriptionArn, endpoint, messageId,
-  // delivered, status, attempts}.
+  // delivered, status, attempts, deadLetter (the queue ARN a failed notification went to, or null)}.
   deliveries() {
     return this.#deliveries.map((x) => ({ ...x }));
   }
@@ -662,10 +664,25 @@ export class SnsFake extends EventEmitter {
       .then((r) => ({ delivered: r.delivered, status: r.status, attempts: r.attempts }))
       .catch((e) => ({ delivered: false, status: null, attempts: [{ status: null, error: e.message }] }))
       .then((r) => {
+        const deadLetter = !r.delivered && type === 'Notification' ? this.#deadLetter(sub, msg) : null;
         this.#deliveries.push({ time: new Date().toISOString(), type, subscriptionArn: sub.arn, endpoint: sub.endpoint,
-          messageId: msg.json.MessageId, ...r });
+          messageId: msg.json.MessageId, ...r, deadLetter });
         this.emit('change');
       });
+  }
+
+  // A notification given up on goes to the subscription's dead-letter queue,
+  // when it has a RedrivePolicy and the queue's policy lets sns.amazonaws.com
+  // send to it from this topic (SNS checks the same); the queue message's body
+  // is the notification's JSON, signature included. Returns the queue's ARN,
+  // or null when the message is dropped, as SNS drops it.
+  #deadLetter(sub, msg) {
+    const redrive = sub.attributes?.RedrivePolicy;
+    if (!redrive || !this.#sqs) return null;
+    const arn = JSON.parse(redrive).deadLetterTargetArn;
+    if (!this.#sqs.allowsSend(arn, 'sns.amazonaws.com', sub.topicArn)) return null;
+    this.#sqs.enqueue(arn, msg.body);
+    return arn;
   }
 
   #requestConfirmation(sub) {

@@ -1,6 +1,7 @@
 // Amazon SQS (awsJson1_0, X-Amz-Target: AmazonSQS.<Op>, signing name "sqs"),
 // as much as twowayctl uses: CreateQueue, GetQueueUrl, GetQueueAttributes,
-// SetQueueAttributes, SendMessage, ReceiveMessage, DeleteMessage. Standard
+// SetQueueAttributes, SendMessage, ReceiveMessage, ChangeMessageVisibility,
+// DeleteMessage. Standard
 // queues only. Behaves like the service where a client could notice:
 //   - CreateQueue of an existing name returns its URL when the attributes given
 //     match the queue's, and QueueNameExists (awsQuery code QueueAlreadyExists)
@@ -226,6 +227,15 @@ export class SqsFake {
             Attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt) } };
         });
         return out.length ? { Messages: out } : {};
+      },
+      ChangeMessageVisibility: (input) => {
+        const q = this.#byUrl(input.QueueUrl);
+        const m = q.messages.find((x) => x.receiptHandle && x.receiptHandle === input.ReceiptHandle);
+        if (!m) throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${input.ReceiptHandle}" is not a valid receipt handle.`);
+        const t = input.VisibilityTimeout;
+        if (!Number.isInteger(t) || t < 0 || t > 43200) throw new SqsError('InvalidParameterValue', 'Value for parameter VisibilityTimeout is invalid.');
+        m.visibleAt = Date.now() + t * 1000;
+        return {};
       },
       DeleteMessage: (input) => {
         const q = this.#byUrl(input.QueueUrl);

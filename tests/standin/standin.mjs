@@ -106,7 +106,7 @@ export async function startStandin(opts = {}) {
     if (opts.consentTable) await backend.createConsentTable(opts.consentTable);
     if (opts.sns) {
       sns = await startSnsFake({
-        host, region, faults, port: ports.sns, ...(typeof opts.sns === 'object' ? opts.sns : {}),
+        host, region, faults, sqs, port: ports.sns, ...(typeof opts.sns === 'object' ? opts.sns : {}),
       });
       // The management API (Query protocol) shares the fault queues and the recorder
       // under the name 'sns-api'.
