@@ -32,6 +32,7 @@
 struct config;
 struct ev_loop;
 struct http_client;
+struct http_client_req;
 
 /* Exit codes (documented in --help and README). */
 enum {
@@ -92,6 +93,13 @@ void ctl_reply_done(struct ctl_reply *rep);
 /* Resolve credentials now: 0 with *ret_source, or < 0. */
 int ctl_credentials(struct ctl *ctl, enum aws_creds_source *ret_source);
 
+/* One HTTP request (plain or TLS with [aws] ca_bundle) to completion: 0 with
+ * the status and body (malloc'd, may be NULL), or a transport errno. */
+int ctl_http_request(struct ctl *ctl, const struct http_client_req *req, long *ret_status,
+                     char **ret_body);
+/* The daemon's own URL for path, from [http] listen (a wildcard address
+ * becomes loopback) and tls_cert (https). Malloc'd; NULL on OOM. */
+char *ctl_daemon_url(const struct config *c, const char *path);
 /* GET url (plain or TLS with [aws] ca_bundle). 0 with the status and body
  * (malloc'd, may be NULL), or a transport errno. */
 int ctl_http_get(struct ctl *ctl, const char *url, long timeout_ms, long *ret_status,

@@ -49,5 +49,6 @@ int ctl_cmd_consent(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_spool(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_send(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_simulate(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_dlq(struct ctl *ctl, int argc, char **argv);
 
 #endif

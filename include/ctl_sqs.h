@@ -25,4 +25,14 @@ int ctl_sqs_queue_attributes(struct ctl *ctl, const char *url, json_t **ret);
 /* SetQueueAttributes with one attribute. */
 int ctl_sqs_set_attribute(struct ctl *ctl, const char *url, const char *name, const char *value);
 
+/* ReceiveMessage: up to max (1-10) messages, hidden from other receives for
+ * visibility_s seconds; *ret is a JSON array (empty when none) of
+ * {MessageId, ReceiptHandle, Body, ...}. */
+int ctl_sqs_receive(struct ctl *ctl, const char *url, unsigned max, unsigned visibility_s,
+                    json_t **ret);
+int ctl_sqs_delete(struct ctl *ctl, const char *url, const char *receipt);
+/* ChangeMessageVisibility: 0 makes a received message visible again at once. */
+int ctl_sqs_set_visibility(struct ctl *ctl, const char *url, const char *receipt,
+                           unsigned visibility_s);
+
 #endif

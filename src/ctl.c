@@ -310,20 +310,13 @@ static void get_cb(struct http_transfer *t, int r, const struct http_client_resp
         w->done = true;
 }
 
-int ctl_http_get(struct ctl *ctl, const char *url, long timeout_ms, long *ret_status,
-                 char **ret_body)
+int ctl_http_request(struct ctl *ctl, const struct http_client_req *req, long *ret_status,
+                     char **ret_body)
 {
         struct get_wait w = {0};
         int r;
 
-        r = http_client_start(ctl->http,
-                              &(struct http_client_req){
-                                      .url = url,
-                                      .timeout_ms = timeout_ms,
-                                      .connect_timeout_ms = MIN(timeout_ms, 3000),
-                                      .max_response = 64 * 1024,
-                              },
-                              get_cb, &w, NULL);
+        r = http_client_start(ctl->http, req, get_cb, &w, NULL);
         if (r < 0)
                 return r;
         ctl_wait(ctl, &w.done);
@@ -335,6 +328,35 @@ int ctl_http_get(struct ctl *ctl, const char *url, long timeout_ms, long *ret_st
         else
                 free(w.body);
         return 0;
+}
+
+int ctl_http_get(struct ctl *ctl, const char *url, long timeout_ms, long *ret_status,
+                 char **ret_body)
+{
+        return ctl_http_request(ctl,
+                                &(struct http_client_req){
+                                        .url = url,
+                                        .timeout_ms = timeout_ms,
+                                        .connect_timeout_ms = MIN(timeout_ms, 3000),
+                                        .max_response = 64 * 1024,
+                                },
+                                ret_status, ret_body);
+}
+
+char *ctl_daemon_url(const struct config *c, const char *path)
+{
+        const char *host = c->http_listen_host;
+        char *url;
+
+        if (isempty(host) || streq(host, "0.0.0.0"))
+                host = "127.0.0.1";
+        else if (streq(host, "::"))
+                host = "::1";
+        if (asprintf(&url, "%s://%s%s%s:%u%s", c->http_tls_cert ? "https" : "http",
+                     strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+                     (unsigned)c->http_listen_port, path) < 0)
+                return NULL;
+        return url;
 }
 
 int ctl_uuid(char out[37])

@@ -415,25 +415,10 @@ out:
         json_decref(attrs);
 }
 
-static char *default_healthz_url(const struct config *c)
-{
-        const char *host = c->http_listen_host;
-        char *url;
-
-        if (isempty(host) || streq(host, "0.0.0.0"))
-                host = "127.0.0.1";
-        else if (streq(host, "::"))
-                host = "::1";
-        if (asprintf(&url, "%s://%s%s%s:%u/healthz", c->http_tls_cert ? "https" : "http",
-                     strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-                     (unsigned)c->http_listen_port) < 0)
-                return NULL;
-        return url;
-}
-
 static void check_healthz(struct doctor *d, const char *url_arg)
 {
-        _cleanup_free_ char *url = url_arg ? strdup(url_arg) : default_healthz_url(d->ctl->config);
+        _cleanup_free_ char *url =
+                url_arg ? strdup(url_arg) : ctl_daemon_url(d->ctl->config, "/healthz");
         _cleanup_free_ char *body = NULL;
         long status = 0;
         int r;

@@ -110,3 +110,48 @@ int ctl_sqs_set_attribute(struct ctl *ctl, const char *url, const char *name, co
         ctl_reply_done(&rep);
         return r;
 }
+
+int ctl_sqs_receive(struct ctl *ctl, const char *url, unsigned max, unsigned visibility_s,
+                    json_t **ret)
+{
+        struct ctl_reply rep;
+        json_t *msgs;
+        int r = sqs_call(ctl, "ReceiveMessage",
+                         json_pack("{s:s,s:i,s:i,s:i}", "QueueUrl", url, "MaxNumberOfMessages",
+                                   (int)max, "VisibilityTimeout", (int)visibility_s,
+                                   "WaitTimeSeconds", 0),
+                         NULL, &rep);
+
+        if (r < 0) {
+                ctl_reply_done(&rep);
+                return r;
+        }
+        msgs = json_object_get(rep.json, "Messages");
+        *ret = json_is_array(msgs) ? json_incref(msgs) : json_array();
+        ctl_reply_done(&rep);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int ctl_sqs_delete(struct ctl *ctl, const char *url, const char *receipt)
+{
+        struct ctl_reply rep;
+        int r = sqs_call(ctl, "DeleteMessage",
+                         json_pack("{s:s,s:s}", "QueueUrl", url, "ReceiptHandle", receipt), NULL,
+                         &rep);
+
+        ctl_reply_done(&rep);
+        return r;
+}
+
+int ctl_sqs_set_visibility(struct ctl *ctl, const char *url, const char *receipt,
+                           unsigned visibility_s)
+{
+        struct ctl_reply rep;
+        int r = sqs_call(ctl, "ChangeMessageVisibility",
+                         json_pack("{s:s,s:s,s:i}", "QueueUrl", url, "ReceiptHandle", receipt,
+                                   "VisibilityTimeout", (int)visibility_s),
+                         NULL, &rep);
+
+        ctl_reply_done(&rep);
+        return r;
+}

@@ -31,6 +31,8 @@ static const char usage[] =
         "                                  read or change a consent record\n"
         "  spool ls|show ID|retry ID|purge ID\n"
         "                                  the daemon's local queue\n"
+        "  dlq ls|replay                   what SNS could not deliver: list it, or\n"
+        "                                  replay it into the daemon\n"
         "  send --to +E164 --body TEXT     send one SMS\n"
         "  simulate --from +E164 --body TEXT\n"
         "                                  publish an inbound-shaped message to the topic\n"
@@ -55,7 +57,7 @@ static const struct {
 } commands[] = {
         {"status", ctl_cmd_status},     {"setup", ctl_cmd_setup}, {"doctor", ctl_cmd_doctor},
         {"consent", ctl_cmd_consent},   {"spool", ctl_cmd_spool}, {"send", ctl_cmd_send},
-        {"simulate", ctl_cmd_simulate},
+        {"simulate", ctl_cmd_simulate}, {"dlq", ctl_cmd_dlq},
 };
 
 int main(int argc, char **argv)

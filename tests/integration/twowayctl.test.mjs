@@ -599,11 +599,78 @@ test('simulate makes the daemon store a message', async (t) => {
   assert.equal(row.origination_number, '+14255550999');
 });
 
+// ---- dead letters ------------------------------------------------------------------------------
+
+test('dlq: a message dead-lettered while the daemon was down is listed, replayed once, and stored once', async (t) => {
+  const { f, d } = await goodState(t);
+  const queueName = `${f.topicArn.split(':').pop()}-twowayd-dlq`;
+  const from = '+14255550777';
+  await d.stop();
+
+  // SNS cannot reach the stopped daemon: after its retries the notification
+  // goes to the dead-letter queue setup made.
+  const sim = await ctl(d.configPath, ['simulate', '--from', from, '--body', 'Is anyone there?', '--json']);
+  assert.equal(sim.code, 0, sim.stdout + sim.stderr);
+  const { message_id: messageId, inbound_message_id: inbound } = json(sim);
+  await standin.sns.waitFor(() => standin.sns.deliveries().find((x) => x.messageId === messageId && x.deadLetter),
+    { timeoutMs: 15000 });
+  assert.equal(standin.sqs.queue(queueName).messages.length, 1);
+
+  // ls shows it and leaves it there.
+  const ls = await ctl(d.configPath, ['dlq', 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stdout + ls.stderr);
+  assert.deepEqual(json(ls).map((m) => [m.sns_message_id, m.type, m.from]), [[messageId, 'Notification', '+1425***0777']]);
+  const human = await ctl(d.configPath, ['dlq', 'ls']);
+  assert.match(human.stdout, new RegExp(`${messageId} .*\\+1425\\*\\*\\*0777 +Notification`));
+  assert.match(human.stdout, /^1 dead-lettered message$/m);
+  const queue = standin.sqs.queue(queueName);
+  assert.equal(queue.messages.length, 1);
+  const deadBody = queue.messages[0].Body;
+  assert.equal(JSON.parse(deadBody).MessageId, messageId);
+
+  // The daemon back (on another port), replay: verified, stored, answered, deleted.
+  const back = await startDaemon({ dir: d.dir, env: standin.env() });
+  t.after(() => back.stop());
+  const endpoint = `http://127.0.0.1:${back.port}/sns`;
+  const replay = await ctl(d.configPath, ['dlq', 'replay', '--endpoint', endpoint]);
+  assert.equal(replay.code, 0, replay.stdout + replay.stderr);
+  assert.match(replay.stdout, new RegExp(`^${messageId}  stored \\(from \\+1425\\*\\*\\*0777\\)$`, 'm'));
+  assert.match(replay.stdout, /Replayed 1: 1 stored, 0 already stored; 0 left in the queue\./);
+  assert.equal(standin.sqs.queue(queueName).messages.length, 0);
+  await back.waitForLog((l) => l.event === 'sns.stored' && l.inbound_message_id === inbound, 10000);
+  await standin.waitFor(() => standin.sms.sent().some((m) => m.DestinationPhoneNumber === from), { timeoutMs: 15000 });
+
+  // Replayed again (SQS delivers at least once): acknowledged, not stored twice.
+  const again = await ctl(d.configPath, ['dlq', 'replay', '--endpoint', endpoint]);
+  assert.match(again.stdout, /Replayed 0: 0 stored, 0 already stored; 0 left in the queue\./);
+  standin.sqs.enqueue(queue.arn, deadBody);
+  const dup = await ctl(d.configPath, ['dlq', 'replay', '--endpoint', endpoint]);
+  assert.equal(dup.code, 0, dup.stdout + dup.stderr);
+  assert.match(dup.stdout, new RegExp(`^${messageId}  already stored`, 'm'));
+  assert.match(dup.stdout, /Replayed 1: 0 stored, 1 already stored; 0 left in the queue\./);
+  assert.equal(standin.sqs.queue(queueName).messages.length, 0);
+  const rows = json(await ctl(d.configPath, ['spool', 'ls', '--state', 'any', '--json'])).rows
+    .filter((w) => w.inbound_message_id === inbound);
+  assert.equal(rows.length, 1);
+  assert.equal(standin.sms.sent().filter((m) => m.DestinationPhoneNumber === from).length, 1);
+
+  // One the daemon refuses (its signature broken) stays in the queue: exit 1.
+  const forged = JSON.parse(deadBody);
+  forged.Message = forged.Message.replace('Is anyone there?', 'Is anyone here?');
+  standin.sqs.enqueue(queue.arn, JSON.stringify(forged));
+  const refused = await ctl(d.configPath, ['dlq', 'replay', '--endpoint', endpoint]);
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, new RegExp(`${messageId}: the daemon answered 403 .*left in the queue`));
+  assert.match(refused.stdout, /Replayed 0: 0 stored, 0 already stored; 1 left in the queue\./);
+  assert.equal(standin.sqs.queue(queueName).messages.length, 1);
+  assert.deepEqual(standin.rejected('sqs'), []);
+});
+
 // ---- usage -----------------------------------------------------------------------------------
 
 test('--help for every command; usage errors exit 2; a bad config exits 3', async (t) => {
   const c = configFile(t, { topicArn: standin.sns.topicArn });
-  for (const cmd of ['status', 'setup', 'doctor', 'consent', 'spool', 'send', 'simulate']) {
+  for (const cmd of ['status', 'setup', 'doctor', 'consent', 'spool', 'send', 'simulate', 'dlq']) {
     const r = await ctl(c.path, [cmd, '--help']);
     assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`^usage: twowayctl ${cmd}`), cmd);
@@ -616,6 +683,9 @@ test('--help for every command; usage errors exit 2; a bad config exits 3', asyn
   r = await ctl(c.path, ['send', '--to', '+14255550123']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--body needs the text/);
+  r = await ctl(c.path, ['dlq', 'ls', '--endpoint', 'http://x/sns']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--endpoint URL \(http or https\) goes with dlq replay/);
   r = await ctl(join(c.dir, 'missing.conf'), ['status']);
   assert.equal(r.code, 3);
   assert.match(r.stderr, /cannot use the config/);
