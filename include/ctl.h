@@ -97,6 +97,8 @@ int ctl_credentials(struct ctl *ctl, enum aws_creds_source *ret_source);
  * the status and body (malloc'd, may be NULL), or a transport errno. */
 int ctl_http_request(struct ctl *ctl, const struct http_client_req *req, long *ret_status,
                      char **ret_body);
+/* Whether topic is one of [sns] topic_arns. */
+bool ctl_topic_configured(const struct config *c, const char *topic);
 /* The daemon's own URL for path, from [http] listen (a wildcard address
  * becomes loopback) and tls_cert (https). Malloc'd; NULL on OOM. */
 char *ctl_daemon_url(const struct config *c, const char *path);

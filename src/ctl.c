@@ -343,6 +343,14 @@ int ctl_http_get(struct ctl *ctl, const char *url, long timeout_ms, long *ret_st
                                 ret_status, ret_body);
 }
 
+bool ctl_topic_configured(const struct config *c, const char *topic)
+{
+        for (size_t i = 0; topic && i < c->n_sns_topic_arns; i++)
+                if (streq(c->sns_topic_arns[i], topic))
+                        return true;
+        return false;
+}
+
 char *ctl_daemon_url(const struct config *c, const char *path)
 {
         const char *host = c->http_listen_host;

@@ -80,14 +80,6 @@ static int dead_letter_parse(const json_t *msg, struct dead_letter *ret)
         return 0;
 }
 
-static bool topic_configured(const struct config *c, const char *topic)
-{
-        for (size_t i = 0; i < c->n_sns_topic_arns; i++)
-                if (streq(c->sns_topic_arns[i], topic))
-                        return true;
-        return false;
-}
-
 /* The queue of topic: 0 with *ret_url, NULL when there is none (said on stderr). */
 static int queue_of(struct ctl *ctl, const char *topic, char **ret_url)
 {
@@ -289,7 +281,7 @@ int ctl_cmd_dlq(struct ctl *ctl, int argc, char **argv)
         if (endpoint_arg && (!streq(verb, "replay") || !ctl_url_scheme(endpoint_arg)))
                 return ctl_cmd_usage_error(usage, "--endpoint URL (http or https) goes with dlq "
                                                   "replay");
-        if (topic_arg && !topic_configured(ctl->config, topic_arg))
+        if (topic_arg && !ctl_topic_configured(ctl->config, topic_arg))
                 ctl_errorf("warning: %s is not in [sns] topic_arns of %s: the daemon will refuse "
                            "its messages",
                            topic_arg, ctl->config_path);

@@ -96,14 +96,6 @@ _printf_(5, 6) static void check(struct doctor *d, enum check_status st, const c
         fflush(stdout);
 }
 
-static bool topic_configured(const struct config *c, const char *topic)
-{
-        for (size_t i = 0; i < c->n_sns_topic_arns; i++)
-                if (streq(c->sns_topic_arns[i], topic))
-                        return true;
-        return false;
-}
-
 static void check_credentials(struct doctor *d)
 {
         enum aws_creds_source source = AWS_CREDS_SOURCE_NONE;
@@ -142,8 +134,9 @@ static json_t *numbers_to_check(struct doctor *d, const char *which)
                 return NULL;
         }
         out = json_array();
-        json_array_foreach(all, i, pn) if (topic_configured(d->ctl->config,
-                                                            ctl_phone_str(pn, "TwoWayChannelArn")))
+        json_array_foreach(
+                all, i,
+                pn) if (ctl_topic_configured(d->ctl->config, ctl_phone_str(pn, "TwoWayChannelArn")))
                 json_array_append(out, pn);
         if (json_array_size(out) == 0)
                 check(d, CHECK_FAIL, "two-way",
@@ -230,7 +223,7 @@ static void check_number(struct doctor *d, const json_t *pn)
                 fix = NULL;
         if (!ctl_phone_bool(pn, "TwoWayEnabled"))
                 check(d, CHECK_FAIL, "two-way", fix, "two-way messaging is off on %s", num);
-        else if (!topic_configured(c, channel))
+        else if (!ctl_topic_configured(c, channel))
                 check(d, CHECK_FAIL, "two-way", fix,
                       "two-way messaging of %s goes to %s, which is not in [sns] topic_arns", num,
                       *channel ? channel : "no channel");
@@ -535,7 +528,7 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
                         const char *ch = ctl_phone_str(pn, "TwoWayChannelArn");
 
                         check_number(&d, pn);
-                        if (topic_configured(ctl->config, ch))
+                        if (ctl_topic_configured(ctl->config, ch))
                                 json_object_set_new(
                                         topics, ch,
                                         json_string(ctl_phone_str(pn, "TwoWayChannelRole")));

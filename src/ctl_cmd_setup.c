@@ -411,14 +411,6 @@ static int do_delivery_policies(struct setup *s)
         return 0;
 }
 
-static bool topic_configured(const struct config *c, const char *topic)
-{
-        for (size_t i = 0; i < c->n_sns_topic_arns; i++)
-                if (streq(c->sns_topic_arns[i], topic))
-                        return true;
-        return false;
-}
-
 int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
 {
         struct ctl_cmdline cl;
@@ -454,7 +446,7 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
                 return ctl_cmd_usage_error(usage, "--timeout needs 1 to 3600 seconds");
         if (ctl_aws(ctl) < 0)
                 return CTL_EXIT_FAIL;
-        if (!topic_configured(ctl->config, s.topic))
+        if (!ctl_topic_configured(ctl->config, s.topic))
                 ctl_errorf("warning: %s is not in [sns] topic_arns of %s: the daemon will "
                            "refuse its deliveries until it is added (and reloaded)",
                            s.topic, ctl->config_path);
