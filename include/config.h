@@ -60,10 +60,15 @@ struct config {
         char *http_path;     /* "/sns" */
         char *http_tls_cert; /* NULL: plain HTTP (behind an ALB or nginx) */
         char *http_tls_key;
-        unsigned http_max_connections; /* max_connections=512 */
-        unsigned http_max_per_ip;      /* max_connections_per_ip=64 */
-        unsigned http_timeout_s;       /* timeout=30: idle seconds before a connection closes */
-        size_t http_max_body;          /* max_body=524288 (bytes; k/m/g suffixes) */
+        unsigned http_max_connections;   /* max_connections=512 */
+        unsigned http_max_per_ip;        /* max_connections_per_ip=0: waiting ones; 0 no limit */
+        unsigned http_timeout_s;         /* timeout=30: idle seconds before a connection closes */
+        unsigned http_request_timeout_s; /* request_timeout=10: to send a whole request */
+        char *http_metrics_listen_host;  /* metrics_listen=; NULL: /metrics on the SNS port */
+        uint16_t http_metrics_listen_port;
+        char **http_metrics_allow; /* metrics_allow="127.0.0.0/8 ::1": who may GET /metrics */
+        size_t n_http_metrics_allow;
+        size_t http_max_body; /* max_body=524288 (bytes; k/m/g suffixes) */
 
         /* [aws] */
         char *aws_region;    /* NULL: from the environment, profile or IMDS */

@@ -6,6 +6,12 @@
  * after every MHD_run() (the systemd-journal-remote pattern). Nothing here
  * blocks.
  *
+ * Connections: each must deliver a complete request (head and body) within
+ * request_timeout_s of being accepted, or of its previous reply plus
+ * timeout_s when kept alive; when max_connections are open, a new one evicts
+ * the connection that has waited longest for its request; requests in
+ * progress are never cut. See http_server.c for the details.
+ *
  * Requests reach the handler once, complete: method, path, headers and the
  * whole body (bounded by max_body: a Content-Length above it gets 413 before
  * anything is buffered; a chunked body that grows past it gets 413 too).
@@ -35,14 +41,26 @@ struct http_request;
 typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
 typedef void (*http_cancel_fn)(struct http_request *req, void *userdata);
 
+#define HTTP_REQUEST_TIMEOUT_DEFAULT_S 10u
+
 struct http_server_options {
-        int listen_fd; /* a bound, listening socket: ours or systemd's */
-        unsigned max_connections;
-        unsigned max_per_ip;
-        unsigned timeout_s; /* idle seconds before a connection is closed */
+        int listen_fd;              /* a bound, listening socket: ours or systemd's */
+        unsigned max_connections;   /* past it, the longest-waiting connection is evicted */
+        unsigned max_per_ip;        /* waiting connections of one address; 0: no limit */
+        unsigned timeout_s;         /* idle seconds before a connection is closed */
+        unsigned request_timeout_s; /* to deliver a complete request (0: the default) */
         size_t max_body;
         const char *tls_cert_pem; /* NULL for plain HTTP; PEM text, not paths */
         const char *tls_key_pem;
+};
+
+/* Counters of the connection policy, monotonic since http_server_new(). */
+struct http_server_stats {
+        uint64_t accepted;
+        uint64_t evicted_table_full;     /* waiting connections shut down to admit a new one */
+        uint64_t closed_request_timeout; /* no complete request within the deadline */
+        uint64_t refused_per_ip;         /* over max_per_ip waiting connections of one address */
+        uint64_t refused_table_full;     /* full, and every connection had a request in progress */
 };
 
 /* Takes ownership of opts->listen_fd (closed by http_server_free()). */
@@ -56,6 +74,7 @@ void http_server_stop_accepting(struct http_server *s);
 unsigned http_server_pending(const struct http_server *s);
 unsigned http_server_connections(const struct http_server *s);
 void http_server_set_max_body(struct http_server *s, size_t max_body);
+void http_server_get_stats(const struct http_server *s, struct http_server_stats *ret);
 
 const char *http_request_method(const struct http_request *r);
 const char *http_request_path(const struct http_request *r);

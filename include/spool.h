@@ -208,7 +208,9 @@ struct spool_stats {
         uint64_t max_commit_usec;
         uint64_t recovered_in_progress; /* by the recovery at spool_open() */
         uint64_t recovered_reply_unknown;
-        size_t queued; /* puts waiting for a batch now */
+        uint64_t sql_steps; /* SQLite virtual-machine steps of every statement so far: what
+                             * the spool's reads and writes cost, whatever the clock says */
+        size_t queued;      /* puts waiting for a batch now */
 };
 
 /* r: 0 stored, 1 duplicate, < 0 the batch failed (see above). id: the new

@@ -42,6 +42,7 @@
 #include "common.h"
 #include "config.h"
 #include "log.h"
+#include "netmask.h"
 #include "tz.h"
 
 /* --- the schema ------------------------------------------------------------- */
@@ -88,6 +89,7 @@ static int check_agent_id(const char *v, char *why, size_t size);
 static int check_agent_alias_id(const char *v, char *why, size_t size);
 static int check_origination_identity(const char *v, char *why, size_t size);
 static int check_configuration_set(const char *v, char *why, size_t size);
+static int check_netmask(const char *v, char *why, size_t size);
 static int check_date(const char *v, char *why, size_t size);
 static int check_price(const char *v, char *why, size_t size);
 static int check_word_list(const char *v, char *why, size_t size);
@@ -122,10 +124,16 @@ static const struct config_item config_items[] = {
          OFF(http_tls_key), 0, NULL},
         {"http", "max_connections", CONFIG_UINT, "512", 1, 100000, CONFIG_RESTART_ONLY,
          OFF(http_max_connections), 0, NULL},
-        {"http", "max_connections_per_ip", CONFIG_UINT, "64", 1, 100000, CONFIG_RESTART_ONLY,
+        {"http", "max_connections_per_ip", CONFIG_UINT, "0", 0, 100000, CONFIG_RESTART_ONLY,
          OFF(http_max_per_ip), 0, NULL},
         {"http", "timeout", CONFIG_UINT, "30", 1, 3600, CONFIG_RESTART_ONLY, OFF(http_timeout_s), 0,
          NULL},
+        {"http", "request_timeout", CONFIG_UINT, "10", 1, 3600, CONFIG_RESTART_ONLY,
+         OFF(http_request_timeout_s), 0, NULL},
+        {"http", "metrics_listen", CONFIG_HOSTPORT, NULL, 0, 0, CONFIG_RESTART_ONLY,
+         OFF(http_metrics_listen_host), OFF(http_metrics_listen_port), NULL},
+        {"http", "metrics_allow", CONFIG_LIST, "127.0.0.0/8 ::1", 0, 0, 0, OFF(http_metrics_allow),
+         OFF(n_http_metrics_allow), check_netmask},
         {"http", "max_body", CONFIG_SIZE, "524288", 1024, 16777216, 0, OFF(http_max_body), 0, NULL},
 
         /* [aws] */
@@ -353,6 +361,17 @@ static int check_origination_identity(const char *v, char *why, size_t size)
 static int check_configuration_set(const char *v, char *why, size_t size)
 {
         return aws_rule_check(AWS_RULE_SMS_CONFIGURATION_SET, v, why, size);
+}
+
+static int check_netmask(const char *v, char *why, size_t size)
+{
+        struct netmask m;
+
+        if (netmask_parse(v, &m) < 0) {
+                snprintf(why, size, "must be an address or an address/prefix");
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static int check_date(const char *v, char *why, size_t size)

@@ -9,6 +9,29 @@
  * A request is handed to the application only when its body is complete. If
  * the application does not reply at once, the connection is suspended, which
  * parks it inside MHD without consuming loop time, and resumed by the reply.
+ *
+ * Connection policy (the model is nginx's client_header_timeout and
+ * client_body_timeout, plus eviction instead of refusal). Every connection is
+ * tracked from MHD's connection-notify callback. One that is not working on a
+ * complete request ("waiting": still sending its head or body, or kept alive
+ * between requests) sits on one of two lists in the order it started waiting:
+ *   fresh     accepted, no request yet: must deliver a complete request
+ *             within request_timeout of being accepted;
+ *   kept      kept alive after a reply: must deliver its next complete request
+ *             within timeout + request_timeout of that reply.
+ * A connection past its deadline is shut down. When a new connection makes
+ * more than max_connections, the connection that has waited longest (the
+ * older of the two list heads) is shut down to admit it; only when nothing is
+ * waiting is the new one refused. max_per_ip, when set, bounds the waiting
+ * connections of one address (a new one over it is refused). Requests in
+ * progress are never touched. Because each list is in deadline order, the
+ * deadline timer and the choice of a victim look at list heads only.
+ *
+ * Shutting down is shutdown(2) on MHD's socket, never close(): MHD then sees
+ * the end of the stream on its next run and closes the connection itself, so
+ * it never meets a descriptor that was closed under it. MHD's own limit is a
+ * little above max_connections so that a new connection can be accepted (and
+ * told about) while the one it evicts is still being closed.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,6 +52,33 @@
  * kept small: 16 KiB, not 64 KiB (docs/BENCHMARKS.md). */
 #define HTTP_CONNECTION_MEMORY (16u * 1024u)
 #define HTTP_LISTEN_BACKLOG    1024
+/* Connections MHD may hold beyond max_connections while evicted ones close. */
+#define HTTP_EVICTION_SLACK 64u
+/* Evictions and refusals are logged at most this often, with counts. */
+#define HTTP_POLICY_LOG_INTERVAL_S 10.0
+
+enum conn_list {
+        CONN_LIST_NONE, /* working on a request, or being shut down */
+        CONN_LIST_FRESH,
+        CONN_LIST_KEPT,
+        _CONN_LIST_MAX,
+};
+
+/* One accepted connection: MHD's socket context. */
+struct http_conn {
+        struct MHD_Connection *mhd;
+        int fd;
+        ev_tstamp since; /* when it started waiting */
+        enum conn_list list;
+        bool closing;
+        struct sockaddr_storage addr;
+        struct http_conn *prev, *next;
+};
+
+struct conn_queue {
+        struct http_conn *head, *tail;
+        unsigned n;
+};
 
 struct http_request {
         struct http_server *srv;
@@ -65,6 +115,19 @@ struct http_server {
         void *userdata;
         struct http_request *pending;
         unsigned n_pending;
+
+        unsigned max_per_ip;
+        unsigned request_timeout_s;
+        unsigned timeout_s;
+        unsigned mhd_limit;
+        unsigned n_conns;
+        unsigned n_closing_conns;
+        struct conn_queue waiting[_CONN_LIST_MAX];
+        ev_timer deadline;
+        ev_timer policy_log;
+        ev_tstamp policy_logged_at;
+        struct http_server_stats stats;
+        struct http_server_stats stats_logged; /* as of the last policy log */
 };
 
 static unsigned connections_now(const struct http_server *s)
@@ -86,7 +149,7 @@ static void http_server_run(struct http_server *s)
          * run closed connections and nothing else is due, no event would ever
          * call MHD_run() again: new connections would wait in the backlog
          * forever. Run once more, so that the listener is watched again. */
-        if (before >= s->max_connections && connections_now(s) < s->max_connections)
+        if (before >= s->mhd_limit && connections_now(s) < s->mhd_limit)
                 MHD_run(s->mhd);
         ev_timer_stop(s->loop, &s->timer);
         if (MHD_get_timeout(s->mhd, &timeout_ms) == MHD_YES) {
@@ -103,6 +166,298 @@ static void http_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void http_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
         http_server_run(w->data);
+}
+
+/* --- connection policy ----------------------------------------------------------------------- */
+
+static void conn_unlink(struct http_server *s, struct http_conn *c)
+{
+        struct conn_queue *q;
+
+        if (c->list == CONN_LIST_NONE)
+                return;
+        q = &s->waiting[c->list];
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                q->head = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                q->tail = c->prev;
+        c->prev = c->next = NULL;
+        c->list = CONN_LIST_NONE;
+        q->n--;
+}
+
+static void deadline_arm(struct http_server *s);
+
+/* Start waiting now, at the tail of its list (the lists stay in order). */
+static void conn_wait(struct http_server *s, struct http_conn *c, enum conn_list list)
+{
+        struct conn_queue *q = &s->waiting[list];
+
+        conn_unlink(s, c);
+        if (c->closing)
+                return;
+        c->list = list;
+        c->since = ev_now(s->loop);
+        c->prev = q->tail;
+        c->next = NULL;
+        if (q->tail)
+                q->tail->next = c;
+        else
+                q->head = c;
+        q->tail = c;
+        q->n++;
+        deadline_arm(s);
+}
+
+static double list_grace(const struct http_server *s, enum conn_list list)
+{
+        return list == CONN_LIST_KEPT ? (double)s->timeout_s + s->request_timeout_s
+                                      : (double)s->request_timeout_s;
+}
+
+/* Close without an answer: MHD notices the end of the stream on its next run. */
+static void conn_shutdown(struct http_server *s, struct http_conn *c)
+{
+        conn_unlink(s, c);
+        if (c->closing)
+                return;
+        c->closing = true;
+        s->n_closing_conns++;
+        (void)shutdown(c->fd, SHUT_RDWR);
+        /* Make sure MHD runs soon, whatever its epoll set reports. */
+        ev_timer_stop(s->loop, &s->timer);
+        ev_timer_set(&s->timer, 0., 0.);
+        ev_timer_start(s->loop, &s->timer);
+}
+
+static void policy_log_now(struct http_server *s)
+{
+        const struct http_server_stats *n = &s->stats, *o = &s->stats_logged;
+        uint64_t evicted = n->evicted_table_full - o->evicted_table_full,
+                 expired = n->closed_request_timeout - o->closed_request_timeout,
+                 per_ip = n->refused_per_ip - o->refused_per_ip,
+                 full = n->refused_table_full - o->refused_table_full;
+        char e[24], x[24], p[24], f[24];
+
+        s->stats_logged = s->stats;
+        s->policy_logged_at = ev_now(s->loop);
+        if (evicted + expired + per_ip + full == 0)
+                return;
+        snprintf(e, sizeof(e), "%llu", (unsigned long long)evicted);
+        snprintf(x, sizeof(x), "%llu", (unsigned long long)expired);
+        snprintf(p, sizeof(p), "%llu", (unsigned long long)per_ip);
+        snprintf(f, sizeof(f), "%llu", (unsigned long long)full);
+        log_warning("http.connections_shed",
+                    LOG_FIELDS(LF("EVICTED", e), LF("TIMED_OUT", x), LF("REFUSED_PER_IP", p),
+                               LF("REFUSED_FULL", f)),
+                    "connections shed: %s waiting ones evicted to admit new ones (table full), "
+                    "%s closed past the request deadline, %s refused over the per-address "
+                    "limit, %s refused with nothing to evict (since the last report)",
+                    e, x, p, f);
+}
+
+static void policy_log_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        policy_log_now(w->data);
+}
+
+/* Log at once when the last report is old enough, else once the interval has
+ * passed, with everything counted meanwhile. */
+static void policy_event(struct http_server *s)
+{
+        ev_tstamp due = s->policy_logged_at + HTTP_POLICY_LOG_INTERVAL_S;
+
+        if (ev_now(s->loop) >= due) {
+                policy_log_now(s);
+                return;
+        }
+        if (!ev_is_active(&s->policy_log)) {
+                ev_timer_set(&s->policy_log, due - ev_now(s->loop), 0.);
+                ev_timer_start(s->loop, &s->policy_log);
+        }
+}
+
+static void deadline_arm(struct http_server *s)
+{
+        ev_tstamp due = 0.;
+        bool any = false;
+
+        for (int l = CONN_LIST_FRESH; l < _CONN_LIST_MAX; l++) {
+                const struct http_conn *h = s->waiting[l].head;
+
+                if (h && (!any || h->since + list_grace(s, l) < due)) {
+                        due = h->since + list_grace(s, l);
+                        any = true;
+                }
+        }
+        if (!any) {
+                ev_timer_stop(s->loop, &s->deadline);
+                return;
+        }
+        if (ev_is_active(&s->deadline) &&
+            ev_now(s->loop) + ev_timer_remaining(s->loop, &s->deadline) <= due)
+                return;
+        ev_timer_stop(s->loop, &s->deadline);
+        ev_timer_set(&s->deadline, MAX(due - ev_now(s->loop), 0.), 0.);
+        ev_timer_start(s->loop, &s->deadline);
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        struct http_server *s = w->data;
+        ev_tstamp now = ev_now(loop);
+        unsigned n = 0;
+
+        for (int l = CONN_LIST_FRESH; l < _CONN_LIST_MAX; l++) {
+                struct http_conn *h;
+
+                while ((h = s->waiting[l].head) && h->since + list_grace(s, l) <= now) {
+                        conn_shutdown(s, h);
+                        n++;
+                }
+        }
+        s->stats.closed_request_timeout += n;
+        if (n > 0)
+                policy_event(s);
+        deadline_arm(s);
+}
+
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+        if (a->ss_family != b->ss_family)
+                return false;
+        if (a->ss_family == AF_INET)
+                return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+        if (a->ss_family == AF_INET6)
+                return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                              &((const struct sockaddr_in6 *)b)->sin6_addr,
+                              sizeof(struct in6_addr)) == 0;
+        return false;
+}
+
+/* Waiting connections from c's address, c excluded. A walk of the lists, only
+ * when a per-address limit is set. */
+static unsigned waiting_from(const struct http_server *s, const struct http_conn *c)
+{
+        unsigned n = 0;
+
+        for (int l = CONN_LIST_FRESH; l < _CONN_LIST_MAX; l++)
+                for (const struct http_conn *o = s->waiting[l].head; o; o = o->next)
+                        n += o != c && same_address(&o->addr, &c->addr);
+        return n;
+}
+
+/* The connection that has waited longest, other than skip. */
+static struct http_conn *eviction_victim(struct http_server *s, const struct http_conn *skip)
+{
+        struct http_conn *best = NULL;
+
+        for (int l = CONN_LIST_FRESH; l < _CONN_LIST_MAX; l++) {
+                struct http_conn *h = s->waiting[l].head;
+
+                if (h == skip)
+                        h = h->next;
+                if (h && (!best || h->since < best->since))
+                        best = h;
+        }
+        return best;
+}
+
+/* A new connection: admit it, evicting if the table is full, or refuse it. */
+static void conn_admit(struct http_server *s, struct http_conn *c)
+{
+        struct http_conn *victim;
+
+        conn_wait(s, c, CONN_LIST_FRESH);
+        if (s->max_per_ip > 0 && waiting_from(s, c) >= s->max_per_ip) {
+                s->stats.refused_per_ip++;
+                conn_shutdown(s, c);
+                policy_event(s);
+                return;
+        }
+        /* Connections being shut down no longer count: they are on their way out. */
+        if (s->n_conns - s->n_closing_conns <= s->max_connections)
+                return;
+        victim = eviction_victim(s, c);
+        if (victim) {
+                s->stats.evicted_table_full++;
+                conn_shutdown(s, victim);
+        } else {
+                s->stats.refused_table_full++;
+                conn_shutdown(s, c);
+        }
+        policy_event(s);
+}
+
+static void notify_connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode toe)
+{
+        struct http_server *s = cls;
+        struct http_conn *c = *socket_context;
+
+        if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                if (!c)
+                        return;
+                conn_unlink(s, c);
+                s->n_conns--;
+                s->n_closing_conns -= c->closing;
+                free(c);
+                *socket_context = NULL;
+                return;
+        }
+
+        const union MHD_ConnectionInfo *fd_info =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr_info =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+        c = calloc(1, sizeof(*c));
+        if (!c || !fd_info) {
+                /* Untracked: MHD's own limits and idle timeout still apply. */
+                free(c);
+                return;
+        }
+        c->mhd = conn;
+        c->fd = fd_info->connect_fd;
+        if (addr_info && addr_info->client_addr)
+                memcpy(&c->addr, addr_info->client_addr,
+                       addr_info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                     : sizeof(struct sockaddr_in));
+        *socket_context = c;
+        s->n_conns++;
+        s->stats.accepted++;
+        conn_admit(s, c);
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+        return ci ? ci->socket_context : NULL;
+}
+
+/* A complete request: it is the application's now, and never evicted. */
+static void conn_request_complete(struct http_server *s, struct MHD_Connection *conn)
+{
+        struct http_conn *c = conn_of(conn);
+
+        if (c)
+                conn_unlink(s, c);
+}
+
+/* The reply went out and the connection stays open for another request. */
+static void conn_request_done(struct http_server *s, struct MHD_Connection *conn)
+{
+        struct http_conn *c = conn_of(conn);
+
+        if (c)
+                conn_wait(s, c, CONN_LIST_KEPT);
 }
 
 static void pending_add(struct http_server *s, struct http_request *r)
@@ -264,6 +619,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 *con_cls = r;
                 if (declared_too_large(conn, s->max_body)) {
                         r->too_large = true;
+                        conn_request_complete(s, conn);
                         return refuse_too_large(r);
                 }
                 return MHD_YES;
@@ -276,6 +632,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 return MHD_YES;
         }
 
+        conn_request_complete(s, conn);
         if (r->too_large)
                 return r->replied ? MHD_YES : refuse_too_large(r);
 
@@ -300,6 +657,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         request_free(*con_cls);
         *con_cls = NULL;
+        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+                conn_request_done(cls, conn);
 }
 
 /* The format comes from libmicrohttpd itself, with its arguments. */
@@ -400,15 +759,27 @@ int http_server_new(struct ev_loop *loop, const struct http_server_options *opts
         s->listen_fd = opts->listen_fd;
         s->max_connections = opts->max_connections;
         s->max_body = opts->max_body;
+        s->max_per_ip = opts->max_per_ip;
+        s->timeout_s = opts->timeout_s;
+        s->request_timeout_s =
+                opts->request_timeout_s ? opts->request_timeout_s : HTTP_REQUEST_TIMEOUT_DEFAULT_S;
+        s->mhd_limit = opts->max_connections + HTTP_EVICTION_SLACK;
         s->handler = handler;
         s->userdata = userdata;
+        ev_init(&s->deadline, deadline_cb);
+        s->deadline.data = s;
+        ev_init(&s->policy_log, policy_log_cb);
+        s->policy_log.data = s;
+        s->policy_logged_at = ev_now(loop) - HTTP_POLICY_LOG_INTERVAL_S;
 
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL};
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, s};
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log_cb, s};
-        o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, NULL};
-        o[n++] =
-                (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_per_ip, NULL};
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                         (intptr_t)notify_connection_cb, s};
+        /* Our own policy decides (see the top of this file); MHD's per-address
+         * limit would refuse a proxy's connections whatever they do. */
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->mhd_limit, NULL};
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s, NULL};
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY,
                                          NULL};
@@ -472,6 +843,10 @@ struct http_server *http_server_free(struct http_server *s)
         }
         ev_io_stop(s->loop, &s->io);
         ev_timer_stop(s->loop, &s->timer);
+        ev_timer_stop(s->loop, &s->deadline);
+        ev_timer_stop(s->loop, &s->policy_log);
+        /* MHD_stop_daemon() closes every connection, notifying each: the
+         * tracking structs go with them. */
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
         if (s->listen_fd >= 0)
@@ -498,6 +873,11 @@ unsigned http_server_connections(const struct http_server *s)
 void http_server_set_max_body(struct http_server *s, size_t max_body)
 {
         s->max_body = max_body;
+}
+
+void http_server_get_stats(const struct http_server *s, struct http_server_stats *ret)
+{
+        *ret = s ? s->stats : (struct http_server_stats){};
 }
 
 int http_listen(const char *host, uint16_t port, int *ret_fd)

@@ -19,6 +19,7 @@
 #include "ingress.h"
 #include "log.h"
 #include "metrics.h"
+#include "netmask.h"
 #include "pipeline.h"
 #include "service.h"
 #include "spool.h"
@@ -39,11 +40,15 @@
 #define SERVICE_RELOAD_POLL_NSEC (20 * 1000 * 1000)
 /* A certificate chain in PEM is a few KiB; anything this large is not one. */
 #define SERVICE_PEM_MAX (1024 * 1024)
+/* The metrics listener serves a scraper or two and a health check. */
+#define SERVICE_METRICS_CONNECTIONS 16u
+#define SERVICE_METRICS_MAX_BODY    1024u
 
 struct service {
         struct ev_loop *loop;
         struct config *config;
         struct http_server *http;
+        struct http_server *metrics_http; /* [http] metrics_listen, or NULL */
         struct http_client *client;
         struct aws_creds_provider *creds;
         struct aws_client *aws;
@@ -113,11 +118,45 @@ static int collect_spool(void *userdata, struct metrics_emitter *e)
         return 0;
 }
 
+static int collect_spool_steps(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+        struct spool_stats st;
+
+        spool_get_stats(s->spool, &st);
+        return metrics_emit(e, METRICS_NO_LABELS, (double)st.sql_steps);
+}
+
 static int collect_service(void *userdata, struct metrics_emitter *e)
 {
         struct service *s = userdata;
 
         return metrics_emit(e, METRICS_NO_LABELS, http_server_connections(s->http));
+}
+
+static int collect_in_progress(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+
+        return metrics_emit(e, METRICS_NO_LABELS, http_server_pending(s->http));
+}
+
+static int collect_policy(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+        struct http_server_stats st;
+        int r;
+
+        http_server_get_stats(s->http, &st);
+        r = metrics_emit(e, METRICS_LABELS("evicted"), (double)st.evicted_table_full);
+        if (r >= 0)
+                r = metrics_emit(e, METRICS_LABELS("request_timeout"),
+                                 (double)st.closed_request_timeout);
+        if (r >= 0)
+                r = metrics_emit(e, METRICS_LABELS("refused_per_ip"), (double)st.refused_per_ip);
+        if (r >= 0)
+                r = metrics_emit(e, METRICS_LABELS("refused_full"), (double)st.refused_table_full);
+        return r;
 }
 
 static int register_metrics(struct service *s)
@@ -126,11 +165,61 @@ static int register_metrics(struct service *s)
                                      METRICS_LABELS("state"), collect_spool, s, NULL);
 
         if (r >= 0)
+                r = metrics_counter_fn_new("twowayd_spool_sql_steps_total",
+                                           "SQLite virtual-machine steps of the spool's "
+                                           "statements (the work they did)",
+                                           METRICS_NO_LABELS, collect_spool_steps, s, NULL);
+        if (r >= 0)
                 r = metrics_gauge_fn_new("twowayd_http_connections", "Open inbound connections",
                                          METRICS_NO_LABELS, collect_service, s, NULL);
+        if (r >= 0)
+                r = metrics_gauge_fn_new("twowayd_http_requests_in_progress",
+                                         "Complete requests on the SNS listener waiting for "
+                                         "their answer",
+                                         METRICS_NO_LABELS, collect_in_progress, s, NULL);
+        if (r >= 0)
+                r = metrics_counter_fn_new(
+                        "twowayd_http_connections_closed_total",
+                        "Connections closed by the connection policy: evicted (the longest "
+                        "waiting, to admit a new one), request_timeout (no complete request in "
+                        "time), refused_per_ip, refused_full (nothing to evict)",
+                        METRICS_LABELS("reason"), collect_policy, s, NULL);
         return r < 0 ? log_error_errno(r, "metrics.register_failed", LOG_NOFIELDS,
                                        "cannot register metrics: %m")
                      : 0;
+}
+
+static void route_metrics(struct service *s, struct http_request *req)
+{
+        const char *client = http_request_client(req);
+
+        if (!streq(http_request_method(req), "GET")) {
+                reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+                return;
+        }
+        if (!netmask_match_any(s->config->http_metrics_allow, s->config->n_http_metrics_allow,
+                               client)) {
+                log_notice("http.metrics_refused", LOG_FIELDS(LF("CLIENT", client)),
+                           "refused GET /metrics from %s: not in [http] metrics_allow", client);
+                reply_text(req, MHD_HTTP_FORBIDDEN, "forbidden\n");
+                return;
+        }
+        handle_metrics(s, req);
+}
+
+/* The [http] metrics_listen listener: /metrics and /healthz, nothing else. */
+static void metrics_request_cb(struct http_request *req, void *userdata)
+{
+        struct service *s = userdata;
+        const char *path = http_request_path(req);
+
+        if (streq(path, "/metrics"))
+                route_metrics(s, req);
+        else if (streq(path, "/healthz") && (streq(http_request_method(req), "GET") ||
+                                             streq(http_request_method(req), "HEAD")))
+                handle_healthz(s, req);
+        else
+                reply_text(req, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
 static void request_cb(struct http_request *req, void *userdata)
@@ -146,11 +235,8 @@ static void request_cb(struct http_request *req, void *userdata)
                         reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
                 return;
         }
-        if (streq(path, "/metrics")) {
-                if (streq(method, "GET"))
-                        handle_metrics(s, req);
-                else
-                        reply_text(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+        if (streq(path, "/metrics") && !s->metrics_http) {
+                route_metrics(s, req);
                 return;
         }
         if (streq(path, s->config->http_path)) {
@@ -295,6 +381,7 @@ static void service_begin_shutdown(struct service *s, const char *why)
         sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
         log_info("service.stopping", LOG_FIELDS(LF("REASON", why)), "stopping on %s", why);
         http_server_stop_accepting(s->http);
+        http_server_stop_accepting(s->metrics_http);
         if (s->pipeline)
                 pipeline_stop(s->pipeline, pipeline_stopped_cb, s);
         else
@@ -429,6 +516,38 @@ static void log_spool_open_failed(const char *dir, int r)
                         "the spool in %s is in use by another twowayd (pid %s): exiting without "
                         "touching it",
                         dir, pid);
+}
+
+static int start_metrics_listener(struct service *s)
+{
+        const struct config *c = s->config;
+        char host[64] = "", port[8];
+        int fd = -1, r;
+
+        if (!c->http_metrics_listen_host)
+                return 0;
+        r = http_listen(c->http_metrics_listen_host, c->http_metrics_listen_port, &fd);
+        if (r < 0)
+                return log_error_errno(r, "http.listen_failed",
+                                       LOG_FIELDS(LF("ADDRESS", c->http_metrics_listen_host)),
+                                       "cannot listen on %s port %u for metrics: %m",
+                                       c->http_metrics_listen_host, c->http_metrics_listen_port);
+        snprintf(port, sizeof(port), "%d", http_local_address(fd, host, sizeof(host)));
+        r = http_server_new(s->loop,
+                            &(struct http_server_options){
+                                    .listen_fd = fd,
+                                    .max_connections = SERVICE_METRICS_CONNECTIONS,
+                                    .timeout_s = c->http_timeout_s,
+                                    .request_timeout_s = c->http_request_timeout_s,
+                                    .max_body = SERVICE_METRICS_MAX_BODY,
+                            },
+                            metrics_request_cb, s, &s->metrics_http);
+        if (r < 0)
+                return log_error_errno(r, "http.start_failed", LOG_NOFIELDS,
+                                       "cannot start the metrics listener: %m");
+        log_info("http.metrics_listening", LOG_FIELDS(LF("ADDRESS", host), LF("PORT", port)),
+                 "metrics on %s port %s", host, port);
+        return 0;
 }
 
 static int open_listener(const struct config *c, int *ret_fd)
@@ -584,6 +703,7 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         opts.max_connections = config->http_max_connections;
         opts.max_per_ip = config->http_max_per_ip;
         opts.timeout_s = config->http_timeout_s;
+        opts.request_timeout_s = config->http_request_timeout_s;
         opts.max_body = config->http_max_body;
         opts.tls_cert_pem = tls_cert;
         opts.tls_key_pem = tls_key;
@@ -594,6 +714,10 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
                                 "cannot start the HTTP server: %m");
                 goto fail;
         }
+
+        r = start_metrics_listener(s);
+        if (r < 0)
+                goto fail;
 
         watch_signal(s, &s->sig_hup, SIGHUP);
         watch_signal(s, &s->sig_term, SIGTERM);
@@ -698,6 +822,7 @@ struct service *service_free(struct service *s)
          * last, since the server, spool and client complete their callbacks
          * into it as they go. */
         http_server_free(s->http);
+        http_server_free(s->metrics_http);
         pipeline_free(s->pipeline);
         aws_client_free(s->aws);
         spool_free(s->spool);

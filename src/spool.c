@@ -886,6 +886,9 @@ void spool_get_stats(const struct spool *s, struct spool_stats *ret)
 {
         *ret = s->stats;
         ret->queued = s->queued;
+        for (size_t i = 0; i < _ST_MAX; i++)
+                ret->sql_steps +=
+                        (uint64_t)sqlite3_stmt_status(s->stmt[i], SQLITE_STMTSTATUS_VM_STEP, 0);
 }
 
 /* Free space first, as OpenSMTPD's queue does: fail the batch cleanly with

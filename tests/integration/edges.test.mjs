@@ -6,9 +6,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { startStandin } from '../standin/standin.mjs';
-import { SAFE_AWS_ENV, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { SAFE_AWS_ENV, SLOW, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
   (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
@@ -135,4 +138,173 @@ test('a corrupt spool is moved aside, inbound keeps flowing, salvage brings the 
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /0 imported, 3 already in the spool/);
   assert.equal((await spoolRows(d)).rows.length, 4);
+});
+
+// ---- /metrics --------------------------------------------------------------------------------
+
+test('/metrics with 300,000 rows in the spool: the spool gauges read no table', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const fill = await run(join(TOOLS, 'spool-fill'), [dir, '300000']);
+  assert.equal(fill.code, 0, fill.stderr);
+  const d = await daemon(t, { dir });
+  const scrape = async () => {
+    const r = await getFrom(d.port, '/metrics');
+    assert.equal(r.status, 200);
+    return r.body;
+  };
+  await scrape();
+  const a = await scrape();
+  const b = await scrape();
+  assert.equal(metric(b, 'twowayd_spool_messages', '{state="done"}'), 300000);
+  // The work of one scrape, in SQLite steps: a count of the table would take
+  // at least one step per row.
+  const steps = metric(b, 'twowayd_spool_sql_steps_total') - metric(a, 'twowayd_spool_sql_steps_total');
+  assert.ok(steps >= 0 && steps < 1000, `one scrape took ${steps} SQLite steps`);
+});
+
+// ---- connections ------------------------------------------------------------------------------
+
+// A raw TCP connection from `local` (127.0.0.0/8), tracked: 'open' once
+// connected, 'closed' when the server (or we) closed it; data as received.
+function rawConnect(port, local) {
+  return new Promise((resolve) => {
+    const c = { local, state: 'connecting', data: '' };
+    c.socket = net.connect({ host: '127.0.0.1', port, localAddress: local });
+    c.socket.on('connect', () => { c.state = 'open'; resolve(c); });
+    c.socket.on('data', (b) => { c.data += b.toString(); });
+    c.socket.on('error', (e) => { c.error = e.code; });
+    c.socket.on('close', () => { c.state = 'closed'; resolve(c); });
+  });
+}
+
+// GET from a given local address on a fresh connection.
+function getFrom(port, path, local = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, localAddress: local, agent: false, timeout: 5000 * SLOW }, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function metric(text, name, labels = '') {
+  const re = new RegExp(`^${name}${labels.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm');
+  const m = re.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+const PARTIAL_HEAD = 'POST /sns HTTP/1.1\r\nHost: 127.0.0.1\r\nx-amz-sns-message-type: Notification\r\n';
+
+test('128 concurrent deliveries from one address, each on its own connection: all acknowledged first time', async (t) => {
+  const d = await daemon(t);
+  const msgs = Array.from({ length: 128 }, () => inbound('HELP'));
+  const results = await Promise.all(msgs.map((m) => standin.sns.deliver(d.url, m).catch((e) => ({ status: 0, body: String(e) }))));
+  assert.deepEqual(results.filter((r) => r.status !== 200), [], 'every delivery answered 200 on its first attempt');
+  const rows = await spoolRows(d);
+  assert.deepEqual(rows.rows.map((w) => w.sns_message_id).sort(), msgs.map((m) => m.json.MessageId).sort());
+  const m = (await getFrom(d.port, '/metrics')).body;
+  assert.equal(metric(m, 'twowayd_http_connections_closed_total', '{reason="evicted"}'), 0);
+  assert.equal(metric(m, 'twowayd_http_connections_closed_total', '{reason="refused_full"}'), 0);
+  assert.equal(d.findLog('http.connections_shed'), undefined);
+});
+
+test('600 slow connections from 12 addresses: a fresh delivery is acknowledged within 1 s, evictions logged once and counted', async (t) => {
+  const d = await daemon(t); // max_connections 512, no per-address limit
+  const all = [];
+  let trickle;
+  t.after(() => { clearInterval(trickle); for (const c of all) c.socket.destroy(); });
+  // 12 addresses, 50 connections each, every one sending half a request head.
+  for (let a = 2; a <= 13; a++) {
+    const conns = await Promise.all(Array.from({ length: 50 }, () => rawConnect(d.port, `127.0.0.${a}`)));
+    for (const c of conns) if (c.state === 'open') c.socket.write(PARTIAL_HEAD);
+    all.push(...conns);
+  }
+  // ... and going on slowly, one header byte at a time.
+  let i = 0;
+  trickle = setInterval(() => { for (const c of all) if (c.state === 'open') c.socket.write('X-Slow: 1\r\n'[i % 11]); i++; }, 200);
+  // The table holds 512: the oldest waiting connections made room for the rest.
+  await waitFor(() => all.filter((c) => c.state === 'open').length <= 512, { timeoutMs: 5000, what: 'the table bounded at max_connections' });
+  assert.ok(all.filter((c) => c.state === 'closed').length >= 600 - 512);
+  assert.ok(all.filter((c) => c.state === 'closed').every((c) => c.data === ''), 'closed without an answer');
+
+  const t0 = performance.now();
+  const res = await standin.sns.deliver(d.url, inbound('HELP now'));
+  const took = performance.now() - t0;
+  assert.equal(res.status, 200, res.body);
+  assert.ok(took < 1000 * SLOW, `acknowledged within 1 s (took ${took.toFixed(0)} ms)`);
+
+  const m = (await getFrom(d.port, '/metrics')).body;
+  assert.ok(metric(m, 'twowayd_http_connections_closed_total', '{reason="evicted"}') >= 600 - 512 + 1, m);
+  assert.equal(metric(m, 'twowayd_http_connections_closed_total', '{reason="refused_full"}'), 0);
+  // Rate-limited: one warning so far, counting the first eviction; the rest
+  // are summed into the next report.
+  const shed = d.logs.filter((l) => l.event === 'http.connections_shed');
+  assert.equal(shed.length, 1, JSON.stringify(shed));
+  assert.equal(shed[0].level, 'warning');
+  assert.equal(shed[0].evicted, '1');
+});
+
+test('request_timeout closes slow and idle connections; a request in progress is never cut, and with nothing to evict a new connection is refused', async (t) => {
+  const d = await daemon(t, { extraHttp: ['max_connections = 8', 'request_timeout = 1', 'metrics_listen = 127.0.0.1:0'].join('\n') });
+  const listening = d.findLog('http.metrics_listening');
+  assert.ok(listening, d.stderrText.join('\n'));
+  const mport = Number(listening.port);
+  const all = [];
+  t.after(() => { for (const c of all) c.socket.destroy(); });
+
+  // The SNS listener no longer serves /metrics; the metrics listener does.
+  assert.equal((await getFrom(d.port, '/metrics')).status, 404);
+  assert.equal((await getFrom(mport, '/metrics')).status, 200);
+  assert.equal((await getFrom(mport, '/sns')).status, 404);
+
+  // A slow client and an idle one: both closed at the deadline, unanswered.
+  const slow = await rawConnect(d.port, '127.0.0.2');
+  const idle = await rawConnect(d.port, '127.0.0.3');
+  all.push(slow, idle);
+  slow.socket.write(PARTIAL_HEAD);
+  const drip = setInterval(() => { if (slow.state === 'open') slow.socket.write('X'); }, 100);
+  await waitFor(() => slow.state === 'closed' && idle.state === 'closed', { timeoutMs: 5000, what: 'both closed at the request deadline' });
+  clearInterval(drip);
+  assert.equal(slow.data + idle.data, '');
+  let m = (await getFrom(mport, '/metrics')).body;
+  assert.equal(metric(m, 'twowayd_http_connections_closed_total', '{reason="request_timeout"}'), 2);
+
+  // Eight deliveries wait on a slow certificate fetch: eight requests in
+  // progress, the table full.
+  standin.faults.push('sns', { delayMs: 3000 });
+  const pending = Array.from({ length: 8 }, () => standin.sns.deliver(d.url, inbound('HELP')));
+  for (let i = 0; ; i++) {
+    m = (await getFrom(mport, '/metrics')).body;
+    if (metric(m, 'twowayd_http_requests_in_progress') === 8) break;
+    assert.ok(i < 200, 'eight requests in progress');
+  }
+  // A ninth connection: nothing is waiting, so it is refused, and the eight
+  // are answered, past the request deadline of 1 s.
+  const extra = await rawConnect(d.port, '127.0.0.4');
+  all.push(extra);
+  extra.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor(() => extra.state === 'closed', { timeoutMs: 5000, what: 'the ninth connection refused' });
+  assert.equal(extra.data, '');
+  const answers = await Promise.all(pending);
+  assert.deepEqual(answers.map((r) => r.status), Array(8).fill(200));
+  m = (await getFrom(mport, '/metrics')).body;
+  assert.equal(metric(m, 'twowayd_http_connections_closed_total', '{reason="refused_full"}'), 1);
+  assert.equal(metric(m, 'twowayd_http_connections_closed_total', '{reason="evicted"}'), 0);
+});
+
+test('metrics_allow: /metrics only for the listed addresses', async (t) => {
+  const d = await daemon(t, { extraHttp: 'metrics_allow = 127.0.0.2, 10.0.0.0/8' });
+  assert.equal((await getFrom(d.port, '/metrics', '127.0.0.1')).status, 403);
+  const ok = await getFrom(d.port, '/metrics', '127.0.0.2');
+  assert.equal(ok.status, 200);
+  assert.match(ok.body, /^twowayd_http_connections /m);
+  assert.equal((await getFrom(d.port, '/healthz', '127.0.0.1')).status, 200);
+  const refused = d.findLog('http.metrics_refused');
+  assert.ok(refused);
+  assert.equal(refused.client, '127.0.0.1');
 });

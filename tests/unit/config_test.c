@@ -199,11 +199,14 @@ static void test_schema_flags(void **state)
                                     streq(name, "http.tls_cert") || streq(name, "http.tls_key") ||
                                     streq(name, "http.max_connections") ||
                                     streq(name, "http.max_connections_per_ip") ||
-                                    streq(name, "http.timeout") || streq(name, "spool.min_free"));
+                                    streq(name, "http.timeout") ||
+                                    streq(name, "http.request_timeout") ||
+                                    streq(name, "http.metrics_listen") ||
+                                    streq(name, "spool.min_free"));
                 }
         }
         assert_int_equal(n_required, 4);
-        assert_int_equal(n_restart, 8);
+        assert_int_equal(n_restart, 10);
         {
                 const char *a, *b, *c;
                 bool x, y;
@@ -271,7 +274,7 @@ static void test_sample_documents_defaults(void **state)
         static const char *const examples[] = {
                 "tls_cert",          "tls_key",           "region",
                 "ca_bundle",         "signing_cert_host", "origination_identity",
-                "configuration_set",
+                "configuration_set", "metrics_listen",
         };
         _cleanup_free_ char *path = sample_path();
         _cleanup_free_ char *out = NULL;
@@ -324,6 +327,8 @@ static void test_sample_documents_defaults(void **state)
                 assert_int_equal(a->http_max_connections, b->http_max_connections);
                 assert_int_equal(a->http_max_per_ip, b->http_max_per_ip);
                 assert_int_equal(a->http_timeout_s, b->http_timeout_s);
+                assert_int_equal(a->http_request_timeout_s, b->http_request_timeout_s);
+                assert_int_equal(a->n_http_metrics_allow, b->n_http_metrics_allow);
                 assert_int_equal(a->http_max_body, b->http_max_body);
                 assert_int_equal(a->sns_auto_confirm, b->sns_auto_confirm);
                 assert_int_equal(a->consent_business_days, b->consent_business_days);
@@ -356,8 +361,13 @@ static void test_defaults(void **state)
         assert_null(c->http_tls_cert);
         assert_null(c->http_tls_key);
         assert_int_equal(c->http_max_connections, 512);
-        assert_int_equal(c->http_max_per_ip, 64);
+        assert_int_equal(c->http_max_per_ip, 0);
         assert_int_equal(c->http_timeout_s, 30);
+        assert_int_equal(c->http_request_timeout_s, 10);
+        assert_null(c->http_metrics_listen_host);
+        assert_int_equal(c->n_http_metrics_allow, 2);
+        assert_string_equal(c->http_metrics_allow[0], "127.0.0.0/8");
+        assert_string_equal(c->http_metrics_allow[1], "::1");
         assert_int_equal(c->http_max_body, 524288);
         assert_null(c->aws_region);
         assert_null(c->aws_ca_bundle);
