@@ -12,12 +12,19 @@
  *                            (a message that cannot be used is stored dead);
  *                            200 only after the commit, 503 if it failed;
  *   SubscriptionConfirmation with auto_confirm, GET SubscribeURL (same host
- *                            rule) with retries; 200;
+ *                            rule) with retries; 200 (also for a MessageId
+ *                            being or lately confirmed, without a GET);
  *   UnsubscribeConfirmation  logged loudly, never re-subscribed; 200.
  * Refusals: 400 for malformed input, 403 for a topic or signature that is not
  * ours, 503 when a retry can succeed (certificate fetch failed, spool not
  * writable). SNS counts any 4xx as delivered and retries 5xx. Each refusal is
  * one log event ("sns.refused") with the reason and the client address.
+ *
+ * Fetches (certificates, their issuers, SubscribeURLs) go through an HTTP
+ * client of their own, never the pipeline's: at most 16 certificate fetches in
+ * flight, 4 per host (over it: 503), certificates cached under
+ * sns_cert_url_key(); at most 8 confirmations pending (over it: 503), one per
+ * MessageId, and none for a confirmation older than the redelivery window.
  *
  * Ownership: the ingress borrows the spool, the HTTP client and the config;
  * free the HTTP server (which cancels waiting requests), the spool and the

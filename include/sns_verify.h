@@ -96,6 +96,19 @@ int sns_subscribe_url_check(const char *url, const char *topic_arn, const regex_
  * pattern, -ENOMEM. Release with regfree(). */
 int sns_host_regex_compile(const char *pattern, regex_t *ret);
 
+/* The one host rule of [sns] signing_cert_host, for every URL it governs (the
+ * certificate, the SubscribeURL, the CA Issuers URL): true when rule matches
+ * the whole of host, lower-cased (a match of part of it does not count). */
+bool sns_host_rule_match(const regex_t *rule, const char *host);
+
+/* The form of a SigningCertURL that passed sns_cert_url_check() under which it
+ * is cached and fetched: the host lower-cased, a port of 443 dropped, the path
+ * as it is ("https://SNS.us-east-1.amazonaws.com:443/x.pem" and
+ * "https://sns.us-east-1.amazonaws.com/x.pem" are one certificate). Into
+ * *ret_key (free()), and the host alone into *ret_host (free()) when not
+ * NULL. -EBADMSG for a URL that cannot be read, -ENOMEM. */
+int sns_cert_url_key(const char *url, char **ret_key, char **ret_host);
+
 /* ---- signature ------------------------------------------------------------------- */
 
 /* Checks m->signature over sns_message_string_to_sign(m) with pkey:

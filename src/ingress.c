@@ -37,6 +37,16 @@
 #define CONFIRM_FIRST_DELAY_S 1.0
 #define CONFIRM_TIMEOUT_MS    10000
 #define CONFIRM_MAX_RESPONSE  (64 * 1024)
+/* Certificate fetches have a budget of their own (and their own HTTP client,
+ * see ingress.h): unsigned POSTs naming fresh certificate URLs must not hold
+ * up the pipeline's AWS calls, nor each other beyond this. A delivery whose
+ * fetch would exceed it gets 503, and SNS retries it. */
+#define CERT_FETCHES_MAX          16
+#define CERT_FETCHES_PER_HOST_MAX 4
+/* Subscription confirmations being fetched at once, and the MessageIds of
+ * those done lately (a redelivered confirmation is not fetched again). */
+#define CONFIRMS_PENDING_MAX 8
+#define CONFIRMS_RECENT      32
 
 struct cert_fetch;
 
@@ -56,7 +66,8 @@ struct delivery {
 /* One GET of a SigningCertURL, shared by every delivery that names it. */
 struct cert_fetch {
         struct ingress *ing;
-        char *url;
+        char *url;  /* the cache key: sns_cert_url_key() */
+        char *host; /* lower-cased, for the per-host budget */
         char *region;
         struct http_transfer *transfer;
         struct delivery *waiters;
@@ -88,7 +99,11 @@ struct ingress {
         bool has_host_rule;
         struct sns_cert_cache *certs;
         struct cert_fetch *fetches;
+        unsigned n_fetches;
         struct confirm *confirms;
+        unsigned n_confirms;
+        char *confirmed[CONFIRMS_RECENT]; /* MessageIds, a ring */
+        unsigned confirmed_next;
         struct delivery *deliveries;
         struct metrics_family *m_deliveries; /* {type, outcome} */
         struct metrics_family *m_refusals;   /* {reason} */
@@ -268,18 +283,43 @@ static void handle_notification(struct delivery *d)
 
 static void confirm_free(struct confirm *c)
 {
+        struct ingress *ing = c->ing;
         struct confirm **p;
 
-        for (p = &c->ing->confirms; *p; p = &(*p)->next)
+        for (p = &ing->confirms; *p; p = &(*p)->next)
                 if (*p == c) {
                         *p = c->next;
+                        ing->n_confirms--;
                         break;
                 }
-        ev_timer_stop(c->ing->loop, &c->retry);
+        ev_timer_stop(ing->loop, &c->retry);
+        free(c->message_id);
         free(c->url);
         free(c->topic_arn);
-        free(c->message_id);
         free(c);
+}
+
+/* Remembered once confirmed, so that a redelivery is not fetched again (one
+ * that failed is, when SNS sends it again). */
+static void confirm_remember(struct confirm *c)
+{
+        struct ingress *ing = c->ing;
+
+        free(ing->confirmed[ing->confirmed_next]);
+        ing->confirmed[ing->confirmed_next] = TAKE_PTR(c->message_id);
+        ing->confirmed_next = (ing->confirmed_next + 1) % CONFIRMS_RECENT;
+}
+
+/* A confirmation with this MessageId is being fetched or was lately. */
+static bool confirm_known(const struct ingress *ing, const char *message_id)
+{
+        for (const struct confirm *c = ing->confirms; c; c = c->next)
+                if (streq(c->message_id, message_id))
+                        return true;
+        for (size_t i = 0; i < CONFIRMS_RECENT; i++)
+                if (streq_ptr(ing->confirmed[i], message_id))
+                        return true;
+        return false;
 }
 
 static void confirm_start(struct confirm *c);
@@ -299,6 +339,7 @@ static void confirm_done_cb(struct http_transfer *t, int r, const struct http_cl
                            LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn),
                                       LF("SNS_MESSAGE_ID", c->message_id), LF("ATTEMPT", attempt)),
                            "confirmed the subscription to %s", c->topic_arn);
+                confirm_remember(c);
                 confirm_free(c);
                 return;
         }
@@ -370,6 +411,21 @@ static void handle_subscription(struct delivery *d)
                 delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "SubscribeURL refused");
                 return;
         }
+        if (confirm_known(ing, d->msg->message_id)) {
+                log_info("sns.subscription_duplicate",
+                         LOG_FIELDS(LF("TOPIC_ARN", d->msg->topic_arn),
+                                    LF("SNS_MESSAGE_ID", d->msg->message_id)),
+                         "confirmation %s of %s is already handled", d->msg->message_id,
+                         d->msg->topic_arn);
+                count_delivery(d, "duplicate");
+                delivery_finish(d, MHD_HTTP_OK, "duplicate\n");
+                return;
+        }
+        if (ing->n_confirms >= CONFIRMS_PENDING_MAX) {
+                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "too many subscription confirmations in progress");
+                return;
+        }
         c = calloc(1, sizeof(*c));
         if (!c || !(c->url = strdup(d->msg->subscribe_url)) ||
             !(c->topic_arn = strdup(d->msg->topic_arn)) ||
@@ -387,6 +443,7 @@ static void handle_subscription(struct delivery *d)
         c->retry.data = c;
         c->next = ing->confirms;
         ing->confirms = c;
+        ing->n_confirms++;
         log_info("sns.subscription_confirming", LOG_FIELDS(LF("TOPIC_ARN", c->topic_arn)),
                  "confirming the subscription to %s", c->topic_arn);
         confirm_start(c);
@@ -409,10 +466,11 @@ static void handle_unsubscribe(struct delivery *d)
 /* ---- verification ----------------------------------------------------------------- */
 
 /* Redeliveries are recognised as long as the spool (and the [dedup] table)
- * remember the message. A signed notification older than that window could be
- * a captured one replayed after its row was pruned: refuse it (4xx, so SNS
- * does not retry). The hour of margin keeps clear of the prune itself. */
-static bool notification_too_old(const struct ingress *ing, const struct sns_message *m)
+ * remember the message. A signed notification (or subscription confirmation)
+ * older than that window could be a captured one replayed after its row was
+ * pruned: refuse it (4xx, so SNS does not retry). The hour of margin keeps
+ * clear of the prune itself. */
+static bool message_too_old(const struct ingress *ing, const struct sns_message *m)
 {
         const struct config *c = ing->config;
         int64_t window = (int64_t)c->spool_retention_days * 86400;
@@ -430,7 +488,10 @@ static void delivery_verified(struct delivery *d, X509 *cert)
                 delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "bad signature");
                 return;
         }
-        if (d->msg->type == SNS_TYPE_NOTIFICATION && notification_too_old(d->ing, d->msg)) {
+        /* A confirmation too: an old one replayed would make us fetch its URL. */
+        if ((d->msg->type == SNS_TYPE_NOTIFICATION ||
+             d->msg->type == SNS_TYPE_SUBSCRIPTION_CONFIRMATION) &&
+            message_too_old(d->ing, d->msg)) {
                 delivery_refuse(d, MHD_HTTP_FORBIDDEN,
                                 "Timestamp older than the redelivery window (replay?)");
                 return;
@@ -457,10 +518,12 @@ static void cert_fetch_free(struct cert_fetch *f)
         for (p = &f->ing->fetches; *p; p = &(*p)->next)
                 if (*p == f) {
                         *p = f->next;
+                        f->ing->n_fetches--;
                         break;
                 }
         X509_free(f->leaf);
         free(f->url);
+        free(f->host);
         free(f->region);
         free(f);
 }
@@ -526,8 +589,9 @@ static char *issuer_url(const struct ingress *ing, X509 *cert)
                     curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
                     (streq(scheme, "http") || streq(scheme, "https"))) {
                         hl = strlen(host);
-                        if ((hl > 16 && streq(host + hl - 16, ".amazontrust.com")) ||
-                            (ing->has_host_rule && regexec(&ing->host_rule, host, 0, NULL, 0) == 0))
+                        /* The same whole-host rule as for the certificate URL. */
+                        if ((hl > 16 && strcasecmp(host + hl - 16, ".amazontrust.com") == 0) ||
+                            (ing->has_host_rule && sns_host_rule_match(&ing->host_rule, host)))
                                 found = strdup(url);
                 }
                 curl_free(scheme);
@@ -628,35 +692,61 @@ static void cert_fetched_cb(struct http_transfer *t, int r, const struct http_cl
         X509_free(cert);
 }
 
-static void cert_fetch_join(struct delivery *d, const char *url, const char *region)
+/* Whether one more fetch from host stays within the budget. */
+static bool cert_fetch_budget_left(const struct ingress *ing, const char *host)
+{
+        unsigned same_host = 0;
+
+        if (ing->n_fetches >= CERT_FETCHES_MAX)
+                return false;
+        for (const struct cert_fetch *f = ing->fetches; f; f = f->next)
+                same_host += streq(f->host, host);
+        return same_host < CERT_FETCHES_PER_HOST_MAX;
+}
+
+/* Takes url (the cache key) and host. */
+static void cert_fetch_join(struct delivery *d, char *url, char *host, const char *region)
 {
         struct ingress *ing = d->ing;
         struct cert_fetch *f;
         int r;
 
         for (f = ing->fetches; f; f = f->next)
-                if (streq(f->url, url))
+                if (streq(f->url, url)) {
+                        free(url);
+                        free(host);
                         goto join;
+                }
 
+        if (!cert_fetch_budget_left(ing, host)) {
+                free(url);
+                free(host);
+                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "too many certificate fetches in progress, try later");
+                return;
+        }
         f = calloc(1, sizeof(*f));
-        if (!f || !(f->url = strdup(url)) || !(f->region = strdup(region))) {
-                if (f)
-                        free(f->url);
+        if (!f || !(f->region = strdup(region))) {
                 free(f);
+                free(url);
+                free(host);
                 delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
                 return;
         }
         f->ing = ing;
+        f->url = url;
+        f->host = host;
         r = http_client_start(ing->http,
                               &(struct http_client_req){
                                       .method = "GET",
-                                      .url = url,
+                                      .url = f->url,
                                       .timeout_ms = CERT_FETCH_TIMEOUT_MS,
                                       .max_response = SNS_CERT_PEM_MAX,
                               },
                               cert_fetched_cb, f, &f->transfer);
         if (r < 0) {
                 free(f->url);
+                free(f->host);
                 free(f->region);
                 free(f);
                 delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -665,6 +755,7 @@ static void cert_fetch_join(struct delivery *d, const char *url, const char *reg
         }
         f->next = ing->fetches;
         ing->fetches = f;
+        ing->n_fetches++;
 join:
         d->fetch = f;
         d->next_waiter = f->waiters;
@@ -699,6 +790,7 @@ static const char *check_headers(struct http_request *req, const struct sns_mess
 
 void ingress_handle(struct ingress *ing, struct http_request *req)
 {
+        _cleanup_free_ char *key = NULL, *host = NULL;
         struct sns_topic_arn topic;
         const char *reason = NULL, *raw;
         struct delivery *d;
@@ -760,7 +852,13 @@ void ingress_handle(struct ingress *ing, struct http_request *req)
                 return;
         }
 
-        r = sns_cert_cache_get(ing->certs, d->msg->signing_cert_url, time(NULL), &cert);
+        r = sns_cert_url_key(d->msg->signing_cert_url, &key, &host);
+        if (r < 0) {
+                delivery_refuse(d, r == -ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_FORBIDDEN,
+                                "SigningCertURL refused");
+                return;
+        }
+        r = sns_cert_cache_get(ing->certs, key, time(NULL), &cert);
         (void)metrics_counter_inc(ing->m_certs,
                                   METRICS_LABELS(r == SNS_CERT_CACHE_HIT        ? "hit"
                                                  : r == SNS_CERT_CACHE_NEGATIVE ? "negative"
@@ -772,7 +870,7 @@ void ingress_handle(struct ingress *ing, struct http_request *req)
                 delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
                                 "signing certificate recently failed, try later");
         } else if (r == SNS_CERT_CACHE_MISS) {
-                cert_fetch_join(d, d->msg->signing_cert_url, topic.region);
+                cert_fetch_join(d, TAKE_PTR(key), TAKE_PTR(host), topic.region);
         } else {
                 delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, "certificate cache error");
         }
@@ -895,6 +993,8 @@ struct ingress *ingress_free(struct ingress *ing)
                 cert_fetch_free(ing->fetches);
         while (ing->deliveries)
                 delivery_free(ing->deliveries);
+        for (size_t i = 0; i < CONFIRMS_RECENT; i++)
+                free(ing->confirmed[i]);
         sns_cert_cache_free(ing->certs);
         X509_STORE_free(ing->trust);
         if (ing->has_host_rule)

@@ -43,6 +43,8 @@
 /* The metrics listener serves a scraper or two and a health check. */
 #define SERVICE_METRICS_CONNECTIONS 16u
 #define SERVICE_METRICS_MAX_BODY    1024u
+/* The ingress's own fetches: its certificate budget (16) and confirmations (8). */
+#define SERVICE_FETCHES_IN_FLIGHT 24u
 
 struct service {
         struct ev_loop *loop;
@@ -50,6 +52,7 @@ struct service {
         struct http_server *http;
         struct http_server *metrics_http; /* [http] metrics_listen, or NULL */
         struct http_client *client;
+        struct http_client *fetch_client; /* the ingress's: certificates, confirmations */
         struct aws_creds_provider *creds;
         struct aws_client *aws;
         struct spool *spool;
@@ -661,7 +664,7 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
                                config->spool_dir, spool_moved_aside(s->spool),
                                spool_moved_aside(s->spool));
         /* Every message being worked on may hold one AWS call; leave room for
-         * certificate fetches and credential refreshes beside them. */
+         * credential refreshes beside them. */
         r = http_client_new(loop,
                             &(struct http_client_options){
                                     .ca_bundle = config->aws_ca_bundle,
@@ -680,7 +683,21 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
                                 "cannot set up AWS credentials: %m");
                 goto fail;
         }
-        r = ingress_new(loop, config, s->spool, s->client, stored_cb, s, &s->ingress);
+        /* The ingress fetches certificates and SubscribeURLs for unsigned,
+         * unknown requests: on a client of its own, so that a slow certificate
+         * host never delays the pipeline's AWS calls. */
+        r = http_client_new(loop,
+                            &(struct http_client_options){
+                                    .ca_bundle = config->aws_ca_bundle,
+                                    .max_in_flight = SERVICE_FETCHES_IN_FLIGHT,
+                            },
+                            &s->fetch_client);
+        if (r < 0) {
+                log_error_errno(r, "http.client_failed", LOG_NOFIELDS,
+                                "cannot create the HTTP client: %m");
+                goto fail;
+        }
+        r = ingress_new(loop, config, s->spool, s->fetch_client, stored_cb, s, &s->ingress);
         if (r < 0)
                 goto fail;
         r = register_metrics(s);
@@ -828,6 +845,7 @@ struct service *service_free(struct service *s)
         spool_free(s->spool);
         aws_creds_provider_free(s->creds);
         http_client_free(s->client);
+        http_client_free(s->fetch_client);
         ingress_free(s->ingress);
         metrics_reset();
         config_free(s->config);

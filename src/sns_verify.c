@@ -172,6 +172,23 @@ int sns_host_regex_compile(const char *pattern, regex_t *ret)
         return 0;
 }
 
+bool sns_host_rule_match(const regex_t *rule, const char *host)
+{
+        char lhost[256];
+        regmatch_t pm[1] = {{-1, -1}};
+        size_t n;
+
+        if (!rule || !host)
+                return false;
+        n = strlen(host);
+        if (n == 0 || n >= sizeof(lhost))
+                return false;
+        for (size_t i = 0; i <= n; i++)
+                lhost[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+        return regexec(rule, lhost, 1, pm, 0) == 0 && pm[0].rm_so == 0 &&
+               pm[0].rm_eo == (regoff_t)n;
+}
+
 /* ---- URL rules ------------------------------------------------------------------ */
 
 static void curl_urlp(CURLU **u)
@@ -202,13 +219,10 @@ static int host_check(const char *host, const char *topic_arn, const regex_t *ov
                       const char **reterr)
 {
         char expected[128];
-        regmatch_t pm[1];
         int r;
 
         if (override) {
-                pm[0].rm_so = pm[0].rm_eo = -1;
-                if (regexec(override, host, 1, pm, 0) != 0 || pm[0].rm_so != 0 ||
-                    pm[0].rm_eo != (regoff_t)strlen(host))
+                if (!sns_host_rule_match(override, host))
                         return fail(reterr, "URL host does not match signing_cert_host", -EBADMSG);
                 return 0;
         }
@@ -803,5 +817,36 @@ int sns_cert_cache_put_negative(struct sns_cert_cache *c, const char *url, time_
         e->url = TAKE_PTR(copy);
         e->expires = now + (time_t)c->negative_ttl_s;
         e->used = ++c->tick;
+        return 0;
+}
+
+int sns_cert_url_key(const char *url, char **ret_key, char **ret_host)
+{
+        _cleanup_(curl_urlp) CURLU *u = curl_url();
+        _cleanup_curl_free_ char *host = NULL, *port = NULL, *path = NULL;
+        _cleanup_free_ char *key = NULL, *lhost = NULL;
+        CURLUcode rc;
+
+        if (!u)
+                return -ENOMEM;
+        if (!url || curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+                return -EBADMSG;
+        rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
+        if (rc != CURLUE_OK && rc != CURLUE_NO_PORT)
+                return -EBADMSG;
+        lhost = strdup(host);
+        if (!lhost)
+                return -ENOMEM;
+        for (char *c = lhost; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                        *c = (char)(*c - 'A' + 'a');
+        if (asprintf(&key, "https://%s%s%s%s", lhost, port && !streq(port, "443") ? ":" : "",
+                     port && !streq(port, "443") ? port : "", path) < 0)
+                return -ENOMEM;
+        *ret_key = TAKE_PTR(key);
+        if (ret_host)
+                *ret_host = TAKE_PTR(lhost);
         return 0;
 }

@@ -184,6 +184,26 @@ test('IMDS session credentials are used and refreshed before they expire', async
   }
 });
 
+test('AWS_EC2_METADATA_V1_DISABLED=true: a refused IMDS token never falls back to IMDSv1', async () => {
+  // The token PUT answers 403 (as an IMDS that only speaks v1 would, or a
+  // proxy in the way). Without the variable the provider goes on without a
+  // token (IMDSv1); with it, it stops there.
+  const run = async (env) => {
+    standin.clearRequests();
+    standin.faults.push('imds', { status: 403 });
+    const { code } = await awsreq(['ddb-get', TABLE, KEY], { env: toolEnv(env, { imds: true }) });
+    return { code, imds: standin.requests('imds') };
+  };
+  const fallback = await run({});
+  assert.ok(fallback.imds.some((r) => r.method === 'GET' && !r.headers['x-aws-ec2-metadata-token']),
+    'without the variable, an IMDSv1 GET follows the refused token');
+
+  const strict = await run({ AWS_EC2_METADATA_V1_DISABLED: 'true' });
+  assert.equal(strict.code, 1);
+  assert.deepEqual(strict.imds.map((r) => r.method), ['PUT'], 'only the token request, no IMDSv1 GET');
+  assert.equal(standin.requests('dynamodb').length, 0);
+});
+
 test('throttling is retried with growing delays, then surfaced as throttling', async () => {
   for (let i = 0; i < 3; i++) standin.faults.push('dynamodb', { throttle: true });
   const { code, lines, logs } = await awsreq(

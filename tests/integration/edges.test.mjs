@@ -308,3 +308,66 @@ test('metrics_allow: /metrics only for the listed addresses', async (t) => {
   assert.ok(refused);
   assert.equal(refused.client, '127.0.0.1');
 });
+
+// ---- certificate fetches and subscription confirmations ------------------------------------
+
+test('certificate fetches have a budget of their own: 4 per host, the rest 503; replies go out meanwhile', async (t) => {
+  const d = await daemon(t);
+  t.after(() => standin.faults.clear('sns'));
+  const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNumber === phone);
+  // The signing certificate is cached by a first delivery.
+  const first = inbound('HELP');
+  assert.equal((await standin.sns.deliver(d.url, first)).status, 200);
+
+  // 20 POSTs naming fresh certificate URLs on a host that answers slowly.
+  const fetchesBefore = standin.sns.fetches().length;
+  for (let i = 0; i < 20; i++) standin.faults.push('sns', { delayMs: 3000 });
+  const fresh = Array.from({ length: 20 }, (_, i) => standin.sns.notification({
+    message: standin.sns.inboundSms({ to: OUR_NUMBER, body: 'x' }),
+    certUrl: `${standin.sns.url}/SimpleNotificationService-${(0xabc000 + i).toString(16)}.pem`,
+  }));
+  const refused = [];
+  const answers = fresh.map((m) => standin.sns.deliver(d.url, m).then((r) => { refused.push(r); return r; }));
+  await waitFor(() => refused.length >= 16, { timeoutMs: 2000, what: 'the deliveries over the budget answered' });
+  assert.equal(refused.length, 16, 'all but the budget answered at once');
+  assert.ok(refused.every((r) => r.status === 503 && /too many certificate fetches/.test(r.body)), JSON.stringify(refused[0]));
+  await waitFor(() => standin.sns.fetches().length - fetchesBefore >= 4, { timeoutMs: 2000, what: 'the four fetches to reach the host' });
+
+  // A signed delivery meanwhile is stored, answered and replied to.
+  const phone = '+14255550777';
+  const msg = standin.sns.notification({ message: standin.sns.inboundSms({ from: phone, to: OUR_NUMBER, body: 'HELP' }) });
+  assert.equal((await standin.sns.deliver(d.url, msg)).status, 200);
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: 2000, what: 'the reply while the fetches hang' });
+  const slow = await Promise.all(answers);
+  assert.equal(slow.filter((r) => r.status === 503).length, 20);
+  assert.equal(standin.sns.fetches().length - fetchesBefore, 4, 'four fetches to the one host, no more');
+});
+
+test('SubscriptionConfirmation: refused when older than the window, one fetch per MessageId, at most 8 pending', async (t) => {
+  const d = await daemon(t);
+  t.after(() => standin.faults.clear('sns'));
+  const confirms = () => standin.sns.requests().filter((r) => r.kind === 'confirm').length;
+  const before = confirms();
+
+  const old = standin.sns.subscriptionConfirmation({ timestamp: new Date(Date.now() - 8 * 86400e3).toISOString() });
+  const r1 = await standin.sns.deliver(d.url, old);
+  assert.equal(r1.status, 403);
+  assert.match(r1.body, /older than the redelivery window/);
+
+  const conf = standin.sns.subscriptionConfirmation({});
+  assert.equal((await standin.sns.deliver(d.url, conf)).status, 200);
+  await d.waitForLog('sns.subscription_confirmed');
+  const again = await standin.sns.deliver(d.url, conf);
+  assert.equal(again.status, 200);
+  assert.equal(again.body, 'duplicate\n');
+  assert.equal(confirms() - before, 1, 'one GET of SubscribeURL for two copies of the old and one new');
+
+  // Eight confirmations whose SubscribeURL answers slowly: the ninth is 503.
+  for (let i = 0; i < 8; i++) standin.faults.push('sns', { delayMs: 2000 });
+  for (let i = 0; i < 8; i++) assert.equal((await standin.sns.deliver(d.url, standin.sns.subscriptionConfirmation({}))).status, 200);
+  const ninth = await standin.sns.deliver(d.url, standin.sns.subscriptionConfirmation({}));
+  assert.equal(ninth.status, 503);
+  assert.match(ninth.body, /too many subscription confirmations/);
+  await waitFor(() => d.logs.filter((l) => l.event === 'sns.subscription_confirmed').length === 9,
+    { timeoutMs: 10000, what: 'the eight slow confirmations done' });
+});

@@ -1200,6 +1200,49 @@ static void test_cache_arguments(void **state)
         X509_free(a);
 }
 
+/* One rule for every URL the override governs: the whole host, any case. */
+static void test_host_rule_match(void **state)
+{
+        regex_t unanchored;
+
+        assert_int_equal(sns_host_regex_compile("sns\\.example\\.com", &unanchored), 0);
+        assert_true(sns_host_rule_match(&unanchored, "sns.example.com"));
+        assert_true(sns_host_rule_match(&unanchored, "SNS.Example.COM"));
+        /* An unanchored pattern still has to cover the whole host: the CA
+         * Issuers check once accepted these. */
+        assert_false(sns_host_rule_match(&unanchored, "evil-sns.example.com"));
+        assert_false(sns_host_rule_match(&unanchored, "sns.example.com.evil.net"));
+        assert_false(sns_host_rule_match(&unanchored, ""));
+        assert_false(sns_host_rule_match(&unanchored, NULL));
+        assert_false(sns_host_rule_match(NULL, "sns.example.com"));
+        regfree(&unanchored);
+}
+
+static void test_cert_url_key(void **state)
+{
+        static const char *const same[] = {
+                "https://sns.us-east-1.amazonaws.com" PEM,
+                "https://SNS.US-EAST-1.AMAZONAWS.COM" PEM,
+                "https://sns.us-east-1.amazonaws.com:443" PEM,
+                "https://Sns.Us-East-1.AmazonAws.com:443" PEM,
+        };
+        char *key = NULL, *host = NULL;
+
+        for (size_t i = 0; i < ARRAY_SIZE(same); i++) {
+                assert_int_equal(sns_cert_url_key(same[i], &key, &host), 0);
+                assert_string_equal(key, "https://sns.us-east-1.amazonaws.com" PEM);
+                assert_string_equal(host, "sns.us-east-1.amazonaws.com");
+                free(key);
+                free(host);
+        }
+        /* Another port is another certificate; the path is kept as it is. */
+        assert_int_equal(sns_cert_url_key("https://Sns.Example.com:8443" PEM, &key, NULL), 0);
+        assert_string_equal(key, "https://sns.example.com:8443" PEM);
+        free(key);
+        assert_int_equal(sns_cert_url_key("not a url", &key, NULL), -EBADMSG);
+        assert_int_equal(sns_cert_url_key(NULL, &key, NULL), -EBADMSG);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1220,6 +1263,8 @@ int main(void)
                 cmocka_unit_test(test_subscribe_url_rules),
                 cmocka_unit_test(test_url_limits),
                 cmocka_unit_test(test_host_override),
+                cmocka_unit_test(test_host_rule_match),
+                cmocka_unit_test(test_cert_url_key),
                 cmocka_unit_test(test_cache_lru),
                 cmocka_unit_test(test_cache_expiry),
                 cmocka_unit_test(test_cache_negative),
