@@ -5,6 +5,7 @@
  * their forms, a NUL-free UTF-8 body within its bounds, ids without control
  * characters, optional fields either NULL or non-empty.
  */
+#include "aws_names.h"
 #include "common.h"
 #include "fuzz_common.h"
 #include "inbound_sms.h"
@@ -41,12 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         }
         FUZZ_CHECK(sms);
-        FUZZ_CHECK(inbound_sms_e164_valid(sms->origination_number));
+        FUZZ_CHECK(aws_e164_is_valid(sms->origination_number));
         FUZZ_CHECK(strlen(sms->origination_number) <= INBOUND_SMS_E164_MAX);
         if (sms->destination_is_short_code)
                 FUZZ_CHECK(inbound_sms_short_code_valid(sms->destination_number));
         else
-                FUZZ_CHECK(inbound_sms_e164_valid(sms->destination_number));
+                FUZZ_CHECK(aws_e164_is_valid(sms->destination_number));
         FUZZ_CHECK(sms->message_body);
         FUZZ_CHECK(strlen(sms->message_body) == sms->message_body_len);
         FUZZ_CHECK(sms->message_body_len <= INBOUND_SMS_BODY_MAX_BYTES);

@@ -9,8 +9,8 @@
  *   bedrock-agent-runtime  https://bedrock-agent-runtime.<region>.<suffix> signs as bedrock
  *   sns                    https://sns.<region>.<dns suffix>               signs as sns
  *
- * The DNS suffix is amazonaws.com, or amazonaws.com.cn for the China
- * partition (regions cn-*).
+ * The DNS suffix is that of the region's partition: amazonaws.com, or
+ * amazonaws.com.cn for the China partition (regions cn-*).
  *
  * Overrides, as in the SDKs' "service-specific endpoints" feature:
  * AWS_ENDPOINT_URL_<SERVICE> (DYNAMODB, PINPOINT_SMS_VOICE_V2,
@@ -80,9 +80,8 @@ struct aws_endpoint {
         const char *signing_name; /* static, from the service table */
 };
 
-/* Region names: 1-63 of [a-z0-9-], starting and ending with a letter/digit. */
-bool aws_region_is_valid(const char *region);
-/* "amazonaws.com" or "amazonaws.com.cn". */
+/* The DNS suffix of the region's partition (aws_names.h): "amazonaws.com",
+ * "amazonaws.com.cn", ...; "amazonaws.com" for a name of no partition. */
 const char *aws_region_dns_suffix(const char *region);
 
 /* Returns 0 and fills *ret; -EINVAL for an unknown service, an invalid region

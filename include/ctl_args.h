@@ -46,9 +46,6 @@ const char *ctl_args_get(const struct ctl_args *a, const struct ctl_opt *opts, s
 bool ctl_args_has(const struct ctl_args *a, const struct ctl_opt *opts, size_t n_opts,
                   const char *name);
 
-/* "+" then 2 to 15 digits, the first not 0 (E.164). */
-bool ctl_e164_is_valid(const char *s);
-
 /* A decimal count within [min, max]: -EINVAL otherwise. */
 int ctl_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 

@@ -76,8 +76,6 @@ static inline void inbound_sms_freep(struct inbound_sms **sms)
 }
 #define _cleanup_inbound_sms_ _cleanup_(inbound_sms_freep)
 
-/* "+" then 1-15 digits, the first not 0. */
-bool inbound_sms_e164_valid(const char *s);
 /* 3-8 digits, the first not 0. */
 bool inbound_sms_short_code_valid(const char *s);
 

@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "aws_names.h"
 #include "common.h"
 
 /* Bounds on what SNS may send. The Publish payload is at most 256 KiB. */
@@ -53,7 +54,7 @@
 #define SNS_MESSAGE_MAX       (256 * 1024)
 #define SNS_SUBJECT_MAX       512
 #define SNS_MESSAGE_ID_MAX    128
-#define SNS_TOPIC_ARN_MAX     512
+#define SNS_TOPIC_ARN_MAX     AWS_TOPIC_ARN_MAX
 #define SNS_TIMESTAMP_MAX     64
 #define SNS_TOKEN_MAX         2048
 #define SNS_URL_MAX           2048

@@ -39,6 +39,7 @@
 
 #include <openssl/x509.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "sns_message.h"
 
@@ -49,16 +50,9 @@
 
 /* ---- TopicArn --------------------------------------------------------------- */
 
-struct sns_topic_arn {
-        char partition[16]; /* "aws", "aws-cn", "aws-us-gov" */
-        char region[32];    /* "us-east-1" */
-        char account[16];   /* 12 digits */
-        char name[264];     /* up to 256 characters, [A-Za-z0-9_-], optional ".fifo" */
-};
-
-/* arn:PARTITION:sns:REGION:ACCOUNT:NAME with one of the three partitions
- * above and a region that belongs to it. -EBADMSG otherwise. */
-int sns_topic_arn_parse(const char *arn, struct sns_topic_arn *ret);
+/* A topic ARN (aws_topic_arn_parse()) of a partition whose SNS signing
+ * certificates we know: aws, aws-cn or aws-us-gov. -EBADMSG otherwise. */
+int sns_topic_arn_parse(const char *arn, struct aws_topic_arn *ret);
 
 /* The SNS endpoint host of the topic's region and partition:
  * sns.REGION.amazonaws.com, or sns.REGION.amazonaws.com.cn for aws-cn. Written

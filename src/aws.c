@@ -21,6 +21,7 @@
 
 #include "aws.h"
 #include "aws_creds.h"
+#include "aws_names.h"
 #include "common.h"
 #include "http_client.h"
 #include "log.h"

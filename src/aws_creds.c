@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "aws_creds.h"
+#include "aws_names.h"
 #include "common.h"
 #include "http_client.h"
 #include "log.h"

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "aws_endpoint.h"
+#include "aws_names.h"
 #include "common.h"
 
 static const struct aws_service_info services[_AWS_SERVICE_MAX] = {
@@ -76,31 +77,11 @@ enum aws_service aws_service_from_string(const char *id)
         return _AWS_SERVICE_INVALID;
 }
 
-static bool is_alnum_lower(char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-bool aws_region_is_valid(const char *region)
-{
-        size_t n;
-
-        if (isempty(region))
-                return false;
-        n = strlen(region);
-        if (n > 63 || !is_alnum_lower(region[0]) || !is_alnum_lower(region[n - 1]))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!is_alnum_lower(region[i]) && region[i] != '-')
-                        return false;
-        return true;
-}
-
 const char *aws_region_dns_suffix(const char *region)
 {
-        if (region && strncmp(region, "cn-", 3) == 0)
-                return "amazonaws.com.cn";
-        return "amazonaws.com";
+        const struct aws_partition *p = aws_region_partition(region);
+
+        return p ? p->dns_suffix : "amazonaws.com";
 }
 
 void aws_endpoint_done(struct aws_endpoint *e)

@@ -38,11 +38,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "aws_names.h"
 #include "aws_rules.h"
 #include "common.h"
 #include "config.h"
 #include "log.h"
 #include "netmask.h"
+#include "sns_verify.h"
 #include "tz.h"
 
 /* --- the schema ------------------------------------------------------------- */
@@ -318,7 +320,7 @@ static int check_http_path(const char *v, char *why, size_t size)
 
 static int check_region(const char *v, char *why, size_t size)
 {
-        if (!match_ere("^[a-z]{2}(-[a-z]+)+-[0-9]+$", v)) {
+        if (!aws_region_is_valid(v)) {
                 snprintf(why, size, "not an AWS region name (like us-east-1)");
                 return -EINVAL;
         }
@@ -327,9 +329,9 @@ static int check_region(const char *v, char *why, size_t size)
 
 static int check_topic_arn(const char *v, char *why, size_t size)
 {
-        if (!match_ere("^arn:aws(-cn|-us-gov)?:sns:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:"
-                       "[A-Za-z0-9_-]{1,256}(\\.fifo)?$",
-                       v)) {
+        struct aws_topic_arn arn;
+
+        if (sns_topic_arn_parse(v, &arn) < 0) {
                 snprintf(why, size,
                          "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)");
                 return -EINVAL;

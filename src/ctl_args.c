@@ -136,18 +136,6 @@ bool ctl_args_has(const struct ctl_args *a, const struct ctl_opt *opts, size_t n
         return ctl_args_get(a, opts, n_opts, name) != NULL;
 }
 
-bool ctl_e164_is_valid(const char *s)
-{
-        size_t n;
-
-        if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')
-                return false;
-        for (n = 1; s[n]; n++)
-                if (s[n] < '0' || s[n] > '9')
-                        return false;
-        return n - 1 >= 2 && n - 1 <= 15;
-}
-
 int ctl_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
         uint64_t v = 0;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "aws_names.h"
 #include "business_days.h"
 #include "common.h"
 #include "config.h"
@@ -239,7 +240,7 @@ int ctl_cmd_consent(struct ctl *ctl, int argc, char **argv)
         note = ctl_cmd_opt(&cl, "note");
         if (!streq(verb, "get") && !streq(verb, "opt-out") && !streq(verb, "opt-in"))
                 return ctl_cmd_usage_error(usage, "unknown consent action '%s'", verb);
-        if (!ctl_e164_is_valid(phone))
+        if (!aws_e164_is_valid(phone))
                 return ctl_cmd_usage_error(usage, "'%s' is not a number in E.164 form (+...)",
                                            phone);
         if (note && streq(verb, "get"))

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 
+#include "aws_names.h"
 #include "aws_rules.h"
 #include "common.h"
 #include "config.h"
@@ -77,7 +78,7 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
         to = ctl_cmd_opt(&cl, "to");
         body = ctl_cmd_opt(&cl, "body");
         from = ctl_cmd_opt(&cl, "from") ?: c->sms_origination_identity;
-        if (!ctl_e164_is_valid(to))
+        if (!aws_e164_is_valid(to))
                 return ctl_cmd_usage_error(send_usage, "--to needs a number in E.164 form (+...)");
         if (isempty(body))
                 return ctl_cmd_usage_error(send_usage, "--body needs the text to send");
@@ -181,12 +182,12 @@ int ctl_cmd_simulate(struct ctl *ctl, int argc, char **argv)
         body = ctl_cmd_opt(&cl, "body");
         to = ctl_cmd_opt(&cl, "to") ?: ctl->config->sms_origination_identity;
         topic = ctl_cmd_opt(&cl, "topic-arn") ?: ctl->config->sns_topic_arns[0];
-        if (!ctl_e164_is_valid(from))
+        if (!aws_e164_is_valid(from))
                 return ctl_cmd_usage_error(simulate_usage,
                                            "--from needs a number in E.164 form (+...)");
         if (!body)
                 return ctl_cmd_usage_error(simulate_usage, "--body needs the message text");
-        if (!ctl_e164_is_valid(to))
+        if (!aws_e164_is_valid(to))
                 return ctl_cmd_usage_error(simulate_usage,
                                            "--to needs our number in E.164 form (or set [sms] "
                                            "origination_identity to it)");

@@ -415,7 +415,7 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
 {
         struct ctl_cmdline cl;
         struct setup s = {.ctl = ctl};
-        struct sns_topic_arn parsed;
+        struct aws_topic_arn parsed;
         const char *which, *timeout_arg;
         uint64_t timeout_s = 60;
         json_t *pn = NULL;

@@ -9,7 +9,7 @@
 
 int ctl_dlq_name(const char *topic_arn, char buf[CTL_DLQ_NAME_MAX])
 {
-        struct sns_topic_arn t;
+        struct aws_topic_arn t;
         int keep = (int)(CTL_DLQ_NAME_MAX - 1 - STRLEN(CTL_DLQ_SUFFIX));
 
         if (!topic_arn || sns_topic_arn_parse(topic_arn, &t) < 0)

@@ -12,7 +12,7 @@
 
 json_t *ctl_policy_statement(const char *topic_arn)
 {
-        struct sns_topic_arn arn;
+        struct aws_topic_arn arn;
 
         if (!topic_arn || sns_topic_arn_parse(topic_arn, &arn) < 0)
                 return NULL;

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "inbound_sms.h"
 
@@ -22,16 +23,6 @@ static bool digits_only(const char *s, size_t n)
                 if (s[i] < '0' || s[i] > '9')
                         return false;
         return true;
-}
-
-bool inbound_sms_e164_valid(const char *s)
-{
-        size_t n;
-
-        if (!s || s[0] != '+')
-                return false;
-        n = strlen(s + 1);
-        return n >= 1 && n <= 15 && s[1] != '0' && digits_only(s + 1, n);
 }
 
 bool inbound_sms_short_code_valid(const char *s)
@@ -149,14 +140,14 @@ int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, co
         r = get_string(root, &r_origination, true, &s, &n, reterr);
         if (r < 0)
                 return r;
-        if (!inbound_sms_e164_valid(s))
+        if (!aws_e164_is_valid(s))
                 return fail(reterr, "originationNumber is not E.164", -EBADMSG);
         sms->origination_number = s;
 
         r = get_string(root, &r_destination, true, &s, &n, reterr);
         if (r < 0)
                 return r;
-        if (inbound_sms_e164_valid(s))
+        if (aws_e164_is_valid(s))
                 sms->destination_is_short_code = false;
         else if (inbound_sms_short_code_valid(s))
                 sms->destination_is_short_code = true;

@@ -791,7 +791,7 @@ static const char *check_headers(struct http_request *req, const struct sns_mess
 void ingress_handle(struct ingress *ing, struct http_request *req)
 {
         _cleanup_free_ char *key = NULL, *host = NULL;
-        struct sns_topic_arn topic;
+        struct aws_topic_arn topic;
         const char *reason = NULL, *raw;
         struct delivery *d;
         const void *body;

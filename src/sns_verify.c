@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "sns_message.h"
 #include "sns_verify.h"
@@ -35,115 +36,36 @@ static bool is_digit(char c)
         return c >= '0' && c <= '9';
 }
 
-/* [a-z]{2}(-[a-z]+)+-[0-9]{1,3}, as config.c accepts in a topic ARN. */
-static bool region_valid(const char *s)
-{
-        size_t n = strlen(s), i, words = 0;
-
-        if (n < 6 || n > 31 || !is_lower(s[0]) || !is_lower(s[1]) || s[2] != '-')
-                return false;
-        i = 3;
-        for (;;) {
-                size_t start = i;
-                while (i < n && is_lower(s[i]))
-                        i++;
-                if (i == start)
-                        break;
-                words++;
-                if (i >= n || s[i] != '-')
-                        return false;
-                i++;
-        }
-        if (words == 0 || i == n || n - i > 3)
-                return false;
-        for (; i < n; i++)
-                if (!is_digit(s[i]))
-                        return false;
-        return true;
-}
-
 static bool startswith(const char *s, const char *prefix)
 {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Copies the part of s up to the next ':' (or the end when last) into buf. */
-static const char *arn_part(const char *s, char *buf, size_t size, bool last)
+/* SNS signs with certificates of these partitions only; the names in them
+ * are known (sns_cert_check_name). */
+static bool sns_partition_known(const char *partition)
 {
-        const char *end = last ? s + strlen(s) : strchr(s, ':');
-        size_t n;
-
-        if (!end)
-                return NULL;
-        n = (size_t)(end - s);
-        if (n == 0 || n >= size)
-                return NULL;
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        return last ? end : end + 1;
+        return streq(partition, "aws") || streq(partition, "aws-cn") ||
+               streq(partition, "aws-us-gov");
 }
 
-int sns_topic_arn_parse(const char *arn, struct sns_topic_arn *ret)
+int sns_topic_arn_parse(const char *arn, struct aws_topic_arn *ret)
 {
-        struct sns_topic_arn t;
-        char service[8];
-        const char *p;
-        size_t n;
+        struct aws_topic_arn t;
+        int r;
 
-        if (!arn || !ret)
-                return -EINVAL;
-        memset(&t, 0, sizeof(t));
-        if (strnlen(arn, SNS_TOPIC_ARN_MAX + 1) > SNS_TOPIC_ARN_MAX || !startswith(arn, "arn:"))
+        r = aws_topic_arn_parse(arn, &t);
+        if (r < 0)
+                return r;
+        if (!sns_partition_known(t.partition))
                 return -EBADMSG;
-        p = arn + 4;
-        p = arn_part(p, t.partition, sizeof(t.partition), false);
-        if (p)
-                p = arn_part(p, service, sizeof(service), false);
-        if (p)
-                p = arn_part(p, t.region, sizeof(t.region), false);
-        if (p)
-                p = arn_part(p, t.account, sizeof(t.account), false);
-        if (p)
-                p = arn_part(p, t.name, sizeof(t.name), true);
-        if (!p || !streq(service, "sns") || !region_valid(t.region))
-                return -EBADMSG;
-
-        if (streq(t.partition, "aws")) {
-                if (startswith(t.region, "cn-") || startswith(t.region, "us-gov-"))
-                        return -EBADMSG;
-        } else if (streq(t.partition, "aws-cn")) {
-                if (!startswith(t.region, "cn-"))
-                        return -EBADMSG;
-        } else if (streq(t.partition, "aws-us-gov")) {
-                if (!startswith(t.region, "us-gov-"))
-                        return -EBADMSG;
-        } else
-                return -EBADMSG;
-
-        if (strlen(t.account) != 12)
-                return -EBADMSG;
-        for (size_t i = 0; i < 12; i++)
-                if (!is_digit(t.account[i]))
-                        return -EBADMSG;
-
-        n = strlen(t.name);
-        if (n > 5 && streq(t.name + n - 5, ".fifo"))
-                n -= 5;
-        if (n == 0 || n > 256)
-                return -EBADMSG;
-        for (size_t i = 0; i < n; i++) {
-                char c = t.name[i];
-                if (!is_lower(c) && !(c >= 'A' && c <= 'Z') && !is_digit(c) && c != '-' && c != '_')
-                        return -EBADMSG;
-        }
-
         *ret = t;
         return 0;
 }
 
 int sns_topic_arn_endpoint_host(const char *topic_arn, char *buf, size_t size)
 {
-        struct sns_topic_arn t;
+        struct aws_topic_arn t;
         int r, n;
 
         if (!buf || size == 0)
@@ -151,8 +73,7 @@ int sns_topic_arn_endpoint_host(const char *topic_arn, char *buf, size_t size)
         r = sns_topic_arn_parse(topic_arn, &t);
         if (r < 0)
                 return r;
-        n = snprintf(buf, size, "sns.%s.amazonaws.com%s", t.region,
-                     streq(t.partition, "aws-cn") ? ".cn" : "");
+        n = snprintf(buf, size, "sns.%s.%s", t.region, aws_region_partition(t.region)->dns_suffix);
         if (n < 0 || (size_t)n >= size)
                 return -ENOBUFS;
         return 0;
@@ -535,19 +456,21 @@ int sns_cert_check_name(X509 *cert, const char *region, const char **reterr)
 {
         char names[3][96];
         size_t n = 0;
+        const struct aws_partition *partition;
         const char *suffix;
 
         if (!cert || !region)
                 return fail(reterr, "invalid argument", -EINVAL);
-        if (!region_valid(region))
+        partition = aws_region_partition(region);
+        if (!partition || !sns_partition_known(partition->id))
                 return fail(reterr, "invalid region", -EINVAL);
 
-        suffix = startswith(region, "cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+        suffix = partition->dns_suffix;
         (void)snprintf(names[n++], sizeof(names[0]), "sns.%s", suffix);
         (void)snprintf(names[n++], sizeof(names[0]), "sns-signing.%s.%s", region, suffix);
-        if (startswith(region, "cn-"))
+        if (streq(partition->id, "aws-cn"))
                 (void)snprintf(names[n++], sizeof(names[0]), "sns-%s.%s", region, suffix);
-        else if (startswith(region, "us-gov-"))
+        else if (streq(partition->id, "aws-us-gov"))
                 (void)snprintf(names[n++], sizeof(names[0]), "sns-us-gov-west-1.%s", suffix);
 
         for (size_t i = 0; i < n; i++) {

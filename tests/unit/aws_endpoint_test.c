@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "aws_endpoint.h"
+#include "aws_names.h"
 #include "common.h"
 
 struct env {

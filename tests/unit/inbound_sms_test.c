@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "inbound_sms.h"
 
@@ -189,13 +190,13 @@ static void test_phone_numbers(void **state)
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-                if (inbound_sms_e164_valid(cases[i].s) != cases[i].e164)
+                if (aws_e164_is_valid(cases[i].s) != cases[i].e164)
                         fail_msg("e164 \"%s\"", cases[i].s);
                 if (inbound_sms_short_code_valid(cases[i].s) != cases[i].short_code &&
                     cases[i].s[0] != '+')
                         fail_msg("short code \"%s\"", cases[i].s);
         }
-        assert_false(inbound_sms_e164_valid(NULL));
+        assert_false(aws_e164_is_valid(NULL));
         assert_false(inbound_sms_short_code_valid(NULL));
 
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

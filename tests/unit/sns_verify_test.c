@@ -734,7 +734,7 @@ static void test_topic_arn(void **state)
                 {"", NULL},
         };
         char host[128];
-        struct sns_topic_arn t;
+        struct aws_topic_arn t;
 
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 int r = sns_topic_arn_endpoint_host(cases[i].arn, host, sizeof(host));
