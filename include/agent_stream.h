@@ -138,9 +138,4 @@ enum agent_reply_kind agent_stream_classify(const char *code, bool *ret_throttli
 
 const char *agent_reply_kind_to_string(enum agent_reply_kind k);
 
-#ifdef TWOWAYD_UNIT_TEST
-int agent_stream_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *ret_len);
-bool agent_stream_utf8_valid(const char *s, size_t len);
-#endif
-
 #endif

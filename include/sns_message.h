@@ -120,7 +120,6 @@ int sns_message_type_from_string(const char *s);
 
 #ifdef TWOWAYD_UNIT_TEST
 /* Internals the unit tests reach (static in the daemon). */
-int sns_base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len);
 int sns_timestamp_parse(const char *s, time_t *ret);
 #endif
 

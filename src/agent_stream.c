@@ -5,14 +5,13 @@
  * max_answer). UTF-8 is checked once, on the joined answer, because a chunk
  * boundary may fall inside a multi-byte sequence.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <strings.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "agent_stream.h"
+#include "base64.h"
 #include "common.h"
 #include "eventstream.h"
 #include "utf8.h"
@@ -216,57 +215,6 @@ static void copy_header_string(char *dst, size_t size, const struct eventstream_
                 dst[0] = '\0';
 }
 
-static bool is_b64(unsigned char c)
-{
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '+' || c == '/';
-}
-
-/*
- * Standard padded base64 (RFC 4648 §4), as smithy encodes blobs. The syntax
- * is checked here (length a multiple of 4, alphabet, at most two '=' and only
- * at the end) because EVP_DecodeBlock() accepts surrounding whitespace and
- * "====" alike; the decoding itself is OpenSSL's. EVP_DecodeBlock() counts
- * the padding as zero bytes, so those are taken off the length.
- */
-UNITTEST int agent_stream_base64_decode(const char *in, size_t len, unsigned char **ret,
-                                        size_t *ret_len)
-{
-        _cleanup_free_ unsigned char *out = NULL;
-        size_t pad = 0;
-        int n;
-
-        if (len % 4 != 0 || len > INT_MAX)
-                return -EPROTO;
-        if (len > 0 && in[len - 1] == '=')
-                pad = (len > 1 && in[len - 2] == '=') ? 2 : 1;
-        for (size_t i = 0; i < len - pad; i++)
-                if (!is_b64((unsigned char)in[i]))
-                        return -EPROTO;
-
-        out = malloc(len / 4 * 3 + 1);
-        if (!out)
-                return -ENOMEM;
-        if (len == 0) {
-                *ret_len = 0;
-                *ret = TAKE_PTR(out);
-                return 0;
-        }
-        n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-        if (n < 0 || (size_t)n != len / 4 * 3)
-                return -EPROTO;
-        *ret_len = (size_t)n - pad;
-        *ret = TAKE_PTR(out);
-        return 0;
-}
-
-/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
- * above U+10FFFF; U+0000 is refused too, since the answer becomes a C string. */
-UNITTEST bool agent_stream_utf8_valid(const char *str, size_t len)
-{
-        return utf8_valid(str, len, false);
-}
-
 static int append_answer(struct agent_stream *s, const unsigned char *p, size_t n)
 {
         if (n > s->max_answer - s->answer_len)
@@ -312,9 +260,10 @@ static int handle_chunk(struct agent_stream *s, const struct eventstream_message
                 json_decref(root);
                 return r;
         }
-        r = agent_stream_base64_decode(json_string_value(bytes), json_string_length(bytes), &raw,
-                                       &raw_len);
+        r = base64_decode(json_string_value(bytes), json_string_length(bytes), &raw, &raw_len);
         json_decref(root);
+        if (r == -EILSEQ)
+                return -EPROTO;
         if (r < 0)
                 return r;
         return append_answer(s, raw, raw_len);
@@ -489,7 +438,7 @@ int agent_stream_finish(struct agent_stream *s, struct agent_reply *ret)
                 if (!s->answer)
                         return -ENOMEM;
         }
-        if (!agent_stream_utf8_valid(s->answer, s->answer_len))
+        if (!utf8_valid(s->answer, s->answer_len, false))
                 return -EILSEQ;
 
         rep.kind = AGENT_REPLY_ANSWER;

@@ -26,6 +26,7 @@
 
 #include "common.h"
 #include "metrics.h"
+#include "utf8.h"
 
 struct series {
         uint64_t hash;
@@ -107,49 +108,11 @@ UNITTEST bool metrics_label_name_valid(const char *s)
         return true;
 }
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
-UNITTEST bool metrics_utf8_valid(const char *s, size_t n);
-UNITTEST bool metrics_utf8_valid(const char *s, size_t n)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t i = 0;
-
-        while (i < n) {
-                unsigned char c = p[i];
-                size_t len;
-                uint32_t cp, min;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                } else if ((c & 0xe0) == 0xc0) {
-                        len = 2, cp = c & 0x1f, min = 0x80;
-                } else if ((c & 0xf0) == 0xe0) {
-                        len = 3, cp = c & 0x0f, min = 0x800;
-                } else if ((c & 0xf8) == 0xf0) {
-                        len = 4, cp = c & 0x07, min = 0x10000;
-                } else {
-                        return false;
-                }
-                if (n - i < len)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += len;
-        }
-        return true;
-}
-
 static bool label_value_storable(const char *s)
 {
         size_t n = strnlen(s, METRICS_LABEL_VALUE_MAX + 1);
 
-        return n <= METRICS_LABEL_VALUE_MAX && metrics_utf8_valid(s, n);
+        return n <= METRICS_LABEL_VALUE_MAX && utf8_valid(s, n, true);
 }
 
 /* The label list shape every call checks: count within bounds, no NULLs. */
@@ -371,7 +334,7 @@ static int validate_definition(const char *name, const char *help, enum metrics_
         if (!metrics_name_valid(name) || isempty(help))
                 return -EINVAL;
         help_len = strnlen(help, METRICS_HELP_MAX + 1);
-        if (help_len > METRICS_HELP_MAX || !metrics_utf8_valid(help, help_len))
+        if (help_len > METRICS_HELP_MAX || !utf8_valid(help, help_len, true))
                 return -EINVAL;
 
         if (!labels_shape_ok(label_names, label_names.n))

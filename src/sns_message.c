@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "base64.h"
 #include "common.h"
 #include "sns_message.h"
 
@@ -132,56 +132,6 @@ static int get_field(json_t *root, enum field_id id, bool required, bool null_is
         *ret = json_string_value(v);
         if (ret_len)
                 *ret_len = n;
-        return 0;
-}
-
-static int b64_value(char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-/* Strict standard base64 (RFC 4648 section 4, padded, canonical, no
- * whitespace). The shape is checked here because EVP_DecodeBlock() skips
- * blanks, accepts '=' in odd places and counts padding in its result; the
- * decoding itself is OpenSSL's. */
-UNITTEST int sns_base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len)
-{
-        _cleanup_free_ uint8_t *out = NULL;
-        size_t pad = 0;
-        int n, last;
-
-        if (!s || len == 0 || len % 4 != 0 || len > INT32_MAX / 2)
-                return -EILSEQ;
-        if (s[len - 1] == '=')
-                pad++;
-        if (s[len - 2] == '=')
-                pad++;
-        for (size_t i = 0; i < len - pad; i++)
-                if (b64_value(s[i]) < 0)
-                        return -EILSEQ;
-        /* The bits past the last whole byte must be zero. */
-        last = b64_value(s[len - pad - 1]);
-        if ((pad == 2 && (last & 0x0f)) || (pad == 1 && (last & 0x03)))
-                return -EILSEQ;
-
-        out = malloc(len / 4 * 3 + 1);
-        if (!out)
-                return -ENOMEM;
-        n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
-        if (n < 0 || (size_t)n != len / 4 * 3)
-                return -EILSEQ;
-        *ret_len = (size_t)n - pad;
-        *ret = TAKE_PTR(out);
         return 0;
 }
 
@@ -342,8 +292,8 @@ int sns_message_parse(const void *body, size_t len, struct sns_message **ret, co
         if (r < 0)
                 return fail(reterr, "bad Timestamp", -EBADMSG);
 
-        r = sns_base64_decode(m->signature_b64, strlen(m->signature_b64), &m->priv_signature,
-                              &m->signature_len);
+        r = base64_decode(m->signature_b64, strlen(m->signature_b64), &m->priv_signature,
+                          &m->signature_len);
         if (r == -ENOMEM)
                 return fail(reterr, "out of memory", r);
         if (r < 0 || m->signature_len == 0 || m->signature_len > SNS_SIGNATURE_MAX)

@@ -21,6 +21,7 @@
 #include "agent_stream.h"
 #include "common.h"
 #include "eventstream.h"
+#include "utf8.h"
 
 /* ---- a growable byte buffer and an independent encoder ---------------------- */
 
@@ -1011,10 +1012,10 @@ static void test_agent_bad_answers(void **state)
 
                 chunk_frame(&b, bad_utf8[i].raw, bad_utf8[i].len);
                 assert_int_equal(agent_run(&b, 0, &rep), -EILSEQ);
-                assert_false(agent_stream_utf8_valid(bad_utf8[i].raw, bad_utf8[i].len));
+                assert_false(utf8_valid(bad_utf8[i].raw, bad_utf8[i].len, false));
                 bytes_done(&b);
         }
-        assert_true(agent_stream_utf8_valid("\xf4\x8f\xbf\xbf \xef\xbf\xbd \xc2\x80", 11));
+        assert_true(utf8_valid("\xf4\x8f\xbf\xbf \xef\xbf\xbd \xc2\x80", 11, false));
 }
 
 static void test_agent_bad_chunks(void **state)
@@ -1040,40 +1041,6 @@ static void test_agent_bad_chunks(void **state)
                 assert_int_equal(agent_run(&b, 0, &rep), -EPROTO);
                 bytes_done(&b);
         }
-}
-
-static void test_agent_base64(void **state)
-{
-        static const struct {
-                const char *in;
-                const char *out;
-                size_t len;
-        } ok[] = {
-                {"", "", 0},
-                {"SA==", "H", 1},
-                {"SGk=", "Hi", 2},
-                {"SGV5", "Hey", 3},
-                {"SGVsbA==", "Hell", 4},
-                {"SGVsbG8=", "Hello", 5},
-                {"AP8A/w==", "\x00\xff\x00\xff", 4},
-                {"+/+/", "\xfb\xff\xbf", 3},
-        };
-        unsigned char *out = NULL;
-        size_t len = 99;
-
-        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
-                assert_int_equal(agent_stream_base64_decode(ok[i].in, strlen(ok[i].in), &out, &len),
-                                 0);
-                assert_int_equal(len, ok[i].len);
-                assert_memory_equal(out, ok[i].out, len);
-                free(out);
-                out = NULL;
-        }
-        assert_int_equal(agent_stream_base64_decode("====", 4, &out, &len), -EPROTO);
-        assert_int_equal(agent_stream_base64_decode("S===", 4, &out, &len), -EPROTO);
-        assert_int_equal(agent_stream_base64_decode("SGk", 3, &out, &len), -EPROTO);
-        assert_int_equal(agent_stream_base64_decode(" SGk", 4, &out, &len), -EPROTO);
-        assert_null(out);
 }
 
 static void test_agent_protocol_errors(void **state)
@@ -1176,7 +1143,6 @@ int main(void)
                 cmocka_unit_test(test_agent_ignores_after_terminal),
                 cmocka_unit_test(test_agent_bad_answers),
                 cmocka_unit_test(test_agent_bad_chunks),
-                cmocka_unit_test(test_agent_base64),
                 cmocka_unit_test(test_agent_protocol_errors),
                 cmocka_unit_test(test_agent_framing_errors),
                 cmocka_unit_test(test_agent_answer_limit),

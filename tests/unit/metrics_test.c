@@ -30,13 +30,13 @@
 
 #include "common.h"
 #include "metrics.h"
+#include "utf8.h"
 
 /* Internals, reached through UNITTEST. */
 extern size_t metrics_render_max;
 const char *metrics_format_double(char buf[static 32], double v);
 bool metrics_name_valid(const char *s);
 bool metrics_label_name_valid(const char *s);
-bool metrics_utf8_valid(const char *s, size_t n);
 
 #define DROPPED_HEAD                                                                               \
         "# HELP twowayd_metrics_series_dropped_total Updates whose label values went to the "      \
@@ -610,7 +610,7 @@ static void test_utf8(void **state)
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
-                assert_int_equal(metrics_utf8_valid(rows[i].s, strlen(rows[i].s)), rows[i].ok);
+                assert_int_equal(utf8_valid(rows[i].s, strlen(rows[i].s), true), rows[i].ok);
 }
 
 struct spool_view {

@@ -721,35 +721,6 @@ static void test_type_names(void **state)
 
 /* ---- internals ------------------------------------------------------------------------ */
 
-static void test_base64_decode(void **state)
-{
-        static const struct {
-                const char *in;
-                const char *out;
-                size_t out_len;
-        } good[] = {
-                {"QQ==", "A", 1},        {"QUI=", "AB", 2},     {"QUJD", "ABC", 3},
-                {"QUJDRA==", "ABCD", 4}, {"AAAA", "\0\0\0", 3}, {"+/+/", "\xfb\xff\xbf", 3},
-        };
-        static const char *const bad[] = {"",     "Q",    "QQ",     "QQ=",  "QQ=A", "Q===",
-                                          "QR==", "QUK=", "QUJD\n", " QUJ", "QUJ*", "QU\x80J"};
-
-        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
-                _cleanup_free_ uint8_t *out = NULL;
-                size_t n = 0;
-                assert_int_equal(sns_base64_decode(good[i].in, strlen(good[i].in), &out, &n), 0);
-                assert_int_equal(n, good[i].out_len);
-                assert_memory_equal(out, good[i].out, n);
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-                uint8_t *out = NULL;
-                size_t n = 0;
-                if (sns_base64_decode(bad[i], strlen(bad[i]), &out, &n) != -EILSEQ)
-                        fail_msg("\"%s\" accepted", bad[i]);
-                assert_null(out);
-        }
-}
-
 static void test_timestamp_parse(void **state)
 {
         time_t t = 0;
@@ -795,7 +766,6 @@ int main(void)
                 cmocka_unit_test(test_invalid_arguments),
                 cmocka_unit_test(test_reason_untouched_on_success),
                 cmocka_unit_test(test_type_names),
-                cmocka_unit_test(test_base64_decode),
                 cmocka_unit_test(test_timestamp_parse),
         };
 
