@@ -45,6 +45,7 @@
 #include "log.h"
 #include "netmask.h"
 #include "sns_verify.h"
+#include "text.h"
 #include "tz.h"
 
 /* --- the schema ------------------------------------------------------------- */
@@ -292,14 +293,6 @@ static int item_index(const char *section, const char *key)
                 if (streq(config_items[i].section, section) && streq(config_items[i].key, key))
                         return (int)i;
         return -1;
-}
-
-static bool has_control(const char *s)
-{
-        for (; *s; s++)
-                if ((unsigned char)*s < 0x20 || *s == 0x7f)
-                        return true;
-        return false;
 }
 
 /* --- per-key checks ------------------------------------------------------------ */
@@ -708,7 +701,7 @@ static int item_parse(struct load_ctx *ctx, const struct config_item *it, const 
         case CONFIG_PATH: {
                 char *s;
 
-                if (has_control(v))
+                if (text_has_control(v, strlen(v)))
                         return report_invalid(ctx, line, it->key, v,
                                               "must not contain control characters");
                 if (it->type == CONFIG_PATH && check_path(it, v, why, sizeof(why)) < 0)

@@ -9,13 +9,7 @@
 #include "aws_names.h"
 #include "common.h"
 #include "inbound_sms.h"
-
-static int fail(const char **reterr, const char *reason, int r)
-{
-        if (reterr)
-                *reterr = reason;
-        return r;
-}
+#include "text.h"
 
 static bool digits_only(const char *s, size_t n)
 {
@@ -33,16 +27,6 @@ bool inbound_sms_short_code_valid(const char *s)
                 return false;
         n = strlen(s);
         return n >= 3 && n <= 8 && s[0] != '0' && digits_only(s, n);
-}
-
-static bool has_control(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c < 0x20 || c == 0x7f)
-                        return true;
-        }
-        return false;
 }
 
 /* Code points in a string known to be valid UTF-8: bytes that are not
@@ -82,13 +66,13 @@ static int get_string(json_t *root, const struct field_reasons *f, bool required
 
         if (!v || (!required && json_is_null(v))) {
                 if (required)
-                        return fail(reterr, f->missing, -EBADMSG);
+                        return text_fail(reterr, f->missing, -EBADMSG);
                 *ret = NULL;
                 *ret_len = 0;
                 return 0;
         }
         if (!json_is_string(v))
-                return fail(reterr, f->type, -EBADMSG);
+                return text_fail(reterr, f->type, -EBADMSG);
         *ret_len = json_string_length(v);
         *ret = (!required && *ret_len == 0) ? NULL : json_string_value(v);
         return 0;
@@ -113,35 +97,35 @@ int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, co
         int r;
 
         if (!json || !ret)
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
         if (len > INBOUND_SMS_JSON_MAX)
-                return fail(reterr, "inbound SMS too large", -EMSGSIZE);
+                return text_fail(reterr, "inbound SMS too large", -EMSGSIZE);
 
         sms = calloc(1, sizeof(*sms));
         if (!sms)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
         root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root) {
                 switch (json_error_code(&jerr)) {
                 case json_error_out_of_memory:
-                        return fail(reterr, "out of memory", -ENOMEM);
+                        return text_fail(reterr, "out of memory", -ENOMEM);
                 case json_error_duplicate_key:
-                        return fail(reterr, "duplicate key", -EBADMSG);
+                        return text_fail(reterr, "duplicate key", -EBADMSG);
                 case json_error_invalid_utf8:
-                        return fail(reterr, "invalid UTF-8", -EBADMSG);
+                        return text_fail(reterr, "invalid UTF-8", -EBADMSG);
                 default:
-                        return fail(reterr, "invalid JSON", -EBADMSG);
+                        return text_fail(reterr, "invalid JSON", -EBADMSG);
                 }
         }
         sms->priv_root = root;
         if (!json_is_object(root))
-                return fail(reterr, "not a JSON object", -EBADMSG);
+                return text_fail(reterr, "not a JSON object", -EBADMSG);
 
         r = get_string(root, &r_origination, true, &s, &n, reterr);
         if (r < 0)
                 return r;
         if (!aws_e164_is_valid(s))
-                return fail(reterr, "originationNumber is not E.164", -EBADMSG);
+                return text_fail(reterr, "originationNumber is not E.164", -EBADMSG);
         sms->origination_number = s;
 
         r = get_string(root, &r_destination, true, &s, &n, reterr);
@@ -152,14 +136,15 @@ int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, co
         else if (inbound_sms_short_code_valid(s))
                 sms->destination_is_short_code = true;
         else
-                return fail(reterr, "destinationNumber is not E.164 or a short code", -EBADMSG);
+                return text_fail(reterr, "destinationNumber is not E.164 or a short code",
+                                 -EBADMSG);
         sms->destination_number = s;
 
         r = get_string(root, &r_body, true, &s, &n, reterr);
         if (r < 0)
                 return r;
         if (n > INBOUND_SMS_BODY_MAX_BYTES || utf8_chars(s, n) > INBOUND_SMS_BODY_MAX)
-                return fail(reterr, "messageBody too long", -EMSGSIZE);
+                return text_fail(reterr, "messageBody too long", -EMSGSIZE);
         sms->message_body = s;
         sms->message_body_len = n;
 
@@ -167,29 +152,30 @@ int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, co
         if (r < 0)
                 return r;
         if (n == 0)
-                return fail(reterr, "empty inboundMessageId", -EBADMSG);
+                return text_fail(reterr, "empty inboundMessageId", -EBADMSG);
         if (n > INBOUND_SMS_ID_MAX)
-                return fail(reterr, "inboundMessageId too long", -EMSGSIZE);
-        if (has_control(s, n))
-                return fail(reterr, "control character in inboundMessageId", -EBADMSG);
+                return text_fail(reterr, "inboundMessageId too long", -EMSGSIZE);
+        if (text_has_control(s, n))
+                return text_fail(reterr, "control character in inboundMessageId", -EBADMSG);
         sms->inbound_message_id = s;
 
         r = get_string(root, &r_keyword, false, &s, &n, reterr);
         if (r < 0)
                 return r;
         if (n > INBOUND_SMS_KEYWORD_MAX)
-                return fail(reterr, "messageKeyword too long", -EMSGSIZE);
-        if (s && has_control(s, n))
-                return fail(reterr, "control character in messageKeyword", -EBADMSG);
+                return text_fail(reterr, "messageKeyword too long", -EMSGSIZE);
+        if (s && text_has_control(s, n))
+                return text_fail(reterr, "control character in messageKeyword", -EBADMSG);
         sms->message_keyword = s;
 
         r = get_string(root, &r_prev, false, &s, &n, reterr);
         if (r < 0)
                 return r;
         if (n > INBOUND_SMS_PREV_ID_MAX)
-                return fail(reterr, "previousPublishedMessageId too long", -EMSGSIZE);
-        if (s && has_control(s, n))
-                return fail(reterr, "control character in previousPublishedMessageId", -EBADMSG);
+                return text_fail(reterr, "previousPublishedMessageId too long", -EMSGSIZE);
+        if (s && text_has_control(s, n))
+                return text_fail(reterr, "control character in previousPublishedMessageId",
+                                 -EBADMSG);
         sms->previous_published_message_id = s;
 
         *ret = TAKE_PTR(sms);

@@ -8,6 +8,7 @@
 #include "sigv4.h"
 
 #include "common.h"
+#include "text.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -233,14 +234,6 @@ static int reencode_into(struct buf *b, const char *s, size_t len)
 
 /* ---- canonical URI --------------------------------------------------------- */
 
-static bool has_control_char(const char *s)
-{
-        for (; *s; s++)
-                if ((unsigned char)*s < 0x20 || *s == 0x7f)
-                        return true;
-        return false;
-}
-
 /* Non-S3: resolve "." / ".." and drop empty segments on the wire form, then
  * encode every segment once more. Encoded segments never contain a raw '/', so
  * ".." can pop the last segment by cutting back to the last '/'. */
@@ -292,7 +285,7 @@ static int canonical_uri(struct buf *b, const char *path, bool s3_style)
 {
         if (isempty(path))
                 path = "/";
-        if (path[0] != '/' || has_control_char(path) || strpbrk(path, "?#"))
+        if (path[0] != '/' || text_has_control(path, strlen(path)) || strpbrk(path, "?#"))
                 return -EINVAL;
         if (s3_style)
                 return canonical_path_s3(b, path);
@@ -385,7 +378,7 @@ static int canonical_query(struct buf *b, const char *query)
 
         if (isempty(query))
                 return 0;
-        if (has_control_char(query) || strchr(query, '#'))
+        if (text_has_control(query, strlen(query)) || strchr(query, '#'))
                 return -EINVAL;
         r = query_parse(query, &q);
         if (r < 0)

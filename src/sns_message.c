@@ -11,6 +11,7 @@
 #include "base64.h"
 #include "common.h"
 #include "sns_message.h"
+#include "text.h"
 
 enum field_id {
         F_TYPE,
@@ -85,23 +86,6 @@ int sns_message_type_from_string(const char *s)
         return -EOPNOTSUPP;
 }
 
-static int fail(const char **reterr, const char *reason, int r)
-{
-        if (reterr)
-                *reterr = reason;
-        return r;
-}
-
-static bool has_control(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c < 0x20 || c == 0x7f)
-                        return true;
-        }
-        return false;
-}
-
 /* Reads one field. Absent (or, with null_is_absent, JSON null) and optional:
  * 0 with *ret = NULL. */
 static int get_field(json_t *root, enum field_id id, bool required, bool null_is_absent,
@@ -113,22 +97,22 @@ static int get_field(json_t *root, enum field_id id, bool required, bool null_is
 
         if (!v || (null_is_absent && json_is_null(v))) {
                 if (required)
-                        return fail(reterr, f->r_missing, -EBADMSG);
+                        return text_fail(reterr, f->r_missing, -EBADMSG);
                 *ret = NULL;
                 if (ret_len)
                         *ret_len = 0;
                 return 0;
         }
         if (!json_is_string(v))
-                return fail(reterr, f->r_type, -EBADMSG);
+                return text_fail(reterr, f->r_type, -EBADMSG);
         n = json_string_length(v);
         if (n == 0)
-                return fail(reterr, f->r_empty, -EBADMSG);
+                return text_fail(reterr, f->r_empty, -EBADMSG);
         if (n > f->max)
-                return fail(reterr, f->r_long, -EMSGSIZE);
+                return text_fail(reterr, f->r_long, -EMSGSIZE);
         /* jansson refuses \u0000 without JSON_ALLOW_NUL, so strlen() == n. */
-        if (!f->multiline && has_control(json_string_value(v), n))
-                return fail(reterr, f->r_ctrl, -EBADMSG);
+        if (!f->multiline && text_has_control(json_string_value(v), n))
+                return text_fail(reterr, f->r_ctrl, -EBADMSG);
         *ret = json_string_value(v);
         if (ret_len)
                 *ret_len = n;
@@ -214,42 +198,42 @@ int sns_message_parse(const void *body, size_t len, struct sns_message **ret, co
         int r;
 
         if (!body || !ret)
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
         if (len > SNS_BODY_MAX)
-                return fail(reterr, "message too large", -EMSGSIZE);
+                return text_fail(reterr, "message too large", -EMSGSIZE);
         if (len == 0)
-                return fail(reterr, "empty body", -EBADMSG);
+                return text_fail(reterr, "empty body", -EBADMSG);
 
         m = calloc(1, sizeof(*m));
         if (!m)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
 
         root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root) {
                 switch (json_error_code(&jerr)) {
                 case json_error_out_of_memory:
-                        return fail(reterr, "out of memory", -ENOMEM);
+                        return text_fail(reterr, "out of memory", -ENOMEM);
                 case json_error_duplicate_key:
-                        return fail(reterr, "duplicate key", -EBADMSG);
+                        return text_fail(reterr, "duplicate key", -EBADMSG);
                 case json_error_null_character:
                 case json_error_null_byte_in_key:
-                        return fail(reterr, "NUL character in JSON", -EBADMSG);
+                        return text_fail(reterr, "NUL character in JSON", -EBADMSG);
                 case json_error_invalid_utf8:
-                        return fail(reterr, "invalid UTF-8", -EBADMSG);
+                        return text_fail(reterr, "invalid UTF-8", -EBADMSG);
                 default:
-                        return fail(reterr, "invalid JSON", -EBADMSG);
+                        return text_fail(reterr, "invalid JSON", -EBADMSG);
                 }
         }
         m->priv_root = root;
         if (!json_is_object(root))
-                return fail(reterr, "not a JSON object", -EBADMSG);
+                return text_fail(reterr, "not a JSON object", -EBADMSG);
 
         r = get_field(root, F_TYPE, true, false, &m->type_str, NULL, reterr);
         if (r < 0)
                 return r;
         r = sns_message_type_from_string(m->type_str);
         if (r < 0)
-                return fail(reterr, "unknown Type", -EOPNOTSUPP);
+                return text_fail(reterr, "unknown Type", -EOPNOTSUPP);
         m->type = (enum sns_message_type)r;
         confirmation = m->type != SNS_TYPE_NOTIFICATION;
 
@@ -286,18 +270,18 @@ int sns_message_parse(const void *body, size_t len, struct sns_message **ret, co
         else if (streq(m->signature_version_str, "2"))
                 m->signature_version = SNS_SIGNATURE_V2;
         else
-                return fail(reterr, "unknown SignatureVersion", -EPROTONOSUPPORT);
+                return text_fail(reterr, "unknown SignatureVersion", -EPROTONOSUPPORT);
 
         r = sns_timestamp_parse(m->timestamp, &m->timestamp_sec);
         if (r < 0)
-                return fail(reterr, "bad Timestamp", -EBADMSG);
+                return text_fail(reterr, "bad Timestamp", -EBADMSG);
 
         r = base64_decode(m->signature_b64, strlen(m->signature_b64), &m->priv_signature,
                           &m->signature_len);
         if (r == -ENOMEM)
-                return fail(reterr, "out of memory", r);
+                return text_fail(reterr, "out of memory", r);
         if (r < 0 || m->signature_len == 0 || m->signature_len > SNS_SIGNATURE_MAX)
-                return fail(reterr, "bad base64 signature", -EILSEQ);
+                return text_fail(reterr, "bad base64 signature", -EILSEQ);
         m->signature = m->priv_signature;
 
         *ret = TAKE_PTR(m);

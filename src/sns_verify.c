@@ -18,13 +18,7 @@
 #include "common.h"
 #include "sns_message.h"
 #include "sns_verify.h"
-
-static int fail(const char **reterr, const char *reason, int r)
-{
-        if (reterr)
-                *reterr = reason;
-        return r;
-}
+#include "text.h"
 
 static bool is_lower(char c)
 {
@@ -144,18 +138,19 @@ static int host_check(const char *host, const char *topic_arn, const regex_t *ov
 
         if (override) {
                 if (!sns_host_rule_match(override, host))
-                        return fail(reterr, "URL host does not match signing_cert_host", -EBADMSG);
+                        return text_fail(reterr, "URL host does not match signing_cert_host",
+                                         -EBADMSG);
                 return 0;
         }
 
         r = sns_topic_arn_endpoint_host(topic_arn, expected, sizeof(expected));
         if (r == -EINVAL)
-                return fail(reterr, "invalid argument", r);
+                return text_fail(reterr, "invalid argument", r);
         if (r < 0)
-                return fail(reterr, "invalid TopicArn", -EBADMSG);
+                return text_fail(reterr, "invalid TopicArn", -EBADMSG);
         if (!streq(host, expected))
-                return fail(reterr, "URL host is not the SNS endpoint of the topic's region",
-                            -EBADMSG);
+                return text_fail(reterr, "URL host is not the SNS endpoint of the topic's region",
+                                 -EBADMSG);
         return 0;
 }
 
@@ -170,70 +165,70 @@ static int url_check(const char *url, const char *topic_arn, const regex_t *over
         CURLUcode rc;
 
         if (!url || (!topic_arn && !override))
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
         n = strnlen(url, SNS_URL_MAX + 1);
         if (n > SNS_URL_MAX)
-                return fail(reterr, "URL too long", -EBADMSG);
+                return text_fail(reterr, "URL too long", -EBADMSG);
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char)url[i];
                 if (c <= 0x20 || c >= 0x7f || c == '\\')
-                        return fail(reterr, "URL has invalid characters", -EBADMSG);
+                        return text_fail(reterr, "URL has invalid characters", -EBADMSG);
         }
         if (!startswith(url, "https://"))
-                return fail(reterr, "URL scheme is not https", -EBADMSG);
+                return text_fail(reterr, "URL scheme is not https", -EBADMSG);
         if (cert && strpbrk(url, "?#"))
-                return fail(reterr, "URL has a query or fragment", -EBADMSG);
+                return text_fail(reterr, "URL has a query or fragment", -EBADMSG);
         if (!cert && strchr(url, '#'))
-                return fail(reterr, "URL has a fragment", -EBADMSG);
+                return text_fail(reterr, "URL has a fragment", -EBADMSG);
 
         /* Belt and braces ahead of libcurl's own reading of the authority. */
         authority = url + STRLEN("https://");
         authority_end = authority + strcspn(authority, "/?#");
         /* libcurl reads "https:///host/" as host; the checks here would see nothing. */
         if (authority_end == authority)
-                return fail(reterr, "URL has no host", -EBADMSG);
+                return text_fail(reterr, "URL has no host", -EBADMSG);
         if (memchr(authority, '@', (size_t)(authority_end - authority)))
-                return fail(reterr, "URL has userinfo", -EBADMSG);
+                return text_fail(reterr, "URL has userinfo", -EBADMSG);
         if (memchr(authority, '%', (size_t)(authority_end - authority)))
-                return fail(reterr, "URL host is percent-encoded", -EBADMSG);
+                return text_fail(reterr, "URL host is percent-encoded", -EBADMSG);
 
         u = curl_url();
         if (!u)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
         rc = curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS);
         if (rc == CURLUE_OUT_OF_MEMORY)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
         if (rc != CURLUE_OK)
-                return fail(reterr, "unparsable URL", -EBADMSG);
+                return text_fail(reterr, "unparsable URL", -EBADMSG);
 
         if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || !streq(scheme, "https"))
-                return fail(reterr, "URL scheme is not https", -EBADMSG);
+                return text_fail(reterr, "URL scheme is not https", -EBADMSG);
 
         {
                 _cleanup_curl_free_ char *user = NULL, *password = NULL, *options = NULL;
                 if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
                     curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD ||
                     curl_url_get(u, CURLUPART_OPTIONS, &options, 0) != CURLUE_NO_OPTIONS)
-                        return fail(reterr, "URL has userinfo", -EBADMSG);
+                        return text_fail(reterr, "URL has userinfo", -EBADMSG);
         }
 
         /* SNS serves on 443 only. An operator-supplied host rule replaces the
          * SNS host rule as a whole, and may name a host on another port. */
         rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
         if (rc == CURLUE_OK ? !streq(port, "443") && !override : rc != CURLUE_NO_PORT)
-                return fail(reterr, "URL has a port other than 443", -EBADMSG);
+                return text_fail(reterr, "URL has a port other than 443", -EBADMSG);
 
         if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-                return fail(reterr, "URL has no host", -EBADMSG);
+                return text_fail(reterr, "URL has no host", -EBADMSG);
         n = strlen(host);
         if (n == 0 || n >= sizeof(lhost))
-                return fail(reterr, "URL host invalid", -EBADMSG);
+                return text_fail(reterr, "URL host invalid", -EBADMSG);
         for (size_t i = 0; i <= n; i++) {
                 char c = host[i];
                 if (c >= 'A' && c <= 'Z')
                         c = (char)(c - 'A' + 'a');
                 if (c && !is_lower(c) && !is_digit(c) && c != '-' && c != '.')
-                        return fail(reterr, "URL host invalid", -EBADMSG);
+                        return text_fail(reterr, "URL host invalid", -EBADMSG);
                 lhost[i] = c;
         }
         {
@@ -245,8 +240,8 @@ static int url_check(const char *url, const char *topic_arn, const regex_t *over
         if (cert) {
                 if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
                     !cert_path_valid(path))
-                        return fail(reterr, "URL path is not a SimpleNotificationService PEM",
-                                    -EBADMSG);
+                        return text_fail(reterr, "URL path is not a SimpleNotificationService PEM",
+                                         -EBADMSG);
         }
         return 0;
 }
@@ -300,36 +295,36 @@ int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char
         int r;
 
         if (!m || !pkey || !m->signature || m->signature_len == 0)
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
         if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA)
-                return fail(reterr, "signing key is not RSA", -EKEYREJECTED);
+                return text_fail(reterr, "signing key is not RSA", -EKEYREJECTED);
         if (EVP_PKEY_get_bits(pkey) < SNS_SIGNING_KEY_MIN)
-                return fail(reterr, "signing key too small", -EKEYREJECTED);
+                return text_fail(reterr, "signing key too small", -EKEYREJECTED);
 
         if (m->signature_version != SNS_SIGNATURE_V1 && m->signature_version != SNS_SIGNATURE_V2)
-                return fail(reterr, "unknown SignatureVersion", -EBADMSG);
+                return text_fail(reterr, "unknown SignatureVersion", -EBADMSG);
         md = signature_digest(m->signature_version);
         if (!md)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
 
         r = sns_message_string_to_sign(m, &tbs, &tbs_len);
         if (r == -ENOMEM)
-                return fail(reterr, "out of memory", r);
+                return text_fail(reterr, "out of memory", r);
         if (r < 0)
-                return fail(reterr, "invalid argument", r);
+                return text_fail(reterr, "invalid argument", r);
 
         ctx = EVP_MD_CTX_new();
         if (!ctx)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
         if (EVP_DigestVerifyInit(ctx, NULL, md, NULL, pkey) != 1) {
                 ERR_clear_error();
-                return fail(reterr, "signing key unusable", -EKEYREJECTED);
+                return text_fail(reterr, "signing key unusable", -EKEYREJECTED);
         }
         r = EVP_DigestVerify(ctx, m->signature, m->signature_len, (const unsigned char *)tbs,
                              tbs_len);
         ERR_clear_error();
         if (r != 1)
-                return fail(reterr, "signature does not verify", -EBADMSG);
+                return text_fail(reterr, "signature does not verify", -EBADMSG);
         return 0;
 }
 
@@ -369,13 +364,13 @@ int sns_cert_load_pem(const void *pem, size_t len, X509 **ret_cert, STACK_OF(X50
         size_t left = len, count = 0;
 
         if (!pem || !ret_cert)
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
         if (len > SNS_CERT_PEM_MAX)
-                return fail(reterr, "certificate PEM too large", -EMSGSIZE);
+                return text_fail(reterr, "certificate PEM too large", -EMSGSIZE);
 
         chain = sk_X509_new_null();
         if (!chain)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
 
         for (;;) {
                 _cleanup_(biop) BIO *b = NULL;
@@ -389,36 +384,36 @@ int sns_cert_load_pem(const void *pem, size_t len, X509 **ret_cert, STACK_OF(X50
                 if (left == 0)
                         break;
                 if (left < STRLEN(begin) || memcmp(p, begin, STRLEN(begin)) != 0)
-                        return fail(reterr, "bad certificate PEM", -EBADMSG);
+                        return text_fail(reterr, "bad certificate PEM", -EBADMSG);
                 if (count >= SNS_CERT_PEM_CERTS)
-                        return fail(reterr, "too many certificates in PEM", -EMSGSIZE);
+                        return text_fail(reterr, "too many certificates in PEM", -EMSGSIZE);
 
                 /* One certificate from p on; the BIO then tells how far it read. */
                 b = BIO_new_mem_buf(p, (int)left);
                 if (!b)
-                        return fail(reterr, "out of memory", -ENOMEM);
+                        return text_fail(reterr, "out of memory", -ENOMEM);
                 x = PEM_read_bio_X509(b, NULL, NULL, NULL);
                 if (!x) {
                         ERR_clear_error();
-                        return fail(reterr, "bad certificate PEM", -EBADMSG);
+                        return text_fail(reterr, "bad certificate PEM", -EBADMSG);
                 }
                 if (!leaf)
                         leaf = x;
                 else if (!sk_X509_push(chain, x)) {
                         X509_free(x);
-                        return fail(reterr, "out of memory", -ENOMEM);
+                        return text_fail(reterr, "out of memory", -ENOMEM);
                 }
                 count++;
 
                 rest_len = BIO_get_mem_data(b, &rest);
                 if (rest_len < 0 || (size_t)rest_len > left)
-                        return fail(reterr, "bad certificate PEM", -EBADMSG);
+                        return text_fail(reterr, "bad certificate PEM", -EBADMSG);
                 p += left - (size_t)rest_len;
                 left = (size_t)rest_len;
         }
         ERR_clear_error();
         if (!leaf)
-                return fail(reterr, "no certificate in PEM", -EBADMSG);
+                return text_fail(reterr, "no certificate in PEM", -EBADMSG);
 
         *ret_cert = TAKE_PTR(leaf);
         if (ret_chain)
@@ -460,10 +455,10 @@ int sns_cert_check_name(X509 *cert, const char *region, const char **reterr)
         const char *suffix;
 
         if (!cert || !region)
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
         partition = aws_region_partition(region);
         if (!partition || !sns_partition_known(partition->id))
-                return fail(reterr, "invalid region", -EINVAL);
+                return text_fail(reterr, "invalid region", -EINVAL);
 
         suffix = partition->dns_suffix;
         (void)snprintf(names[n++], sizeof(names[0]), "sns.%s", suffix);
@@ -479,7 +474,7 @@ int sns_cert_check_name(X509 *cert, const char *region, const char **reterr)
                         return 0;
         }
         ERR_clear_error();
-        return fail(reterr, "certificate is not the SNS signing certificate", -EKEYREJECTED);
+        return text_fail(reterr, "certificate is not the SNS signing certificate", -EKEYREJECTED);
 }
 
 static void x509_store_ctxp(X509_STORE_CTX **c)
@@ -494,21 +489,21 @@ int sns_cert_check_chain(X509 *cert, STACK_OF(X509) * untrusted, X509_STORE *tru
         int c, r;
 
         if (!cert || !trust || !region)
-                return fail(reterr, "invalid argument", -EINVAL);
+                return text_fail(reterr, "invalid argument", -EINVAL);
 
         /* As X509_verify_cert() counts: valid from notBefore, expired at
          * notAfter. X509_cmp_time() is -1 when the certificate's time is before
          * or at now, 1 when after, 0 when unreadable. */
         c = X509_cmp_time(X509_get0_notBefore(cert), &now);
         if (c == 0)
-                return fail(reterr, "certificate has unreadable dates", -EKEYREJECTED);
+                return text_fail(reterr, "certificate has unreadable dates", -EKEYREJECTED);
         if (c > 0)
-                return fail(reterr, "certificate not yet valid", -EKEYEXPIRED);
+                return text_fail(reterr, "certificate not yet valid", -EKEYEXPIRED);
         c = X509_cmp_time(X509_get0_notAfter(cert), &now);
         if (c == 0)
-                return fail(reterr, "certificate has unreadable dates", -EKEYREJECTED);
+                return text_fail(reterr, "certificate has unreadable dates", -EKEYREJECTED);
         if (c < 0)
-                return fail(reterr, "certificate expired", -EKEYEXPIRED);
+                return text_fail(reterr, "certificate expired", -EKEYEXPIRED);
 
         r = sns_cert_check_name(cert, region, reterr);
         if (r < 0)
@@ -516,16 +511,16 @@ int sns_cert_check_chain(X509 *cert, STACK_OF(X509) * untrusted, X509_STORE *tru
 
         ctx = X509_STORE_CTX_new();
         if (!ctx)
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
         if (X509_STORE_CTX_init(ctx, trust, cert, untrusted) != 1) {
                 ERR_clear_error();
-                return fail(reterr, "out of memory", -ENOMEM);
+                return text_fail(reterr, "out of memory", -ENOMEM);
         }
         X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), now);
         r = X509_verify_cert(ctx);
         ERR_clear_error();
         if (r != 1)
-                return fail(reterr, "certificate not trusted", -EKEYREJECTED);
+                return text_fail(reterr, "certificate not trusted", -EKEYREJECTED);
         return 0;
 }
 
