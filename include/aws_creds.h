@@ -82,9 +82,6 @@ const char *aws_creds_source_to_string(enum aws_creds_source s);
 
 /* --- pure parts (exposed for tests and for a later "doctor") --------------- */
 
-/* "2026-11-24T16:00:00Z", optional fraction, "Z" or "+00:00". */
-int aws_parse_iso8601(const char *s, int64_t *ret);
-
 /* Parse an IMDS/container credentials document: AccessKeyId,
  * SecretAccessKey, Token, Expiration; "Code", when present, must be
  * "Success". require_session: Token and Expiration are mandatory (IMDS).

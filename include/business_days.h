@@ -63,8 +63,4 @@ int business_days_is_business_day(time_t t, const struct business_days_holidays 
  * -ENOBUFS). Returns the length (20). -EOVERFLOW outside years 0000..9999. */
 int business_days_format_iso8601(time_t t, char *buf, size_t size);
 
-#ifdef TWOWAYD_UNIT_TEST
-int business_days_parse_date(const char *s, int64_t *ret_day);
-#endif
-
 #endif

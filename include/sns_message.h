@@ -118,9 +118,4 @@ const char *sns_message_type_to_string(enum sns_message_type t);
 /* The inverse; -EOPNOTSUPP for an unknown name. */
 int sns_message_type_from_string(const char *s);
 
-#ifdef TWOWAYD_UNIT_TEST
-/* Internals the unit tests reach (static in the daemon). */
-int sns_timestamp_parse(const char *s, time_t *ret);
-#endif
-
 #endif

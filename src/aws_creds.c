@@ -25,6 +25,7 @@
 #include "aws_creds.h"
 #include "aws_names.h"
 #include "common.h"
+#include "datetime.h"
 #include "http_client.h"
 #include "log.h"
 
@@ -88,42 +89,6 @@ const char *aws_creds_source_to_string(enum aws_creds_source s)
 
 /* --- pure parsing --------------------------------------------------------------- */
 
-int aws_parse_iso8601(const char *s, int64_t *ret)
-{
-        struct tm tm = {0};
-        int y, mo, d, h, mi, sec, n = 0;
-        const char *p;
-        time_t t;
-
-        if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-            n != 19)
-                return -EINVAL;
-        if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970 ||
-            h < 0 || mi < 0 || sec < 0)
-                return -EINVAL;
-        p = s + n;
-        if (*p == '.') {
-                p++;
-                if (!isdigit((unsigned char)*p))
-                        return -EINVAL;
-                while (isdigit((unsigned char)*p))
-                        p++;
-        }
-        if (!(streq(p, "Z") || streq(p, "z") || streq(p, "+00:00") || streq(p, "+0000")))
-                return -EINVAL;
-        tm.tm_year = y - 1900;
-        tm.tm_mon = mo - 1;
-        tm.tm_mday = d;
-        tm.tm_hour = h;
-        tm.tm_min = mi;
-        tm.tm_sec = sec;
-        t = timegm(&tm);
-        if (t == (time_t)-1)
-                return -EINVAL;
-        *ret = (int64_t)t;
-        return 0;
-}
-
 /* Overwrite every string in a parsed document before it is freed: jansson's
  * allocator does not wipe, and these documents carry secrets. */
 static void json_wipe(json_t *j)
@@ -178,7 +143,8 @@ int aws_creds_parse_document(const char *json, size_t len, bool require_session,
                 goto out;
         if (token && !json_is_string(token))
                 goto out;
-        if (exp && (!json_is_string(exp) || aws_parse_iso8601(json_string_value(exp), &e) < 0))
+        if (exp && (!json_is_string(exp) ||
+                    datetime_parse_timestamp(json_string_value(exp), DATETIME_ZERO_OFFSET, &e) < 0))
                 goto out;
         if (require_session && (!token || !exp || isempty(json_string_value(token))))
                 goto out;

@@ -11,6 +11,7 @@
 
 #include "business_days.h"
 #include "common.h"
+#include "datetime.h"
 
 #define SECONDS_PER_DAY 86400
 
@@ -34,51 +35,6 @@ static bool is_weekday(int64_t day)
         return weekday_of(day) < 5;
 }
 
-static bool is_digits(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (s[i] < '0' || s[i] > '9')
-                        return false;
-        return true;
-}
-
-static int digits_value(const char *s, size_t n)
-{
-        int v = 0;
-
-        for (size_t i = 0; i < n; i++)
-                v = v * 10 + (s[i] - '0');
-        return v;
-}
-
-UNITTEST int business_days_parse_date(const char *s, int64_t *ret_day)
-{
-        struct tm tm = {0}, check;
-        time_t t;
-        int y, m, d;
-
-        if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-' || !is_digits(s, 4) ||
-            !is_digits(s + 5, 2) || !is_digits(s + 8, 2))
-                return -EINVAL;
-        y = digits_value(s, 4);
-        m = digits_value(s + 5, 2);
-        d = digits_value(s + 8, 2);
-        if (y < 1 || m < 1 || m > 12 || d < 1 || d > 31)
-                return -EINVAL;
-
-        tm.tm_year = y - 1900;
-        tm.tm_mon = m - 1;
-        tm.tm_mday = d;
-        tm.tm_hour = 12; /* safely inside the day */
-        t = timegm(&tm);
-        /* timegm() normalises Feb 30 to Mar 2; a real date survives the round trip. */
-        if (!gmtime_r(&t, &check) || check.tm_year != y - 1900 || check.tm_mon != m - 1 ||
-            check.tm_mday != d)
-                return -EINVAL;
-        *ret_day = floor_div((int64_t)t, SECONDS_PER_DAY);
-        return 0;
-}
-
 static int cmp_day(const void *a, const void *b)
 {
         int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -100,7 +56,7 @@ int business_days_holidays_parse(const char *const *dates, size_t n,
                         return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
-                int r = business_days_parse_date(dates[i], &days[i]);
+                int r = datetime_parse_date(dates[i], &days[i]);
 
                 if (r < 0)
                         return r;

@@ -42,6 +42,7 @@
 #include "aws_rules.h"
 #include "common.h"
 #include "config.h"
+#include "datetime.h"
 #include "log.h"
 #include "netmask.h"
 #include "sns_verify.h"
@@ -371,10 +372,9 @@ static int check_netmask(const char *v, char *why, size_t size)
 
 static int check_date(const char *v, char *why, size_t size)
 {
-        struct tm tm = {0};
-        const char *end = strptime(v, "%Y-%m-%d", &tm);
+        int64_t day;
 
-        if (!end || *end || !match_ere("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", v)) {
+        if (datetime_parse_date(v, &day) < 0) {
                 snprintf(why, size, "not a date (YYYY-MM-DD)");
                 return -EINVAL;
         }

@@ -10,6 +10,7 @@
 
 #include "base64.h"
 #include "common.h"
+#include "datetime.h"
 #include "sns_message.h"
 #include "text.h"
 
@@ -119,66 +120,6 @@ static int get_field(json_t *root, enum field_id id, bool required, bool null_is
         return 0;
 }
 
-static bool parse_digits(const char *s, size_t n, int *ret)
-{
-        int v = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return false;
-                v = v * 10 + (s[i] - '0');
-        }
-        *ret = v;
-        return true;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" to seconds since the epoch. */
-UNITTEST int sns_timestamp_parse(const char *s, time_t *ret)
-{
-        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        struct tm tm = {0};
-        int year, mon, day, hour, min, sec;
-        size_t len, i;
-        time_t t;
-
-        if (!s)
-                return -EINVAL;
-        len = strlen(s);
-        if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
-                return -EBADMSG;
-        if (!parse_digits(s, 4, &year) || !parse_digits(s + 5, 2, &mon) ||
-            !parse_digits(s + 8, 2, &day) || !parse_digits(s + 11, 2, &hour) ||
-            !parse_digits(s + 14, 2, &min) || !parse_digits(s + 17, 2, &sec))
-                return -EBADMSG;
-        i = 19;
-        if (s[i] == '.') {
-                size_t start = ++i;
-                while (i < len && s[i] >= '0' && s[i] <= '9')
-                        i++;
-                if (i == start || i - start > 9)
-                        return -EBADMSG;
-        }
-        if (i != len - 1 || s[i] != 'Z')
-                return -EBADMSG;
-        if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hour > 23 ||
-            min > 59 || sec > 60)
-                return -EBADMSG;
-        if (mon == 2 && day == 29 && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
-                return -EBADMSG;
-
-        tm.tm_year = year - 1900;
-        tm.tm_mon = mon - 1;
-        tm.tm_mday = day;
-        tm.tm_hour = hour;
-        tm.tm_min = min;
-        tm.tm_sec = sec;
-        t = timegm(&tm);
-        if (t == (time_t)-1)
-                return -EBADMSG;
-        *ret = t;
-        return 0;
-}
-
 struct sns_message *sns_message_free(struct sns_message *m)
 {
         if (!m)
@@ -195,6 +136,7 @@ int sns_message_parse(const void *body, size_t len, struct sns_message **ret, co
         json_error_t jerr;
         json_t *root;
         bool confirmation;
+        int64_t timestamp;
         int r;
 
         if (!body || !ret)
@@ -272,9 +214,10 @@ int sns_message_parse(const void *body, size_t len, struct sns_message **ret, co
         else
                 return text_fail(reterr, "unknown SignatureVersion", -EPROTONOSUPPORT);
 
-        r = sns_timestamp_parse(m->timestamp, &m->timestamp_sec);
-        if (r < 0)
+        r = datetime_parse_timestamp(m->timestamp, 0, &timestamp);
+        if (r < 0 || (time_t)timestamp != timestamp)
                 return text_fail(reterr, "bad Timestamp", -EBADMSG);
+        m->timestamp_sec = (time_t)timestamp;
 
         r = base64_decode(m->signature_b64, strlen(m->signature_b64), &m->priv_signature,
                           &m->signature_len);

@@ -269,24 +269,6 @@ static void test_document(void **state)
                         fail_msg("case %zu (%s) not rejected as expected", i, bad[i].doc);
 }
 
-static void test_iso8601(void **state)
-{
-        int64_t t;
-
-        assert_int_equal(aws_parse_iso8601("1970-01-01T00:00:00Z", &t), 0);
-        assert_int_equal(t, 0);
-        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00+00:00", &t), 0);
-        assert_int_equal(t, 1795536000);
-        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00.5Z", &t), 0);
-        assert_int_equal(t, 1795536000);
-        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00", &t), -EINVAL);
-        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00+02:00", &t), -EINVAL);
-        assert_int_equal(aws_parse_iso8601("2026-13-24T16:00:00Z", &t), -EINVAL);
-        assert_int_equal(aws_parse_iso8601("2026-11-24 16:00:00Z", &t), -EINVAL);
-        assert_int_equal(aws_parse_iso8601("2026-11-24T16:00:00.Z", &t), -EINVAL);
-        assert_int_equal(aws_parse_iso8601(NULL, &t), -EINVAL);
-}
-
 static void test_container_endpoint(void **state)
 {
         struct env rel = {{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc",
@@ -434,11 +416,11 @@ static void test_credentials_copy(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_profile_files), cmocka_unit_test(test_profile_paths),
-                cmocka_unit_test(test_chain_order),   cmocka_unit_test(test_document),
-                cmocka_unit_test(test_iso8601),       cmocka_unit_test(test_container_endpoint),
-                cmocka_unit_test(test_imds_endpoint), cmocka_unit_test(test_refresh_time),
-                cmocka_unit_test(test_region_local),  cmocka_unit_test(test_credentials_copy),
+                cmocka_unit_test(test_profile_files),      cmocka_unit_test(test_profile_paths),
+                cmocka_unit_test(test_chain_order),        cmocka_unit_test(test_document),
+                cmocka_unit_test(test_container_endpoint), cmocka_unit_test(test_imds_endpoint),
+                cmocka_unit_test(test_refresh_time),       cmocka_unit_test(test_region_local),
+                cmocka_unit_test(test_credentials_copy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

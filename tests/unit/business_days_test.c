@@ -16,6 +16,7 @@
 
 #include "business_days.h"
 #include "common.h"
+#include "datetime.h"
 
 /* "YYYY-MM-DDTHH:MM:SSZ" -> time_t, independently of the module. */
 static time_t iso(const char *s)
@@ -187,25 +188,25 @@ static void test_parse_dates(void **state)
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 struct business_days_holidays h = {.days = NULL, .n = 77};
 
-                if (business_days_parse_date(bad[i], &day) != -EINVAL)
+                if (datetime_parse_date(bad[i], &day) != -EINVAL)
                         fail_msg("accepted \"%s\"", bad[i]);
                 assert_int_equal(business_days_holidays_parse(&bad[i], 1, &h), -EINVAL);
                 assert_int_equal(h.n, 77); /* untouched */
         }
         assert_int_equal(day, 12345);
-        assert_int_equal(business_days_parse_date(NULL, &day), -EINVAL);
+        assert_int_equal(datetime_parse_date(NULL, &day), -EINVAL);
 
-        assert_int_equal(business_days_parse_date("1970-01-01", &day), 0);
+        assert_int_equal(datetime_parse_date("1970-01-01", &day), 0);
         assert_int_equal(day, 0);
-        assert_int_equal(business_days_parse_date("1969-12-31", &day), 0);
+        assert_int_equal(datetime_parse_date("1969-12-31", &day), 0);
         assert_int_equal(day, -1);
-        assert_int_equal(business_days_parse_date("2028-02-29", &day), 0);
-        assert_int_equal(business_days_parse_date("2000-02-29", &day), 0);
-        assert_int_equal(business_days_parse_date("1900-02-29", &day), -EINVAL);
-        assert_int_equal(business_days_parse_date("2026-11-24", &day), 0);
+        assert_int_equal(datetime_parse_date("2028-02-29", &day), 0);
+        assert_int_equal(datetime_parse_date("2000-02-29", &day), 0);
+        assert_int_equal(datetime_parse_date("1900-02-29", &day), -EINVAL);
+        assert_int_equal(datetime_parse_date("2026-11-24", &day), 0);
         assert_int_equal(day, 20781);
-        assert_int_equal(business_days_parse_date("9999-12-31", &day), 0);
-        assert_int_equal(business_days_parse_date("0001-01-01", &day), 0);
+        assert_int_equal(datetime_parse_date("9999-12-31", &day), 0);
+        assert_int_equal(datetime_parse_date("0001-01-01", &day), 0);
 }
 
 static void test_holiday_list(void **state)

@@ -721,23 +721,6 @@ static void test_type_names(void **state)
 
 /* ---- internals ------------------------------------------------------------------------ */
 
-static void test_timestamp_parse(void **state)
-{
-        time_t t = 0;
-
-        assert_int_equal(sns_timestamp_parse("1970-01-01T00:00:00Z", &t), 0);
-        assert_int_equal(t, 0);
-        assert_int_equal(sns_timestamp_parse("2012-04-26T20:45:04.751Z", &t), 0);
-        assert_int_equal(t, 1335473104);
-        assert_int_equal(sns_timestamp_parse("2024-02-29T23:59:59.123456789Z", &t), 0);
-        assert_int_equal(t, 1709251199);
-        assert_int_equal(sns_timestamp_parse("2000-02-29T00:00:00Z", &t), 0);
-        assert_int_equal(sns_timestamp_parse("2100-02-29T00:00:00Z", &t), -EBADMSG);
-        assert_int_equal(sns_timestamp_parse("2026-04-31T00:00:00Z", &t), -EBADMSG);
-        assert_int_equal(sns_timestamp_parse("2026-1-01T00:00:00Z", &t), -EBADMSG);
-        assert_int_equal(sns_timestamp_parse(NULL, &t), -EINVAL);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -766,7 +749,6 @@ int main(void)
                 cmocka_unit_test(test_invalid_arguments),
                 cmocka_unit_test(test_reason_untouched_on_success),
                 cmocka_unit_test(test_type_names),
-                cmocka_unit_test(test_timestamp_parse),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
