@@ -159,16 +159,9 @@ int aws_call_start(struct aws_client *c, const struct aws_call_params *params, a
 /* Idempotent; no effect once the callback has started. */
 void aws_call_cancel(struct aws_call *call);
 
-/* The call's service and operation (for callbacks shared by several calls). */
-enum aws_service aws_call_service(const struct aws_call *call);
-const char *aws_call_operation(const struct aws_call *call);
-
-unsigned aws_client_calls(const struct aws_client *c);
 /* The HTTP client the AWS calls share (borrowed), for other outbound requests
  * of the same loop that should obey the same limits. */
 struct http_client *aws_client_http(const struct aws_client *c);
-unsigned aws_client_retry_quota(const struct aws_client *c);
-const char *aws_client_region(const struct aws_client *c);
 /* The endpoint a service resolves to for this client (for diagnostics):
  * borrowed, valid until the client is freed; NULL on error. */
 const struct aws_endpoint *aws_client_endpoint(struct aws_client *c, enum aws_service s);

@@ -159,11 +159,8 @@ void aws_creds_wait_cancel(struct aws_creds_wait *w);
 /* Start resolving now (e.g. at start-up) without waiting for a request. */
 void aws_creds_prefetch(struct aws_creds_provider *p);
 
-/* What supplied the current credentials, when they expire (0: never or none),
- * and the last resolution error (0 if none), for status reports. */
+/* What supplied the current credentials, for status reports. */
 enum aws_creds_source aws_creds_current_source(const struct aws_creds_provider *p);
-int64_t aws_creds_current_expiration(const struct aws_creds_provider *p);
-int aws_creds_last_error(const struct aws_creds_provider *p);
 unsigned aws_creds_refresh_count(const struct aws_creds_provider *p);
 
 typedef void (*aws_region_cb)(int r, const char *region, const char *source, void *userdata);

@@ -122,9 +122,6 @@ int http_client_start(struct http_client *c, const struct http_client_req *req, 
 /* Idempotent; does nothing once the callback has started. */
 void http_transfer_cancel(struct http_transfer *t);
 
-unsigned http_client_in_flight(const struct http_client *c);
-unsigned http_client_queued(const struct http_client *c);
-
 /* Case-insensitive lookup of the last header with that name; NULL if absent. */
 const char *http_response_header(const struct http_client_response *r, const char *name);
 

@@ -48,7 +48,6 @@ enum log_target {
 
 void log_setup(enum log_target target);
 void log_set_max_level(int prio); /* a syslog priority: LOG_ERR .. LOG_DEBUG */
-int log_get_max_level(void);
 void log_set_redact(bool redact);
 bool log_get_redact(void);
 

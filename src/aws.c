@@ -790,16 +790,6 @@ void aws_call_cancel(struct aws_call *call)
         }
 }
 
-enum aws_service aws_call_service(const struct aws_call *call)
-{
-        return call->service;
-}
-
-const char *aws_call_operation(const struct aws_call *call)
-{
-        return call->operation;
-}
-
 int aws_client_new(struct ev_loop *loop, const struct aws_client_options *opts,
                    struct aws_client **ret)
 {
@@ -893,21 +883,6 @@ struct aws_client *aws_client_free(struct aws_client *c)
 struct http_client *aws_client_http(const struct aws_client *c)
 {
         return c ? c->http : NULL;
-}
-
-unsigned aws_client_calls(const struct aws_client *c)
-{
-        return c ? c->n_calls : 0;
-}
-
-unsigned aws_client_retry_quota(const struct aws_client *c)
-{
-        return c ? c->quota.available : 0;
-}
-
-const char *aws_client_region(const struct aws_client *c)
-{
-        return c ? c->region : NULL;
 }
 
 char *aws_rest_path(const char *const *labels, size_t n)

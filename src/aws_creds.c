@@ -611,7 +611,6 @@ struct aws_creds_provider {
         struct aws_credentials current;
         bool have;
         int64_t obtained;
-        int last_error;
         int fail_pending; /* deliver this to the waiters on the next turn */
         bool failure_logged;
         unsigned refreshes;
@@ -713,7 +712,6 @@ static void resolve_finish(struct aws_creds_provider *p, int r, struct aws_crede
                 *c = (struct aws_credentials){0};
                 p->have = true;
                 p->obtained = (int64_t)provider_now(p);
-                p->last_error = 0;
                 p->fail_pending = 0;
                 src = aws_creds_source_to_string(p->current.source);
                 if (was_refresh)
@@ -732,7 +730,6 @@ static void resolve_finish(struct aws_creds_provider *p, int r, struct aws_crede
                 else
                         ev_timer_stop(p->loop, &p->refresh);
         } else {
-                p->last_error = r;
                 if (creds_usable(p)) {
                         double remaining = (double)p->current.expiration - provider_now(p);
                         src = aws_creds_source_to_string(p->current.source);
@@ -1227,16 +1224,6 @@ void aws_creds_prefetch(struct aws_creds_provider *p)
 enum aws_creds_source aws_creds_current_source(const struct aws_creds_provider *p)
 {
         return p && p->have ? p->current.source : AWS_CREDS_SOURCE_NONE;
-}
-
-int64_t aws_creds_current_expiration(const struct aws_creds_provider *p)
-{
-        return p && p->have ? p->current.expiration : 0;
-}
-
-int aws_creds_last_error(const struct aws_creds_provider *p)
-{
-        return p ? p->last_error : 0;
 }
 
 unsigned aws_creds_refresh_count(const struct aws_creds_provider *p)

@@ -738,16 +738,6 @@ void http_transfer_cancel(struct http_transfer *t)
         kick_arm(c);
 }
 
-unsigned http_client_in_flight(const struct http_client *c)
-{
-        return c ? c->active.n : 0;
-}
-
-unsigned http_client_queued(const struct http_client *c)
-{
-        return c ? c->queue.n : 0;
-}
-
 const char *http_response_header(const struct http_client_response *r, const char *name)
 {
         const char *found = NULL;

@@ -58,11 +58,6 @@ void log_set_max_level(int prio)
         max_level = prio;
 }
 
-int log_get_max_level(void)
-{
-        return max_level;
-}
-
 void log_set_redact(bool r)
 {
         redact = r;
