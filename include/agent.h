@@ -1,5 +1,6 @@
 /*
- * agent.h — one Amazon Bedrock Agents InvokeAgent call (aws-wire-notes §3).
+ * agent.h — one Amazon Bedrock Agents InvokeAgent call (the bedrock-agent-runtime
+ * API model).
  *
  *   POST /agents/{agentId}/agentAliases/{agentAliasId}/sessions/{sessionId}/text
  *   service bedrock-agent-runtime (signing name bedrock), REST-JSON body

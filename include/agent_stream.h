@@ -3,7 +3,8 @@
  *
  * A pure module: no I/O, no clock, no logging. It sits on eventstream.h and
  * turns the body of an HTTP 200 InvokeAgent response into either the agent's
- * answer text or a classified in-stream error (aws-wire-notes §3.3–3.5):
+ * answer text or a classified in-stream error (the ResponseStream union of the
+ * bedrock-agent-runtime API model):
  *
  *   :message-type event      :event-type chunk: payload {"bytes": "<base64>",
  *                            "attribution": {"citations": [...]}}; the decoded

@@ -5,7 +5,8 @@
  * size (a message may be split anywhere, several messages may share a slice)
  * and complete, verified messages come out one at a time.
  *
- * Wire format (all integers big-endian; aws-wire-notes §3.3):
+ * Wire format (all integers big-endian), as the AWS SDKs' event stream codecs
+ * (aws-c-event-stream, @smithy/eventstream-codec) read it:
  *
  *   u32 total_length    whole message, these 4 bytes and the trailing CRC included
  *   u32 headers_length  bytes of the header block

@@ -5,7 +5,7 @@
 // be added, or replaced per test, with sms.setHandler(op, fn). A handler gets
 // (params, ctx) and returns the response object, or throws smsError(...).
 //
-// Phone numbers (DescribePhoneNumbers, UpdatePhoneNumber; aws-wire-notes §2.5) are
+// Phone numbers (DescribePhoneNumbers, UpdatePhoneNumber) are
 // kept per number: addPhoneNumber({phoneNumber, status: 'PENDING'|'ACTIVE'|..., ...})
 // seeds one, setPhoneNumberStatus() moves it (a number leaves PENDING only when a
 // test says so), phoneNumbers() shows the current state. UpdatePhoneNumber on a

@@ -1,6 +1,6 @@
 // Amazon SNS as an HTTP(S) subscriber sees it: messages signed exactly like SNS
 // signs them, the SigningCertURL host that serves the signing certificates, and
-// the SubscribeURL/UnsubscribeURL endpoint. See aws-wire-notes §1 and §2.1.
+// the SubscribeURL/UnsubscribeURL endpoint.
 //
 // At start a throwaway PKI is made with the openssl CLI in a private temporary
 // directory (removed by close()):
@@ -1078,7 +1078,7 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
   }
 
   /**
-   * The Message that End User Messaging publishes for one inbound SMS (§2.1), as
+   * The Message that End User Messaging publishes for one inbound SMS, as
    * an object in AWS's field order. keyword and previousPublishedMessageId
    * default to "" (no registered keyword matched / not a reply); pass null to
    * leave the field out altogether.

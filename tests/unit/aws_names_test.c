@@ -105,7 +105,7 @@ static void test_topic_arns(void **state)
 
         /* 256 characters of name, not counting ".fifo", and no more. */
         memset(name, 'a', 256);
-        strcpy(name + 256, ".fifo");
+        memcpy(name + 256, ".fifo", sizeof(".fifo"));
         {
                 char arn[400];
                 snprintf(arn, sizeof(arn), "arn:aws:sns:us-east-1:123456789012:%s", name);

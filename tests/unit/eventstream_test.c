@@ -4,8 +4,8 @@
  *
  * Frames are built here with an independent little encoder whose CRCs come
  * from zlib; it is itself checked against the published vectors (the empty
- * message of aws-c-event-stream and the chunk/exception messages of
- * aws-wire-notes §3.3, which @smithy/core decodes byte-identically).
+ * message of aws-c-event-stream, and chunk and exception messages that
+ * @smithy/eventstream-codec decodes byte-identically).
  */
 #include <stdarg.h>
 #include <stddef.h>
