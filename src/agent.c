@@ -328,8 +328,7 @@ static void trace_event(const char *type, const void *payload, size_t len, void 
                 size_t n = 0;
 
                 shown[0] = '\0';
-                json_object_foreach(trace, key, v)
-                {
+                json_object_foreach(trace, key, v) {
                         int w = snprintf(shown + n, sizeof(shown) - n, "%s%s", n ? " " : "", key);
 
                         if (w < 0 || (size_t)w >= sizeof(shown) - n)

@@ -156,8 +156,7 @@ static const char *citation_url(json_t *ref)
         const char *key;
         json_t *v;
 
-        json_object_foreach(loc, key, v)
-        {
+        json_object_foreach(loc, key, v) {
                 const char *url = json_string_value(json_object_get(v, "url"));
 
                 if (url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0))
@@ -173,10 +172,8 @@ static int add_citations(struct agent_stream *s, json_t *attribution)
         size_t i, j;
         bool any = false;
 
-        json_array_foreach(json_object_get(attribution, "citations"), i, cit)
-        {
-                json_array_foreach(json_object_get(cit, "retrievedReferences"), j, ref)
-                {
+        json_array_foreach(json_object_get(attribution, "citations"), i, cit) {
+                json_array_foreach(json_object_get(cit, "retrievedReferences"), j, ref) {
                         const char *url = citation_url(ref);
                         bool seen = false;
 

@@ -142,8 +142,7 @@ int agent_turn_check_results(const json_t *results, char *why, size_t size)
                 (void)snprintf(why, size, "returnControlInvocationResults must be a list of 1-5");
                 return -EINVAL;
         }
-        json_array_foreach(results, i, m)
-        {
+        json_array_foreach(results, i, m) {
                 const json_t *r = json_object_get(m, "apiResult");
 
                 if (!r)

@@ -101,9 +101,11 @@ static void json_wipe(json_t *j)
                 char *s = (char *)(uintptr_t)json_string_value(j);
                 explicit_wipe(s, json_string_length(j));
         } else if (json_is_object(j)) {
-                json_object_foreach(j, k, v) json_wipe(v);
+                json_object_foreach(j, k, v)
+                        json_wipe(v);
         } else if (json_is_array(j)) {
-                json_array_foreach(j, i, v) json_wipe(v);
+                json_array_foreach(j, i, v)
+                        json_wipe(v);
         }
 }
 

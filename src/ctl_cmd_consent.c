@@ -103,8 +103,7 @@ static int print_record(struct ctl *ctl, const char *phone, json_t *item)
         }
         if (!t)
                 return -ENOMEM;
-        json_array_foreach(h, i, e)
-        {
+        json_array_foreach(h, i, e) {
                 const json_t *m = ddb_av_get_m(e);
                 const char *cells[] = {
                         ddb_item_get_s(m, "time"),     ddb_item_get_s(m, "action"),

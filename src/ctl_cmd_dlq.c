@@ -118,8 +118,7 @@ static int do_ls(struct ctl *ctl, const char *topic, const char *url, size_t lim
                 r = json_array_extend(seen, batch) < 0 ? -ENOMEM : 0;
                 json_decref(batch);
         }
-        json_array_foreach(seen, i, m)
-        {
+        json_array_foreach(seen, i, m) {
                 struct dead_letter dl;
                 const char *receipt = json_string_value(json_object_get(m, "ReceiptHandle"));
 
@@ -231,8 +230,7 @@ static int do_replay(struct ctl *ctl, const char *url, const char *endpoint,
                         json_decref(batch);
                         break;
                 }
-                json_array_foreach(batch, i, m)
-                {
+                json_array_foreach(batch, i, m) {
                         const char *receipt =
                                 json_string_value(json_object_get(m, "ReceiptHandle"));
 

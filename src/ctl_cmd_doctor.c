@@ -134,10 +134,9 @@ static json_t *numbers_to_check(struct doctor *d, const char *which)
                 return NULL;
         }
         out = json_array();
-        json_array_foreach(
-                all, i,
-                pn) if (ctl_topic_configured(d->ctl->config, ctl_phone_str(pn, "TwoWayChannelArn")))
-                json_array_append(out, pn);
+        json_array_foreach(all, i, pn)
+                if (ctl_topic_configured(d->ctl->config, ctl_phone_str(pn, "TwoWayChannelArn")))
+                        json_array_append(out, pn);
         if (json_array_size(out) == 0)
                 check(d, CHECK_FAIL, "two-way",
                       "twowayctl setup --phone-number +E164 --topic-arn ARN --endpoint URL",
@@ -304,8 +303,7 @@ static char *check_subscription(struct doctor *d, const char *topic, const char 
                       "cannot list the subscriptions of %s", topic);
                 return NULL;
         }
-        json_array_foreach(subs, i, s)
-        {
+        json_array_foreach(subs, i, s) {
                 const char *p = ctl_phone_str(s, "Protocol"), *e = ctl_phone_str(s, "Endpoint");
 
                 if (!streq(p, "http") && !streq(p, "https"))
@@ -474,8 +472,7 @@ static void check_table(struct doctor *d)
                 return;
         }
         t = json_object_get(rep.json, "Table");
-        json_array_foreach(json_object_get(t, "KeySchema"), i, e)
-        {
+        json_array_foreach(json_object_get(t, "KeySchema"), i, e) {
                 const char *name = ctl_phone_str(e, "AttributeName"),
                            *kt = ctl_phone_str(e, "KeyType");
 
@@ -484,9 +481,10 @@ static void check_table(struct doctor *d)
                 if (streq(kt, "RANGE"))
                         range = true;
         }
-        json_array_foreach(json_object_get(t, "AttributeDefinitions"), i,
-                           e) if (streq(ctl_phone_str(e, "AttributeName"), CONSENT_KEY) &&
-                                  streq(ctl_phone_str(e, "AttributeType"), "S")) type_ok = true;
+        json_array_foreach(json_object_get(t, "AttributeDefinitions"), i, e)
+                if (streq(ctl_phone_str(e, "AttributeName"), CONSENT_KEY) &&
+                    streq(ctl_phone_str(e, "AttributeType"), "S"))
+                        type_ok = true;
         status = ctl_phone_str(t, "TableStatus");
         if (!hash_ok || !type_ok || range)
                 check(d, CHECK_FAIL, "consent-table", fix,
@@ -523,8 +521,7 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
         check_credentials(&d);
         if (d.have_creds) {
                 numbers = numbers_to_check(&d, ctl_cmd_opt(&cl, "phone-number"));
-                json_array_foreach(numbers, i, pn)
-                {
+                json_array_foreach(numbers, i, pn) {
                         const char *ch = ctl_phone_str(pn, "TwoWayChannelArn");
 
                         check_number(&d, pn);
@@ -541,8 +538,7 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
                         const char *topic;
                         json_t *role;
 
-                        json_object_foreach(topics, topic, role)
-                        {
+                        json_object_foreach(topics, topic, role) {
                                 _cleanup_free_ char *sub = NULL;
 
                                 check_policy(&d, topic, json_string_value(role));

@@ -208,8 +208,7 @@ static int do_show(struct ctl *ctl, struct spool *s, int64_t id)
                 return -ENOMEM;
         if (ctl->json)
                 return ctl_print_json(o);
-        json_object_foreach(o, key, v)
-        {
+        json_object_foreach(o, key, v) {
                 if (json_is_string(v))
                         printf("%-20s %s\n", key, json_string_value(v));
                 else if (json_is_integer(v))

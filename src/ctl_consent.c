@@ -27,12 +27,11 @@ json_t *ctl_consent_plain(const json_t *av)
                 return json_null();
         if ((v = ddb_av_get_l(av))) {
                 out = json_array();
-                json_array_foreach(
-                        v, i, e) if (!out || json_array_append_new(out, ctl_consent_plain(e)) < 0)
-                {
-                        json_decref(out);
-                        return NULL;
-                }
+                json_array_foreach(v, i, e)
+                        if (!out || json_array_append_new(out, ctl_consent_plain(e)) < 0) {
+                                json_decref(out);
+                                return NULL;
+                        }
                 return out;
         }
         if ((v = ddb_av_get_m(av)))
@@ -45,11 +44,10 @@ json_t *ctl_consent_plain_item(json_t *item)
         json_t *out = json_object(), *e;
         const char *k;
 
-        json_object_foreach(item, k,
-                            e) if (!out || json_object_set_new(out, k, ctl_consent_plain(e)) < 0)
-        {
-                json_decref(out);
-                return NULL;
-        }
+        json_object_foreach(item, k, e)
+                if (!out || json_object_set_new(out, k, ctl_consent_plain(e)) < 0) {
+                        json_decref(out);
+                        return NULL;
+                }
         return out;
 }

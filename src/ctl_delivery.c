@@ -67,8 +67,7 @@ static bool contains(json_t *have, json_t *want)
                 return json_equal(have, want);
         if (!json_is_object(have))
                 return false;
-        json_object_foreach(want, key, v)
-        {
+        json_object_foreach(want, key, v) {
                 if (!contains(json_object_get(have, key), v))
                         return false;
         }
@@ -138,8 +137,7 @@ int ctl_dlq_policy_merge(const char *policy_text, const char *queue_arn, const c
                 r = -EBADMSG;
                 goto out;
         }
-        json_array_foreach(sts, i, st)
-        {
+        json_array_foreach(sts, i, st) {
                 if (!streq_ptr(json_string_value(json_object_get(st, "Sid")), CTL_DLQ_SID))
                         continue;
                 if (json_equal(st, ours)) {

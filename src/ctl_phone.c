@@ -93,11 +93,11 @@ int ctl_phone_find(struct ctl *ctl, const char *which, json_t **ret)
                 r = ctl_phone_list(ctl, &all);
                 if (r < 0)
                         return r;
-                json_array_foreach(all, i, pn) if (streq(ctl_phone_str(pn, "PhoneNumber"), which))
-                {
-                        found = json_incref(pn);
-                        break;
-                }
+                json_array_foreach(all, i, pn)
+                        if (streq(ctl_phone_str(pn, "PhoneNumber"), which)) {
+                                found = json_incref(pn);
+                                break;
+                        }
                 json_decref(all);
         } else {
                 json_t *body = json_pack("{s:[s]}", "PhoneNumberIds", which);
@@ -173,8 +173,7 @@ struct ctl_table *ctl_phone_table(const json_t *numbers)
 
         if (!t)
                 return NULL;
-        json_array_foreach(numbers, i, pn)
-        {
+        json_array_foreach(numbers, i, pn) {
                 const char *cells[] = {
                         ctl_phone_str(pn, "PhoneNumber"),
                         ctl_phone_str(pn, "PhoneNumberId"),
@@ -206,8 +205,7 @@ json_t *ctl_phone_json(const json_t *numbers)
 
         if (!out)
                 return NULL;
-        json_array_foreach(numbers, i, pn)
-        {
+        json_array_foreach(numbers, i, pn) {
                 json_t *o = json_pack(
                         "{s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:o,s:o,s:b,s:o}", "phone_number",
                         str_or_null(pn, "PhoneNumber"), "id", str_or_null(pn, "PhoneNumberId"),

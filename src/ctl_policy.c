@@ -32,8 +32,9 @@ static bool any_item(const json_t *v, item_pred pred, const char *arg)
 
         if (json_is_string(v))
                 return pred(json_string_value(v), arg);
-        json_array_foreach(v, i,
-                           e) if (json_is_string(e) && pred(json_string_value(e), arg)) return true;
+        json_array_foreach(v, i, e)
+                if (json_is_string(e) && pred(json_string_value(e), arg))
+                        return true;
         return false;
 }
 

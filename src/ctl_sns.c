@@ -195,8 +195,7 @@ int ctl_sns_find_subscription(struct ctl *ctl, const char *topic_arn, const char
         r = ctl_sns_subscriptions(ctl, topic_arn, &subs);
         if (r < 0)
                 return r;
-        json_array_foreach(subs, i, s)
-        {
+        json_array_foreach(subs, i, s) {
                 const char *p = json_string_value(json_object_get(s, "Protocol"));
                 const char *e = json_string_value(json_object_get(s, "Endpoint"));
 

@@ -45,8 +45,7 @@ int sms_rate_from_phone_numbers(const json_t *result, const char *identity,
         list = json_object_get(result, "PhoneNumbers");
         if (!json_is_array(list))
                 return -EBADMSG;
-        json_array_foreach(list, i, pn)
-        {
+        json_array_foreach(list, i, pn) {
                 const char *type = member(pn, "NumberType"),
                            *country = member(pn, "IsoCountryCode");
                 struct sms_rate_identity id = {0};
