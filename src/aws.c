@@ -24,6 +24,7 @@
 #include "aws_names.h"
 #include "common.h"
 #include "http_client.h"
+#include "jitter.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -110,17 +111,9 @@ static void call_attempt(struct aws_call *call);
 
 static double client_random(struct aws_client *c)
 {
-        uint64_t x;
-
         if (c->random_fn)
                 return c->random_fn(c->random_userdata);
-        /* xorshift64*: jitter needs spread, not secrecy. */
-        x = c->rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        c->rng = x;
-        return (double)((x * UINT64_C(2685821657736338717)) >> 11) / 9007199254740992.0;
+        return jitter_next(&c->rng);
 }
 
 static int64_t client_clock(struct aws_client *c)
@@ -827,9 +820,7 @@ int aws_client_new(struct ev_loop *loop, const struct aws_client_options *opts,
         c->random_userdata = opts->random_userdata;
         c->clock_fn = opts->clock_fn;
         c->clock_userdata = opts->clock_userdata;
-        c->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
-        if (!c->rng)
-                c->rng = 0x9e3779b97f4a7c15ULL;
+        c->rng = jitter_seed(c);
         c->timeout_ms = opts->timeout_ms;
         c->max_response = opts->max_response;
         *ret = c;
