@@ -26,6 +26,7 @@
 
 #include "common.h"
 #include "metrics.h"
+#include "strbuf.h"
 #include "utf8.h"
 
 struct series {
@@ -567,49 +568,9 @@ uint64_t metrics_family_dropped(const struct metrics_family *f)
 /* --- rendering ------------------------------------------------------------- */
 
 /* A bounded output buffer; the first error sticks and later appends do nothing. */
-struct out {
-        char *p;
-        size_t len;
-        size_t cap;
-        int err;
-};
-
-static void out_append(struct out *o, const char *s, size_t n)
-{
-        if (o->err < 0)
-                return;
-        if (n > metrics_render_max - o->len) {
-                o->err = -E2BIG;
-                return;
-        }
-        if (o->len + n + 1 > o->cap) {
-                size_t cap = o->cap ? o->cap : 4096;
-                char *p;
-
-                while (cap < o->len + n + 1)
-                        cap *= 2;
-                cap = MIN(cap, metrics_render_max + 1);
-                p = realloc(o->p, cap);
-                if (!p) {
-                        o->err = -ENOMEM;
-                        return;
-                }
-                o->p = p;
-                o->cap = cap;
-        }
-        memcpy(o->p + o->len, s, n);
-        o->len += n;
-        o->p[o->len] = '\0';
-}
-
-static void out_puts(struct out *o, const char *s)
-{
-        out_append(o, s, strlen(s));
-}
-
 /* Label values escape backslash, double quote and newline; help texts escape
  * backslash and newline only. */
-static void out_escaped(struct out *o, const char *s, bool label_value)
+static void out_escaped(struct strbuf *o, const char *s, bool label_value)
 {
         const char *run = s;
 
@@ -623,12 +584,12 @@ static void out_escaped(struct out *o, const char *s, bool label_value)
                 else if (*s == '"' && label_value)
                         esc = "\\\"";
                 if (esc) {
-                        out_append(o, run, (size_t)(s - run));
-                        out_puts(o, esc);
+                        strbuf_add(o, run, (size_t)(s - run));
+                        strbuf_puts(o, esc);
                         run = s + 1;
                 }
         }
-        out_append(o, run, (size_t)(s - run));
+        strbuf_add(o, run, (size_t)(s - run));
 }
 
 #define METRICS_DOUBLE_MAX 32
@@ -655,74 +616,74 @@ UNITTEST const char *metrics_format_double(char buf[static METRICS_DOUBLE_MAX], 
         return buf;
 }
 
-static void out_double(struct out *o, double v)
+static void out_double(struct strbuf *o, double v)
 {
         char buf[METRICS_DOUBLE_MAX];
 
-        out_puts(o, metrics_format_double(buf, v));
+        strbuf_puts(o, metrics_format_double(buf, v));
 }
 
-static void out_u64(struct out *o, uint64_t v)
+static void out_u64(struct strbuf *o, uint64_t v)
 {
         char buf[METRICS_DOUBLE_MAX];
 
         (void)snprintf(buf, sizeof(buf), "%" PRIu64, v);
-        out_puts(o, buf);
+        strbuf_puts(o, buf);
 }
 
 /* name{l1="v1",...,le="b"} — le is NULL outside histogram buckets. */
-static void out_sample_name(struct out *o, const struct metrics_family *f, const char *suffix,
+static void out_sample_name(struct strbuf *o, const struct metrics_family *f, const char *suffix,
                             const struct series *s, const char *le)
 {
         bool first = true;
 
-        out_puts(o, f->name);
-        out_puts(o, suffix);
+        strbuf_puts(o, f->name);
+        strbuf_puts(o, suffix);
         if (f->n_labels == 0 && !le)
                 return;
-        out_puts(o, "{");
+        strbuf_puts(o, "{");
         for (size_t i = 0; i < f->n_labels; i++) {
                 if (!first)
-                        out_puts(o, ",");
+                        strbuf_puts(o, ",");
                 first = false;
-                out_puts(o, f->label_names[i]);
-                out_puts(o, "=\"");
+                strbuf_puts(o, f->label_names[i]);
+                strbuf_puts(o, "=\"");
                 out_escaped(o, s->values[i], true);
-                out_puts(o, "\"");
+                strbuf_puts(o, "\"");
         }
         if (le) {
                 if (!first)
-                        out_puts(o, ",");
-                out_puts(o, "le=\"");
-                out_puts(o, le);
-                out_puts(o, "\"");
+                        strbuf_puts(o, ",");
+                strbuf_puts(o, "le=\"");
+                strbuf_puts(o, le);
+                strbuf_puts(o, "\"");
         }
-        out_puts(o, "}");
+        strbuf_puts(o, "}");
 }
 
-static void out_header(struct out *o, const char *name, const char *help, enum metrics_kind kind)
+static void out_header(struct strbuf *o, const char *name, const char *help, enum metrics_kind kind)
 {
-        out_puts(o, "# HELP ");
-        out_puts(o, name);
-        out_puts(o, " ");
+        strbuf_puts(o, "# HELP ");
+        strbuf_puts(o, name);
+        strbuf_puts(o, " ");
         out_escaped(o, help, false);
-        out_puts(o, "\n# TYPE ");
-        out_puts(o, name);
-        out_puts(o, " ");
-        out_puts(o, kind_names[kind]);
-        out_puts(o, "\n");
+        strbuf_puts(o, "\n# TYPE ");
+        strbuf_puts(o, name);
+        strbuf_puts(o, " ");
+        strbuf_puts(o, kind_names[kind]);
+        strbuf_puts(o, "\n");
 }
 
-static void out_series(struct out *o, const struct metrics_family *f, const struct series *s)
+static void out_series(struct strbuf *o, const struct metrics_family *f, const struct series *s)
 {
         char buf[METRICS_DOUBLE_MAX];
         uint64_t cumulative = 0;
 
         if (f->kind != METRICS_HISTOGRAM) {
                 out_sample_name(o, f, "", s, NULL);
-                out_puts(o, " ");
+                strbuf_puts(o, " ");
                 out_double(o, s->value);
-                out_puts(o, "\n");
+                strbuf_puts(o, "\n");
                 return;
         }
 
@@ -731,18 +692,18 @@ static void out_series(struct out *o, const struct metrics_family *f, const stru
                 out_sample_name(o, f, "_bucket", s,
                                 i < f->n_bounds ? metrics_format_double(buf, f->bounds[i])
                                                 : "+Inf");
-                out_puts(o, " ");
+                strbuf_puts(o, " ");
                 out_u64(o, cumulative);
-                out_puts(o, "\n");
+                strbuf_puts(o, "\n");
         }
         out_sample_name(o, f, "_sum", s, NULL);
-        out_puts(o, " ");
+        strbuf_puts(o, " ");
         out_double(o, s->sum);
-        out_puts(o, "\n");
+        strbuf_puts(o, "\n");
         out_sample_name(o, f, "_count", s, NULL);
-        out_puts(o, " ");
+        strbuf_puts(o, " ");
         out_u64(o, s->count);
-        out_puts(o, "\n");
+        strbuf_puts(o, "\n");
 }
 
 static void collect(struct metrics_family *f)
@@ -759,7 +720,7 @@ static void collect(struct metrics_family *f)
                 family_clear_series(f);
 }
 
-static void out_family(struct out *o, struct metrics_family *f)
+static void out_family(struct strbuf *o, struct metrics_family *f)
 {
         out_header(o, f->name, f->help, f->kind);
         if (f->fn)
@@ -770,7 +731,7 @@ static void out_family(struct out *o, struct metrics_family *f)
                 family_clear_series(f);
 }
 
-static void out_dropped(struct out *o)
+static void out_dropped(struct strbuf *o)
 {
         out_header(o, METRICS_DROPPED_NAME,
                    "Updates whose label values went to the family's overflow series "
@@ -781,17 +742,20 @@ static void out_dropped(struct out *o)
 
                 if (f->dropped == 0)
                         continue;
-                out_puts(o, METRICS_DROPPED_NAME "{family=\"");
+                strbuf_puts(o, METRICS_DROPPED_NAME "{family=\"");
                 out_escaped(o, f->name, true);
-                out_puts(o, "\"} ");
+                strbuf_puts(o, "\"} ");
                 out_u64(o, f->dropped);
-                out_puts(o, "\n");
+                strbuf_puts(o, "\n");
         }
 }
 
 int metrics_render(char **ret, size_t *ret_len)
 {
-        struct out o = {0};
+        struct strbuf o = {.max = metrics_render_max};
+        size_t len;
+        char *text;
+        int r;
 
         if (!ret || !ret_len)
                 return -EINVAL;
@@ -802,12 +766,13 @@ int metrics_render(char **ret, size_t *ret_len)
                 out_family(&o, registry.families[i]);
         out_dropped(&o);
 
-        if (o.err < 0) {
-                free(o.p);
-                return o.err;
-        }
-        *ret_len = o.len;
-        *ret = TAKE_PTR(o.p);
+        r = o.err;
+        len = o.len;
+        text = strbuf_steal(&o);
+        if (!text)
+                return r < 0 ? r : -ENOMEM;
+        *ret = text;
+        *ret_len = len;
         return 0;
 }
 

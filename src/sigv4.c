@@ -8,6 +8,7 @@
 #include "sigv4.h"
 
 #include "common.h"
+#include "strbuf.h"
 #include "text.h"
 
 #include <openssl/evp.h>
@@ -23,104 +24,18 @@
 #define DATE_LEN       8 /* the YYYYMMDD prefix of the x-amz-date, used in the scope */
 #define MAX_HEADERS    256
 
-/* ---- growable string ---------------------------------------------------- */
-
-/* A string builder whose out-of-memory state is sticky, so that callers append
- * freely and check once. It may hold the session token, so it never leaves a
- * stale copy behind when it grows and is wiped when released. */
-struct buf {
-        char *data;
-        size_t len;
-        size_t cap;
-        bool oom;
-};
-
-static void buf_grow(struct buf *b, size_t extra)
-{
-        size_t need, cap;
-        char *p;
-
-        if (b->oom)
-                return;
-        if (extra > SIZE_MAX - b->len - 1) {
-                b->oom = true;
-                return;
-        }
-        need = b->len + extra + 1;
-        if (need <= b->cap)
-                return;
-        cap = MAX(need, b->cap < SIZE_MAX / 2 ? b->cap * 2 : need);
-        cap = MAX(cap, (size_t)64);
-        p = malloc(cap);
-        if (!p) {
-                b->oom = true;
-                return;
-        }
-        if (b->data) {
-                memcpy(p, b->data, b->len + 1);
-                explicit_wipe(b->data, b->cap);
-                free(b->data);
-        } else {
-                p[0] = '\0';
-        }
-        b->data = p;
-        b->cap = cap;
-}
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-        buf_grow(b, n);
-        if (b->oom)
-                return;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-}
-
-static void buf_puts(struct buf *b, const char *s)
-{
-        buf_add(b, s, strlen(s));
-}
-
-static void buf_putc(struct buf *b, char c)
-{
-        buf_add(b, &c, 1);
-}
-
-static void buf_done(struct buf *b)
-{
-        if (b->data) {
-                explicit_wipe(b->data, b->cap);
-                free(b->data);
-        }
-        *b = (struct buf){0};
-}
+/* ---- path segments ------------------------------------------------------ */
 
 /* Cuts the text after `start` back to before its last '/' (a ".." in a path). */
-static void buf_drop_segment(struct buf *b, size_t start)
+static void buf_drop_segment(struct strbuf *b, size_t start)
 {
-        if (b->oom || b->len <= start)
+        if (b->err < 0 || b->len <= start)
                 return;
         while (b->len > start && b->data[b->len - 1] != '/')
                 b->len--;
         if (b->len > start)
                 b->len--;
         b->data[b->len] = '\0';
-}
-
-/* Hands the string over (an empty buffer still yields ""); NULL on OOM. */
-static char *buf_steal(struct buf *b)
-{
-        char *s;
-
-        buf_grow(b, 0);
-        if (b->oom) {
-                buf_done(b);
-                return NULL;
-        }
-        s = TAKE_PTR(b->data);
-        *b = (struct buf){0};
-        return s;
 }
 
 /* ---- character classes and hex -------------------------------------------- */
@@ -176,7 +91,7 @@ static void hex_lower(const unsigned char *in, size_t n, char *out)
 
 /* ---- percent encoding ---------------------------------------------------- */
 
-static void uri_encode_into(struct buf *b, const char *s, size_t len, bool keep_slash)
+static void uri_encode_into(struct strbuf *b, const char *s, size_t len, bool keep_slash)
 {
         static const char digits[] = "0123456789ABCDEF";
 
@@ -184,49 +99,49 @@ static void uri_encode_into(struct buf *b, const char *s, size_t len, bool keep_
                 unsigned char c = (unsigned char)s[i];
 
                 if (is_unreserved(c) || (keep_slash && c == '/')) {
-                        buf_putc(b, (char)c);
+                        strbuf_putc(b, (char)c);
                 } else {
                         char esc[3] = {'%', digits[c >> 4], digits[c & 0xf]};
-                        buf_add(b, esc, sizeof(esc));
+                        strbuf_add(b, esc, sizeof(esc));
                 }
         }
 }
 
 char *sigv4_uri_encode(const char *s, size_t len, bool keep_slash)
 {
-        struct buf b = {0};
+        struct strbuf b = {0};
 
         uri_encode_into(&b, s, len, keep_slash);
-        return buf_steal(&b);
+        return strbuf_steal(&b);
 }
 
 /* Decode %XX escapes only (SigV4 does not treat '+' as a space). A '%' not
  * followed by two hex digits is ambiguous, so it is refused. */
-static int uri_decode_into(struct buf *b, const char *s, size_t len)
+static int uri_decode_into(struct strbuf *b, const char *s, size_t len)
 {
         for (size_t i = 0; i < len; i++) {
                 if (s[i] != '%') {
-                        buf_putc(b, s[i]);
+                        strbuf_putc(b, s[i]);
                         continue;
                 }
                 if (len - i < 3 || unhex(s[i + 1]) < 0 || unhex(s[i + 2]) < 0)
                         return -EINVAL;
-                buf_putc(b, (char)(unhex(s[i + 1]) << 4 | unhex(s[i + 2])));
+                strbuf_putc(b, (char)(unhex(s[i + 1]) << 4 | unhex(s[i + 2])));
                 i += 2;
         }
         return 0;
 }
 
 /* Canonical form of one query name or value, or of one S3 path segment. */
-static int reencode_into(struct buf *b, const char *s, size_t len)
+static int reencode_into(struct strbuf *b, const char *s, size_t len)
 {
-        _cleanup_(buf_done) struct buf plain = {0};
+        _cleanup_(strbuf_done) struct strbuf plain = {0};
         int r;
 
         r = uri_decode_into(&plain, s, len);
         if (r < 0)
                 return r;
-        if (plain.oom)
+        if (plain.err < 0)
                 return -ENOMEM;
         uri_encode_into(b, plain.data ? plain.data : "", plain.len, false);
         return 0;
@@ -237,7 +152,7 @@ static int reencode_into(struct buf *b, const char *s, size_t len)
 /* Non-S3: resolve "." / ".." and drop empty segments on the wire form, then
  * encode every segment once more. Encoded segments never contain a raw '/', so
  * ".." can pop the last segment by cutting back to the last '/'. */
-static void canonical_path_normalized(struct buf *b, const char *path)
+static void canonical_path_normalized(struct strbuf *b, const char *path)
 {
         size_t start = b->len;
         const char *p = path;
@@ -252,19 +167,19 @@ static void canonical_path_normalized(struct buf *b, const char *path)
                 } else if (n == 2 && p[0] == '.' && p[1] == '.') {
                         buf_drop_segment(b, start);
                 } else {
-                        buf_putc(b, '/');
+                        strbuf_putc(b, '/');
                         uri_encode_into(b, p, n, false);
                 }
                 p += n;
         }
-        if (b->oom)
+        if (b->err < 0)
                 return;
         if (b->len == start || path[strlen(path) - 1] == '/')
-                buf_putc(b, '/');
+                strbuf_putc(b, '/');
 }
 
 /* S3: the path keeps every segment, each encoded exactly once. */
-static int canonical_path_s3(struct buf *b, const char *path)
+static int canonical_path_s3(struct strbuf *b, const char *path)
 {
         for (const char *p = path; *p;) {
                 size_t n = strcspn(p, "/");
@@ -274,14 +189,14 @@ static int canonical_path_s3(struct buf *b, const char *path)
                         return r;
                 p += n;
                 if (*p == '/') {
-                        buf_putc(b, '/');
+                        strbuf_putc(b, '/');
                         p++;
                 }
         }
         return 0;
 }
 
-static int canonical_uri(struct buf *b, const char *path, bool s3_style)
+static int canonical_uri(struct strbuf *b, const char *path, bool s3_style)
 {
         if (isempty(path))
                 path = "/";
@@ -325,16 +240,16 @@ static int query_param_cmp(const void *a, const void *b)
 
 static char *reencode(const char *s, size_t len, int *ret_err)
 {
-        struct buf b = {0};
+        struct strbuf b = {0};
         int r = reencode_into(&b, s, len);
 
         if (r < 0) {
-                buf_done(&b);
+                strbuf_done(&b);
                 *ret_err = r;
                 return NULL;
         }
         *ret_err = -ENOMEM;
-        return buf_steal(&b);
+        return strbuf_steal(&b);
 }
 
 /* Split "k=v&k2" into canonical pairs; a name without '=' has an empty value and
@@ -371,7 +286,7 @@ static int query_parse(const char *query, struct query_params *q)
         return 0;
 }
 
-static int canonical_query(struct buf *b, const char *query)
+static int canonical_query(struct strbuf *b, const char *query)
 {
         _cleanup_(query_params_done) struct query_params q = {0};
         int r;
@@ -386,10 +301,10 @@ static int canonical_query(struct buf *b, const char *query)
         qsort(q.items, q.n, sizeof(*q.items), query_param_cmp);
         for (size_t i = 0; i < q.n; i++) {
                 if (i > 0)
-                        buf_putc(b, '&');
-                buf_puts(b, q.items[i].key);
-                buf_putc(b, '=');
-                buf_puts(b, q.items[i].value);
+                        strbuf_putc(b, '&');
+                strbuf_puts(b, q.items[i].key);
+                strbuf_putc(b, '=');
+                strbuf_puts(b, q.items[i].value);
         }
         return 0;
 }
@@ -446,7 +361,7 @@ static bool header_value_valid(const char *value)
 }
 
 /* Trim and collapse runs of blanks into one space, as the canonical form wants. */
-static void put_trimmed_value(struct buf *b, const char *v)
+static void put_trimmed_value(struct strbuf *b, const char *v)
 {
         bool pending_space = false;
 
@@ -457,41 +372,41 @@ static void put_trimmed_value(struct buf *b, const char *v)
                         continue;
                 }
                 if (pending_space)
-                        buf_putc(b, ' ');
+                        strbuf_putc(b, ' ');
                 pending_space = false;
-                buf_putc(b, *v);
+                strbuf_putc(b, *v);
         }
 }
 
-static void put_lower(struct buf *b, const char *s)
+static void put_lower(struct strbuf *b, const char *s)
 {
         for (; *s; s++)
-                buf_putc(b, ascii_lower(*s));
+                strbuf_putc(b, ascii_lower(*s));
 }
 
 /* Emits "name:v1,v2\n" lines into `canon` and "name;name" into `signed_hdrs`;
  * hdrs must be sorted. */
-static void put_headers(struct buf *canon, struct buf *signed_hdrs, const struct header_ref *hdrs,
-                        size_t n)
+static void put_headers(struct strbuf *canon, struct strbuf *signed_hdrs,
+                        const struct header_ref *hdrs, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
                 bool same_as_prev = i > 0 && ascii_casecmp(hdrs[i - 1].name, hdrs[i].name) == 0;
 
                 if (same_as_prev) {
-                        buf_putc(canon, ',');
+                        strbuf_putc(canon, ',');
                 } else {
                         if (i > 0) {
-                                buf_putc(canon, '\n');
-                                buf_putc(signed_hdrs, ';');
+                                strbuf_putc(canon, '\n');
+                                strbuf_putc(signed_hdrs, ';');
                         }
                         put_lower(canon, hdrs[i].name);
-                        buf_putc(canon, ':');
+                        strbuf_putc(canon, ':');
                         put_lower(signed_hdrs, hdrs[i].name);
                 }
                 put_trimmed_value(canon, hdrs[i].value);
         }
         if (n > 0)
-                buf_putc(canon, '\n');
+                strbuf_putc(canon, '\n');
 }
 
 /* ---- signing ----------------------------------------------------------------- */
@@ -674,59 +589,59 @@ static int resolve_payload_hash(struct signing *s)
 
 static int build_canonical_request(struct signing *s, char **ret_creq, char **ret_signed_headers)
 {
-        _cleanup_(buf_done) struct buf creq = {0};
-        _cleanup_(buf_done) struct buf signed_hdrs = {0};
+        _cleanup_(strbuf_done) struct strbuf creq = {0};
+        _cleanup_(strbuf_done) struct strbuf signed_hdrs = {0};
         int r;
 
-        buf_puts(&creq, s->req->method);
-        buf_putc(&creq, '\n');
+        strbuf_puts(&creq, s->req->method);
+        strbuf_putc(&creq, '\n');
         r = canonical_uri(&creq, s->req->path, s->params->s3_style);
         if (r < 0)
                 return r;
-        buf_putc(&creq, '\n');
+        strbuf_putc(&creq, '\n');
         r = canonical_query(&creq, s->req->query);
         if (r < 0)
                 return r;
-        buf_putc(&creq, '\n');
+        strbuf_putc(&creq, '\n');
         put_headers(&creq, &signed_hdrs, s->hdrs, s->n_hdrs);
-        buf_putc(&creq, '\n');
-        buf_add(&creq, signed_hdrs.data ? signed_hdrs.data : "", signed_hdrs.len);
-        buf_putc(&creq, '\n');
-        buf_puts(&creq, s->payload_hash);
-        if (creq.oom || signed_hdrs.oom)
+        strbuf_putc(&creq, '\n');
+        strbuf_add(&creq, signed_hdrs.data ? signed_hdrs.data : "", signed_hdrs.len);
+        strbuf_putc(&creq, '\n');
+        strbuf_puts(&creq, s->payload_hash);
+        if (creq.err < 0 || signed_hdrs.err < 0)
                 return -ENOMEM;
 
-        *ret_creq = buf_steal(&creq);
-        *ret_signed_headers = buf_steal(&signed_hdrs);
+        *ret_creq = strbuf_steal(&creq);
+        *ret_signed_headers = strbuf_steal(&signed_hdrs);
         return 0;
 }
 
-static void put_scope(struct buf *b, const struct sigv4_params *params)
+static void put_scope(struct strbuf *b, const struct sigv4_params *params)
 {
-        buf_add(b, params->amz_date, DATE_LEN);
-        buf_putc(b, '/');
-        buf_puts(b, params->region);
-        buf_putc(b, '/');
-        buf_puts(b, params->service);
-        buf_puts(b, "/" SCOPE_TERMINAL);
+        strbuf_add(b, params->amz_date, DATE_LEN);
+        strbuf_putc(b, '/');
+        strbuf_puts(b, params->region);
+        strbuf_putc(b, '/');
+        strbuf_puts(b, params->service);
+        strbuf_puts(b, "/" SCOPE_TERMINAL);
 }
 
 static int build_string_to_sign(const struct signing *s, const char *creq, char **ret)
 {
-        _cleanup_(buf_done) struct buf sts = {0};
+        _cleanup_(strbuf_done) struct strbuf sts = {0};
         char creq_hash[SHA256_HEX_LEN + 1];
         int r;
 
         r = sigv4_sha256_hex(creq, strlen(creq), creq_hash);
         if (r < 0)
                 return r;
-        buf_puts(&sts, ALGORITHM "\n");
-        buf_puts(&sts, s->params->amz_date);
-        buf_putc(&sts, '\n');
+        strbuf_puts(&sts, ALGORITHM "\n");
+        strbuf_puts(&sts, s->params->amz_date);
+        strbuf_putc(&sts, '\n');
         put_scope(&sts, s->params);
-        buf_putc(&sts, '\n');
-        buf_puts(&sts, creq_hash);
-        *ret = buf_steal(&sts);
+        strbuf_putc(&sts, '\n');
+        strbuf_puts(&sts, creq_hash);
+        *ret = strbuf_steal(&sts);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -735,13 +650,13 @@ static int build_string_to_sign(const struct signing *s, const char *creq, char 
  * whole day), so all of them are wiped before returning. */
 static int compute_signature(const struct signing *s, const char *sts, char out[SHA256_HEX_LEN + 1])
 {
-        _cleanup_(buf_done) struct buf secret = {0};
+        _cleanup_(strbuf_done) struct strbuf secret = {0};
         unsigned char k1[SHA256_LEN], k2[SHA256_LEN], sig[SHA256_LEN];
         int r;
 
-        buf_puts(&secret, "AWS4");
-        buf_puts(&secret, s->creds->secret_access_key);
-        if (secret.oom)
+        strbuf_puts(&secret, "AWS4");
+        strbuf_puts(&secret, s->creds->secret_access_key);
+        if (secret.err < 0)
                 return -ENOMEM;
 
         r = hmac_sha256(secret.data, secret.len, s->params->amz_date, DATE_LEN, k1);
@@ -765,17 +680,17 @@ static int compute_signature(const struct signing *s, const char *sts, char out[
 static char *build_authorization(const struct signing *s, const char *signed_headers,
                                  const char *signature)
 {
-        struct buf b = {0};
+        struct strbuf b = {0};
 
-        buf_puts(&b, ALGORITHM " Credential=");
-        buf_puts(&b, s->creds->access_key_id);
-        buf_putc(&b, '/');
+        strbuf_puts(&b, ALGORITHM " Credential=");
+        strbuf_puts(&b, s->creds->access_key_id);
+        strbuf_putc(&b, '/');
         put_scope(&b, s->params);
-        buf_puts(&b, ", SignedHeaders=");
-        buf_puts(&b, signed_headers);
-        buf_puts(&b, ", Signature=");
-        buf_puts(&b, signature);
-        return buf_steal(&b);
+        strbuf_puts(&b, ", SignedHeaders=");
+        strbuf_puts(&b, signed_headers);
+        strbuf_puts(&b, ", Signature=");
+        strbuf_puts(&b, signature);
+        return strbuf_steal(&b);
 }
 
 static int add_result_header(struct sigv4_result *res, const char *name, const char *value)
