@@ -20,4 +20,8 @@ bool utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *ret);
  * too (for text that becomes a C string). */
 bool utf8_valid(const char *s, size_t len, bool allow_nul);
 
+/* Code points in s[0..len), which must be well-formed UTF-8: the bytes that
+ * do not continue a sequence. */
+size_t utf8_length(const char *s, size_t len);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "aws_rules.h"
 #include "common.h"
+#include "utf8.h"
 
 struct aws_rule_def {
         const char *member;
@@ -54,17 +55,6 @@ const char *aws_rule_member(enum aws_rule rule)
         if ((unsigned)rule >= _AWS_RULE_MAX)
                 return "?";
         return rules[rule].member;
-}
-
-/* Characters of UTF-8 text: every byte that does not continue a sequence. */
-static size_t count_chars(const char *s)
-{
-        size_t n = 0;
-
-        for (; *s; s++)
-                if (((unsigned char)*s & 0xC0) != 0x80)
-                        n++;
-        return n;
 }
 
 static int match(const char *ere, const char *v, bool *ret)
@@ -115,7 +105,7 @@ int aws_rule_check(enum aws_rule rule, const char *value, char *why, size_t size
         d = &rules[rule];
         if (d->integer)
                 return check_integer(d, value, why, size);
-        n = count_chars(value);
+        n = utf8_length(value, strlen(value));
         if (n < d->min || n > d->max) {
                 if (d->min == d->max || d->min <= 1)
                         (void)snprintf(why, size, "%s is at most %zu characters (this is %zu)",

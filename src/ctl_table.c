@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "ctl_table.h"
+#include "utf8.h"
 
 struct ctl_table {
         size_t n_columns;
@@ -15,12 +16,7 @@ struct ctl_table {
 
 size_t ctl_text_width(const char *s)
 {
-        size_t n = 0;
-
-        for (; s && *s; s++)
-                if (((unsigned char)*s & 0xc0) != 0x80)
-                        n++;
-        return n;
+        return s ? utf8_length(s, strlen(s)) : 0;
 }
 
 static char *cell_dup(const char *s)

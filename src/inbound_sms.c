@@ -10,6 +10,7 @@
 #include "common.h"
 #include "inbound_sms.h"
 #include "text.h"
+#include "utf8.h"
 
 static bool digits_only(const char *s, size_t n)
 {
@@ -27,17 +28,6 @@ bool inbound_sms_short_code_valid(const char *s)
                 return false;
         n = strlen(s);
         return n >= 3 && n <= 8 && s[0] != '0' && digits_only(s, n);
-}
-
-/* Code points in a string known to be valid UTF-8: bytes that are not
- * continuation bytes. */
-static size_t utf8_chars(const char *s, size_t n)
-{
-        size_t chars = 0;
-
-        for (size_t i = 0; i < n; i++)
-                chars += ((unsigned char)s[i] & 0xc0) != 0x80;
-        return chars;
 }
 
 struct field_reasons {
@@ -143,7 +133,7 @@ int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, co
         r = get_string(root, &r_body, true, &s, &n, reterr);
         if (r < 0)
                 return r;
-        if (n > INBOUND_SMS_BODY_MAX_BYTES || utf8_chars(s, n) > INBOUND_SMS_BODY_MAX)
+        if (n > INBOUND_SMS_BODY_MAX_BYTES || utf8_length(s, n) > INBOUND_SMS_BODY_MAX)
                 return text_fail(reterr, "messageBody too long", -EMSGSIZE);
         sms->message_body = s;
         sms->message_body_len = n;

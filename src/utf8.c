@@ -54,3 +54,12 @@ bool utf8_valid(const char *str, size_t len, bool allow_nul)
         }
         return true;
 }
+
+size_t utf8_length(const char *s, size_t len)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < len; i++)
+                n += ((unsigned char)s[i] & 0xc0) != 0x80;
+        return n;
+}

@@ -64,11 +64,23 @@ static void test_next_decodes_and_advances(void **state)
         assert_int_equal(i, 0);
 }
 
+static void test_length_counts_code_points(void **state)
+{
+        (void)state;
+        assert_int_equal(utf8_length("", 0), 0);
+        assert_int_equal(utf8_length("Zo\xc3\xab", 4), 3);                /* Zoë */
+        assert_int_equal(utf8_length("A\xc3\xa9\xf0\x9f\x98\x80", 7), 3); /* Aé😀 */
+        assert_int_equal(utf8_length("\xe2\x80\x99\xe2\x80\x99", 6), 2);
+        /* Only the first len bytes count. */
+        assert_int_equal(utf8_length("abc", 2), 2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_next_decodes_and_advances),
+                cmocka_unit_test(test_length_counts_code_points),
         };
 
         return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
