@@ -424,10 +424,13 @@ static void notify_connection_cb(void *cls, struct MHD_Connection *conn, void **
         }
         c->mhd = conn;
         c->fd = fd_info->connect_fd;
-        if (addr_info && addr_info->client_addr)
-                memcpy(&c->addr, addr_info->client_addr,
-                       addr_info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                                     : sizeof(struct sockaddr_in));
+        /* Only what the family says is there: a Unix socket's address (socket
+         * activation may pass one) can be as short as its family. */
+        if (addr_info && addr_info->client_addr && addr_info->client_addr->sa_family == AF_INET)
+                memcpy(&c->addr, addr_info->client_addr, sizeof(struct sockaddr_in));
+        else if (addr_info && addr_info->client_addr &&
+                 addr_info->client_addr->sa_family == AF_INET6)
+                memcpy(&c->addr, addr_info->client_addr, sizeof(struct sockaddr_in6));
         *socket_context = c;
         s->n_conns++;
         s->stats.accepted++;
