@@ -1,6 +1,6 @@
 #!/bin/sh
 # check-manpage-keys.sh — fail when twowayd.conf(5) and the configuration
-# schema in src/config.c disagree.
+# schema in src/config_schema.c disagree.
 #
 #   packaging/check-manpage-keys.sh [SCHEMA.c [MANPAGE.5]]
 #
@@ -13,7 +13,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-schema=${1:-$top/src/config.c}
+schema=${1:-$top/src/config_schema.c}
 page=${2:-$top/packaging/man/twowayd.conf.5}
 
 for f in "$schema" "$page"; do
@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # The schema, one entry a line, tab-separated: section key type default min max flags
 awk '
-	/^static const struct config_item config_items\[\] = \{/ { on = 1; next }
+	/^const struct config_item config_items\[\] = \{/ { on = 1; next }
 	on && /^\};/ { on = 0 }
 	!on { next }
 	{ sub(/\/\*.*\*\//, ""); buf = buf " " $0 }

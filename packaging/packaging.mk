@@ -3,7 +3,7 @@
 #   make deb              build/packages/twowayd_<version>_<arch>.deb (dpkg-buildpackage -b)
 #   make rpm              build/packages/twowayd-<version>-1.<arch>.rpm (rpmbuild -bb)
 #   make check-manpages   man pages render without warnings; twowayd.conf(5)
-#                         documents every key of the schema in src/config.c
+#                         documents every key of the schema in src/config_schema.c
 #   make check-packages   both packages built and checked: file lists, conffiles,
 #                         lintian (fails on errors), units, man pages
 #   make deps-packaging   install the packaging tools and build dependencies

@@ -1,5 +1,6 @@
 /*
- * config.c — load and validate twowayd.conf.
+ * config.c — load and validate twowayd.conf against the schema of
+ * config_schema.c (the keys, their types, defaults and checks).
  *
  * libinih does the INI parsing. Its handler has no line numbers in Debian's
  * build (INI_HANDLER_LINENO is 0), so the file is fed through
@@ -38,200 +39,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "aws_names.h"
-#include "aws_rules.h"
 #include "common.h"
 #include "config.h"
-#include "datetime.h"
+#include "config_schema.h"
 #include "log.h"
-#include "netmask.h"
-#include "sns_verify.h"
 #include "text.h"
-#include "tz.h"
-
-/* --- the schema ------------------------------------------------------------- */
-
-enum config_type {
-        CONFIG_STRING,   /* text; indented continuation lines join with one space */
-        CONFIG_BOOL,     /* yes/no, true/false, on/off, 1/0 */
-        CONFIG_UINT,     /* unsigned, min..max */
-        CONFIG_SIZE,     /* size_t bytes, optional k/m/g suffix (1024-based), min..max */
-        CONFIG_HOSTPORT, /* host:port, [ipv6]:port; offset: char *host, offset2: uint16_t */
-        CONFIG_LIST,     /* space and/or comma separated; offset: char **, offset2: size_t */
-        CONFIG_PATH,     /* absolute path */
-        CONFIG_REGEX,    /* POSIX extended regular expression */
-        CONFIG_LEVEL,    /* log level name -> syslog priority (int) */
-        CONFIG_MSGTYPE,  /* TRANSACTIONAL | PROMOTIONAL (stored upper case) */
-};
-
-enum {
-        CONFIG_REQUIRED = 1 << 0,     /* no default; the file must set it */
-        CONFIG_RESTART_ONLY = 1 << 1, /* a reload keeps the old value */
-        CONFIG_READABLE = 1 << 2,     /* path: must name a readable regular file */
-};
-
-/* Extra check of a string value, or of each list item: 0 or -EINVAL with a reason. */
-typedef int (*config_check_fn)(const char *value, char *why, size_t size);
-
-struct config_item {
-        const char *section;
-        const char *key;
-        enum config_type type;
-        const char *def; /* parsed exactly like a value from the file; NULL: unset */
-        uint64_t min, max;
-        unsigned flags;
-        size_t offset;
-        size_t offset2;
-        config_check_fn check;
-};
-
-static int check_http_path(const char *v, char *why, size_t size);
-static int check_region(const char *v, char *why, size_t size);
-static int check_topic_arn(const char *v, char *why, size_t size);
-static int check_table_name(const char *v, char *why, size_t size);
-static int check_agent_id(const char *v, char *why, size_t size);
-static int check_agent_alias_id(const char *v, char *why, size_t size);
-static int check_origination_identity(const char *v, char *why, size_t size);
-static int check_configuration_set(const char *v, char *why, size_t size);
-static int check_netmask(const char *v, char *why, size_t size);
-static int check_date(const char *v, char *why, size_t size);
-static int check_price(const char *v, char *why, size_t size);
-static int check_word_list(const char *v, char *why, size_t size);
-static int check_time_to_live(const char *v, char *why, size_t size);
-static int check_time_zone(const char *v, char *why, size_t size);
-static int check_citations(const char *v, char *why, size_t size);
-static int check_url(const char *v, char *why, size_t size);
-
-#define OFF(field) offsetof(struct config, field)
-
-#define DEFAULT_OPT_OUT_REPLY                                                                      \
-        "You have been unsubscribed from SMS messages. Your request will be processed within "     \
-        "10 business days. Reply START to resubscribe."
-#define DEFAULT_OPT_IN_REPLY "You have been resubscribed to SMS messages. Welcome back!"
-#define DEFAULT_HELP_REPLY                                                                         \
-        "For help, text your question to this number. Reply STOP to unsubscribe, START to "        \
-        "resubscribe. Msg & data rates may apply."
-#define DEFAULT_FALLBACK_REPLY "Sorry, we can't answer right now. Please try again later."
-
-static const char *const config_sections[] = {
-        "http", "aws", "sns", "dedup", "consent", "agent", "sms", "dispatch", "spool", "log",
-};
-
-static const struct config_item config_items[] = {
-        /* [http] */
-        {"http", "listen", CONFIG_HOSTPORT, "127.0.0.1:8080", 0, 0, CONFIG_RESTART_ONLY,
-         OFF(http_listen_host), OFF(http_listen_port), NULL},
-        {"http", "path", CONFIG_STRING, "/sns", 0, 0, 0, OFF(http_path), 0, check_http_path},
-        {"http", "tls_cert", CONFIG_PATH, NULL, 0, 0, CONFIG_READABLE | CONFIG_RESTART_ONLY,
-         OFF(http_tls_cert), 0, NULL},
-        {"http", "tls_key", CONFIG_PATH, NULL, 0, 0, CONFIG_READABLE | CONFIG_RESTART_ONLY,
-         OFF(http_tls_key), 0, NULL},
-        {"http", "max_connections", CONFIG_UINT, "512", 1, 100000, CONFIG_RESTART_ONLY,
-         OFF(http_max_connections), 0, NULL},
-        {"http", "max_connections_per_ip", CONFIG_UINT, "0", 0, 100000, CONFIG_RESTART_ONLY,
-         OFF(http_max_per_ip), 0, NULL},
-        {"http", "timeout", CONFIG_UINT, "30", 1, 3600, CONFIG_RESTART_ONLY, OFF(http_timeout_s), 0,
-         NULL},
-        {"http", "request_timeout", CONFIG_UINT, "10", 1, 3600, CONFIG_RESTART_ONLY,
-         OFF(http_request_timeout_s), 0, NULL},
-        {"http", "metrics_listen", CONFIG_HOSTPORT, NULL, 0, 0, CONFIG_RESTART_ONLY,
-         OFF(http_metrics_listen_host), OFF(http_metrics_listen_port), NULL},
-        {"http", "metrics_allow", CONFIG_LIST, "127.0.0.0/8 ::1", 0, 0, 0, OFF(http_metrics_allow),
-         OFF(n_http_metrics_allow), check_netmask},
-        {"http", "max_body", CONFIG_SIZE, "524288", 1024, 16777216, 0, OFF(http_max_body), 0, NULL},
-
-        /* [aws] */
-        {"aws", "region", CONFIG_STRING, NULL, 0, 0, 0, OFF(aws_region), 0, check_region},
-        {"aws", "ca_bundle", CONFIG_PATH, NULL, 0, 0, CONFIG_READABLE, OFF(aws_ca_bundle), 0, NULL},
-
-        /* [sns] */
-        {"sns", "topic_arns", CONFIG_LIST, NULL, 0, 0, CONFIG_REQUIRED, OFF(sns_topic_arns),
-         OFF(n_sns_topic_arns), check_topic_arn},
-        {"sns", "signing_cert_host", CONFIG_REGEX, NULL, 0, 0, 0, OFF(sns_signing_cert_host), 0,
-         NULL},
-        {"sns", "auto_confirm", CONFIG_BOOL, "yes", 0, 0, 0, OFF(sns_auto_confirm), 0, NULL},
-
-        /* [dedup] */
-        {"dedup", "table", CONFIG_STRING, NULL, 0, 0, 0, OFF(dedup_table), 0, check_table_name},
-        {"dedup", "ttl_days", CONFIG_UINT, "7", 1, 365, 0, OFF(dedup_ttl_days), 0, NULL},
-
-        /* [consent] */
-        {"consent", "table", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(consent_table), 0,
-         check_table_name},
-        {"consent", "business_days", CONFIG_UINT, "10", 1, 60, 0, OFF(consent_business_days), 0,
-         NULL},
-        {"consent", "opt_out_reply", CONFIG_STRING, DEFAULT_OPT_OUT_REPLY, 0, 0, 0,
-         OFF(consent_opt_out_reply), 0, NULL},
-        {"consent", "opt_in_reply", CONFIG_STRING, DEFAULT_OPT_IN_REPLY, 0, 0, 0,
-         OFF(consent_opt_in_reply), 0, NULL},
-        {"consent", "help_reply", CONFIG_STRING, DEFAULT_HELP_REPLY, 0, 0, 0,
-         OFF(consent_help_reply), 0, NULL},
-        {"consent", "holidays", CONFIG_LIST, NULL, 0, 0, 0, OFF(consent_holidays),
-         OFF(n_consent_holidays), check_date},
-        {"consent", "opt_out_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_opt_out_words), 0,
-         check_word_list},
-        {"consent", "opt_in_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_opt_in_words), 0,
-         check_word_list},
-        {"consent", "help_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_help_words), 0,
-         check_word_list},
-
-        /* [agent] */
-        {"agent", "agent_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_id), 0,
-         check_agent_id},
-        {"agent", "agent_alias_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_alias_id),
-         0, check_agent_alias_id},
-        {"agent", "timeout_ms", CONFIG_UINT, "30000", 1000, 300000, 0, OFF(agent_timeout_ms), 0,
-         NULL},
-        {"agent", "fallback_reply", CONFIG_STRING, DEFAULT_FALLBACK_REPLY, 0, 0, 0,
-         OFF(agent_fallback_reply), 0, NULL},
-        {"agent", "time_zone", CONFIG_STRING, "UTC", 0, 0, 0, OFF(agent_time_zone), 0,
-         check_time_zone},
-        {"agent", "session_attributes", CONFIG_STRING, NULL, 0, 0, 0, OFF(agent_session_attributes),
-         0, NULL},
-        {"agent", "trace", CONFIG_BOOL, "no", 0, 0, 0, OFF(agent_trace), 0, NULL},
-        {"agent", "citations", CONFIG_STRING, "no", 0, 0, 0, OFF(agent_citations), 0,
-         check_citations},
-        {"agent", "return_control_url", CONFIG_STRING, NULL, 0, 0, 0, OFF(agent_return_control_url),
-         0, check_url},
-
-        /* [sms] */
-        {"sms", "origination_identity", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_origination_identity),
-         0, check_origination_identity},
-        {"sms", "configuration_set", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_configuration_set), 0,
-         check_configuration_set},
-        {"sms", "message_type", CONFIG_MSGTYPE, "TRANSACTIONAL", 0, 0, 0, OFF(sms_message_type), 0,
-         NULL},
-        {"sms", "max_segments", CONFIG_UINT, "3", 1, 10, 0, OFF(sms_max_segments), 0, NULL},
-        {"sms", "max_price", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_max_price), 0, check_price},
-        {"sms", "time_to_live", CONFIG_UINT, "0", 0, 259200, 0, OFF(sms_time_to_live), 0,
-         check_time_to_live},
-        {"sms", "max_per_second", CONFIG_UINT, "1", 1, 1000, 0, OFF(sms_max_per_second), 0, NULL},
-
-        /* [dispatch] */
-        {"dispatch", "concurrency", CONFIG_UINT, "64", 1, 4096, 0, OFF(dispatch_concurrency), 0,
-         NULL},
-        {"dispatch", "max_age", CONFIG_UINT, "3600", 60, 604800, 0, OFF(dispatch_max_age_s), 0,
-         NULL},
-        {"dispatch", "retry_initial_ms", CONFIG_UINT, "1000", 10, 60000, 0,
-         OFF(dispatch_retry_initial_ms), 0, NULL},
-        {"dispatch", "retry_max_ms", CONFIG_UINT, "60000", 100, 3600000, 0,
-         OFF(dispatch_retry_max_ms), 0, NULL},
-
-        /* [spool] */
-        {"spool", "dir", CONFIG_PATH, "/var/lib/twowayd", 0, 0, CONFIG_RESTART_ONLY, OFF(spool_dir),
-         0, NULL},
-        {"spool", "retention_days", CONFIG_UINT, "7", 1, 3650, 0, OFF(spool_retention_days), 0,
-         NULL},
-        {"spool", "min_free", CONFIG_SIZE, "16m", 0, UINT64_C(1) << 40, CONFIG_RESTART_ONLY,
-         OFF(spool_min_free), 0, NULL},
-
-        /* [log] */
-        {"log", "level", CONFIG_LEVEL, "info", 0, 0, 0, OFF(log_level), 0, NULL},
-        {"log", "redact", CONFIG_BOOL, "yes", 0, 0, 0, OFF(log_redact), 0, NULL},
-};
-
-#define N_ITEMS    ARRAY_SIZE(config_items)
-#define N_SECTIONS ARRAY_SIZE(config_sections)
 
 /* Field access by schema offset. */
 #define FIELD(c, off, type)  ((__typeof__(type) *)(void *)((char *)(c) + (off)))
@@ -266,167 +78,6 @@ UNITTEST unsigned config_edit_distance(const char *a, const char *b)
                         d[i][j] = v;
                 }
         return d[n][m];
-}
-
-static bool match_ere(const char *pattern, const char *s)
-{
-        regex_t re;
-        bool ok;
-
-        if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
-                return false;
-        ok = regexec(&re, s, 0, NULL, 0) == 0;
-        regfree(&re);
-        return ok;
-}
-
-static int section_index(const char *section)
-{
-        for (size_t i = 0; i < N_SECTIONS; i++)
-                if (streq(config_sections[i], section))
-                        return (int)i;
-        return -1;
-}
-
-static int item_index(const char *section, const char *key)
-{
-        for (size_t i = 0; i < N_ITEMS; i++)
-                if (streq(config_items[i].section, section) && streq(config_items[i].key, key))
-                        return (int)i;
-        return -1;
-}
-
-/* --- per-key checks ------------------------------------------------------------ */
-
-static int check_http_path(const char *v, char *why, size_t size)
-{
-        if (v[0] != '/') {
-                snprintf(why, size, "must start with '/'");
-                return -EINVAL;
-        }
-        for (const char *p = v; *p; p++)
-                if (!isgraph((unsigned char)*p)) {
-                        snprintf(why, size, "must not contain spaces or non-ASCII characters");
-                        return -EINVAL;
-                }
-        return 0;
-}
-
-static int check_region(const char *v, char *why, size_t size)
-{
-        if (!aws_region_is_valid(v)) {
-                snprintf(why, size, "not an AWS region name (like us-east-1)");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int check_topic_arn(const char *v, char *why, size_t size)
-{
-        struct aws_topic_arn arn;
-
-        if (sns_topic_arn_parse(v, &arn) < 0) {
-                snprintf(why, size,
-                         "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-/* Settings that go into AWS requests: the API's own rules (aws_rules.h). */
-static int check_table_name(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_DDB_TABLE_NAME, v, why, size);
-}
-
-static int check_agent_id(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_AGENT_ID, v, why, size);
-}
-
-static int check_agent_alias_id(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_AGENT_ALIAS_ID, v, why, size);
-}
-
-static int check_origination_identity(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_SMS_ORIGINATION_IDENTITY, v, why, size);
-}
-
-static int check_configuration_set(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_SMS_CONFIGURATION_SET, v, why, size);
-}
-
-static int check_netmask(const char *v, char *why, size_t size)
-{
-        struct netmask m;
-
-        if (netmask_parse(v, &m) < 0) {
-                snprintf(why, size, "must be an address or an address/prefix");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int check_date(const char *v, char *why, size_t size)
-{
-        int64_t day;
-
-        if (datetime_parse_date(v, &day) < 0) {
-                snprintf(why, size, "not a date (YYYY-MM-DD)");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int check_price(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_SMS_MAX_PRICE, v, why, size);
-}
-
-/* SendTextMessage takes 5 to 259200 seconds; 0 leaves it out of the request. */
-static int check_time_to_live(const char *v, char *why, size_t size)
-{
-        if (!match_ere("^0$|^[5-9]$|^[1-9][0-9]+$", v)) {
-                snprintf(why, size, "must be 0 (unset) or 5-259200");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int check_time_zone(const char *v, char *why, size_t size)
-{
-        return tz_check(v, why, size);
-}
-
-static int check_citations(const char *v, char *why, size_t size)
-{
-        if (!streq(v, "no") && !streq(v, "append")) {
-                snprintf(why, size, "expected no or append");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int check_url(const char *v, char *why, size_t size)
-{
-        if (!match_ere("^https?://[^/[:space:]]+(/[^[:space:]]*)?$", v)) {
-                snprintf(why, size, "not an http:// or https:// URL");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-/* Comma-separated keywords; a keyword may contain spaces ("STOP ALL"). */
-static int check_word_list(const char *v, char *why, size_t size)
-{
-        if (!match_ere("^ *[A-Za-z0-9][A-Za-z0-9 '-]*( *, *[A-Za-z0-9][A-Za-z0-9 '-]*)* *$", v)) {
-                snprintf(why, size, "expected comma-separated words (letters, digits, ' and -)");
-                return -EINVAL;
-        }
-        return 0;
 }
 
 /* --- value parsers: 0 and the field written, or -EINVAL with a reason ------------- */
@@ -956,8 +607,8 @@ struct load_ctx {
         int prev_item;     /* its schema index, or -1 (unknown key or section) */
         bool prev_ignored; /* a duplicate or unknown: its continuations are dropped */
 
-        unsigned section_line[N_SECTIONS]; /* first header line, 0: absent */
-        struct raw_value raw[N_ITEMS];
+        unsigned *section_line; /* per schema section: first header line, 0: absent */
+        struct raw_value *raw;  /* per schema item */
 
         struct diag_entry *diags;
         size_t n_diags;
@@ -1025,7 +676,7 @@ static const char *suggest_section(const char *name)
         const char *best = NULL;
         unsigned best_d = 3;
 
-        for (size_t i = 0; i < N_SECTIONS; i++) {
+        for (size_t i = 0; i < config_n_sections; i++) {
                 unsigned d = config_edit_distance(name, config_sections[i]);
 
                 if (d < best_d) {
@@ -1041,7 +692,7 @@ static const char *suggest_key(const char *section, const char *key)
         const char *best = NULL;
         unsigned best_d = 3;
 
-        for (size_t i = 0; i < N_ITEMS; i++) {
+        for (size_t i = 0; i < config_n_items; i++) {
                 unsigned d;
 
                 if (!streq(config_items[i].section, section))
@@ -1076,7 +727,7 @@ static void finish_line(struct load_ctx *ctx)
                 ctx->prev_key[0] = '\0';
                 break;
         case LINE_HEADER: {
-                int s = section_index(ctx->header);
+                int s = config_section_index(ctx->header);
 
                 ctx->prev_key[0] = '\0';
                 if (s >= 0) {
@@ -1182,7 +833,7 @@ static bool looks_like_entry(const char *section, const char *value)
         while (n > 0 && isspace((unsigned char)key[n - 1]))
                 n--;
         key[n] = '\0';
-        return item_index(section, key) >= 0;
+        return config_item_index(section, key) >= 0;
 }
 
 static int append_continuation(struct raw_value *rv, const char *value)
@@ -1248,15 +899,15 @@ static int config_handler(void *user, const char *section, const char *name, con
                 diag_add(ctx, line, "key '%s' is outside any section", name);
                 return 1;
         }
-        if (section_index(section) < 0)
+        if (config_section_index(section) < 0)
                 return 1; /* reported once, at the section header */
 
-        i = item_index(section, name);
+        i = config_item_index(section, name);
         if (i < 0) {
                 const char *hint = suggest_key(section, name);
                 const char *home = NULL;
 
-                for (size_t j = 0; !hint && j < N_ITEMS; j++)
+                for (size_t j = 0; !hint && j < config_n_items; j++)
                         if (streq(config_items[j].key, name))
                                 home = config_items[j].section;
                 if (hint)
@@ -1367,7 +1018,7 @@ static void parse_session_attributes(struct load_ctx *ctx, struct config *c, uns
                         ctx->oom = true;
                         return;
                 }
-                if (!match_ere("^[A-Za-z][A-Za-z0-9_]{0,63}$", name)) {
+                if (!config_match_ere("^[A-Za-z][A-Za-z0-9_]{0,63}$", name)) {
                         diag_add(ctx, line,
                                  "session_attributes: '%s' is not a name (a letter, then up to "
                                  "63 letters, digits or _)",
@@ -1418,10 +1069,11 @@ static void parse_session_attributes(struct load_ctx *ctx, struct config *c, uns
 
 static void cross_check(struct load_ctx *ctx, struct config *c)
 {
-        int attrs = item_index("agent", "session_attributes");
-        int cert = item_index("http", "tls_cert"), key = item_index("http", "tls_key");
-        int maxc = item_index("http", "max_connections");
-        int maxip = item_index("http", "max_connections_per_ip");
+        int attrs = config_item_index("agent", "session_attributes");
+        int cert = config_item_index("http", "tls_cert"),
+            key = config_item_index("http", "tls_key");
+        int maxc = config_item_index("http", "max_connections");
+        int maxip = config_item_index("http", "max_connections_per_ip");
 
         bool has_cert = ctx->raw[cert].line && !isempty(ctx->raw[cert].value);
         bool has_key = ctx->raw[key].line && !isempty(ctx->raw[key].value);
@@ -1489,8 +1141,10 @@ static void load_ctx_done(struct load_ctx *ctx)
         if (ctx->f)
                 fclose(ctx->f);
         free(ctx->buf);
-        for (size_t i = 0; i < N_ITEMS; i++)
+        for (size_t i = 0; ctx->raw && i < config_n_items; i++)
                 free(ctx->raw[i].value);
+        free(ctx->raw);
+        free(ctx->section_line);
         for (size_t i = 0; i < ctx->n_diags; i++)
                 free(ctx->diags[i].text);
         free(ctx->diags);
@@ -1516,6 +1170,10 @@ int config_load(const char *path, struct config **ret_config, struct config_diag
 
         if (!path || !ret_config)
                 return -EINVAL;
+        ctx.raw = calloc(config_n_items, sizeof(*ctx.raw));
+        ctx.section_line = calloc(config_n_sections, sizeof(*ctx.section_line));
+        if (!ctx.raw || !ctx.section_line)
+                return -ENOMEM;
 
         ctx.f = fopen(path, "re");
         if (!ctx.f)
@@ -1543,7 +1201,7 @@ int config_load(const char *path, struct config **ret_config, struct config_diag
                 return -ENOMEM;
         }
 
-        for (size_t i = 0; i < N_ITEMS; i++) {
+        for (size_t i = 0; i < config_n_items; i++) {
                 const struct config_item *it = &config_items[i];
 
                 if (ctx.raw[i].line)
@@ -1551,7 +1209,7 @@ int config_load(const char *path, struct config **ret_config, struct config_diag
                 else if (it->def)
                         r = item_parse(&ctx, it, it->def, 0, c);
                 else if (it->flags & CONFIG_REQUIRED) {
-                        int s = section_index(it->section);
+                        int s = config_section_index(it->section);
 
                         r = diag_add(&ctx, s >= 0 ? ctx.section_line[s] : 0,
                                      "missing required key '%s' in [%s]", it->key, it->section);
@@ -1580,7 +1238,7 @@ struct config *config_free(struct config *c)
 {
         if (!c)
                 return NULL;
-        for (size_t i = 0; i < N_ITEMS; i++)
+        for (size_t i = 0; i < config_n_items; i++)
                 item_clear(&config_items[i], c);
         for (size_t i = 0; i < c->n_agent_attrs; i++) {
                 free(c->agent_attr_names[i]);
@@ -1614,7 +1272,7 @@ int config_restart_only_changes(const struct config *old, const struct config *n
                 return -EINVAL;
         if (size > 0)
                 buf[0] = '\0';
-        for (size_t i = 0; i < N_ITEMS; i++) {
+        for (size_t i = 0; i < config_n_items; i++) {
                 const struct config_item *it = &config_items[i];
                 int w;
 
@@ -1635,7 +1293,7 @@ int config_keep_restart_only(struct config *new_config, const struct config *old
 {
         if (!new_config || !old)
                 return -EINVAL;
-        for (size_t i = 0; i < N_ITEMS; i++) {
+        for (size_t i = 0; i < config_n_items; i++) {
                 const struct config_item *it = &config_items[i];
                 int r;
 
@@ -1647,24 +1305,3 @@ int config_keep_restart_only(struct config *new_config, const struct config *old
         }
         return 0;
 }
-
-#ifdef TWOWAYD_UNIT_TEST
-/* Schema introspection for the tests. */
-size_t config_schema_size(void)
-{
-        return N_ITEMS;
-}
-
-int config_schema_item(size_t i, const char **ret_section, const char **ret_key,
-                       const char **ret_default, bool *ret_required, bool *ret_restart_only)
-{
-        if (i >= N_ITEMS)
-                return -ENOENT;
-        *ret_section = config_items[i].section;
-        *ret_key = config_items[i].key;
-        *ret_default = config_items[i].def;
-        *ret_required = config_items[i].flags & CONFIG_REQUIRED;
-        *ret_restart_only = config_items[i].flags & CONFIG_RESTART_ONLY;
-        return 0;
-}
-#endif
