@@ -61,9 +61,13 @@
  * Per-sender order: a sender's messages are handled in (received_at, id)
  * order, one at a time. A pending row is "ready" when next_attempt_at <= now,
  * the sender has no row in_progress, and the sender has no earlier pending
- * row. So an earlier message that is waiting for a retry (next_attempt_at in
- * the future) blocks the sender's later messages until it is done or dead:
- * replies never overtake each other. The blocking is bounded by the
+ * row. Consent keywords (keyword_class other than 'other') jump the queue: one
+ * is ready when the sender has no consent keyword in progress and no earlier
+ * pending one, whatever the sender's other messages are doing, so a STOP is
+ * handled at once and a sender's keywords keep their order among themselves.
+ * An earlier message that is waiting for a retry (next_attempt_at in the
+ * future) blocks the sender's later messages until it is done, dead or
+ * superseded: replies never overtake each other. The blocking is bounded by the
  * dispatcher's retry policy (a row that keeps failing goes dead, which
  * unblocks the sender); other senders are never blocked. spool_claim()
  * enforces the same rule (-EBUSY), so the order holds in storage and not
@@ -100,7 +104,7 @@ struct spool;
 
 #define SPOOL_DB_NAME           "spool.db"
 #define SPOOL_LOCK_NAME         "spool.lock"
-#define SPOOL_SCHEMA_VERSION    4
+#define SPOOL_SCHEMA_VERSION    5
 #define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
 #define SPOOL_BATCH_MAX_DEFAULT 256u
 #define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */
@@ -119,9 +123,20 @@ enum spool_state {
         SPOOL_STATE_IN_PROGRESS,
         SPOOL_STATE_DONE,
         SPOOL_STATE_DEAD,
+        SPOOL_STATE_SUPERSEDED, /* closed without a reply: the sender opted out meanwhile */
         _SPOOL_STATE_MAX,
         SPOOL_STATE_ANY = -1,           /* spool_list(): every state */
         _SPOOL_STATE_INVALID = -EINVAL, /* spool_state_from_string(): not a state */
+};
+
+/* The keyword class of a message, decided when it is stored (keyword.h, as
+ * for a sender who is not opted out; "YES" is therefore 'other'). */
+enum spool_class {
+        SPOOL_CLASS_OTHER,
+        SPOOL_CLASS_OPT_OUT,
+        SPOOL_CLASS_OPT_IN,
+        SPOOL_CLASS_HELP,
+        _SPOOL_CLASS_MAX,
 };
 
 enum spool_reply_state {
@@ -166,6 +181,7 @@ struct spool_msg {
         const char *keyword;
         const char *raw;     /* the SNS Message (JSON text) as received */
         int64_t received_at; /* ms since the epoch, UTC; <= 0: the time of the put */
+        enum spool_class keyword_class;
 };
 
 /* A stored row. Strings are NULL where the column is NULL. */
@@ -181,6 +197,7 @@ struct spool_row {
         const char *raw;
         const char *last_error;
         const char *reply_message_id;
+        const char *retry_cause; /* the typed cause of the last retry (spool_retry_cause()) */
         int64_t received_at;     /* ms epoch UTC */
         int64_t next_attempt_at; /* ms epoch UTC */
         int64_t updated_at;      /* ms epoch UTC */
@@ -189,6 +206,7 @@ struct spool_row {
         unsigned attempts;
         unsigned agent_calls; /* InvokeAgent calls that may have reached the agent */
         bool agent_streamed;  /* an answer stream began: the agent is not asked again */
+        enum spool_class keyword_class;
 };
 
 struct spool_counts {
@@ -266,10 +284,25 @@ void spool_get_stats(const struct spool *s, struct spool_stats *ret);
  * sender (see Per-sender order). Returns the count; *ret is a NULL-terminated
  * array (also when empty). */
 int spool_next_ready(struct spool *s, int64_t now, size_t max, struct spool_row ***ret);
+/* The same, consent keywords only (keyword_class other than 'other'). */
+int spool_next_ready_keywords(struct spool *s, int64_t now, size_t max, struct spool_row ***ret);
 int spool_claim(struct spool *s, int64_t id); /* pending -> in_progress */
 int spool_done(struct spool *s, int64_t id);  /* in_progress -> done */
-/* in_progress -> pending, attempts + 1, next_attempt_at, last_error = error. */
+/* in_progress -> pending, attempts + 1, next_attempt_at, last_error = error,
+ * retry_cause = cause (a short name the dispatcher reads back; NULL: none). */
 int spool_retry(struct spool *s, int64_t id, int64_t next_attempt_at, const char *error);
+int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, const char *cause,
+                      const char *error);
+/* pending or in_progress -> superseded, last_error = reason: the sender opted
+ * out, so the message is closed without a reply. */
+int spool_supersede(struct spool *s, int64_t id, const char *reason);
+/* Every pending row of sender that is not a consent keyword and comes before
+ * (received_at, id) -> superseded. Returns the number of rows changed. */
+int spool_supersede_earlier(struct spool *s, const char *sender, int64_t received_at, int64_t id,
+                            const char *reason);
+/* 1 when sender has an opt-out stored after (received_at, id) that is
+ * pending, in progress or done; 0 when not. */
+int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at, int64_t id);
 /* pending or in_progress -> dead, last_error = reason. */
 int spool_dead(struct spool *s, int64_t id, const char *reason);
 /* dead -> pending, attempts = 0, due now. -EINVAL for a row without the fields
@@ -324,6 +357,7 @@ struct spool_row **spool_rows_free(struct spool_row **rows);
 const char *spool_state_to_string(enum spool_state state);
 enum spool_state spool_state_from_string(const char *s); /* _SPOOL_STATE_INVALID if unknown */
 const char *spool_reply_state_to_string(enum spool_reply_state state);
+const char *spool_class_to_string(enum spool_class c);
 
 #ifdef TWOWAYD_UNIT_TEST
 /* Make the next n commits fail as a failing fsync would (the commit hook turns

@@ -27,12 +27,13 @@ static const char usage[] =
         "\n"
         "The daemon's local queue in [spool] dir (safe while twowayd runs):\n"
         "  ls       counts by state, then the rows of one state (default: dead, with\n"
-        "           the reason each died); --state pending|in_progress|done|dead|any;\n"
-        "           --limit N rows (default 50)\n"
+        "           the reason each died); --state pending|in_progress|done|dead|\n"
+        "           superseded|any (superseded: closed without a reply because the\n"
+        "           sender opted out); --limit N rows (default 50)\n"
         "  show     every field of one row, the message body included\n"
         "  retry    put a dead row back to pending, due now (a reply already sent, or\n"
         "           that may have been sent, is not sent again)\n"
-        "  purge    delete a done or dead row\n"
+        "  purge    delete a done or dead row (or a superseded one)\n"
         "  salvage  import the readable rows of FILE, a spool that twowayd moved aside\n"
         "           as corrupt (spool.db.corrupt-TIME); rows already in the spool are\n"
         "           skipped, so it can be run again\n"
@@ -104,6 +105,8 @@ static json_t *row_json(const struct spool_row *w, bool full)
         if (o && full) {
                 json_object_set_new(o, "topic_arn", str_or_null(w->topic_arn));
                 json_object_set_new(o, "keyword", str_or_null(w->keyword));
+                json_object_set_new(o, "keyword_class",
+                                    json_string(spool_class_to_string(w->keyword_class)));
                 json_object_set_new(o, "body", str_or_null(w->body));
                 json_object_set_new(o, "raw", str_or_null(w->raw));
         }
@@ -132,12 +135,13 @@ static int do_ls(struct ctl *ctl, struct spool *s, enum spool_state state, size_
                 for (int i = 0; list && i < n; i++)
                         json_array_append_new(list, row_json(rows[i], false));
                 r = ctl_print_json(
-                        json_pack("{s:{s:I,s:I,s:I,s:I,s:I},s:s,s:o*}", "counts", "pending",
+                        json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I},s:s,s:o*}", "counts", "pending",
                                   (json_int_t)counts.by_state[SPOOL_STATE_PENDING], "in_progress",
                                   (json_int_t)counts.by_state[SPOOL_STATE_IN_PROGRESS], "done",
                                   (json_int_t)counts.by_state[SPOOL_STATE_DONE], "dead",
-                                  (json_int_t)counts.by_state[SPOOL_STATE_DEAD], "reply_unknown",
-                                  (json_int_t)counts.reply_unknown, "state",
+                                  (json_int_t)counts.by_state[SPOOL_STATE_DEAD], "superseded",
+                                  (json_int_t)counts.by_state[SPOOL_STATE_SUPERSEDED],
+                                  "reply_unknown", (json_int_t)counts.reply_unknown, "state",
                                   state == SPOOL_STATE_ANY ? "any" : spool_state_to_string(state),
                                   "rows", list));
         } else {
@@ -146,12 +150,13 @@ static int do_ls(struct ctl *ctl, struct spool *s, enum spool_state state, size_
                 struct ctl_table *t = ctl_table_new(headers, ARRAY_SIZE(headers));
                 char *text = NULL;
 
-                printf("pending %llu, in_progress %llu, done %llu, dead %llu (replies of unknown "
-                       "outcome: %llu)\n",
+                printf("pending %llu, in_progress %llu, done %llu, dead %llu, superseded %llu "
+                       "(replies of unknown outcome: %llu)\n",
                        (unsigned long long)counts.by_state[SPOOL_STATE_PENDING],
                        (unsigned long long)counts.by_state[SPOOL_STATE_IN_PROGRESS],
                        (unsigned long long)counts.by_state[SPOOL_STATE_DONE],
                        (unsigned long long)counts.by_state[SPOOL_STATE_DEAD],
+                       (unsigned long long)counts.by_state[SPOOL_STATE_SUPERSEDED],
                        (unsigned long long)counts.reply_unknown);
                 for (int i = 0; t && i < n; i++) {
                         char id[24], attempts[16], tb[BUSINESS_DAYS_ISO8601_SIZE];

@@ -33,6 +33,7 @@ enum spool_stmt {
         ST_COMMIT,
         ST_INSERT,
         ST_NEXT_READY,
+        ST_NEXT_READY_KEYWORDS,
         ST_CLAIM,
         ST_DONE,
         ST_RETRY,
@@ -52,6 +53,9 @@ enum spool_stmt {
         ST_AGENT_CALLING,
         ST_AGENT_STREAMED,
         ST_AGENT_REFUSED,
+        ST_SUPERSEDE,
+        ST_SUPERSEDE_EARLIER,
+        ST_OPT_OUT_AFTER,
         _ST_MAX,
 };
 
@@ -62,18 +66,25 @@ enum spool_stmt {
           ".origination_number, " t ".destination_number, " t ".body, " t ".keyword, " t           \
           ".raw, " t ".last_error, " t ".reply_message_id, " t ".received_at, " t                  \
           ".next_attempt_at, " t ".updated_at, " t ".state, " t ".reply_state, " t ".attempts"
-#define ROW_COLUMNS_OF(t) ROW_BASE_COLUMNS_OF(t) ", " t ".agent_calls, " t ".agent_streamed"
-#define ROW_COLUMNS       ROW_COLUMNS_OF("inbound")
+/* The agent turn (schema 4) and the keyword class and retry cause (schema 5). */
+#define ROW_AGENT_COLUMNS_OF(t) ", " t ".agent_calls, " t ".agent_streamed"
+#define ROW_CLASS_COLUMNS_OF(t) ", " t ".keyword_class, " t ".retry_cause"
+#define ROW_COLUMNS_OF(t)       ROW_BASE_COLUMNS_OF(t) ROW_AGENT_COLUMNS_OF(t) ROW_CLASS_COLUMNS_OF(t)
+#define ROW_COLUMNS             ROW_COLUMNS_OF("inbound")
 
-/* A sender is blocked by any row of theirs in progress, and a pending row by
- * an earlier pending row of the same sender (see "Per-sender order" in
- * spool.h). Two NOT EXISTS, so each is one probe of inbound_sender. */
+/* Per-sender order (see spool.h). A message that is not a consent keyword
+ * waits for every row of its sender in progress and every earlier pending
+ * row; a consent keyword waits only for the sender's consent keywords, so it
+ * jumps the sender's queue while keeping its place among them. Each NOT
+ * EXISTS is one probe of inbound_sender. */
 #define SENDER_IS_FREE(t)                                                                          \
         "NOT EXISTS (SELECT 1 FROM inbound AS o WHERE o.origination_number = " t                   \
-        ".origination_number AND o.state = 'in_progress') "                                        \
+        ".origination_number AND o.state = 'in_progress' AND (" t ".keyword_class = 'other' "      \
+        "OR o.keyword_class <> 'other')) "                                                         \
         "AND NOT EXISTS (SELECT 1 FROM inbound AS o WHERE o.origination_number = " t               \
         ".origination_number AND o.state = 'pending' AND (o.received_at, o.id) < (" t              \
-        ".received_at, " t ".id))"
+        ".received_at, " t ".id) AND (" t                                                          \
+        ".keyword_class = 'other' OR o.keyword_class <> 'other'))"
 
 static const char *const stmt_sql[_ST_MAX] = {
         [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -82,8 +93,8 @@ static const char *const stmt_sql[_ST_MAX] = {
          * by either id changes no row, which is how a duplicate is seen. */
         [ST_INSERT] = "INSERT INTO inbound (sns_message_id, inbound_message_id, topic_arn, "
                       "origination_number, destination_number, body, keyword, raw, last_error, "
-                      "received_at, state, attempts, next_attempt_at, updated_at) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12) "
+                      "received_at, state, attempts, next_attempt_at, updated_at, keyword_class) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12, ?13) "
                       "ON CONFLICT DO NOTHING",
         /* Only each sender's first pending row can be ready, so the walk goes
          * over sender_heads (one row per sender with pending rows), never over
@@ -94,12 +105,20 @@ static const char *const stmt_sql[_ST_MAX] = {
                      "WHERE m.next_attempt_at <= ?1 AND NOT EXISTS (SELECT 1 FROM inbound "
                      "AS o WHERE o.origination_number = h.origination_number AND "
                      "o.state = 'in_progress') ORDER BY h.received_at, h.id LIMIT ?2",
+        /* Consent keywords jump their sender's queue, so they are not only
+         * sender heads: a partial index holds the pending ones. */
+        [ST_NEXT_READY_KEYWORDS] = "SELECT " ROW_COLUMNS_OF(
+                "m") " FROM inbound AS m INDEXED BY inbound_pending_keywords "
+                     "WHERE m.state = 'pending' AND m.keyword_class <> 'other' "
+                     "AND m.next_attempt_at <= ?1 AND " SENDER_IS_FREE(
+                             "m") " "
+                                  "ORDER BY m.received_at, m.id LIMIT ?2",
         [ST_CLAIM] = "UPDATE inbound SET state = 'in_progress', updated_at = ?2 "
                      "WHERE id = ?1 AND state = 'pending' AND " SENDER_IS_FREE("inbound"),
         [ST_DONE] = "UPDATE inbound SET state = 'done', updated_at = ?2 "
                     "WHERE id = ?1 AND state = 'in_progress'",
         [ST_RETRY] = "UPDATE inbound SET state = 'pending', attempts = attempts + 1, "
-                     "next_attempt_at = ?2, last_error = ?3, updated_at = ?4 "
+                     "next_attempt_at = ?2, last_error = ?3, updated_at = ?4, retry_cause = ?5 "
                      "WHERE id = ?1 AND state = 'in_progress'",
         [ST_DEAD] = "UPDATE inbound SET state = 'dead', last_error = ?2, updated_at = ?3 "
                     "WHERE id = ?1 AND state IN ('pending', 'in_progress')",
@@ -116,8 +135,10 @@ static const char *const stmt_sql[_ST_MAX] = {
         [ST_RECOVER_REPLY] = "UPDATE inbound SET reply_state = 'unknown', updated_at = ?1 "
                              "WHERE reply_state = 'sending'",
         [ST_PRUNE] = "DELETE FROM inbound WHERE id IN (SELECT id FROM inbound "
-                     "WHERE state = 'done' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)",
-        [ST_PURGE] = "DELETE FROM inbound WHERE id = ?1 AND state IN ('done', 'dead')",
+                     "WHERE state IN ('done', 'superseded') AND updated_at < ?1 "
+                     "ORDER BY updated_at LIMIT ?2)",
+        [ST_PURGE] =
+                "DELETE FROM inbound WHERE id = ?1 AND state IN ('done', 'dead', 'superseded')",
         /* Kept by triggers (migration 2 -> 3): a read of a few rows, whatever
          * the spool holds. */
         [ST_COUNTS] = "SELECT state, rows, reply_unknown FROM state_counts",
@@ -129,9 +150,9 @@ static const char *const stmt_sql[_ST_MAX] = {
         [ST_SALVAGE] = "INSERT INTO inbound (sns_message_id, inbound_message_id, topic_arn, "
                        "origination_number, destination_number, body, keyword, raw, last_error, "
                        "reply_message_id, received_at, next_attempt_at, updated_at, state, "
-                       "reply_state, attempts, agent_calls, agent_streamed) VALUES (?1, ?2, ?3, "
-                       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
-                       "ON CONFLICT DO NOTHING",
+                       "reply_state, attempts, agent_calls, agent_streamed, keyword_class) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                       "?15, ?16, ?17, ?18, ?19) ON CONFLICT DO NOTHING",
         [ST_AGENT_CALLING] = "UPDATE inbound SET agent_calls = agent_calls + 1, updated_at = ?2 "
                              "WHERE id = ?1 AND state = 'in_progress' AND agent_streamed = 0",
         [ST_AGENT_STREAMED] = "UPDATE inbound SET agent_streamed = 1, updated_at = ?2 "
@@ -139,6 +160,17 @@ static const char *const stmt_sql[_ST_MAX] = {
         [ST_AGENT_REFUSED] = "UPDATE inbound SET agent_calls = agent_calls - 1, updated_at = ?2 "
                              "WHERE id = ?1 AND state = 'in_progress' AND agent_calls > 0 "
                              "AND agent_streamed = 0",
+        [ST_SUPERSEDE] =
+                "UPDATE inbound SET state = 'superseded', last_error = ?2, updated_at = ?3 "
+                "WHERE id = ?1 AND state IN ('pending', 'in_progress')",
+        [ST_SUPERSEDE_EARLIER] = "UPDATE inbound SET state = 'superseded', last_error = ?4, "
+                                 "updated_at = ?5 WHERE origination_number = ?1 "
+                                 "AND state = 'pending' AND keyword_class = 'other' "
+                                 "AND (received_at, id) < (?2, ?3)",
+        [ST_OPT_OUT_AFTER] = "SELECT 1 FROM inbound WHERE origination_number = ?1 "
+                             "AND state IN ('pending', 'in_progress', 'done') "
+                             "AND keyword_class = 'opt_out' AND (received_at, id) > (?2, ?3) "
+                             "LIMIT 1",
 };
 
 /* Recompute one sender's first pending row after a row of theirs entered or
@@ -155,6 +187,25 @@ static const char *const stmt_sql[_ST_MAX] = {
         "INSERT INTO state_counts (state, rows, reply_unknown) VALUES (" row ".state, " n ", "     \
         "(" row ".reply_state = 'unknown') * " n ") ON CONFLICT (state) DO UPDATE SET "            \
         "rows = rows + excluded.rows, reply_unknown = reply_unknown + excluded.reply_unknown; "
+
+/* The triggers that keep sender_heads and state_counts (each migration that
+ * rebuilds the table makes them again). */
+#define SENDER_HEAD_TRIGGERS                                                                       \
+        SENDER_HEAD_TRIGGER("inbound_head_insert", "AFTER INSERT", "NEW.state = 'pending'", "NEW") \
+        SENDER_HEAD_TRIGGER("inbound_head_update", "AFTER UPDATE OF state",                        \
+                            "(OLD.state = 'pending') <> (NEW.state = 'pending')", "NEW")           \
+        SENDER_HEAD_TRIGGER("inbound_head_delete", "AFTER DELETE", "OLD.state = 'pending'", "OLD")
+#define STATE_COUNT_TRIGGERS                                                                       \
+        "CREATE TRIGGER inbound_count_insert AFTER INSERT ON inbound "                             \
+        "BEGIN " COUNT_ADD(                                                                        \
+                "NEW", "1") "END;"                                                                 \
+                            "CREATE TRIGGER inbound_count_delete AFTER DELETE ON inbound "         \
+                            "BEGIN " COUNT_ADD("OLD",                                              \
+                                               "-1") "END;"                                        \
+                                                     "CREATE TRIGGER inbound_count_update AFTER "  \
+                                                     "UPDATE OF state, reply_state ON inbound "    \
+                                                     "BEGIN " COUNT_ADD("OLD", "-1")               \
+                                                             COUNT_ADD("NEW", "1") "END;"
 
 /* Schema migrations: migrations[v] takes user_version v to v + 1. Append
  * only; a released step is never edited. */
@@ -201,39 +252,68 @@ static const char *const migrations[] = {
         "INSERT INTO sender_heads SELECT origination_number, id, received_at FROM ("
         " SELECT origination_number, id, received_at, row_number() OVER ("
         "  PARTITION BY origination_number ORDER BY received_at, id) AS n"
-        " FROM inbound WHERE state = 'pending') WHERE n = 1;" SENDER_HEAD_TRIGGER(
-                "inbound_head_insert", "AFTER INSERT", "NEW.state = 'pending'",
-                "NEW") SENDER_HEAD_TRIGGER("inbound_head_update", "AFTER UPDATE OF state",
-                                           "(OLD.state = 'pending') <> (NEW.state = 'pending')",
-                                           "NEW")
-                SENDER_HEAD_TRIGGER(
-                        "inbound_head_delete", "AFTER DELETE", "OLD.state = 'pending'",
-                        "OLD") "CREATE TABLE state_counts ("
-                               " state TEXT PRIMARY KEY,"
-                               " rows INTEGER NOT NULL,"
-                               " reply_unknown INTEGER NOT NULL"
-                               ") WITHOUT ROWID;"
-                               "INSERT INTO state_counts SELECT state, count(*), sum(reply_state = "
-                               "'unknown') "
-                               " FROM inbound GROUP BY state;"
-                               "CREATE TRIGGER inbound_count_insert AFTER INSERT ON inbound "
-                               "BEGIN " COUNT_ADD(
-                                       "NEW",
-                                       "1") "END;"
-                                            "CREATE TRIGGER inbound_count_delete AFTER DELETE ON "
-                                            "inbound BEGIN " COUNT_ADD(
-                                                    "OLD",
-                                                    "-1") "END;"
-                                                          "CREATE TRIGGER inbound_count_update "
-                                                          "AFTER UPDATE OF state, reply_state ON "
-                                                          "inbound BEGIN " COUNT_ADD("OLD", "-1")
-                                                                  COUNT_ADD("NEW", "1") "END;",
+        " FROM inbound WHERE state = 'pending') WHERE n = 1;" SENDER_HEAD_TRIGGERS
+        "CREATE TABLE state_counts ("
+        " state TEXT PRIMARY KEY,"
+        " rows INTEGER NOT NULL,"
+        " reply_unknown INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "INSERT INTO state_counts SELECT state, count(*), sum(reply_state = 'unknown') "
+        " FROM inbound GROUP BY state;" STATE_COUNT_TRIGGERS,
         /* 3 -> 4: the agent turn of each message (agent.h, AGENT TURNS): how many
          * InvokeAgent calls may have reached the agent, and whether an answer
          * stream began, so that a restart repeats no turn the agent may have
          * acted on. */
         "ALTER TABLE inbound ADD COLUMN agent_calls INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE inbound ADD COLUMN agent_streamed INTEGER NOT NULL DEFAULT 0;",
+        /* 4 -> 5: the keyword class decided at ingest (so a pending STOP is seen
+         * without running anything), the typed cause of the last retry, and the
+         * state 'superseded' (closed without a reply because the sender opted
+         * out). SQLite cannot change a CHECK constraint in place: the table is
+         * copied, which drops its indexes and triggers (a DROP TABLE fires
+         * none, so sender_heads and state_counts stay right), and they are
+         * made again. Rows stored before this version count as 'other'. */
+        "CREATE TABLE inbound_v5 ("
+        " id INTEGER PRIMARY KEY,"
+        " sns_message_id TEXT NOT NULL UNIQUE,"
+        " inbound_message_id TEXT UNIQUE,"
+        " topic_arn TEXT,"
+        " origination_number TEXT,"
+        " destination_number TEXT,"
+        " body TEXT,"
+        " keyword TEXT,"
+        " received_at INTEGER NOT NULL,"
+        " state TEXT NOT NULL"
+        "  CHECK (state IN ('pending', 'in_progress', 'done', 'dead', 'superseded')),"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at INTEGER NOT NULL,"
+        " updated_at INTEGER NOT NULL,"
+        " last_error TEXT,"
+        " reply_state TEXT NOT NULL DEFAULT 'none'"
+        "  CHECK (reply_state IN ('none', 'sending', 'sent', 'unknown')),"
+        " reply_message_id TEXT,"
+        " raw TEXT,"
+        " agent_calls INTEGER NOT NULL DEFAULT 0,"
+        " agent_streamed INTEGER NOT NULL DEFAULT 0,"
+        " keyword_class TEXT NOT NULL DEFAULT 'other'"
+        "  CHECK (keyword_class IN ('other', 'opt_out', 'opt_in', 'help')),"
+        " retry_cause TEXT"
+        ");"
+        "INSERT INTO inbound_v5 (id, sns_message_id, inbound_message_id, topic_arn, "
+        "origination_number, destination_number, body, keyword, received_at, state, attempts, "
+        "next_attempt_at, updated_at, last_error, reply_state, reply_message_id, raw, agent_calls, "
+        "agent_streamed) "
+        "SELECT id, sns_message_id, inbound_message_id, topic_arn, origination_number, "
+        "destination_number, body, keyword, received_at, state, attempts, next_attempt_at, "
+        "updated_at, last_error, reply_state, reply_message_id, raw, agent_calls, agent_streamed "
+        "FROM inbound;"
+        "DROP TABLE inbound;"
+        "ALTER TABLE inbound_v5 RENAME TO inbound;"
+        "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"
+        "CREATE INDEX inbound_sender ON inbound (origination_number, state, received_at);"
+        "CREATE INDEX inbound_pending_keywords ON inbound (received_at, id)"
+        " WHERE state = 'pending' AND keyword_class <> 'other';" SENDER_HEAD_TRIGGERS
+                STATE_COUNT_TRIGGERS,
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SPOOL_SCHEMA_VERSION, "one migration per version");
@@ -260,6 +340,7 @@ struct put_req {
         int64_t id;
         int64_t received_at;
         bool dead;
+        enum spool_class keyword_class;
         const char *field[_PF_MAX]; /* into data[], or NULL */
         char data[];
 };
@@ -295,6 +376,14 @@ static const char *const state_names[_SPOOL_STATE_MAX] = {
         [SPOOL_STATE_IN_PROGRESS] = "in_progress",
         [SPOOL_STATE_DONE] = "done",
         [SPOOL_STATE_DEAD] = "dead",
+        [SPOOL_STATE_SUPERSEDED] = "superseded",
+};
+
+static const char *const class_names[_SPOOL_CLASS_MAX] = {
+        [SPOOL_CLASS_OTHER] = "other",
+        [SPOOL_CLASS_OPT_OUT] = "opt_out",
+        [SPOOL_CLASS_OPT_IN] = "opt_in",
+        [SPOOL_CLASS_HELP] = "help",
 };
 
 static const char *const reply_names[_SPOOL_REPLY_MAX] = {
@@ -324,6 +413,21 @@ const char *spool_reply_state_to_string(enum spool_reply_state state)
         if (state < 0 || state >= _SPOOL_REPLY_MAX)
                 return NULL;
         return reply_names[state];
+}
+
+const char *spool_class_to_string(enum spool_class c)
+{
+        if (c < 0 || c >= _SPOOL_CLASS_MAX)
+                return NULL;
+        return class_names[c];
+}
+
+static int class_from_string(const char *s)
+{
+        for (size_t i = 0; s && i < ARRAY_SIZE(class_names); i++)
+                if (streq(s, class_names[i]))
+                        return (int)i;
+        return -EBADMSG;
 }
 
 static int reply_state_from_string(const char *s)
@@ -933,6 +1037,8 @@ static int insert_one(struct spool *s, struct put_req *req, int64_t now, bool *r
         if (rc == SQLITE_OK)
                 rc = sqlite3_bind_int64(st, 12, now);
         if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(st, 13, class_names[req->keyword_class], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
 
         if (rc == SQLITE_DONE) {
@@ -1089,6 +1195,8 @@ static int queue_put(struct spool *s, const struct spool_msg *msg, const char *r
                 return -EINVAL;
         if (s->queued >= s->queue_max)
                 return -ENOBUFS;
+        if (msg->keyword_class < 0 || msg->keyword_class >= _SPOOL_CLASS_MAX)
+                return -EINVAL;
 
         for (int i = 0; i < _PF_MAX; i++) {
                 if (!src[i]) {
@@ -1113,6 +1221,7 @@ static int queue_put(struct spool *s, const struct spool_msg *msg, const char *r
                 .userdata = userdata,
                 .received_at = msg->received_at,
                 .dead = dead,
+                .keyword_class = msg->keyword_class,
         };
         p = req->data;
         for (int i = 0; i < _PF_MAX; i++) {
@@ -1157,6 +1266,8 @@ enum {
         COL_ATTEMPTS,
         COL_AGENT_CALLS,
         COL_AGENT_STREAMED,
+        COL_KEYWORD_CLASS,
+        COL_RETRY_CAUSE,
 };
 
 /* One row of ROW_COLUMNS as one allocation: the struct, then its strings. */
@@ -1166,13 +1277,21 @@ static int row_from_stmt(sqlite3_stmt *st, struct spool_row **ret)
         size_t len[ARRAY_SIZE(text)], total = sizeof(struct spool_row);
         const char **dst[ARRAY_SIZE(text)];
         struct spool_row *row;
-        int state, reply;
+        const unsigned char *cause;
+        size_t cause_len = 0;
+        int state, reply, cls;
         char *p;
 
         state = spool_state_from_string((const char *)sqlite3_column_text(st, COL_STATE));
         reply = reply_state_from_string((const char *)sqlite3_column_text(st, COL_REPLY_STATE));
-        if (state < 0 || reply < 0)
+        cls = class_from_string((const char *)sqlite3_column_text(st, COL_KEYWORD_CLASS));
+        if (state < 0 || reply < 0 || cls < 0)
                 return -EBADMSG;
+        cause = sqlite3_column_text(st, COL_RETRY_CAUSE);
+        if (cause) {
+                cause_len = (size_t)sqlite3_column_bytes(st, COL_RETRY_CAUSE);
+                total += cause_len + 1;
+        }
 
         for (size_t i = 0; i < ARRAY_SIZE(text); i++) {
                 int col = COL_FIRST_TEXT + (int)i;
@@ -1211,6 +1330,12 @@ static int row_from_stmt(sqlite3_stmt *st, struct spool_row **ret)
                 *dst[i] = p;
                 p += len[i] + 1;
         }
+        if (cause) {
+                memcpy(p, cause, cause_len);
+                p[cause_len] = '\0';
+                row->retry_cause = p;
+        }
+        row->keyword_class = (enum spool_class)cls;
         row->id = sqlite3_column_int64(st, COL_ID);
         row->received_at = sqlite3_column_int64(st, COL_RECEIVED_AT);
         row->next_attempt_at = sqlite3_column_int64(st, COL_NEXT_ATTEMPT_AT);
@@ -1272,6 +1397,16 @@ static int collect_rows(struct spool *s, sqlite3_stmt *st, size_t max, struct sp
 int spool_next_ready(struct spool *s, int64_t now, size_t max, struct spool_row ***ret)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_NEXT_READY];
+
+        max = MIN(max, (size_t)SPOOL_ROWS_MAX);
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, (int64_t)max);
+        return collect_rows(s, st, max, ret);
+}
+
+int spool_next_ready_keywords(struct spool *s, int64_t now, size_t max, struct spool_row ***ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_NEXT_READY_KEYWORDS];
 
         max = MIN(max, (size_t)SPOOL_ROWS_MAX);
         sqlite3_bind_int64(st, 1, now);
@@ -1409,9 +1544,18 @@ int spool_done(struct spool *s, int64_t id)
 
 int spool_retry(struct spool *s, int64_t id, int64_t next_attempt_at, const char *error)
 {
+        return spool_retry_cause(s, id, next_attempt_at, NULL, error);
+}
+
+int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, const char *cause,
+                      const char *error)
+{
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RETRY];
         int r;
 
+        if (cause && strnlen(cause, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
+                return -EMSGSIZE;
+        bind_text(st, 5, cause);
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, next_attempt_at);
         if (error)
@@ -1437,6 +1581,55 @@ int spool_dead(struct spool *s, int64_t id, const char *reason)
         if (r != 0)
                 return r < 0 ? r : 0;
         return not_changed(s, id);
+}
+
+int spool_supersede(struct spool *s, int64_t id, const char *reason)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_SUPERSEDE];
+        int r;
+
+        if (isempty(reason))
+                return -EINVAL;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, reason, (int)reason_len(reason), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms());
+        r = step_write(s, st, "supersede");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
+int spool_supersede_earlier(struct spool *s, const char *sender, int64_t received_at, int64_t id,
+                            const char *reason)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_SUPERSEDE_EARLIER];
+
+        if (isempty(sender) || isempty(reason))
+                return -EINVAL;
+        bind_text(st, 1, sender);
+        sqlite3_bind_int64(st, 2, received_at);
+        sqlite3_bind_int64(st, 3, id);
+        sqlite3_bind_text(st, 4, reason, (int)reason_len(reason), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now_ms());
+        return step_write(s, st, "supersede");
+}
+
+int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at, int64_t id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_OPT_OUT_AFTER];
+        int rc;
+
+        if (isempty(sender))
+                return -EINVAL;
+        bind_text(st, 1, sender);
+        sqlite3_bind_int64(st, 2, received_at);
+        sqlite3_bind_int64(st, 3, id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc != SQLITE_DONE)
+                return sqlite_errno(s, rc);
+        return 0;
 }
 
 int spool_requeue_dead(struct spool *s, int64_t id)
@@ -1627,6 +1820,8 @@ static int salvage_insert(struct spool *s, const struct spool_row *w)
         if (rc == SQLITE_OK)
                 rc = sqlite3_bind_int(st, 18, w->agent_streamed);
         if (rc == SQLITE_OK)
+                rc = sqlite3_bind_text(st, 19, class_names[w->keyword_class], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
                 return sqlite3_changes(s->db) > 0 ? 0 : 1;
@@ -1689,13 +1884,20 @@ static int salvage_walk(struct spool *s, sqlite3 *old, struct spool_salvage_resu
                                 "ORDER BY id",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
-                /* A spool from before schema 4: no agent turn recorded. */
+                /* A spool from before schema 5: no keyword class, no retry cause. */
                 rc = sqlite3_prepare_v2(
                         old,
-                        "SELECT " ROW_BASE_COLUMNS_OF(
-                                "inbound") ", 0, 0 FROM "
-                                           "inbound NOT INDEXED WHERE id > ?1 ORDER BY id",
+                        "SELECT " ROW_BASE_COLUMNS_OF("inbound") ROW_AGENT_COLUMNS_OF(
+                                "inbound") ", 'other', NULL FROM inbound "
+                                           "NOT INDEXED WHERE id > ?1 ORDER BY id",
                         -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                /* Before schema 4: no agent turn recorded either. */
+                rc = sqlite3_prepare_v2(old,
+                                        "SELECT " ROW_BASE_COLUMNS_OF(
+                                                "inbound") ", 0, 0, 'other', NULL FROM inbound "
+                                                           "NOT INDEXED WHERE id > ?1 ORDER BY id",
+                                        -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return -EBADMSG;
         sqlite3_bind_int64(st, 1, after);

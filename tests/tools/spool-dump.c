@@ -21,7 +21,7 @@ static json_t *str_or_null(const char *s)
 static void print_row(const struct spool_row *r)
 {
         json_t *o = json_pack(
-                "{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:I,s:o,s:o,s:I,s:b}", "id",
+                "{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:I,s:o,s:o,s:I,s:b,s:s,s:o}", "id",
                 (json_int_t)r->id, "sns_message_id", str_or_null(r->sns_message_id),
                 "inbound_message_id", str_or_null(r->inbound_message_id), "topic_arn",
                 str_or_null(r->topic_arn), "origination_number", str_or_null(r->origination_number),
@@ -30,7 +30,9 @@ static void print_row(const struct spool_row *r)
                 str_or_null(r->last_error), "state", spool_state_to_string(r->state), "reply_state",
                 spool_reply_state_to_string(r->reply_state), "attempts", (json_int_t)r->attempts,
                 "reply_message_id", str_or_null(r->reply_message_id), "raw", str_or_null(r->raw),
-                "agent_calls", (json_int_t)r->agent_calls, "agent_streamed", r->agent_streamed);
+                "agent_calls", (json_int_t)r->agent_calls, "agent_streamed", r->agent_streamed,
+                "keyword_class", spool_class_to_string(r->keyword_class), "retry_cause",
+                str_or_null(r->retry_cause));
 
         if (!o)
                 exit(EXIT_FAILURE);

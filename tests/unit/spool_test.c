@@ -371,6 +371,77 @@ static void test_agent_turn_columns(void **state)
         row = spool_row_free(row);
 }
 
+/* A version 2 spool (before keyword classes and the superseded state, whose
+ * CHECK constraint did not allow it) is copied into the new table with its
+ * rows, which count as 'other'. */
+static void test_open_migrates_version_2(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_row *row = NULL, **rows = NULL;
+        struct spool_counts counts;
+        sqlite3 *db;
+
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(
+                sqlite3_exec(db,
+                             "DROP TABLE inbound; DROP TABLE sender_heads;"
+                             "DROP TABLE state_counts;"
+                             "CREATE TABLE inbound (id INTEGER PRIMARY KEY,"
+                             " sns_message_id TEXT NOT NULL UNIQUE, inbound_message_id TEXT UNIQUE,"
+                             " topic_arn TEXT, origination_number TEXT, destination_number TEXT,"
+                             " body TEXT, keyword TEXT, received_at INTEGER NOT NULL,"
+                             " state TEXT NOT NULL CHECK (state IN ('pending', 'in_progress',"
+                             " 'done', 'dead')), attempts INTEGER NOT NULL DEFAULT 0,"
+                             " next_attempt_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+                             " last_error TEXT, reply_state TEXT NOT NULL DEFAULT 'none'"
+                             " CHECK (reply_state IN ('none', 'sending', 'sent', 'unknown')),"
+                             " reply_message_id TEXT, raw TEXT);"
+                             "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"
+                             "CREATE INDEX inbound_sender ON inbound (origination_number, state,"
+                             " received_at);"
+                             "CREATE INDEX inbound_pending_order ON inbound (received_at, id)"
+                             " WHERE state = 'pending';"
+                             "INSERT INTO inbound (id, sns_message_id, inbound_message_id,"
+                             " origination_number, destination_number, body, received_at, state,"
+                             " next_attempt_at, updated_at) VALUES (7, 'sns-7', 'in-7',"
+                             " '+15550000001', '+18005550199', 'STOP', 1000, 'pending', 0, 0);"
+                             "PRAGMA user_version = 2",
+                             NULL, NULL, NULL),
+                SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_int_equal(open_spool(f, NULL), 0);
+        assert_int_equal(spool_next_ready(f->s, INT64_MAX, 10, &rows), 1);
+        assert_int_equal(rows[0]->id, 7);
+        rows = spool_rows_free(rows);
+        assert_int_equal(spool_get(f->s, 7, &row), 0);
+        assert_string_equal(row->body, "STOP");
+        assert_int_equal(row->keyword_class, SPOOL_CLASS_OTHER);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        spool_row_free(row);
+        assert_int_equal(spool_supersede(f->s, 7, "opted out"), 0);
+        assert_int_equal(spool_get(f->s, 7, &row), 0);
+        assert_int_equal(row->state, SPOOL_STATE_SUPERSEDED);
+        assert_string_equal(row->last_error, "opted out");
+        spool_row_free(row);
+        /* The counts and the sender heads follow the new state. */
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_SUPERSEDED], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_PENDING], 0);
+        assert_int_equal(spool_next_ready(f->s, INT64_MAX, 10, &rows), 0);
+        spool_rows_free(rows);
+        db = raw_open(f);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                     "AND name IN ('inbound_state_due', 'inbound_sender', "
+                                     "'sender_heads_order', 'inbound_pending_keywords')"),
+                         4);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"),
+                         6);
+        sqlite3_close(db);
+}
+
 static void test_open_refuses_newer_or_foreign_database(void **state)
 {
         struct fixture *f = *state;
@@ -1320,6 +1391,7 @@ int main(void)
                 T(test_duplicates_by_either_id),
                 T(test_put_long_topic_arn),
                 T(test_open_migrates_version_1),
+                T(test_open_migrates_version_2),
                 T(test_put_rejects_invalid_without_callback),
                 T(test_failed_commit_rolls_back_whole_batch),
                 T(test_low_free_space_fails_batch_with_enospc),
