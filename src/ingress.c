@@ -22,6 +22,8 @@
 #include "http_server.h"
 #include "inbound_sms.h"
 #include "ingress.h"
+#include "keyword.h"
+#include "keyword_config.h"
 #include "log.h"
 #include "metrics.h"
 #include "sns_message.h"
@@ -98,6 +100,7 @@ struct ingress {
         regex_t host_rule;
         bool has_host_rule;
         struct sns_cert_cache *certs;
+        struct keyword_rules *keywords; /* the class stored with each message */
         struct cert_fetch *fetches;
         unsigned n_fetches;
         struct confirm *confirms;
@@ -233,11 +236,26 @@ static void stored_dead_cb(struct spool *s, int r, int64_t id, void *userdata)
         delivery_finish(d, MHD_HTTP_OK, r == 1 ? "duplicate\n" : "stored as dead\n");
 }
 
+static enum spool_class spool_class_of(enum keyword_kind kind)
+{
+        switch (kind) {
+        case KEYWORD_OPT_OUT:
+                return SPOOL_CLASS_OPT_OUT;
+        case KEYWORD_OPT_IN:
+                return SPOOL_CLASS_OPT_IN;
+        case KEYWORD_HELP:
+                return SPOOL_CLASS_HELP;
+        default:
+                return SPOOL_CLASS_OTHER;
+        }
+}
+
 static void handle_notification(struct delivery *d)
 {
         struct ingress *ing = d->ing;
         struct inbound_sms *sms = NULL;
         const char *reason = NULL;
+        enum keyword_kind kind;
         int r;
 
         r = inbound_sms_parse(d->msg->message, d->msg->message_len, &sms, &reason);
@@ -262,6 +280,9 @@ static void handle_notification(struct delivery *d)
 
         snprintf(d->inbound_id, sizeof(d->inbound_id), "%s", sms->inbound_message_id);
         (void)log_phone(d->phone, sizeof(d->phone), sms->origination_number);
+        /* Classified as for a sender who is not opted out ("YES" is then no
+         * keyword): the dispatcher classifies again under the consent state. */
+        kind = keyword_classify(ing->keywords, sms->message_body, false, NULL);
         r = spool_put(ing->spool,
                       &(struct spool_msg){
                               .sns_message_id = d->msg->message_id,
@@ -272,6 +293,7 @@ static void handle_notification(struct delivery *d)
                               .body = sms->message_body,
                               .keyword = sms->message_keyword,
                               .raw = d->msg->message,
+                              .keyword_class = spool_class_of(kind),
                       },
                       stored_cb, d);
         inbound_sms_free(sms); /* spool_put copied what it keeps */
@@ -952,6 +974,9 @@ int ingress_new(struct ev_loop *loop, const struct config *config, struct spool 
         r = load_rules(config, &ing->trust, &ing->host_rule, &ing->has_host_rule);
         if (r < 0)
                 goto fail;
+        r = keyword_config_rules(config, &ing->keywords);
+        if (r < 0)
+                goto fail;
         *ret = ing;
         return 0;
 fail:
@@ -961,14 +986,22 @@ fail:
 
 int ingress_set_config(struct ingress *ing, const struct config *config)
 {
+        struct keyword_rules *keywords = NULL;
         X509_STORE *trust = NULL;
         regex_t rule;
         bool has_rule;
         int r;
 
-        r = load_rules(config, &trust, &rule, &has_rule);
+        r = keyword_config_rules(config, &keywords);
         if (r < 0)
                 return r;
+        r = load_rules(config, &trust, &rule, &has_rule);
+        if (r < 0) {
+                keyword_rules_free(keywords);
+                return r;
+        }
+        keyword_rules_free(ing->keywords);
+        ing->keywords = keywords;
         X509_STORE_free(ing->trust);
         if (ing->has_host_rule)
                 regfree(&ing->host_rule);
@@ -996,6 +1029,7 @@ struct ingress *ingress_free(struct ingress *ing)
         for (size_t i = 0; i < CONFIRMS_RECENT; i++)
                 free(ing->confirmed[i]);
         sns_cert_cache_free(ing->certs);
+        keyword_rules_free(ing->keywords);
         X509_STORE_free(ing->trust);
         if (ing->has_host_rule)
                 regfree(&ing->host_rule);
