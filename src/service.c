@@ -19,8 +19,8 @@
 #include "ingress.h"
 #include "log.h"
 #include "metrics.h"
+#include "dispatch.h"
 #include "netmask.h"
-#include "pipeline.h"
 #include "service.h"
 #include "spool.h"
 
@@ -57,9 +57,9 @@ struct service {
         struct aws_client *aws;
         struct spool *spool;
         struct ingress *ingress;
-        struct pipeline *pipeline;
+        struct dispatch *dispatch;
         bool region_pending;
-        bool pipeline_stopped;
+        bool dispatch_stopped;
         ev_timer cron;
         ev_signal sig_hup;
         ev_signal sig_term;
@@ -339,8 +339,8 @@ static void service_reload(struct service *s)
                 goto out;
         }
         /* Swap: everything that reads the config looks it up through s->config. */
-        if (s->pipeline)
-                pipeline_set_config(s->pipeline, next);
+        if (s->dispatch)
+                dispatch_set_config(s->dispatch, next);
         apply_log_settings(next);
         http_server_set_max_body(s->http, next->http_max_body);
         config_free(s->config);
@@ -357,7 +357,7 @@ out:
 static void drain_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
         struct service *s = w->data;
-        unsigned pending = http_server_pending(s->http) + (s->pipeline_stopped ? 0 : 1);
+        unsigned pending = http_server_pending(s->http) + (s->dispatch_stopped ? 0 : 1);
 
         if (pending > 0 && ev_now(loop) < s->drain_deadline)
                 return;
@@ -369,11 +369,11 @@ static void drain_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
-static void pipeline_stopped_cb(struct pipeline *p, void *userdata)
+static void dispatch_stopped_cb(struct dispatch *d, void *userdata)
 {
         struct service *s = userdata;
 
-        s->pipeline_stopped = true;
+        s->dispatch_stopped = true;
 }
 
 static void service_begin_shutdown(struct service *s, const char *why)
@@ -385,10 +385,10 @@ static void service_begin_shutdown(struct service *s, const char *why)
         log_info("service.stopping", LOG_FIELDS(LF("REASON", why)), "stopping on %s", why);
         http_server_stop_accepting(s->http);
         http_server_stop_accepting(s->metrics_http);
-        if (s->pipeline)
-                pipeline_stop(s->pipeline, pipeline_stopped_cb, s);
+        if (s->dispatch)
+                dispatch_stop(s->dispatch, dispatch_stopped_cb, s);
         else
-                s->pipeline_stopped = true;
+                s->dispatch_stopped = true;
         s->drain_deadline = ev_now(s->loop) + SERVICE_DRAIN_TIMEOUT_S;
         ev_timer_init(&s->drain, drain_check_cb, 0., SERVICE_DRAIN_POLL_S);
         s->drain.data = s;
@@ -454,7 +454,7 @@ static void region_cb(int r, const char *region, const char *source, void *userd
                                 "cannot create the AWS client: %m");
                 return;
         }
-        r = pipeline_new(s->loop, s->config, s->spool, s->aws, &s->pipeline);
+        r = dispatch_new(s->loop, s->config, s->spool, s->aws, &s->dispatch);
         if (r < 0) {
                 log_error_errno(r, "pipeline.start_failed", LOG_NOFIELDS,
                                 "cannot start the dispatcher: %m");
@@ -483,8 +483,8 @@ static void stored_cb(void *userdata)
 {
         struct service *s = userdata;
 
-        if (s->pipeline)
-                pipeline_kick(s->pipeline);
+        if (s->dispatch)
+                dispatch_kick(s->dispatch);
 }
 
 static void cron_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -840,7 +840,7 @@ struct service *service_free(struct service *s)
          * into it as they go. */
         http_server_free(s->http);
         http_server_free(s->metrics_http);
-        pipeline_free(s->pipeline);
+        dispatch_free(s->dispatch);
         aws_client_free(s->aws);
         spool_free(s->spool);
         aws_creds_provider_free(s->creds);

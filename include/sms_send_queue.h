@@ -1,0 +1,163 @@
+/*
+ * sms_send_queue.h — replies waiting for SendTextMessage: one queue per
+ * origination identity, consent confirmations first, paced in message parts.
+ *
+ * The dispatcher hands each shaped reply to this queue and forgets about
+ * pacing and send retries: the queue decides when the reply goes, makes the
+ * SendTextMessage attempts (reply.h: each attempt at most once on the wire)
+ * and reports one outcome. A reply waiting here holds no dispatch slot.
+ *
+ * ORDER. Each origination identity has two classes of waiting replies, each
+ * first in, first out: CONFIRMATION (STOP/START/HELP replies, which the law
+ * wants out promptly) and ANSWER (the agent's answers and the fallback). At
+ * every slot a waiting confirmation goes before any answer, so under any
+ * backlog a confirmation leaves within one pacing slot.
+ *
+ * PACING. An identity may start a send when its clock has reached next_slot;
+ * a send of n message parts (sms_text.h segments) moves next_slot to
+ * max(now, next_slot) + n / rate, rate being the identity's parts per second
+ * (sms_send_queue_set_rate(), else the queue's default, [sms] max_per_second).
+ * So the identity never exceeds its rate in parts, averaged over any send.
+ * sms_send_queue_report_throttle() holds an identity for a while after the
+ * service said it was sending too fast; that is the hook for a rate that
+ * learns (decrease on throttling, recover slowly).
+ *
+ * BEFORE EACH SEND. When an entry's slot has come, and before its first
+ * attempt, ops->before_send runs; the owner checks what it must (the spool's
+ * reply state, whether the destination opted out meanwhile) and answers with
+ * sms_send_entry_proceed(), at once or later. While one entry of a class is
+ * being checked, the next of that class waits (order is kept); the other
+ * class goes on. An entry that is not allowed to go completes as WITHDRAWN.
+ *
+ * RETRIES. A failure after which the message certainly was not sent
+ * (reply_classify_failure() RETRY: throttling, 5xx, no connection) is tried
+ * again at the head of its class after a backoff, at most
+ * SMS_SEND_ATTEMPTS_MAX attempts; a throttling answer also holds the whole
+ * identity for that backoff. A failure after which it may have been sent is
+ * never retried (UNKNOWN).
+ *
+ * CANCEL. sms_send_entry_cancel() withdraws an entry that has not been
+ * handed to SendTextMessage: it completes as CANCELLED (from the loop). An
+ * attempt already on the wire cannot be recalled: it completes as it
+ * completes, but is not tried again.
+ *
+ * Callback contract: if sms_send_queue_add() returns an error, no callback
+ * is ever called. Otherwise ops->done is called exactly once, from the loop,
+ * never inside sms_send_queue_add(); sms_send_queue_free() completes every
+ * entry not on the wire with CANCELLED before it returns, and those on the
+ * wire when their call returns (the AWS client completes every call).
+ *
+ * Ownership: the queue is owned by its creator and borrows the loop and the
+ * AWS client (both outlive it). sms_send_queue_add() copies the request;
+ * *ret (the entry) is owned by the queue and valid until ops->done returns.
+ * The result passed to ops->done and ops->attempted is valid only during the
+ * call. Loop thread only.
+ */
+#ifndef TWOWAYD_SMS_SEND_QUEUE_H
+#define TWOWAYD_SMS_SEND_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "reply.h"
+
+struct ev_loop;
+struct aws_client;
+struct sms_send_queue;
+struct sms_send_entry;
+
+#define SMS_SEND_ATTEMPTS_MAX     6 /* SendTextMessage attempts of one reply */
+#define SMS_SEND_BACKOFF_BASE_MS  200
+#define SMS_SEND_THROTTLE_BASE_MS 1000
+#define SMS_SEND_BACKOFF_CAP_MS   5000
+#define SMS_SEND_IDENTITIES_MAX   256u
+#define SMS_SEND_ERROR_MAX        512
+
+enum sms_send_class {
+        SMS_SEND_CONFIRMATION, /* consent replies: before any answer */
+        SMS_SEND_ANSWER,
+        _SMS_SEND_CLASS_MAX,
+};
+
+enum sms_send_outcome {
+        SMS_SEND_SENT,      /* message_id set */
+        SMS_SEND_OPTED_OUT, /* the destination is on the AWS opt-out list: not sent */
+        SMS_SEND_REFUSED,   /* certainly not sent, given up (permanent, or attempts spent) */
+        SMS_SEND_UNKNOWN,   /* may have been sent: never tried again */
+        SMS_SEND_WITHDRAWN, /* before_send said no: nothing sent */
+        SMS_SEND_CANCELLED, /* cancelled before it went on the wire: nothing sent */
+        _SMS_SEND_OUTCOME_MAX,
+};
+
+struct sms_send_result {
+        enum sms_send_outcome outcome;
+        const char *message_id; /* SENT: the MessageId ("" when none) */
+        const char *error;      /* REFUSED, UNKNOWN, OPTED_OUT: what the last attempt said */
+        unsigned attempts;      /* SendTextMessage attempts made */
+};
+
+struct sms_send_ops {
+        /* The slot has come: decide, then call sms_send_entry_proceed(). NULL: go. */
+        void (*before_send)(struct sms_send_entry *e, void *userdata);
+        /* Each attempt as it completes (logs, metrics); may be NULL. */
+        void (*attempted)(const struct reply_result *res, unsigned attempt, void *userdata);
+        /* The one outcome. */
+        void (*done)(const struct sms_send_result *res, void *userdata);
+};
+
+struct sms_send_request {
+        enum sms_send_class send_class;
+        unsigned parts;             /* message parts (segments), >= 1 */
+        struct reply_params params; /* copied */
+};
+
+int sms_send_queue_new(struct ev_loop *loop, struct aws_client *aws, double default_rate,
+                       struct sms_send_queue **ret);
+struct sms_send_queue *sms_send_queue_free(struct sms_send_queue *q);
+
+/* -EINVAL (missing member, parts 0), -ENOMEM, -ENOBUFS (too many identities). */
+int sms_send_queue_add(struct sms_send_queue *q, const struct sms_send_request *req,
+                       const struct sms_send_ops *ops, void *userdata, struct sms_send_entry **ret);
+/* The answer to before_send. RECHECK: not now (the check itself failed, e.g.
+ * the consent table could not be read): check again after a backoff, at most
+ * SMS_SEND_ATTEMPTS_MAX checks, then WITHDRAWN. */
+enum sms_send_check {
+        SMS_SEND_GO,
+        SMS_SEND_WITHDRAW,
+        SMS_SEND_RECHECK,
+};
+void sms_send_entry_proceed(struct sms_send_entry *e, enum sms_send_check verdict);
+/* Idempotent; see CANCEL. */
+void sms_send_entry_cancel(struct sms_send_entry *e);
+
+/* --- rate, per origination identity ------------------------------------------------ */
+
+/* Parts per second for identities without a rate of their own ([sms] max_per_second). */
+void sms_send_queue_set_default_rate(struct sms_send_queue *q, double parts_per_second);
+/* A rate for one identity (> 0), or 0 to fall back to the default. */
+int sms_send_queue_set_rate(struct sms_send_queue *q, const char *identity,
+                            double parts_per_second);
+double sms_send_queue_rate(const struct sms_send_queue *q, const char *identity);
+/* The service throttled a send of identity: hold its sends for pause_s seconds. */
+void sms_send_queue_report_throttle(struct sms_send_queue *q, const char *identity, double pause_s);
+/* Replies waiting (not on the wire) for identity, or for all (identity NULL). */
+size_t sms_send_queue_depth(const struct sms_send_queue *q, const char *identity);
+
+const char *sms_send_class_to_string(enum sms_send_class c);
+const char *sms_send_outcome_to_string(enum sms_send_outcome o);
+
+#ifdef TWOWAYD_UNIT_TEST
+/* A fake clock and a fake SendTextMessage: send() starts an attempt and
+ * returns 0; the test completes it with sms_send_queue_test_complete(). With
+ * a fake clock nothing runs by itself: sms_send_queue_test_run() serves every
+ * identity at the clock's current time. */
+typedef double (*sms_send_clock_fn)(void *userdata);
+typedef int (*sms_send_fake_fn)(const struct reply_params *p, struct sms_send_entry *e,
+                                void *userdata);
+void sms_send_queue_test_hooks(struct sms_send_queue *q, sms_send_clock_fn clock,
+                               sms_send_fake_fn send, void *userdata);
+void sms_send_queue_test_run(struct sms_send_queue *q);
+void sms_send_queue_test_complete(struct sms_send_entry *e, const struct reply_result *res);
+#endif
+
+#endif

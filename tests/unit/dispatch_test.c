@@ -1,0 +1,210 @@
+/*
+ * dispatch_test.c — the job engine's pure parts: retry delays, the max-age
+ * rule, keyword list splitting, and what the driver does with each verdict.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "common.h"
+#include "keyword.h"
+#include "dispatch.h"
+#include "keyword_config.h"
+
+static void test_retry_delay(void **state)
+{
+        /* Equal jitter: half fixed, half random. */
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 0, 0.), 500);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 0, 0.999999), 999);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 1, 0.), 1000);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 2, 0.5), 3000);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 5, 0.), 16000);
+        /* Capped, however many attempts. */
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 6, 0.), 30000);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 6, 0.999999), 59999);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 1000000, 0.), 30000);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, UINT32_MAX, 0.), 30000);
+        /* Monotone in attempts for a fixed r. */
+        for (unsigned a = 0; a < 40; a++)
+                assert_true(dispatch_retry_delay_ms(10, 3600000, a, 0.3) <=
+                            dispatch_retry_delay_ms(10, 3600000, a + 1, 0.3));
+        /* Out-of-range r counts as 0; never below 1 ms. */
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 0, -1.), 500);
+        assert_int_equal(dispatch_retry_delay_ms(1000, 60000, 0, 1.), 500);
+        assert_int_equal(dispatch_retry_delay_ms(0, 0, 0, 0.), 1);
+        assert_int_equal(dispatch_retry_delay_ms(1, 1, 3, 0.), 1);
+}
+
+static void test_max_age(void **state)
+{
+        assert_true(dispatch_within_max_age(1000, 1000, 60));
+        assert_true(dispatch_within_max_age(1000, 61000, 60));
+        assert_false(dispatch_within_max_age(1000, 61001, 60));
+        assert_true(dispatch_within_max_age(1795871109000, 1795871109000 + 604800000, 604800));
+        assert_false(dispatch_within_max_age(1795871109000, 1795871109001 + 604800000, 604800));
+}
+
+static void check_words(const char *list, const char *const *want, size_t n)
+{
+        char **words = NULL;
+
+        assert_int_equal(keyword_config_split(list, &words), (int)n);
+        assert_non_null(words);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(words[i], want[i]);
+        assert_null(words[n]);
+        keyword_config_words_free(words);
+}
+
+static void test_split_words(void **state)
+{
+        static const char *const a[] = {"STOP", "STOP ALL", "UNSUBSCRIBE"};
+        static const char *const b[] = {"halt"};
+        char **words = (char **)1;
+        struct keyword_rules *rules;
+
+        check_words("STOP, STOP ALL,UNSUBSCRIBE", a, 3);
+        check_words("  STOP ,\tSTOP ALL  , , UNSUBSCRIBE,", a, 3);
+        check_words("halt", b, 1);
+        check_words("", NULL, 0);
+        check_words(" , ,", NULL, 0);
+        assert_int_equal(keyword_config_split(NULL, &words), 0);
+        assert_null(words);
+        assert_int_equal(keyword_config_split("x", NULL), -EINVAL);
+        assert_null(keyword_config_words_free(NULL));
+
+        /* What the split gives is what the classifier takes. */
+        assert_int_equal(keyword_config_split("HALT, CEASE NOW", &words), 2);
+        assert_int_equal(
+                keyword_rules_new(&(struct keyword_config){.opt_out = (const char *const *)words},
+                                  &rules),
+                0);
+        assert_int_equal(keyword_classify(rules, "cease now!", false, NULL), KEYWORD_OPT_OUT);
+        assert_int_equal(keyword_classify(rules, "STOP", false, NULL),
+                         KEYWORD_OPT_OUT); /* phrase rule */
+        assert_int_equal(keyword_classify(rules, "END", false, NULL), KEYWORD_NONE);
+        keyword_rules_free(rules);
+        keyword_config_words_free(words);
+}
+
+/* What the driver does with a verdict: one row per case. */
+static void test_verdict_handling(void **state)
+{
+        static const struct {
+                enum job_step step;
+                enum job_verdict_kind kind;
+                enum job_cause cause;
+                enum job_cancel cancel;
+                enum job_cause last_cause;
+                unsigned rounds;
+                bool within_max_age;
+                bool sent;
+                enum dispatch_action want;
+        } cases[] = {
+                /* A step that did its work: the next one. */
+                {JOB_STEP_CONSENT_READ, JOB_DONE, JOB_CAUSE_NONE, 0, 0, 0, true, false,
+                 DISPATCH_NEXT},
+                {JOB_STEP_SEND, JOB_DONE, JOB_CAUSE_NONE, 0, 0, 0, false, true, DISPATCH_NEXT},
+                /* Dead and superseded are final, whatever the age. */
+                {JOB_STEP_SEND, JOB_DEAD, JOB_CAUSE_REPLY_UNKNOWN, 0, 0, 0, true, false,
+                 DISPATCH_FINISH_DEAD},
+                {JOB_STEP_SEND, JOB_SUPERSEDED, JOB_CAUSE_SUPPRESSED, 0, 0, 0, true, false,
+                 DISPATCH_FINISH_SUPERSEDED},
+                /* Transient failures: later, within max age. */
+                {JOB_STEP_CONSENT_READ, JOB_RETRY, JOB_CAUSE_CONSENT_READ, 0, 0, 0, true, false,
+                 DISPATCH_RETRY_LATER},
+                {JOB_STEP_AGENT, JOB_RETRY, JOB_CAUSE_AGENT, 0, 0, 0, true, false,
+                 DISPATCH_RETRY_LATER},
+                /* Past max age: the fallback when the agent was the cause, dead
+                 * otherwise (consent unknown: nothing may be sent). */
+                {JOB_STEP_AGENT, JOB_RETRY, JOB_CAUSE_AGENT, 0, 0, 0, false, false,
+                 DISPATCH_FALLBACK},
+                {JOB_STEP_CONSENT_READ, JOB_RETRY, JOB_CAUSE_CONSENT_READ, 0, 0, 0, false, false,
+                 DISPATCH_FINISH_DEAD},
+                {JOB_STEP_CLAIM, JOB_RETRY, JOB_CAUSE_CLAIM, 0, 0, 0, false, false,
+                 DISPATCH_FINISH_DEAD},
+                /* A lost compare-and-swap reads again at once, a few rounds. */
+                {JOB_STEP_CONSENT_WRITE, JOB_RETRY, JOB_CAUSE_CONSENT_CONFLICT, 0, 0, 1, true,
+                 false, DISPATCH_AGAIN},
+                {JOB_STEP_CONSENT_WRITE, JOB_RETRY, JOB_CAUSE_CONSENT_CONFLICT, 0, 0, 4, true,
+                 false, DISPATCH_AGAIN},
+                {JOB_STEP_CONSENT_WRITE, JOB_RETRY, JOB_CAUSE_CONSENT_CONFLICT, 0, 0, 5, true,
+                 false, DISPATCH_RETRY_LATER},
+                /* A dependency failure is retried once, then the fallback. */
+                {JOB_STEP_AGENT, JOB_RETRY, JOB_CAUSE_AGENT_DEPENDENCY, 0, JOB_CAUSE_NONE, 0, true,
+                 false, DISPATCH_RETRY_LATER},
+                {JOB_STEP_AGENT, JOB_RETRY, JOB_CAUSE_AGENT_DEPENDENCY, 0, JOB_CAUSE_AGENT, 0, true,
+                 false, DISPATCH_RETRY_LATER},
+                {JOB_STEP_AGENT, JOB_RETRY, JOB_CAUSE_AGENT_DEPENDENCY, 0,
+                 JOB_CAUSE_AGENT_DEPENDENCY, 0, true, false, DISPATCH_FALLBACK},
+                /* Cancelled to supersede: superseded, unless the reply went out. */
+                {JOB_STEP_AGENT, JOB_CANCELLED, JOB_CAUSE_NONE, JOB_CANCEL_SUPERSEDE, 0, 0, true,
+                 false, DISPATCH_FINISH_SUPERSEDED},
+                {JOB_STEP_AGENT, JOB_DONE, JOB_CAUSE_NONE, JOB_CANCEL_SUPERSEDE, 0, 0, true, false,
+                 DISPATCH_FINISH_SUPERSEDED},
+                {JOB_STEP_AGENT, JOB_RETRY, JOB_CAUSE_AGENT, JOB_CANCEL_SUPERSEDE, 0, 0, false,
+                 false, DISPATCH_FINISH_SUPERSEDED},
+                {JOB_STEP_SEND, JOB_DONE, JOB_CAUSE_NONE, JOB_CANCEL_SUPERSEDE, 0, 0, true, true,
+                 DISPATCH_FINISH_DONE},
+                /* Stopping: a reply not sent goes back to pending. */
+                {JOB_STEP_SEND, JOB_CANCELLED, JOB_CAUSE_NONE, JOB_CANCEL_STOP, 0, 0, true, false,
+                 DISPATCH_FINISH_PENDING},
+                {JOB_STEP_SEND, JOB_DONE, JOB_CAUSE_NONE, JOB_CANCEL_STOP, 0, 0, true, true,
+                 DISPATCH_FINISH_DONE},
+                /* Shutting down: the row stays in progress, whatever came back. */
+                {JOB_STEP_SEND, JOB_DONE, JOB_CAUSE_NONE, JOB_CANCEL_SHUTDOWN, 0, 0, true, true,
+                 DISPATCH_DROP},
+                {JOB_STEP_AGENT, JOB_CANCELLED, JOB_CAUSE_NONE, JOB_CANCEL_SHUTDOWN, 0, 0, true,
+                 false, DISPATCH_DROP},
+                /* Cancelled with no reason given: a failure like any other. */
+                {JOB_STEP_AGENT, JOB_CANCELLED, JOB_CAUSE_NONE, 0, 0, 0, true, false,
+                 DISPATCH_RETRY_LATER},
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                struct job_verdict v = {.kind = cases[i].kind, .cause = cases[i].cause};
+                struct dispatch_decision_in in = {
+                        .step = cases[i].step,
+                        .verdict = &v,
+                        .cancel = cases[i].cancel,
+                        .last_cause = cases[i].last_cause,
+                        .rounds = cases[i].rounds,
+                        .within_max_age = cases[i].within_max_age,
+                        .sent = cases[i].sent,
+                };
+                enum dispatch_action got = dispatch_decide(&in);
+
+                if (got != cases[i].want)
+                        fail_msg("case %zu: %s, want %s", i, dispatch_action_to_string(got),
+                                 dispatch_action_to_string(cases[i].want));
+        }
+}
+
+/* The causes stored in the spool read back as themselves. */
+static void test_cause_names(void **state)
+{
+        for (int c = 0; c < _JOB_CAUSE_MAX; c++) {
+                assert_non_null(job_cause_to_string(c));
+                assert_int_equal(job_cause_from_string(job_cause_to_string(c)), c);
+        }
+        assert_int_equal(job_cause_from_string(NULL), JOB_CAUSE_NONE);
+        assert_int_equal(job_cause_from_string("agent: dependencyFailedException"), JOB_CAUSE_NONE);
+        assert_null(job_cause_to_string(_JOB_CAUSE_MAX));
+        for (int s = 0; s < _JOB_STEP_MAX; s++)
+                assert_non_null(job_step_to_string(s));
+        for (int k = 0; k < _JOB_VERDICT_MAX; k++)
+                assert_non_null(job_verdict_to_string(k));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_retry_delay), cmocka_unit_test(test_max_age),
+                cmocka_unit_test(test_split_words), cmocka_unit_test(test_verdict_handling),
+                cmocka_unit_test(test_cause_names),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
