@@ -603,3 +603,196 @@ test('3,000 STOP/START cycles: the consent item stays a few KB, and the STOP aft
   assert.equal(item.consent_history.L.at(-1).M.inbound_message_id.S, stop);
   assert.equal(item.consent_history.L[0].M.inbound_message_id.S, 'cycle-5981');
 });
+
+// ---- consent first: a STOP wins every race -----------------------------------------------
+
+// An agent that holds the answers to one sender until released (the end of
+// their session, which has no input text, is not held).
+function heldAgent(phone) {
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  const arrived = [];
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session !== sessionOf(phone) || text === undefined) return `You said: ${text}`;
+    arrived.push(text);
+    await gate;
+    return `late: ${text}`;
+  });
+  return { arrived, release };
+}
+
+// Deliver a message from a sender of no interest and wait for its answer: a
+// point after which anything the daemon was going to do earlier is done.
+async function marker(d) {
+  const phone = newPhone();
+  assert.equal((await d.outcome(await d.send(phone, 'marker'))).event, 'sms.sent');
+}
+
+const superseded = (d, id) => d.waitForLog((l) => l.event === 'pipeline.superseded' && l.inbound_message_id === id, WAIT_MS);
+
+test('STOP while the agent is answering the same sender: one confirmation, no agent text after it', async (t) => {
+  const d = await daemon(t);
+  const phone = newPhone();
+  const agent = heldAgent(phone);
+  t.after(() => agent.release());
+  const hello = await d.send(phone, 'Hello, are you open on Sunday?');
+  await waitFor(() => agent.arrived.length === 1, { timeoutMs: WAIT_MS, what: 'the held agent call' });
+  const stop = await d.send(phone, 'STOP');
+  // The STOP does not wait for the earlier message: it is confirmed while the agent still holds it.
+  assert.equal((await d.outcome(stop)).event, 'sms.sent');
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  const end = await superseded(d, hello);
+  assert.match(end.reason, /opted out/);
+  assert.ok(d.logs.some((l) => l.event === 'pipeline.superseding' && l.inbound_message_id === hello), 'its agent call was cancelled');
+  agent.release();
+  await marker(d);
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  assert.equal((await consentItem(phone)).consent_status.S, 'opted_out');
+  const m = (await d.request({ path: '/metrics' })).body;
+  assert.match(m, /^twowayd_pipeline_superseded_total 1$/m);
+  assert.match(m, /^twowayd_pipeline_outcomes_total\{outcome="superseded"\} 1$/m);
+  await d.stop();
+  const rows = dump(d.dir);
+  const row = rows.find((r) => r.inbound_message_id === hello);
+  assert.equal(row.state, 'superseded');
+  assert.equal(row.reply_state, 'none');
+  assert.equal(rows.find((r) => r.inbound_message_id === stop).keyword_class, 'opt_out');
+  assert.equal(row.keyword_class, 'other');
+});
+
+test('STOP while the earlier message keeps failing at the agent: confirmed at once, nothing after, also once the agent recovers', async (t) => {
+  const d = await daemon(t);
+  const phone = newPhone();
+  let failing = true;
+  standin.bedrock.setResponder((text, session) => (session === sessionOf(phone) && failing && text !== undefined
+    ? { error: { status: 500, code: 'InternalServerException', message: 'Internal server error' } }
+    : `You said: ${text}`));
+  const hello = await d.send(phone, 'Can I book a viewing?');
+  await waitFor(() => d.logs.filter((l) => l.event === 'pipeline.retry' && l.inbound_message_id === hello).length >= 2,
+    { emitter: d.events, timeoutMs: WAIT_MS, what: 'the earlier message failing' });
+  const stop = await d.send(phone, 'Stop');
+  assert.equal((await d.outcome(stop)).event, 'sms.sent');
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  const callsAtConfirmation = agentCalls(phone).length;
+  // The agent recovers: the earlier message is not asked again, and nothing is sent.
+  failing = false;
+  await marker(d);
+  await marker(d);
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  assert.ok(agentCalls(phone).length <= callsAtConfirmation + 1, 'at most the call already under way');
+  await d.stop();
+  const row = dump(d.dir).find((r) => r.inbound_message_id === hello);
+  assert.equal(row.state, 'superseded');
+  assert.match(row.last_error, /opted out/);
+  assert.ok(d.logs.every((l) => !(l.inbound_message_id === hello && l.event === 'sms.sent')));
+});
+
+test('STOP behind a queue of agent replies on the same number: the confirmation goes first', async (t) => {
+  const d = await daemon(t, { sms: ['max_per_second = 1'] });
+  const senders = Array.from({ length: 6 }, newPhone);
+  const ids = [];
+  for (const p of senders) ids.push(await d.send(p, `question from ${p}`));
+  // Every answer is in, waiting for its slot in the number's send queue.
+  await waitFor(() => ids.every((id) => d.logs.some((l) => l.event === 'agent.answered' && l.inbound_message_id === id)),
+    { emitter: d.events, timeoutMs: WAIT_MS, what: 'all answers' });
+  const stopper = newPhone();
+  const ours = (m) => [...senders, stopper].includes(m.DestinationPhoneNumber);
+  const stop = await d.send(stopper, 'STOP');
+  // The opt-out is recorded right before its confirmation joins the queue.
+  await d.waitForLog((l) => l.event === 'consent.opted_out' && l.inbound_message_id === stop, WAIT_MS);
+  const sentBefore = standin.sms.sent().filter(ours).length;
+  assert.ok(sentBefore < senders.length - 2, `a backlog is left (${sentBefore} of ${senders.length} sent)`);
+  await standin.waitFor(() => standin.sms.sent().filter(ours).length === senders.length + 1, { timeoutMs: 30000 });
+  const order = standin.sms.sent().filter(ours).map((m) => m.DestinationPhoneNumber);
+  // Within one slot: at most the answer already on its way went before it.
+  assert.ok(order.indexOf(stopper) <= sentBefore + 1, `confirmation at ${order.indexOf(stopper)}, ${sentBefore} sent before`);
+  assert.deepEqual(sentTo(stopper).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  for (const p of senders) assert.deepEqual(sentTo(p).map((m) => m.MessageBody), [`You said: question from ${p}`]);
+  // Waiting replies held no dispatch slot, and all of them are gone now.
+  const m = (await d.request({ path: '/metrics' })).body;
+  assert.match(m, /^twowayd_replies_waiting 0$/m);
+});
+
+test('STOP then START in quick succession, with an earlier message at the agent: opted in, two confirmations in order', async (t) => {
+  const d = await daemon(t);
+  const phone = newPhone();
+  const agent = heldAgent(phone);
+  t.after(() => agent.release());
+  const hello = await d.send(phone, 'Is the pool open?');
+  await waitFor(() => agent.arrived.length === 1, { timeoutMs: WAIT_MS, what: 'the held agent call' });
+  const stop = await d.send(phone, 'STOP');
+  const start = await d.send(phone, 'START');
+  assert.equal((await d.outcome(stop)).event, 'sms.sent');
+  assert.equal((await d.outcome(start)).event, 'sms.sent');
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY, OPT_IN_REPLY]);
+  const item = await consentItem(phone);
+  assert.equal(item.consent_status.S, 'opted_in');
+  assert.deepEqual(item.consent_history.L.map((h) => [h.M.action.S, h.M.inbound_message_id.S]),
+    [['opt_out', stop], ['opt_in', start]]);
+  await superseded(d, hello);
+  agent.release();
+  await marker(d);
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY, OPT_IN_REPLY]);
+});
+
+test('opted out elsewhere while the agent answers: the answer is suppressed at the last check', async (t) => {
+  const d = await daemon(t);
+  const phone = newPhone();
+  // The answer takes a moment, during which another instance records an opt-out.
+  standin.bedrock.setResponder((text, session) => (session === sessionOf(phone)
+    ? { chunks: [`late: ${text}`], delayMs: 1500 } : `You said: ${text}`));
+  const id = await d.send(phone, 'When is rent due?');
+  await waitFor(() => agentCalls(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the agent call' });
+  await standin.dynamodb.call('PutItem', {
+    TableName: TABLE,
+    Item: { phone_number: { S: phone }, consent_status: { S: 'opted_out' }, opt_out_method: { S: 'manual' }, version: { N: '1' } },
+  });
+  const end = await d.waitForLog((l) => l.event === 'reply.suppressed' && l.inbound_message_id === id, WAIT_MS);
+  assert.equal(end.reply_kind, 'answer');
+  assert.equal((await superseded(d, id)).inbound_message_id, id);
+  assert.equal(sentTo(phone).length, 0);
+  assert.match((await d.request({ path: '/metrics' })).body, /^twowayd_replies_suppressed_total 1$/m);
+  await d.stop();
+  const row = dump(d.dir).find((r) => r.inbound_message_id === id);
+  assert.equal(row.state, 'superseded');
+  assert.equal(row.reply_state, 'none');
+});
+
+test('kill -9 while the STOP confirmation is being sent: exactly one confirmation, the earlier message never answered', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const phone = newPhone();
+  const agent = heldAgent(phone);
+  t.after(() => agent.release());
+  // Hold the confirmation at the stand-in: it arrives, then completes after the kill.
+  const send = standin.sms.handlers.get('SendTextMessage');
+  let arrived = false;
+  standin.sms.setHandler('SendTextMessage', async (p, ctx) => {
+    if (p.DestinationPhoneNumber === phone) {
+      arrived = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return send(p, ctx);
+  });
+  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  const d1 = await daemon(t, { dir });
+  const hello = await d1.send(phone, 'Please send me the lease');
+  await waitFor(() => agent.arrived.length === 1, { timeoutMs: WAIT_MS, what: 'the held agent call' });
+  const stop = await d1.send(phone, 'STOP');
+  await waitFor(() => arrived, { timeoutMs: WAIT_MS, what: 'the confirmation at the stand-in' });
+  d1.signal('SIGKILL');
+  await d1.waitForExit();
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the held confirmation' });
+  agent.release();
+  const d2 = await daemon(t, { dir });
+  const end = await d2.outcome(stop);
+  assert.equal(end.event, 'pipeline.dead');
+  assert.match(end.reason, /reply state unknown/);
+  await marker(d2);
+  await d2.stop();
+  assert.deepEqual(sentTo(phone).map((m) => m.MessageBody), [OPT_OUT_REPLY]);
+  assert.equal((await consentItem(phone)).consent_status.S, 'opted_out');
+  const row = dump(dir).find((r) => r.inbound_message_id === hello);
+  assert.ok(['superseded', 'done'].includes(row.state), row.state);
+  assert.equal(row.reply_state, 'none');
+});

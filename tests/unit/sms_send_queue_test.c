@@ -165,7 +165,7 @@ static void test_confirmations_first(void **state)
         struct item a[5], stop, start;
 
         for (int i = 0; i < 5; i++) {
-                char body[16];
+                char body[24];
 
                 (void)snprintf(body, sizeof(body), "answer %d", i);
                 add(f, &a[i], "+18005550199", body, SMS_SEND_ANSWER, 1, &plain_ops);
