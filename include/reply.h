@@ -1,7 +1,7 @@
 /*
  * reply.h — the SMS reply: SendTextMessage (pinpoint-sms-voice-v2, JSON 1.0,
- * X-Amz-Target PinpointSMSVoiceV2.SendTextMessage; aws-wire-notes §2.3–2.4)
- * and the per-origination-identity send pacing.
+ * X-Amz-Target PinpointSMSVoiceV2.SendTextMessage; aws-wire-notes §2.3–2.4).
+ * Pacing, order and retries are the send queue's (sms_send_queue.h).
  *
  * AT MOST ONCE. A reply must never go out twice, so reply_send() makes
  * exactly one attempt: the AWS core does not retry it (max_attempts 1) and
@@ -12,14 +12,6 @@
  * throttling, a 500/503 answer from the service, a connection that was never
  * made) from those after which it may have been (a timeout or a connection
  * lost after the request went out): those are never retried.
- *
- * PACING. struct token_bucket is a pure token bucket on an injected clock
- * (seconds, any epoch). token_bucket_reserve() always takes a token, letting
- * the balance go below zero, and returns how long the caller must wait before
- * using it: waiting callers are served in order, each at its own instant,
- * with no thundering herd. With a burst of 1 sends are spaced 1/rate apart,
- * so an origination identity's MPS ([sms] max_per_second) is never exceeded.
- * struct reply_limiter keeps one bucket per origination identity.
  *
  * Callback contract as in aws.h. struct reply_result and what it points to are
  * valid only during the callback.
@@ -36,12 +28,10 @@ struct aws_client;
 struct aws_call;
 struct aws_error;
 
-#define REPLY_REASON_MAX           128
-#define REPLY_REASON_OPTED_OUT     "DESTINATION_PHONE_NUMBER_OPTED_OUT"
-#define REPLY_CONTEXT_INBOUND_ID   "inboundMessageId"
-#define REPLY_MESSAGE_ID_MAX       256
-#define REPLY_LIMITER_IDLE_S       60.0 /* buckets unused this long may be dropped */
-#define REPLY_LIMITER_MAX_IDENTITY 256u
+#define REPLY_REASON_MAX         128
+#define REPLY_REASON_OPTED_OUT   "DESTINATION_PHONE_NUMBER_OPTED_OUT"
+#define REPLY_CONTEXT_INBOUND_ID "inboundMessageId"
+#define REPLY_MESSAGE_ID_MAX     256
 
 struct reply_params {
         const char *destination;          /* required: the customer, E.164 */
@@ -90,30 +80,5 @@ typedef void (*reply_cb)(const struct reply_result *res, void *userdata);
 /* One SendTextMessage attempt (see AT MOST ONCE). */
 int reply_send(struct aws_client *aws, const struct reply_params *p, reply_cb cb, void *userdata,
                struct aws_call **ret);
-
-/* --- pacing ------------------------------------------------------------------------ */
-
-struct token_bucket {
-        double rate;   /* tokens per second, > 0 */
-        double burst;  /* capacity, >= 1 */
-        double tokens; /* may be negative: reserved ahead */
-        double stamp;  /* clock of the last update */
-};
-
-void token_bucket_init(struct token_bucket *b, double rate, double burst, double now);
-/* Change the rate (and burst) keeping the balance (clamped to the new burst). */
-void token_bucket_set_rate(struct token_bucket *b, double rate, double burst, double now);
-/* Take one token; returns the seconds to wait before it may be used (0: now). */
-double token_bucket_reserve(struct token_bucket *b, double now);
-
-struct reply_limiter;
-
-int reply_limiter_new(struct reply_limiter **ret);
-struct reply_limiter *reply_limiter_free(struct reply_limiter *l);
-/* Reserve a send for identity at rate per second (burst 1); returns the
- * seconds to wait, or a negative errno (-ENOMEM, -EINVAL). */
-double reply_limiter_reserve(struct reply_limiter *l, const char *identity, double rate,
-                             double now);
-size_t reply_limiter_size(const struct reply_limiter *l);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * reply_test.c — SendTextMessage bodies, the at-most-once failure
- * classification, error reasons, and send pacing on an injected clock.
+ * classification and error reasons.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,100 +154,12 @@ static void test_reason(void **state)
         assert_int_equal(reply_error_reason("{\"Reason\":7}", 12, buf, sizeof(buf)), 0);
 }
 
-static void test_token_bucket(void **state)
-{
-        struct token_bucket b;
-
-        /* 1 per second, burst 1: the first now, then one each second after. */
-        token_bucket_init(&b, 1., 1., 100.);
-        assert_true(token_bucket_reserve(&b, 100.) == 0.);
-        assert_true(fabs(token_bucket_reserve(&b, 100.) - 1.) < 1e-9);
-        assert_true(fabs(token_bucket_reserve(&b, 100.) - 2.) < 1e-9);
-        /* Time passes: the reservations are used up, the balance refills. */
-        assert_true(fabs(token_bucket_reserve(&b, 102.5) - 0.5) < 1e-9);
-        assert_true(token_bucket_reserve(&b, 110.) == 0.);
-        /* Idle time never banks more than the burst. */
-        assert_true(fabs(token_bucket_reserve(&b, 110.) - 1.) < 1e-9);
-
-        /* Burst 3 at 10/s. */
-        token_bucket_init(&b, 10., 3., 0.);
-        for (int i = 0; i < 3; i++)
-                assert_true(token_bucket_reserve(&b, 0.) == 0.);
-        assert_true(fabs(token_bucket_reserve(&b, 0.) - 0.1) < 1e-9);
-
-        /* Changing the rate keeps what is reserved. */
-        token_bucket_init(&b, 1., 1., 0.);
-        assert_true(token_bucket_reserve(&b, 0.) == 0.);
-        token_bucket_set_rate(&b, 4., 1., 0.);
-        assert_true(fabs(token_bucket_reserve(&b, 0.) - 0.25) < 1e-9);
-
-        /* Bad parameters fall back to sane ones. */
-        token_bucket_init(&b, 0., 0., 0.);
-        assert_true(b.rate == 1. && b.burst == 1.);
-}
-
-/* No window of one second ever holds more than rate sends (+1 for the two
- * closed ends), whatever the arrival pattern. */
-static void test_mps_never_exceeded(void **state)
-{
-        struct token_bucket b;
-        double sends[2000], now = 0.;
-        unsigned seed = 1;
-        const double rate = 5.;
-
-        token_bucket_init(&b, rate, 1., 0.);
-        for (size_t i = 0; i < ARRAY_SIZE(sends); i++) {
-                seed = seed * 1103515245u + 12345u;
-                now += (double)(seed >> 16 & 0x7fff) / 32768. * 0.5; /* bursts and gaps */
-                sends[i] = now + token_bucket_reserve(&b, now);
-                if (i > 0)
-                        assert_true(sends[i] >= sends[i - 1] - 1e-9);
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(sends); i++) {
-                size_t n = 0;
-                for (size_t k = i; k < ARRAY_SIZE(sends) && sends[k] < sends[i] + 1. - 1e-9; k++)
-                        n++;
-                assert_true(n <= (size_t)rate);
-        }
-}
-
-static void test_limiter(void **state)
-{
-        struct reply_limiter *l;
-
-        assert_int_equal(reply_limiter_new(&l), 0);
-        assert_true(reply_limiter_reserve(l, "+18005550199", 1., 0.) == 0.);
-        assert_true(fabs(reply_limiter_reserve(l, "+18005550199", 1., 0.) - 1.) < 1e-9);
-        /* Another identity has its own bucket. */
-        assert_true(reply_limiter_reserve(l, "+18005550100", 1., 0.) == 0.);
-        assert_int_equal(reply_limiter_size(l), 2);
-        /* A new rate applies at once, to what is reserved too (2 owed at 2/s). */
-        assert_true(fabs(reply_limiter_reserve(l, "+18005550199", 2., 0.) - 1.) < 1e-9);
-        assert_true(reply_limiter_reserve(l, "", 1., 0.) < 0);
-        assert_true(reply_limiter_reserve(l, "x", 0., 0.) < 0);
-        assert_true(reply_limiter_reserve(NULL, "x", 1., 0.) < 0);
-
-        /* Many identities: idle full buckets are forgotten, busy ones kept. */
-        for (unsigned i = 0; i < REPLY_LIMITER_MAX_IDENTITY + 10; i++) {
-                char id[32];
-                (void)snprintf(id, sizeof(id), "+1800555%04u", i);
-                assert_true(reply_limiter_reserve(l, id, 1., 1000. + i) >= 0.);
-        }
-        assert_true(reply_limiter_size(l) <= REPLY_LIMITER_MAX_IDENTITY + 10);
-        assert_true(reply_limiter_size(l) > 10);
-        reply_limiter_free(l);
-        assert_null(reply_limiter_free(NULL));
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_body),
                 cmocka_unit_test(test_classify),
                 cmocka_unit_test(test_reason),
-                cmocka_unit_test(test_token_bucket),
-                cmocka_unit_test(test_mps_never_exceeded),
-                cmocka_unit_test(test_limiter),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -227,6 +227,47 @@ static void test_parts_pacing(void **state)
                 complete(f, i, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
 }
 
+/* Whatever the mix of lengths and arrival times, the sends of an identity
+ * that start within any one-second window, but the last of them, cost fewer
+ * parts than its rate: each send's parts are paid for before the next. */
+static void test_parts_rate_never_exceeded(void **state)
+{
+        struct fixture *f = *state;
+        static struct item items[MAX_SENT];
+        unsigned parts[MAX_SENT], seed = 1, added = 0;
+        size_t completed = 0;
+        const double rate = 3.;
+        double t = 0.;
+
+        sms_send_queue_set_default_rate(f->q, rate);
+        while (f->n_sent < MAX_SENT) {
+                seed = seed * 1103515245u + 12345u;
+                t += (double)(seed >> 16 & 0x7fff) / 32768. * 0.4; /* bursts and gaps */
+                if (added < MAX_SENT && (seed & 1)) {
+                        parts[added] = 1 + (seed >> 8) % 3;
+                        add(f, &items[added], "+18005550199", "x", SMS_SEND_ANSWER, parts[added],
+                            &plain_ops);
+                        added++;
+                }
+                run_at(f, t);
+                while (completed < f->n_sent)
+                        complete(f, completed++, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+        }
+        for (size_t i = 0; i < f->n_sent; i++) {
+                unsigned n = 0, last = 0;
+
+                if (i > 0)
+                        assert_true(f->sent[i].at >= f->sent[i - 1].at);
+                for (size_t k = i; k < f->n_sent && f->sent[k].at < f->sent[i].at + 1. - 1e-9;
+                     k++) {
+                        n += parts[k];
+                        last = parts[k];
+                }
+                assert_true(n - last < rate + 1e-9);
+        }
+        assert_true(items[0].done);
+}
+
 /* A refused attempt is tried again in place (nothing overtakes it in its
  * class); throttling also holds the identity. */
 static void test_retry_in_place_and_throttle(void **state)
@@ -439,6 +480,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_confirmations_first, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_parts_pacing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_parts_rate_never_exceeded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retry_in_place_and_throttle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attempts_bounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_before_send, setup, teardown),
