@@ -41,6 +41,7 @@
 #include "config.h"
 #include "dedup.h"
 #include "dispatch.h"
+#include "jitter.h"
 #include "job.h"
 #include "job_steps.h"
 #include "keyword.h"
@@ -193,13 +194,7 @@ static int64_t now_ms(struct dispatch *d)
 
 static double random01(struct dispatch *d)
 {
-        uint64_t x = d->rng;
-
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        d->rng = x;
-        return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+        return jitter_next(&d->rng);
 }
 
 static void count_outcome(struct dispatch *d, const char *outcome)
@@ -913,9 +908,7 @@ int dispatch_new(struct ev_loop *loop, const struct config *config, struct spool
                 free(d);
                 return r;
         }
-        d->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)d;
-        if (!d->rng)
-                d->rng = 0x9e3779b97f4a7c15ULL;
+        d->rng = jitter_seed(d);
         register_metrics(d);
         r = agent_turns_new(loop, aws, &d->env.turns);
         if (r < 0) {

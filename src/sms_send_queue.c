@@ -23,6 +23,7 @@
 
 #include "aws.h"
 #include "common.h"
+#include "jitter.h"
 #include "sms_send_queue.h"
 
 enum entry_state {
@@ -125,13 +126,7 @@ static double clock_now(const struct sms_send_queue *q)
 
 static double random01(struct sms_send_queue *q)
 {
-        uint64_t x = q->rng;
-
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        q->rng = x;
-        return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+        return jitter_next(&q->rng);
 }
 
 static double identity_rate(const struct identity *id)
@@ -540,7 +535,7 @@ int sms_send_queue_new(struct ev_loop *loop, struct aws_client *aws, double defa
         q->loop = loop;
         q->aws = aws;
         q->default_rate = default_rate > 0 ? default_rate : 1.;
-        q->rng = ((uint64_t)(uintptr_t)q << 17) ^ 0x9e3779b97f4a7c15ULL;
+        q->rng = jitter_seed(q);
         *ret = q;
         return 0;
 }
