@@ -54,21 +54,26 @@ double sms_rate_documented(const char *number_type, const char *iso_country);
 
 /* What is known of one origination identity. */
 struct sms_rate_identity {
-        char identity[SMS_RATE_IDENTITY_MAX]; /* as configured or texted */
-        char number_type[SMS_RATE_TYPE_MAX];  /* NumberType, "" when unknown */
+        char identity[SMS_RATE_IDENTITY_MAX];        /* as configured or texted */
+        char phone_number_id[SMS_RATE_IDENTITY_MAX]; /* "" when unknown */
+        char arn[SMS_RATE_IDENTITY_MAX];             /* "" when unknown */
+        char number_type[SMS_RATE_TYPE_MAX];         /* NumberType, "" when unknown */
         char iso_country[SMS_RATE_COUNTRY_MAX];
         double parts_per_second;
 };
 
 /* Find identity (an E.164 number, a PhoneNumberId or a PhoneNumberArn) among
  * the PhoneNumbers of one DescribePhoneNumbers result (the parsed JSON body)
- * and fill *ret with its type, country and documented rate. -ENOENT when it
+ * and fill *ret with its type, country, id, ARN and documented rate. -ENOENT when it
  * is not on this page, -EBADMSG when result has no PhoneNumbers list,
  * -EINVAL for bad arguments. */
 int sms_rate_from_phone_numbers(const json_t *result, const char *identity,
                                 struct sms_rate_identity *ret);
 
 /* --- the adaptive rule -------------------------------------------------------------- */
+
+/* Whether name is this identity: its identity, id or ARN. */
+bool sms_rate_identity_is(const struct sms_rate_identity *id, const char *name);
 
 #define SMS_RATE_ADAPT_FLOOR        0.1 /* parts per second */
 #define SMS_RATE_ADAPT_SAME_EVENT_S 1.0
@@ -84,8 +89,9 @@ struct sms_rate_adapt {
 };
 
 void sms_rate_adapt_init(struct sms_rate_adapt *a, double ceiling, double now);
-/* A new ceiling (a SIGHUP, a new learned rate): the current rate is kept when
- * it is lower, so a reload does not undo a decrease. */
+/* A new ceiling (a SIGHUP, a new learned rate): taken at once, unless the
+ * rate is lowered after throttling; then the lowered rate is kept (a reload
+ * does not undo a decrease) and recovers towards the new ceiling. */
 void sms_rate_adapt_set_ceiling(struct sms_rate_adapt *a, double ceiling, double now);
 /* A ThrottlingException at now. Returns true when it lowered the rate, false
  * when it was counted as part of the last decrease. */

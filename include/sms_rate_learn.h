@@ -53,7 +53,9 @@ struct sms_rate_learn_result {
 typedef void (*sms_rate_learn_cb)(int r, const struct sms_rate_learn_result *res, void *userdata);
 
 /* identities: 1..SMS_RATE_LEARN_IDENTITIES E.164 numbers, PhoneNumberIds or
- * ARNs (copied). -EINVAL, -E2BIG, -ENOMEM, or the AWS core's start error. */
+ * ARNs (copied); or NULL and n 0 for every number of the account (each
+ * result's identity is the E.164 number, with its id and ARN). -EINVAL,
+ * -E2BIG, -ENOMEM, or the AWS core's start error. */
 int sms_rate_learn(struct aws_client *aws, const char *const *identities, size_t n,
                    sms_rate_learn_cb cb, void *userdata, struct sms_rate_learn **ret);
 /* Complete with -ECANCELED (later, from the loop). Valid until the callback. */

@@ -18,9 +18,17 @@
  * max(now, next_slot) + n / rate, rate being the identity's parts per second
  * (sms_send_queue_set_rate(), else the queue's default, [sms] max_per_second).
  * So the identity never exceeds its rate in parts, averaged over any send.
- * sms_send_queue_report_throttle() holds an identity for a while after the
- * service said it was sending too fast; that is the hook for a rate that
- * learns (decrease on throttling, recover slowly).
+ * The rate of an identity is, in this order, its own (sms_send_queue_set_rate()),
+ * the rate source's (sms_send_queue_set_rate_source(): the rate learned from
+ * the account), or the queue's default; a ThrottlingException lowers it and
+ * it recovers slowly (sms_rate.h's adaptive rule), and holds the identity
+ * for the backoff (sms_send_queue_report_throttle()).
+ *
+ * OBSERVING. An observer (sms_send_queue_set_observer()) hears how long each
+ * reply waited for its slot, each throttle, and a backlog: when a reply is
+ * added while the expected wait for a new one passes
+ * SMS_SEND_BACKLOG_WAIT_S, at most once per SMS_SEND_BACKLOG_REPORT_S per
+ * identity. sms_send_queue_foreach() shows each identity's state.
  *
  * BEFORE EACH SEND. When an entry's slot has come, and before its first
  * attempt, ops->before_send runs; the owner checks what it must (the spool's
@@ -72,6 +80,8 @@ struct sms_send_entry;
 #define SMS_SEND_BACKOFF_CAP_MS   5000
 #define SMS_SEND_IDENTITIES_MAX   256u
 #define SMS_SEND_ERROR_MAX        512
+#define SMS_SEND_BACKLOG_WAIT_S   60.
+#define SMS_SEND_BACKLOG_REPORT_S 60.
 
 enum sms_send_class {
         SMS_SEND_CONFIRMATION, /* consent replies: before any answer */
@@ -138,6 +148,37 @@ void sms_send_queue_set_default_rate(struct sms_send_queue *q, double parts_per_
 int sms_send_queue_set_rate(struct sms_send_queue *q, const char *identity,
                             double parts_per_second);
 double sms_send_queue_rate(const struct sms_send_queue *q, const char *identity);
+/* The rate of identities without one of their own: > 0, or <= 0 for none
+ * (then the default). Called whenever a rate is needed; fn must be cheap. */
+typedef double (*sms_send_rate_fn)(const char *identity, void *userdata);
+void sms_send_queue_set_rate_source(struct sms_send_queue *q, sms_send_rate_fn fn, void *userdata);
+
+/* Every member may be NULL. Called from the loop, never inside
+ * sms_send_queue_add() except backlog. */
+struct sms_send_observer {
+        /* A reply's first attempt starts after it waited this long for its slot. */
+        void (*waited)(const char *identity, double seconds, void *userdata);
+        /* A ThrottlingException; rate is the rate now, lowered or not. */
+        void (*throttled)(const char *identity, double rate, bool lowered, void *userdata);
+        /* A new reply would wait expected_wait seconds; depth replies are waiting. */
+        void (*backlog)(const char *identity, double expected_wait, size_t depth, void *userdata);
+};
+/* o is borrowed (it outlives the queue or is replaced). */
+void sms_send_queue_set_observer(struct sms_send_queue *q, const struct sms_send_observer *o,
+                                 void *userdata);
+
+struct sms_send_identity_state {
+        const char *identity;
+        size_t depth;         /* replies waiting */
+        double rate;          /* parts per second paced with now */
+        double ceiling;       /* the rate before any throttling */
+        unsigned throttles;   /* ThrottlingExceptions so far */
+        double expected_wait; /* seconds a reply added now would wait */
+};
+typedef void (*sms_send_identity_fn)(const struct sms_send_identity_state *st, void *userdata);
+/* fn for each identity the queue knows (it must not change the queue). */
+void sms_send_queue_foreach(struct sms_send_queue *q, sms_send_identity_fn fn, void *userdata);
+
 /* The service throttled a send of identity: hold its sends for pause_s seconds. */
 void sms_send_queue_report_throttle(struct sms_send_queue *q, const char *identity, double pause_s);
 /* Replies waiting (not on the wire) for identity, or for all (identity NULL). */

@@ -34,6 +34,18 @@ static const char *member(const json_t *o, const char *name)
         return json_string_value(json_object_get(o, name));
 }
 
+static void copy_fitting(char *dst, size_t size, const char *src)
+{
+        if (src && strlen(src) < size)
+                (void)snprintf(dst, size, "%s", src);
+}
+
+bool sms_rate_identity_is(const struct sms_rate_identity *id, const char *name)
+{
+        return !isempty(name) && (streq(id->identity, name) || streq(id->phone_number_id, name) ||
+                                  streq(id->arn, name));
+}
+
 int sms_rate_from_phone_numbers(const json_t *result, const char *identity,
                                 struct sms_rate_identity *ret)
 {
@@ -55,11 +67,12 @@ int sms_rate_from_phone_numbers(const json_t *result, const char *identity,
                     !streq_ptr(member(pn, "PhoneNumberArn"), identity))
                         continue;
                 (void)snprintf(id.identity, sizeof(id.identity), "%s", identity);
+                copy_fitting(id.phone_number_id, sizeof(id.phone_number_id),
+                             member(pn, "PhoneNumberId"));
+                copy_fitting(id.arn, sizeof(id.arn), member(pn, "PhoneNumberArn"));
                 /* Values the table does not know stay out rather than cut short. */
-                if (type && strlen(type) < sizeof(id.number_type))
-                        (void)snprintf(id.number_type, sizeof(id.number_type), "%s", type);
-                if (country && strlen(country) < sizeof(id.iso_country))
-                        (void)snprintf(id.iso_country, sizeof(id.iso_country), "%s", country);
+                copy_fitting(id.number_type, sizeof(id.number_type), type);
+                copy_fitting(id.iso_country, sizeof(id.iso_country), country);
                 id.parts_per_second = sms_rate_documented(id.number_type, id.iso_country);
                 *ret = id;
                 return 0;
@@ -96,10 +109,12 @@ double sms_rate_adapt_current(const struct sms_rate_adapt *a, double now)
 void sms_rate_adapt_set_ceiling(struct sms_rate_adapt *a, double ceiling, double now)
 {
         double current = sms_rate_adapt_current(a, now);
+        bool lowered = current < a->ceiling;
 
         a->ceiling = ceiling > 0 ? ceiling : SMS_RATE_CONSERVATIVE;
-        /* Recovery goes on from where it is now, towards the new ceiling. */
-        a->rate = fmin(current, a->ceiling);
+        /* Not lowered: the new ceiling at once. Lowered: recovery goes on from
+         * where it is now, towards the new ceiling. */
+        a->rate = lowered ? fmin(current, a->ceiling) : a->ceiling;
         if (now - a->last_change > SMS_RATE_ADAPT_QUIET_S)
                 a->last_change = now - SMS_RATE_ADAPT_QUIET_S;
 }

@@ -12,7 +12,8 @@ struct sms_rate_learn {
         struct aws_client *aws;
         struct sms_rate_identity *ids;
         bool *found;
-        size_t n;
+        size_t n, cap;
+        bool all; /* every number of the account */
         unsigned n_found, pages;
         struct aws_call *call; /* the page in flight */
         sms_rate_learn_cb cb;
@@ -47,6 +48,35 @@ static void learn_finish(struct sms_rate_learn *l, int r, const struct aws_error
 
 static int learn_page(struct sms_rate_learn *l, const char *next_token);
 
+/* Every number of one page, appended. */
+static int learn_all(struct sms_rate_learn *l, const json_t *page)
+{
+        const json_t *pn;
+        size_t i;
+
+        json_array_foreach(json_object_get(page, "PhoneNumbers"), i, pn)
+        {
+                const char *number = json_string_value(json_object_get(pn, "PhoneNumber"));
+                struct sms_rate_identity id;
+
+                if (isempty(number) || strlen(number) >= SMS_RATE_IDENTITY_MAX ||
+                    sms_rate_from_phone_numbers(page, number, &id) < 0)
+                        continue;
+                if (l->n == l->cap) {
+                        size_t cap = l->cap ? 2 * l->cap : 16;
+                        struct sms_rate_identity *v = reallocarray(l->ids, cap, sizeof(*v));
+
+                        if (!v)
+                                return -ENOMEM;
+                        l->ids = v;
+                        l->cap = cap;
+                }
+                l->ids[l->n++] = id;
+                l->n_found++;
+        }
+        return 0;
+}
+
 static void page_done(struct aws_call *call, int r, const struct aws_result *res, void *userdata)
 {
         struct sms_rate_learn *l = userdata;
@@ -61,7 +91,14 @@ static void page_done(struct aws_call *call, int r, const struct aws_result *res
                 learn_finish(l, -EBADMSG, NULL);
                 return;
         }
-        for (size_t i = 0; i < l->n; i++) {
+        if (l->all) {
+                r = learn_all(l, res->json);
+                if (r < 0) {
+                        learn_finish(l, r, NULL);
+                        return;
+                }
+        }
+        for (size_t i = 0; i < l->n && !l->all; i++) {
                 struct sms_rate_identity id;
 
                 if (l->found[i] ||
@@ -72,7 +109,7 @@ static void page_done(struct aws_call *call, int r, const struct aws_result *res
                 l->n_found++;
         }
         next = json_string_value(json_object_get(res->json, "NextToken"));
-        if (l->n_found == l->n || isempty(next) || l->pages >= SMS_RATE_LEARN_PAGES) {
+        if ((!l->all && l->n_found == l->n) || isempty(next) || l->pages >= SMS_RATE_LEARN_PAGES) {
                 learn_finish(l, 0, NULL);
                 return;
         }
@@ -109,7 +146,7 @@ int sms_rate_learn(struct aws_client *aws, const char *const *identities, size_t
         struct sms_rate_learn *l;
         int r;
 
-        if (!aws || !identities || n == 0 || !cb)
+        if (!aws || !cb || (!identities && n > 0) || (identities && n == 0))
                 return -EINVAL;
         if (n > SMS_RATE_LEARN_IDENTITIES)
                 return -E2BIG;
@@ -119,14 +156,16 @@ int sms_rate_learn(struct aws_client *aws, const char *const *identities, size_t
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        l->ids = calloc(n, sizeof(*l->ids));
-        l->found = calloc(n, sizeof(*l->found));
+        l->all = n == 0;
+        l->ids = calloc(n ? n : 1, sizeof(*l->ids));
+        l->found = calloc(n ? n : 1, sizeof(*l->found));
         if (!l->ids || !l->found) {
                 learn_free(l);
                 return -ENOMEM;
         }
         l->aws = aws;
         l->n = n;
+        l->cap = n;
         l->cb = cb;
         l->userdata = userdata;
         for (size_t i = 0; i < n; i++) {

@@ -24,6 +24,7 @@
 #include "aws.h"
 #include "common.h"
 #include "jitter.h"
+#include "sms_rate.h"
 #include "sms_send_queue.h"
 
 enum entry_state {
@@ -46,6 +47,7 @@ struct sms_send_entry {
         unsigned attempts;
         unsigned checks;
         double not_before; /* backoff: clock before which it may not go */
+        double added;      /* clock when it was added */
         bool checked;      /* before_send said go */
         bool cancelled;
         struct aws_call *call;
@@ -69,10 +71,12 @@ struct identity {
         struct identity *next;
         struct sms_send_queue *q;
         char *name;
-        double rate;      /* parts per second of its own; 0: the queue's default */
-        double next_slot; /* clock at which the next send may start */
+        double rate; /* parts per second of its own; 0: the rate source's, or the default */
+        struct sms_rate_adapt adapt; /* the rate paced with: that one, lowered on throttling */
+        double next_slot;            /* clock at which the next send may start */
         double held_until;
-        unsigned sending; /* attempts on the wire */
+        double backlog_warned; /* clock of the last backlog report */
+        unsigned sending;      /* attempts on the wire */
         struct class_list cls[_SMS_SEND_CLASS_MAX];
         ev_timer wake;
 };
@@ -81,6 +85,10 @@ struct sms_send_queue {
         struct ev_loop *loop;
         struct aws_client *aws;
         double default_rate;
+        sms_send_rate_fn rate_fn;
+        void *rate_userdata;
+        const struct sms_send_observer *observer;
+        void *observer_userdata;
         struct identity *ids;
         size_t n_ids;
         struct sms_send_entry *all;
@@ -129,11 +137,29 @@ static double random01(struct sms_send_queue *q)
         return jitter_next(&q->rng);
 }
 
-static double identity_rate(const struct identity *id)
+/* The rate the identity may send at: its own, else the rate source's, else
+ * the queue's default. */
+static double identity_ceiling(const struct identity *id)
 {
-        double r = id->rate > 0 ? id->rate : id->q->default_rate;
+        const struct sms_send_queue *q = id->q;
+        double r = id->rate;
 
-        return r > 0 ? r : 1.;
+        if (!(r > 0) && q->rate_fn)
+                r = q->rate_fn(id->name, q->rate_userdata);
+        if (!(r > 0))
+                r = q->default_rate;
+        return r > 0 ? r : SMS_RATE_CONSERVATIVE;
+}
+
+/* The rate to pace with now: the ceiling, lowered after throttling
+ * (sms_rate.h's adaptive rule). */
+static double identity_rate(struct identity *id, double now)
+{
+        double ceiling = identity_ceiling(id);
+
+        if (id->adapt.ceiling != ceiling)
+                sms_rate_adapt_set_ceiling(&id->adapt, ceiling, now);
+        return sms_rate_adapt_current(&id->adapt, now);
 }
 
 /* --- lists ------------------------------------------------------------------------- */
@@ -313,6 +339,8 @@ static int identity_get(struct sms_send_queue *q, const char *name, struct ident
                 return -ENOMEM;
         }
         id->q = q;
+        sms_rate_adapt_init(&id->adapt, identity_ceiling(id), clock_now(q));
+        id->backlog_warned = -INFINITY;
         ev_timer_init(&id->wake, wake_cb, 0., 0.);
         id->wake.data = id;
         id->next = q->ids;
@@ -346,7 +374,9 @@ static void entry_send(struct identity *id, struct sms_send_entry *e, double now
         int r;
 
         list_remove(&id->cls[e->send_class], e);
-        id->next_slot = MAX(now, id->next_slot) + (double)e->parts / identity_rate(id);
+        id->next_slot = MAX(now, id->next_slot) + (double)e->parts / identity_rate(id, now);
+        if (e->attempts == 0 && id->q->observer && id->q->observer->waited)
+                id->q->observer->waited(id->name, now - e->added, id->q->observer_userdata);
         r = start_attempt(e);
         if (r < 0) {
                 id->sending--;
@@ -414,6 +444,50 @@ static void identity_run(struct identity *id)
         }
         if (isfinite(wait))
                 identity_wake(id, wait);
+}
+
+/* The service said the identity sends too fast: hold it for the backoff and
+ * lower its rate (the throttles of sends already on the wire count once). */
+static void identity_throttled(struct identity *id, double pause_s)
+{
+        struct sms_send_queue *q = id->q;
+        double now = clock_now(q);
+        bool lowered;
+
+        (void)identity_rate(id, now); /* the ceiling as it is now */
+        lowered = sms_rate_adapt_throttled(&id->adapt, now);
+        if (q->observer && q->observer->throttled)
+                q->observer->throttled(id->name, sms_rate_adapt_current(&id->adapt, now), lowered,
+                                       q->observer_userdata);
+        sms_send_queue_report_throttle(q, id->name, pause_s);
+}
+
+/* Seconds a reply added now would wait for its slot: the parts ahead of it
+ * at the current rate, after the current slot and any hold. */
+static double identity_expected_wait(struct identity *id, double now)
+{
+        double parts = 0, start = MAX(now, MAX(id->next_slot, id->held_until));
+
+        for (int c = 0; c < _SMS_SEND_CLASS_MAX; c++)
+                for (const struct sms_send_entry *e = id->cls[c].head; e; e = e->next)
+                        parts += e->parts;
+        return start - now + parts / identity_rate(id, now);
+}
+
+static void backlog_check(struct identity *id, double now)
+{
+        struct sms_send_queue *q = id->q;
+        double wait;
+
+        if (!q->observer || !q->observer->backlog ||
+            now - id->backlog_warned < SMS_SEND_BACKLOG_REPORT_S)
+                return;
+        wait = identity_expected_wait(id, now);
+        if (wait <= SMS_SEND_BACKLOG_WAIT_S)
+                return;
+        id->backlog_warned = now;
+        q->observer->backlog(id->name, wait, sms_send_queue_depth(q, id->name),
+                             q->observer_userdata);
 }
 
 static double backoff_s(struct sms_send_queue *q, enum aws_error_kind kind, unsigned attempts)
@@ -499,7 +573,7 @@ static void attempt_done(const struct reply_result *res, void *userdata)
 
                         e->not_before = clock_now(q) + s;
                         if (kind == AWS_ERROR_THROTTLING)
-                                sms_send_queue_report_throttle(q, id->name, s);
+                                identity_throttled(id, s);
                         e->state = ENTRY_WAITING;
                         list_push_front(&id->cls[e->send_class], e);
                         identity_wake(id, 0.);
@@ -635,11 +709,13 @@ int sms_send_queue_add(struct sms_send_queue *q, const struct sms_send_request *
                 w += len[i] + 1;
         }
         e->state = ENTRY_WAITING;
+        e->added = clock_now(q);
         e->all_next = q->all;
         if (q->all)
                 q->all->all_prev = e;
         q->all = e;
         list_push_back(&id->cls[e->send_class], e);
+        backlog_check(id, e->added);
         identity_wake(id, 0.);
         if (ret)
                 *ret = e;
@@ -659,6 +735,43 @@ void sms_send_entry_cancel(struct sms_send_entry *e)
                 /* Not recalled: the attempt completes; it only will not be retried. */
                 return;
         /* CHECKING: sms_send_entry_proceed() finishes it. */
+}
+
+void sms_send_queue_set_rate_source(struct sms_send_queue *q, sms_send_rate_fn fn, void *userdata)
+{
+        if (!q)
+                return;
+        q->rate_fn = fn;
+        q->rate_userdata = userdata;
+}
+
+void sms_send_queue_set_observer(struct sms_send_queue *q, const struct sms_send_observer *o,
+                                 void *userdata)
+{
+        if (!q)
+                return;
+        q->observer = o;
+        q->observer_userdata = userdata;
+}
+
+void sms_send_queue_foreach(struct sms_send_queue *q, sms_send_identity_fn fn, void *userdata)
+{
+        double now;
+
+        if (!q || !fn)
+                return;
+        now = clock_now(q);
+        for (struct identity *id = q->ids; id; id = id->next)
+                fn(
+                        &(struct sms_send_identity_state){
+                                .identity = id->name,
+                                .depth = sms_send_queue_depth(q, id->name),
+                                .rate = identity_rate(id, now),
+                                .ceiling = identity_ceiling(id),
+                                .throttles = id->adapt.throttles,
+                                .expected_wait = identity_expected_wait(id, now),
+                        },
+                        userdata);
 }
 
 void sms_send_queue_set_default_rate(struct sms_send_queue *q, double parts_per_second)
@@ -683,10 +796,10 @@ int sms_send_queue_set_rate(struct sms_send_queue *q, const char *identity, doub
 
 double sms_send_queue_rate(const struct sms_send_queue *q, const char *identity)
 {
-        const struct identity *id = q ? identity_find(q, identity) : NULL;
+        struct identity *id = q ? identity_find(q, identity) : NULL;
 
         if (id)
-                return identity_rate(id);
+                return identity_rate(id, clock_now(q));
         return q ? q->default_rate : 0;
 }
 

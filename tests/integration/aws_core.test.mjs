@@ -359,6 +359,13 @@ test('rate learning: each identity\'s type, country and documented parts per sec
     ]);
     const pages = standin.requests('sms').filter((r) => r.operation === 'DescribePhoneNumbers');
     assert.equal(pages.length, 2);
+
+    // Every number of the account: all 104, over the same two pages.
+    const all = (await awsreq(['rate-learn'])).lines[0];
+    assert.equal(all.r, 0);
+    assert.ok(all.identities.length >= 104);
+    assert.deepEqual(all.identities.find((i) => i.identity === '+15550160'),
+      { identity: '+15550160', type: 'SHORT_CODE', country: 'US', parts_per_second: 100 });
     assert.ok(pages.every((p) => p.body.MaxResults === 100));
     assert.equal(pages[0].body.NextToken, undefined);
     assert.equal(typeof pages[1].body.NextToken, 'string');

@@ -19,7 +19,8 @@
  *   consent-cycles TABLE PHONE N   N opt-out/opt-in pairs through consent_set(),
  *                              one after the other; one line at the end with
  *                              "written" (changes written) and the last "r"
- *   rate-learn ID...           sms_rate_learn() for the identities: one line with
+ *   rate-learn [ID...]         sms_rate_learn() for the identities (none: every
+ *                              number of the account): one line with
  *                              "r", "found", "denied", "code" and "identities"
  *                              [{identity, type, country, parts_per_second}]
  *   parallel N COMMAND...      N copies at once
@@ -397,9 +398,9 @@ static int start_command(struct one *o, char **a, int n)
                 r = aws_creds_get(t->creds, creds_cb, o, NULL);
         else if (streq(cmd, "consent-cycles") && n == 4)
                 r = start_cycles(o, a[1], a[2], a[3]);
-        else if (streq(cmd, "rate-learn") && n >= 2)
-                r = sms_rate_learn(t->aws, (const char *const *)a + 1, (size_t)n - 1, rate_learned,
-                                   o, NULL);
+        else if (streq(cmd, "rate-learn"))
+                r = sms_rate_learn(t->aws, n > 1 ? (const char *const *)a + 1 : NULL, (size_t)n - 1,
+                                   rate_learned, o, NULL);
         else
                 fprintf(stderr, "awsreq: bad command or arguments: %s\n", cmd);
 

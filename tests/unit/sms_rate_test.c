@@ -157,9 +157,14 @@ static void test_adapt_set_ceiling(void **state)
         /* ... and a lower ceiling applies at once. */
         sms_rate_adapt_set_ceiling(&a, 3, 25);
         assert_true(sms_rate_adapt_current(&a, 25) == 3);
+        /* Not lowered: a higher ceiling applies at once too. */
         sms_rate_adapt_set_ceiling(&a, 10, 30);
-        assert_true(sms_rate_adapt_current(&a, 30) == 3);
-        assert_true(fabs(sms_rate_adapt_current(&a, 40) - 5) < 1e-9);
+        assert_true(sms_rate_adapt_current(&a, 30) == 10);
+        /* Lowered: a higher ceiling is recovered towards. */
+        assert_true(sms_rate_adapt_throttled(&a, 40));
+        sms_rate_adapt_set_ceiling(&a, 20, 41);
+        assert_true(sms_rate_adapt_current(&a, 41) == 5);
+        assert_true(fabs(sms_rate_adapt_current(&a, 55) - (5 + 5 * 0.4)) < 1e-9);
 }
 
 int main(void)

@@ -282,6 +282,8 @@ static void test_retry_in_place_and_throttle(void **state)
         assert_int_equal(f->n_sent, 1);
         complete(f, 0, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_THROTTLING);
         assert_false(a.done);
+        /* The identity's rate is halved for a while (sms_rate.h). */
+        assert_float_equal(sms_send_queue_rate(f->q, "+18005550199"), 50., 1e-9);
         run_at(f, 0.); /* held: the throttling backoff is at least 1 ms */
         assert_int_equal(f->n_sent, 1);
         add(f, &c, "+18005550199", "confirmation", SMS_SEND_CONFIRMATION, 1, &plain_ops);
@@ -290,7 +292,9 @@ static void test_retry_in_place_and_throttle(void **state)
         run_at(f, 10.);
         assert_int_equal(f->n_sent, 2);
         run_at(f, 10.01);
+        assert_int_equal(f->n_sent, 2); /* 50 parts a second now */
         run_at(f, 10.02);
+        run_at(f, 10.04);
         assert_int_equal(f->n_sent, 4);
         assert_string_equal(f->sent[1].body, "confirmation");
         assert_string_equal(f->sent[2].body, "first");
