@@ -118,7 +118,7 @@ struct config {
         unsigned sms_max_segments;   /* 3 (1-10): longer answers are cut at a word boundary */
         char *sms_max_price;         /* NULL: unset; decimal price per segment, e.g. "0.05" */
         unsigned sms_time_to_live;   /* 0: unset; seconds (5-259200) */
-        unsigned sms_max_per_second; /* 1: sends per second per origination identity */
+        unsigned sms_max_per_second; /* 0 (unset): learned; else parts/s per identity */
 
         /* [dispatch] */
         unsigned dispatch_concurrency;      /* 64: messages being worked on at once */

@@ -24,6 +24,8 @@ int ctl_table_add(struct ctl_table *t, const char *const *cells);
 size_t ctl_table_rows(const struct ctl_table *t);
 /* The whole table, one line per row, each ending in '\n'; NULL on OOM. */
 char *ctl_table_format(const struct ctl_table *t);
+/* Print "\n" title ":\n" and the table on stdout, and free the table. 0 or -ENOMEM. */
+int ctl_table_print_titled(struct ctl_table *t, const char *title);
 
 /* Width of s in UTF-8 characters (continuation bytes not counted). */
 size_t ctl_text_width(const char *s);

@@ -136,7 +136,7 @@ const struct config_item config_items[] = {
         {"sms", "max_price", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_max_price), 0, check_price},
         {"sms", "time_to_live", CONFIG_UINT, "0", 0, 259200, 0, OFF(sms_time_to_live), 0,
          check_time_to_live},
-        {"sms", "max_per_second", CONFIG_UINT, "1", 1, 1000, 0, OFF(sms_max_per_second), 0, NULL},
+        {"sms", "max_per_second", CONFIG_UINT, NULL, 1, 1000, 0, OFF(sms_max_per_second), 0, NULL},
 
         /* [dispatch] */
         {"dispatch", "concurrency", CONFIG_UINT, "64", 1, 4096, 0, OFF(dispatch_concurrency), 0,

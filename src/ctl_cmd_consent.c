@@ -74,7 +74,6 @@ static int print_record(struct ctl *ctl, const char *phone, json_t *item)
         };
         struct ctl_table *t;
         const json_t *h, *e;
-        char *s;
         size_t i;
 
         if (ctl->json)
@@ -115,13 +114,7 @@ static int print_record(struct ctl *ctl, const char *phone, json_t *item)
                         return -ENOMEM;
                 }
         }
-        s = ctl_table_format(t);
-        ctl_table_free(t);
-        if (!s)
-                return -ENOMEM;
-        printf("\nconsent_history:\n%s", s);
-        free(s);
-        return 0;
+        return ctl_table_print_titled(t, "consent_history");
 }
 
 static const char *operator_name(void)

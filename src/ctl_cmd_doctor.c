@@ -26,10 +26,10 @@ static const char usage[] =
         "  phone-number   the number is ACTIVE\n"
         "  message-type   the number's message type matches [sms] message_type\n"
         "                 (TRANSACTIONAL expected)\n"
-        "  rate           replies at [sms] max_per_second, of up to [sms] max_segments\n"
-        "                 parts, stay within the number's message parts per second\n"
+        "  rate           the number's message parts per second, which twowayd learns\n"
         "                 (its documented MPS: US toll-free 3, US 10DLC 1, US and CA\n"
-        "                 short codes 100, CA long codes 1, other long codes 10, else 1)\n"
+        "                 short codes 100, CA long codes 1, other long codes 10, else 1);\n"
+        "                 a warning when [sms] max_per_second overrides it with more\n"
         "  two-way        two-way messaging is on and points at a topic in [sns] topic_arns\n"
         "  opt-outs       self-managed opt-outs are on\n"
         "  topic-policy   the topic policy lets sms-voice.amazonaws.com publish\n"
@@ -113,6 +113,20 @@ static void check_credentials(struct doctor *d)
                       "no AWS credentials: %s", strerror(-r));
 }
 
+/* DescribePhoneNumbers failed: the daemon cannot learn its rates either. */
+static void rate_unknown(struct doctor *d)
+{
+        if (d->ctl->config->sms_max_per_second > 0)
+                check(d, CHECK_WARN, "rate", "allow sms-voice:DescribePhoneNumbers",
+                      "twowayd cannot read the numbers' types; [sms] max_per_second = %u "
+                      "sets the rate",
+                      d->ctl->config->sms_max_per_second);
+        else
+                check(d, CHECK_WARN, "rate", "allow sms-voice:DescribePhoneNumbers",
+                      "twowayd cannot learn the numbers' message parts per second without "
+                      "sms-voice:DescribePhoneNumbers and sends at 1 a second");
+}
+
 /* The numbers to look at: --phone-number, or those whose channel is one of ours. */
 static json_t *numbers_to_check(struct doctor *d, const char *which)
 {
@@ -120,9 +134,13 @@ static json_t *numbers_to_check(struct doctor *d, const char *which)
         size_t i;
 
         if (which) {
-                if (ctl_phone_find(d->ctl, which, &pn) < 0) {
+                int r = ctl_phone_find(d->ctl, which, &pn);
+
+                if (r < 0) {
                         check(d, CHECK_FAIL, "phone-number", "see 'twowayctl status'",
                               "cannot find %s", which);
+                        if (r != -ENOENT)
+                                rate_unknown(d);
                         return NULL;
                 }
                 out = json_pack("[o]", pn);
@@ -131,6 +149,7 @@ static json_t *numbers_to_check(struct doctor *d, const char *which)
         if (ctl_phone_list(d->ctl, &all) < 0) {
                 check(d, CHECK_FAIL, "phone-number", "see the error above",
                       "cannot list the phone numbers");
+                rate_unknown(d);
                 return NULL;
         }
         out = json_array();
@@ -147,40 +166,38 @@ static json_t *numbers_to_check(struct doctor *d, const char *which)
         return out;
 }
 
-/* Replies go out at [sms] max_per_second per origination identity, each of
- * up to [sms] max_segments parts; the number may send its MPS in parts. */
+/* twowayd sends at most the number's documented message parts per second,
+ * learned from DescribePhoneNumbers, unless [sms] max_per_second overrides it. */
 static void check_rate(struct doctor *d, const json_t *pn)
 {
         const struct config *c = d->ctl->config;
         const char *num = ctl_phone_str(pn, "PhoneNumber"), *type = ctl_phone_str(pn, "NumberType");
         const char *country = ctl_phone_str(pn, "IsoCountryCode");
         double mps = sms_rate_documented(type, country);
-        unsigned worst = c->sms_max_per_second * c->sms_max_segments;
-        unsigned fit = (unsigned)(mps / c->sms_max_segments);
         _cleanup_free_ char *fix = NULL;
-        int n;
 
-        if (worst <= mps) {
+        if (c->sms_max_per_second == 0) {
                 check(d, CHECK_OK, "rate", NULL,
-                      "%s (%s %s) may send %g message parts a second; replies go at %u a "
-                      "second of up to %u parts",
-                      num, *type ? type : "type unknown", country, mps, c->sms_max_per_second,
-                      c->sms_max_segments);
+                      "%s (%s %s) may send %g message parts a second: twowayd learns that and "
+                      "paces its replies at it",
+                      num, *type ? type : "type unknown", country, mps);
                 return;
         }
-        n = fit >= 1 ? asprintf(&fix, "set [sms] max_per_second = %u", fit)
-                     : asprintf(&fix,
-                                "set [sms] max_segments = %u and max_per_second = 1, or have "
-                                "AWS raise the number's MPS",
-                                (unsigned)mps > 0 ? (unsigned)mps : 1);
-        if (n < 0)
+        if (c->sms_max_per_second <= mps) {
+                check(d, CHECK_OK, "rate", NULL,
+                      "%s (%s %s) may send %g message parts a second; [sms] max_per_second = %u "
+                      "overrides that",
+                      num, *type ? type : "type unknown", country, mps, c->sms_max_per_second);
+                return;
+        }
+        if (asprintf(&fix,
+                     "remove [sms] max_per_second (the rate is then learned), or set it to %g",
+                     mps) < 0)
                 fix = NULL;
         check(d, CHECK_WARN, "rate", fix,
-              "%s (%s %s) may send %g message parts a second, but %u replies a second "
-              "([sms] max_per_second) of up to %u parts ([sms] max_segments) are up to %u: "
-              "the excess is refused with ThrottlingException and retried",
-              num, *type ? type : "type unknown", country, mps, c->sms_max_per_second,
-              c->sms_max_segments, worst);
+              "%s (%s %s) may send %g message parts a second, but [sms] max_per_second = %u: the "
+              "excess is refused with ThrottlingException, slowing the replies down",
+              num, *type ? type : "type unknown", country, mps, c->sms_max_per_second);
 }
 
 static void check_number(struct doctor *d, const json_t *pn)

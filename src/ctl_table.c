@@ -98,6 +98,18 @@ size_t ctl_table_rows(const struct ctl_table *t)
         return t ? t->n_rows - 1 : 0;
 }
 
+int ctl_table_print_titled(struct ctl_table *t, const char *title)
+{
+        char *s = ctl_table_format(t);
+
+        ctl_table_free(t);
+        if (!s)
+                return -ENOMEM;
+        printf("\n%s:\n%s", title, s);
+        free(s);
+        return 0;
+}
+
 char *ctl_table_format(const struct ctl_table *t)
 {
         _cleanup_free_ size_t *width = NULL;

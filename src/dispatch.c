@@ -47,6 +47,8 @@
 #include "keyword.h"
 #include "keyword_config.h"
 #include "metrics.h"
+#include "sms_rate.h"
+#include "sms_rates.h"
 #include "sms_send_queue.h"
 #include "spool.h"
 
@@ -81,6 +83,7 @@ struct dispatch_job {
 
 struct dispatch {
         struct job_env env;
+        struct sms_rates *rates; /* the send queue's rates */
         struct job *jobs;
         unsigned n_jobs;
         unsigned slots[_SLOT_MAX];
@@ -901,7 +904,12 @@ int dispatch_new(struct ev_loop *loop, const struct config *config, struct spool
                 return log_error_errno(r, "pipeline.rules_failed", LOG_NOFIELDS,
                                        "cannot build the keyword rules: %m");
         }
-        r = sms_send_queue_new(loop, aws, config->sms_max_per_second, &d->env.sendq);
+        r = sms_send_queue_new(loop, aws, SMS_RATE_CONSERVATIVE, &d->env.sendq);
+        if (r >= 0) {
+                r = sms_rates_new(aws, d->env.sendq, config, &d->rates);
+                if (r < 0)
+                        d->env.sendq = sms_send_queue_free(d->env.sendq);
+        }
         if (r < 0) {
                 keyword_rules_free(d->env.rules);
                 business_days_holidays_done(&d->env.holidays);
@@ -955,6 +963,7 @@ struct dispatch *dispatch_free(struct dispatch *d)
                 else
                         job_free(j);
         }
+        sms_rates_free(d->rates);
         /* Completes the replies that were waiting (their jobs are orphaned). */
         sms_send_queue_free(d->env.sendq);
         agent_turns_free(d->env.turns);
@@ -990,7 +999,7 @@ void dispatch_set_config(struct dispatch *d, const struct config *config)
                 d->env.rules = rules;
                 d->env.holidays = holidays;
         }
-        sms_send_queue_set_default_rate(d->env.sendq, config->sms_max_per_second);
+        sms_rates_set_config(d->rates, config);
         /* Jobs read the config at each step and copy what outlives a step. */
         d->env.config = config;
         dispatch_kick(d);

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
+import { SmsError } from '../standin/sms.mjs';
 import { SAFE_AWS_ENV, configText, startDaemon, tempDir } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
@@ -249,30 +250,40 @@ test('doctor: everything in order exits 0', async (t) => {
   assert.match(human.stdout, /0 failed, 0 warnings/);
 });
 
-test('doctor: replies that can exceed the number\'s message parts per second warn, with the setting that fits', async (t) => {
-  // Toll-free in the US: 3 parts a second; the defaults (1 reply a second of up
-  // to 3 parts) fit.
+test('doctor: the rate check shows the number\'s message parts per second and warns when the override is higher', async (t) => {
+  // Toll-free in the US: 3 parts a second, learned by twowayd.
   const { f, d } = await goodState(t);
   let res = await doctor(d, f);
   assert.equal(res.byCheck.rate[0].status, 'ok');
-  assert.match(res.byCheck.rate[0].message, /\(TOLL_FREE US\) may send 3 message parts a second; replies go at 1 a second of up to 3 parts/);
+  assert.match(res.byCheck.rate[0].message, /\(TOLL_FREE US\) may send 3 message parts a second: twowayd learns that/);
 
-  // A US 10DLC number sends 1 part a second: a 3-part reply a second is too much.
-  standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { NumberType: 'TEN_DLC' });
-  res = await doctor(d, f);
-  assert.equal(res.r.code, 0, 'a warning, not a failure');
-  assert.equal(res.byCheck.rate[0].status, 'warn');
-  assert.match(res.byCheck.rate[0].message, /\(TEN_DLC US\) may send 1 message parts a second, but 1 replies a second .* are up to 3: the excess is refused with ThrottlingException and retried/);
-  assert.equal(res.byCheck.rate[0].fix, "set [sms] max_segments = 1 and max_per_second = 1, or have AWS raise the number's MPS");
-
-  // A long code in Great Britain: 10 parts a second; 5 replies of 3 parts are 15.
+  // A long code in Great Britain: 10 parts a second; an override of 5 is fine, 20 is not.
   standin.sms.patchPhoneNumber(f.phone.PhoneNumberId, { NumberType: 'LONG_CODE', IsoCountryCode: 'GB' });
   const c = configFile(t, { topicArn: f.topicArn });
-  writeFileSync(c.path, readFileSync(c.path, 'utf8').replace('[sms]', '[sms]\nmax_per_second = 5'));
+  const base = readFileSync(c.path, 'utf8');
+  writeFileSync(c.path, base.replace('[sms]', '[sms]\nmax_per_second = 5'));
+  res = await doctor(c.path, f);
+  assert.equal(res.byCheck.rate[0].status, 'ok');
+  assert.match(res.byCheck.rate[0].message, /\(LONG_CODE GB\) may send 10 message parts a second; \[sms\] max_per_second = 5 overrides that/);
+  writeFileSync(c.path, base.replace('[sms]', '[sms]\nmax_per_second = 20'));
   res = await doctor(c.path, f);
   assert.equal(res.byCheck.rate[0].status, 'warn');
-  assert.match(res.byCheck.rate[0].message, /\(LONG_CODE GB\) may send 10 message parts a second, but 5 replies a second/);
-  assert.equal(res.byCheck.rate[0].fix, 'set [sms] max_per_second = 3');
+  assert.match(res.byCheck.rate[0].message, /may send 10 message parts a second, but \[sms\] max_per_second = 20: the excess is refused with ThrottlingException/);
+  assert.equal(res.byCheck.rate[0].fix, 'remove [sms] max_per_second (the rate is then learned), or set it to 10');
+
+  // DescribePhoneNumbers refused: twowayd could not learn the rate either.
+  const describe = standin.sms.handlers.get('DescribePhoneNumbers');
+  standin.sms.setHandler('DescribePhoneNumbers', () => {
+    throw new SmsError(400, 'AccessDeniedException', 'not authorized to perform: sms-voice:DescribePhoneNumbers');
+  });
+  try {
+    res = await doctor(d, f);
+  } finally {
+    standin.sms.setHandler('DescribePhoneNumbers', describe);
+  }
+  assert.equal(res.byCheck.rate[0].status, 'warn');
+  assert.match(res.byCheck.rate[0].message, /cannot learn the numbers' message parts per second without sms-voice:DescribePhoneNumbers and sends at 1 a second/);
+  assert.equal(res.byCheck.rate[0].fix, 'allow sms-voice:DescribePhoneNumbers');
 });
 
 test('doctor: a number that is not ACTIVE fails', async (t) => {
@@ -488,6 +499,8 @@ test('spool ls / show / retry / purge on a spool the daemon wrote', async (t) =>
   const d = await daemon(t, { topicArn: f.topicArn });
   const sns = standin.sns;
   const deliver = (msg) => sns.deliver(d.url, msg);
+  // The daemon reads the numbers' rates first (DescribePhoneNumbers, also sms-voice).
+  await d.waitForLog((l) => l.event === 'sms.rates_learned' || l.event === 'sms.rate_unknown', 10000);
   // One message whose reply send is cut off (may have been sent: dead), one unusable.
   standin.faults.push('sms', { drop: true });
   let res = await deliver(sns.notification({ topicArn: f.topicArn, message: sns.inboundSms({ from: '+14255550601', to: OUR_NUMBER, body: 'HELP' }) }));
@@ -699,7 +712,8 @@ test('status lists every page of phone numbers; AWS errors name the call and the
   assert.equal(r.code, 0, r.stderr);
   const all = standin.sms.phoneNumbers();
   assert.ok(all.length > 2);
-  assert.deepEqual(json(r).map((n) => n.phone_number), all.map((n) => n.PhoneNumber));
+  assert.deepEqual(json(r).numbers.map((n) => n.phone_number), all.map((n) => n.PhoneNumber));
+  assert.equal(json(r).send_queues, null, 'no daemon answers on this config\'s port');
   const human = await ctl(c.path, ['status']);
   assert.match(human.stdout, /^NUMBER +ID +STATUS +TYPE +MESSAGE +TWO-WAY +TWO-WAY CHANNEL +SELF-MANAGED OPT-OUTS$/m);
 

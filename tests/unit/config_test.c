@@ -398,7 +398,7 @@ static void test_defaults(void **state)
         assert_int_equal(c->sms_max_segments, 3);
         assert_null(c->sms_max_price);
         assert_int_equal(c->sms_time_to_live, 0);
-        assert_int_equal(c->sms_max_per_second, 1);
+        assert_int_equal(c->sms_max_per_second, 0);
         assert_int_equal(c->dispatch_concurrency, 64);
         assert_int_equal(c->dispatch_max_age_s, 3600);
         assert_int_equal(c->dispatch_retry_initial_ms, 1000);

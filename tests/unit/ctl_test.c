@@ -22,6 +22,7 @@
 #include "ctl_args.h"
 #include "ctl_consent.h"
 #include "ctl_delivery.h"
+#include "ctl_metrics.h"
 #include "ctl_phone.h"
 #include "ctl_policy.h"
 #include "ctl_sns.h"
@@ -551,6 +552,38 @@ static void test_form_encode(void **state)
 
 /* ---- consent --------------------------------------------------------------------------------- */
 
+static void test_metrics_send_queues(void **state)
+{
+        static const char text[] =
+                "# HELP twowayd_sms_queue_depth Replies waiting\n"
+                "# TYPE twowayd_sms_queue_depth gauge\n"
+                "twowayd_sms_queue_depth{identity=\"+18005550199\"} 12\n"
+                "twowayd_sms_rate_parts_per_second{identity=\"+18005550199\"} 1.5\n"
+                "twowayd_sms_identity_info{identity=\"+18005550199\",type=\"TOLL_FREE\","
+                "country=\"US\",source=\"learned\"} 1\n"
+                "twowayd_sms_throttles_total{identity=\"+18005550199\"} 2\n"
+                "twowayd_sms_queue_depth{identity=\"pool-\\\"x\\\"\"} 0\n"
+                "twowayd_sms_queue_depth_other{identity=\"+1\"} 5\n"
+                "twowayd_pipeline_in_flight 3\n"
+                "twowayd_sms_queue_depth{identity=\"broken\n";
+        json_t *q = ctl_metrics_send_queues(text);
+        char *s;
+
+        assert_non_null(q);
+        s = json_dumps(q, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(s,
+                            "[{\"country\":\"US\",\"depth\":12.0,\"identity\":\"+18005550199\","
+                            "\"rate\":1.5,\"source\":\"learned\",\"throttles\":2.0,\"type\":"
+                            "\"TOLL_FREE\"},{\"country\":\"\",\"depth\":0.0,\"identity\":"
+                            "\"pool-\\\"x\\\"\",\"rate\":null,\"source\":\"\",\"throttles\":null,"
+                            "\"type\":\"\"}]");
+        free(s);
+        json_decref(q);
+        q = ctl_metrics_send_queues("");
+        assert_int_equal(json_array_size(q), 0);
+        json_decref(q);
+}
+
 static void test_consent_plain(void **state)
 {
         json_t *item = json_loads(
@@ -644,6 +677,7 @@ int main(void)
                 cmocka_unit_test(test_xml_text),
                 cmocka_unit_test(test_xml_subscriptions),
                 cmocka_unit_test(test_form_encode),
+                cmocka_unit_test(test_metrics_send_queues),
                 cmocka_unit_test(test_consent_plain),
                 cmocka_unit_test(test_spool_no_recover),
         };
