@@ -12,6 +12,11 @@
 //      SendTextMessage against the instant local stand-ins; whole conversations/s
 //   5. mode 3: 1,000 conversations waiting on a 2 s agent: daemon RSS and
 //      /healthz latency meanwhile
+//   6. mode 4 (burst): 200 senders at once on one US toll-free number (3 message
+//      parts a second, learned from DescribePhoneNumbers, enforced by the
+//      stand-in), a STOP from someone else once 20 replies are out: the time to
+//      the last reply, the STOP's confirmation time, the throttles
+//      (BENCH_ONLY_BURST=1 runs this mode alone)
 //
 // Raw results: build/bench/results.json; a table on stdout. Every wait is
 // bounded; BENCH_ACK_N, BENCH_CONV_N, BENCH_SLOW_N, BENCH_CONNS override sizes.
@@ -391,6 +396,50 @@ async function modeConversations(standin, files, n) {
   }
 }
 
+async function modeBurst(standin, n = 200) {
+  const number = standin.sms.addPhoneNumber({ phoneNumber: '+18005559300', numberType: 'TOLL_FREE', isoCountryCode: 'US' }).PhoneNumber;
+  standin.bedrock.setResponder((text) => `Thanks, noted: ${text.slice(0, 40)}`);
+  const d = await startTwowayd('burst', { standin, env: standin.env(), tail: '[dispatch]\nconcurrency = 256\n' });
+  const fromNumber = () => standin.sms.sent().filter((m) => m.OriginationIdentity === number);
+  const deliver = (from, body) => standin.sns.deliver(d.url, standin.sns.notification({
+    message: standin.sns.inboundSms({ from, to: number, body, inboundMessageId: crypto.randomUUID() }),
+  }));
+  try {
+    await waitUntil(() => readFileSync(d.logPath, 'utf8').includes('"event":"sms.rate"'), 10000);
+    const senders = Array.from({ length: n }, (_, i) => `+1425777${String(1000 + i)}`);
+    const t0 = performance.now();
+    const queue = [...senders];
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      for (let p = queue.shift(); p; p = queue.shift()) await deliver(p, `question from ${p}`);
+    }));
+    const acked_s = (performance.now() - t0) / 1000;
+    await waitUntil(() => fromNumber().length >= 20, 30000);
+    const stopper = '+14257779999';
+    const ts = performance.now();
+    await deliver(stopper, 'STOP');
+    const confirmed = await waitUntil(() => (fromNumber().some((m) => m.DestinationPhoneNumber === stopper) ? performance.now() : null), 30000, 5);
+    const stopPosition = fromNumber().findIndex((m) => m.DestinationPhoneNumber === stopper) + 1;
+    const last = await waitUntil(() => (fromNumber().length >= n + 1 ? performance.now() : null), 150000, 10);
+    const throttles = standin.sms.throttled().filter((m) => m.OriginationIdentity === number).length;
+    const log = readFileSync(d.logPath, 'utf8');
+    return {
+      config: 'US toll-free number (3 parts/s learned), [dispatch] concurrency = 256, one-part answers',
+      senders: n,
+      all_acknowledged_after_s: acked_s,
+      answered: fromNumber().length - 1,
+      last_reply_after_s: last ? (last - t0) / 1000 : null,
+      ideal_s: n / 3,
+      stop_confirmed_after_ms: confirmed ? confirmed - ts : null,
+      stop_confirmation_was_send: stopPosition,
+      throttles,
+      backlog_warnings: (log.match(/"event":"sms\.backlog"/g) ?? []).length,
+      metrics: await scrape(d),
+    };
+  } finally {
+    await d.stop();
+  }
+}
+
 async function modeSlowAgent(standin, files, n) {
   standin.bedrock.setResponder((text) => ({ chunks: [`Slow answer to ${text.slice(0, 20)}`], delayMs: AGENT_DELAY_MS }));
   const sent0 = standin.sms.sent().length;
@@ -470,6 +519,18 @@ function table(r) {
   return rows.map(([k, v, t]) => `${k.padEnd(w0)}  ${v.padStart(w1)}  ${t}`).join('\n');
 }
 
+function burstTable(b) {
+  const rows = [
+    [`${b.senders} senders at once, one toll-free number: last reply after`, `${b.last_reply_after_s?.toFixed(1)} s`, `${b.ideal_s.toFixed(1)} s at 3 parts/s`],
+    ['  STOP in the middle confirmed after', `${b.stop_confirmed_after_ms?.toFixed(0)} ms`, `send ${b.stop_confirmation_was_send} of ${b.senders + 1}`],
+    ['  ThrottlingException answers', `${b.throttles}`, '0'],
+    ['  sms.backlog warnings', `${b.backlog_warnings}`, 'at most one a minute'],
+  ];
+  const w0 = Math.max(...rows.map((x) => x[0].length));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  return rows.map(([k, v, t]) => `${k.padEnd(w0)}  ${v.padStart(w1)}  ${t}`).join('\n');
+}
+
 // ---- main ------------------------------------------------------------------------------
 
 async function main() {
@@ -482,6 +543,17 @@ async function main() {
 
   const standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' });
   const reqFiles = [];
+  if (process.env.BENCH_ONLY_BURST) {
+    try {
+      log('mode 4: a burst of 200 senders on one toll-free number');
+      results.burst = await modeBurst(standin);
+    } finally {
+      await standin.close();
+    }
+    writeFileSync(join(OUT, 'results-burst.json'), JSON.stringify(results, null, 2) + '\n');
+    console.log(burstTable(results.burst));
+    return;
+  }
   try {
     log(`pre-signing ${WARM_N + ACK_N + CONV_N + SLOW_N} SNS notifications`);
     const ts = performance.now();
@@ -503,6 +575,8 @@ async function main() {
       results.conversations = await modeConversations(standin, files, CONV_N);
       log(`mode 3: ${SLOW_N} conversations on a ${AGENT_DELAY_MS} ms agent`);
       results.slow_agent = await modeSlowAgent(standin, files, SLOW_N);
+      log('mode 4: a burst of 200 senders on one toll-free number');
+      results.burst = await modeBurst(standin);
     }
   } finally {
     await standin.close();
@@ -511,6 +585,7 @@ async function main() {
   results.total_s = (Date.now() - started) / 1000;
   writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   if (results.slow_agent) console.log(table(results));
+  if (results.burst) console.log(burstTable(results.burst));
   console.log(`\nraw results: ${join(OUT, 'results.json')} (${results.total_s.toFixed(0)} s)`);
 }
 
