@@ -75,8 +75,7 @@ static int print_queues(const json_t *queues)
 
         if (!t)
                 return -ENOMEM;
-        json_array_foreach(queues, i, q)
-        {
+        json_array_foreach(queues, i, q) {
                 char rate[32] = "", depth[32] = "", throttles[32] = "";
                 const json_t *v;
                 const char *cells[7];

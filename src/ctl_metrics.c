@@ -49,8 +49,9 @@ static json_t *entry_for(json_t *list, const char *identity)
         json_t *e;
         size_t i;
 
-        json_array_foreach(list, i, e) if (streq(json_string_value(json_object_get(e, "identity")),
-                                                 identity)) return e;
+        json_array_foreach(list, i, e)
+                if (streq(json_string_value(json_object_get(e, "identity")), identity))
+                        return e;
         e = json_pack("{s:s,s:s,s:s,s:s,s:n,s:n,s:n}", "identity", identity, "type", "", "country",
                       "", "source", "", "rate", "depth", "throttles");
         if (!e || json_array_append_new(list, e) < 0)

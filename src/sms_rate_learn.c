@@ -54,8 +54,7 @@ static int learn_all(struct sms_rate_learn *l, const json_t *page)
         const json_t *pn;
         size_t i;
 
-        json_array_foreach(json_object_get(page, "PhoneNumbers"), i, pn)
-        {
+        json_array_foreach(json_object_get(page, "PhoneNumbers"), i, pn) {
                 const char *number = json_string_value(json_object_get(pn, "PhoneNumber"));
                 struct sms_rate_identity id;
 
