@@ -1567,9 +1567,12 @@ int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, cons
         return not_changed(s, id);
 }
 
-int spool_dead(struct spool *s, int64_t id, const char *reason)
+/* A row leaves for good with a reason: dead, or superseded by an opt-out.
+ * Both statements bind (id, reason, updated_at). */
+static int close_with_reason(struct spool *s, int stmt, int64_t id, const char *reason,
+                             const char *what)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_DEAD];
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[stmt];
         int r;
 
         if (isempty(reason))
@@ -1577,26 +1580,20 @@ int spool_dead(struct spool *s, int64_t id, const char *reason)
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, reason, (int)reason_len(reason), SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now_ms());
-        r = step_write(s, st, "dead");
+        r = step_write(s, st, what);
         if (r != 0)
                 return r < 0 ? r : 0;
         return not_changed(s, id);
 }
 
+int spool_dead(struct spool *s, int64_t id, const char *reason)
+{
+        return close_with_reason(s, ST_DEAD, id, reason, "dead");
+}
+
 int spool_supersede(struct spool *s, int64_t id, const char *reason)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_SUPERSEDE];
-        int r;
-
-        if (isempty(reason))
-                return -EINVAL;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, reason, (int)reason_len(reason), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now_ms());
-        r = step_write(s, st, "supersede");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return close_with_reason(s, ST_SUPERSEDE, id, reason, "supersede");
 }
 
 int spool_supersede_earlier(struct spool *s, const char *sender, int64_t received_at, int64_t id,
