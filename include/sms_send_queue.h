@@ -40,9 +40,12 @@
  * RETRIES. A failure after which the message certainly was not sent
  * (reply_classify_failure() RETRY: throttling, 5xx, no connection) is tried
  * again at the head of its class after a backoff, at most
- * SMS_SEND_ATTEMPTS_MAX attempts; a throttling answer also holds the whole
- * identity for that backoff. A failure after which it may have been sent is
- * never retried (UNKNOWN).
+ * SMS_SEND_ATTEMPTS_MAX failed attempts; a throttling answer also holds the
+ * whole identity for that backoff. Throttling answers are not counted among
+ * those attempts (the number is busy, the reply is fine): they have a budget
+ * of their own, SMS_SEND_THROTTLES_MAX per reply, about five minutes of
+ * unbroken throttling at the capped backoff. A failure after which it may
+ * have been sent is never retried (UNKNOWN).
  *
  * CANCEL. sms_send_entry_cancel() withdraws an entry that has not been
  * handed to SendTextMessage: it completes as CANCELLED (from the loop). An
@@ -74,7 +77,8 @@ struct aws_client;
 struct sms_send_queue;
 struct sms_send_entry;
 
-#define SMS_SEND_ATTEMPTS_MAX     6 /* SendTextMessage attempts of one reply */
+#define SMS_SEND_ATTEMPTS_MAX     6  /* failed SendTextMessage attempts of one reply */
+#define SMS_SEND_THROTTLES_MAX    64 /* throttled attempts of one reply, counted apart */
 #define SMS_SEND_BACKOFF_BASE_MS  200
 #define SMS_SEND_THROTTLE_BASE_MS 1000
 #define SMS_SEND_BACKOFF_CAP_MS   5000
@@ -92,7 +96,7 @@ enum sms_send_class {
 enum sms_send_outcome {
         SMS_SEND_SENT,      /* message_id set */
         SMS_SEND_OPTED_OUT, /* the destination is on the AWS opt-out list: not sent */
-        SMS_SEND_REFUSED,   /* certainly not sent, given up (permanent, or attempts spent) */
+        SMS_SEND_REFUSED,   /* certainly not sent, given up (permanent, or a budget spent) */
         SMS_SEND_UNKNOWN,   /* may have been sent: never tried again */
         SMS_SEND_WITHDRAWN, /* before_send said no: nothing sent */
         SMS_SEND_CANCELLED, /* cancelled before it went on the wire: nothing sent */
@@ -103,7 +107,7 @@ struct sms_send_result {
         enum sms_send_outcome outcome;
         const char *message_id; /* SENT: the MessageId ("" when none) */
         const char *error;      /* REFUSED, UNKNOWN, OPTED_OUT: what the last attempt said */
-        unsigned attempts;      /* SendTextMessage attempts made */
+        unsigned attempts;      /* SendTextMessage attempts made, throttled ones included */
 };
 
 struct sms_send_ops {

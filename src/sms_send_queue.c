@@ -45,6 +45,7 @@ struct sms_send_entry {
         enum sms_send_class send_class;
         unsigned parts;
         unsigned attempts;
+        unsigned throttles; /* attempts answered ThrottlingException: not failures of the reply */
         unsigned checks;
         double not_before; /* backoff: clock before which it may not go */
         double added;      /* clock when it was added */
@@ -532,6 +533,17 @@ void sms_send_entry_proceed(struct sms_send_entry *e, enum sms_send_check verdic
         identity_wake(id, 0.);
 }
 
+/* A throttle says the identity is busy, not that this reply is bad: it does
+ * not spend the reply's attempts (a burst would otherwise lose replies that
+ * certainly were never sent), only a budget of its own, so that a number
+ * throttled without end still ends its replies. */
+static bool may_retry(struct sms_send_entry *e, const struct reply_result *res)
+{
+        if (res->error && res->error->kind == AWS_ERROR_THROTTLING)
+                return ++e->throttles < SMS_SEND_THROTTLES_MAX;
+        return e->attempts - e->throttles < SMS_SEND_ATTEMPTS_MAX;
+}
+
 static void attempt_done(const struct reply_result *res, void *userdata)
 {
         struct sms_send_entry *e = userdata;
@@ -566,7 +578,7 @@ static void attempt_done(const struct reply_result *res, void *userdata)
                         entry_finish(e, SMS_SEND_CANCELLED);
                         return;
                 }
-                if (e->attempts < SMS_SEND_ATTEMPTS_MAX) {
+                if (may_retry(e, res)) {
                         enum aws_error_kind kind =
                                 res->error ? res->error->kind : AWS_ERROR_TRANSIENT;
                         double s = backoff_s(q, kind, e->attempts);

@@ -15,7 +15,7 @@
 #include "common.h"
 #include "sms_send_queue.h"
 
-#define MAX_SENT 64
+#define MAX_SENT 128
 
 struct sent {
         char body[64];
@@ -328,6 +328,58 @@ static void test_attempts_bounded(void **state)
         assert_int_equal(a.attempts, SMS_SEND_ATTEMPTS_MAX);
 }
 
+/* A burst of throttling spends none of a reply's attempts: the reply that was
+ * throttled twenty times and then failed five times more still goes out. */
+static void test_throttles_spend_no_attempts(void **state)
+{
+        struct fixture *f = *state;
+        struct item a;
+        double t = 0.;
+        unsigned i;
+
+        add(f, &a, "+18005550199", "x", SMS_SEND_ANSWER, 1, &plain_ops);
+        for (i = 0; i < 20; i++) {
+                run_at(f, t);
+                assert_int_equal(f->n_sent, i + 1);
+                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_THROTTLING);
+                assert_false(a.done);
+                t += 60.;
+        }
+        for (; i < 20 + SMS_SEND_ATTEMPTS_MAX - 1; i++) {
+                run_at(f, t);
+                assert_int_equal(f->n_sent, i + 1);
+                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
+                assert_false(a.done);
+                t += 60.;
+        }
+        run_at(f, t);
+        assert_int_equal(f->n_sent, i + 1);
+        complete(f, i, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+        assert_true(a.done);
+        assert_int_equal(a.outcome, SMS_SEND_SENT);
+        assert_int_equal(a.attempts, 20 + SMS_SEND_ATTEMPTS_MAX);
+}
+
+/* A number throttled without end still ends its replies, after a budget of its own. */
+static void test_throttles_bounded(void **state)
+{
+        struct fixture *f = *state;
+        struct item a;
+        double t = 0.;
+
+        add(f, &a, "+18005550199", "x", SMS_SEND_ANSWER, 1, &plain_ops);
+        for (unsigned i = 0; i < SMS_SEND_THROTTLES_MAX; i++) {
+                assert_false(a.done);
+                run_at(f, t);
+                assert_int_equal(f->n_sent, i + 1);
+                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_THROTTLING);
+                t += 60.;
+        }
+        assert_true(a.done);
+        assert_int_equal(a.outcome, SMS_SEND_REFUSED);
+        assert_int_equal(a.attempts, SMS_SEND_THROTTLES_MAX);
+}
+
 /* The check runs when the slot has come; while an answer is being checked,
  * confirmations still go; a withdrawn answer sends nothing. */
 static void test_check_before_send(void **state)
@@ -487,6 +539,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_parts_rate_never_exceeded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retry_in_place_and_throttle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attempts_bounded, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_throttles_spend_no_attempts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_throttles_bounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_before_send, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_free_completes_waiting, setup, teardown),
