@@ -83,7 +83,7 @@ TOOL_BINS += $(BUILD)/tests/tools/twowayd-ut
 
 PROGS := $(BUILD)/twowayd $(if $(wildcard src/twowayctl.c),$(BUILD)/twowayctl)
 
-.PHONY: all check check-unit check-integration unit-bins tools deps deps-node demo \
+.PHONY: all check check-unit check-integration check-standin unit-bins tools deps deps-node demo \
         install uninstall clean lint format
 
 all: $(PROGS)
@@ -192,6 +192,10 @@ check-unit: all unit-bins
 
 check-integration: all tools
 	$(Q)BUILD=$(BUILD) tests/run-tests integration
+
+# The stand-in's own tests need no build of ours, only its npm packages.
+check-standin: deps-node
+	$(Q)BUILD=$(BUILD) tests/run-tests standin
 
 demo: deps
 	@$(MAKE) -s all tools

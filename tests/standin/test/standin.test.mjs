@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const standinDir = path.join(here, '..', 'standin');
+const standinDir = path.join(here, '..');
 // Resolve the signing libraries from the stand-in's own node_modules.
 const requireStandin = createRequire(path.join(standinDir, 'package.json'));
 const { SignatureV4 } = await import(requireStandin.resolve('@smithy/signature-v4'));

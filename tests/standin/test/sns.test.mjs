@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const standinDir = path.join(here, '..', 'standin');
+const standinDir = path.join(here, '..');
 const { startStandin } = await import(path.join(standinDir, 'standin.mjs'));
 const {
   stringToSign, signatureAlgorithm, verifyMessage, formatSnsBody, deliver, deliverWithRetries,
