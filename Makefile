@@ -61,18 +61,30 @@ else
 Q := @
 endif
 
-# Every src/*.c but the program entry points forms the library that the
-# daemon, the control tool, the unit tests and the test tools link.
-MAINS    := src/twowayd.c src/twowayctl.c
-LIB_SRCS := $(filter-out $(MAINS),$(sort $(wildcard src/*.c)))
+# The daemon's modules: every src/*.c but the daemon's entry point. They form
+# the library that the daemon, the control tool, the unit tests and the test
+# tools link.
+DAEMON_MAIN := src/twowayd.c
+LIB_SRCS := $(filter-out $(DAEMON_MAIN),$(sort $(wildcard src/*.c)))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libtwowayd.a
 
+# twowayctl, the operator tool, keeps its sources and headers apart in src/ctl/
+# and links on top of the library. src/ctl is on no include path: its files
+# find their headers beside them, and the daemon's modules cannot reach them.
+CTL_MAIN := src/ctl/twowayctl.c
+CTL_SRCS := $(filter-out $(CTL_MAIN),$(sort $(wildcard src/ctl/*.c)))
+CTL_OBJS := $(CTL_SRCS:src/%.c=$(BUILD)/obj/%.o)
+CTL_LIB  := $(BUILD)/libtwowayctl.a
+
 # Unit tests see module internals (UNITTEST), so they link a second copy of
-# the library built with -DTWOWAYD_UNIT_TEST.
+# the libraries built with -DTWOWAYD_UNIT_TEST. tests/unit/ mirrors src/:
+# tests/unit/ctl/ holds the tests of src/ctl/.
 UT_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/ut/%.o)
 UT_LIB   := $(BUILD)/libtwowayd-ut.a
-UNIT_SRCS := $(sort $(wildcard tests/unit/*_test.c))
+UT_CTL_OBJS := $(CTL_SRCS:src/%.c=$(BUILD)/ut/%.o)
+UT_CTL_LIB  := $(BUILD)/libtwowayctl-ut.a
+UNIT_SRCS := $(sort $(wildcard tests/unit/*_test.c tests/unit/ctl/*_test.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
@@ -81,7 +93,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 # (TWOWAYD_TEST_NOW, agent_turn.h) that the installed daemon does not have.
 TOOL_BINS += $(BUILD)/tests/tools/twowayd-ut
 
-PROGS := $(BUILD)/twowayd $(if $(wildcard src/twowayctl.c),$(BUILD)/twowayctl)
+PROGS := $(BUILD)/twowayd $(if $(wildcard $(CTL_MAIN)),$(BUILD)/twowayctl)
 
 .PHONY: all check check-unit check-integration check-standin unit-bins tools deps deps-node demo \
         install uninstall clean lint format
@@ -106,24 +118,35 @@ $(UT_LIB): $(UT_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(CTL_LIB): $(CTL_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(UT_CTL_LIB): $(UT_CTL_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/twowayd: $(BUILD)/obj/twowayd.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
-$(BUILD)/twowayctl: $(BUILD)/obj/twowayctl.o $(LIB)
+$(BUILD)/twowayctl: $(BUILD)/obj/ctl/twowayctl.o $(CTL_LIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
-
-$(BUILD)/obj/twowayd.o $(BUILD)/obj/twowayctl.o: $(BUILD)/obj/%.o: src/%.c
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(CTL_LIB) $(LIB) $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UT_LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC [ut] $<")
 	$(Q)$(CC) $(CPPFLAGS) -DTWOWAYD_UNIT_TEST $(CFLAGS) $(shell pkg-config --cflags cmocka) \
 		$(LDFLAGS) -o $@ $< $(UT_LIB) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+# The tool's tests see its headers too (the daemon's never do).
+$(BUILD)/tests/unit/ctl/%: tests/unit/ctl/%.c $(UT_CTL_LIB) $(UT_LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC [ut] $<")
+	$(Q)$(CC) $(CPPFLAGS) -iquote src/ctl -DTWOWAYD_UNIT_TEST $(CFLAGS) \
+		$(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< $(UT_CTL_LIB) $(UT_LIB) \
+		$(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/tests/tools/twowayd-ut: $(BUILD)/obj/twowayd.o $(UT_LIB)
 	@mkdir -p $(@D)
@@ -222,11 +245,12 @@ uninstall:
 -include packaging/packaging.mk fuzz/fuzz.mk bench/bench.mk tests/tests.mk tests/systemd/systemd.mk
 
 # --- hygiene -------------------------------------------------------------------
-FORMAT_FILES = $(wildcard src/*.c include/*.h tests/unit/*.c tests/tools/*.c)
+FORMAT_FILES = $(wildcard src/*.c include/*.h src/ctl/*.c src/ctl/*.h tests/unit/*.c \
+                          tests/unit/ctl/*.c tests/tools/*.c)
 BANNED := strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets|gmtime|localtime|system
 lint:
 	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
-	$(Q)! grep -nE '\b($(BANNED))\s*\(' src/*.c include/*.h || { echo "banned function used"; exit 1; }
+	$(Q)! grep -nE '\b($(BANNED))\s*\(' src/*.c include/*.h src/ctl/*.c src/ctl/*.h || { echo "banned function used"; exit 1; }
 
 format:
 	$(Q)clang-format -i $(FORMAT_FILES)
@@ -234,4 +258,5 @@ format:
 clean:
 	rm -rf build
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/ut/*.d $(BUILD)/tests/*/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/ctl/*.d $(BUILD)/ut/*.d $(BUILD)/ut/ctl/*.d \
+                    $(BUILD)/tests/*/*.d $(BUILD)/tests/unit/ctl/*.d)

@@ -23,7 +23,7 @@ PKG_RPM_TOP := $(CURDIR)/build/rpm
 
 MAN_PAGES     := packaging/man/twowayd.8 packaging/man/twowayd.conf.5
 MAN_PAGES_CTL := packaging/man/twowayctl.8
-HAVE_CTL      := $(if $(wildcard src/twowayctl.c),1)
+HAVE_CTL      := $(if $(wildcard src/ctl/twowayctl.c),1)
 
 # --- make install: what the Makefile's own install target leaves out ----------
 # Hooked in as a prerequisite, so "make install" installs everything the
