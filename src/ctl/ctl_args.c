@@ -57,6 +57,10 @@ int ctl_args_parse(int argc, char *const *argv, const struct ctl_opt *opts, size
             max_pos > CTL_ARGS_MAX_POS)
                 return -EINVAL;
 
+        for (size_t k = 0; k < n_opts; k++)
+                a.names[k] = opts[k].name;
+        a.n_opts = n_opts;
+
         for (i = 0; i < argc; i++) {
                 const char *s = argv[i];
                 const struct ctl_opt *o;
@@ -120,20 +124,19 @@ int ctl_args_parse(int argc, char *const *argv, const struct ctl_opt *opts, size
         return 0;
 }
 
-const char *ctl_args_get(const struct ctl_args *a, const struct ctl_opt *opts, size_t n_opts,
-                         const char *name)
+const char *ctl_args_get(const struct ctl_args *a, const char *name)
 {
-        size_t idx;
-
-        if (!a || !opts || !name || !find_long(opts, n_opts, name, strlen(name), &idx))
+        if (!a || !name)
                 return NULL;
-        return a->values[idx];
+        for (size_t i = 0; i < a->n_opts; i++)
+                if (streq(a->names[i], name))
+                        return a->values[i];
+        return NULL;
 }
 
-bool ctl_args_has(const struct ctl_args *a, const struct ctl_opt *opts, size_t n_opts,
-                  const char *name)
+bool ctl_args_has(const struct ctl_args *a, const char *name)
 {
-        return ctl_args_get(a, opts, n_opts, name) != NULL;
+        return ctl_args_get(a, name) != NULL;
 }
 
 int ctl_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret)

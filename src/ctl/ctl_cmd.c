@@ -35,11 +35,6 @@ int ctl_cmd_usage_error(const char *usage, const char *fmt, ...)
         return CTL_EXIT_USAGE;
 }
 
-const char *ctl_cmd_opt(const struct ctl_cmdline *cl, const char *name)
-{
-        return ctl_args_get(&cl->args, cl->opts, cl->n_opts, name);
-}
-
 bool ctl_cmd_begin(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
                    size_t n_opts, size_t max_pos, const char *usage, enum ctl_needs needs,
                    struct ctl_cmdline *ret, int *ret_exit)
@@ -63,16 +58,16 @@ bool ctl_cmd_begin(struct ctl *ctl, int argc, char **argv, const struct ctl_opt 
                 *ret_exit = ctl_cmd_usage_error(usage, "%s", err);
                 return false;
         }
-        if (ctl_cmd_opt(ret, "help")) {
+        if (ctl_args_has(&ret->args, "help")) {
                 fputs(usage, stdout);
                 *ret_exit = CTL_EXIT_OK;
                 return false;
         }
-        if (ctl_cmd_opt(ret, "config"))
-                ctl->config_path = ctl_cmd_opt(ret, "config");
-        if (ctl_cmd_opt(ret, "json"))
+        if (ctl_args_has(&ret->args, "config"))
+                ctl->config_path = ctl_args_get(&ret->args, "config");
+        if (ctl_args_has(&ret->args, "json"))
                 ctl->json = true;
-        if (ctl_cmd_opt(ret, "verbose"))
+        if (ctl_args_has(&ret->args, "verbose"))
                 ctl->verbose = true;
         log_set_max_level(ctl->verbose ? LOG_DEBUG : LOG_CRIT);
 

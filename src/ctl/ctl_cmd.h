@@ -32,11 +32,11 @@ enum ctl_needs {
 /* Parse argv (argv[0] is the command) with opts plus the common options;
  * handle --help (usage on stdout), usage errors (on stderr), -c, --json, -v,
  * then load what the command needs. Returns true to go on; false with
- * *ret_exit set otherwise. */
+ * *ret_exit set otherwise. The command reads its options from ret->args by
+ * name (ctl_args_get(), ctl_args_has()). */
 bool ctl_cmd_begin(struct ctl *ctl, int argc, char **argv, const struct ctl_opt *opts,
                    size_t n_opts, size_t max_pos, const char *usage, enum ctl_needs needs,
                    struct ctl_cmdline *ret, int *ret_exit);
-const char *ctl_cmd_opt(const struct ctl_cmdline *cl, const char *name);
 /* Print "twowayctl: MESSAGE" and the usage hint; returns CTL_EXIT_USAGE. */
 int ctl_cmd_usage_error(const char *usage, const char *fmt, ...) _printf_(2, 3);
 /* Pretty JSON and a newline on stdout; consumes o. Returns 0 or -ENOMEM. */

@@ -229,7 +229,7 @@ int ctl_cmd_consent(struct ctl *ctl, int argc, char **argv)
                                                   "number");
         verb = cl.args.pos[0];
         phone = cl.args.pos[1];
-        note = ctl_cmd_opt(&cl, "note");
+        note = ctl_args_get(&cl.args, "note");
         if (!streq(verb, "get") && !streq(verb, "opt-out") && !streq(verb, "opt-in"))
                 return ctl_cmd_usage_error(usage, "unknown consent action '%s'", verb);
         if (!aws_e164_is_valid(phone))

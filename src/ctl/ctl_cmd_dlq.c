@@ -269,9 +269,9 @@ int ctl_cmd_dlq(struct ctl *ctl, int argc, char **argv)
         if (cl.args.n_pos != 1)
                 return ctl_cmd_usage_error(usage, "dlq needs ls or replay");
         verb = cl.args.pos[0];
-        topic_arg = ctl_cmd_opt(&cl, "topic-arn");
-        limit_arg = ctl_cmd_opt(&cl, "limit");
-        endpoint_arg = ctl_cmd_opt(&cl, "endpoint");
+        topic_arg = ctl_args_get(&cl.args, "topic-arn");
+        limit_arg = ctl_args_get(&cl.args, "limit");
+        endpoint_arg = ctl_args_get(&cl.args, "endpoint");
         if (!streq(verb, "ls") && !streq(verb, "replay"))
                 return ctl_cmd_usage_error(usage, "unknown dlq action '%s'", verb);
         if (limit_arg && (!streq(verb, "ls") || ctl_parse_uint(limit_arg, 1, 100000, &limit) < 0))

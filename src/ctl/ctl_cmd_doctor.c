@@ -527,7 +527,7 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
         if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_AWS, &cl,
                            &code))
                 return code;
-        endpoint = ctl_cmd_opt(&cl, "endpoint");
+        endpoint = ctl_args_get(&cl.args, "endpoint");
         if (endpoint && !ctl_url_scheme(endpoint))
                 return ctl_cmd_usage_error(usage, "--endpoint needs an http(s) URL");
         d.checks = json_array();
@@ -537,7 +537,7 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
 
         check_credentials(&d);
         if (d.have_creds) {
-                numbers = numbers_to_check(&d, ctl_cmd_opt(&cl, "phone-number"));
+                numbers = numbers_to_check(&d, ctl_args_get(&cl.args, "phone-number"));
                 json_array_foreach(numbers, i, pn) {
                         const char *ch = ctl_phone_str(pn, "TwoWayChannelArn");
 
@@ -567,7 +567,7 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
         } else
                 check(&d, CHECK_FAIL, "aws", "fix the credentials first",
                       "phone number, topic and table checks skipped: no credentials");
-        check_healthz(&d, ctl_cmd_opt(&cl, "healthz-url"));
+        check_healthz(&d, ctl_args_get(&cl.args, "healthz-url"));
         if (d.have_creds)
                 check_table(&d);
 

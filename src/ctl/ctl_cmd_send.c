@@ -75,9 +75,9 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
                            CTL_NEEDS_AWS, &cl, &code))
                 return code;
         c = ctl->config;
-        to = ctl_cmd_opt(&cl, "to");
-        body = ctl_cmd_opt(&cl, "body");
-        from = ctl_cmd_opt(&cl, "from") ?: c->sms_origination_identity;
+        to = ctl_args_get(&cl.args, "to");
+        body = ctl_args_get(&cl.args, "body");
+        from = ctl_args_get(&cl.args, "from") ?: c->sms_origination_identity;
         if (!aws_e164_is_valid(to))
                 return ctl_cmd_usage_error(send_usage, "--to needs a number in E.164 form (+...)");
         if (isempty(body))
@@ -96,7 +96,7 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
         if (aws_rule_check(AWS_RULE_SMS_MESSAGE_BODY, body, why, sizeof(why)) < 0)
                 return ctl_cmd_usage_error(send_usage, "--body: %s", why);
 
-        if (!ctl_cmd_opt(&cl, "force")) {
+        if (!ctl_args_has(&cl.args, "force")) {
                 r = opted_out(ctl, to);
                 if (r < 0)
                         return CTL_EXIT_FAIL;
@@ -178,10 +178,10 @@ int ctl_cmd_simulate(struct ctl *ctl, int argc, char **argv)
         if (!ctl_cmd_begin(ctl, argc, argv, simulate_opts, ARRAY_SIZE(simulate_opts), 0,
                            simulate_usage, CTL_NEEDS_CONFIG, &cl, &code))
                 return code;
-        from = ctl_cmd_opt(&cl, "from");
-        body = ctl_cmd_opt(&cl, "body");
-        to = ctl_cmd_opt(&cl, "to") ?: ctl->config->sms_origination_identity;
-        topic = ctl_cmd_opt(&cl, "topic-arn") ?: ctl->config->sns_topic_arns[0];
+        from = ctl_args_get(&cl.args, "from");
+        body = ctl_args_get(&cl.args, "body");
+        to = ctl_args_get(&cl.args, "to") ?: ctl->config->sms_origination_identity;
+        topic = ctl_args_get(&cl.args, "topic-arn") ?: ctl->config->sns_topic_arns[0];
         if (!aws_e164_is_valid(from))
                 return ctl_cmd_usage_error(simulate_usage,
                                            "--from needs a number in E.164 form (+...)");

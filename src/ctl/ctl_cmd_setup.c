@@ -424,12 +424,12 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
         if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_CONFIG, &cl,
                            &code))
                 return code;
-        which = ctl_cmd_opt(&cl, "phone-number");
-        s.topic = ctl_cmd_opt(&cl, "topic-arn");
-        s.endpoint = ctl_cmd_opt(&cl, "endpoint");
-        s.role = ctl_cmd_opt(&cl, "role-arn");
-        s.dry_run = ctl_cmd_opt(&cl, "dry-run") != NULL;
-        timeout_arg = ctl_cmd_opt(&cl, "timeout");
+        which = ctl_args_get(&cl.args, "phone-number");
+        s.topic = ctl_args_get(&cl.args, "topic-arn");
+        s.endpoint = ctl_args_get(&cl.args, "endpoint");
+        s.role = ctl_args_get(&cl.args, "role-arn");
+        s.dry_run = ctl_args_has(&cl.args, "dry-run");
+        timeout_arg = ctl_args_get(&cl.args, "timeout");
         if (isempty(which))
                 return ctl_cmd_usage_error(usage, "--phone-number is required (an id, ARN or "
                                                   "+E164 number)");

@@ -284,8 +284,8 @@ int ctl_cmd_spool(struct ctl *ctl, int argc, char **argv)
         if (cl.args.n_pos == 0)
                 return ctl_cmd_usage_error(usage, "spool needs ls, show, retry, purge or salvage");
         verb = cl.args.pos[0];
-        state_arg = ctl_cmd_opt(&cl, "state");
-        limit_arg = ctl_cmd_opt(&cl, "limit");
+        state_arg = ctl_args_get(&cl.args, "state");
+        limit_arg = ctl_args_get(&cl.args, "limit");
         if (streq(verb, "ls")) {
                 if (cl.args.n_pos != 1)
                         return ctl_cmd_usage_error(usage, "spool ls takes no ID");

@@ -115,7 +115,7 @@ int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
         r = ctl_phone_list(ctl, &numbers);
         if (r < 0)
                 return CTL_EXIT_FAIL;
-        queues = send_queues(ctl, ctl_cmd_opt(&cl, "daemon-url"));
+        queues = send_queues(ctl, ctl_args_get(&cl.args, "daemon-url"));
         if (ctl->json)
                 r = ctl_print_json(json_pack("{s:o,s:o}", "numbers", ctl_phone_json(numbers),
                                              "send_queues", queues ? queues : json_null()));

@@ -80,18 +80,18 @@ int main(int argc, char **argv)
                            sizeof(err));
         if (r < 0)
                 return ctl_cmd_usage_error(usage, "%s", err);
-        if (a.values[3]) {
+        if (ctl_args_has(&a, "help")) {
                 fputs(usage, stdout);
                 return CTL_EXIT_OK;
         }
-        if (a.values[4]) {
+        if (ctl_args_has(&a, "version")) {
                 printf("twowayctl " TWOWAYD_VERSION "\n");
                 return CTL_EXIT_OK;
         }
-        if (a.values[0])
-                ctl.config_path = a.values[0];
-        ctl.json = a.values[1] != NULL;
-        ctl.verbose = a.values[2] != NULL;
+        if (ctl_args_has(&a, "config"))
+                ctl.config_path = ctl_args_get(&a, "config");
+        ctl.json = ctl_args_has(&a, "json");
+        ctl.verbose = ctl_args_has(&a, "verbose");
 
         if (1 + a.next >= argc)
                 return ctl_cmd_usage_error(usage, "no command given");

@@ -66,17 +66,17 @@ static void test_args_forms(void **state)
         assert_int_equal(a.n_pos, 2);
         assert_string_equal(a.pos[0], "get");
         assert_string_equal(a.pos[1], "+14255550123");
-        assert_string_equal(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "note"), "a b");
-        assert_string_equal(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "config"), "x.conf");
-        assert_true(ctl_args_has(&a, opts, ARRAY_SIZE(opts), "json"));
-        assert_true(ctl_args_has(&a, opts, ARRAY_SIZE(opts), "verbose"));
-        assert_null(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "undeclared"));
+        assert_string_equal(ctl_args_get(&a, "note"), "a b");
+        assert_string_equal(ctl_args_get(&a, "config"), "x.conf");
+        assert_true(ctl_args_has(&a, "json"));
+        assert_true(ctl_args_has(&a, "verbose"));
+        assert_null(ctl_args_get(&a, "undeclared"));
 
         char *glued[] = {"-cfile", "--note", "--", "--", "-x"};
         assert_int_equal(parse(ARRAY_SIZE(glued), glued, 2, false, &a, err), 0);
-        assert_string_equal(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "config"), "file");
+        assert_string_equal(ctl_args_get(&a, "config"), "file");
         /* A value may start with dashes; after "--" everything is positional. */
-        assert_string_equal(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "note"), "--");
+        assert_string_equal(ctl_args_get(&a, "note"), "--");
         assert_int_equal(a.n_pos, 1);
         assert_string_equal(a.pos[0], "-x");
 }
@@ -115,8 +115,8 @@ static void test_args_stop_at_command(void **state)
         assert_int_equal(parse(ARRAY_SIZE(argv), argv, 0, true, &a, err), 0);
         assert_int_equal(a.next, 3);
         assert_int_equal(a.n_pos, 0);
-        assert_string_equal(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "config"), "f");
-        assert_null(ctl_args_get(&a, opts, ARRAY_SIZE(opts), "note"));
+        assert_string_equal(ctl_args_get(&a, "config"), "f");
+        assert_null(ctl_args_get(&a, "note"));
 }
 
 static void test_checks(void **state)
