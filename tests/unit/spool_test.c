@@ -1185,6 +1185,34 @@ static void test_second_open_stops_at_the_lock(void **state)
         assert_int_equal(state_of(f, id), SPOOL_STATE_PENDING);
 }
 
+/* twowayctl's connection beside a running daemon leaves the daemon's work
+ * alone: a row in progress, its reply being sent, stays so, and the daemon
+ * finishes it afterwards. */
+static void test_no_recover_open_leaves_work_in_progress(void **state)
+{
+        struct fixture *f = *state;
+        struct spool *ctl = NULL;
+        struct spool_row *row = NULL;
+        int64_t id = store(f, 1, "+14255550123", 1000);
+
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_int_equal(spool_reply_sending(f->s, id), 0);
+
+        assert_int_equal(spool_open(f->loop,
+                                    &(struct spool_options){.dir = f->dir, .no_recover = true},
+                                    &ctl),
+                         0);
+        assert_int_equal(spool_get(ctl, id, &row), 0);
+        assert_int_equal(row->state, SPOOL_STATE_IN_PROGRESS);
+        assert_int_equal(row->reply_state, SPOOL_REPLY_SENDING);
+        spool_row_free(row);
+        ctl = spool_free(ctl);
+
+        assert_int_equal(spool_reply_sent(f->s, id, "msg-1"), 0);
+        assert_int_equal(spool_done(f->s, id), 0);
+        assert_int_equal(state_of(f, id), SPOOL_STATE_DONE);
+}
+
 static void overwrite(const char *path, long offset, size_t len)
 {
         FILE *fp = fopen(path, "r+b");
@@ -1406,6 +1434,7 @@ int main(void)
                 T(test_prune_and_counts),
                 T(test_list_pages_by_id),
                 T(test_second_open_stops_at_the_lock),
+                T(test_no_recover_open_leaves_work_in_progress),
                 T(test_corrupt_spool_is_moved_aside_and_salvaged),
                 T(test_salvage_before_agent_columns),
                 T(test_not_a_database_is_moved_aside),
