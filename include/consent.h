@@ -39,9 +39,10 @@
  * contract of aws.h.
  *
  * Ownership: struct consent_record is a plain value (copy it freely; the
- * kept history is text inside it). struct consent_update owns its JSON;
- * release it with consent_update_done(). consent_set() copies what it needs
- * from the change, except holidays, which must outlive the operation.
+ * kept history is text inside it). struct consent_get_request and struct
+ * consent_update own their JSON; release them with consent_get_request_done()
+ * and consent_update_done(). consent_set() copies what it needs from the
+ * change, except holidays, which must outlive the operation.
  */
 #ifndef TWOWAYD_CONSENT_H
 #define TWOWAYD_CONSENT_H
@@ -141,6 +142,18 @@ struct consent_change {
         const char *operator_name; /* a manual change: who made it (history entry), or NULL */
         const char *note;          /* a manual change: why (history entry), or NULL */
 };
+
+/* The GetItem request of a number's item, as consent_get() sends it (the
+ * key, ConsistentRead): for a reader that needs the item itself, as
+ * twowayctl consent get shows it. params point into the struct's own JSON
+ * and borrow table. -EINVAL for an empty table or phone, -ENOMEM. */
+struct consent_get_request {
+        struct ddb_get_params params;
+        json_t *key;
+};
+int consent_get_request_build(const char *table, const char *phone,
+                              struct consent_get_request *ret);
+void consent_get_request_done(struct consent_get_request *rd);
 
 /* An UpdateItem request (params point into the struct's own JSON and buffers). */
 struct consent_update {

@@ -390,35 +390,54 @@ static void get_done(int r, const struct ddb_result *res, void *userdata)
         free(ctx);
 }
 
-int consent_get(struct aws_client *aws, const char *table, const char *phone, consent_get_cb cb,
-                void *userdata, struct aws_call **ret)
+int consent_get_request_build(const char *table, const char *phone, struct consent_get_request *ret)
 {
-        struct get_ctx *ctx;
         json_t *key;
-        int r;
 
-        if (!aws || isempty(table) || isempty(phone) || !cb)
+        if (isempty(table) || isempty(phone) || !ret)
                 return -EINVAL;
         key = json_object();
         if (!key || ddb_item_set(key, CONSENT_KEY, ddb_av_s(phone)) < 0) {
                 json_decref(key);
                 return -ENOMEM;
         }
+        *ret = (struct consent_get_request){
+                .params = {.table = table, .key = key, .consistent_read = true},
+                .key = key,
+        };
+        return 0;
+}
+
+void consent_get_request_done(struct consent_get_request *rd)
+{
+        if (!rd)
+                return;
+        json_decref(rd->key);
+        rd->params.key = NULL;
+        rd->key = NULL;
+}
+
+int consent_get(struct aws_client *aws, const char *table, const char *phone, consent_get_cb cb,
+                void *userdata, struct aws_call **ret)
+{
+        struct consent_get_request rd;
+        struct get_ctx *ctx;
+        int r;
+
+        if (!aws || !cb)
+                return -EINVAL;
+        r = consent_get_request_build(table, phone, &rd);
+        if (r < 0)
+                return r;
         ctx = calloc(1, sizeof(*ctx));
         if (!ctx) {
-                json_decref(key);
+                consent_get_request_done(&rd);
                 return -ENOMEM;
         }
         ctx->cb = cb;
         ctx->userdata = userdata;
-        r = ddb_get_item(aws,
-                         &(struct ddb_get_params){
-                                 .table = table,
-                                 .key = key,
-                                 .consistent_read = true,
-                         },
-                         get_done, ctx, ret);
-        json_decref(key);
+        r = ddb_get_item(aws, &rd.params, get_done, ctx, ret);
+        consent_get_request_done(&rd);
         if (r < 0)
                 free(ctx);
         return r;

@@ -40,22 +40,20 @@ static const struct ctl_opt opts[] = {
         {"note", 0, true},
 };
 
+/* The item as the daemon reads it (consent_get_request_build()), kept whole to show it. */
 static int read_item(struct ctl *ctl, const char *phone, json_t **ret)
 {
-        json_t *key = json_pack("{s:{s:s}}", CONSENT_KEY, "S", phone);
+        struct consent_get_request rd;
         struct ctl_reply rep;
         int r;
 
-        if (!key)
-                return -ENOMEM;
-        r = ctl_ddb_get(ctl,
-                        &(struct ddb_get_params){
-                                .table = ctl->config->consent_table,
-                                .key = key,
-                                .consistent_read = true,
-                        },
-                        &rep);
-        json_decref(key);
+        r = consent_get_request_build(ctl->config->consent_table, phone, &rd);
+        if (r < 0) {
+                ctl_errorf("cannot read the consent record: %s", strerror(-r));
+                return r;
+        }
+        r = ctl_ddb_get(ctl, &rd.params, &rep);
+        consent_get_request_done(&rd);
         if (r < 0)
                 ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "GetItem", r, &rep);
         else

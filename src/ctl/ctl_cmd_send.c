@@ -29,36 +29,52 @@ static const struct ctl_opt send_opts[] = {
         {"force", 0, false},
 };
 
-/* 1 opted out, 0 not, < 0 could not tell (printed). */
+struct read_wait {
+        bool done;
+        int r;
+        struct consent_record rec;
+        struct aws_error error;
+};
+
+static void read_done(int r, const struct consent_record *rec, const struct aws_error *err,
+                      void *userdata)
+{
+        struct read_wait *w = userdata;
+
+        w->r = r;
+        if (rec)
+                w->rec = *rec;
+        if (err)
+                w->error = *err;
+        w->done = true;
+}
+
+/* 1 opted out, 0 not, < 0 could not tell (printed). The record is read by
+ * consent_get(), as the daemon reads it before each send. */
 static int opted_out(struct ctl *ctl, const char *phone)
 {
-        json_t *key = json_pack("{s:{s:s}}", CONSENT_KEY, "S", phone);
-        struct consent_record rec;
-        struct ctl_reply rep;
+        _cleanup_free_ struct read_wait *w = calloc(1, sizeof(*w));
         int r;
 
-        if (!key)
+        if (!w)
                 return -ENOMEM;
-        r = ctl_ddb_get(ctl,
-                        &(struct ddb_get_params){
-                                .table = ctl->config->consent_table,
-                                .key = key,
-                                .consistent_read = true,
-                        },
-                        &rep);
-        json_decref(key);
+        r = consent_get(ctl->aws, ctl->config->consent_table, phone, read_done, w, NULL);
         if (r < 0) {
-                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "GetItem", r, &rep);
-                ctl_reply_done(&rep);
+                ctl_errorf("cannot read the consent record: %s", strerror(-r));
                 return r;
         }
-        r = consent_record_from_item(rep.item, &rec);
-        ctl_reply_done(&rep);
-        if (r < 0) {
-                ctl_errorf("the consent item of %s cannot be read (%s)", phone, strerror(-r));
-                return r;
+        ctl_wait(ctl, &w->done);
+        if (w->r == -EBADMSG) {
+                ctl_errorf("the consent item of %s cannot be read (%s)", phone, strerror(-w->r));
+                return w->r;
         }
-        return rec.status == CONSENT_OPTED_OUT;
+        if (w->r < 0) {
+                struct ctl_reply rep = {.error = w->error, .http_status = w->error.http_status};
+
+                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "GetItem", w->r, &rep);
+                return w->r;
+        }
+        return w->rec.status == CONSENT_OPTED_OUT;
 }
 
 int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)

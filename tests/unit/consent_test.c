@@ -569,6 +569,29 @@ static void test_update_invalid(void **state)
         consent_update_done(NULL);
 }
 
+/* The read every reader sends: the number as the key, strongly consistent
+ * (a write just made by another instance or by twowayctl must be seen). */
+static void test_get_request(void **state)
+{
+        struct consent_get_request rd;
+        char *key;
+
+        assert_int_equal(consent_get_request_build("consent", "+14255550123", &rd), 0);
+        assert_string_equal(rd.params.table, "consent");
+        assert_true(rd.params.consistent_read);
+        assert_null(rd.params.projection);
+        key = json_dumps(rd.params.key, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(key, "{\"phone_number\":{\"S\":\"+14255550123\"}}");
+        free(key);
+        consent_get_request_done(&rd);
+        assert_null(rd.key);
+        assert_null(rd.params.key);
+        consent_get_request_done(&rd); /* twice is harmless */
+
+        assert_int_equal(consent_get_request_build("", "+14255550123", &rd), -EINVAL);
+        assert_int_equal(consent_get_request_build("consent", NULL, &rd), -EINVAL);
+}
+
 static void test_names(void **state)
 {
         assert_string_equal(consent_status_to_string(CONSENT_OPTED_OUT), "opted_out");
@@ -593,6 +616,7 @@ int main(void)
                 cmocka_unit_test(test_history_legacy),
                 cmocka_unit_test(test_history_bytes),
                 cmocka_unit_test(test_update_manual_entry),
+                cmocka_unit_test(test_get_request),
                 cmocka_unit_test(test_names),
         };
 
