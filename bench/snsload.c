@@ -6,7 +6,11 @@
  * request outstanding per connection, each record sent exactly once. Nothing
  * is signed or formatted while timing: the cost of making the requests was paid
  * when the file was written. Prints one JSON object: answers by status and body,
- * rate, and latency percentiles (request written to response complete).
+ * rate, and latency percentiles (request written to response complete), and
+ * the generator's own CPU. It is one thread: when that thread was busy for
+ * CLIENT_BOUND_SHARE of the wall time or more, the requests waited for it
+ * rather than for the server, so the rates are printed as null and
+ * "client_bound" says why.
  *
  *   snsload -p PORT -f FILE [-f FILE...] [-c CONNS] [-t SECONDS]
  *   snsload -p PORT -g PATH [-n COUNT] [-i INTERVAL_MS] [-t SECONDS]   sequential GETs
@@ -33,6 +37,8 @@
 #include <unistd.h>
 
 #define MAX_CONNS 1024
+/* Past this share of one core, the generator itself bounded the rate. */
+#define CLIENT_BOUND_SHARE 0.9
 #define RBUF_SIZE 65536
 
 struct record {
@@ -60,6 +66,17 @@ static size_t n_lat;
 static unsigned long st_2xx, st_4xx, st_5xx, st_other, body_stored, body_duplicate, errors,
         reconnects;
 static unsigned long by_status[600];
+
+static double cpu_at_start; /* this process's CPU seconds when the timed part began */
+
+static double cpu_s(void)
+{
+        struct rusage ru;
+
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static double now_s(void)
 {
@@ -269,25 +286,35 @@ static double pct(double p)
 
 static void print_result(const char *mode, unsigned conns, double elapsed, bool timed_out)
 {
-        struct rusage ru;
-        double sum = 0, cpu;
+        double sum = 0, cpu = cpu_s() - cpu_at_start, share;
+        bool bound;
+        char answered_rate[32] = "null", ok_rate[32] = "null";
 
-        getrusage(RUSAGE_SELF, &ru);
-        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        share = elapsed > 0 ? cpu / elapsed : 0.0;
+        bound = share >= CLIENT_BOUND_SHARE;
+        if (!bound && elapsed > 0) {
+                snprintf(answered_rate, sizeof(answered_rate), "%.1f", (double)n_lat / elapsed);
+                snprintf(ok_rate, sizeof(ok_rate), "%.1f", (double)st_2xx / elapsed);
+        }
+        if (bound)
+                fprintf(stderr,
+                        "snsload: used %.0f%% of a core over %.3f s: the load generator bounded "
+                        "the rate, none is reported\n",
+                        share * 100, elapsed);
         for (size_t i = 0; i < n_lat; i++)
                 sum += lat_us[i];
         qsort(lat_us, n_lat, sizeof(*lat_us), cmp_u32);
         printf("{\"mode\":\"%s\",\"connections\":%u,\"requests\":%zu,\"answered\":%zu,"
                "\"status_2xx\":%lu,\"status_4xx\":%lu,\"status_5xx\":%lu,\"status_other\":%lu,"
                "\"body_stored\":%lu,\"body_duplicate\":%lu,\"errors\":%lu,\"reconnects\":%lu,"
-               "\"timed_out\":%s,\"client_cpu_s\":%.3f,\"elapsed_s\":%.6f,\"answered_per_s\":%.1f,\"ok_per_s\":%.1f,"
+               "\"timed_out\":%s,\"client_cpu_s\":%.3f,\"client_cpu_share\":%.3f,"
+               "\"client_bound\":%s,\"elapsed_s\":%.6f,\"answered_per_s\":%s,\"ok_per_s\":%s,"
                "\"latency_ms\":{\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
                "\"p99_9\":%.3f,\"max\":%.3f},\"by_status\":{",
                mode, conns, n_records, n_lat, st_2xx, st_4xx, st_5xx, st_other, body_stored,
-               body_duplicate, errors, reconnects, timed_out ? "true" : "false", cpu, elapsed,
-               elapsed > 0 ? (double)n_lat / elapsed : 0.0,
-               elapsed > 0 ? (double)st_2xx / elapsed : 0.0, n_lat ? sum / n_lat / 1000.0 : 0.0,
+               body_duplicate, errors, reconnects, timed_out ? "true" : "false", cpu, share,
+               bound ? "true" : "false", elapsed, answered_rate, ok_rate,
+               n_lat ? sum / n_lat / 1000.0 : 0.0,
                pct(50), pct(90), pct(99), pct(99.9), n_lat ? lat_us[n_lat - 1] / 1000.0 : 0.0);
         for (int s = 0, first = 1; s < 600; s++)
                 if (by_status[s]) {
@@ -307,6 +334,7 @@ static int run_load(unsigned nconns, double limit_s)
 
         if (!conns || ep < 0)
                 die("setup");
+        cpu_at_start = cpu_s();
         start = now_s();
         deadline = start + limit_s;
         for (unsigned i = 0; i < nconns; i++) {
@@ -404,6 +432,7 @@ static int run_get(const char *path, unsigned count, unsigned interval_ms, doubl
         int ep = epoll_create1(EPOLL_CLOEXEC);
         struct epoll_event ev;
 
+        cpu_at_start = cpu_s();
         if (!c || ep < 0 || len <= 0 || (size_t)len >= sizeof(req))
                 die("setup");
         n_records = count;
