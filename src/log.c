@@ -4,8 +4,9 @@
  * The target is chosen once at start-up: journald's native protocol when our
  * stderr is the stream systemd connected (JOURNAL_STREAM names its device and
  * inode), so fields survive as fields; otherwise JSON lines, which are easy to
- * read in a terminal and to parse in tests. JSON is built with jansson, so
- * control characters in messages cannot forge records (log injection).
+ * read in a terminal and to parse in tests. Every string is checked and
+ * escaped (log_format_json()), so control characters in messages cannot
+ * forge records (log injection).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,10 +14,10 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "utf8.h"
 
 #define LOG_MSG_MAX    4096
 #define LOG_FIELDS_MAX 32
@@ -104,35 +105,156 @@ static void lowercase_key(char *dst, size_t size, const char *src)
         dst[i] = '\0';
 }
 
-char *log_format_json(int prio, int err, const char *event, const struct log_field *fields,
-                      size_t n_fields, const char *msg, const char *ts)
-{
-        json_t *o = json_object();
-        char *out = NULL;
+/* A JSON line is written straight into one buffer, no document built: each
+ * record is a flat object of strings (RFC 8259), and a record is formatted for
+ * every stored message. Every string is checked for well-formed UTF-8 first
+ * (one that is not is replaced whole, so the record survives), then escaped:
+ * '"', '\\' and every control character, so no text can end the string or
+ * the line (log injection). */
+#define INVALID_UTF8 "<invalid utf-8>"
 
-        if (!o)
-                return NULL;
-        json_object_set_new(o, "ts", json_string(ts));
-        json_object_set_new(o, "level", json_string(log_level_to_string(prio)));
-        json_object_set_new(o, "event", json_string(event ? event : ""));
-        json_object_set_new(o, "msg", json_string(msg ? msg : ""));
-        if (err != 0) {
-                json_object_set_new(o, "errno", json_integer(abs(err)));
-                json_object_set_new(o, "error", json_string(strerror(abs(err))));
+static const char *json_safe(const char *s)
+{
+        return utf8_valid(s, strlen(s), false) ? s : INVALID_UTF8;
+}
+
+/* Bytes of s as a JSON string, quotes included. */
+static size_t json_string_size(const char *s)
+{
+        size_t n = 2;
+
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p == '"' || *p == '\\' || *p == '\n' || *p == '\r' || *p == '\t' ||
+                    *p == '\b' || *p == '\f')
+                        n += 2;
+                else if (*p < 0x20)
+                        n += 6; /* \u00XX */
+                else
+                        n++;
         }
-        for (size_t i = 0; i < n_fields; i++) {
-                char key[64];
+        return n;
+}
+
+static char *put_json_string(char *out, const char *s)
+{
+        static const char hex[] = "0123456789abcdef";
+
+        *out++ = '"';
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                const char *esc = NULL;
+
+                switch (*p) {
+                case '"':
+                        esc = "\\\"";
+                        break;
+                case '\\':
+                        esc = "\\\\";
+                        break;
+                case '\n':
+                        esc = "\\n";
+                        break;
+                case '\r':
+                        esc = "\\r";
+                        break;
+                case '\t':
+                        esc = "\\t";
+                        break;
+                case '\b':
+                        esc = "\\b";
+                        break;
+                case '\f':
+                        esc = "\\f";
+                        break;
+                }
+                if (esc) {
+                        *out++ = esc[0];
+                        *out++ = esc[1];
+                } else if (*p < 0x20) {
+                        memcpy(out, "\\u00", 4);
+                        out[4] = hex[*p >> 4];
+                        out[5] = hex[*p & 0xf];
+                        out += 6;
+                } else
+                        *out++ = (char)*p;
+        }
+        *out++ = '"';
+        return out;
+}
+
+/* One member of the record: its key and (already safe) value. */
+struct member {
+        char key[64];
+        const char *value;
+};
+
+/* The record's members in order: the four core ones, the error, the fields
+ * (a field repeating an earlier key replaces its value, in its place). */
+static size_t record_members(struct member *m, int prio, int err, char *errno_text,
+                             size_t errno_size, const char *event, const struct log_field *fields,
+                             size_t n_fields, const char *msg, const char *ts)
+{
+        size_t n = 0;
+
+        m[n++] = (struct member){"ts", json_safe(ts)};
+        m[n++] = (struct member){"level", log_level_to_string(prio)};
+        m[n++] = (struct member){"event", json_safe(event ? event : "")};
+        m[n++] = (struct member){"msg", json_safe(msg ? msg : "")};
+        if (err != 0) {
+                snprintf(errno_text, errno_size, "%d", abs(err));
+                m[n++] = (struct member){"errno", errno_text}; /* a number: written bare */
+                m[n++] = (struct member){"error", json_safe(strerror(abs(err)))};
+        }
+        for (size_t i = 0; i < n_fields && i < LOG_FIELDS_MAX; i++) {
+                struct member f;
+                size_t k;
 
                 if (!fields[i].key || !fields[i].value)
                         continue;
-                lowercase_key(key, sizeof(key), fields[i].key);
-                /* json_string() refuses invalid UTF-8; keep the record, mark the field. */
-                json_t *v = json_string(fields[i].value);
-                json_object_set_new(o, key, v ? v : json_string("<invalid utf-8>"));
+                lowercase_key(f.key, sizeof(f.key), fields[i].key);
+                f.value = json_safe(fields[i].value);
+                for (k = 0; k < n && !streq(m[k].key, f.key); k++)
+                        ;
+                if (k < n && m[k].value != errno_text) /* errno stays the number */
+                        m[k].value = f.value;
+                else if (k == n)
+                        m[n++] = f;
         }
-        out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(o);
-        return out;
+        return n;
+}
+
+char *log_format_json(int prio, int err, const char *event, const struct log_field *fields,
+                      size_t n_fields, const char *msg, const char *ts)
+{
+        struct member m[LOG_FIELDS_MAX + 6];
+        char errno_text[16];
+        size_t n, size = 3; /* {} and the NUL */
+        char *line, *p;
+
+        n = record_members(m, prio, err, errno_text, sizeof(errno_text), event, fields, n_fields,
+                           msg, ts);
+        for (size_t i = 0; i < n; i++)
+                size += json_string_size(m[i].key) + 1 + json_string_size(m[i].value) + 1;
+        line = malloc(size);
+        if (!line)
+                return NULL;
+        p = line;
+        *p++ = '{';
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        *p++ = ',';
+                p = put_json_string(p, m[i].key);
+                *p++ = ':';
+                if (m[i].value == errno_text) {
+                        size_t k = strlen(errno_text);
+
+                        memcpy(p, errno_text, k);
+                        p += k;
+                } else
+                        p = put_json_string(p, m[i].value);
+        }
+        *p++ = '}';
+        *p = '\0';
+        return line;
 }
 
 static void format_timestamp(char *buf, size_t size)

@@ -81,6 +81,33 @@ static void test_json_record_survives_invalid_utf8_field(void **state)
         free(line);
 }
 
+/* Every character a field may hold comes back whole from a JSON parser; a
+ * field repeating a key replaces that value (the error text here). */
+static void test_json_record_escapes_every_character(void **state)
+{
+        char all[160], *line;
+        size_t n = 0;
+        json_t *j;
+
+        for (int c = 1; c < 0x80; c++)
+                all[n++] = (char)c;
+        memcpy(all + n, "\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80", 9); /* é, U+2028, an emoji */
+        all[n + 9] = '\0';
+        line = log_format_json(LOG_WARNING, -EIO, "e\"v",
+                               LOG_FIELDS(LF("TEXT", all), LF("ERROR", "mine")), all, "t");
+        assert_non_null(line);
+        assert_null(strchr(line, '\n'));
+        j = parse(line);
+        assert_string_equal(json_string_value(json_object_get(j, "text")), all);
+        assert_string_equal(json_string_value(json_object_get(j, "msg")), all);
+        assert_string_equal(json_string_value(json_object_get(j, "event")), "e\"v");
+        assert_string_equal(json_string_value(json_object_get(j, "error")), "mine");
+        assert_int_equal(json_integer_value(json_object_get(j, "errno")), EIO);
+        assert_int_equal(json_object_size(j), 7);
+        json_decref(j);
+        free(line);
+}
+
 static void test_phone_masked_by_default(void **state)
 {
         char buf[LOG_PHONE_MAX];
@@ -147,6 +174,7 @@ int main(void)
                 cmocka_unit_test(test_json_record_carries_errno),
                 cmocka_unit_test(test_json_record_resists_log_injection),
                 cmocka_unit_test(test_json_record_survives_invalid_utf8_field),
+                cmocka_unit_test(test_json_record_escapes_every_character),
                 cmocka_unit_test(test_phone_masked_by_default),
                 cmocka_unit_test(test_phone_plain_when_redaction_off),
                 cmocka_unit_test(test_text_hidden_when_redacting),
