@@ -18,8 +18,9 @@
  * rest are carried to the next iteration, and the loop does not sleep while
  * puts are queued. Each caller then gets its own result:
  *     0        stored by this commit; id is the new row's id;
- *     1        duplicate: a row with the same sns_message_id or
- *              inbound_message_id is already stored (an SNS redelivery);
+ *     1        duplicate: a row of the same message is already stored (an
+ *              SNS redelivery): the same inbound_message_id, or for a put
+ *              without one (spool_put_dead()) the same sns_message_id;
  *              nothing was written for this put; id is 0;
  *   < 0        the batch failed (-ENOSPC, -EIO, -EROFS, -EACCES, -EBUSY,
  *              -ENOMEM...): the whole transaction was rolled back, nothing
@@ -104,7 +105,7 @@ struct spool;
 
 #define SPOOL_DB_NAME           "spool.db"
 #define SPOOL_LOCK_NAME         "spool.lock"
-#define SPOOL_SCHEMA_VERSION    5
+#define SPOOL_SCHEMA_VERSION    6
 #define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
 #define SPOOL_BATCH_MAX_DEFAULT 256u
 #define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */

@@ -72,6 +72,12 @@ enum spool_stmt {
 #define ROW_COLUMNS_OF(t)       ROW_BASE_COLUMNS_OF(t) ROW_AGENT_COLUMNS_OF(t) ROW_CLASS_COLUMNS_OF(t)
 #define ROW_COLUMNS             ROW_COLUMNS_OF("inbound")
 
+/* The deduplication key of a row (migration 5 -> 6). */
+#define DEDUP_KEY "coalesce(inbound_message_id, 'sns:' || sns_message_id)"
+/* The rows pruning removes, as inbound_closed's WHERE says them: a query uses
+ * that partial index only when its WHERE repeats this term. */
+#define CLOSED_STATES "state IN ('done', 'superseded')"
+
 /* Per-sender order (see spool.h). A message that is not a consent keyword
  * waits for every row of its sender in progress and every earlier pending
  * row; a consent keyword waits only for the sender's consent keywords, so it
@@ -89,8 +95,8 @@ enum spool_stmt {
 static const char *const stmt_sql[_ST_MAX] = {
         [ST_BEGIN] = "BEGIN IMMEDIATE",
         [ST_COMMIT] = "COMMIT",
-        /* DO NOTHING without a target covers both UNIQUE columns: a redelivery
-         * by either id changes no row, which is how a duplicate is seen. */
+        /* DO NOTHING without a target covers the deduplication key (schema
+         * 6): a redelivery changes no row, which is how a duplicate is seen. */
         [ST_INSERT] = "INSERT INTO inbound (sns_message_id, inbound_message_id, topic_arn, "
                       "origination_number, destination_number, body, keyword, raw, last_error, "
                       "received_at, state, attempts, next_attempt_at, updated_at, keyword_class) "
@@ -135,7 +141,7 @@ static const char *const stmt_sql[_ST_MAX] = {
         [ST_RECOVER_REPLY] = "UPDATE inbound SET reply_state = 'unknown', updated_at = ?1 "
                              "WHERE reply_state = 'sending'",
         [ST_PRUNE] = "DELETE FROM inbound WHERE id IN (SELECT id FROM inbound "
-                     "WHERE state IN ('done', 'superseded') AND updated_at < ?1 "
+                     "WHERE " CLOSED_STATES " AND updated_at < ?1 "
                      "ORDER BY updated_at LIMIT ?2)",
         [ST_PURGE] =
                 "DELETE FROM inbound WHERE id = ?1 AND state IN ('done', 'dead', 'superseded')",
@@ -181,6 +187,17 @@ static const char *const stmt_sql[_ST_MAX] = {
         "INSERT INTO sender_heads SELECT origination_number, id, received_at FROM inbound "        \
         "WHERE origination_number = " row ".origination_number AND state = 'pending' "             \
         "ORDER BY received_at, id LIMIT 1; END;"
+/* From schema 6, a pending row's insert keeps its sender's head without a
+ * look-up: the head becomes the new row if it comes first (or there was
+ * none), in one upsert instead of a delete, a probe of inbound_sender and an
+ * insert. */
+#define SENDER_HEAD_INSERT_TRIGGER                                                                 \
+        "CREATE TRIGGER inbound_head_insert AFTER INSERT ON inbound WHEN NEW.state = 'pending' "   \
+        "BEGIN INSERT INTO sender_heads (origination_number, id, received_at) "                    \
+        "VALUES (NEW.origination_number, NEW.id, NEW.received_at) "                                \
+        "ON CONFLICT (origination_number) DO UPDATE SET id = excluded.id, "                        \
+        "received_at = excluded.received_at "                                                      \
+        "WHERE (excluded.received_at, excluded.id) < (received_at, id); END;"
 /* Add n to the count of row's state (an upsert, so a state added later needs
  * no seeding). */
 #define COUNT_ADD(row, n)                                                                          \
@@ -192,6 +209,11 @@ static const char *const stmt_sql[_ST_MAX] = {
  * rebuilds the table makes them again). */
 #define SENDER_HEAD_TRIGGERS                                                                       \
         SENDER_HEAD_TRIGGER("inbound_head_insert", "AFTER INSERT", "NEW.state = 'pending'", "NEW") \
+        SENDER_HEAD_TRIGGER("inbound_head_update", "AFTER UPDATE OF state",                        \
+                            "(OLD.state = 'pending') <> (NEW.state = 'pending')", "NEW")           \
+        SENDER_HEAD_TRIGGER("inbound_head_delete", "AFTER DELETE", "OLD.state = 'pending'", "OLD")
+#define SENDER_HEAD_TRIGGERS_V6                                                                    \
+        SENDER_HEAD_INSERT_TRIGGER                                                                 \
         SENDER_HEAD_TRIGGER("inbound_head_update", "AFTER UPDATE OF state",                        \
                             "(OLD.state = 'pending') <> (NEW.state = 'pending')", "NEW")           \
         SENDER_HEAD_TRIGGER("inbound_head_delete", "AFTER DELETE", "OLD.state = 'pending'", "OLD")
@@ -314,6 +336,63 @@ static const char *const migrations[] = {
         "CREATE INDEX inbound_pending_keywords ON inbound (received_at, id)"
         " WHERE state = 'pending' AND keyword_class <> 'other';" SENDER_HEAD_TRIGGERS
                 STATE_COUNT_TRIGGERS,
+        /* 5 -> 6: fewer B-tree pages written per stored message. A message
+         * is one inbound SMS: a redelivery repeats its SNS MessageId and its
+         * inboundMessageId, and a new MessageId for the same SMS repeats the
+         * inboundMessageId. So one key finds every duplicate: the
+         * inboundMessageId, or for a message stored dead without one (its
+         * SMS could not be read) its MessageId, prefixed so that the two
+         * kinds never meet. One UNIQUE index on it replaces the two on random
+         * UUIDs, each of which cost a leaf page per row per commit. The
+         * index on (state, next_attempt_at), which no look-up has used since
+         * schema 3 and whose entry moved at every state change, gives way to
+         * a partial index of the closed rows, all that pruning walks, and a
+         * pending row's insert updates its sender's head in one upsert. The
+         * CHECKs say the same as before with = and OR: an IN list made
+         * SQLite build a temporary B-tree for each of them at every insert
+         * and state change. The column constraints change, so the table is
+         * copied as in 4 -> 5. */
+        "CREATE TABLE inbound_v6 ("
+        " id INTEGER PRIMARY KEY,"
+        " sns_message_id TEXT NOT NULL,"
+        " inbound_message_id TEXT,"
+        " topic_arn TEXT,"
+        " origination_number TEXT,"
+        " destination_number TEXT,"
+        " body TEXT,"
+        " keyword TEXT,"
+        " received_at INTEGER NOT NULL,"
+        " state TEXT NOT NULL"
+        "  CHECK (state = 'pending' OR state = 'in_progress' OR state = 'done' OR state = 'dead'"
+        "   OR state = 'superseded'),"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at INTEGER NOT NULL,"
+        " updated_at INTEGER NOT NULL,"
+        " last_error TEXT,"
+        " reply_state TEXT NOT NULL DEFAULT 'none'"
+        "  CHECK (reply_state = 'none' OR reply_state = 'sending' OR reply_state = 'sent'"
+        "   OR reply_state = 'unknown'),"
+        " reply_message_id TEXT,"
+        " raw TEXT,"
+        " agent_calls INTEGER NOT NULL DEFAULT 0,"
+        " agent_streamed INTEGER NOT NULL DEFAULT 0,"
+        " keyword_class TEXT NOT NULL DEFAULT 'other'"
+        "  CHECK (keyword_class = 'other' OR keyword_class = 'opt_out'"
+        "   OR keyword_class = 'opt_in' OR keyword_class = 'help'),"
+        " retry_cause TEXT"
+        ");"
+        "INSERT INTO inbound_v6 SELECT id, sns_message_id, inbound_message_id, topic_arn, "
+        "origination_number, destination_number, body, keyword, received_at, state, attempts, "
+        "next_attempt_at, updated_at, last_error, reply_state, reply_message_id, raw, agent_calls, "
+        "agent_streamed, keyword_class, retry_cause FROM inbound;"
+        "DROP TABLE inbound;"
+        "ALTER TABLE inbound_v6 RENAME TO inbound;"
+        "CREATE UNIQUE INDEX inbound_dedup ON inbound (" DEDUP_KEY ");"
+        "CREATE INDEX inbound_sender ON inbound (origination_number, state, received_at);"
+        "CREATE INDEX inbound_pending_keywords ON inbound (received_at, id)"
+        " WHERE state = 'pending' AND keyword_class <> 'other';"
+        "CREATE INDEX inbound_closed ON inbound (updated_at) WHERE " CLOSED_STATES
+        ";" SENDER_HEAD_TRIGGERS_V6 STATE_COUNT_TRIGGERS,
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SPOOL_SCHEMA_VERSION, "one migration per version");

@@ -279,13 +279,13 @@ static void test_open_creates_wal_schema(void **state)
 
         assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                     "AND name IN ('inbound_state_due', 'inbound_sender', "
-                                     "'sender_heads_order')"),
-                         3);
-        /* Both ids are UNIQUE, and inbound_message_id may repeat as NULL. */
+                                     "AND name IN ('inbound_dedup', 'inbound_sender', "
+                                     "'sender_heads_order', 'inbound_closed')"),
+                         4);
+        /* One UNIQUE index: the deduplication key. */
         assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_index_list('inbound') "
                                      "WHERE \"unique\" = 1"),
-                         2);
+                         1);
         sqlite3_close(db);
         assert_true(spool_is_writable(f->s));
 }
@@ -296,7 +296,8 @@ static void test_open_creates_wal_schema(void **state)
         "DROP TRIGGER inbound_head_insert; DROP TRIGGER inbound_head_update; "                     \
         "DROP TRIGGER inbound_head_delete; DROP TRIGGER inbound_count_insert; "                    \
         "DROP TRIGGER inbound_count_delete; DROP TRIGGER inbound_count_update; "                   \
-        "DROP TABLE sender_heads; DROP TABLE state_counts; "                                       \
+        "DROP TABLE sender_heads; DROP TABLE state_counts; DROP INDEX inbound_dedup; "             \
+        "DROP INDEX inbound_closed; "                                                              \
         "ALTER TABLE inbound DROP COLUMN agent_calls; "                                            \
         "ALTER TABLE inbound DROP COLUMN agent_streamed; PRAGMA user_version = 1"
 
@@ -434,12 +435,115 @@ static void test_open_migrates_version_2(void **state)
         db = raw_open(f);
         assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                                     "AND name IN ('inbound_state_due', 'inbound_sender', "
-                                     "'sender_heads_order', 'inbound_pending_keywords')"),
-                         4);
+                                     "AND name IN ('inbound_dedup', 'inbound_sender', "
+                                     "'sender_heads_order', 'inbound_pending_keywords', "
+                                     "'inbound_closed')"),
+                         5);
         assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"),
                          6);
         sqlite3_close(db);
+}
+
+/* Takes a current spool back to the version 5 table: both ids UNIQUE, the
+ * index on (state, next_attempt_at), no deduplication key. Dropping the
+ * table drops its triggers, which the migration makes again. */
+#define V5_TABLE_FROM_CURRENT                                                                      \
+        "CREATE TABLE inbound_v5 (id INTEGER PRIMARY KEY,"                                         \
+        " sns_message_id TEXT NOT NULL UNIQUE, inbound_message_id TEXT UNIQUE,"                    \
+        " topic_arn TEXT, origination_number TEXT, destination_number TEXT, body TEXT,"            \
+        " keyword TEXT, received_at INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN"         \
+        " ('pending', 'in_progress', 'done', 'dead', 'superseded')),"                              \
+        " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,"                  \
+        " updated_at INTEGER NOT NULL, last_error TEXT, reply_state TEXT NOT NULL DEFAULT 'none'"  \
+        " CHECK (reply_state IN ('none', 'sending', 'sent', 'unknown')), reply_message_id TEXT,"   \
+        " raw TEXT, agent_calls INTEGER NOT NULL DEFAULT 0,"                                       \
+        " agent_streamed INTEGER NOT NULL DEFAULT 0, keyword_class TEXT NOT NULL DEFAULT 'other'"  \
+        " CHECK (keyword_class IN ('other', 'opt_out', 'opt_in', 'help')), retry_cause TEXT);"     \
+        "INSERT INTO inbound_v5 SELECT * FROM inbound; DROP TABLE inbound;"                        \
+        "ALTER TABLE inbound_v5 RENAME TO inbound;"                                                \
+        "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"                      \
+        "CREATE INDEX inbound_sender ON inbound (origination_number, state, received_at);"         \
+        "CREATE INDEX inbound_pending_keywords ON inbound (received_at, id)"                       \
+        " WHERE state = 'pending' AND keyword_class <> 'other';"                                   \
+        "PRAGMA user_version = 5"
+
+/* A version 5 spool keeps its rows, its states and the duplicates it knew:
+ * a redelivery of a stored message, under either id, and of a message stored
+ * dead, is still a duplicate; the closed rows are still pruned. */
+static void test_open_migrates_version_5(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_msg bad = {
+                .sns_message_id = "sns-bad",
+                .topic_arn = "arn:aws:sns:eu-west-1:123456789012:inbound",
+                .raw = "not json {",
+        };
+        struct put_result dead = {}, res[3] = {};
+        struct spool_counts counts;
+        struct spool_msg m[3];
+        struct msg_buf b[3];
+        int64_t ids[4], pending, closed;
+        sqlite3 *db;
+
+        pending = store(f, 1, "+15550000001", 1000);
+        closed = store(f, 2, "+15550000002", 1000);
+        assert_int_equal(spool_claim(f->s, closed), 0);
+        assert_int_equal(spool_done(f->s, closed), 0);
+        in_put = true;
+        assert_int_equal(spool_put_dead(f->s, &bad, "inner message is not JSON", put_cb, &dead), 0);
+        in_put = false;
+        run(f, 1);
+        assert_int_equal(dead.r, 0);
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db, V5_TABLE_FROM_CURRENT, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_index_list('inbound') "
+                                     "WHERE \"unique\" = 1"),
+                         2);
+        sqlite3_close(db);
+
+        assert_int_equal(open_spool(f, NULL), 0);
+        db = raw_open(f);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_index_list('inbound') "
+                                     "WHERE \"unique\" = 1"),
+                         1);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                     "AND name = 'inbound_state_due'"),
+                         0);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"),
+                         6);
+        sqlite3_close(db);
+        assert_int_equal(raw_rows(f), 3);
+        assert_int_equal(state_of(f, pending), SPOOL_STATE_PENDING);
+        assert_int_equal(state_of(f, closed), SPOOL_STATE_DONE);
+        assert_int_equal(state_of(f, dead.id), SPOOL_STATE_DEAD);
+
+        m[0] = *make_msg(&b[0], 1, "+15550000001", 1000); /* redelivered */
+        m[1] = *make_msg(&b[1], 2, "+15550000002", 1000); /* under a new MessageId */
+        m[1].sns_message_id = "sns-again";
+        m[2] = *make_msg(&b[2], 3, "+15550000003", 1000); /* new */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(put(f, &m[i], &res[i]), 0);
+        dead = (struct put_result){};
+        assert_int_equal(spool_put_dead(f->s, &bad, "again", put_cb, &dead), 0);
+        run(f, 1);
+        assert_int_equal(res[0].r, 1);
+        assert_int_equal(res[1].r, 1);
+        assert_int_equal(res[2].r, 0);
+        assert_int_equal(dead.r, 1);
+        assert_int_equal(raw_rows(f), 4);
+
+        /* The triggers are back: the sender heads and the counts follow. */
+        assert_int_equal(ready_ids(f, INT64_MAX, 16, ids), 2);
+        assert_int_equal(ids[0], pending);
+        assert_int_equal(ids[1], res[2].id);
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_PENDING], 2);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DONE], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DEAD], 1);
+        assert_int_equal(spool_prune(f->s, wall_ms() + 1000, 100), 1);
+        assert_int_equal(raw_rows(f), 3);
 }
 
 static void test_open_refuses_newer_or_foreign_database(void **state)
@@ -587,7 +691,11 @@ static void test_put_from_callback_is_not_delayed(void **state)
         assert_int_equal(raw_rows(f), 2);
 }
 
-static void test_duplicates_by_either_id(void **state)
+/* A message is one inbound SMS: SNS redelivers it under the same MessageId
+ * with the same content, and may publish it again under a new MessageId with
+ * the same inboundMessageId. Both are duplicates, in the spool or in the same
+ * batch. */
+static void test_duplicates_of_a_message(void **state)
 {
         struct fixture *f = *state;
         struct put_result res[4] = {};
@@ -600,17 +708,15 @@ static void test_duplicates_by_either_id(void **state)
         id = store(f, 1, "+15550000001", 1000); /* sns-0001 / inb-0001 */
         spool_get_stats(f->s, &before);
 
-        m[0] = *make_msg(&b, 1, "+15550000001", 1000);
-        m[0].inbound_message_id = "inb-other"; /* same SNS MessageId */
+        m[0] = *make_msg(&b, 1, "+15550000001", 1000); /* a redelivery */
         m[0].body = "changed";
         m[1] = m[0];
         m[1].sns_message_id = "sns-other"; /* same inboundMessageId */
-        m[1].inbound_message_id = "inb-0001";
         m[2] = m[0];
         m[2].sns_message_id = "sns-new";
         m[2].inbound_message_id = "inb-new";
-        m[3] = m[2]; /* a duplicate of a put in the same batch */
-        m[3].inbound_message_id = "inb-new-2";
+        m[3] = m[2]; /* a duplicate of a put in the same batch, under a new MessageId */
+        m[3].sns_message_id = "sns-new-2";
         for (int i = 0; i < 4; i++)
                 assert_int_equal(put(f, &m[i], &res[i]), 0);
         run(f, 1);
@@ -1031,13 +1137,10 @@ static void test_dead_rows_and_requeue(void **state)
         assert_false(res.synchronous);
         assert_int_equal(res.r, 0);
 
-        /* An SNS redelivery of it is a duplicate, whichever way it comes back. */
+        /* An SNS redelivery of it is a duplicate, however often it comes
+         * back: its MessageId is its key. */
         assert_int_equal(spool_put_dead(f->s, &bad, "again", put_cb, &dup), 0);
-        bad.inbound_message_id = "inb-x";
-        bad.origination_number = "+15550000001";
-        bad.destination_number = "+447700900000";
-        bad.body = "hi";
-        assert_int_equal(put(f, &bad, &dup2), 0);
+        assert_int_equal(spool_put_dead(f->s, &bad, "and again", put_cb, &dup2), 0);
         run(f, 1);
         assert_int_equal(dup.r, 1);
         assert_int_equal(dup2.r, 1);
@@ -1416,10 +1519,11 @@ int main(void)
                 T(test_puts_share_one_commit_and_complete_once),
                 T(test_batch_is_bounded_and_carried_over),
                 T(test_put_from_callback_is_not_delayed),
-                T(test_duplicates_by_either_id),
+                T(test_duplicates_of_a_message),
                 T(test_put_long_topic_arn),
                 T(test_open_migrates_version_1),
                 T(test_open_migrates_version_2),
+                T(test_open_migrates_version_5),
                 T(test_put_rejects_invalid_without_callback),
                 T(test_failed_commit_rolls_back_whole_batch),
                 T(test_low_free_space_fails_batch_with_enospc),
