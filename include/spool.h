@@ -57,7 +57,9 @@
  * (twowayctl) holding the write lock costs at most that much, then the batch
  * fails with -EBUSY. Dispatcher reads and transitions are single short
  * statements on cached prepared statements and indexes; each write is its
- * own transaction (and so its own fsync).
+ * own transaction, with its own fsync but for the claim and the agent turn
+ * (below). A conversation so costs two fsyncs beyond its insert: the reply's
+ * 'sending' mark, then 'sent' and done together.
  *
  * Per-sender order: a sender's messages are handled in (received_at, id)
  * order, one at a time. A pending row is "ready" when next_attempt_at <= now,
@@ -287,8 +289,13 @@ void spool_get_stats(const struct spool *s, struct spool_stats *ret);
 int spool_next_ready(struct spool *s, int64_t now, size_t max, struct spool_row ***ret);
 /* The same, consent keywords only (keyword_class other than 'other'). */
 int spool_next_ready_keywords(struct spool *s, int64_t now, size_t max, struct spool_row ***ret);
-int spool_claim(struct spool *s, int64_t id); /* pending -> in_progress */
-int spool_done(struct spool *s, int64_t id);  /* in_progress -> done */
+/* pending -> in_progress, committed without an fsync of its own (as the agent
+ * turn below): crash recovery turns every in_progress row back to pending,
+ * so a claim lost to a power cut is one recovery would have undone anyway;
+ * the next synchronous commit (the reply's 'sending' mark, or any other)
+ * syncs it. */
+int spool_claim(struct spool *s, int64_t id);
+int spool_done(struct spool *s, int64_t id); /* in_progress -> done */
 /* in_progress -> pending, attempts + 1, next_attempt_at, last_error = error,
  * retry_cause = cause (a short name the dispatcher reads back; NULL: none). */
 int spool_retry(struct spool *s, int64_t id, int64_t next_attempt_at, const char *error);
@@ -316,6 +323,10 @@ int spool_requeue_dead(struct spool *s, int64_t id);
  * committed (fsync'd) before they return. */
 int spool_reply_sending(struct spool *s, int64_t id);
 int spool_reply_sent(struct spool *s, int64_t id, const char *message_id);
+/* spool_reply_sent() and spool_done() in one commit: an in_progress row with
+ * reply_state 'sending' -> done, 'sent'; -ESTALE when the row is in any other
+ * state (then nothing changed, and the two calls apart say what applies). */
+int spool_reply_sent_done(struct spool *s, int64_t id, const char *message_id);
 
 /* The agent turn (agent.h, AGENT TURNS), each committed before it returns,
  * on an in_progress row (-ESTALE otherwise), but without an fsync of its own

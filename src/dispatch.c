@@ -58,7 +58,7 @@
 enum job_finish {
         FINISH_NONE,
         FINISH_DONE,
-        FINISH_SENT, /* spool_reply_sent(), then done */
+        FINISH_SENT, /* spool_reply_sent_done() */
         FINISH_DEAD,
         FINISH_RETRY,
         FINISH_SUPERSEDED,
@@ -365,6 +365,11 @@ static int job_apply_finish(struct job *j)
 
         switch (dj->finish) {
         case FINISH_SENT:
+                /* Both marks in one commit; apart only when the row is not as
+                 * this job left it (twowayctl changed it meanwhile). */
+                r = spool_reply_sent_done(s, id, j->message_id ? j->message_id : "");
+                if (r != -ESTALE)
+                        break;
                 r = spool_reply_sent(s, id, j->message_id ? j->message_id : "");
                 if (r < 0 && r != -ESTALE && r != -ENOENT)
                         break;

@@ -56,6 +56,9 @@ enum spool_stmt {
         ST_SUPERSEDE,
         ST_SUPERSEDE_EARLIER,
         ST_OPT_OUT_AFTER,
+        ST_REPLY_SENT_DONE,
+        ST_SYNC_NORMAL,
+        ST_SYNC_FULL,
         _ST_MAX,
 };
 
@@ -173,6 +176,12 @@ static const char *const stmt_sql[_ST_MAX] = {
                                  "updated_at = ?5 WHERE origination_number = ?1 "
                                  "AND state = 'pending' AND keyword_class = 'other' "
                                  "AND (received_at, id) < (?2, ?3)",
+        /* ST_REPLY_SENT and ST_DONE in one statement, so in one commit. */
+        [ST_REPLY_SENT_DONE] = "UPDATE inbound SET reply_state = 'sent', reply_message_id = ?2, "
+                               "state = 'done', updated_at = ?3 WHERE id = ?1 "
+                               "AND state = 'in_progress' AND reply_state = 'sending'",
+        [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+        [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
         [ST_OPT_OUT_AFTER] = "SELECT 1 FROM inbound WHERE origination_number = ?1 "
                              "AND state IN ('pending', 'in_progress', 'done') "
                              "AND keyword_class = 'opt_out' AND (received_at, id) > (?2, ?3) "
@@ -1558,6 +1567,21 @@ static int step_write(struct spool *s, sqlite3_stmt *st, const char *what)
         return sqlite3_changes(s->db);
 }
 
+/* step_write() for a commit without an fsync of its own (see spool.h, the
+ * claim and the agent turn): synchronous = NORMAL for this one statement. In
+ * WAL mode the commit survives a crash of the process at once, and a power
+ * cut once the next synchronous commit has synced the WAL behind it. */
+static int step_write_unsynced(struct spool *s, sqlite3_stmt *st, const char *what)
+{
+        int r = step_simple(s, ST_SYNC_NORMAL, "synchronous = NORMAL"), rr;
+
+        if (r < 0)
+                return r;
+        r = step_write(s, st, what);
+        rr = step_simple(s, ST_SYNC_FULL, "synchronous = FULL");
+        return rr < 0 ? rr : r;
+}
+
 /* After a transition changed nothing: why? -ENOENT, or the row's states. */
 static int probe(struct spool *s, int64_t id, enum spool_state *ret_state,
                  enum spool_reply_state *ret_reply)
@@ -1599,7 +1623,7 @@ int spool_claim(struct spool *s, int64_t id)
 
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write(s, st, "claim");
+        r = step_write_unsynced(s, st, "claim");
         if (r != 0)
                 return r < 0 ? r : 0;
         r = probe(s, id, &state, &reply);
@@ -1760,24 +1784,34 @@ int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
         return not_changed(s, id);
 }
 
+int spool_reply_sent_done(struct spool *s, int64_t id, const char *message_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REPLY_SENT_DONE];
+        int r;
+
+        if (message_id && strnlen(message_id, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
+                return -EMSGSIZE;
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, message_id);
+        sqlite3_bind_int64(st, 3, now_ms());
+        r = step_write(s, st, "reply_sent_done");
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
 /* One in_progress row's agent columns; -ESTALE when the row is not in the
  * state the statement starts from. */
 static int agent_update(struct spool *s, int64_t id, int which, const char *what)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
-        int r, rr;
+        int r;
 
         /* Without a sync of its own (see spool.h): a burst of agent calls
          * must not become a burst of fsyncs on the loop. */
-        r = exec_sql(s, "PRAGMA synchronous = NORMAL");
-        if (r < 0)
-                return r;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write(s, st, what);
-        rr = exec_sql(s, "PRAGMA synchronous = FULL");
-        if (rr < 0)
-                return rr;
+        r = step_write_unsynced(s, st, what);
         if (r != 0)
                 return r < 0 ? r : 0;
         return not_changed(s, id);

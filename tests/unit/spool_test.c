@@ -1030,6 +1030,40 @@ static void test_reply_state_transitions(void **state)
         spool_row_free(row);
 }
 
+/* The reply recorded as sent and the row done in one commit: only from
+ * in_progress and 'sending'; from anything else nothing changes. The
+ * sender's next message is ready at once. */
+static void test_reply_sent_and_done_together(void **state)
+{
+        struct fixture *f = *state;
+        int64_t id = store(f, 1, "+15550000001", 1000);
+        int64_t next = store(f, 2, "+15550000001", 2000);
+        int64_t ids[4], now = wall_ms() + 1000;
+        struct spool_counts counts;
+        struct spool_row *row;
+
+        assert_int_equal(spool_reply_sent_done(f->s, id, "m-1"), -ESTALE); /* pending */
+        assert_int_equal(spool_claim(f->s, id), 0);
+        assert_int_equal(spool_reply_sent_done(f->s, id, "m-1"), -ESTALE); /* not sending */
+        assert_int_equal(state_of(f, id), SPOOL_STATE_IN_PROGRESS);
+        assert_int_equal(ready_ids(f, now, 4, ids), 0);
+        assert_int_equal(spool_reply_sending(f->s, id), 0);
+        assert_int_equal(spool_reply_sent_done(f->s, id, "m-1"), 0);
+        assert_int_equal(spool_reply_sent_done(f->s, id, "m-2"), -ESTALE);
+        assert_int_equal(spool_reply_sent_done(f->s, 9999, "m-1"), -ENOENT);
+
+        row = get(f, id);
+        assert_int_equal(row->state, SPOOL_STATE_DONE);
+        assert_int_equal(row->reply_state, SPOOL_REPLY_SENT);
+        assert_string_equal(row->reply_message_id, "m-1");
+        spool_row_free(row);
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DONE], 1);
+        assert_int_equal(counts.by_state[SPOOL_STATE_IN_PROGRESS], 0);
+        assert_int_equal(ready_ids(f, now, 4, ids), 1);
+        assert_int_equal(ids[0], next);
+}
+
 /* --- dispatcher -------------------------------------------------------------------------- */
 
 static void test_next_ready_keeps_per_sender_order(void **state)
@@ -1532,6 +1566,7 @@ int main(void)
                 T(test_reopen_finds_every_acknowledged_row),
                 T(test_recovery_at_open),
                 T(test_reply_state_transitions),
+                T(test_reply_sent_and_done_together),
                 T(test_next_ready_keeps_per_sender_order),
                 T(test_transitions_check_state),
                 T(test_dead_rows_and_requeue),
