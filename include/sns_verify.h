@@ -28,7 +28,8 @@
  * certificate outside its validity period; -ENOMEM.
  *
  * Ownership: nothing passed in is kept, except what sns_cert_cache_put()
- * documents. Loop thread only (the cache has no lock).
+ * documents and the references sns_verify_signature() keeps. Loop thread only
+ * (the caches have no lock).
  */
 #ifndef TWOWAYD_SNS_VERIFY_H
 #define TWOWAYD_SNS_VERIFY_H
@@ -109,7 +110,9 @@ int sns_cert_url_key(const char *url, char **ret_key, char **ret_host);
  * SHA1withRSA for SignatureVersion 1, SHA256withRSA for 2 (RSASSA-PKCS1-v1_5).
  * pkey must be an RSA key of at least SNS_SIGNING_KEY_MIN bits. 0 when the
  * signature is good; -EBADMSG "signature does not verify"; -EKEYREJECTED for an
- * unusable key. pkey is borrowed (e.g. X509_get0_pubkey(cert)). */
+ * unusable key. pkey is borrowed (e.g. X509_get0_pubkey(cert)); a verification
+ * context set up for it is kept, with a reference to it, for the next
+ * signatures by the same key (the last few keys). */
 int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char **reterr);
 
 /* ---- certificates ------------------------------------------------------------------ */

@@ -375,6 +375,36 @@ static void test_generated_signatures(void **state)
         expect_verify(v2, ca_key, -EBADMSG, "signature does not verify");
 }
 
+/* Each signature is checked with the key it is given, whatever keys came
+ * before: more keys than the verifier keeps, in turn and again, and a key
+ * freed by its owner while kept, with a new one made after it. */
+static void test_signatures_with_many_keys(void **state)
+{
+        EVP_PKEY *keys[6] = {leaf_key, other_key, ca_key, inter_key};
+        char *signed_by[ARRAY_SIZE(keys)] = {};
+
+        keys[4] = EVP_RSA_gen(2048);
+        assert_non_null(keys[4]);
+        for (size_t i = 0; i < ARRAY_SIZE(keys) - 1; i++)
+                signed_by[i] = signed_notification(keys[i], EVP_sha1(), "1", NULL);
+        for (int round = 0; round < 2; round++)
+                for (size_t i = 0; i < ARRAY_SIZE(keys) - 1; i++) {
+                        expect_verify(signed_by[i], keys[i], 0, NULL);
+                        expect_verify(signed_by[(i + 1) % 5], keys[i], -EBADMSG,
+                                      "signature does not verify");
+                }
+        EVP_PKEY_free(keys[4]);
+        keys[5] = EVP_RSA_gen(2048);
+        assert_non_null(keys[5]);
+        expect_verify(signed_by[4], keys[5], -EBADMSG, "signature does not verify");
+        signed_by[5] = signed_notification(keys[5], EVP_sha1(), "1", NULL);
+        expect_verify(signed_by[5], keys[5], 0, NULL);
+        expect_verify(signed_by[5], leaf_key, -EBADMSG, "signature does not verify");
+        EVP_PKEY_free(keys[5]);
+        for (size_t i = 0; i < ARRAY_SIZE(signed_by); i++)
+                free(signed_by[i]);
+}
+
 static void test_signature_key_checks(void **state)
 {
         EVP_PKEY *small = EVP_RSA_gen(1024);
@@ -1249,6 +1279,7 @@ int main(void)
                 cmocka_unit_test(test_real_signatures_verify),
                 cmocka_unit_test(test_real_signatures_tampered),
                 cmocka_unit_test(test_generated_signatures),
+                cmocka_unit_test(test_signatures_with_many_keys),
                 cmocka_unit_test(test_signature_key_checks),
                 cmocka_unit_test(test_cert_good),
                 cmocka_unit_test(test_cert_names),
