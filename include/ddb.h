@@ -95,16 +95,31 @@ struct ddb_update_params {
         bool return_old_on_condition_failure;
 };
 
+struct ddb_query_params {
+        const char *table;
+        const char *index;         /* IndexName or NULL (a GSI: no consistent read) */
+        const char *key_condition; /* KeyConditionExpression (required) */
+        const char *filter;        /* FilterExpression or NULL */
+        const json_t *names;
+        const json_t *values;
+        bool consistent_read;
+        unsigned limit;          /* 0: none */
+        const json_t *start_key; /* ExclusiveStartKey or NULL */
+};
+
 /* The request bodies (pure; exposed for tests). New reference or NULL on
  * invalid parameters/OOM. */
 json_t *ddb_get_item_request(const struct ddb_get_params *p);
 json_t *ddb_put_item_request(const struct ddb_put_params *p);
 json_t *ddb_update_item_request(const struct ddb_update_params *p);
+json_t *ddb_query_request(const struct ddb_query_params *p);
 
 struct ddb_result {
         json_t *item;          /* GetItem: "Item" (NULL: no such item); Put/Update: "Attributes"
                                 * (NULL unless ReturnValues asked); condition failure: the old
                                 * item if asked for */
+        json_t *items;         /* Query: "Items" (an array; NULL otherwise) */
+        json_t *last_key;      /* Query: "LastEvaluatedKey" (NULL: no more pages) */
         bool condition_failed; /* ConditionalCheckFailedException */
         const struct aws_result *aws; /* status, request id, attempts, classified error */
 };
@@ -117,5 +132,11 @@ int ddb_put_item(struct aws_client *c, const struct ddb_put_params *p, ddb_cb cb
                  struct aws_call **ret);
 int ddb_update_item(struct aws_client *c, const struct ddb_update_params *p, ddb_cb cb,
                     void *userdata, struct aws_call **ret);
+int ddb_query(struct aws_client *c, const struct ddb_query_params *p, ddb_cb cb, void *userdata,
+              struct aws_call **ret);
+/* A request body built elsewhere (one of the builders above) for operation op
+ * (GetItem, PutItem, UpdateItem, Query). Steals body, also on failure. */
+int ddb_request(struct aws_client *c, const char *op, json_t *body, ddb_cb cb, void *userdata,
+                struct aws_call **ret);
 
 #endif

@@ -332,6 +332,40 @@ json_t *ddb_update_item_request(const struct ddb_update_params *p)
         return o;
 }
 
+json_t *ddb_query_request(const struct ddb_query_params *p)
+{
+        json_t *o;
+        int r;
+
+        if (!p || isempty(p->table) || isempty(p->key_condition))
+                return NULL;
+        o = json_object();
+        if (!o)
+                return NULL;
+        r = set_str(o, "TableName", p->table);
+        if (r >= 0)
+                r = set_str(o, "IndexName", p->index);
+        if (r >= 0)
+                r = set_str(o, "KeyConditionExpression", p->key_condition);
+        if (r >= 0)
+                r = set_str(o, "FilterExpression", p->filter);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeNames", p->names);
+        if (r >= 0)
+                r = set_obj(o, "ExpressionAttributeValues", p->values);
+        if (r >= 0 && p->consistent_read)
+                r = json_object_set_new(o, "ConsistentRead", json_true()) < 0 ? -ENOMEM : 0;
+        if (r >= 0 && p->limit > 0)
+                r = json_object_set_new(o, "Limit", json_integer(p->limit)) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = set_obj(o, "ExclusiveStartKey", p->start_key);
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
 struct ddb_ctx {
         ddb_cb cb;
         void *userdata;
@@ -347,6 +381,10 @@ static void ddb_done(struct aws_call *call, int r, const struct aws_result *ares
         if (r >= 0) {
                 json_t *v = json_object_get(ares->json, ctx->result_member);
                 res.item = json_is_object(v) ? v : NULL;
+                v = json_object_get(ares->json, "Items");
+                res.items = json_is_array(v) ? v : NULL;
+                v = json_object_get(ares->json, "LastEvaluatedKey");
+                res.last_key = json_is_object(v) ? v : NULL;
         } else if (aws_error_is(ares->error, "ConditionalCheckFailedException")) {
                 res.condition_failed = true;
                 if (ares->raw && ares->raw_len > 0) {
@@ -391,6 +429,24 @@ static int ddb_start(struct aws_client *c, const char *op, const char *member, j
         if (r < 0)
                 free(ctx);
         return r;
+}
+
+int ddb_request(struct aws_client *c, const char *op, json_t *body, ddb_cb cb, void *userdata,
+                struct aws_call **ret)
+{
+        const char *member = op && streq(op, "GetItem") ? "Item" : "Attributes";
+
+        if (isempty(op)) {
+                json_decref(body);
+                return -EINVAL;
+        }
+        return ddb_start(c, op, member, body, cb, userdata, ret);
+}
+
+int ddb_query(struct aws_client *c, const struct ddb_query_params *p, ddb_cb cb, void *userdata,
+              struct aws_call **ret)
+{
+        return ddb_start(c, "Query", "Attributes", ddb_query_request(p), cb, userdata, ret);
 }
 
 int ddb_get_item(struct aws_client *c, const struct ddb_get_params *p, ddb_cb cb, void *userdata,

@@ -1,0 +1,213 @@
+/*
+ * cluster.h — cluster mode: several instances share one DynamoDB table
+ * ([cluster] table) as the record of every acknowledged message, take
+ * per-sender leases with fencing tokens, and take over the work of an
+ * instance that died.
+ *
+ * Every cross-instance decision is ONE conditional write on ONE item:
+ *
+ *   message record  pk "sender#<E.164>", sk "msg#<received_at ms, 13 digits>#<inboundMessageId>".
+ *                   Written by the ingress before the 200 (PutItem,
+ *                   attribute_not_exists(sk)); claimed by the dispatcher with
+ *                   the lease's fence (owner, owner_fence); the reply marker
+ *                   (reply_state 'sending', conditioned on the fence) before
+ *                   SendTextMessage; finished (state done/dead/superseded,
+ *                   open_by removed) when the local row ends. received_at is
+ *                   the SNS envelope's Timestamp in ms, the same on every
+ *                   instance and every redelivery, so the key and the
+ *                   sender's order are the same everywhere.
+ *   sender lease    same partition, sk "lease#conversation" | "lease#consent":
+ *                   holder, fence, lease_until. Renew-or-take; renewed while
+ *                   this instance has a job of that sender and lane; released
+ *                   when the last one ends.
+ *   heartbeat       pk "cluster", sk "instance#<name>": heartbeat_at.
+ *   takeover        an instance whose heartbeat is older than lease_seconds is
+ *                   dead: its open records (GSI open-by) move to a live
+ *                   instance (UpdateItem open_by, conditioned on the dead one)
+ *                   and are stored in that instance's spool.
+ *
+ * The request builders are pure (exposed for tests). The calls follow the
+ * callback contract of aws.h: if a start function returns an error the
+ * callback is never called, otherwise exactly once, from the loop.
+ *
+ * Ownership: struct cluster is owned by the service (cluster_free()); it
+ * borrows the loop, the AWS client and the spool, which outlive it. Strings
+ * passed in are copied where they outlive the call.
+ */
+#ifndef TWOWAYD_CLUSTER_H
+#define TWOWAYD_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "spool.h"
+
+struct ev_loop;
+struct aws_client;
+struct aws_call;
+struct aws_error;
+struct cluster;
+struct ddb_result;
+
+#define CLUSTER_NAME_MAX    320
+#define CLUSTER_SK_MAX      320
+#define CLUSTER_QUERY_LIMIT 100 /* records read per Query page */
+
+/* The two lanes of a sender: consent keywords never wait behind an answer. */
+enum cluster_lane {
+        CLUSTER_LANE_CONVERSATION,
+        CLUSTER_LANE_CONSENT,
+        _CLUSTER_LANE_MAX,
+};
+
+/* What the table's requests need to know. */
+struct cluster_params {
+        const char *table;
+        const char *instance;
+        unsigned lease_seconds;
+        unsigned record_ttl_days;
+        unsigned max_age_s; /* [dispatch] max_age: how long an open record may wait */
+};
+
+/* A message, as the record holds it. */
+struct cluster_msg {
+        const char *sender; /* origination number */
+        const char *inbound_message_id;
+        const char *sns_message_id;
+        const char *destination;
+        const char *topic_arn;
+        const char *raw; /* the SNS Message text as received */
+        int64_t received_at;
+        enum spool_class keyword_class;
+};
+
+/* --- pure helpers --------------------------------------------------------------- */
+
+/* The SNS Timestamp ("2012-04-26T20:45:04.751Z") in ms, from its seconds (as
+ * sns_message.h parsed them) and the fraction of the text. */
+int64_t cluster_timestamp_ms(const char *timestamp, int64_t seconds);
+enum cluster_lane cluster_lane_of(enum spool_class c);
+const char *cluster_lane_to_string(enum cluster_lane lane);
+/* "msg#0001767225600000#<id>" into buf; -ENAMETOOLONG */
+int cluster_record_sk(char *buf, size_t size, int64_t received_at, const char *inbound_message_id);
+
+/* Request bodies (new references, NULL on invalid input / OOM). now in ms. */
+json_t *cluster_record_put_request(const struct cluster_params *p, const struct cluster_msg *m,
+                                   int64_t now);
+json_t *cluster_lease_renew_request(const struct cluster_params *p, const char *sender,
+                                    enum cluster_lane lane, int64_t now);
+json_t *cluster_lease_take_request(const struct cluster_params *p, const char *sender,
+                                   enum cluster_lane lane, int64_t now);
+json_t *cluster_lease_release_request(const struct cluster_params *p, const char *sender,
+                                      enum cluster_lane lane, long long fence);
+json_t *cluster_claim_request(const struct cluster_params *p, const struct cluster_msg *m,
+                              long long fence, int64_t now);
+json_t *cluster_record_get_request(const struct cluster_params *p, const char *sender,
+                                   int64_t received_at, const char *inbound_message_id);
+json_t *cluster_earlier_open_request(const struct cluster_params *p, const char *sender,
+                                     int64_t received_at, const char *inbound_message_id);
+json_t *cluster_marker_request(const struct cluster_params *p, const char *sender,
+                               int64_t received_at, const char *inbound_message_id, long long fence,
+                               int64_t now);
+json_t *cluster_reply_sent_request(const struct cluster_params *p, const char *sender,
+                                   int64_t received_at, const char *inbound_message_id,
+                                   const char *message_id);
+json_t *cluster_finish_request(const struct cluster_params *p, const char *sender,
+                               int64_t received_at, const char *inbound_message_id, long long fence,
+                               const char *state, const char *outcome, int64_t now);
+json_t *cluster_heartbeat_request(const struct cluster_params *p, const char *version,
+                                  int64_t started_at, int64_t now);
+json_t *cluster_instances_request(const struct cluster_params *p);
+json_t *cluster_open_by_request(const struct cluster_params *p, const char *instance,
+                                const json_t *start_key);
+json_t *cluster_adopt_request(const struct cluster_params *p, const json_t *key,
+                              const char *dead_instance);
+
+/* A record read back (GetItem, Query) as a message for spool_put(): strings
+ * borrowed from item. -EINVAL when it lacks what a spool row needs. */
+int cluster_msg_from_item(const json_t *item, struct cluster_msg *ret);
+
+/* --- the runtime ------------------------------------------------------------------ */
+
+/* A lease of (sender, lane) held by this instance was lost (a renewal found
+ * another holder): the jobs of that lane that have not committed a send must
+ * stop. */
+typedef void (*cluster_lease_lost_fn)(const char *sender, enum cluster_lane lane, void *userdata);
+/* Records were stored in the spool by a takeover or an import. */
+typedef void (*cluster_imported_fn)(void *userdata);
+
+struct cluster_options {
+        struct ev_loop *loop;
+        struct aws_client *aws;
+        struct spool *spool;
+        const char *table;
+        const char *instance;
+        unsigned lease_seconds;
+        unsigned record_ttl_days;
+        unsigned max_age_s;
+        cluster_imported_fn imported;
+        void *userdata;
+};
+
+int cluster_new(const struct cluster_options *o, struct cluster **ret);
+/* Cancels what is in flight; leases are not released (they expire). */
+struct cluster *cluster_free(struct cluster *cl);
+const struct cluster_params *cluster_params(const struct cluster *cl);
+struct aws_client *cluster_aws(const struct cluster *cl);
+void cluster_set_lease_lost(struct cluster *cl, cluster_lease_lost_fn fn, void *userdata);
+void cluster_set_max_age(struct cluster *cl, unsigned max_age_s);
+
+/* Heartbeats and takeover sweeps start; ready (may be NULL) is called once,
+ * after the first heartbeat answered (or failed). */
+typedef void (*cluster_ready_fn)(void *userdata);
+void cluster_start(struct cluster *cl, cluster_ready_fn ready, void *userdata);
+/* false while heartbeats fail (for /healthz). */
+bool cluster_is_healthy(const struct cluster *cl);
+
+/* Plain call of one of the requests above, with the client of the cluster. */
+typedef void (*cluster_call_cb)(int r, const struct ddb_result *res, void *userdata);
+int cluster_call(struct cluster *cl, const char *op, json_t *body, cluster_call_cb cb,
+                 void *userdata, struct aws_call **ret);
+
+/* The lease bookkeeping of this instance: after a successful acquire the job
+ * holds (sender, lane) with fence; renewals run while anything holds it, and
+ * the last drop releases it. A drop of a lease that was lost is a no-op. */
+int cluster_lease_hold(struct cluster *cl, const char *sender, enum cluster_lane lane,
+                       long long fence);
+void cluster_lease_drop(struct cluster *cl, const char *sender, enum cluster_lane lane,
+                        long long fence);
+/* Store a record read from the table in the local spool (the spool
+ * deduplicates). cb(r) with spool_put()'s r (0 new, 1 already there). */
+typedef void (*cluster_import_cb)(int r, void *userdata);
+int cluster_import(struct cluster *cl, const json_t *item, cluster_import_cb cb, void *userdata);
+/* Store the records of items (a Query's) in the local spool, but the one
+ * whose sk is skip_sk. 1: nothing to store (cb is never called); 0: cb(r,
+ * new_rows) once every put is in, new_rows those that were not stored here
+ * yet. Cancel: cb later with -ECANCELED (the puts still complete). */
+struct cluster_import_batch;
+typedef void (*cluster_batch_cb)(int r, unsigned new_rows, void *userdata);
+int cluster_import_batch(struct cluster *cl, const json_t *items, const char *skip_sk,
+                         cluster_batch_cb cb, void *userdata, struct cluster_import_batch **ret);
+void cluster_import_batch_cancel(struct cluster_import_batch *b);
+/* Background, bounded: the reply went out; the local row ended. The finish
+ * runs before the lease (if any) is dropped. */
+void cluster_reply_sent(struct cluster *cl, const struct spool_row *row, const char *message_id);
+void cluster_finish(struct cluster *cl, const struct spool_row *row, long long fence,
+                    const char *state, const char *outcome);
+
+/* Counters (metrics, tests). */
+struct cluster_stats {
+        uint64_t leases_held; /* now */
+        uint64_t lease_waits;
+        uint64_t leases_lost;
+        uint64_t takeovers;
+        uint64_t imported;
+        uint64_t call_failures;
+};
+void cluster_get_stats(const struct cluster *cl, struct cluster_stats *ret);
+void cluster_count_lease_wait(struct cluster *cl);
+void cluster_count_failure(struct cluster *cl);
+
+#endif
