@@ -24,7 +24,10 @@
  *   takeover        an instance whose heartbeat is older than lease_seconds is
  *                   dead: its open records (GSI open-by) move to a live
  *                   instance (UpdateItem open_by, conditioned on the dead one)
- *                   and are stored in that instance's spool.
+ *                   and are stored in that instance's spool. The first sweep
+ *                   after the start also stores this instance's own open
+ *                   records (the spool deduplicates): a spool lost under the
+ *                   same instance name loses nothing the table has.
  *
  * The request builders are pure (exposed for tests). The calls follow the
  * callback contract of aws.h: if a start function returns an error the
@@ -157,7 +160,7 @@ struct cluster *cluster_free(struct cluster *cl);
 const struct cluster_params *cluster_params(const struct cluster *cl);
 struct aws_client *cluster_aws(const struct cluster *cl);
 void cluster_set_lease_lost(struct cluster *cl, cluster_lease_lost_fn fn, void *userdata);
-void cluster_set_max_age(struct cluster *cl, unsigned max_age_s);
+void cluster_set_limits(struct cluster *cl, unsigned max_age_s, unsigned record_ttl_days);
 
 /* Heartbeats and takeover sweeps start; ready (may be NULL) is called once,
  * after the first heartbeat answered (or failed). */

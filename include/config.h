@@ -80,7 +80,15 @@ struct config {
         char *sns_signing_cert_host; /* regex; NULL: SNS host of the topic's region */
         bool sns_auto_confirm;       /* yes */
 
-        /* [dedup] — cross-instance claim of each inbound message */
+        /* [cluster] — DynamoDB as the shared record of every acknowledged message,
+         * per-sender leases, heartbeats and takeover (cluster.h) */
+        char *cluster_table;              /* NULL: single instance */
+        unsigned cluster_lease_seconds;   /* 15: a lease's life without renewal; a heartbeat older
+                                           * than this means a dead instance */
+        unsigned cluster_record_ttl_days; /* 7: finished records expire after this */
+
+        /* [dedup] — cross-instance claim of each inbound message (replaced by
+         * [cluster], kept working with a deprecation warning) */
         char *dedup_table;       /* NULL: single instance, the spool alone deduplicates */
         unsigned dedup_ttl_days; /* 7: how long a claim is kept (DynamoDB TTL attribute) */
 

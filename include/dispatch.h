@@ -56,6 +56,11 @@ int dispatch_new(struct ev_loop *loop, const struct config *config, struct spool
                  struct aws_client *aws, struct dispatch **ret);
 struct dispatch *dispatch_free(struct dispatch *d);
 
+/* [cluster]: the claim becomes the sender's lease and the fenced claim of the
+ * message record (cluster.h); cl (borrowed) must outlive the dispatcher. */
+struct cluster;
+void dispatch_set_cluster(struct dispatch *d, struct cluster *cl);
+
 /* New rows were stored: look for ready work now rather than at the next tick. */
 void dispatch_kick(struct dispatch *d);
 

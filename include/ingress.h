@@ -54,6 +54,14 @@ struct ingress *ingress_free(struct ingress *ing);
  * settings stay and the error is returned. */
 int ingress_set_config(struct ingress *ing, const struct config *config);
 
+/* [cluster] table set: before a notification is stored, its record is written
+ * to the cluster table (conditionally; one that exists is no error), so that
+ * it is answered even if this instance never comes back; the table
+ * unreachable: 503 (nothing stored) and one "sns.cluster_unavailable" event.
+ * cl is borrowed; NULL (the AWS client is not ready yet) answers 503 too. */
+struct cluster;
+void ingress_set_cluster(struct ingress *ing, struct cluster *cl);
+
 /* Handle one POST to the SNS path. Replies exactly once, now or later. */
 void ingress_handle(struct ingress *ing, struct http_request *req);
 

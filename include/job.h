@@ -50,6 +50,8 @@ struct agent_call;
 struct agent_turns;
 struct agent_webhook;
 struct dedup_claim;
+struct cluster;
+struct cluster_import_batch;
 struct sms_send_entry;
 struct sms_send_queue;
 struct metrics_family;
@@ -58,7 +60,7 @@ struct dispatch_stats;
 #define JOB_DETAIL_MAX 512
 
 enum job_step {
-        JOB_STEP_CLAIM,          /* the cross-instance claim ([dedup]) */
+        JOB_STEP_CLAIM, /* the cross-instance claim ([dedup]; [cluster]: lease + fenced claim) */
         JOB_STEP_CONSENT_READ,   /* GetItem, then the keyword and consent decision */
         JOB_STEP_CONSENT_WRITE,  /* the opt-out or opt-in, compare-and-swap */
         JOB_STEP_AGENT,          /* InvokeAgent (and return of control) */
@@ -98,6 +100,10 @@ enum job_cause {
         JOB_CAUSE_OPTED_OUT,     /* superseded: the sender opted out after this message */
         JOB_CAUSE_SUPPRESSED,    /* superseded at the last check before sending */
         JOB_CAUSE_INTERNAL,
+        JOB_CAUSE_LEASE_HELD,        /* [cluster]: another instance holds the sender's lease */
+        JOB_CAUSE_CLUSTER,           /* [cluster]: the table could not be reached */
+        JOB_CAUSE_CLUSTER_ORDER,     /* [cluster]: earlier messages were imported: them first */
+        JOB_CAUSE_HANDLED_ELSEWHERE, /* [cluster]: another instance answered it */
         _JOB_CAUSE_MAX,
 };
 
@@ -126,6 +132,7 @@ enum job_work_kind {
         JOB_WORK_CLAIM,   /* the [dedup] claim */
         JOB_WORK_WEBHOOK, /* [agent] return_control_url */
         JOB_WORK_SEND,    /* an entry of the send queue */
+        JOB_WORK_IMPORT,  /* [cluster]: records being stored in the spool */
 };
 
 struct job_work {
@@ -136,15 +143,17 @@ struct job_work {
                 struct dedup_claim *claim;
                 struct agent_webhook *webhook;
                 struct sms_send_entry *send;
+                struct cluster_import_batch *import;
         };
 };
 
 /* Why job_cancel() was called, for the driver when CANCELLED comes back. */
 enum job_cancel {
         JOB_CANCEL_NONE,
-        JOB_CANCEL_SUPERSEDE, /* an opt-out of the sender: close the row without a reply */
-        JOB_CANCEL_STOP,      /* stopping: a reply not yet sent goes back to pending */
-        JOB_CANCEL_SHUTDOWN,  /* the dispatcher is going: leave the row in progress */
+        JOB_CANCEL_SUPERSEDE,  /* an opt-out of the sender: close the row without a reply */
+        JOB_CANCEL_STOP,       /* stopping: a reply not yet sent goes back to pending */
+        JOB_CANCEL_SHUTDOWN,   /* the dispatcher is going: leave the row in progress */
+        JOB_CANCEL_LEASE_LOST, /* [cluster]: the sender's lease went elsewhere: back to pending */
 };
 
 struct job_metrics {
@@ -184,7 +193,8 @@ struct job_env {
         struct business_days_holidays holidays;
         struct sms_send_queue *sendq;
         struct agent_turns *turns;
-        char instance[320]; /* for [dedup] claims */
+        char instance[320];      /* for [dedup] claims */
+        struct cluster *cluster; /* [cluster] table set: borrowed from the service, or NULL */
         struct dispatch_stats stats;
         struct job_metrics m;
 };
@@ -228,6 +238,13 @@ struct job {
         char withdrawn_detail[JOB_DETAIL_MAX];
 
         bool complete; /* nothing left to do after this step: the row is done */
+
+        /* [cluster] */
+        long long fence; /* of the sender's lease held for this job */
+        bool leased;     /* the lease is held (dropped when the job ends) */
+        bool claimed;    /* the record is ours under fence (finished when the job ends) */
+        bool marked;     /* the reply marker is written */
+        char handled_by[320];
 };
 
 #define JOB_FIELDS(j)                                                                              \

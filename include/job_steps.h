@@ -8,6 +8,13 @@
  *   job_claim()          [dedup]: claim the inbound message id. DONE (and
  *                        job->complete when another instance has it), RETRY
  *                        CLAIM when the claim cannot be decided.
+ *   job_cluster_claim()  [cluster]: the sender's lease of the message's lane
+ *                        (renew-or-take: the fence), for the conversation
+ *                        lane the import of the sender's earlier open records
+ *                        stored elsewhere, then the record claimed under the
+ *                        fence. DONE (job->complete when another instance
+ *                        finished it); RETRY LEASE_HELD, CLUSTER_ORDER or
+ *                        CLUSTER (see job_cluster.c).
  *   job_consent_read()   GetItem (consistent), classify the body under the
  *                        state read (keyword.h), consent_decide() into
  *                        job->action. DONE; RETRY CONSENT_READ (fail closed).
@@ -45,6 +52,7 @@
 struct job;
 
 void job_claim(struct job *j);
+void job_cluster_claim(struct job *j);
 void job_consent_read(struct job *j);
 void job_consent_write(struct job *j);
 void job_agent(struct job *j);

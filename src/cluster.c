@@ -94,6 +94,7 @@ struct cluster {
         ev_timer sweep;
         bool healthy;
         bool heartbeat_failing;
+        bool swept; /* the first sweep also takes this instance's own open records */
 
         /* the sweep under way: dead instances, then their open records */
         json_t *dead; /* array of names */
@@ -605,10 +606,18 @@ static void sweep_log(struct cluster *cl)
         if (cl->adopted == 0)
                 return;
         (void)snprintf(n, sizeof(n), "%u", cl->adopted);
-        cl->stats.takeovers += cl->adopted;
-        (void)metrics_counter_add(cl->m_takeovers, METRICS_NO_LABELS, cl->adopted);
-        log_notice("cluster.takeover", LOG_FIELDS(LF("DEAD_INSTANCE", dead), LF("COUNT", n)),
-                   "took over %s open message(s) of dead instance %s", n, dead);
+        if (dead && streq(dead, cl->instance))
+                log_info("cluster.own_records", LOG_FIELDS(LF("COUNT", n)),
+                         "%s open message(s) of this instance are in the cluster table: each "
+                         "is in the spool",
+                         n);
+        else {
+                cl->stats.takeovers += cl->adopted;
+                (void)metrics_counter_add(cl->m_takeovers, METRICS_NO_LABELS, cl->adopted);
+                log_notice("cluster.takeover",
+                           LOG_FIELDS(LF("DEAD_INSTANCE", dead), LF("COUNT", n)),
+                           "took over %s open message(s) of dead instance %s", n, dead);
+        }
         if (cl->imported)
                 cl->imported(cl->imported_userdata);
 }
@@ -891,10 +900,13 @@ void cluster_set_lease_lost(struct cluster *cl, cluster_lease_lost_fn fn, void *
         cl->lease_lost_userdata = userdata;
 }
 
-void cluster_set_max_age(struct cluster *cl, unsigned max_age_s)
+void cluster_set_limits(struct cluster *cl, unsigned max_age_s, unsigned record_ttl_days)
 {
-        if (cl)
-                cl->p.max_age_s = max_age_s;
+        if (!cl)
+                return;
+        cl->p.max_age_s = max_age_s;
+        if (record_ttl_days > 0)
+                cl->p.record_ttl_days = record_ttl_days;
 }
 
 bool cluster_is_healthy(const struct cluster *cl)

@@ -313,7 +313,7 @@ json_t *cluster_claim_request(const struct cluster_params *p, const struct clust
                 "#stored_at = if_not_exists(#stored_at, :now), #exp = if_not_exists(#exp, :exp)",
                 "attribute_not_exists(#sk) OR (#state = :open AND "
                 "(attribute_not_exists(#fence) OR #fence <= :f))",
-                names, values, NULL, true);
+                names, values, "ALL_NEW", true);
 }
 
 json_t *cluster_marker_request(const struct cluster_params *p, const char *sender,

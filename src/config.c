@@ -1074,6 +1074,7 @@ static void cross_check(struct load_ctx *ctx, struct config *c)
             key = config_item_index("http", "tls_key");
         int maxc = config_item_index("http", "max_connections");
         int maxip = config_item_index("http", "max_connections_per_ip");
+        int cluster = config_item_index("cluster", "table");
 
         bool has_cert = ctx->raw[cert].line && !isempty(ctx->raw[cert].value);
         bool has_key = ctx->raw[key].line && !isempty(ctx->raw[key].value);
@@ -1096,6 +1097,9 @@ static void cross_check(struct load_ctx *ctx, struct config *c)
                 diag_add(ctx, ctx->raw[maxip].line ?: ctx->raw[maxc].line,
                          "max_connections_per_ip (%u) exceeds max_connections (%u)",
                          c->http_max_per_ip, c->http_max_connections);
+        if (c->cluster_table && c->dedup_table)
+                diag_add(ctx, ctx->raw[cluster].line,
+                         "[cluster] table replaces [dedup] table: set only one");
 }
 
 static int diag_append(struct config_diag *diag, char *text)

@@ -45,7 +45,8 @@ static int check_url(const char *v, char *why, size_t size);
 #define DEFAULT_FALLBACK_REPLY "Sorry, we can't answer right now. Please try again later."
 
 const char *const config_sections[] = {
-        "http", "aws", "sns", "dedup", "consent", "agent", "sms", "dispatch", "spool", "log",
+        "http",  "aws", "sns",      "cluster", "dedup", "consent",
+        "agent", "sms", "dispatch", "spool",   "log",
 };
 
 const struct config_item config_items[] = {
@@ -81,6 +82,14 @@ const struct config_item config_items[] = {
         {"sns", "signing_cert_host", CONFIG_REGEX, NULL, 0, 0, 0, OFF(sns_signing_cert_host), 0,
          NULL},
         {"sns", "auto_confirm", CONFIG_BOOL, "yes", 0, 0, 0, OFF(sns_auto_confirm), 0, NULL},
+
+        /* [cluster] */
+        {"cluster", "table", CONFIG_STRING, NULL, 0, 0, CONFIG_RESTART_ONLY, OFF(cluster_table), 0,
+         check_table_name},
+        {"cluster", "lease_seconds", CONFIG_UINT, "15", 5, 300, CONFIG_RESTART_ONLY,
+         OFF(cluster_lease_seconds), 0, NULL},
+        {"cluster", "record_ttl_days", CONFIG_UINT, "7", 1, 365, 0, OFF(cluster_record_ttl_days), 0,
+         NULL},
 
         /* [dedup] */
         {"dedup", "table", CONFIG_STRING, NULL, 0, 0, 0, OFF(dedup_table), 0, check_table_name},

@@ -38,6 +38,7 @@
 #include <ev.h>
 
 #include "agent_turn.h"
+#include "cluster.h"
 #include "config.h"
 #include "dedup.h"
 #include "dispatch.h"
@@ -160,6 +161,7 @@ enum dispatch_action dispatch_decide(const struct dispatch_decision_in *in)
         case JOB_CANCEL_SUPERSEDE:
                 return in->sent ? DISPATCH_FINISH_DONE : DISPATCH_FINISH_SUPERSEDED;
         case JOB_CANCEL_STOP:
+        case JOB_CANCEL_LEASE_LOST:
                 return in->sent ? DISPATCH_FINISH_DONE : DISPATCH_FINISH_PENDING;
         case JOB_CANCEL_NONE:
                 break;
@@ -180,6 +182,11 @@ enum dispatch_action dispatch_decide(const struct dispatch_decision_in *in)
         }
         if (v->cause == JOB_CAUSE_CONSENT_CONFLICT && in->rounds < DISPATCH_CAS_ROUNDS)
                 return DISPATCH_AGAIN;
+        /* Another instance has the sender (or had earlier messages of theirs):
+         * waiting for it is no failure of this message, and it may not be
+         * processed meanwhile, so neither max age nor the fallback applies. */
+        if (v->cause == JOB_CAUSE_LEASE_HELD || v->cause == JOB_CAUSE_CLUSTER_ORDER)
+                return DISPATCH_RETRY_LATER;
         /* AWS: retry a dependency failure at most once. */
         if (v->cause == JOB_CAUSE_AGENT_DEPENDENCY && in->last_cause == JOB_CAUSE_AGENT_DEPENDENCY)
                 return DISPATCH_FALLBACK;
@@ -410,10 +417,47 @@ static int job_apply_finish(struct job *j)
         return 0;
 }
 
+/* [cluster]: the record of a row that ends is finished (then the lease is
+ * dropped); a row that goes back to pending only drops the lease, and its
+ * record stays open, ours until a newer fence claims it. */
+static void cluster_job_end(struct job *j, enum job_finish how, const char *reason)
+{
+        struct cluster *cl = j->env->cluster;
+        const char *state = NULL;
+
+        if (!cl)
+                return;
+        switch (how) {
+        case FINISH_DONE:
+        case FINISH_SENT:
+                state = "done";
+                break;
+        case FINISH_DEAD:
+                state = "dead";
+                break;
+        case FINISH_SUPERSEDED:
+                state = "superseded";
+                break;
+        default:
+                break;
+        }
+        if (j->claimed && state)
+                cluster_finish(cl, j->row, j->fence, state,
+                               how == FINISH_SENT ? "sent"
+                               : isempty(reason)  ? state
+                                                  : reason);
+        else if (j->leased)
+                cluster_lease_drop(cl, j->row->origination_number,
+                                   cluster_lane_of(j->row->keyword_class), j->fence);
+        j->claimed = j->leased = false;
+}
+
 static void job_finish(struct job *j, enum job_finish how, const char *reason)
 {
         struct dispatch *d = dispatch_of(j);
         struct dispatch_job *dj = djob(j);
+
+        cluster_job_end(j, how, reason);
 
         dj->finish = how;
         (void)snprintf(dj->finish_reason, sizeof(dj->finish_reason), "%s", reason ? reason : "");
@@ -666,7 +710,13 @@ void job_step_done(struct job *j, const struct job_verdict *v)
                 return;
         }
         d = dispatch_of(j);
-        if (v->kind == JOB_RETRY)
+        if (v->kind == JOB_RETRY && v->cause == JOB_CAUSE_LEASE_HELD && d->env.cluster)
+                /* Ask again about when a renewal would come: lease_seconds/5, jittered. */
+                at = now_ms(d) + (int64_t)(cluster_params(d->env.cluster)->lease_seconds * 200. *
+                                           (0.5 + random01(d)));
+        else if (v->kind == JOB_RETRY && v->cause == JOB_CAUSE_CLUSTER_ORDER)
+                at = now_ms(d) + 1;
+        else if (v->kind == JOB_RETRY)
                 at = now_ms(d) + dispatch_retry_delay_ms(d->env.config->dispatch_retry_initial_ms,
                                                          d->env.config->dispatch_retry_max_ms,
                                                          j->row->attempts, random01(d));
@@ -722,7 +772,10 @@ void job_step_done(struct job *j, const struct job_verdict *v)
                 (void)snprintf(djob(j)->finish_cause, sizeof(djob(j)->finish_cause), "%s",
                                job_cause_to_string(JOB_CAUSE_NONE));
                 djob(j)->finish_at = now_ms(d);
-                job_finish(j, FINISH_RETRY, "stopped before the reply was sent");
+                job_finish(j, FINISH_RETRY,
+                           j->cancel == JOB_CANCEL_LEASE_LOST
+                                   ? "the sender's lease went to another instance"
+                                   : "stopped before the reply was sent");
                 return;
         case DISPATCH_DROP:
         default:
@@ -792,7 +845,9 @@ static void job_start(struct dispatch *d, struct spool_row *row)
                 supersede_earlier(d, j);
         j->stale = !dispatch_within_max_age(row->received_at, now_ms(d),
                                             d->env.config->dispatch_max_age_s);
-        if (d->env.config->dedup_table)
+        if (d->env.cluster)
+                job_run(j, job_cluster_claim, JOB_STEP_CLAIM);
+        else if (d->env.config->dedup_table)
                 job_run(j, job_claim, JOB_STEP_CLAIM);
         else
                 job_run(j, job_consent_read, JOB_STEP_CONSENT_READ);
@@ -958,6 +1013,7 @@ struct dispatch *dispatch_free(struct dispatch *d)
         ev_timer_stop(d->env.loop, &d->tick);
         ev_timer_stop(d->env.loop, &d->kick);
         ev_timer_stop(d->env.loop, &d->stopped);
+        cluster_set_lease_lost(d->env.cluster, NULL, NULL);
         while (d->jobs) {
                 struct job *j = d->jobs;
 
@@ -976,6 +1032,30 @@ struct dispatch *dispatch_free(struct dispatch *d)
         business_days_holidays_done(&d->env.holidays);
         free(d);
         return NULL;
+}
+
+/* A lease of this instance went elsewhere: whatever of that sender and lane
+ * has not committed its reply stops and goes back to pending. */
+static void lease_lost_cb(const char *sender, enum cluster_lane lane, void *userdata)
+{
+        struct dispatch *d = userdata;
+
+        for (struct job *j = d->jobs; j; j = j->next) {
+                if (!streq(j->row->origination_number, sender) ||
+                    cluster_lane_of(j->row->keyword_class) != lane)
+                        continue;
+                j->leased = false; /* nothing left to drop */
+                if (!j->send_committed)
+                        (void)job_cancel(j, JOB_CANCEL_LEASE_LOST);
+        }
+}
+
+void dispatch_set_cluster(struct dispatch *d, struct cluster *cl)
+{
+        if (!d)
+                return;
+        d->env.cluster = cl;
+        cluster_set_lease_lost(cl, lease_lost_cb, d);
 }
 
 void dispatch_kick(struct dispatch *d)
@@ -1005,6 +1085,8 @@ void dispatch_set_config(struct dispatch *d, const struct config *config)
                 d->env.holidays = holidays;
         }
         sms_rates_set_config(d->rates, config);
+        cluster_set_limits(d->env.cluster, config->dispatch_max_age_s,
+                           config->cluster_record_ttl_days);
         /* Jobs read the config at each step and copy what outlives a step. */
         d->env.config = config;
         dispatch_kick(d);

@@ -17,7 +17,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "aws.h"
+#include "cluster.h"
 #include "config.h"
+#include "ddb.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "inbound_sms.h"
@@ -61,6 +64,10 @@ struct delivery {
         char inbound_id[160];      /* for the log line once stored */
         char phone[LOG_PHONE_MAX]; /* masked sender */
         struct cert_fetch *fetch;  /* while waiting for the signing certificate */
+        struct inbound_sms *sms;   /* [cluster]: while the record is being written */
+        enum spool_class keyword_class;
+        int64_t received_at;   /* [cluster]: the SNS Timestamp in ms; 0: the time of the put */
+        struct aws_call *call; /* [cluster]: the record's PutItem */
         struct delivery *next_waiter;
         struct delivery *prev, *next; /* ing->deliveries */
 };
@@ -94,6 +101,7 @@ struct ingress {
         const struct config *config;
         struct spool *spool;
         struct http_client *http;
+        struct cluster *cluster; /* [cluster] table set: once the AWS client exists */
         ingress_stored_fn stored;
         void *stored_userdata;
         X509_STORE *trust;
@@ -137,6 +145,7 @@ static void delivery_free(struct delivery *d)
         if (d->next)
                 d->next->prev = d->prev;
         sns_message_free(d->msg);
+        inbound_sms_free(d->sms);
         free(d);
 }
 
@@ -250,6 +259,96 @@ static enum spool_class spool_class_of(enum keyword_kind kind)
         }
 }
 
+static void put_in_spool(struct delivery *d)
+{
+        struct ingress *ing = d->ing;
+        struct inbound_sms *sms = TAKE_PTR(d->sms);
+        int r;
+
+        r = spool_put(ing->spool,
+                      &(struct spool_msg){
+                              .sns_message_id = d->msg->message_id,
+                              .inbound_message_id = sms->inbound_message_id,
+                              .topic_arn = d->msg->topic_arn,
+                              .origination_number = sms->origination_number,
+                              .destination_number = sms->destination_number,
+                              .body = sms->message_body,
+                              .keyword = sms->message_keyword,
+                              .raw = d->msg->message,
+                              .received_at = d->received_at,
+                              .keyword_class = d->keyword_class,
+                      },
+                      stored_cb, d);
+        inbound_sms_free(sms); /* spool_put copied what it keeps */
+        if (r < 0)
+                stored_cb(ing->spool, r, 0, d);
+}
+
+/* [cluster]: the shared table could not take the record: nothing is stored,
+ * and SNS retries the 503. */
+static void cluster_unavailable(struct delivery *d, int r, const char *detail)
+{
+        log_warning_errno(r, "sns.cluster_unavailable",
+                          LOG_FIELDS(LF("SNS_MESSAGE_ID", d->msg->message_id),
+                                     LF("CLIENT", d->client), LF("ERROR", detail)),
+                          "cannot write SNS message %s to the cluster table (%s), answering 503 "
+                          "so SNS retries",
+                          d->msg->message_id, detail);
+        count_delivery(d, "unavailable");
+        delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "cluster table unavailable\n");
+}
+
+static void record_written_cb(int r, const struct ddb_result *res, void *userdata)
+{
+        struct delivery *d = userdata;
+        const struct aws_error *e = res->aws->error;
+        char detail[256];
+
+        d->call = NULL;
+        /* Created, or already there (another instance or an earlier delivery
+         * stored it): this instance's spool takes it too, and deduplicates. */
+        if (r >= 0 || res->condition_failed) {
+                put_in_spool(d);
+                return;
+        }
+        if (e && !isempty(e->code))
+                (void)snprintf(detail, sizeof(detail), "%.100s: %.140s", e->code, e->message);
+        else
+                (void)snprintf(detail, sizeof(detail), "%s", strerror(-r));
+        cluster_unavailable(d, r, detail);
+}
+
+static void write_record(struct delivery *d)
+{
+        struct ingress *ing = d->ing;
+        struct cluster_msg m;
+        int r;
+
+        if (!ing->cluster) {
+                cluster_unavailable(d, -EAGAIN, "the AWS client is not ready yet");
+                return;
+        }
+        /* The publish time: the same on every instance and every redelivery, so
+         * the record's key and the sender's order are the same everywhere. */
+        d->received_at = cluster_timestamp_ms(d->msg->timestamp, (int64_t)d->msg->timestamp_sec);
+        m = (struct cluster_msg){
+                .sender = d->sms->origination_number,
+                .inbound_message_id = d->sms->inbound_message_id,
+                .sns_message_id = d->msg->message_id,
+                .destination = d->sms->destination_number,
+                .topic_arn = d->msg->topic_arn,
+                .raw = d->msg->message,
+                .received_at = d->received_at,
+                .keyword_class = d->keyword_class,
+        };
+        r = cluster_call(ing->cluster, "PutItem",
+                         cluster_record_put_request(cluster_params(ing->cluster), &m,
+                                                    (int64_t)(ev_now(ing->loop) * 1000.)),
+                         record_written_cb, d, &d->call);
+        if (r < 0)
+                cluster_unavailable(d, r, strerror(-r));
+}
+
 static void handle_notification(struct delivery *d)
 {
         struct ingress *ing = d->ing;
@@ -283,22 +382,13 @@ static void handle_notification(struct delivery *d)
         /* Classified as for a sender who is not opted out ("YES" is then no
          * keyword): the dispatcher classifies again under the consent state. */
         kind = keyword_classify(ing->keywords, sms->message_body, false, NULL);
-        r = spool_put(ing->spool,
-                      &(struct spool_msg){
-                              .sns_message_id = d->msg->message_id,
-                              .inbound_message_id = sms->inbound_message_id,
-                              .topic_arn = d->msg->topic_arn,
-                              .origination_number = sms->origination_number,
-                              .destination_number = sms->destination_number,
-                              .body = sms->message_body,
-                              .keyword = sms->message_keyword,
-                              .raw = d->msg->message,
-                              .keyword_class = spool_class_of(kind),
-                      },
-                      stored_cb, d);
-        inbound_sms_free(sms); /* spool_put copied what it keeps */
-        if (r < 0)
-                stored_cb(ing->spool, r, 0, d);
+        d->keyword_class = spool_class_of(kind);
+        d->sms = sms;
+        if (ing->config->cluster_table) {
+                write_record(d);
+                return;
+        }
+        put_in_spool(d);
 }
 
 /* ---- subscriptions ------------------------------------------------------------- */
@@ -499,6 +589,8 @@ static bool message_too_old(const struct ingress *ing, const struct sns_message 
 
         if (c->dedup_table)
                 window = MIN(window, (int64_t)c->dedup_ttl_days * 86400);
+        if (c->cluster_table)
+                window = MIN(window, (int64_t)c->cluster_record_ttl_days * 86400);
         return (int64_t)m->timestamp_sec < (int64_t)time(NULL) - (window - 3600);
 }
 
@@ -982,6 +1074,12 @@ int ingress_new(struct ev_loop *loop, const struct config *config, struct spool 
 fail:
         ingress_free(ing);
         return r;
+}
+
+void ingress_set_cluster(struct ingress *ing, struct cluster *cl)
+{
+        if (ing)
+                ing->cluster = cl;
 }
 
 int ingress_set_config(struct ingress *ing, const struct config *config)

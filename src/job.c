@@ -8,6 +8,7 @@
 #include "agent.h"
 #include "agent_turn.h"
 #include "aws.h"
+#include "cluster.h"
 #include "dedup.h"
 #include "job.h"
 #include "sms_send_queue.h"
@@ -47,6 +48,10 @@ static const char *const cause_names[_JOB_CAUSE_MAX] = {
         [JOB_CAUSE_OPTED_OUT] = "opted_out",
         [JOB_CAUSE_SUPPRESSED] = "suppressed",
         [JOB_CAUSE_INTERNAL] = "internal",
+        [JOB_CAUSE_LEASE_HELD] = "lease_held",
+        [JOB_CAUSE_CLUSTER] = "cluster",
+        [JOB_CAUSE_CLUSTER_ORDER] = "cluster_order",
+        [JOB_CAUSE_HANDLED_ELSEWHERE] = "handled_elsewhere",
 };
 
 static const char *const reply_names[_JOB_REPLY_MAX] = {
@@ -124,6 +129,9 @@ bool job_cancel(struct job *j, enum job_cancel why)
                 break;
         case JOB_WORK_SEND:
                 sms_send_entry_cancel(j->work.send);
+                break;
+        case JOB_WORK_IMPORT:
+                cluster_import_batch_cancel(j->work.import);
                 break;
         case JOB_WORK_NONE:
                 break;

@@ -20,8 +20,10 @@
 #include <ev.h>
 
 #include "aws.h"
+#include "cluster.h"
 #include "config.h"
 #include "consent.h"
+#include "ddb.h"
 #include "job.h"
 #include "job_steps.h"
 #include "metrics.h"
@@ -140,6 +142,119 @@ static enum sms_send_check commit_sending(struct job *j)
         return SMS_SEND_GO;
 }
 
+/* --- [cluster]: the reply marker ---------------------------------------------------------- */
+
+/* The marker could not be written: what the record says decides. */
+static enum sms_send_check judge_marker(struct job *j, const json_t *item)
+{
+        const char *reply_state = ddb_item_get_s(item, "reply_state");
+        const char *owner = ddb_item_get_s(item, "owner");
+        long long fence = 0;
+
+        (void)ddb_item_get_n_int(item, "owner_fence", &fence);
+        if (reply_state && streq(reply_state, "sent")) {
+                (void)snprintf(j->handled_by, sizeof(j->handled_by), "%s", owner ? owner : "");
+                return withdraw(j, JOB_CAUSE_HANDLED_ELSEWHERE,
+                                "the reply was already sent by another instance");
+        }
+        if (reply_state)
+                return withdraw(j, JOB_CAUSE_REPLY_UNKNOWN,
+                                "reply state unknown: another attempt began sending it");
+        if (!owner || !streq(owner, j->env->instance) || fence != j->fence)
+                return withdraw(j, JOB_CAUSE_LEASE_HELD,
+                                "the message was claimed under a newer lease");
+        j->withdrawn = JOB_CAUSE_CLUSTER;
+        (void)snprintf(j->withdrawn_detail, sizeof(j->withdrawn_detail),
+                       "the reply marker could not be written");
+        return SMS_SEND_RECHECK;
+}
+
+static void marker_read_cb(int r, const struct ddb_result *res, void *userdata)
+{
+        struct job *j = userdata;
+        struct sms_send_entry *e = j->work.send;
+
+        if (job_cancelled(j)) {
+                sms_send_entry_proceed(e, SMS_SEND_WITHDRAW);
+                return;
+        }
+        if (r < 0 || !res->item) {
+                j->withdrawn = JOB_CAUSE_CLUSTER;
+                job_format_aws_error(j->withdrawn_detail, sizeof(j->withdrawn_detail),
+                                     "cluster record read", r, res->aws->error);
+                sms_send_entry_proceed(e, SMS_SEND_RECHECK);
+                return;
+        }
+        sms_send_entry_proceed(e, judge_marker(j, res->item));
+}
+
+static void marker_cb(int r, const struct ddb_result *res, void *userdata)
+{
+        struct job *j = userdata;
+        struct sms_send_entry *e = j->work.send;
+        const struct spool_row *row = j->row;
+
+        if (job_cancelled(j)) {
+                sms_send_entry_proceed(e, SMS_SEND_WITHDRAW);
+                return;
+        }
+        if (r >= 0) {
+                j->marked = true;
+                sms_send_entry_proceed(e, commit_sending(j));
+                return;
+        }
+        if (!res->condition_failed) {
+                /* Not written, so certainly not sent: check again a little later. */
+                cluster_count_failure(j->env->cluster);
+                j->withdrawn = JOB_CAUSE_CLUSTER;
+                job_format_aws_error(j->withdrawn_detail, sizeof(j->withdrawn_detail),
+                                     "reply marker", r, res->aws->error);
+                sms_send_entry_proceed(e, SMS_SEND_RECHECK);
+                return;
+        }
+        if (res->item) {
+                sms_send_entry_proceed(e, judge_marker(j, res->item));
+                return;
+        }
+        r = cluster_call(j->env->cluster, "GetItem",
+                         cluster_record_get_request(cluster_params(j->env->cluster),
+                                                    row->origination_number, row->received_at,
+                                                    row->inbound_message_id),
+                         marker_read_cb, j, NULL);
+        if (r < 0) {
+                j->withdrawn = JOB_CAUSE_CLUSTER;
+                (void)snprintf(j->withdrawn_detail, sizeof(j->withdrawn_detail),
+                               "cluster record read: %s", strerror(-r));
+                sms_send_entry_proceed(e, SMS_SEND_RECHECK);
+        }
+}
+
+/* The last step before 'sending': in cluster mode the marker on the record,
+ * conditioned on this job's fence, so that no other instance ever sends this
+ * reply (and this one never sends one that another began). */
+static void go(struct job *j, struct sms_send_entry *e)
+{
+        const struct spool_row *row = j->row;
+        int r;
+
+        if (!j->env->cluster || j->marked || j->send_committed) {
+                sms_send_entry_proceed(e, commit_sending(j));
+                return;
+        }
+        r = cluster_call(j->env->cluster, "UpdateItem",
+                         cluster_marker_request(cluster_params(j->env->cluster),
+                                                row->origination_number, row->received_at,
+                                                row->inbound_message_id, j->fence,
+                                                (int64_t)(ev_now(j->env->loop) * 1000.)),
+                         marker_cb, j, NULL);
+        if (r < 0) {
+                j->withdrawn = JOB_CAUSE_CLUSTER;
+                (void)snprintf(j->withdrawn_detail, sizeof(j->withdrawn_detail), "reply marker: %s",
+                               strerror(-r));
+                sms_send_entry_proceed(e, SMS_SEND_RECHECK);
+        }
+}
+
 static enum sms_send_check suppressed(struct job *j, const char *why)
 {
         return withdraw(j, JOB_CAUSE_SUPPRESSED, why);
@@ -168,7 +283,7 @@ static void check_consent_done(int r, const struct consent_record *rec, const st
                 sms_send_entry_proceed(e, suppressed(j, "the sender opted out: reply not sent"));
                 return;
         }
-        sms_send_entry_proceed(e, commit_sending(j));
+        go(j, e);
 }
 
 static void reply_check(struct sms_send_entry *e, void *userdata)
@@ -182,7 +297,7 @@ static void reply_check(struct sms_send_entry *e, void *userdata)
                 return;
         }
         if (is_confirmation(j)) {
-                sms_send_entry_proceed(e, commit_sending(j));
+                go(j, e);
                 return;
         }
         if (j->send_committed) {
@@ -197,8 +312,11 @@ static void reply_check(struct sms_send_entry *e, void *userdata)
                         suppressed(j, "the sender opted out after this message: reply not sent"));
                 return;
         }
-        if (r == 0 && ev_now(env->loop) - j->consent_read_at < JOB_CONSENT_FRESH_S) {
-                sms_send_entry_proceed(e, commit_sending(j));
+        /* In a cluster an opt-out may come from another instance at any time:
+         * the consent item is always read again. */
+        if (r == 0 && !env->cluster &&
+            ev_now(env->loop) - j->consent_read_at < JOB_CONSENT_FRESH_S) {
+                go(j, e);
                 return;
         }
         if (r == 0)
@@ -258,6 +376,8 @@ static void reply_sent(const struct sms_send_result *res, void *userdata)
         if (res->outcome == SMS_SEND_SENT) {
                 free(j->message_id);
                 j->message_id = strdup(res->message_id);
+                if (j->env)
+                        cluster_reply_sent(j->env->cluster, j->row, res->message_id);
                 job_done(j);
                 return;
         }
@@ -283,6 +403,14 @@ static void reply_sent(const struct sms_send_result *res, void *userdata)
                 case JOB_CAUSE_REPLY_UNKNOWN:
                         job_verdict(j, JOB_DEAD, JOB_CAUSE_REPLY_UNKNOWN, "%s",
                                     j->withdrawn_detail);
+                        return;
+                case JOB_CAUSE_HANDLED_ELSEWHERE:
+                        log_info("cluster.handled_elsewhere",
+                                 LOG_FIELDS(JOB_FIELDS(j), LF("OWNER", j->handled_by)),
+                                 "message %s was answered by instance %s", j->spool_id,
+                                 j->handled_by);
+                        j->complete = true;
+                        job_done(j);
                         return;
                 default:
                         /* The check kept failing; nothing was sent. */

@@ -13,7 +13,9 @@
 
 #include "aws.h"
 #include "aws_creds.h"
+#include "cluster.h"
 #include "config.h"
+#include "dedup.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "ingress.h"
@@ -58,6 +60,8 @@ struct service {
         struct spool *spool;
         struct ingress *ingress;
         struct dispatch *dispatch;
+        struct cluster *cluster; /* [cluster] table set, once the AWS client exists */
+        bool ready_sent;
         bool region_pending;
         bool dispatch_stopped;
         ev_timer cron;
@@ -88,6 +92,8 @@ static void handle_healthz(struct service *s, struct http_request *req)
                 reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "draining\n");
         else if (!spool_is_writable(s->spool))
                 reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "spool not writable\n");
+        else if (!cluster_is_healthy(s->cluster))
+                reply_text(req, MHD_HTTP_SERVICE_UNAVAILABLE, "cluster heartbeat failing\n");
         else
                 reply_text(req, MHD_HTTP_OK, "ok\n");
 }
@@ -428,6 +434,65 @@ static void watch_signal(struct service *s, ev_signal *w, int signum)
 
 static void start_region_lookup(struct service *s);
 
+static void send_ready(struct service *s)
+{
+        if (s->ready_sent)
+                return;
+        s->ready_sent = true;
+        sd_notify(0, "READY=1\nSTATUS=Serving");
+        log_info("service.ready", LOG_FIELDS(LF("VERSION", TWOWAYD_VERSION)), "twowayd %s ready",
+                 TWOWAYD_VERSION);
+}
+
+static void cluster_ready_cb(void *userdata)
+{
+        send_ready(userdata);
+}
+
+static void cluster_imported_cb(void *userdata)
+{
+        struct service *s = userdata;
+
+        if (s->dispatch)
+                dispatch_kick(s->dispatch);
+}
+
+/* [cluster]: the shared table, once the AWS client exists. The daemon says
+ * READY=1 after the first heartbeat (or its failure). */
+static int start_cluster(struct service *s)
+{
+        char instance[CLUSTER_NAME_MAX];
+        int r;
+
+        if (dedup_instance_name(s->config->spool_dir, instance, sizeof(instance)) < 0)
+                (void)snprintf(instance, sizeof(instance), "pid-%d", (int)getpid());
+        r = cluster_new(
+                &(struct cluster_options){
+                        .loop = s->loop,
+                        .aws = s->aws,
+                        .spool = s->spool,
+                        .table = s->config->cluster_table,
+                        .instance = instance,
+                        .lease_seconds = s->config->cluster_lease_seconds,
+                        .record_ttl_days = s->config->cluster_record_ttl_days,
+                        .max_age_s = s->config->dispatch_max_age_s,
+                        .imported = cluster_imported_cb,
+                        .userdata = s,
+                },
+                &s->cluster);
+        if (r < 0)
+                return log_error_errno(r, "cluster.start_failed", LOG_NOFIELDS,
+                                       "cannot start cluster mode: %m");
+        dispatch_set_cluster(s->dispatch, s->cluster);
+        ingress_set_cluster(s->ingress, s->cluster);
+        cluster_start(s->cluster, cluster_ready_cb, s);
+        log_info(
+                "cluster.started",
+                LOG_FIELDS(LF("CLUSTER_TABLE", s->config->cluster_table), LF("INSTANCE", instance)),
+                "cluster mode on table %s as instance %s", s->config->cluster_table, instance);
+        return 0;
+}
+
 /* The AWS client needs a region; once it has one, the dispatcher can start. */
 static void region_cb(int r, const char *region, const char *source, void *userdata)
 {
@@ -440,6 +505,7 @@ static void region_cb(int r, const char *region, const char *source, void *userd
                 log_error_errno(r, "aws.no_region", LOG_NOFIELDS,
                                 "no AWS region ([aws] region, AWS_REGION, profile or instance "
                                 "metadata): messages are stored but not answered; will retry: %m");
+                send_ready(s);
                 return;
         }
         r = aws_client_new(s->loop,
@@ -459,6 +525,13 @@ static void region_cb(int r, const char *region, const char *source, void *userd
                 log_error_errno(r, "pipeline.start_failed", LOG_NOFIELDS,
                                 "cannot start the dispatcher: %m");
                 s->aws = aws_client_free(s->aws);
+                send_ready(s);
+                return;
+        }
+        if (s->config->cluster_table && start_cluster(s) < 0) {
+                s->dispatch = dispatch_free(s->dispatch);
+                s->aws = aws_client_free(s->aws);
+                send_ready(s);
                 return;
         }
         log_info("aws.region", LOG_FIELDS(LF("AWS_REGION", region), LF("SOURCE", source)),
@@ -643,6 +716,11 @@ int service_new(struct ev_loop *loop, struct config *config, int listen_fd, stru
         s->loop = loop;
         s->config = config;
         apply_log_settings(config);
+        if (config->dedup_table)
+                log_warning("config.deprecated", LOG_FIELDS(LF("CONFIG_KEY", "dedup.table")),
+                            "[dedup] table is replaced by [cluster] table, which also orders each "
+                            "sender's messages and takes over a dead instance's work; see "
+                            "twowayd.conf(5)");
 
         r = spool_open(loop,
                        &(struct spool_options){
@@ -769,9 +847,9 @@ fail:
 
 int service_run(struct service *s)
 {
-        sd_notify(0, "READY=1\nSTATUS=Serving");
-        log_info("service.ready", LOG_FIELDS(LF("VERSION", TWOWAYD_VERSION)), "twowayd %s ready",
-                 TWOWAYD_VERSION);
+        /* In cluster mode, after the first heartbeat (cluster_ready_cb). */
+        if (!s->config->cluster_table)
+                send_ready(s);
         ev_run(s->loop, 0);
         log_info("service.stopped", LOG_NOFIELDS, "stopped");
         return s->exit_code;
@@ -841,6 +919,7 @@ struct service *service_free(struct service *s)
         http_server_free(s->http);
         http_server_free(s->metrics_http);
         dispatch_free(s->dispatch);
+        cluster_free(s->cluster);
         aws_client_free(s->aws);
         spool_free(s->spool);
         aws_creds_provider_free(s->creds);

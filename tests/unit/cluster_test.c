@@ -166,6 +166,8 @@ static void test_claim_marker_finish(void **state)
         assert_string_equal(
                 json_string_value(json_object_get(claim, "ReturnValuesOnConditionCheckFailure")),
                 "ALL_OLD");
+        /* The record as claimed: a reply marker left by a dead instance shows. */
+        assert_string_equal(json_string_value(json_object_get(claim, "ReturnValues")), "ALL_NEW");
         assert_non_null(strstr(json_string_value(json_object_get(claim, "UpdateExpression")),
                                "SET #owner = :me, #fence = :f, #open_by = :me, "
                                "#state = if_not_exists(#state, :open)"));

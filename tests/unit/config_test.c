@@ -202,11 +202,15 @@ static void test_schema_flags(void **state)
                                     streq(name, "http.timeout") ||
                                     streq(name, "http.request_timeout") ||
                                     streq(name, "http.metrics_listen") ||
-                                    streq(name, "spool.min_free"));
+                                    streq(name, "spool.min_free") ||
+                                    /* The cluster's table and lease are the instance's identity
+                                     * towards the others: a reload cannot change them. */
+                                    streq(name, "cluster.table") ||
+                                    streq(name, "cluster.lease_seconds"));
                 }
         }
         assert_int_equal(n_required, 4);
-        assert_int_equal(n_restart, 10);
+        assert_int_equal(n_restart, 12);
         {
                 const char *a, *b, *c;
                 bool x, y;
@@ -274,7 +278,7 @@ static void test_sample_documents_defaults(void **state)
         static const char *const examples[] = {
                 "tls_cert",          "tls_key",           "region",
                 "ca_bundle",         "signing_cert_host", "origination_identity",
-                "configuration_set", "metrics_listen",
+                "configuration_set", "metrics_listen",    "table",
         };
         _cleanup_free_ char *path = sample_path();
         _cleanup_free_ char *out = NULL;
@@ -1076,6 +1080,31 @@ static void test_per_ip_above_total(void **state)
         loaded_done(&l);
 }
 
+static void test_cluster_replaces_dedup(void **state)
+{
+        struct loaded l;
+
+        (void)state;
+        load_text(REQUIRED "[cluster]\ntable = twowayd-cluster\n", &l);
+        assert_int_equal(l.r, 0);
+        assert_string_equal(l.config->cluster_table, "twowayd-cluster");
+        assert_int_equal(l.config->cluster_lease_seconds, 15);
+        assert_int_equal(l.config->cluster_record_ttl_days, 7);
+        assert_null(l.config->dedup_table);
+        loaded_done(&l);
+
+        load_text(REQUIRED "[dedup]\ntable = twowayd-dedup\n[cluster]\ntable = twowayd-cluster\n",
+                  &l);
+        expect_diags(&l, 1, "11: [cluster] table replaces [dedup] table: set only one");
+        loaded_done(&l);
+
+        load_text(REQUIRED "[cluster]\ntable = tab\nlease_seconds = 4\nrecord_ttl_days = 366\n",
+                  &l);
+        assert_int_equal(l.r, -EINVAL);
+        assert_int_equal(l.diag.n_lines, 2);
+        loaded_done(&l);
+}
+
 static void test_syntax_errors(void **state)
 {
         struct loaded l;
@@ -1353,6 +1382,7 @@ int main(void)
                 cmocka_unit_test(test_tls_pair_unusable),
                 cmocka_unit_test(test_tls_bad_cert_one_diagnostic),
                 cmocka_unit_test(test_per_ip_above_total),
+                cmocka_unit_test(test_cluster_replaces_dedup),
                 cmocka_unit_test(test_syntax_errors),
                 cmocka_unit_test(test_long_line),
                 cmocka_unit_test(test_indentation_traps),

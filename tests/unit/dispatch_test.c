@@ -158,6 +158,26 @@ static void test_verdict_handling(void **state)
                  DISPATCH_DROP},
                 {JOB_STEP_AGENT, JOB_CANCELLED, JOB_CAUSE_NONE, JOB_CANCEL_SHUTDOWN, 0, 0, true,
                  false, DISPATCH_DROP},
+                /* [cluster] Another instance has the sender, or had earlier
+                 * messages of theirs: wait, past max age too, never the fallback. */
+                {JOB_STEP_CLAIM, JOB_RETRY, JOB_CAUSE_LEASE_HELD, 0, 0, 0, true, false,
+                 DISPATCH_RETRY_LATER},
+                {JOB_STEP_CLAIM, JOB_RETRY, JOB_CAUSE_LEASE_HELD, 0, 0, 0, false, false,
+                 DISPATCH_RETRY_LATER},
+                {JOB_STEP_CLAIM, JOB_RETRY, JOB_CAUSE_CLUSTER_ORDER, 0, 0, 0, false, false,
+                 DISPATCH_RETRY_LATER},
+                {JOB_STEP_SEND, JOB_RETRY, JOB_CAUSE_LEASE_HELD, 0, 0, 0, false, false,
+                 DISPATCH_RETRY_LATER},
+                /* [cluster] The table unreachable: like the [dedup] claim. */
+                {JOB_STEP_CLAIM, JOB_RETRY, JOB_CAUSE_CLUSTER, 0, 0, 0, true, false,
+                 DISPATCH_RETRY_LATER},
+                {JOB_STEP_CLAIM, JOB_RETRY, JOB_CAUSE_CLUSTER, 0, 0, 0, false, false,
+                 DISPATCH_FINISH_DEAD},
+                /* [cluster] The lease went elsewhere: back to pending, unless sent. */
+                {JOB_STEP_AGENT, JOB_CANCELLED, JOB_CAUSE_NONE, JOB_CANCEL_LEASE_LOST, 0, 0, true,
+                 false, DISPATCH_FINISH_PENDING},
+                {JOB_STEP_SEND, JOB_DONE, JOB_CAUSE_NONE, JOB_CANCEL_LEASE_LOST, 0, 0, true, true,
+                 DISPATCH_FINISH_DONE},
                 /* Cancelled with no reason given: a failure like any other. */
                 {JOB_STEP_AGENT, JOB_CANCELLED, JOB_CAUSE_NONE, 0, 0, 0, true, false,
                  DISPATCH_RETRY_LATER},

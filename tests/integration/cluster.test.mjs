@@ -1,0 +1,347 @@
+// Cluster mode against the real binary: two (or three) daemons, each with its
+// own spool, sharing one stand-in and its DynamoDB (dynalite) — the consent
+// table and the cluster table ([cluster] table). What a user would notice:
+// replies sent (once, in order, or not at all), agent calls in flight, the
+// items in the table. Loopback only; every wait is bounded and waits for a
+// condition; lease_seconds is 5 so that a takeover takes seconds.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { startStandin } from '../standin/standin.mjs';
+import { BIN, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+
+const CONSENT = 'twowayd-consent';
+const CLUSTER = 'twowayd-cluster';
+const OUR_NUMBER = '+18005550199';
+const LEASE_S = 5;
+const WAIT_MS = 20000;
+// A takeover: the dead instance's heartbeat ages past lease_seconds, a sweep
+// (every lease_seconds/2) finds it, its sender lease runs out, then the work.
+const TAKEOVER_MS = 6 * LEASE_S * 1000;
+const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your request will be processed within 10 business days. Reply START to resubscribe.';
+
+let standin;
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: CONSENT });
+  // The table as CLUSTER.md / twowayd.conf(5) define it: pk/sk, and the sparse
+  // GSI open-by (open_by, sk) over the open message records.
+  await standin.dynamodb.call('CreateTable', {
+    TableName: CLUSTER,
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+      { AttributeName: 'open_by', AttributeType: 'S' },
+    ],
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+    GlobalSecondaryIndexes: [{
+      IndexName: 'open-by',
+      KeySchema: [{ AttributeName: 'open_by', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      Projection: { ProjectionType: 'ALL' },
+    }],
+    BillingMode: 'PAY_PER_REQUEST',
+  });
+  await waitForAsync(async () => (await standin.dynamodb.call('DescribeTable', { TableName: CLUSTER })).Table.TableStatus === 'ACTIVE',
+    { timeoutMs: 5000, what: 'the cluster table' });
+});
+after(async () => { await standin?.close(); });
+afterEach(async () => {
+  standin.faults.clear();
+  standin.bedrock.setResponder(null);
+  await standin.setDown('dynamodb', false);
+});
+
+// waitFor for a condition that needs a request (the table): polled, bounded.
+async function waitForAsync(pred, { timeoutMs = 5000, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let seq = 0;
+const newPhone = () => `+1425555${String(7000 + seq++).padStart(4, '0')}`;
+const sessionOf = (phone) => `p${phone.slice(1)}`;
+const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNumber === phone);
+const agentCalls = (phone) => standin.bedrock.invocations().filter((i) => i.sessionId === sessionOf(phone) && i.inputText !== undefined);
+
+function clusterConfig(dir) {
+  return configText({
+    spoolDir: dir,
+    tail: [
+      '[aws]', `ca_bundle = ${standin.sns.caFile}`,
+      '[cluster]', `table = ${CLUSTER}`, `lease_seconds = ${LEASE_S}`,
+      '[sms]', 'max_per_second = 1000',
+      '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200',
+    ].join('\n'),
+  }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
+}
+
+async function instance(t, { dir } = {}) {
+  if (!dir) {
+    const tmp = tempDir();
+    dir = tmp.dir;
+    t.after(tmp.cleanup);
+  }
+  const d = await startDaemon({ dir, config: clusterConfig(dir), env: standin.env() });
+  t.after(async () => {
+    await d.stop();
+    if (process.env.TWOWAYD_TEST_LOGS) t.diagnostic(d.stderrText.filter((l) => !l.includes('aws.attempt')).join('\n'));
+  });
+  assert.equal(d.exit, null, d.stderrText.join('\n'));
+  d.dir = dir;
+  d.url = `http://127.0.0.1:${d.port}/sns`;
+  return d;
+}
+
+// One inbound SMS as SNS would publish it; deliver() it to any instance.
+function sms(from, body, { timestamp } = {}) {
+  const inboundMessageId = randomUUID();
+  const msg = standin.sns.notification({
+    message: standin.sns.inboundSms({ from, to: OUR_NUMBER, body, inboundMessageId }),
+    ...(timestamp ? { timestamp } : {}),
+  });
+  return { inboundMessageId, msg };
+}
+async function deliver(d, m, status = 200) {
+  const r = await standin.sns.deliver(d.url, m.msg);
+  assert.equal(r.status, status, r.body);
+  return r;
+}
+
+async function records(phone) {
+  const r = await standin.dynamodb.call('Query', {
+    TableName: CLUSTER,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+    ExpressionAttributeValues: { ':pk': { S: `sender#${phone}` }, ':msg': { S: 'msg#' } },
+    ConsistentRead: true,
+  });
+  return r.Items;
+}
+
+function dump(dir) {
+  const r = spawnSync(join(TOOLS, 'spool-dump'), [dir], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+// An agent that answers each session's turns slowly and records how many of
+// one session's calls were ever in flight at once.
+function slowAgent(ms) {
+  const inFlight = new Map();
+  let most = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (text === undefined) return '';
+    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    most = Math.max(most, inFlight.get(session));
+    await new Promise((r) => setTimeout(r, ms));
+    inFlight.set(session, inFlight.get(session) - 1);
+    return `re: ${text}`;
+  });
+  return { most: () => most };
+}
+
+test('one SNS message delivered to both instances: one agent call, one reply, one finished record', async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  const m = sms(phone, 'Hello from both sides');
+  await Promise.all([deliver(a, m), deliver(b, m)]);
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the reply' });
+  // Both instances end the message: one answered it, the other learns so.
+  await waitFor(() => [a, b].every((d) => d.logs.some((l) => l.inbound_message_id === m.inboundMessageId &&
+    ['sms.sent', 'cluster.handled_elsewhere'].includes(l.event))), { timeoutMs: WAIT_MS, what: 'both instances done' });
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'done', { timeoutMs: WAIT_MS, what: 'the record finished' });
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['You said: Hello from both sides']);
+  assert.equal(agentCalls(phone).length, 1);
+  const [rec] = await records(phone);
+  assert.equal(rec.inbound_message_id.S, m.inboundMessageId);
+  assert.equal(rec.reply_state.S, 'sent');
+  assert.equal(rec.reply_message_id.S, sentTo(phone)[0].MessageId);
+  assert.equal(rec.open_by, undefined, 'a finished record leaves the open-by index');
+  assert.equal(rec.sk.S, `msg#${String(Date.parse(m.msg.json.Timestamp)).padStart(13, '0')}#${m.inboundMessageId}`);
+  assert.ok(Number(rec.expires_at.N) > Date.now() / 1000 + 6 * 86400);
+  assert.deepEqual(standin.rejected(), []);
+});
+
+test("one sender's messages alternating between the instances: one agent call at a time, answers in order", async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const agent = slowAgent(400);
+  const phone = newPhone();
+  const texts = ['one', 'two', 'three', 'four'];
+  const t0 = Date.now();
+  for (const [i, text] of texts.entries()) {
+    // Publish times 10 ms apart, delivered to A, B, A, B.
+    await deliver(i % 2 ? b : a, sms(phone, text, { timestamp: new Date(t0 + 10 * i).toISOString() }));
+  }
+  await waitFor(() => sentTo(phone).length === texts.length, { timeoutMs: 4 * TAKEOVER_MS, what: 'four answers' });
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), texts.map((x) => `re: ${x}`));
+  assert.deepEqual(agentCalls(phone).map((c) => c.inputText), texts);
+  assert.equal(agent.most(), 1, 'never two agent calls in flight for one session');
+  // Every record finished, none left open.
+  await waitForAsync(async () => (await records(phone)).every((r) => r.state.S === 'done'), { timeoutMs: WAIT_MS, what: 'records finished' });
+});
+
+test('kill -9 right after the acknowledgement: the other instance answers that message once, within the lease time', async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  // A's agent call never ends: nothing is answered before A dies.
+  let calls = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session === sessionOf(phone) && text !== undefined && calls++ === 0) return { hang: true };
+    return `re: ${text}`;
+  });
+  const m = sms(phone, 'Are you open tomorrow?');
+  await deliver(a, m);
+  await waitFor(() => calls === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  a.signal('SIGKILL');
+  await a.waitForExit();
+  const killedAt = Date.now();
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: TAKEOVER_MS, what: "B's answer" });
+  t.diagnostic(`answered ${Date.now() - killedAt} ms after the kill`);
+  assert.ok(b.logs.some((l) => l.event === 'cluster.takeover'), 'B logged the takeover');
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['re: Are you open tomorrow?']);
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'done', { timeoutMs: WAIT_MS, what: 'the record finished' });
+
+  // A comes back on its spool: it finds the message handled, and sends nothing.
+  const a2 = await instance(t, { dir: a.dir });
+  await a2.waitForLog((l) => l.event === 'cluster.handled_elsewhere' && l.inbound_message_id === m.inboundMessageId, WAIT_MS);
+  await a2.stop();
+  assert.equal(dump(a.dir).find((r) => r.inbound_message_id === m.inboundMessageId)?.state, 'done');
+  assert.equal(sentTo(phone).length, 1);
+  assert.equal(agentCalls(phone).length, 2, "A's lost call and B's");
+});
+
+test('kill -9 after the reply marker: the reply is never sent again, by anyone, and the agent is not asked again', async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  // A's SendTextMessage to this sender never answers: A dies with the reply
+  // on the wire, its marker written.
+  const send = standin.sms.handlers.get('SendTextMessage');
+  let sending = 0;
+  standin.sms.setHandler('SendTextMessage', (p, ctx) => {
+    if (p.DestinationPhoneNumber !== phone) return send(p, ctx);
+    sending++;
+    return new Promise(() => {});
+  });
+  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  const m = sms(phone, 'What time is it?');
+  await deliver(a, m);
+  await waitFor(() => sending === 1, { timeoutMs: WAIT_MS, what: "A's SendTextMessage" });
+  a.signal('SIGKILL');
+  await a.waitForExit();
+  const ev = await b.waitForLog((l) => l.event === 'pipeline.reply_unknown' && l.inbound_message_id === m.inboundMessageId, TAKEOVER_MS);
+  assert.match(ev.error, /reply state unknown/);
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'dead', { timeoutMs: WAIT_MS, what: 'the record dead' });
+  const [rec] = await records(phone);
+  assert.equal(rec.reply_state.S, 'sending');
+  assert.equal(sending, 1, 'no second SendTextMessage');
+  assert.equal(agentCalls(phone).length, 1, 'B did not ask the agent again');
+});
+
+test('[dedup] alone still works with one deprecation warning; [dedup] and [cluster] together are a config error', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const both = `${clusterConfig(dir)}\n[dedup]\ntable = twowayd-dedup\n`;
+  const path = join(dir, 'both.conf');
+  writeFileSync(path, both);
+  const r = spawnSync(BIN, ['-t', '-c', path], { encoding: 'utf8', timeout: 10000 });
+  assert.notEqual(r.status, 0);
+  const line = both.split('\n').indexOf(`table = ${CLUSTER}`) + 1;
+  assert.match(r.stderr, new RegExp(`${path}:${line}: \\[cluster\\] table replaces \\[dedup\\] table: set only one`));
+
+  const d = await startDaemon({ dir, env: standin.env(),
+    config: clusterConfig(dir).replace(/\[cluster\]\ntable = .*\nlease_seconds = .*\n/, '[dedup]\ntable = twowayd-dedup\n') });
+  t.after(() => d.stop());
+  assert.equal(d.exit, null, d.stderrText.join('\n'));
+  assert.equal(d.logs.filter((l) => l.event === 'config.deprecated').length, 1);
+  assert.ok(!d.logs.some((l) => l.event === 'cluster.started'));
+});
+
+test("STOP at one instance while the other is in an agent call for the same sender: one confirmation, the answer suppressed", async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  let arrived = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session !== sessionOf(phone) || text === undefined) return `re: ${text}`;
+    arrived++;
+    await gate;
+    return `late: ${text}`;
+  });
+  t.after(() => release());
+  const hello = sms(phone, 'Hello, what are your hours?');
+  await deliver(a, hello);
+  await waitFor(() => arrived === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  const stop = sms(phone, 'STOP');
+  await deliver(b, stop);
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the confirmation' });
+  release();
+  await a.waitForLog((l) => l.event === 'reply.suppressed' && l.inbound_message_id === hello.inboundMessageId, WAIT_MS);
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), [OPT_OUT_REPLY]);
+  await waitForAsync(async () => (await records(phone)).every((r) => r.state.S !== 'open'), { timeoutMs: WAIT_MS, what: 'records finished' });
+  const states = Object.fromEntries((await records(phone)).map((r) => [r.inbound_message_id.S, r.state.S]));
+  assert.deepEqual(states, { [hello.inboundMessageId]: 'superseded', [stop.inboundMessageId]: 'done' });
+});
+
+test('DynamoDB unreachable at the ingress: 503, nothing stored; once it is back the redelivery is stored once', async (t) => {
+  const a = await instance(t);
+  const phone = newPhone();
+  const m = sms(phone, 'Is anyone there?');
+  const snsId = m.msg.json.MessageId;
+  await standin.setDown('dynamodb', true);
+  await deliver(a, m, 503);
+  const ev = await a.waitForLog('sns.cluster_unavailable');
+  assert.equal(ev.sns_message_id, snsId);
+  await standin.setDown('dynamodb', false);
+  assert.deepEqual(await records(phone), []);
+  assert.ok(!a.logs.some((l) => l.event === 'sns.stored' && l.sns_message_id === snsId));
+  await deliver(a, m);
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the reply' });
+  assert.equal((await records(phone)).length, 1);
+  await a.stop();
+  assert.equal(dump(a.dir).filter((r) => r.sns_message_id === snsId).length, 1);
+});
+
+test('DynamoDB failing at the last check before sending: nothing goes out before the reply marker is written, then once', async (t) => {
+  const a = await instance(t);
+  const phone = newPhone();
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  let arrived = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session !== sessionOf(phone) || text === undefined) return `re: ${text}`;
+    arrived++;
+    await gate;
+    return `re: ${text}`;
+  });
+  t.after(() => release());
+  await deliver(a, sms(phone, 'Marker please'));
+  await waitFor(() => arrived === 1, { timeoutMs: WAIT_MS, what: 'the agent call' });
+  // The next DynamoDB calls (the consent read again, the marker) fail with
+  // 500s, more than the AWS core's retries of one call absorb.
+  const before = standin.requests('dynamodb').length;
+  for (let i = 0; i < 8; i++) standin.faults.push('dynamodb', { status: 500 });
+  release();
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the reply' });
+  const calls = standin.requests('dynamodb').slice(before);
+  const markers = calls.filter((r) => r.body?.UpdateExpression?.startsWith('SET #rs = :sending'));
+  assert.ok(calls.filter((r) => r.fault).length >= 8, 'the faults were served');
+  assert.equal(markers.filter((r) => r.status === 200).length, 1, 'one marker written');
+  const send = standin.requests('sms').find((r) => r.operation === 'SendTextMessage' && r.body?.DestinationPhoneNumber === phone);
+  assert.ok(send.seq > markers.find((r) => r.status === 200).seq, 'sent after the marker');
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'done', { timeoutMs: WAIT_MS, what: 'the record finished' });
+  const [rec] = await records(phone);
+  assert.equal(rec.reply_state.S, 'sent');
+  assert.equal(sentTo(phone).length, 1);
+});
