@@ -4,6 +4,7 @@
 #   make bench                        every mode; raw results in build/bench/results.json
 #   make bench BENCH_ACK_N=200000     more deliveries in mode 1 (also BENCH_CONV_N, BENCH_SLOW_N, BENCH_CONNS)
 #   make bench-burst                  only mode 4: 200 senders on one toll-free number (~75 s)
+#   make bench-cluster                two instances in cluster mode, one killed (bench/cluster.mjs)
 
 BENCH_LOADGEN := $(BUILD)/bench/snsload
 
@@ -23,3 +24,11 @@ bench: deps
 bench-burst: deps
 	@$(MAKE) -s all $(BENCH_LOADGEN)
 	$(Q)BUILD=$(BUILD) BENCH_ONLY_BURST=1 timeout 300 node bench/run.mjs
+
+# make bench-cluster: two instances in cluster mode under load, one killed with
+# SIGKILL halfway: lost, duplicated, takeover delay (bench/cluster.mjs; about a
+# minute). Raw results in build/bench/results-cluster.json.
+.PHONY: bench-cluster
+bench-cluster: deps
+	@$(MAKE) -s all
+	$(Q)BUILD=$(BUILD) timeout 300 node bench/cluster.mjs

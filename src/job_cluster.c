@@ -254,11 +254,27 @@ static void leased(struct job *j, const struct ddb_result *res)
         after_lease(j);
 }
 
+/* Cancelled while the lease was being taken: give it back rather than leave
+ * the sender to wait for its expiry (an orphaned job has nobody to ask). */
+static void give_back(struct job *j, int r, const struct ddb_result *res)
+{
+        long long fence;
+
+        if (!job_cancelled(j) || r < 0 || !j->env ||
+            ddb_item_get_n_int(res->item, "fence", &fence) < 0)
+                return;
+        if (cluster_lease_hold(j->env->cluster, j->row->origination_number,
+                               cluster_lane_of(j->row->keyword_class), fence) >= 0)
+                cluster_lease_drop(j->env->cluster, j->row->origination_number,
+                                   cluster_lane_of(j->row->keyword_class), fence);
+}
+
 static void taken_cb(int r, const struct ddb_result *res, void *userdata)
 {
         struct job *j = userdata;
 
         j->work = (struct job_work){0};
+        give_back(j, r, res);
         if (call_failed(j, r, res, "cluster lease"))
                 return;
         if (r < 0) {
@@ -277,6 +293,7 @@ static void renewed_cb(int r, const struct ddb_result *res, void *userdata)
         struct job *j = userdata;
 
         j->work = (struct job_work){0};
+        give_back(j, r, res);
         if (call_failed(j, r, res, "cluster lease"))
                 return;
         if (r >= 0) {
