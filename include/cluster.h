@@ -174,6 +174,11 @@ typedef void (*cluster_call_cb)(int r, const struct ddb_result *res, void *userd
 int cluster_call(struct cluster *cl, const char *op, json_t *body, cluster_call_cb cb,
                  void *userdata, struct aws_call **ret);
 
+/* Whether this instance holds (sender, lane) now. A job renews a lease only
+ * then; otherwise it takes it, so that a renewal can never race the release
+ * of the same lease by this instance (the release would win, and another
+ * instance could take the sender while this one works on them). */
+bool cluster_lease_is_held(struct cluster *cl, const char *sender, enum cluster_lane lane);
 /* The lease bookkeeping of this instance: after a successful acquire the job
  * holds (sender, lane) with fence; renewals run while anything holds it, and
  * the last drop releases it. A drop of a lease that was lost is a no-op. */

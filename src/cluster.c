@@ -242,6 +242,11 @@ static void lease_renew_cb(struct ev_loop *loop, ev_timer *w, int revents)
         l->renewing = op;
 }
 
+bool cluster_lease_is_held(struct cluster *cl, const char *sender, enum cluster_lane lane)
+{
+        return cl && sender && lease_find(cl, sender, lane);
+}
+
 int cluster_lease_hold(struct cluster *cl, const char *sender, enum cluster_lane lane,
                        long long fence)
 {

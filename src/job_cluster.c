@@ -288,6 +288,8 @@ static void taken_cb(int r, const struct ddb_result *res, void *userdata)
         leased(j, res);
 }
 
+static void take(struct job *j);
+
 static void renewed_cb(int r, const struct ddb_result *res, void *userdata)
 {
         struct job *j = userdata;
@@ -300,6 +302,11 @@ static void renewed_cb(int r, const struct ddb_result *res, void *userdata)
                 leased(j, res);
                 return;
         }
+        take(j);
+}
+
+static void take(struct job *j)
+{
         call(j, "UpdateItem",
              cluster_lease_take_request(cluster_params(j->env->cluster), j->row->origination_number,
                                         cluster_lane_of(j->row->keyword_class), job_now_ms(j)),
@@ -308,10 +315,17 @@ static void renewed_cb(int r, const struct ddb_result *res, void *userdata)
 
 void job_cluster_claim(struct job *j)
 {
+        struct cluster *cl = j->env->cluster;
+        enum cluster_lane lane = cluster_lane_of(j->row->keyword_class);
+
         j->step = JOB_STEP_CLAIM;
+        /* Renewed only while this instance holds it (cluster.h); else taken. */
+        if (!cluster_lease_is_held(cl, j->row->origination_number, lane)) {
+                take(j);
+                return;
+        }
         call(j, "UpdateItem",
-             cluster_lease_renew_request(cluster_params(j->env->cluster),
-                                         j->row->origination_number,
-                                         cluster_lane_of(j->row->keyword_class), job_now_ms(j)),
+             cluster_lease_renew_request(cluster_params(cl), j->row->origination_number, lane,
+                                         job_now_ms(j)),
              renewed_cb);
 }
