@@ -1,0 +1,593 @@
+/*
+ * ingress_test.c — the SNS endpoint through its public API, on one libev
+ * loop: deliveries POSTed over 127.0.0.1 to a real http_server whose handler
+ * is ingress_handle(), the signing certificate served over HTTPS by a second
+ * http_server with a throwaway CA (test_pki.h), a real spool in a temporary
+ * directory. What the sender of a delivery sees (status and reason), what is
+ * in the spool when the 200 goes out, and what is fetched.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "common.h"
+#include "config.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "ingress.h"
+#include "spool.h"
+
+#include "loop_wait.h"
+#include "test_pki.h"
+
+#define WAIT_LIMIT 15.0
+#define TOPIC      "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"
+#define CERT_PATH  "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+#define SENDER     "+14255550182"
+#define OUR_NUMBER "+18005550199"
+
+struct fixture {
+        struct ev_loop *loop;
+        struct test_pki pki;
+        char dir[64];
+        struct config *config;
+        struct spool *spool;
+        struct http_client *fetch_http; /* the ingress's own */
+        struct http_client *sender;     /* plays SNS */
+        struct http_server *endpoint;   /* our SNS endpoint */
+        struct http_server *sns_host;   /* serves certificates and SubscribeURLs */
+        struct ingress *ing;
+        char endpoint_url[64];
+        char sns_base[64]; /* https://127.0.0.1:port */
+        unsigned cert_fetches, subscribe_gets, stored_calls;
+        unsigned cert_status; /* what the certificate host answers; 200 by default */
+        /* spool rows counted when the 200 went out, per reply */
+        unsigned rows_at_reply;
+};
+
+struct answer {
+        bool done;
+        long status;
+        char body[256];
+};
+
+static struct fixture *current;
+
+static unsigned spool_rows(struct fixture *f, enum spool_state state)
+{
+        struct spool_counts c;
+
+        assert_int_equal(spool_counts(f->spool, &c), 0);
+        return (unsigned)c.by_state[state];
+}
+
+static void endpoint_handler(struct http_request *req, void *userdata)
+{
+        struct fixture *f = userdata;
+
+        ingress_handle(f->ing, req);
+}
+
+static void sns_host_handler(struct http_request *req, void *userdata)
+{
+        struct fixture *f = userdata;
+        const char *path = http_request_path(req);
+
+        if (streq(path, CERT_PATH)) {
+                f->cert_fetches++;
+                if (f->cert_status != 200)
+                        (void)http_request_reply(req, f->cert_status, "text/plain", "no\n", 3);
+                else
+                        (void)http_request_reply(req, 200, "application/x-pem-file",
+                                                 f->pki.signing_pem, strlen(f->pki.signing_pem));
+                return;
+        }
+        if (streq(path, "/")) { /* SubscribeURL: ?Action=ConfirmSubscription&... */
+                f->subscribe_gets++;
+                (void)http_request_reply(req, 200, "text/xml", "<ConfirmSubscriptionResponse/>",
+                                         30);
+                return;
+        }
+        (void)http_request_reply(req, 404, "text/plain", "", 0);
+}
+
+static void stored_cb(void *userdata)
+{
+        struct fixture *f = userdata;
+
+        f->stored_calls++;
+}
+
+static int write_file(const char *path, const char *text)
+{
+        FILE *fp = fopen(path, "we");
+        int r;
+
+        if (!fp)
+                return -1;
+        r = fputs(text, fp) < 0 ? -1 : 0;
+        return fclose(fp) == 0 ? r : -1;
+}
+
+static int listen_loopback(char *url, size_t size, const char *scheme)
+{
+        char host[64];
+        int fd = -1, port;
+
+        if (http_listen("127.0.0.1", 0, &fd) < 0)
+                return -1;
+        port = http_local_address(fd, host, sizeof(host));
+        snprintf(url, size, "%s://127.0.0.1:%d", scheme, port);
+        return fd;
+}
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+        struct config_diag diag = {0};
+        char path[128], ca[128], conf[1024];
+        int fd;
+
+        if (!f || test_pki_new(&f->pki) < 0)
+                return -1;
+        f->cert_status = 200;
+        f->loop = ev_loop_new(EVFLAG_AUTO);
+        snprintf(f->dir, sizeof(f->dir), "/tmp/ingress-test-XXXXXX");
+        if (!f->loop || !mkdtemp(f->dir))
+                return -1;
+        snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
+        if (write_file(ca, f->pki.ca_pem) < 0)
+                return -1;
+
+        fd = listen_loopback(f->sns_base, sizeof(f->sns_base), "https");
+        if (fd < 0 || http_server_new(f->loop,
+                                      &(struct http_server_options){
+                                              .listen_fd = fd,
+                                              .max_connections = 32,
+                                              .timeout_s = 30,
+                                              .max_body = 4096,
+                                              .tls_cert_pem = f->pki.tls_pem,
+                                              .tls_key_pem = f->pki.tls_key_pem,
+                                      },
+                                      sns_host_handler, f, &f->sns_host) < 0)
+                return -1;
+
+        snprintf(conf, sizeof(conf),
+                 "[http]\nlisten = 127.0.0.1:0\npath = /sns\n"
+                 "[sns]\ntopic_arns = " TOPIC "\nsigning_cert_host = ^127\\.0\\.0\\.1$\n"
+                 "[aws]\nca_bundle = %s\n"
+                 "[consent]\ntable = twowayd-consent\n"
+                 "[agent]\nagent_id = AGENT12345\nagent_alias_id = ALIAS12345\n"
+                 "[spool]\ndir = %s\n",
+                 ca, f->dir);
+        snprintf(path, sizeof(path), "%s/twowayd.conf", f->dir);
+        if (write_file(path, conf) < 0 || config_load(path, &f->config, &diag) < 0) {
+                config_diag_done(&diag);
+                return -1;
+        }
+        config_diag_done(&diag);
+
+        if (spool_open(f->loop, &(struct spool_options){.dir = f->dir}, &f->spool) < 0 ||
+            http_client_new(f->loop, &(struct http_client_options){.ca_bundle = ca},
+                            &f->fetch_http) < 0 ||
+            http_client_new(f->loop, &(struct http_client_options){0}, &f->sender) < 0 ||
+            ingress_new(f->loop, f->config, f->spool, f->fetch_http, stored_cb, f, &f->ing) < 0)
+                return -1;
+
+        fd = listen_loopback(f->endpoint_url, sizeof(f->endpoint_url), "http");
+        if (fd < 0 || http_server_new(f->loop,
+                                      &(struct http_server_options){
+                                              .listen_fd = fd,
+                                              .max_connections = 32,
+                                              .timeout_s = 30,
+                                              .max_body = 64 * 1024,
+                                      },
+                                      endpoint_handler, f, &f->endpoint) < 0)
+                return -1;
+        current = f;
+        *state = f;
+        return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(path);
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        /* The order ingress.h asks for. */
+        http_server_free(f->endpoint);
+        http_client_free(f->sender);
+        spool_free(f->spool);
+        http_client_free(f->fetch_http);
+        ingress_free(f->ing);
+        http_server_free(f->sns_host);
+        config_free(f->config);
+        ev_loop_destroy(f->loop);
+        test_pki_free(&f->pki);
+        (void)nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+/* ---- deliveries -------------------------------------------------------------------------------
+ */
+
+static void now_iso(char *buf, size_t size, long seconds_ago)
+{
+        time_t t = time(NULL) - seconds_ago;
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}
+
+/* The inbound SMS SNS carries in Message. */
+static char *sms_message(const char *inbound_id, const char *from, const char *text)
+{
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "originationNumber", from,
+                              "destinationNumber", OUR_NUMBER, "messageKeyword", "KEYWORD_1",
+                              "messageBody", text, "inboundMessageId", inbound_id,
+                              "previousPublishedMessageId", "prev-1");
+        char *s = json_dumps(o, JSON_COMPACT);
+
+        json_decref(o);
+        assert_non_null(s);
+        return s;
+}
+
+/* A Notification as SNS signs it, with our certificate host in SigningCertURL. */
+static json_t *notification(struct fixture *f, const char *message_id, const char *message,
+                            const char *topic, long age_s)
+{
+        char ts[32], cert_url[160];
+        json_t *o;
+
+        now_iso(ts, sizeof(ts), age_s);
+        snprintf(cert_url, sizeof(cert_url), "%s" CERT_PATH, f->sns_base);
+        o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Type", "Notification", "MessageId",
+                      message_id, "TopicArn", topic, "Message", message, "Timestamp", ts,
+                      "SignatureVersion", "2", "SigningCertURL", cert_url, "UnsubscribeURL",
+                      "https://127.0.0.1/?Action=Unsubscribe");
+        assert_non_null(o);
+        assert_int_equal(test_pki_sign_sns(&f->pki, o), 0);
+        return o;
+}
+
+static void answer_cb(struct http_transfer *t, int r, const struct http_client_response *resp,
+                      void *userdata)
+{
+        struct answer *a = userdata;
+        struct fixture *f = current;
+
+        (void)t;
+        assert_int_equal(r, 0);
+        a->done = true;
+        a->status = resp->status;
+        snprintf(a->body, sizeof(a->body), "%.*s", (int)resp->body_len,
+                 resp->body ? (const char *)resp->body : "");
+        f->rows_at_reply = spool_rows(f, SPOOL_STATE_PENDING) + spool_rows(f, SPOOL_STATE_DEAD);
+}
+
+/* POST a delivery with the headers SNS sends (taken from the body unless
+ * overridden); does not wait. */
+static void deliver_start(struct fixture *f, const json_t *o, const char *extra_header,
+                          struct answer *a)
+{
+        char type[64], id[96], topic[160], url[96];
+        const char *headers[5];
+        size_t n = 0;
+        char *body = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+        assert_non_null(body);
+        snprintf(type, sizeof(type), "x-amz-sns-message-type: %s",
+                 json_string_value(json_object_get(o, "Type")));
+        snprintf(id, sizeof(id), "x-amz-sns-message-id: %s",
+                 json_string_value(json_object_get(o, "MessageId")));
+        snprintf(topic, sizeof(topic), "x-amz-sns-topic-arn: %s",
+                 json_string_value(json_object_get(o, "TopicArn")));
+        headers[n++] = "Content-Type: text/plain; charset=UTF-8";
+        headers[n++] = type;
+        headers[n++] = id;
+        headers[n++] = topic;
+        if (extra_header)
+                headers[n++] = extra_header;
+        snprintf(url, sizeof(url), "%s/sns", f->endpoint_url);
+        assert_int_equal(http_client_start(f->sender,
+                                           &(struct http_client_req){
+                                                   .method = "POST",
+                                                   .url = url,
+                                                   .headers = headers,
+                                                   .n_headers = n,
+                                                   .body = body,
+                                                   .body_len = strlen(body),
+                                           },
+                                           answer_cb, a, NULL),
+                         0);
+        free(body);
+}
+
+static struct answer deliver(struct fixture *f, const json_t *o, const char *extra_header)
+{
+        struct answer a = {0};
+
+        deliver_start(f, o, extra_header, &a);
+        assert_true(run_loop_until(f->loop, &a.done, WAIT_LIMIT));
+        return a;
+}
+
+static void deliver_raw(struct fixture *f, const char *body, const char *type, struct answer *a)
+{
+        char url[96], type_header[64];
+        const char *headers[1] = {type_header};
+
+        snprintf(url, sizeof(url), "%s/sns", f->endpoint_url);
+        snprintf(type_header, sizeof(type_header), "x-amz-sns-message-type: %s", type);
+        assert_int_equal(http_client_start(f->sender,
+                                           &(struct http_client_req){
+                                                   .method = "POST",
+                                                   .url = url,
+                                                   .headers = headers,
+                                                   .n_headers = type ? 1 : 0,
+                                                   .body = body,
+                                                   .body_len = strlen(body),
+                                           },
+                                           answer_cb, a, NULL),
+                         0);
+        assert_true(run_loop_until(f->loop, &a->done, WAIT_LIMIT));
+}
+
+/* ---- tests -------------------------------------------------------------------------------------
+ */
+
+static void test_stored_before_acknowledged_and_stored_once(void **state)
+{
+        struct fixture *f = *state;
+        char *sms = sms_message("in-1", SENDER, "Hello there");
+        json_t *o = notification(f, "m-1", sms, TOPIC, 0);
+        struct answer a = deliver(f, o, NULL), again;
+        struct spool_row **rows = NULL;
+
+        assert_int_equal(a.status, 200);
+        /* The row was committed when the 200 went out. */
+        assert_int_equal(f->rows_at_reply, 1);
+        assert_int_equal(f->stored_calls, 1);
+        assert_int_equal(f->cert_fetches, 1);
+        assert_int_equal(spool_list(f->spool, SPOOL_STATE_PENDING, 0, 10, &rows), 1);
+        assert_string_equal(rows[0]->sns_message_id, "m-1");
+        assert_string_equal(rows[0]->inbound_message_id, "in-1");
+        assert_string_equal(rows[0]->origination_number, SENDER);
+        assert_string_equal(rows[0]->destination_number, OUR_NUMBER);
+        assert_string_equal(rows[0]->body, "Hello there");
+        assert_string_equal(rows[0]->topic_arn, TOPIC);
+        spool_rows_free(rows);
+
+        /* SNS redelivers: acknowledged again, stored once, nothing fetched. */
+        again = deliver(f, o, NULL);
+        assert_int_equal(again.status, 200);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 1);
+        assert_int_equal(f->stored_calls, 1);
+        assert_int_equal(f->cert_fetches, 1);
+        json_decref(o);
+        free(sms);
+
+        /* A STOP is stored as an opt-out, so that it can jump the queue. */
+        sms = sms_message("in-2", SENDER, "stop");
+        o = notification(f, "m-2", sms, TOPIC, 0);
+        a = deliver(f, o, NULL);
+        assert_int_equal(a.status, 200);
+        assert_int_equal(spool_list(f->spool, SPOOL_STATE_PENDING, 0, 10, &rows), 2);
+        assert_string_equal(rows[1]->body, "stop");
+        assert_int_equal(rows[1]->keyword_class, SPOOL_CLASS_OPT_OUT);
+        assert_int_equal(rows[0]->keyword_class, SPOOL_CLASS_OTHER);
+        spool_rows_free(rows);
+        json_decref(o);
+        free(sms);
+}
+
+static void test_concurrent_deliveries_share_one_certificate_fetch(void **state)
+{
+        struct fixture *f = *state;
+        struct answer a[4] = {0};
+        json_t *o[4];
+
+        for (size_t i = 0; i < ARRAY_SIZE(o); i++) {
+                char id[16], in[16], *sms;
+
+                snprintf(id, sizeof(id), "m-%zu", i);
+                snprintf(in, sizeof(in), "in-%zu", i);
+                sms = sms_message(in, SENDER, "hi");
+                o[i] = notification(f, id, sms, TOPIC, 0);
+                free(sms);
+                deliver_start(f, o[i], NULL, &a[i]);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(o); i++) {
+                assert_true(run_loop_until(f->loop, &a[i].done, WAIT_LIMIT));
+                assert_int_equal(a[i].status, 200);
+                json_decref(o[i]);
+        }
+        assert_int_equal(f->cert_fetches, 1);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 4);
+}
+
+static void test_refusals_store_nothing(void **state)
+{
+        struct fixture *f = *state;
+        char *sms = sms_message("in-1", SENDER, "Hello");
+        json_t *foreign =
+                notification(f, "m-1", sms, "arn:aws:sns:us-east-1:999999999999:other", 0);
+        json_t *tampered = notification(f, "m-2", sms, TOPIC, 0);
+        json_t *old = notification(f, "m-3", sms, TOPIC, 30L * 86400);
+        json_t *elsewhere = notification(f, "m-4", sms, TOPIC, 0);
+        struct answer a;
+
+        /* A topic that is not ours: 403, and its certificate is never fetched. */
+        a = deliver(f, foreign, NULL);
+        assert_int_equal(a.status, 403);
+        assert_string_equal(a.body, "topic not allowed\n");
+        assert_int_equal(f->cert_fetches, 0);
+
+        /* A certificate on a host that fails the rule is never fetched. */
+        json_object_set_new(elsewhere, "SigningCertURL",
+                            json_string("https://sns.example.com" CERT_PATH));
+        a = deliver(f, elsewhere, NULL);
+        assert_int_equal(a.status, 403);
+        assert_int_equal(f->cert_fetches, 0);
+
+        /* Changed after signing. */
+        json_object_set_new(tampered, "Message", json_string("{\"messageBody\":\"evil\"}"));
+        a = deliver(f, tampered, NULL);
+        assert_int_equal(a.status, 403);
+        assert_string_equal(a.body, "signature does not verify\n");
+
+        /* Signed, but older than the redelivery window. */
+        a = deliver(f, old, NULL);
+        assert_int_equal(a.status, 403);
+        assert_string_equal(a.body, "Timestamp older than the redelivery window (replay?)\n");
+
+        /* Raw delivery carries no signature. */
+        a = deliver(f, foreign, "x-amz-sns-rawdelivery: true");
+        assert_int_equal(a.status, 400);
+
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 0);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_DEAD), 0);
+        assert_int_equal(f->stored_calls, 0);
+        json_decref(foreign);
+        json_decref(tampered);
+        json_decref(old);
+        json_decref(elsewhere);
+        free(sms);
+}
+
+static void test_malformed_deliveries_get_400(void **state)
+{
+        struct fixture *f = *state;
+        char *sms = sms_message("in-1", SENDER, "Hello");
+        json_t *o = notification(f, "m-1", sms, TOPIC, 0);
+        char *good = json_dumps(o, JSON_COMPACT);
+        struct answer a[4] = {0};
+
+        deliver_raw(f, "this is not json", "Notification", &a[0]);
+        deliver_raw(f, "{\"Type\":\"Notification\"}", "Notification", &a[1]);
+        deliver_raw(f, good, NULL, &a[2]);                       /* no type header */
+        deliver_raw(f, good, "SubscriptionConfirmation", &a[3]); /* header disagrees */
+        for (size_t i = 0; i < ARRAY_SIZE(a); i++)
+                if (a[i].status != 400)
+                        fail_msg("case %zu: %ld %s", i, a[i].status, a[i].body);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 0);
+        assert_int_equal(f->cert_fetches, 0);
+        free(good);
+        json_decref(o);
+        free(sms);
+}
+
+static void test_certificate_unavailable_gives_503(void **state)
+{
+        struct fixture *f = *state;
+        char *sms = sms_message("in-1", SENDER, "Hello");
+        json_t *o = notification(f, "m-1", sms, TOPIC, 0);
+        struct answer a;
+
+        f->cert_status = 500;
+        a = deliver(f, o, NULL);
+        assert_int_equal(a.status, 503); /* SNS retries a 5xx */
+        assert_int_equal(f->cert_fetches, 1);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 0);
+        json_decref(o);
+        free(sms);
+}
+
+static void test_unusable_sms_is_acknowledged_and_stored_dead(void **state)
+{
+        struct fixture *f = *state;
+        char *sms = sms_message("in-1", "not a number", "Hello");
+        json_t *o = notification(f, "m-1", sms, TOPIC, 0);
+        struct answer a = deliver(f, o, NULL);
+
+        assert_int_equal(a.status, 200);
+        assert_string_equal(a.body, "stored as dead\n");
+        assert_int_equal(f->rows_at_reply, 1);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_DEAD), 1);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 0);
+        json_decref(o);
+        free(sms);
+}
+
+static bool subscribe_url_fetched(const void *arg)
+{
+        return ((const struct fixture *)arg)->subscribe_gets >= 1;
+}
+
+static void test_subscription_confirmed_once_unsubscribe_not_undone(void **state)
+{
+        struct fixture *f = *state;
+        char ts[32], cert_url[160], subscribe[256];
+        json_t *conf, *unsub;
+        struct answer a;
+
+        now_iso(ts, sizeof(ts), 0);
+        snprintf(cert_url, sizeof(cert_url), "%s" CERT_PATH, f->sns_base);
+        snprintf(subscribe, sizeof(subscribe),
+                 "%s/?Action=ConfirmSubscription&TopicArn=" TOPIC "&Token=tok1", f->sns_base);
+        conf = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Type",
+                         "SubscriptionConfirmation", "MessageId", "c-1", "Token", "tok1",
+                         "TopicArn", TOPIC, "Message", "You have chosen to subscribe.",
+                         "SubscribeURL", subscribe, "Timestamp", ts, "SignatureVersion", "2",
+                         "SigningCertURL", cert_url);
+        assert_int_equal(test_pki_sign_sns(&f->pki, conf), 0);
+
+        a = deliver(f, conf, NULL);
+        assert_int_equal(a.status, 200);
+        /* The GET happens after the 200, from the loop. */
+        assert_true(run_loop_while_not(f->loop, subscribe_url_fetched, f, WAIT_LIMIT));
+        /* Redelivered: acknowledged, not fetched again. */
+        a = deliver(f, conf, NULL);
+        assert_int_equal(a.status, 200);
+        assert_int_equal(f->subscribe_gets, 1);
+
+        unsub = json_copy(conf);
+        json_object_set_new(unsub, "Type", json_string("UnsubscribeConfirmation"));
+        json_object_set_new(unsub, "MessageId", json_string("u-1"));
+        assert_int_equal(test_pki_sign_sns(&f->pki, unsub), 0);
+        a = deliver(f, unsub, NULL);
+        assert_int_equal(a.status, 200);
+        assert_int_equal(f->subscribe_gets, 1); /* never re-subscribed */
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 0);
+        json_decref(conf);
+        json_decref(unsub);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_stored_before_acknowledged_and_stored_once,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_concurrent_deliveries_share_one_certificate_fetch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refusals_store_nothing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_deliveries_get_400, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_certificate_unavailable_gives_503, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_unusable_sms_is_acknowledged_and_stored_dead,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_subscription_confirmed_once_unsubscribe_not_undone, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
