@@ -12,7 +12,7 @@
 
 #include <ev.h>
 
-static void loop_wait_expired_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static inline void loop_wait_expired_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
         (void)revents;
         *(bool *)w->data = true;
@@ -21,8 +21,8 @@ static void loop_wait_expired_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* Run the loop until cond(arg) holds, for at most limit seconds; returns
  * whether it holds. */
-static bool run_loop_while_not(struct ev_loop *loop, bool (*cond)(const void *arg), const void *arg,
-                               double limit)
+static inline bool run_loop_while_not(struct ev_loop *loop, bool (*cond)(const void *arg),
+                                      const void *arg, double limit)
 {
         bool expired = false;
         ev_timer guard;
@@ -36,13 +36,13 @@ static bool run_loop_while_not(struct ev_loop *loop, bool (*cond)(const void *ar
         return cond(arg);
 }
 
-static bool loop_wait_flag_set(const void *arg)
+static inline bool loop_wait_flag_set(const void *arg)
 {
         return *(const bool *)arg;
 }
 
 /* Run the loop until *done is set, for at most limit seconds; returns *done. */
-static bool run_loop_until(struct ev_loop *loop, const bool *done, double limit)
+static inline bool run_loop_until(struct ev_loop *loop, const bool *done, double limit)
 {
         return run_loop_while_not(loop, loop_wait_flag_set, done, limit);
 }

@@ -26,7 +26,7 @@ struct loopback_aws {
         char endpoint[64]; /* AWS_ENDPOINT_URL, for every service */
 };
 
-static const char *loopback_aws_getenv(const char *name, void *userdata)
+static inline const char *loopback_aws_getenv(const char *name, void *userdata)
 {
         struct loopback_aws *l = userdata;
 
@@ -35,8 +35,8 @@ static const char *loopback_aws_getenv(const char *name, void *userdata)
 
 /* opts: region, http, creds and the environment are filled in here; the rest
  * (retry, clock, jitter) is the caller's. */
-static int loopback_aws_new(struct ev_loop *loop, const struct scripted_server *server,
-                            const struct aws_client_options *opts, struct loopback_aws *l)
+static inline int loopback_aws_new(struct ev_loop *loop, const struct scripted_server *server,
+                                   const struct aws_client_options *opts, struct loopback_aws *l)
 {
         struct aws_credentials keys = {
                 .access_key_id = LOOPBACK_KEY_ID,
@@ -59,7 +59,7 @@ static int loopback_aws_new(struct ev_loop *loop, const struct scripted_server *
         return aws_client_new(loop, &o, &l->aws);
 }
 
-static void loopback_aws_free(struct loopback_aws *l)
+static inline void loopback_aws_free(struct loopback_aws *l)
 {
         l->aws = aws_client_free(l->aws);
         l->creds = aws_creds_provider_free(l->creds);

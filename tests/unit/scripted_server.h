@@ -76,15 +76,15 @@ struct scripted_upload {
 };
 
 /* Keep the path and query exactly as sent. */
-static size_t scripted_no_unescape(void *cls, struct MHD_Connection *c, char *s)
+static inline size_t scripted_no_unescape(void *cls, struct MHD_Connection *c, char *s)
 {
         (void)cls;
         (void)c;
         return strlen(s);
 }
 
-static enum MHD_Result scripted_copy_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                            const char *value)
+static inline enum MHD_Result scripted_copy_header(void *cls, enum MHD_ValueKind kind,
+                                                   const char *key, const char *value)
 {
         struct recorded_request *r = cls;
 
@@ -98,8 +98,8 @@ static enum MHD_Result scripted_copy_header(void *cls, enum MHD_ValueKind kind, 
         return MHD_YES;
 }
 
-static enum MHD_Result scripted_copy_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                         const char *value)
+static inline enum MHD_Result scripted_copy_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                const char *value)
 {
         struct recorded_request *r = cls;
         size_t len = strlen(r->query);
@@ -110,10 +110,10 @@ static enum MHD_Result scripted_copy_arg(void *cls, enum MHD_ValueKind kind, con
         return MHD_YES;
 }
 
-static enum MHD_Result scripted_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                        const char *method, const char *version,
-                                        const char *upload_data, size_t *upload_data_size,
-                                        void **con_cls)
+static inline enum MHD_Result scripted_handler(void *cls, struct MHD_Connection *conn,
+                                               const char *url, const char *method,
+                                               const char *version, const char *upload_data,
+                                               size_t *upload_data_size, void **con_cls)
 {
         struct scripted_server *s = cls;
         struct scripted_upload *up = *con_cls;
@@ -189,8 +189,8 @@ static enum MHD_Result scripted_handler(void *cls, struct MHD_Connection *conn, 
         return ret;
 }
 
-static void scripted_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                               enum MHD_RequestTerminationCode toe)
+static inline void scripted_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                                      enum MHD_RequestTerminationCode toe)
 {
         struct scripted_upload *up = *con_cls;
 
@@ -204,7 +204,7 @@ static void scripted_completed(void *cls, struct MHD_Connection *conn, void **co
         }
 }
 
-static int scripted_server_start(struct scripted_server *s)
+static inline int scripted_server_start(struct scripted_server *s)
 {
         struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
         const union MHD_DaemonInfo *info;
@@ -231,7 +231,7 @@ static int scripted_server_start(struct scripted_server *s)
         return 0;
 }
 
-static void scripted_server_stop(struct scripted_server *s)
+static inline void scripted_server_stop(struct scripted_server *s)
 {
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
@@ -243,8 +243,8 @@ static void scripted_server_stop(struct scripted_server *s)
 }
 
 /* Replace the script (the recorded requests stay). */
-static void scripted_server_script(struct scripted_server *s, const struct scripted_reply *replies,
-                                   size_t n)
+static inline void scripted_server_script(struct scripted_server *s,
+                                          const struct scripted_reply *replies, size_t n)
 {
         pthread_mutex_lock(&s->lock);
         s->n_script = n < SCRIPT_MAX ? n : SCRIPT_MAX;
@@ -253,7 +253,7 @@ static void scripted_server_script(struct scripted_server *s, const struct scrip
         pthread_mutex_unlock(&s->lock);
 }
 
-static size_t scripted_server_count(struct scripted_server *s)
+static inline size_t scripted_server_count(struct scripted_server *s)
 {
         size_t n;
 
@@ -264,7 +264,7 @@ static size_t scripted_server_count(struct scripted_server *s)
 }
 
 /* The value of a recorded header (names case-insensitive), or NULL. */
-static const char *recorded_header(const struct recorded_request *r, const char *name)
+static inline const char *recorded_header(const struct recorded_request *r, const char *name)
 {
         for (size_t i = 0; i < r->n_headers; i++)
                 if (strcasecmp(r->headers[i].name, name) == 0)

@@ -30,7 +30,7 @@ struct test_pki {
         char *ca_pem, *signing_pem, *tls_pem, *tls_key_pem;
 };
 
-static bool pki_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+static inline bool pki_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {
         X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
         bool ok = e && X509_add_ext(x, e, -1) == 1;
@@ -41,8 +41,8 @@ static bool pki_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 
 /* A certificate for key, valid from a day ago for a year, signed by
  * issuer/issuer_key (self-signed when issuer is NULL). */
-static X509 *pki_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
-                      EVP_PKEY *issuer_key, long serial)
+static inline X509 *pki_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
+                             EVP_PKEY *issuer_key, long serial)
 {
         X509 *x = X509_new();
         X509_NAME *name;
@@ -78,7 +78,7 @@ static X509 *pki_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issu
         return x;
 }
 
-static char *pki_pem(X509 *x, EVP_PKEY *key)
+static inline char *pki_pem(X509 *x, EVP_PKEY *key)
 {
         BIO *b = BIO_new(BIO_s_mem());
         char *data = NULL, *copy = NULL;
@@ -95,7 +95,7 @@ static char *pki_pem(X509 *x, EVP_PKEY *key)
         return copy;
 }
 
-static int test_pki_new(struct test_pki *p)
+static inline int test_pki_new(struct test_pki *p)
 {
         memset(p, 0, sizeof(*p));
         p->ca_key = EVP_RSA_gen(2048);
@@ -119,7 +119,7 @@ static int test_pki_new(struct test_pki *p)
         return p->ca_pem && p->signing_pem && p->tls_pem && p->tls_key_pem ? 0 : -1;
 }
 
-static void test_pki_free(struct test_pki *p)
+static inline void test_pki_free(struct test_pki *p)
 {
         EVP_PKEY_free(p->ca_key);
         EVP_PKEY_free(p->signing_key);
@@ -136,7 +136,7 @@ static void test_pki_free(struct test_pki *p)
 
 /* Sign the SNS message o (every field but Signature set; SignatureVersion
  * "2") in place: o gets its Signature. 0 or -1. */
-static int test_pki_sign_sns(const struct test_pki *p, json_t *o)
+static inline int test_pki_sign_sns(const struct test_pki *p, json_t *o)
 {
         struct sns_message *m = NULL;
         char *text = json_dumps(o, JSON_COMPACT), *tbs = NULL;
