@@ -248,7 +248,8 @@ static inline void scripted_server_script(struct scripted_server *s,
 {
         pthread_mutex_lock(&s->lock);
         s->n_script = n < SCRIPT_MAX ? n : SCRIPT_MAX;
-        memcpy(s->script, replies, s->n_script * sizeof(*replies));
+        if (s->n_script)
+                memcpy(s->script, replies, s->n_script * sizeof(*replies));
         s->next_reply = 0;
         pthread_mutex_unlock(&s->lock);
 }
