@@ -2,7 +2,7 @@
  * ingress_test.c — the SNS endpoint through its public API, on one libev
  * loop: deliveries POSTed over 127.0.0.1 to a real http_server whose handler
  * is ingress_handle(), the signing certificate served over HTTPS by a second
- * http_server with a throwaway CA (test_pki.h), a real spool in a temporary
+ * http_server with a throwaway CA (sns_signer.h), a real spool in a temporary
  * directory. What the sender of a delivery sees (status and reason), what is
  * in the spool when the 200 goes out, and what is fetched.
  */
@@ -27,7 +27,7 @@
 #include "spool.h"
 
 #include "loop_wait.h"
-#include "test_pki.h"
+#include "sns_signer.h"
 
 #define WAIT_LIMIT 15.0
 #define TOPIC      "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"
@@ -37,7 +37,7 @@
 
 struct fixture {
         struct ev_loop *loop;
-        struct test_pki pki;
+        struct sns_signer pki;
         char dir[64];
         struct config *config;
         struct spool *spool;
@@ -137,7 +137,7 @@ static int setup(void **state)
         char path[128], ca[128], conf[1024];
         int fd;
 
-        if (!f || test_pki_new(&f->pki) < 0)
+        if (!f || sns_signer_new(&f->pki) < 0)
                 return -1;
         f->cert_status = 200;
         f->loop = ev_loop_new(EVFLAG_AUTO);
@@ -219,7 +219,7 @@ static int teardown(void **state)
         http_server_free(f->sns_host);
         config_free(f->config);
         ev_loop_destroy(f->loop);
-        test_pki_free(&f->pki);
+        sns_signer_free(&f->pki);
         (void)nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
         free(f);
         return 0;
@@ -265,7 +265,7 @@ static json_t *notification(struct fixture *f, const char *message_id, const cha
                       "SignatureVersion", "2", "SigningCertURL", cert_url, "UnsubscribeURL",
                       "https://127.0.0.1/?Action=Unsubscribe");
         assert_non_null(o);
-        assert_int_equal(test_pki_sign_sns(&f->pki, o), 0);
+        assert_int_equal(sns_signer_sign(&f->pki, o), 0);
         return o;
 }
 
@@ -549,7 +549,7 @@ static void test_subscription_confirmed_once_unsubscribe_not_undone(void **state
                          "TopicArn", TOPIC, "Message", "You have chosen to subscribe.",
                          "SubscribeURL", subscribe, "Timestamp", ts, "SignatureVersion", "2",
                          "SigningCertURL", cert_url);
-        assert_int_equal(test_pki_sign_sns(&f->pki, conf), 0);
+        assert_int_equal(sns_signer_sign(&f->pki, conf), 0);
 
         a = deliver(f, conf, NULL);
         assert_int_equal(a.status, 200);
@@ -563,7 +563,7 @@ static void test_subscription_confirmed_once_unsubscribe_not_undone(void **state
         unsub = json_copy(conf);
         json_object_set_new(unsub, "Type", json_string("UnsubscribeConfirmation"));
         json_object_set_new(unsub, "MessageId", json_string("u-1"));
-        assert_int_equal(test_pki_sign_sns(&f->pki, unsub), 0);
+        assert_int_equal(sns_signer_sign(&f->pki, unsub), 0);
         a = deliver(f, unsub, NULL);
         assert_int_equal(a.status, 200);
         assert_int_equal(f->subscribe_gets, 1); /* never re-subscribed */

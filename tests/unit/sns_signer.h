@@ -1,14 +1,14 @@
 /*
- * test_pki.h — for unit tests that need SNS as it looks from outside: a
+ * sns_signer.h — for unit tests that need SNS as it looks from outside: a
  * throwaway root CA, a signing certificate as SNS has one (CN and SAN
- * sns.amazonaws.com), a TLS certificate for 127.0.0.1, all as PEM text, and
- * SNS messages signed with the signing key (SignatureVersion 2) through the
- * project's own string-to-sign.
+ * sns.amazonaws.com), a TLS certificate for 127.0.0.1 to serve it from, all
+ * as PEM text, and SNS messages signed with the signing key (SignatureVersion
+ * 2) through the project's own string-to-sign.
  *
  * Header-only (static functions), included by one test file at a time.
  */
-#ifndef TWOWAYD_TEST_PKI_H
-#define TWOWAYD_TEST_PKI_H
+#ifndef TWOWAYD_TEST_SNS_SIGNER_H
+#define TWOWAYD_TEST_SNS_SIGNER_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,13 +24,13 @@
 
 #include "sns_message.h"
 
-struct test_pki {
+struct sns_signer {
         EVP_PKEY *ca_key, *signing_key, *tls_key;
         X509 *ca, *signing, *tls;
         char *ca_pem, *signing_pem, *tls_pem, *tls_key_pem;
 };
 
-static inline bool pki_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+static inline bool signer_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {
         X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
         bool ok = e && X509_add_ext(x, e, -1) == 1;
@@ -41,8 +41,8 @@ static inline bool pki_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *va
 
 /* A certificate for key, valid from a day ago for a year, signed by
  * issuer/issuer_key (self-signed when issuer is NULL). */
-static inline X509 *pki_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
-                             EVP_PKEY *issuer_key, long serial)
+static inline X509 *signer_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer,
+                                EVP_PKEY *issuer_key, long serial)
 {
         X509 *x = X509_new();
         X509_NAME *name;
@@ -62,14 +62,14 @@ static inline X509 *pki_cert(EVP_PKEY *key, const char *cn, const char *san, X50
         X509V3_set_ctx_nodb(&ctx);
         X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
         ok = ok &&
-             pki_add_ext(x, &ctx, NID_basic_constraints,
-                         issuer ? "critical,CA:FALSE" : "critical,CA:TRUE") &&
-             pki_add_ext(x, &ctx, NID_key_usage,
-                         issuer ? "critical,digitalSignature,keyEncipherment"
-                                : "critical,keyCertSign,cRLSign") &&
-             pki_add_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
-             (!issuer || pki_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) &&
-             (!san || pki_add_ext(x, &ctx, NID_subject_alt_name, san)) &&
+             signer_add_ext(x, &ctx, NID_basic_constraints,
+                            issuer ? "critical,CA:FALSE" : "critical,CA:TRUE") &&
+             signer_add_ext(x, &ctx, NID_key_usage,
+                            issuer ? "critical,digitalSignature,keyEncipherment"
+                                   : "critical,keyCertSign,cRLSign") &&
+             signer_add_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
+             (!issuer || signer_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) &&
+             (!san || signer_add_ext(x, &ctx, NID_subject_alt_name, san)) &&
              X509_sign(x, issuer ? issuer_key : key, EVP_sha256()) > 0;
         if (!ok) {
                 X509_free(x);
@@ -78,7 +78,7 @@ static inline X509 *pki_cert(EVP_PKEY *key, const char *cn, const char *san, X50
         return x;
 }
 
-static inline char *pki_pem(X509 *x, EVP_PKEY *key)
+static inline char *signer_pem(X509 *x, EVP_PKEY *key)
 {
         BIO *b = BIO_new(BIO_s_mem());
         char *data = NULL, *copy = NULL;
@@ -95,7 +95,7 @@ static inline char *pki_pem(X509 *x, EVP_PKEY *key)
         return copy;
 }
 
-static inline int test_pki_new(struct test_pki *p)
+static inline int sns_signer_new(struct sns_signer *p)
 {
         memset(p, 0, sizeof(*p));
         p->ca_key = EVP_RSA_gen(2048);
@@ -103,23 +103,23 @@ static inline int test_pki_new(struct test_pki *p)
         p->tls_key = EVP_RSA_gen(2048);
         if (!p->ca_key || !p->signing_key || !p->tls_key)
                 return -1;
-        p->ca = pki_cert(p->ca_key, "twowayd test root", NULL, NULL, NULL, 1);
+        p->ca = signer_cert(p->ca_key, "twowayd test root", NULL, NULL, NULL, 1);
         if (!p->ca)
                 return -1;
-        p->signing = pki_cert(p->signing_key, "sns.amazonaws.com", "DNS:sns.amazonaws.com", p->ca,
-                              p->ca_key, 2);
-        p->tls = pki_cert(p->tls_key, "127.0.0.1", "IP:127.0.0.1,DNS:localhost", p->ca, p->ca_key,
-                          3);
+        p->signing = signer_cert(p->signing_key, "sns.amazonaws.com", "DNS:sns.amazonaws.com",
+                                 p->ca, p->ca_key, 2);
+        p->tls = signer_cert(p->tls_key, "127.0.0.1", "IP:127.0.0.1,DNS:localhost", p->ca,
+                             p->ca_key, 3);
         if (!p->signing || !p->tls)
                 return -1;
-        p->ca_pem = pki_pem(p->ca, NULL);
-        p->signing_pem = pki_pem(p->signing, NULL);
-        p->tls_pem = pki_pem(p->tls, NULL);
-        p->tls_key_pem = pki_pem(NULL, p->tls_key);
+        p->ca_pem = signer_pem(p->ca, NULL);
+        p->signing_pem = signer_pem(p->signing, NULL);
+        p->tls_pem = signer_pem(p->tls, NULL);
+        p->tls_key_pem = signer_pem(NULL, p->tls_key);
         return p->ca_pem && p->signing_pem && p->tls_pem && p->tls_key_pem ? 0 : -1;
 }
 
-static inline void test_pki_free(struct test_pki *p)
+static inline void sns_signer_free(struct sns_signer *p)
 {
         EVP_PKEY_free(p->ca_key);
         EVP_PKEY_free(p->signing_key);
@@ -136,7 +136,7 @@ static inline void test_pki_free(struct test_pki *p)
 
 /* Sign the SNS message o (every field but Signature set; SignatureVersion
  * "2") in place: o gets its Signature. 0 or -1. */
-static inline int test_pki_sign_sns(const struct test_pki *p, json_t *o)
+static inline int sns_signer_sign(const struct sns_signer *p, json_t *o)
 {
         struct sns_message *m = NULL;
         char *text = json_dumps(o, JSON_COMPACT), *tbs = NULL;
