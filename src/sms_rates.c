@@ -2,6 +2,7 @@
  * sms_rates.c — learn each origination identity's rate, hand it to the send
  * queue, and report what the queue does with it (the rule is in sms_rates.h).
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "common.h"
@@ -156,7 +157,9 @@ static void backlog(const char *identity, double expected_wait, size_t depth, vo
 {
         char wait[32], n[32];
 
-        (void)snprintf(wait, sizeof(wait), "%.1f", expected_wait);
+        /* Rounded up to the tenth: the queue warns when the wait is over 60 s,
+         * and 60.04 s printed as "60.0" would say it was not. */
+        (void)snprintf(wait, sizeof(wait), "%.1f", ceil(expected_wait * 10.) / 10.);
         (void)snprintf(n, sizeof(n), "%zu", depth);
         log_warning("sms.backlog",
                     LOG_FIELDS(LF("ORIGINATION_IDENTITY", identity), LF("EXPECTED_WAIT_S", wait),
