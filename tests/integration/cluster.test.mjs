@@ -247,6 +247,33 @@ test('kill -9 after the reply marker: the reply is never sent again, by anyone, 
   assert.equal(agentCalls(phone).length, 1, 'B did not ask the agent again');
 });
 
+test('an instance paused (SIGSTOP) past its lease: the other answers; the paused one, resumed, loses the lease and sends nothing', async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  let calls = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session === sessionOf(phone) && text !== undefined && calls++ === 0) return { hang: true };
+    return `re: ${text}`;
+  });
+  const m = sms(phone, 'Anyone awake?');
+  await deliver(a, m);
+  await waitFor(() => calls === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  a.signal('SIGSTOP');
+  t.after(() => a.signal('SIGCONT'));
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: TAKEOVER_MS, what: "B's answer" });
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'done', { timeoutMs: WAIT_MS, what: 'the record finished' });
+  a.signal('SIGCONT');
+  // Its renewal finds the lease with B: A's work on the sender stops, and
+  // its next attempt finds the message answered.
+  await a.waitForLog((l) => l.event === 'cluster.lease_lost', WAIT_MS);
+  await a.waitForLog((l) => l.event === 'cluster.handled_elsewhere' && l.inbound_message_id === m.inboundMessageId, WAIT_MS);
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['re: Anyone awake?']);
+  assert.equal(calls, 2, "A's call, then B's");
+  await a.stop();
+  assert.equal(dump(a.dir).find((r) => r.inbound_message_id === m.inboundMessageId)?.state, 'done');
+});
+
 test('[dedup] alone still works with one deprecation warning; [dedup] and [cluster] together are a config error', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
