@@ -28,8 +28,8 @@
  * certificate outside its validity period; -ENOMEM.
  *
  * Ownership: nothing passed in is kept, except what sns_cert_cache_put()
- * documents and the references sns_verify_signature() keeps. Loop thread only
- * (the caches have no lock).
+ * documents and the references sns_verify_signature() keeps. Loop thread
+ * only (the certificate cache has no lock), but sns_verify_signature().
  */
 #ifndef TWOWAYD_SNS_VERIFY_H
 #define TWOWAYD_SNS_VERIFY_H
@@ -112,7 +112,8 @@ int sns_cert_url_key(const char *url, char **ret_key, char **ret_host);
  * signature is good; -EBADMSG "signature does not verify"; -EKEYREJECTED for an
  * unusable key. pkey is borrowed (e.g. X509_get0_pubkey(cert)); a verification
  * context set up for it is kept, with a reference to it, for the next
- * signatures by the same key (the last few keys). */
+ * signatures by the same key (the last few keys). Safe from any thread: the
+ * worker threads of ingress call it too (the kept contexts are under a lock). */
 int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char **reterr);
 
 /* ---- certificates ------------------------------------------------------------------ */

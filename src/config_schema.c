@@ -17,6 +17,7 @@
 #include "tz.h"
 
 static int check_http_path(const char *v, char *why, size_t size);
+static int check_verify_threads(const char *v, char *why, size_t size);
 static int check_region(const char *v, char *why, size_t size);
 static int check_topic_arn(const char *v, char *why, size_t size);
 static int check_table_name(const char *v, char *why, size_t size);
@@ -71,6 +72,8 @@ const struct config_item config_items[] = {
         {"http", "metrics_allow", CONFIG_LIST, "127.0.0.0/8 ::1", 0, 0, 0, OFF(http_metrics_allow),
          OFF(n_http_metrics_allow), check_netmask},
         {"http", "max_body", CONFIG_SIZE, "524288", 1024, 16777216, 0, OFF(http_max_body), 0, NULL},
+        {"http", "verify_threads", CONFIG_STRING, "auto", 0, 0, CONFIG_RESTART_ONLY,
+         OFF(http_verify_threads), 0, check_verify_threads},
 
         /* [aws] */
         {"aws", "region", CONFIG_STRING, NULL, 0, 0, 0, OFF(aws_region), 0, check_region},
@@ -214,6 +217,20 @@ static int check_http_path(const char *v, char *why, size_t size)
                         snprintf(why, size, "must not contain spaces or non-ASCII characters");
                         return -EINVAL;
                 }
+        return 0;
+}
+
+/* "auto" or 0..64 (work_pool.h's WORK_POOL_THREADS_MAX). */
+static int check_verify_threads(const char *v, char *why, size_t size)
+{
+        size_t n = strspn(v, "0123456789");
+
+        if (streq(v, "auto"))
+                return 0;
+        if (n == 0 || n > 2 || v[n] != '\0' || atoi(v) > 64) {
+                snprintf(why, size, "must be auto or a number of threads from 0 to 64");
+                return -EINVAL;
+        }
         return 0;
 }
 

@@ -5,6 +5,32 @@
  * immediate or callbacks on the loop (certificate fetch, spool commit), so a
  * slow certificate host or a disk flush parks the HTTP connection, never the
  * loop. The reply is sent exactly once, by delivery_finish().
+ *
+ * With [http] verify_threads above 0, the two CPU-bound steps run on a pool of
+ * worker threads (work_pool.h has the pool's invariants), each as a job of
+ * the delivery's own, and the delivery carries on on the loop when the job is
+ * done:
+ *   PARSE   sns_message_parse() of a copy of the body (the server's buffer is
+ *           the loop's); the headers, topic, URL rule and the certificate
+ *           lookup or fetch follow on the loop, which alone owns the
+ *           certificate cache and fetches;
+ *   VERIFY  sns_verify_signature() with a reference of the job's own to the
+ *           certificate's key (X509_get_pubkey(): the cache may evict the
+ *           certificate meanwhile), and for a Notification inbound_sms_parse();
+ *           the replay window, the keyword class, the spool or cluster record
+ *           and the reply follow on the loop.
+ * While a job is in the pool the loop touches none of the fields it reads or
+ * writes (body, msg, pkey, the results); the loop keeps req, the spool, the
+ * log, metrics and everything of the ingress. A job's connection that goes
+ * away meanwhile (the server being freed) clears req as before: a job still
+ * queued is taken back and the delivery freed at once; a running one is
+ * dropped when it comes back, unanswered and unstored, so SNS retries it. A
+ * full queue answers 503 with the refusal's one log event. Nothing is
+ * acknowledged before it is stored, so a job dropped on shutdown loses
+ * nothing that was acknowledged, and since every result goes through the
+ * loop, a reply is still sent once, by delivery_finish(). SIGHUP changes
+ * nothing a job uses (the trust store, rules and keywords are the loop's),
+ * and the pool's size is fixed at start.
  */
 #include <math.h>
 #include <regex.h>
@@ -32,6 +58,7 @@
 #include "sns_message.h"
 #include "sns_verify.h"
 #include "spool.h"
+#include "work_pool.h"
 
 #define CERT_CACHE_ENTRIES    64
 #define CERT_CACHE_NEGATIVE   256
@@ -52,6 +79,10 @@
  * those done lately (a redelivered confirmation is not fetched again). */
 #define CONFIRMS_PENDING_MAX 8
 #define CONFIRMS_RECENT      32
+/* Jobs waiting for a worker thread at most; beyond, 503 and SNS retries. At
+ * 70 us of work each, a full queue is ~70 ms of one thread's work. */
+#define VERIFY_QUEUE_MAX 1024
+#define QUEUE_FULL       "too busy: verification queue full, try later"
 
 struct cert_fetch;
 
@@ -70,6 +101,19 @@ struct delivery {
         struct aws_call *call; /* [cluster]: the record's PutItem */
         struct delivery *next_waiter;
         struct delivery *prev, *next; /* ing->deliveries */
+
+        /* With worker threads: the job's fields (see the top of this file). */
+        struct work_job job;
+        bool in_pool;        /* submitted, done not yet called */
+        bool verifying;      /* the job is VERIFY (else PARSE) */
+        void *body;          /* PARSE: a copy of the request body */
+        size_t body_len;
+        EVP_PKEY *pkey;      /* VERIFY: a reference of the job's own */
+        int work_r;          /* sns_message_parse() or sns_verify_signature() */
+        const char *work_reason;
+        bool sms_parsed;     /* VERIFY of a Notification: inbound_sms_parse() done */
+        int sms_r;           /* its result, the SMS in sms */
+        const char *sms_reason;
 };
 
 /* One GET of a SigningCertURL, shared by every delivery that names it. */
@@ -120,6 +164,7 @@ struct ingress {
         struct metrics_family *m_refusals;   /* {reason} */
         struct metrics_family *m_ack;        /* seconds from request to answer */
         struct metrics_family *m_certs;      /* {result}: cache hit, miss, negative */
+        struct work_pool *pool;              /* NULL: verify_threads=0, all on the loop */
 };
 
 static const char *delivery_type(const struct delivery *d)
@@ -146,6 +191,8 @@ static void delivery_free(struct delivery *d)
                 d->next->prev = d->prev;
         sns_message_free(d->msg);
         inbound_sms_free(d->sms);
+        free(d->body);
+        EVP_PKEY_free(d->pkey);
         free(d);
 }
 
@@ -189,6 +236,9 @@ static void delivery_cancel_cb(struct http_request *req, void *userdata)
         struct delivery *d = userdata;
 
         d->req = NULL;
+        /* A job not started yet is taken back: nothing else refers to d. */
+        if (d->in_pool && work_pool_cancel(d->ing->pool, &d->job))
+                delivery_free(d);
 }
 
 /* ---- storing ----------------------------------------------------------------- */
@@ -357,7 +407,13 @@ static void handle_notification(struct delivery *d)
         enum keyword_kind kind;
         int r;
 
-        r = inbound_sms_parse(d->msg->message, d->msg->message_len, &sms, &reason);
+        if (d->sms_parsed) { /* by a worker thread */
+                r = d->sms_r;
+                reason = d->sms_reason;
+                sms = TAKE_PTR(d->sms);
+        } else {
+                r = inbound_sms_parse(d->msg->message, d->msg->message_len, &sms, &reason);
+        }
         if (r < 0) {
                 struct spool_msg dead = {
                         .sns_message_id = d->msg->message_id,
@@ -594,14 +650,11 @@ static bool message_too_old(const struct ingress *ing, const struct sns_message 
         return (int64_t)m->timestamp_sec < (int64_t)time(NULL) - (window - 3600);
 }
 
-static void delivery_verified(struct delivery *d, X509 *cert)
-{
-        const char *reason = NULL;
+static int delivery_submit(struct delivery *d);
 
-        if (sns_verify_signature(d->msg, X509_get0_pubkey(cert), &reason) < 0) {
-                delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "bad signature");
-                return;
-        }
+/* The signature checked: the replay window, then the type's own handling. */
+static void delivery_signed(struct delivery *d)
+{
         /* A confirmation too: an old one replayed would make us fetch its URL. */
         if ((d->msg->type == SNS_TYPE_NOTIFICATION ||
              d->msg->type == SNS_TYPE_SUBSCRIPTION_CONFIRMATION) &&
@@ -623,6 +676,30 @@ static void delivery_verified(struct delivery *d, X509 *cert)
         default:
                 delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "unknown Type");
         }
+}
+
+/* The signing certificate is here (borrowed): the signature, on the loop or on
+ * a worker thread. */
+static void delivery_verified(struct delivery *d, X509 *cert)
+{
+        const char *reason = NULL;
+
+        if (d->ing->pool) {
+                d->pkey = X509_get_pubkey(cert);
+                if (!d->pkey) {
+                        delivery_refuse(d, MHD_HTTP_FORBIDDEN, "signing key unusable");
+                        return;
+                }
+                d->verifying = true;
+                if (delivery_submit(d) < 0)
+                        delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, QUEUE_FULL);
+                return;
+        }
+        if (sns_verify_signature(d->msg, X509_get0_pubkey(cert), &reason) < 0) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN, reason ? reason : "bad signature");
+                return;
+        }
+        delivery_signed(d);
 }
 
 static void cert_fetch_free(struct cert_fetch *f)
@@ -902,50 +979,73 @@ static const char *check_headers(struct http_request *req, const struct sns_mess
         return NULL;
 }
 
-void ingress_handle(struct ingress *ing, struct http_request *req)
+/* On a worker thread: the job's own fields only. */
+static void delivery_work(struct work_job *job)
 {
-        _cleanup_free_ char *key = NULL, *host = NULL;
-        struct aws_topic_arn topic;
-        const char *reason = NULL, *raw;
-        struct delivery *d;
-        const void *body;
-        X509 *cert = NULL;
-        size_t len;
+        struct delivery *d = (struct delivery *)((char *)job - offsetof(struct delivery, job));
+
+        if (!d->verifying) {
+                d->work_r = sns_message_parse(d->body, d->body_len, &d->msg, &d->work_reason);
+                return;
+        }
+        d->work_r = sns_verify_signature(d->msg, d->pkey, &d->work_reason);
+        if (d->work_r < 0 || d->msg->type != SNS_TYPE_NOTIFICATION)
+                return;
+        d->sms_r = inbound_sms_parse(d->msg->message, d->msg->message_len, &d->sms,
+                                     &d->sms_reason);
+        d->sms_parsed = true;
+}
+
+static void delivery_parsed(struct delivery *d);
+
+/* Back on the loop: carry on, unless the connection went away meanwhile. */
+static void delivery_work_done(struct work_job *job)
+{
+        struct delivery *d = (struct delivery *)((char *)job - offsetof(struct delivery, job));
+
+        d->in_pool = false;
+        free(d->body);
+        d->body = NULL;
+        EVP_PKEY_free(TAKE_PTR(d->pkey));
+        if (!d->req) { /* nothing stored, nothing answered: SNS retries it */
+                delivery_free(d);
+        } else if (!d->verifying) {
+                if (d->work_r < 0)
+                        delivery_refuse(d, MHD_HTTP_BAD_REQUEST,
+                                        d->work_reason ? d->work_reason : "invalid SNS message");
+                else
+                        delivery_parsed(d);
+        } else if (d->work_r < 0) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN,
+                                d->work_reason ? d->work_reason : "bad signature");
+        } else {
+                delivery_signed(d);
+        }
+}
+
+/* -EAGAIN when the queue is full. */
+static int delivery_submit(struct delivery *d)
+{
         int r;
 
-        d = calloc(1, sizeof(*d));
-        if (!d) {
-                http_request_reply(req, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
-                                   "out of memory\n", 14);
-                return;
-        }
-        d->ing = ing;
-        d->req = req;
-        d->started = ev_time();
-        snprintf(d->client, sizeof(d->client), "%s", http_request_client(req));
-        d->next = ing->deliveries;
-        if (ing->deliveries)
-                ing->deliveries->prev = d;
-        ing->deliveries = d;
-        http_request_set_cancel(req, delivery_cancel_cb, d);
+        d->job = (struct work_job){.work = delivery_work, .done = delivery_work_done};
+        r = work_pool_submit(d->ing->pool, &d->job);
+        d->in_pool = r >= 0;
+        return r;
+}
 
-        raw = http_request_header(req, "x-amz-sns-rawdelivery");
-        if (raw && strcasecmp(raw, "true") == 0) {
-                delivery_refuse(d, MHD_HTTP_BAD_REQUEST,
-                                "raw message delivery is not supported (it carries no signature)");
-                return;
-        }
-        if (!http_request_header(req, "x-amz-sns-message-type")) {
-                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "missing x-amz-sns-message-type header");
-                return;
-        }
-        body = http_request_body(req, &len);
-        r = sns_message_parse(body, len, &d->msg, &reason);
-        if (r < 0) {
-                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, reason ? reason : "invalid SNS message");
-                return;
-        }
-        reason = check_headers(req, d->msg);
+/* The envelope parsed: the checks that need the request and the loop's state,
+ * then the signing certificate. */
+static void delivery_parsed(struct delivery *d)
+{
+        _cleanup_free_ char *key = NULL, *host = NULL;
+        struct ingress *ing = d->ing;
+        struct aws_topic_arn topic;
+        const char *reason = NULL;
+        X509 *cert = NULL;
+        int r;
+
+        reason = check_headers(d->req, d->msg);
         if (reason) {
                 delivery_refuse(d, MHD_HTTP_BAD_REQUEST, reason);
                 return;
@@ -988,6 +1088,61 @@ void ingress_handle(struct ingress *ing, struct http_request *req)
         } else {
                 delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, "certificate cache error");
         }
+}
+
+void ingress_handle(struct ingress *ing, struct http_request *req)
+{
+        const char *reason = NULL, *raw;
+        struct delivery *d;
+        const void *body;
+        size_t len;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d) {
+                http_request_reply(req, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                                   "out of memory\n", 14);
+                return;
+        }
+        d->ing = ing;
+        d->req = req;
+        d->started = ev_time();
+        snprintf(d->client, sizeof(d->client), "%s", http_request_client(req));
+        d->next = ing->deliveries;
+        if (ing->deliveries)
+                ing->deliveries->prev = d;
+        ing->deliveries = d;
+        http_request_set_cancel(req, delivery_cancel_cb, d);
+
+        raw = http_request_header(req, "x-amz-sns-rawdelivery");
+        if (raw && strcasecmp(raw, "true") == 0) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST,
+                                "raw message delivery is not supported (it carries no signature)");
+                return;
+        }
+        if (!http_request_header(req, "x-amz-sns-message-type")) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "missing x-amz-sns-message-type header");
+                return;
+        }
+        body = http_request_body(req, &len);
+        if (ing->pool) {
+                d->body = malloc(MAX(len, 1));
+                if (!d->body) {
+                        delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+                        return;
+                }
+                memcpy(d->body, body, len);
+                d->body_len = len;
+                if (delivery_submit(d) < 0)
+                        delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, QUEUE_FULL);
+                return;
+        }
+        r = sns_message_parse(body, len, &d->msg, &reason);
+        if (r < 0) {
+                delivery_refuse(d, MHD_HTTP_BAD_REQUEST, reason ? reason : "invalid SNS message");
+                return;
+        }
+        delivery_parsed(d);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------- */
@@ -1041,6 +1196,26 @@ static int register_metrics(struct ingress *ing)
         return r < 0 ? r : 0;
 }
 
+/* [http] verify_threads: "auto" is the online CPUs less the loop's, at least 1. */
+static int start_pool(struct ingress *ing, const struct config *config)
+{
+        const char *v = config->http_verify_threads;
+        unsigned n = !v || streq(v, "auto") ? work_pool_default_threads() : (unsigned)atoi(v);
+        char threads[12];
+        int r;
+
+        if (n == 0)
+                return 0;
+        r = work_pool_new(ing->loop, n, VERIFY_QUEUE_MAX, &ing->pool);
+        if (r < 0)
+                return log_error_errno(r, "sns.pool_failed", LOG_NOFIELDS,
+                                       "cannot start %u verification threads: %m", n);
+        snprintf(threads, sizeof(threads), "%u", n);
+        log_debug("sns.pool_started", LOG_FIELDS(LF("THREADS", threads)),
+                  "verifying SNS deliveries on %u worker threads", n);
+        return 0;
+}
+
 int ingress_new(struct ev_loop *loop, const struct config *config, struct spool *spool,
                 struct http_client *http, ingress_stored_fn stored, void *userdata,
                 struct ingress **ret)
@@ -1067,6 +1242,9 @@ int ingress_new(struct ev_loop *loop, const struct config *config, struct spool 
         if (r < 0)
                 goto fail;
         r = keyword_config_rules(config, &ing->keywords);
+        if (r < 0)
+                goto fail;
+        r = start_pool(ing, config);
         if (r < 0)
                 goto fail;
         *ret = ing;
@@ -1122,6 +1300,8 @@ struct ingress *ingress_free(struct ingress *ing)
          * fetch; anything left here has no transfer any more. */
         while (ing->fetches)
                 cert_fetch_free(ing->fetches);
+        /* The workers joined before the deliveries their jobs belong to go. */
+        ing->pool = work_pool_free(ing->pool);
         while (ing->deliveries)
                 delivery_free(ing->deliveries);
         for (size_t i = 0; i < CONFIRMS_RECENT; i++)

@@ -2,6 +2,7 @@
  * sns_verify.c — SigningCertURL/SubscribeURL rules, signing certificate
  * checks, signature verification and the certificate cache. See sns_verify.h.
  */
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
@@ -265,21 +266,25 @@ static void evp_md_ctx_freep(EVP_MD_CTX **c)
         EVP_MD_CTX_free(*c);
 }
 
-/* The digest for a SignatureVersion, fetched from the provider once: OpenSSL 3
- * would otherwise look the algorithm up by name on every delivery. The
- * fetched objects live as long as the process. */
+/* The digests, fetched from the provider once: OpenSSL 3 would otherwise look
+ * the algorithm up by name on every delivery. The fetched objects live as
+ * long as the process; pthread_once() because worker threads verify too. */
+static EVP_MD *sha1, *sha256;
+static pthread_once_t digests_once = PTHREAD_ONCE_INIT;
+
+static void digests_fetch(void)
+{
+        sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static const EVP_MD *signature_digest(enum sns_signature_version v)
 {
-        static EVP_MD *sha1, *sha256;
-
+        (void)pthread_once(&digests_once, digests_fetch);
         switch (v) {
         case SNS_SIGNATURE_V1:
-                if (!sha1)
-                        sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
                 return sha1;
         case SNS_SIGNATURE_V2:
-                if (!sha256)
-                        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
                 return sha256;
         default:
                 return NULL;
@@ -291,7 +296,11 @@ static const EVP_MD *signature_digest(enum sns_signature_version v)
  * up the provider's algorithm and sets up the key each time (1.8 us here),
  * a copy of a ready context costs a tenth of that. Each entry holds a
  * reference to its key, so the address compared names that key and no other
- * for as long as the entry lives; the oldest entry gives way to a new key. */
+ * for as long as the entry lives; the oldest entry gives way to a new key.
+ * Worker threads verify too (work_pool.h): the entries are read and replaced
+ * under verifiers_lock, held until the ready context is copied, so that no
+ * entry is freed while another thread copies it. The copy then verifies
+ * without the lock. */
 #define VERIFIERS_MAX 4
 
 struct verifier {
@@ -300,9 +309,11 @@ struct verifier {
         EVP_MD_CTX *ready; /* EVP_DigestVerifyInit() done, never used to verify */
 };
 
+static pthread_mutex_t verifiers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct verifier verifiers[VERIFIERS_MAX];
 static unsigned verifier_next; /* the entry a new key replaces */
 
+/* Under verifiers_lock. */
 static const EVP_MD_CTX *verifier_get(EVP_PKEY *pkey, const EVP_MD *md)
 {
         struct verifier *v;
@@ -354,15 +365,18 @@ int sns_verify_signature(const struct sns_message *m, EVP_PKEY *pkey, const char
         if (r < 0)
                 return text_fail(reterr, "invalid argument", r);
 
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return text_fail(reterr, "out of memory", -ENOMEM);
+        pthread_mutex_lock(&verifiers_lock);
         ready = verifier_get(pkey, md);
+        r = ready ? EVP_MD_CTX_copy_ex(ctx, ready) : 0;
+        pthread_mutex_unlock(&verifiers_lock);
         if (!ready) {
                 ERR_clear_error();
                 return text_fail(reterr, "signing key unusable", -EKEYREJECTED);
         }
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return text_fail(reterr, "out of memory", -ENOMEM);
-        if (EVP_MD_CTX_copy_ex(ctx, ready) != 1) {
+        if (r != 1) {
                 ERR_clear_error();
                 return text_fail(reterr, "out of memory", -ENOMEM);
         }

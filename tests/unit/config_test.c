@@ -202,6 +202,8 @@ static void test_schema_flags(void **state)
                                     streq(name, "http.timeout") ||
                                     streq(name, "http.request_timeout") ||
                                     streq(name, "http.metrics_listen") ||
+                                    /* The worker threads start with the daemon. */
+                                    streq(name, "http.verify_threads") ||
                                     streq(name, "spool.min_free") ||
                                     /* The cluster's table and lease are the instance's identity
                                      * towards the others: a reload cannot change them. */
@@ -210,7 +212,7 @@ static void test_schema_flags(void **state)
                 }
         }
         assert_int_equal(n_required, 4);
-        assert_int_equal(n_restart, 12);
+        assert_int_equal(n_restart, 13);
         {
                 const char *a, *b, *c;
                 bool x, y;
@@ -373,6 +375,7 @@ static void test_defaults(void **state)
         assert_string_equal(c->http_metrics_allow[0], "127.0.0.0/8");
         assert_string_equal(c->http_metrics_allow[1], "::1");
         assert_int_equal(c->http_max_body, 524288);
+        assert_string_equal(c->http_verify_threads, "auto");
         assert_null(c->aws_region);
         assert_null(c->aws_ca_bundle);
         assert_null(c->sns_signing_cert_host);
@@ -747,6 +750,10 @@ static const struct bad_case bad_cases[] = {
         {"consent", "business_days", "99999999999999999999999", NULL, "must be an integer 1-60"},
         {"agent", "timeout_ms", "999", NULL, "must be an integer 1000-300000"},
         {"agent", "timeout_ms", "300001", NULL, "must be an integer 1000-300000"},
+        {"http", "verify_threads", "65", NULL, "must be auto or a number of threads from 0 to 64"},
+        {"http", "verify_threads", "-1", NULL, "must be auto or a number of threads from 0 to 64"},
+        {"http", "verify_threads", "1.5", NULL, "must be auto or a number of threads from 0 to 64"},
+        {"http", "verify_threads", "AUTO", NULL, "must be auto or a number of threads from 0 to 64"},
         /* sizes */
         {"http", "max_body", "1023", NULL,
          "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},
