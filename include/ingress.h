@@ -20,6 +20,11 @@
  * writable). SNS counts any 4xx as delivered and retries 5xx. Each refusal is
  * one log event ("sns.refused") with the reason and the client address.
  *
+ * [http] verify_threads above 0: the envelope parse, the signature check and
+ * the inbound SMS parse run on that many worker threads (work_pool.h), the
+ * rest on the loop as before; over 1024 deliveries waiting for a thread get
+ * 503 ("sns.refused"). 0: all on the loop.
+ *
  * Fetches (certificates, their issuers, SubscribeURLs) go through an HTTP
  * client of their own, never the pipeline's: at most 16 certificate fetches in
  * flight, 4 per host (over it: 503), certificates cached under
