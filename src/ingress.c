@@ -1196,11 +1196,12 @@ static int register_metrics(struct ingress *ing)
         return r < 0 ? r : 0;
 }
 
-/* [http] verify_threads: "auto" is the online CPUs less the loop's, at least 1. */
+/* [http] verify_threads: "auto" is the online CPUs less the loop's, at least 1;
+ * unset (a config built in code, as the fuzzers' is) is 0, on the loop. */
 static int start_pool(struct ingress *ing, const struct config *config)
 {
         const char *v = config->http_verify_threads;
-        unsigned n = !v || streq(v, "auto") ? work_pool_default_threads() : (unsigned)atoi(v);
+        unsigned n = !v ? 0 : streq(v, "auto") ? work_pool_default_threads() : (unsigned)atoi(v);
         char threads[12];
         int r;
 
