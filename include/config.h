@@ -68,8 +68,8 @@ struct config {
         uint16_t http_metrics_listen_port;
         char **http_metrics_allow; /* metrics_allow="127.0.0.0/8 ::1": who may GET /metrics */
         size_t n_http_metrics_allow;
-        size_t http_max_body; /* max_body=524288 (bytes; k/m/g suffixes) */
-        char *http_verify_threads; /* verify_threads=auto (CPUs less one), 0 (on the loop)..64; NULL: 0 */
+        size_t http_max_body;      /* max_body=524288 (bytes; k/m/g suffixes) */
+        char *http_verify_threads; /* verify_threads=auto: CPUs less one; 0 (on the loop)..64 */
 
         /* [aws] */
         char *aws_region;    /* NULL: from the environment, profile or IMDS */

@@ -84,8 +84,7 @@ struct work_job {
 
 /* threads 1..WORK_POOL_THREADS_MAX, queue_max >= 1. -EINVAL, -ENOMEM, or
  * the negative errno of pthread_create(). */
-int work_pool_new(struct ev_loop *loop, unsigned threads, size_t queue_max,
-                  struct work_pool **ret);
+int work_pool_new(struct ev_loop *loop, unsigned threads, size_t queue_max, struct work_pool **ret);
 struct work_pool *work_pool_free(struct work_pool *p);
 
 /* Queues job (work and done set) for a worker. 0, or -EAGAIN when queue_max

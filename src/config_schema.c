@@ -227,7 +227,7 @@ static int check_verify_threads(const char *v, char *why, size_t size)
 
         if (streq(v, "auto"))
                 return 0;
-        if (n == 0 || n > 2 || v[n] != '\0' || atoi(v) > 64) {
+        if (n == 0 || n > 2 || v[n] != '\0' || strtoul(v, NULL, 10) > 64) {
                 snprintf(why, size, "must be auto or a number of threads from 0 to 64");
                 return -EINVAL;
         }

@@ -104,15 +104,15 @@ struct delivery {
 
         /* With worker threads: the job's fields (see the top of this file). */
         struct work_job job;
-        bool in_pool;        /* submitted, done not yet called */
-        bool verifying;      /* the job is VERIFY (else PARSE) */
-        void *body;          /* PARSE: a copy of the request body */
+        bool in_pool;   /* submitted, done not yet called */
+        bool verifying; /* the job is VERIFY (else PARSE) */
+        void *body;     /* PARSE: a copy of the request body */
         size_t body_len;
-        EVP_PKEY *pkey;      /* VERIFY: a reference of the job's own */
-        int work_r;          /* sns_message_parse() or sns_verify_signature() */
+        EVP_PKEY *pkey; /* VERIFY: a reference of the job's own */
+        int work_r;     /* sns_message_parse() or sns_verify_signature() */
         const char *work_reason;
-        bool sms_parsed;     /* VERIFY of a Notification: inbound_sms_parse() done */
-        int sms_r;           /* its result, the SMS in sms */
+        bool sms_parsed; /* VERIFY of a Notification: inbound_sms_parse() done */
+        int sms_r;       /* its result, the SMS in sms */
         const char *sms_reason;
 };
 
@@ -991,8 +991,7 @@ static void delivery_work(struct work_job *job)
         d->work_r = sns_verify_signature(d->msg, d->pkey, &d->work_reason);
         if (d->work_r < 0 || d->msg->type != SNS_TYPE_NOTIFICATION)
                 return;
-        d->sms_r = inbound_sms_parse(d->msg->message, d->msg->message_len, &d->sms,
-                                     &d->sms_reason);
+        d->sms_r = inbound_sms_parse(d->msg->message, d->msg->message_len, &d->sms, &d->sms_reason);
         d->sms_parsed = true;
 }
 
@@ -1201,7 +1200,9 @@ static int register_metrics(struct ingress *ing)
 static int start_pool(struct ingress *ing, const struct config *config)
 {
         const char *v = config->http_verify_threads;
-        unsigned n = !v ? 0 : streq(v, "auto") ? work_pool_default_threads() : (unsigned)atoi(v);
+        unsigned n = !v                 ? 0
+                     : streq(v, "auto") ? work_pool_default_threads()
+                                        : (unsigned)strtoul(v, NULL, 10);
         char threads[12];
         int r;
 

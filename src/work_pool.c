@@ -16,13 +16,13 @@ struct work_pool {
         struct ev_loop *loop;
         ev_async wake; /* a worker finished a job */
         pthread_mutex_t lock;
-        pthread_cond_t queued;          /* a job was queued, or stopping */
-        struct work_job *head, *tail;   /* waiting for a worker, oldest first */
-        size_t n_queued, queue_max;     /* under lock */
-        struct work_job *finished;      /* work done, done not called yet; under lock */
-        bool stopping;                  /* under lock */
-        size_t outstanding;             /* loop thread only */
-        unsigned n_threads;             /* started */
+        pthread_cond_t queued;        /* a job was queued, or stopping */
+        struct work_job *head, *tail; /* waiting for a worker, oldest first */
+        size_t n_queued, queue_max;   /* under lock */
+        struct work_job *finished;    /* work done, done not called yet; under lock */
+        bool stopping;                /* under lock */
+        size_t outstanding;           /* loop thread only */
+        unsigned n_threads;           /* started */
         pthread_t threads[WORK_POOL_THREADS_MAX];
 };
 
@@ -110,8 +110,7 @@ static void stop_threads(struct work_pool *p)
         p->n_threads = 0;
 }
 
-int work_pool_new(struct ev_loop *loop, unsigned threads, size_t queue_max,
-                  struct work_pool **ret)
+int work_pool_new(struct ev_loop *loop, unsigned threads, size_t queue_max, struct work_pool **ret)
 {
         struct work_pool *p;
         int r;

@@ -753,7 +753,8 @@ static const struct bad_case bad_cases[] = {
         {"http", "verify_threads", "65", NULL, "must be auto or a number of threads from 0 to 64"},
         {"http", "verify_threads", "-1", NULL, "must be auto or a number of threads from 0 to 64"},
         {"http", "verify_threads", "1.5", NULL, "must be auto or a number of threads from 0 to 64"},
-        {"http", "verify_threads", "AUTO", NULL, "must be auto or a number of threads from 0 to 64"},
+        {"http", "verify_threads", "AUTO", NULL,
+         "must be auto or a number of threads from 0 to 64"},
         /* sizes */
         {"http", "max_body", "1023", NULL,
          "must be a byte count 1024-16777216 (suffix k, m or g allowed)"},

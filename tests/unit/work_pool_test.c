@@ -106,7 +106,8 @@ static void test_every_job_done_once_on_the_loop(void **state)
 
         assert_int_equal(work_pool_new(loop, 3, 1000, &p), 0);
         for (unsigned i = 0; i < 500; i++) {
-                jobs[i] = (struct test_job){.job = {.work = sum_work, .done = record_done}, .input = i * 7};
+                jobs[i] = (struct test_job){.job = {.work = sum_work, .done = record_done},
+                                            .input = i * 7};
                 assert_int_equal(work_pool_submit(p, &jobs[i].job), 0);
         }
         assert_int_equal(work_pool_outstanding(p), 500);
@@ -172,7 +173,8 @@ static void test_free_with_work_queued(void **state)
         assert_int_equal(work_pool_submit(p, &running.job), 0);
         gate_wait_for(1);
         for (unsigned i = 0; i < 3; i++) {
-                queued[i] = (struct test_job){.job = {.work = sum_work, .done = record_done}, .input = 3};
+                queued[i] = (struct test_job){.job = {.work = sum_work, .done = record_done},
+                                              .input = 3};
                 assert_int_equal(work_pool_submit(p, &queued[i].job), 0);
         }
         /* Freed while one job runs and three wait: the running one is finished
