@@ -19,6 +19,7 @@
 //      (BENCH_ONLY_BURST=1 runs this mode alone)
 //
 // BENCH_ONLY_ACK=1 runs mode 1 alone, BENCH_ONLY_CONV=1 mode 2 alone.
+// BENCH_VERIFY_THREADS=N sets [http] verify_threads (unset: the default, auto).
 //
 // Raw results: build/bench/results.json; a table on stdout. Every wait is
 // bounded; BENCH_ACK_N, BENCH_CONV_N, BENCH_SLOW_N, BENCH_CONNS override sizes.
@@ -43,6 +44,7 @@ const WARM_N = 5000;
 const CONV_N = int(process.env.BENCH_CONV_N, 3000, 100, 100000);
 const SLOW_N = int(process.env.BENCH_SLOW_N, 1000, 10, 10000);
 const CONNS = int(process.env.BENCH_CONNS, 64, 1, 1024);
+const VERIFY_THREADS = process.env.BENCH_VERIFY_THREADS;
 const AGENT_DELAY_MS = 2000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const PAGE = 4096;
@@ -173,7 +175,8 @@ async function startTwowayd(name, { standin, env, tail = '' }) {
   mkdirSync(join(dir, 'spool'), { recursive: true });
   const sns = standin.sns;
   const config = configText({ spoolDir: join(dir, 'spool'), log: 'info', tail: `[aws]\nca_bundle = ${sns.caFile}\n${tail}` })
-    .replace(/topic_arns = .*/, `topic_arns = ${sns.topicArn}\nsigning_cert_host = ${sns.signingCertHostRegex}`);
+    .replace(/topic_arns = .*/, `topic_arns = ${sns.topicArn}\nsigning_cert_host = ${sns.signingCertHostRegex}`)
+    .replace(/^\[http\]$/m, (m) => (VERIFY_THREADS === undefined ? m : `${m}\nverify_threads = ${VERIFY_THREADS}`));
   const configPath = join(dir, 'twowayd.conf');
   writeFileSync(configPath, config);
   const logPath = join(dir, 'daemon.log');
