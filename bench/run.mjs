@@ -148,6 +148,20 @@ function procStat(pid) {
   return { cpu_s: (Number(f[11]) + Number(f[12])) / CLK_TCK, rss_kib: (Number(f[21]) * PAGE) / 1024 };
 }
 
+// The loop thread's CPU seconds (the main thread) apart from the other threads'
+// (the verification workers of [http] verify_threads).
+function threadsStat(pid) {
+  let loop = 0, others = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let s;
+    try { s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'); } catch { continue; }
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    if (Number(tid) === pid) loop += cpu; else others += cpu;
+  }
+  return { loop, others };
+}
+
 // Machine-wide busy CPU seconds (all cores), from /proc/stat.
 function sysBusy() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -328,10 +342,12 @@ async function modeAck(standin, files, variant = 'spool') {
     const warm = await runLoad(d.port, files.warm);
     const prof = startProfile(d, variant);
     const before = procStat(d.proc.pid);
+    const threads0 = threadsStat(d.proc.pid);
     const busy0 = sysBusy();
     const self0 = process.cpuUsage();
     const run = await runLoad(d.port, files.ack);
     const after = procStat(d.proc.pid);
+    const threads1 = threadsStat(d.proc.pid);
     const machineLoad = otherCpu(busy0, self0, run.elapsed_s, after.cpu_s - before.cpu_s + run.client_cpu_s);
     await stopProfile(prof);
     const status = procStatus(d.proc.pid);
@@ -347,6 +363,9 @@ async function modeAck(standin, files, variant = 'spool') {
       daemon_cpu_s: cpu,
       daemon_cpu_s_per_1000: run.status_2xx ? (cpu / run.status_2xx) * 1000 : null,
       daemon_cpu_utilisation: cpu / run.elapsed_s,
+      // of which the loop thread, and the worker threads (verify_threads)
+      loop_cpu_s_per_1000: run.status_2xx ? ((threads1.loop - threads0.loop) / run.status_2xx) * 1000 : null,
+      workers_cpu_s_per_1000: run.status_2xx ? ((threads1.others - threads0.others) / run.status_2xx) * 1000 : null,
       client_cpu_utilisation: run.client_cpu_s / run.elapsed_s,
       machine: machineLoad,
       spool_bytes: spoolBytes,
