@@ -61,6 +61,9 @@ struct answer {
 };
 
 static struct fixture *current;
+/* [http] verify_threads of the run: every test runs with the worker threads
+ * (the default) and again on the loop alone. */
+static const char *verify_threads = "auto";
 
 static unsigned spool_rows(struct fixture *f, enum spool_state state)
 {
@@ -162,13 +165,13 @@ static int setup(void **state)
                 return -1;
 
         snprintf(conf, sizeof(conf),
-                 "[http]\nlisten = 127.0.0.1:0\npath = /sns\n"
+                 "[http]\nlisten = 127.0.0.1:0\npath = /sns\nverify_threads = %s\n"
                  "[sns]\ntopic_arns = " TOPIC "\nsigning_cert_host = ^127\\.0\\.0\\.1$\n"
                  "[aws]\nca_bundle = %s\n"
                  "[consent]\ntable = twowayd-consent\n"
                  "[agent]\nagent_id = AGENT12345\nagent_alias_id = ALIAS12345\n"
                  "[spool]\ndir = %s\n",
-                 ca, f->dir);
+                 verify_threads, ca, f->dir);
         snprintf(path, sizeof(path), "%s/twowayd.conf", f->dir);
         if (write_file(path, conf) < 0 || config_load(path, &f->config, &diag) < 0) {
                 config_diag_done(&diag);
@@ -589,5 +592,10 @@ int main(void)
                         test_subscription_confirmed_once_unsubscribe_not_undone, setup, teardown),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        int failed;
+
+        failed = cmocka_run_group_tests_name("ingress, verify_threads = auto", tests, NULL, NULL);
+        verify_threads = "0";
+        failed += cmocka_run_group_tests_name("ingress, verify_threads = 0", tests, NULL, NULL);
+        return failed;
 }
