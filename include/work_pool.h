@@ -10,6 +10,7 @@
  *   limits). A worker runs a job's work function and touches only what that
  *   job owns; it never logs, never counts, never calls into libev except
  *   ev_async_send(), which is the one libev call made for other threads.
+ *   Workers block every signal: signals reach the loop's thread.
  *
  *   A job. The caller embeds a struct work_job in its own record and fills in
  *   work and done. Between work_pool_submit() and the call of done the job

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -112,8 +113,9 @@ static void stop_threads(struct work_pool *p)
 
 int work_pool_new(struct ev_loop *loop, unsigned threads, size_t queue_max, struct work_pool **ret)
 {
+        sigset_t all, old;
         struct work_pool *p;
-        int r;
+        int r = 0;
 
         if (!loop || !ret || threads < 1 || threads > WORK_POOL_THREADS_MAX || queue_max < 1)
                 return -EINVAL;
@@ -128,12 +130,19 @@ int work_pool_new(struct ev_loop *loop, unsigned threads, size_t queue_max, stru
         p->wake.data = p;
         ev_async_start(loop, &p->wake);
         ev_unref(loop); /* idle: see work_pool.h */
+        /* The workers start with every signal blocked, so that signals reach
+         * the loop's thread, where libev's watchers expect them. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
         for (; p->n_threads < threads; p->n_threads++) {
                 r = pthread_create(&p->threads[p->n_threads], NULL, worker_main, p);
-                if (r != 0) {
-                        work_pool_free(p);
-                        return -r;
-                }
+                if (r != 0)
+                        break;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0) {
+                work_pool_free(p);
+                return -r;
         }
         *ret = p;
         return 0;
