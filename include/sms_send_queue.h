@@ -4,7 +4,7 @@
  *
  * The dispatcher hands each shaped reply to this queue and forgets about
  * pacing and send retries: the queue decides when the reply goes, makes the
- * SendTextMessage attempts (reply.h: each attempt at most once on the wire)
+ * SendTextMessage attempts (sms_send_text.h: each attempt at most once on the wire)
  * and reports one outcome. A reply waiting here holds no dispatch slot.
  *
  * ORDER. Each origination identity has two classes of waiting replies, each
@@ -38,7 +38,7 @@
  * class goes on. An entry that is not allowed to go completes as WITHDRAWN.
  *
  * RETRIES. A failure after which the message certainly was not sent
- * (reply_classify_failure() RETRY: throttling, 5xx, no connection) is tried
+ * (sms_send_text_classify_failure() RETRY: throttling, 5xx, no connection) is tried
  * again at the head of its class after a backoff, at most
  * SMS_SEND_ATTEMPTS_MAX failed attempts; a throttling answer also holds the
  * whole identity for that backoff. Throttling answers are not counted among
@@ -70,7 +70,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "reply.h"
+#include "sms_send_text.h"
 
 struct ev_loop;
 struct aws_client;
@@ -114,15 +114,15 @@ struct sms_send_ops {
         /* The slot has come: decide, then call sms_send_entry_proceed(). NULL: go. */
         void (*before_send)(struct sms_send_entry *e, void *userdata);
         /* Each attempt as it completes (logs, metrics); may be NULL. */
-        void (*attempted)(const struct reply_result *res, unsigned attempt, void *userdata);
+        void (*attempted)(const struct sms_send_text_result *res, unsigned attempt, void *userdata);
         /* The one outcome. */
         void (*done)(const struct sms_send_result *res, void *userdata);
 };
 
 struct sms_send_request {
         enum sms_send_class send_class;
-        unsigned parts;             /* message parts (segments), >= 1 */
-        struct reply_params params; /* copied */
+        unsigned parts;                     /* message parts (segments), >= 1 */
+        struct sms_send_text_params params; /* copied */
 };
 
 int sms_send_queue_new(struct ev_loop *loop, struct aws_client *aws, double default_rate,
@@ -197,12 +197,12 @@ const char *sms_send_outcome_to_string(enum sms_send_outcome o);
  * a fake clock nothing runs by itself: sms_send_queue_test_run() serves every
  * identity at the clock's current time. */
 typedef double (*sms_send_clock_fn)(void *userdata);
-typedef int (*sms_send_fake_fn)(const struct reply_params *p, struct sms_send_entry *e,
+typedef int (*sms_send_fake_fn)(const struct sms_send_text_params *p, struct sms_send_entry *e,
                                 void *userdata);
 void sms_send_queue_test_hooks(struct sms_send_queue *q, sms_send_clock_fn clock,
                                sms_send_fake_fn send, void *userdata);
 void sms_send_queue_test_run(struct sms_send_queue *q);
-void sms_send_queue_test_complete(struct sms_send_entry *e, const struct reply_result *res);
+void sms_send_queue_test_complete(struct sms_send_entry *e, const struct sms_send_text_result *res);
 #endif
 
 #endif

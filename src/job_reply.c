@@ -332,7 +332,8 @@ static void reply_check(struct sms_send_entry *e, void *userdata)
 
 /* --- send --------------------------------------------------------------------------------- */
 
-static void reply_attempted(const struct reply_result *res, unsigned attempt, void *userdata)
+static void reply_attempted(const struct sms_send_text_result *res, unsigned attempt,
+                            void *userdata)
 {
         struct job *j = userdata;
         struct job_env *env = j->env;
@@ -361,11 +362,11 @@ static void reply_attempted(const struct reply_result *res, unsigned attempt, vo
         job_format_aws_error(buf, sizeof(buf), "reply", res->r, res->error);
         log_warning("sms.failed",
                     LOG_FIELDS(JOB_FIELDS(j), LF("ERROR", buf),
-                               LF("SMS_FAILURE", reply_failure_to_string(res->failure)),
+                               LF("SMS_FAILURE", sms_send_text_failure_to_string(res->failure)),
                                LF("REASON", isempty(res->reason) ? NULL : res->reason),
                                LF("LATENCY_MS", latency), LF("AWS_REQUEST_ID", res->request_id)),
-                    "reply to %s failed (%s): %s", j->phone, reply_failure_to_string(res->failure),
-                    buf);
+                    "reply to %s failed (%s): %s", j->phone,
+                    sms_send_text_failure_to_string(res->failure), buf);
 }
 
 static void reply_sent(const struct sms_send_result *res, void *userdata)

@@ -58,7 +58,7 @@ struct sms_send_entry {
         enum sms_send_outcome outcome;
         char *message_id;
         char error[SMS_SEND_ERROR_MAX];
-        struct reply_params params; /* strings point into data[] */
+        struct sms_send_text_params params; /* strings point into data[] */
         char data[];
 };
 
@@ -353,7 +353,7 @@ static int identity_get(struct sms_send_queue *q, const char *name, struct ident
 
 /* --- sending ----------------------------------------------------------------------- */
 
-static void attempt_done(const struct reply_result *res, void *userdata);
+static void attempt_done(const struct sms_send_text_result *res, void *userdata);
 
 static int start_attempt(struct sms_send_entry *e)
 {
@@ -366,7 +366,7 @@ static int start_attempt(struct sms_send_entry *e)
         if (q->fake_send)
                 return q->fake_send(&e->params, e, q->test_userdata);
 #endif
-        return reply_send(q->aws, &e->params, attempt_done, e, &e->call);
+        return sms_send_text(q->aws, &e->params, attempt_done, e, &e->call);
 }
 
 /* The entry at the head of class c may go now: take its slot and send. */
@@ -537,14 +537,14 @@ void sms_send_entry_proceed(struct sms_send_entry *e, enum sms_send_check verdic
  * not spend the reply's attempts (a burst would otherwise lose replies that
  * certainly were never sent), only a budget of its own, so that a number
  * throttled without end still ends its replies. */
-static bool may_retry(struct sms_send_entry *e, const struct reply_result *res)
+static bool may_retry(struct sms_send_entry *e, const struct sms_send_text_result *res)
 {
         if (res->error && res->error->kind == AWS_ERROR_THROTTLING)
                 return ++e->throttles < SMS_SEND_THROTTLES_MAX;
         return e->attempts - e->throttles < SMS_SEND_ATTEMPTS_MAX;
 }
 
-static void attempt_done(const struct reply_result *res, void *userdata)
+static void attempt_done(const struct sms_send_text_result *res, void *userdata)
 {
         struct sms_send_entry *e = userdata;
         struct sms_send_queue *q = e->q;
@@ -573,7 +573,7 @@ static void attempt_done(const struct reply_result *res, void *userdata)
         (void)snprintf(e->error, sizeof(e->error), "%s", buf);
 
         switch (res->failure) {
-        case REPLY_FAILURE_RETRY:
+        case SMS_SEND_TEXT_FAILURE_RETRY:
                 if (e->cancelled) {
                         entry_finish(e, SMS_SEND_CANCELLED);
                         return;
@@ -593,13 +593,13 @@ static void attempt_done(const struct reply_result *res, void *userdata)
                 }
                 entry_finish(e, SMS_SEND_REFUSED);
                 return;
-        case REPLY_FAILURE_OPTED_OUT:
+        case SMS_SEND_TEXT_FAILURE_OPTED_OUT:
                 entry_finish(e, SMS_SEND_OPTED_OUT);
                 return;
-        case REPLY_FAILURE_UNKNOWN:
+        case SMS_SEND_TEXT_FAILURE_UNKNOWN:
                 entry_finish(e, SMS_SEND_UNKNOWN);
                 return;
-        case REPLY_FAILURE_PERMANENT:
+        case SMS_SEND_TEXT_FAILURE_PERMANENT:
         default:
                 entry_finish(e, SMS_SEND_REFUSED);
                 return;
@@ -665,7 +665,7 @@ struct sms_send_queue *sms_send_queue_free(struct sms_send_queue *q)
 int sms_send_queue_add(struct sms_send_queue *q, const struct sms_send_request *req,
                        const struct sms_send_ops *ops, void *userdata, struct sms_send_entry **ret)
 {
-        const struct reply_params *p = req ? &req->params : NULL;
+        const struct sms_send_text_params *p = req ? &req->params : NULL;
         const char *src[] = {
                 p ? p->destination : NULL,
                 p ? p->origination_identity : NULL,
@@ -853,7 +853,7 @@ void sms_send_queue_test_run(struct sms_send_queue *q)
         }
 }
 
-void sms_send_queue_test_complete(struct sms_send_entry *e, const struct reply_result *res)
+void sms_send_queue_test_complete(struct sms_send_entry *e, const struct sms_send_text_result *res)
 {
         attempt_done(res, e);
 }

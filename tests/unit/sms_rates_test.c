@@ -60,7 +60,8 @@ static double frozen_clock(void *userdata)
         return 0.;
 }
 
-static int never_sent(const struct reply_params *p, struct sms_send_entry *e, void *userdata)
+static int never_sent(const struct sms_send_text_params *p, struct sms_send_entry *e,
+                      void *userdata)
 {
         (void)p;
         (void)e;

@@ -47,7 +47,7 @@ static double fake_clock(void *userdata)
         return ((struct fixture *)userdata)->now;
 }
 
-static int fake_send(const struct reply_params *p, struct sms_send_entry *e, void *userdata)
+static int fake_send(const struct sms_send_text_params *p, struct sms_send_entry *e, void *userdata)
 {
         struct fixture *f = userdata;
         struct sent *s;
@@ -134,11 +134,11 @@ static void run_at(struct fixture *f, double t)
         ev_run(f->loop, EVRUN_NOWAIT);
 }
 
-static void complete(struct fixture *f, size_t i, int r, enum reply_failure failure,
+static void complete(struct fixture *f, size_t i, int r, enum sms_send_text_failure failure,
                      enum aws_error_kind kind)
 {
         struct aws_error err = {.kind = kind};
-        struct reply_result res = {
+        struct sms_send_text_result res = {
                 .r = r,
                 .message_id = r >= 0 ? "msg" : NULL,
                 .failure = failure,
@@ -188,7 +188,7 @@ static void test_confirmations_first(void **state)
         assert_sent(f, 3, "answer 1", 3.);
         assert_sent(f, 4, "answer 2", 4.);
         for (size_t i = 0; i < f->n_sent; i++)
-                complete(f, i, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+                complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         assert_true(stop.done);
         assert_int_equal(stop.outcome, SMS_SEND_SENT);
         assert_int_equal(stop.attempts, 1);
@@ -224,7 +224,7 @@ static void test_parts_pacing(void **state)
         assert_float_equal(sms_send_queue_rate(f->q, "+19990000000"), 2., 1e-9);
         assert_int_equal(sms_send_queue_set_rate(f->q, "", 1.), -EINVAL);
         for (size_t i = 0; i < f->n_sent; i++)
-                complete(f, i, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+                complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
 }
 
 /* Whatever the mix of lengths and arrival times, the sends of an identity
@@ -251,7 +251,7 @@ static void test_parts_rate_never_exceeded(void **state)
                 }
                 run_at(f, t);
                 while (completed < f->n_sent)
-                        complete(f, completed++, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+                        complete(f, completed++, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         }
         for (size_t i = 0; i < f->n_sent; i++) {
                 unsigned n = 0, last = 0;
@@ -280,7 +280,7 @@ static void test_retry_in_place_and_throttle(void **state)
         add(f, &b, "+18005550199", "second", SMS_SEND_ANSWER, 1, &plain_ops);
         run_at(f, 0.);
         assert_int_equal(f->n_sent, 1);
-        complete(f, 0, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_THROTTLING);
+        complete(f, 0, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_THROTTLING);
         assert_false(a.done);
         /* The identity's rate is halved for a while (sms_rate.h). */
         assert_float_equal(sms_send_queue_rate(f->q, "+18005550199"), 50., 1e-9);
@@ -300,12 +300,12 @@ static void test_retry_in_place_and_throttle(void **state)
         assert_string_equal(f->sent[2].body, "first");
         assert_string_equal(f->sent[3].body, "second");
         /* A failure after which it may have been sent is never retried. */
-        complete(f, 2, -ETIMEDOUT, REPLY_FAILURE_UNKNOWN, AWS_ERROR_TRANSIENT);
+        complete(f, 2, -ETIMEDOUT, SMS_SEND_TEXT_FAILURE_UNKNOWN, AWS_ERROR_TRANSIENT);
         assert_true(a.done);
         assert_int_equal(a.outcome, SMS_SEND_UNKNOWN);
         assert_int_equal(a.attempts, 2);
-        complete(f, 1, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
-        complete(f, 3, -EREMOTEIO, REPLY_FAILURE_OPTED_OUT, AWS_ERROR_PERMANENT);
+        complete(f, 1, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
+        complete(f, 3, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_OPTED_OUT, AWS_ERROR_PERMANENT);
         assert_int_equal(b.outcome, SMS_SEND_OPTED_OUT);
 }
 
@@ -320,7 +320,7 @@ static void test_attempts_bounded(void **state)
         for (unsigned i = 0; i < SMS_SEND_ATTEMPTS_MAX; i++) {
                 run_at(f, t);
                 assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
+                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
                 t += 10.;
         }
         assert_true(a.done);
@@ -341,20 +341,20 @@ static void test_throttles_spend_no_attempts(void **state)
         for (i = 0; i < 20; i++) {
                 run_at(f, t);
                 assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_THROTTLING);
+                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_THROTTLING);
                 assert_false(a.done);
                 t += 60.;
         }
         for (; i < 20 + SMS_SEND_ATTEMPTS_MAX - 1; i++) {
                 run_at(f, t);
                 assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
+                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
                 assert_false(a.done);
                 t += 60.;
         }
         run_at(f, t);
         assert_int_equal(f->n_sent, i + 1);
-        complete(f, i, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+        complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         assert_true(a.done);
         assert_int_equal(a.outcome, SMS_SEND_SENT);
         assert_int_equal(a.attempts, 20 + SMS_SEND_ATTEMPTS_MAX);
@@ -372,7 +372,7 @@ static void test_throttles_bounded(void **state)
                 assert_false(a.done);
                 run_at(f, t);
                 assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_THROTTLING);
+                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_THROTTLING);
                 t += 60.;
         }
         assert_true(a.done);
@@ -412,8 +412,8 @@ static void test_check_before_send(void **state)
         run_at(f, 20.);
         assert_int_equal(f->n_sent, 2);
         assert_string_equal(f->sent[1].body, "answer b");
-        complete(f, 0, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
-        complete(f, 1, 0, REPLY_FAILURE_RETRY, AWS_ERROR_NONE);
+        complete(f, 0, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
+        complete(f, 1, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         assert_int_equal(b.outcome, SMS_SEND_SENT);
         /* Checked again after a failed check: answers d waits for its own. */
         add(f, &d, "+18005550199", "answer d", SMS_SEND_ANSWER, 1, &checked_ops);
@@ -482,7 +482,7 @@ static void test_cancel(void **state)
         run_at(f, 5.);
         assert_int_equal(f->n_sent, 1);
         sms_send_entry_cancel(f->sent[0].e);
-        complete(f, 0, -EREMOTEIO, REPLY_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
+        complete(f, 0, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
         assert_int_equal(c.outcome, SMS_SEND_CANCELLED);
         assert_int_equal(c.attempts, 1);
 }

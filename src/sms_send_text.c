@@ -1,5 +1,5 @@
 /*
- * reply.c — SendTextMessage, failure classification, send pacing.
+ * sms_send_text.c — one SendTextMessage attempt and its failure classification.
  */
 #include <math.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 
 #include "aws.h"
 #include "common.h"
-#include "reply.h"
+#include "sms_send_text.h"
 
-json_t *reply_request_body(const struct reply_params *p)
+json_t *sms_send_text_request_body(const struct sms_send_text_params *p)
 {
         json_t *o, *ctx;
         int r = 0;
@@ -37,7 +37,7 @@ json_t *reply_request_body(const struct reply_params *p)
                 r = json_object_set_new(o, "TimeToLive", json_integer(p->time_to_live));
         if (r >= 0 && !isempty(p->inbound_message_id)) {
                 ctx = json_object();
-                if (!ctx || json_object_set_new(ctx, REPLY_CONTEXT_INBOUND_ID,
+                if (!ctx || json_object_set_new(ctx, SMS_SEND_TEXT_CONTEXT_INBOUND_ID,
                                                 json_string(p->inbound_message_id)) < 0) {
                         json_decref(ctx);
                         r = -1;
@@ -51,26 +51,27 @@ json_t *reply_request_body(const struct reply_params *p)
         return o;
 }
 
-const char *reply_failure_to_string(enum reply_failure f)
+const char *sms_send_text_failure_to_string(enum sms_send_text_failure f)
 {
-        static const char *const names[_REPLY_FAILURE_MAX] = {
-                [REPLY_FAILURE_RETRY] = "retry",
-                [REPLY_FAILURE_OPTED_OUT] = "opted_out",
-                [REPLY_FAILURE_PERMANENT] = "permanent",
-                [REPLY_FAILURE_UNKNOWN] = "unknown",
+        static const char *const names[_SMS_SEND_TEXT_FAILURE_MAX] = {
+                [SMS_SEND_TEXT_FAILURE_RETRY] = "retry",
+                [SMS_SEND_TEXT_FAILURE_OPTED_OUT] = "opted_out",
+                [SMS_SEND_TEXT_FAILURE_PERMANENT] = "permanent",
+                [SMS_SEND_TEXT_FAILURE_UNKNOWN] = "unknown",
         };
 
-        if ((unsigned)f >= _REPLY_FAILURE_MAX)
+        if ((unsigned)f >= _SMS_SEND_TEXT_FAILURE_MAX)
                 return "invalid";
         return names[f];
 }
 
-enum reply_failure reply_classify_failure(int r, const struct aws_error *err, const char *reason)
+enum sms_send_text_failure sms_send_text_classify_failure(int r, const struct aws_error *err,
+                                                          const char *reason)
 {
         if (r >= 0)
-                return REPLY_FAILURE_PERMANENT; /* not a failure; callers do not ask */
+                return SMS_SEND_TEXT_FAILURE_PERMANENT; /* not a failure; callers do not ask */
         if (!err)
-                return REPLY_FAILURE_UNKNOWN;
+                return SMS_SEND_TEXT_FAILURE_UNKNOWN;
         if (err->local < 0) {
                 switch (err->local) {
                 case -ECONNREFUSED:
@@ -79,34 +80,35 @@ enum reply_failure reply_classify_failure(int r, const struct aws_error *err, co
                 case -ECONNABORTED: /* TLS handshake failed: no request went out */
                 case -ENOKEY:       /* no credentials: not even signed */
                 case -EACCES:
-                        return REPLY_FAILURE_RETRY;
+                        return SMS_SEND_TEXT_FAILURE_RETRY;
                 case -EKEYREJECTED: /* the peer is not who it should be: nothing sent */
                 case -EINVAL:
                 case -ENOMEM:
-                        return REPLY_FAILURE_PERMANENT;
+                        return SMS_SEND_TEXT_FAILURE_PERMANENT;
                 default:
                         /* Timeouts, a connection lost, a 2xx we cannot read: the
                          * service may have accepted the message. */
-                        return REPLY_FAILURE_UNKNOWN;
+                        return SMS_SEND_TEXT_FAILURE_UNKNOWN;
                 }
         }
         if (aws_error_is(err, "ConflictException") && reason &&
-            streq(reason, REPLY_REASON_OPTED_OUT))
-                return REPLY_FAILURE_OPTED_OUT;
+            streq(reason, SMS_SEND_TEXT_REASON_OPTED_OUT))
+                return SMS_SEND_TEXT_FAILURE_OPTED_OUT;
         if (err->kind == AWS_ERROR_THROTTLING)
-                return REPLY_FAILURE_RETRY;
+                return SMS_SEND_TEXT_FAILURE_RETRY;
         /* The service answered that it failed (retryable by its model). A bare
          * 502/504 comes from something in between, which may have forwarded
          * the request: unknown. */
         if (aws_error_is(err, "InternalServerException") || aws_error_is(err, "InternalFailure") ||
             aws_error_is(err, "ServiceUnavailable") || err->http_status == 503)
-                return REPLY_FAILURE_RETRY;
+                return SMS_SEND_TEXT_FAILURE_RETRY;
         if (err->http_status >= 500)
-                return isempty(err->code) ? REPLY_FAILURE_UNKNOWN : REPLY_FAILURE_RETRY;
-        return REPLY_FAILURE_PERMANENT;
+                return isempty(err->code) ? SMS_SEND_TEXT_FAILURE_UNKNOWN
+                                          : SMS_SEND_TEXT_FAILURE_RETRY;
+        return SMS_SEND_TEXT_FAILURE_PERMANENT;
 }
 
-size_t reply_error_reason(const void *body, size_t len, char *buf, size_t size)
+size_t sms_send_text_error_reason(const void *body, size_t len, char *buf, size_t size)
 {
         json_t *doc;
         const char *s;
@@ -127,7 +129,7 @@ size_t reply_error_reason(const void *body, size_t len, char *buf, size_t size)
 }
 
 struct send_ctx {
-        reply_cb cb;
+        sms_send_text_cb cb;
         void *userdata;
         double started;
 };
@@ -135,8 +137,8 @@ struct send_ctx {
 static void send_done(struct aws_call *call, int r, const struct aws_result *res, void *userdata)
 {
         struct send_ctx *ctx = userdata;
-        char reason[REPLY_REASON_MAX] = "";
-        struct reply_result out = {
+        char reason[SMS_SEND_TEXT_REASON_MAX] = "";
+        struct sms_send_text_result out = {
                 .r = r,
                 .message_id = "",
                 .reason = reason,
@@ -150,15 +152,15 @@ static void send_done(struct aws_call *call, int r, const struct aws_result *res
                 out.message_id = id ? id : "";
         } else {
                 out.error = res->error;
-                (void)reply_error_reason(res->raw, res->raw_len, reason, sizeof(reason));
-                out.failure = reply_classify_failure(r, res->error, reason);
+                (void)sms_send_text_error_reason(res->raw, res->raw_len, reason, sizeof(reason));
+                out.failure = sms_send_text_classify_failure(r, res->error, reason);
         }
         ctx->cb(&out, ctx->userdata);
         free(ctx);
 }
 
-int reply_send(struct aws_client *aws, const struct reply_params *p, reply_cb cb, void *userdata,
-               struct aws_call **ret)
+int sms_send_text(struct aws_client *aws, const struct sms_send_text_params *p, sms_send_text_cb cb,
+                  void *userdata, struct aws_call **ret)
 {
         struct send_ctx *ctx;
         json_t *body;
@@ -166,7 +168,7 @@ int reply_send(struct aws_client *aws, const struct reply_params *p, reply_cb cb
 
         if (!aws || !p || !cb)
                 return -EINVAL;
-        body = reply_request_body(p);
+        body = sms_send_text_request_body(p);
         if (!body)
                 return isempty(p->destination) || isempty(p->origination_identity) ||
                                        isempty(p->body)

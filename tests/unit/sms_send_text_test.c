@@ -1,5 +1,5 @@
 /*
- * reply_test.c — SendTextMessage bodies, the at-most-once failure
+ * sms_send_text_test.c — SendTextMessage bodies, the at-most-once failure
  * classification and error reasons.
  */
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "aws_error.h"
 #include "common.h"
-#include "reply.h"
+#include "sms_send_text.h"
 
 static char *dump(const json_t *j)
 {
@@ -28,7 +28,7 @@ static void test_body(void **state)
         json_t *b;
         char *s;
 
-        b = reply_request_body(&(struct reply_params){
+        b = sms_send_text_request_body(&(struct sms_send_text_params){
                 .destination = "+14255550123",
                 .origination_identity = "+18005550199",
                 .body = "Hi there",
@@ -48,7 +48,7 @@ static void test_body(void **state)
         json_decref(b);
 
         /* Unset options are left out. */
-        b = reply_request_body(&(struct reply_params){
+        b = sms_send_text_request_body(&(struct sms_send_text_params){
                 .destination = "+14255550123",
                 .origination_identity = "pool-abc",
                 .body = "x",
@@ -60,9 +60,10 @@ static void test_body(void **state)
         free(s);
         json_decref(b);
 
-        assert_null(reply_request_body(NULL));
-        assert_null(reply_request_body(&(struct reply_params){.destination = "+1", .body = "x"}));
-        assert_null(reply_request_body(&(struct reply_params){
+        assert_null(sms_send_text_request_body(NULL));
+        assert_null(sms_send_text_request_body(
+                &(struct sms_send_text_params){.destination = "+1", .body = "x"}));
+        assert_null(sms_send_text_request_body(&(struct sms_send_text_params){
                 .destination = "+1", .origination_identity = "+2", .body = ""}));
 }
 
@@ -87,51 +88,53 @@ static void test_classify(void **state)
         struct {
                 struct aws_error e;
                 const char *reason;
-                enum reply_failure want;
+                enum sms_send_text_failure want;
         } cases[] = {
                 {service_error(400, "{\"__type\":\"com.amazonaws.pinpointsmsvoicev2#"
                                     "ThrottlingException\",\"Message\":\"Rate exceeded\"}"),
-                 NULL, REPLY_FAILURE_RETRY},
-                {service_error(429, "{}"), NULL, REPLY_FAILURE_RETRY},
+                 NULL, SMS_SEND_TEXT_FAILURE_RETRY},
+                {service_error(429, "{}"), NULL, SMS_SEND_TEXT_FAILURE_RETRY},
                 {service_error(500, "{\"__type\":\"InternalServerException\"}"), NULL,
-                 REPLY_FAILURE_RETRY},
-                {service_error(503, ""), NULL, REPLY_FAILURE_RETRY},
+                 SMS_SEND_TEXT_FAILURE_RETRY},
+                {service_error(503, ""), NULL, SMS_SEND_TEXT_FAILURE_RETRY},
                 /* From something in between: it may have forwarded the request. */
-                {service_error(502, "<html>bad gateway</html>"), NULL, REPLY_FAILURE_UNKNOWN},
-                {service_error(504, ""), NULL, REPLY_FAILURE_UNKNOWN},
+                {service_error(502, "<html>bad gateway</html>"), NULL,
+                 SMS_SEND_TEXT_FAILURE_UNKNOWN},
+                {service_error(504, ""), NULL, SMS_SEND_TEXT_FAILURE_UNKNOWN},
                 {service_error(400, "{\"__type\":\"ConflictException\"}"),
-                 "DESTINATION_PHONE_NUMBER_OPTED_OUT", REPLY_FAILURE_OPTED_OUT},
+                 "DESTINATION_PHONE_NUMBER_OPTED_OUT", SMS_SEND_TEXT_FAILURE_OPTED_OUT},
                 {service_error(400, "{\"__type\":\"ConflictException\"}"), "RESOURCE_NOT_ACTIVE",
-                 REPLY_FAILURE_PERMANENT},
+                 SMS_SEND_TEXT_FAILURE_PERMANENT},
                 {service_error(400, "{\"__type\":\"ValidationException\"}"), "OTHER",
-                 REPLY_FAILURE_PERMANENT},
+                 SMS_SEND_TEXT_FAILURE_PERMANENT},
                 {service_error(400, "{\"__type\":\"ServiceQuotaExceededException\"}"),
-                 "MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT", REPLY_FAILURE_PERMANENT},
+                 "MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT", SMS_SEND_TEXT_FAILURE_PERMANENT},
                 {service_error(403, "{\"__type\":\"AccessDeniedException\"}"), NULL,
-                 REPLY_FAILURE_PERMANENT},
+                 SMS_SEND_TEXT_FAILURE_PERMANENT},
                 /* Never left the machine. */
-                {local_error(-ECONNREFUSED), NULL, REPLY_FAILURE_RETRY},
-                {local_error(-EHOSTUNREACH), NULL, REPLY_FAILURE_RETRY},
-                {local_error(-ECONNABORTED), NULL, REPLY_FAILURE_RETRY},
-                {local_error(-ENOKEY), NULL, REPLY_FAILURE_RETRY},
+                {local_error(-ECONNREFUSED), NULL, SMS_SEND_TEXT_FAILURE_RETRY},
+                {local_error(-EHOSTUNREACH), NULL, SMS_SEND_TEXT_FAILURE_RETRY},
+                {local_error(-ECONNABORTED), NULL, SMS_SEND_TEXT_FAILURE_RETRY},
+                {local_error(-ENOKEY), NULL, SMS_SEND_TEXT_FAILURE_RETRY},
                 /* May have been sent. */
-                {local_error(-ETIMEDOUT), NULL, REPLY_FAILURE_UNKNOWN},
-                {local_error(-ECONNRESET), NULL, REPLY_FAILURE_UNKNOWN},
-                {local_error(-EBADMSG), NULL, REPLY_FAILURE_UNKNOWN},
-                {local_error(-ECANCELED), NULL, REPLY_FAILURE_UNKNOWN},
-                {local_error(-EKEYREJECTED), NULL, REPLY_FAILURE_PERMANENT},
+                {local_error(-ETIMEDOUT), NULL, SMS_SEND_TEXT_FAILURE_UNKNOWN},
+                {local_error(-ECONNRESET), NULL, SMS_SEND_TEXT_FAILURE_UNKNOWN},
+                {local_error(-EBADMSG), NULL, SMS_SEND_TEXT_FAILURE_UNKNOWN},
+                {local_error(-ECANCELED), NULL, SMS_SEND_TEXT_FAILURE_UNKNOWN},
+                {local_error(-EKEYREJECTED), NULL, SMS_SEND_TEXT_FAILURE_PERMANENT},
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-                enum reply_failure got =
-                        reply_classify_failure(-EREMOTEIO, &cases[i].e, cases[i].reason);
+                enum sms_send_text_failure got =
+                        sms_send_text_classify_failure(-EREMOTEIO, &cases[i].e, cases[i].reason);
                 if (got != cases[i].want)
                         fail_msg("case %zu (%s/%ld): got %s, want %s", i, cases[i].e.code,
-                                 cases[i].e.http_status, reply_failure_to_string(got),
-                                 reply_failure_to_string(cases[i].want));
+                                 cases[i].e.http_status, sms_send_text_failure_to_string(got),
+                                 sms_send_text_failure_to_string(cases[i].want));
         }
-        assert_int_equal(reply_classify_failure(-EIO, NULL, NULL), REPLY_FAILURE_UNKNOWN);
-        assert_string_equal(reply_failure_to_string(_REPLY_FAILURE_MAX), "invalid");
+        assert_int_equal(sms_send_text_classify_failure(-EIO, NULL, NULL),
+                         SMS_SEND_TEXT_FAILURE_UNKNOWN);
+        assert_string_equal(sms_send_text_failure_to_string(_SMS_SEND_TEXT_FAILURE_MAX), "invalid");
 }
 
 static void test_reason(void **state)
@@ -140,18 +143,18 @@ static void test_reason(void **state)
                 "{\"__type\":\"com.amazonaws.pinpointsmsvoicev2#ConflictException\","
                 "\"Message\":\"opted out\",\"Reason\":"
                 "\"DESTINATION_PHONE_NUMBER_OPTED_OUT\",\"ResourceType\":\"x\"}";
-        char buf[REPLY_REASON_MAX], tiny[8];
+        char buf[SMS_SEND_TEXT_REASON_MAX], tiny[8];
 
-        assert_int_equal(reply_error_reason(body, strlen(body), buf, sizeof(buf)),
+        assert_int_equal(sms_send_text_error_reason(body, strlen(body), buf, sizeof(buf)),
                          strlen("DESTINATION_PHONE_NUMBER_OPTED_OUT"));
         assert_string_equal(buf, "DESTINATION_PHONE_NUMBER_OPTED_OUT");
-        assert_int_equal(reply_error_reason(body, strlen(body), tiny, sizeof(tiny)), 7);
+        assert_int_equal(sms_send_text_error_reason(body, strlen(body), tiny, sizeof(tiny)), 7);
         assert_string_equal(tiny, "DESTINA");
-        assert_int_equal(reply_error_reason("{}", 2, buf, sizeof(buf)), 0);
+        assert_int_equal(sms_send_text_error_reason("{}", 2, buf, sizeof(buf)), 0);
         assert_string_equal(buf, "");
-        assert_int_equal(reply_error_reason("<html>", 6, buf, sizeof(buf)), 0);
-        assert_int_equal(reply_error_reason(NULL, 0, buf, sizeof(buf)), 0);
-        assert_int_equal(reply_error_reason("{\"Reason\":7}", 12, buf, sizeof(buf)), 0);
+        assert_int_equal(sms_send_text_error_reason("<html>", 6, buf, sizeof(buf)), 0);
+        assert_int_equal(sms_send_text_error_reason(NULL, 0, buf, sizeof(buf)), 0);
+        assert_int_equal(sms_send_text_error_reason("{\"Reason\":7}", 12, buf, sizeof(buf)), 0);
 }
 
 int main(void)
