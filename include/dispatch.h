@@ -116,4 +116,10 @@ struct dispatch_decision_in {
 enum dispatch_action dispatch_decide(const struct dispatch_decision_in *in);
 const char *dispatch_action_to_string(enum dispatch_action a);
 
+/* The reason a row is closed dead with: the verdict's detail, or, when a step
+ * could not format one (out of memory), its kind and cause. Never empty:
+ * spool_dead() refuses an empty reason, and a close it refused would leave
+ * the row in progress, tried again at every tick. Returns v->detail or buf. */
+const char *dispatch_dead_reason(const struct job_verdict *v, char *buf, size_t size);
+
 #endif

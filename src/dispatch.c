@@ -486,6 +486,15 @@ static void job_finish(struct job *j, enum job_finish how, const char *reason)
                 job_end(j);
 }
 
+const char *dispatch_dead_reason(const struct job_verdict *v, char *buf, size_t size)
+{
+        if (!isempty(v->detail))
+                return v->detail;
+        (void)snprintf(buf, size, "%s (%s) without a detail", job_verdict_to_string(v->kind),
+                       job_cause_to_string(v->cause));
+        return buf;
+}
+
 static void job_dead(struct job *j, const char *reason)
 {
         log_warning("pipeline.dead", LOG_FIELDS(JOB_FIELDS(j), LF("REASON", reason)),
@@ -701,6 +710,7 @@ void job_step_done(struct job *j, const struct job_verdict *v)
 {
         struct dispatch *d;
         struct dispatch_decision_in in;
+        char reason[JOB_DETAIL_MAX];
         int64_t at = 0;
 
         j->work = (struct job_work){0};
@@ -762,7 +772,7 @@ void job_step_done(struct job *j, const struct job_verdict *v)
                                             "been sent, so it is not sent again",
                                             j->spool_id);
                         }
-                        job_dead(j, v->detail);
+                        job_dead(j, dispatch_dead_reason(v, reason, sizeof(reason)));
                 }
                 return;
         case DISPATCH_FINISH_SUPERSEDED:

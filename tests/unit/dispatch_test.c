@@ -12,6 +12,14 @@
 #include "keyword.h"
 #include "dispatch.h"
 #include "keyword_config.h"
+#include "spool.h"
+
+#include <dirent.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static void test_retry_delay(void **state)
 {
@@ -218,12 +226,97 @@ static void test_cause_names(void **state)
                 assert_non_null(job_verdict_to_string(k));
 }
 
+static void put_done(struct spool *s, int r, int64_t id, void *userdata)
+{
+        assert_int_equal(r, 0);
+        *(int64_t *)userdata = id;
+}
+
+static enum spool_state row_state(struct spool *s, int64_t id, char *last_error, size_t size)
+{
+        struct spool_row *row = NULL;
+        enum spool_state st;
+
+        assert_int_equal(spool_get(s, id, &row), 0);
+        st = row->state;
+        (void)snprintf(last_error, size, "%s", row->last_error ? row->last_error : "");
+        spool_row_free(row);
+        return st;
+}
+
+/* A dead verdict without a detail (a step that could not format one) still
+ * closes its row: spool_dead() refuses an empty reason, and a refused close
+ * would leave the row in progress, tried again at every tick. */
+static void test_dead_without_detail(void **state)
+{
+        char dir[] = "/tmp/dispatch-test-XXXXXX";
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        struct spool *s = NULL;
+        struct job_verdict v = {.kind = JOB_DEAD, .cause = JOB_CAUSE_REPLY_UNKNOWN};
+        char buf[JOB_DETAIL_MAX], last_error[JOB_DETAIL_MAX];
+        const char *reason;
+        int64_t id = 0;
+        struct dirent *e;
+        DIR *d;
+
+        assert_non_null(loop);
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(spool_open(loop, &(struct spool_options){.dir = dir}, &s), 0);
+        assert_int_equal(spool_put(s,
+                                   &(struct spool_msg){
+                                           .sns_message_id = "sns-1",
+                                           .inbound_message_id = "inb-1",
+                                           .origination_number = "+447700900001",
+                                           .destination_number = "+447700900000",
+                                           .body = "hello",
+                                   },
+                                   put_done, &id),
+                         0);
+        for (int i = 0; i < 100 && id == 0; i++)
+                ev_run(loop, EVRUN_NOWAIT);
+        assert_true(id > 0);
+        assert_int_equal(spool_claim(s, id), 0);
+
+        assert_int_equal(spool_dead(s, id, v.detail), -EINVAL);
+        assert_int_equal(row_state(s, id, last_error, sizeof(last_error)), SPOOL_STATE_IN_PROGRESS);
+
+        reason = dispatch_dead_reason(&v, buf, sizeof(buf));
+        assert_string_equal(reason, "dead (reply_unknown) without a detail");
+        assert_int_equal(spool_dead(s, id, reason), 0);
+        assert_int_equal(row_state(s, id, last_error, sizeof(last_error)), SPOOL_STATE_DEAD);
+        assert_string_equal(last_error, reason);
+
+        /* A detail is the reason as it is. */
+        (void)snprintf(v.detail, sizeof(v.detail), "SendTextMessage timed out");
+        assert_ptr_equal(dispatch_dead_reason(&v, buf, sizeof(buf)), v.detail);
+        for (int k = 0; k < _JOB_VERDICT_MAX; k++)
+                for (int c = 0; c < _JOB_CAUSE_MAX; c++) {
+                        struct job_verdict empty = {.kind = k, .cause = c};
+
+                        assert_false(isempty(dispatch_dead_reason(&empty, buf, sizeof(buf))));
+                }
+
+        spool_free(s);
+        ev_loop_destroy(loop);
+        d = opendir(dir);
+        while (d && (e = readdir(d)))
+                if (e->d_name[0] != '.') {
+                        char path[512];
+
+                        (void)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                        unlink(path);
+                }
+        if (d)
+                closedir(d);
+        rmdir(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_retry_delay), cmocka_unit_test(test_max_age),
                 cmocka_unit_test(test_split_words), cmocka_unit_test(test_verdict_handling),
-                cmocka_unit_test(test_cause_names),
+                cmocka_unit_test(test_cause_names), cmocka_unit_test(test_dead_without_detail),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
