@@ -59,7 +59,8 @@ size_t aws_error_normalize_code(const char *raw, size_t len, char *out, size_t s
  * request_id may be NULL; body need not be JSON (an HTML page from a proxy
  * leaves the code empty and classifies by status). JSON bodies give the code
  * from "__type", "code" or "Code" and the message from "message", "Message" or
- * "errorMessage"; XML bodies (the Query protocol, SNS) from <Code>/<Message>.
+ * "errorMessage"; XML bodies (the Query protocol, SNS) from <Code>/<Message>,
+ * read with libxml2 (aws_xml.h).
  * The header, when present, wins over the body. Always succeeds; *ret->kind is
  * set by aws_error_classify(). */
 void aws_error_from_response(long status, const char *error_type_header, const char *request_id,

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "aws_error.h"
+#include "aws_xml.h"
 #include "common.h"
 
 static const char *const throttling_codes[] = {
@@ -106,27 +107,24 @@ bool aws_error_code_is_transient(const char *code)
         return in_list(code, transient_codes, ARRAY_SIZE(transient_codes));
 }
 
-/* Find <tag>text</tag> in an XML error document (Query protocol) without a
- * parser: error documents are flat and small, and we only need two leaves. */
-static bool xml_leaf(const char *body, size_t len, const char *tag, const char **ret,
-                     size_t *ret_len)
+/* An error document of the Query protocol (SNS):
+ * <ErrorResponse><Error><Code/><Message/></Error><RequestId/></ErrorResponse>.
+ * A body that is not well-formed XML leaves the fields as they are. */
+static void from_xml(const void *body, size_t len, struct aws_error *ret)
 {
-        char open[48], close[48];
-        const char *s, *e, *end = body + len;
-        size_t ol, cl;
+        xmlDocPtr doc = NULL;
+        char code[AWS_ERROR_CODE_MAX];
+        int n;
 
-        ol = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
-        cl = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
-        s = memmem(body, len, open, ol);
-        if (!s)
-                return false;
-        s += ol;
-        e = memmem(s, (size_t)(end - s), close, cl);
-        if (!e)
-                return false;
-        *ret = s;
-        *ret_len = (size_t)(e - s);
-        return true;
+        if (aws_xml_read(body, len, &doc) < 0)
+                return;
+        n = aws_xml_copy_text(doc, "Code", code, sizeof(code));
+        if (n >= 0 && isempty(ret->code))
+                aws_error_normalize_code(code, (size_t)n, ret->code, sizeof(ret->code));
+        (void)aws_xml_copy_text(doc, "Message", ret->message, sizeof(ret->message));
+        if (isempty(ret->request_id))
+                (void)aws_xml_copy_text(doc, "RequestId", ret->request_id, sizeof(ret->request_id));
+        xmlFreeDoc(doc);
 }
 
 static const char *json_str_member(json_t *obj, const char *const *names, size_t n)
@@ -173,14 +171,7 @@ void aws_error_from_response(long status, const char *error_type_header, const c
                 }
                 json_decref(root);
         } else if (b && i < len && b[i] == '<') {
-                const char *s;
-                size_t n;
-                if (isempty(ret->code) && xml_leaf(b, len, "Code", &s, &n))
-                        aws_error_normalize_code(s, n, ret->code, sizeof(ret->code));
-                if (xml_leaf(b, len, "Message", &s, &n))
-                        copy_bounded(ret->message, sizeof(ret->message), s, n);
-                if (isempty(ret->request_id) && xml_leaf(b, len, "RequestId", &s, &n))
-                        copy_bounded(ret->request_id, sizeof(ret->request_id), s, n);
+                from_xml(b, len, ret);
         }
 
         ret->kind = aws_error_classify(ret);

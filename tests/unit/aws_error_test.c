@@ -89,6 +89,23 @@ static void test_parse_shapes(void **state)
                  "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate "
                  "exceeded</Message></Error><RequestId>abc-1</RequestId></ErrorResponse>",
                  "Throttling", "Rate exceeded", AWS_ERROR_THROTTLING},
+                /* As SNS sends it: a namespace, escaped text. */
+                {400, NULL,
+                 "<?xml version=\"1.0\"?>\n<ErrorResponse "
+                 "xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">\n  <Error>\n    "
+                 "<Type>Sender</Type>\n    <Code>InvalidParameter</Code>\n    <Message>Invalid "
+                 "parameter: Endpoint &amp; Protocol &lt;https&gt;</Message>\n  </Error>\n  "
+                 "<RequestId>e1f0a6b2-0c1d-5a4e-9a7b-3c2d1e0f9a8b</RequestId>\n</ErrorResponse>\n",
+                 "InvalidParameter", "Invalid parameter: Endpoint & Protocol <https>",
+                 AWS_ERROR_PERMANENT},
+                /* Not well-formed XML (a cut body): the status decides. */
+                {503, NULL, "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate", "", "",
+                 AWS_ERROR_TRANSIENT},
+                /* An external entity is never loaded. */
+                {400, NULL,
+                 "<!DOCTYPE e [<!ENTITY x SYSTEM \"file:///etc/hostname\">]><ErrorResponse><Error>"
+                 "<Code>Invalid&x;</Code></Error></ErrorResponse>",
+                 "Invalid", "", AWS_ERROR_PERMANENT},
                 /* Not JSON: status decides. */
                 {502, NULL, "<html>Bad Gateway</html>", "", "", AWS_ERROR_TRANSIENT},
                 {503, NULL, "", "", "", AWS_ERROR_TRANSIENT},
