@@ -156,6 +156,15 @@ struct aws_client *aws_client_free(struct aws_client *c);
  * malformed endpoint override, invalid region), -ENOMEM. */
 int aws_call_start(struct aws_client *c, const struct aws_call_params *params, aws_call_cb cb,
                    void *userdata, struct aws_call **ret);
+/* aws_call_start() for the usual caller, which builds a JSON body and
+ * allocates its callback's state for this one call. The caller's reference
+ * to body passes to the call (NULL: the body could not be built, -ENOMEM);
+ * params->body is ignored. With free_state, state NULL means its allocation
+ * failed (-ENOMEM), and a call that does not start releases state with it,
+ * as the callback that would have done so never runs. */
+int aws_call_start_owned(struct aws_client *c, const struct aws_call_params *params, json_t *body,
+                         aws_call_cb cb, void *state, void (*free_state)(void *),
+                         struct aws_call **ret);
 /* Idempotent; no effect once the callback has started. */
 void aws_call_cancel(struct aws_call *call);
 

@@ -215,8 +215,10 @@ enum agent_reply_kind agent_classify_stream_error(int r)
         }
 }
 
-static void call_free(struct agent_call *a)
+static void call_free(void *p)
 {
+        struct agent_call *a = p;
+
         agent_stream_free(a->stream);
         free(a);
 }
@@ -360,7 +362,6 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
 {
         _cleanup_free_ char *path = NULL;
         struct agent_call *a;
-        json_t *body;
         int r;
 
         if (!loop || !aws || !params || !cb)
@@ -380,14 +381,9 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
                 if (r < 0)
                         return r;
         }
-        body = agent_request_body(params);
-        if (!body)
-                return -ENOMEM;
         a = calloc(1, sizeof(*a));
-        if (!a) {
-                json_decref(body);
+        if (!a)
                 return -ENOMEM;
-        }
         a->loop = loop;
         a->cb = cb;
         a->userdata = userdata;
@@ -396,7 +392,6 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
         a->enable_trace = params->enable_trace;
         r = agent_stream_new(0, params->max_answer, &a->stream);
         if (r < 0) {
-                json_decref(body);
                 free(a);
                 return r;
         }
@@ -405,26 +400,22 @@ int agent_invoke(struct ev_loop *loop, struct aws_client *aws, const struct agen
         ev_timer_init(&a->deadline, deadline_cb, (double)params->timeout_ms / 1000., 0.);
         a->deadline.data = a;
 
-        r = aws_call_start(aws,
-                           &(struct aws_call_params){
-                                   .service = AWS_SERVICE_BEDROCK_AGENT_RUNTIME,
-                                   .operation = "InvokeAgent",
-                                   .method = "POST",
-                                   .path = path,
-                                   .body = body,
-                                   .timeout_ms = params->timeout_ms,
-                                   .on_data = stream_data,
-                                   /* Never repeated behind the dispatcher's back:
-                                    * it alone decides (agent_turn_decide()). */
-                                   .max_attempts = 1,
-                                   .fresh_connection = true,
-                           },
-                           invoke_done, a, &a->call);
-        json_decref(body);
-        if (r < 0) {
-                call_free(a);
+        r = aws_call_start_owned(aws,
+                                 &(struct aws_call_params){
+                                         .service = AWS_SERVICE_BEDROCK_AGENT_RUNTIME,
+                                         .operation = "InvokeAgent",
+                                         .method = "POST",
+                                         .path = path,
+                                         .timeout_ms = params->timeout_ms,
+                                         .on_data = stream_data,
+                                         /* Never repeated behind the dispatcher's back:
+                                          * it alone decides (agent_turn_decide()). */
+                                         .max_attempts = 1,
+                                         .fresh_connection = true,
+                                 },
+                                 agent_request_body(params), invoke_done, a, call_free, &a->call);
+        if (r < 0)
                 return r;
-        }
         if (params->timeout_ms > 0)
                 ev_timer_start(loop, &a->deadline);
         if (ret)

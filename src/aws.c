@@ -760,6 +760,26 @@ fail:
         return r;
 }
 
+int aws_call_start_owned(struct aws_client *c, const struct aws_call_params *params, json_t *body,
+                         aws_call_cb cb, void *state, void (*free_state)(void *),
+                         struct aws_call **ret)
+{
+        struct aws_call_params p;
+        int r = -ENOMEM;
+
+        if (!params)
+                r = -EINVAL;
+        else if (body && (state || !free_state)) {
+                p = *params;
+                p.body = body;
+                r = aws_call_start(c, &p, cb, state, ret);
+        }
+        json_decref(body);
+        if (r < 0 && free_state && state)
+                free_state(state);
+        return r;
+}
+
 void aws_call_cancel(struct aws_call *call)
 {
         if (!call || !call->client || call->cancelled)

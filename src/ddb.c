@@ -402,33 +402,20 @@ static int ddb_start(struct aws_client *c, const char *op, const char *member, j
                      ddb_cb cb, void *userdata, struct aws_call **ret)
 {
         struct ddb_ctx *ctx;
-        int r;
 
-        if (!body)
-                return -EINVAL;
-        if (!cb) {
+        if (!body || !cb) {
                 json_decref(body);
                 return -EINVAL;
         }
         ctx = calloc(1, sizeof(*ctx));
-        if (!ctx) {
-                json_decref(body);
-                return -ENOMEM;
-        }
-        ctx->cb = cb;
-        ctx->userdata = userdata;
-        ctx->result_member = member;
-        r = aws_call_start(c,
-                           &(struct aws_call_params){
-                                   .service = AWS_SERVICE_DYNAMODB,
-                                   .operation = op,
-                                   .body = body,
-                           },
-                           ddb_done, ctx, ret);
-        json_decref(body);
-        if (r < 0)
-                free(ctx);
-        return r;
+        if (ctx)
+                *ctx = (struct ddb_ctx){.cb = cb, .userdata = userdata, .result_member = member};
+        return aws_call_start_owned(c,
+                                    &(struct aws_call_params){
+                                            .service = AWS_SERVICE_DYNAMODB,
+                                            .operation = op,
+                                    },
+                                    body, ddb_done, ctx, free, ret);
 }
 
 int ddb_request(struct aws_client *c, const char *op, json_t *body, ddb_cb cb, void *userdata,

@@ -120,7 +120,6 @@ static void page_done(struct aws_call *call, int r, const struct aws_result *res
 static int learn_page(struct sms_rate_learn *l, const char *next_token)
 {
         json_t *body = json_pack("{s:i}", "MaxResults", 100);
-        int r;
 
         if (!body ||
             (next_token && json_object_set_new(body, "NextToken", json_string(next_token)) < 0)) {
@@ -128,15 +127,12 @@ static int learn_page(struct sms_rate_learn *l, const char *next_token)
                 return -ENOMEM;
         }
         l->pages++;
-        r = aws_call_start(l->aws,
-                           &(struct aws_call_params){
-                                   .service = AWS_SERVICE_SMS_VOICE,
-                                   .operation = "DescribePhoneNumbers",
-                                   .body = body,
-                           },
-                           page_done, l, &l->call);
-        json_decref(body);
-        return r;
+        return aws_call_start_owned(l->aws,
+                                    &(struct aws_call_params){
+                                            .service = AWS_SERVICE_SMS_VOICE,
+                                            .operation = "DescribePhoneNumbers",
+                                    },
+                                    body, page_done, l, NULL, &l->call);
 }
 
 int sms_rate_learn(struct aws_client *aws, const char *const *identities, size_t n,

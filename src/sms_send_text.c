@@ -164,7 +164,6 @@ int sms_send_text(struct aws_client *aws, const struct sms_send_text_params *p, 
 {
         struct send_ctx *ctx;
         json_t *body;
-        int r;
 
         if (!aws || !p || !cb)
                 return -EINVAL;
@@ -175,24 +174,14 @@ int sms_send_text(struct aws_client *aws, const struct sms_send_text_params *p, 
                                ? -EINVAL
                                : -ENOMEM;
         ctx = calloc(1, sizeof(*ctx));
-        if (!ctx) {
-                json_decref(body);
-                return -ENOMEM;
-        }
-        ctx->cb = cb;
-        ctx->userdata = userdata;
-        ctx->started = ev_time();
-        r = aws_call_start(aws,
-                           &(struct aws_call_params){
-                                   .service = AWS_SERVICE_SMS_VOICE,
-                                   .operation = "SendTextMessage",
-                                   .body = body,
-                                   .max_attempts = 1,
-                                   .fresh_connection = true,
-                           },
-                           send_done, ctx, ret);
-        json_decref(body);
-        if (r < 0)
-                free(ctx);
-        return r;
+        if (ctx)
+                *ctx = (struct send_ctx){.cb = cb, .userdata = userdata, .started = ev_time()};
+        return aws_call_start_owned(aws,
+                                    &(struct aws_call_params){
+                                            .service = AWS_SERVICE_SMS_VOICE,
+                                            .operation = "SendTextMessage",
+                                            .max_attempts = 1,
+                                            .fresh_connection = true,
+                                    },
+                                    body, send_done, ctx, free, ret);
 }

@@ -2,7 +2,8 @@
  * aws_test.c — the AWS request core against a scripted server on 127.0.0.1:
  * what goes on the wire for each protocol (and that its signature checks out
  * against the bytes that arrived), which answers are retried and after what
- * backoff, how errors reach the caller, and cancellation. The clock that
+ * backoff, how errors reach the caller, cancellation, and who releases the
+ * body and the caller's state when a call does not start. The clock that
  * dates the signatures and the retry jitter are the test's.
  */
 #include <ctype.h>
@@ -14,6 +15,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <stdlib.h>
 
 #include "sigv4.h"
 
@@ -620,6 +622,70 @@ static void test_bad_parameters_refused(void **state)
                          -EINVAL);
 }
 
+static int freed;
+
+static void count_free(void *p)
+{
+        freed++;
+        free(p);
+}
+
+static void never(struct aws_call *call, int r, const struct aws_result *res, void *userdata)
+{
+        fail_msg("the callback of a call that did not start ran");
+}
+
+static const struct aws_call_params put = {
+        .service = AWS_SERVICE_DYNAMODB,
+        .operation = "PutItem",
+};
+
+/* Every failure to start releases the body and, with free_state, the state:
+ * nothing leaks, nothing is freed twice (the sanitizer run checks both). */
+static void test_start_owned_releases(void **state)
+{
+        json_t *body = json_object();
+
+        /* A call that cannot start (no client): both go. */
+        freed = 0;
+        json_incref(body);
+        assert_int_equal(aws_call_start_owned(NULL, &put, body, never, malloc(8), count_free, NULL),
+                         -EINVAL);
+        assert_int_equal(freed, 1);
+        assert_int_equal(body->refcount, 1);
+
+        /* No body (it could not be built): the state goes. */
+        freed = 0;
+        assert_int_equal(aws_call_start_owned(NULL, &put, NULL, never, malloc(8), count_free, NULL),
+                         -ENOMEM);
+        assert_int_equal(freed, 1);
+
+        /* No state (its allocation failed): the body goes. */
+        freed = 0;
+        json_incref(body);
+        assert_int_equal(aws_call_start_owned(NULL, &put, body, never, NULL, count_free, NULL),
+                         -ENOMEM);
+        assert_int_equal(freed, 0);
+        assert_int_equal(body->refcount, 1);
+
+        /* No params. */
+        json_incref(body);
+        assert_int_equal(aws_call_start_owned(NULL, NULL, body, never, malloc(8), count_free, NULL),
+                         -EINVAL);
+        assert_int_equal(freed, 1);
+        assert_int_equal(body->refcount, 1);
+
+        /* Without free_state the state stays the caller's. */
+        freed = 0;
+        json_incref(body);
+        assert_int_equal(aws_call_start_owned(NULL, &put, body, never, &freed, NULL, NULL),
+                         -EINVAL);
+        assert_int_equal(freed, 0);
+        assert_int_equal(body->refcount, 1);
+
+        json_decref(body);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -644,6 +710,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_client_free_completes_outstanding_calls, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_bad_parameters_refused, setup, teardown),
+                cmocka_unit_test(test_start_owned_releases),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
