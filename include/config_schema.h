@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aws_rules.h"
+
 enum config_type {
         CONFIG_STRING,   /* text; indented continuation lines join with one space */
         CONFIG_BOOL,     /* yes/no, true/false, on/off, 1/0 */
@@ -35,6 +37,18 @@ enum {
 /* Extra check of a string value, or of each list item: 0 or -EINVAL with a reason. */
 typedef int (*config_check_fn)(const char *value, char *why, size_t size);
 
+/* How a value is checked beyond its type: a function, for a rule with logic
+ * of its own; the AWS API's rule, for a setting that goes into a request
+ * (aws_rules.h); or a POSIX extended regular expression the whole value must
+ * match, with the reason given when it does not. */
+struct config_check {
+        config_check_fn fn;
+        bool api_rule;
+        enum aws_rule rule;
+        const char *ere;
+        const char *why;
+};
+
 struct config_item {
         const char *section;
         const char *key;
@@ -44,7 +58,7 @@ struct config_item {
         unsigned flags;
         size_t offset;
         size_t offset2;
-        config_check_fn check;
+        const struct config_check *check; /* NULL: the type's own rules only */
 };
 
 extern const struct config_item config_items[];
@@ -55,6 +69,9 @@ extern const size_t config_n_sections;
 /* The schema index of a section or of a section's key, or -1. */
 int config_section_index(const char *section);
 int config_item_index(const char *section, const char *key);
+
+/* 0 when v passes the item's check; -EINVAL with the reason in why. */
+int config_item_check(const struct config_item *it, const char *v, char *why, size_t size);
 
 /* Does s match the POSIX extended regular expression pattern? */
 bool config_match_ere(const char *pattern, const char *s);

@@ -357,7 +357,7 @@ static int item_parse(struct load_ctx *ctx, const struct config_item *it, const 
                                               "must not contain control characters");
                 if (it->type == CONFIG_PATH && check_path(it, v, why, sizeof(why)) < 0)
                         return report_invalid(ctx, line, it->key, v, why);
-                if (it->check && it->check(v, why, sizeof(why)) < 0)
+                if (config_item_check(it, v, why, sizeof(why)) < 0)
                         return report_invalid(ctx, line, it->key, v, why);
                 s = strdup(v);
                 if (!s)
@@ -393,7 +393,7 @@ static int item_parse(struct load_ctx *ctx, const struct config_item *it, const 
         case CONFIG_UINT:
                 if (parse_uint(v, it->min, it->max, &x, why, sizeof(why)) < 0)
                         return report_invalid(ctx, line, it->key, v, why);
-                if (it->check && it->check(v, why, sizeof(why)) < 0)
+                if (config_item_check(it, v, why, sizeof(why)) < 0)
                         return report_invalid(ctx, line, it->key, v, why);
                 *FIELD(c, it->offset, unsigned) = (unsigned)x;
                 return 0;
@@ -429,7 +429,7 @@ static int item_parse(struct load_ctx *ctx, const struct config_item *it, const 
                         return report_invalid(ctx, line, it->key, v, "must not be empty");
                 }
                 for (size_t i = 0; i < n; i++) {
-                        if (it->check && it->check(l[i], why, sizeof(why)) < 0) {
+                        if (config_item_check(it, l[i], why, sizeof(why)) < 0) {
                                 r = report_invalid(ctx, line, it->key, l[i], why);
                                 if (r == -ENOMEM) {
                                         strv_free(l);

@@ -20,21 +20,21 @@ static int check_http_path(const char *v, char *why, size_t size);
 static int check_verify_threads(const char *v, char *why, size_t size);
 static int check_region(const char *v, char *why, size_t size);
 static int check_topic_arn(const char *v, char *why, size_t size);
-static int check_table_name(const char *v, char *why, size_t size);
-static int check_agent_id(const char *v, char *why, size_t size);
-static int check_agent_alias_id(const char *v, char *why, size_t size);
-static int check_origination_identity(const char *v, char *why, size_t size);
-static int check_configuration_set(const char *v, char *why, size_t size);
 static int check_netmask(const char *v, char *why, size_t size);
 static int check_date(const char *v, char *why, size_t size);
-static int check_price(const char *v, char *why, size_t size);
-static int check_word_list(const char *v, char *why, size_t size);
-static int check_time_to_live(const char *v, char *why, size_t size);
 static int check_time_zone(const char *v, char *why, size_t size);
-static int check_citations(const char *v, char *why, size_t size);
-static int check_url(const char *v, char *why, size_t size);
 
 #define OFF(field) offsetof(struct config, field)
+/* The check columns (struct config_check). */
+#define CHECK(f)                 (&(const struct config_check){.fn = (f)})
+#define API_RULE(r)              (&(const struct config_check){.api_rule = true, .rule = (r)})
+#define MATCHES(pattern, reason) (&(const struct config_check){.ere = (pattern), .why = (reason)})
+/* Comma-separated keywords; a keyword may contain spaces ("STOP ALL"). */
+#define WORD_LIST                                                                                  \
+        MATCHES("^ *[A-Za-z0-9][A-Za-z0-9 '-]*( *, *[A-Za-z0-9][A-Za-z0-9 '-]*)* *$",              \
+                "expected comma-separated words (letters, digits, ' and -)")
+/* SendTextMessage takes 5 to 259200 seconds; 0 leaves it out of the request. */
+#define TIME_TO_LIVE MATCHES("^0$|^[5-9]$|^[1-9][0-9]+$", "must be 0 (unset) or 5-259200")
 
 #define DEFAULT_OPT_OUT_REPLY                                                                      \
         "You have been unsubscribed from SMS messages. Your request will be processed within "     \
@@ -54,7 +54,7 @@ const struct config_item config_items[] = {
         /* [http] */
         {"http", "listen", CONFIG_HOSTPORT, "127.0.0.1:8080", 0, 0, CONFIG_RESTART_ONLY,
          OFF(http_listen_host), OFF(http_listen_port), NULL},
-        {"http", "path", CONFIG_STRING, "/sns", 0, 0, 0, OFF(http_path), 0, check_http_path},
+        {"http", "path", CONFIG_STRING, "/sns", 0, 0, 0, OFF(http_path), 0, CHECK(check_http_path)},
         {"http", "tls_cert", CONFIG_PATH, NULL, 0, 0, CONFIG_READABLE | CONFIG_RESTART_ONLY,
          OFF(http_tls_cert), 0, NULL},
         {"http", "tls_key", CONFIG_PATH, NULL, 0, 0, CONFIG_READABLE | CONFIG_RESTART_ONLY,
@@ -70,37 +70,38 @@ const struct config_item config_items[] = {
         {"http", "metrics_listen", CONFIG_HOSTPORT, NULL, 0, 0, CONFIG_RESTART_ONLY,
          OFF(http_metrics_listen_host), OFF(http_metrics_listen_port), NULL},
         {"http", "metrics_allow", CONFIG_LIST, "127.0.0.0/8 ::1", 0, 0, 0, OFF(http_metrics_allow),
-         OFF(n_http_metrics_allow), check_netmask},
+         OFF(n_http_metrics_allow), CHECK(check_netmask)},
         {"http", "max_body", CONFIG_SIZE, "524288", 1024, 16777216, 0, OFF(http_max_body), 0, NULL},
         {"http", "verify_threads", CONFIG_STRING, "auto", 0, 0, CONFIG_RESTART_ONLY,
-         OFF(http_verify_threads), 0, check_verify_threads},
+         OFF(http_verify_threads), 0, CHECK(check_verify_threads)},
 
         /* [aws] */
-        {"aws", "region", CONFIG_STRING, NULL, 0, 0, 0, OFF(aws_region), 0, check_region},
+        {"aws", "region", CONFIG_STRING, NULL, 0, 0, 0, OFF(aws_region), 0, CHECK(check_region)},
         {"aws", "ca_bundle", CONFIG_PATH, NULL, 0, 0, CONFIG_READABLE, OFF(aws_ca_bundle), 0, NULL},
 
         /* [sns] */
         {"sns", "topic_arns", CONFIG_LIST, NULL, 0, 0, CONFIG_REQUIRED, OFF(sns_topic_arns),
-         OFF(n_sns_topic_arns), check_topic_arn},
+         OFF(n_sns_topic_arns), CHECK(check_topic_arn)},
         {"sns", "signing_cert_host", CONFIG_REGEX, NULL, 0, 0, 0, OFF(sns_signing_cert_host), 0,
          NULL},
         {"sns", "auto_confirm", CONFIG_BOOL, "yes", 0, 0, 0, OFF(sns_auto_confirm), 0, NULL},
 
         /* [cluster] */
         {"cluster", "table", CONFIG_STRING, NULL, 0, 0, CONFIG_RESTART_ONLY, OFF(cluster_table), 0,
-         check_table_name},
+         API_RULE(AWS_RULE_DDB_TABLE_NAME)},
         {"cluster", "lease_seconds", CONFIG_UINT, "15", 5, 300, CONFIG_RESTART_ONLY,
          OFF(cluster_lease_seconds), 0, NULL},
         {"cluster", "record_ttl_days", CONFIG_UINT, "7", 1, 365, 0, OFF(cluster_record_ttl_days), 0,
          NULL},
 
         /* [dedup] */
-        {"dedup", "table", CONFIG_STRING, NULL, 0, 0, 0, OFF(dedup_table), 0, check_table_name},
+        {"dedup", "table", CONFIG_STRING, NULL, 0, 0, 0, OFF(dedup_table), 0,
+         API_RULE(AWS_RULE_DDB_TABLE_NAME)},
         {"dedup", "ttl_days", CONFIG_UINT, "7", 1, 365, 0, OFF(dedup_ttl_days), 0, NULL},
 
         /* [consent] */
         {"consent", "table", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(consent_table), 0,
-         check_table_name},
+         API_RULE(AWS_RULE_DDB_TABLE_NAME)},
         {"consent", "business_days", CONFIG_UINT, "10", 1, 60, 0, OFF(consent_business_days), 0,
          NULL},
         {"consent", "opt_out_reply", CONFIG_STRING, DEFAULT_OPT_OUT_REPLY, 0, 0, 0,
@@ -110,44 +111,46 @@ const struct config_item config_items[] = {
         {"consent", "help_reply", CONFIG_STRING, DEFAULT_HELP_REPLY, 0, 0, 0,
          OFF(consent_help_reply), 0, NULL},
         {"consent", "holidays", CONFIG_LIST, NULL, 0, 0, 0, OFF(consent_holidays),
-         OFF(n_consent_holidays), check_date},
+         OFF(n_consent_holidays), CHECK(check_date)},
         {"consent", "opt_out_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_opt_out_words), 0,
-         check_word_list},
+         WORD_LIST},
         {"consent", "opt_in_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_opt_in_words), 0,
-         check_word_list},
+         WORD_LIST},
         {"consent", "help_words", CONFIG_STRING, NULL, 0, 0, 0, OFF(consent_help_words), 0,
-         check_word_list},
+         WORD_LIST},
 
         /* [agent] */
         {"agent", "agent_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_id), 0,
-         check_agent_id},
+         API_RULE(AWS_RULE_AGENT_ID)},
         {"agent", "agent_alias_id", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED, OFF(agent_alias_id),
-         0, check_agent_alias_id},
+         0, API_RULE(AWS_RULE_AGENT_ALIAS_ID)},
         {"agent", "timeout_ms", CONFIG_UINT, "30000", 1000, 300000, 0, OFF(agent_timeout_ms), 0,
          NULL},
         {"agent", "fallback_reply", CONFIG_STRING, DEFAULT_FALLBACK_REPLY, 0, 0, 0,
          OFF(agent_fallback_reply), 0, NULL},
         {"agent", "time_zone", CONFIG_STRING, "UTC", 0, 0, 0, OFF(agent_time_zone), 0,
-         check_time_zone},
+         CHECK(check_time_zone)},
         {"agent", "session_attributes", CONFIG_STRING, NULL, 0, 0, 0, OFF(agent_session_attributes),
          0, NULL},
         {"agent", "trace", CONFIG_BOOL, "no", 0, 0, 0, OFF(agent_trace), 0, NULL},
         {"agent", "citations", CONFIG_STRING, "no", 0, 0, 0, OFF(agent_citations), 0,
-         check_citations},
+         MATCHES("^(no|append)$", "expected no or append")},
         {"agent", "return_control_url", CONFIG_STRING, NULL, 0, 0, 0, OFF(agent_return_control_url),
-         0, check_url},
+         0,
+         MATCHES("^https?://[^/[:space:]]+(/[^[:space:]]*)?$", "not an http:// or https:// URL")},
 
         /* [sms] */
         {"sms", "origination_identity", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_origination_identity),
-         0, check_origination_identity},
+         0, API_RULE(AWS_RULE_SMS_ORIGINATION_IDENTITY)},
         {"sms", "configuration_set", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_configuration_set), 0,
-         check_configuration_set},
+         API_RULE(AWS_RULE_SMS_CONFIGURATION_SET)},
         {"sms", "message_type", CONFIG_MSGTYPE, "TRANSACTIONAL", 0, 0, 0, OFF(sms_message_type), 0,
          NULL},
         {"sms", "max_segments", CONFIG_UINT, "3", 1, 10, 0, OFF(sms_max_segments), 0, NULL},
-        {"sms", "max_price", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_max_price), 0, check_price},
+        {"sms", "max_price", CONFIG_STRING, NULL, 0, 0, 0, OFF(sms_max_price), 0,
+         API_RULE(AWS_RULE_SMS_MAX_PRICE)},
         {"sms", "time_to_live", CONFIG_UINT, "0", 0, 259200, 0, OFF(sms_time_to_live), 0,
-         check_time_to_live},
+         TIME_TO_LIVE},
         {"sms", "max_per_second", CONFIG_UINT, NULL, 1, 1000, 0, OFF(sms_max_per_second), 0, NULL},
 
         /* [dispatch] */
@@ -206,6 +209,23 @@ int config_item_index(const char *section, const char *key)
 
 /* --- per-key checks ------------------------------------------------------------ */
 
+int config_item_check(const struct config_item *it, const char *v, char *why, size_t size)
+{
+        const struct config_check *c = it->check;
+
+        if (!c)
+                return 0;
+        if (c->fn)
+                return c->fn(v, why, size);
+        if (c->api_rule)
+                return aws_rule_check(c->rule, v, why, size);
+        if (c->ere && !config_match_ere(c->ere, v)) {
+                snprintf(why, size, "%s", c->why);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int check_http_path(const char *v, char *why, size_t size)
 {
         if (v[0] != '/') {
@@ -255,32 +275,6 @@ static int check_topic_arn(const char *v, char *why, size_t size)
         return 0;
 }
 
-/* Settings that go into AWS requests: the API's own rules (aws_rules.h). */
-static int check_table_name(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_DDB_TABLE_NAME, v, why, size);
-}
-
-static int check_agent_id(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_AGENT_ID, v, why, size);
-}
-
-static int check_agent_alias_id(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_AGENT_ALIAS_ID, v, why, size);
-}
-
-static int check_origination_identity(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_SMS_ORIGINATION_IDENTITY, v, why, size);
-}
-
-static int check_configuration_set(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_SMS_CONFIGURATION_SET, v, why, size);
-}
-
 static int check_netmask(const char *v, char *why, size_t size)
 {
         struct netmask m;
@@ -303,53 +297,9 @@ static int check_date(const char *v, char *why, size_t size)
         return 0;
 }
 
-static int check_price(const char *v, char *why, size_t size)
-{
-        return aws_rule_check(AWS_RULE_SMS_MAX_PRICE, v, why, size);
-}
-
-/* SendTextMessage takes 5 to 259200 seconds; 0 leaves it out of the request. */
-static int check_time_to_live(const char *v, char *why, size_t size)
-{
-        if (!config_match_ere("^0$|^[5-9]$|^[1-9][0-9]+$", v)) {
-                snprintf(why, size, "must be 0 (unset) or 5-259200");
-                return -EINVAL;
-        }
-        return 0;
-}
-
 static int check_time_zone(const char *v, char *why, size_t size)
 {
         return tz_check(v, why, size);
-}
-
-static int check_citations(const char *v, char *why, size_t size)
-{
-        if (!streq(v, "no") && !streq(v, "append")) {
-                snprintf(why, size, "expected no or append");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int check_url(const char *v, char *why, size_t size)
-{
-        if (!config_match_ere("^https?://[^/[:space:]]+(/[^[:space:]]*)?$", v)) {
-                snprintf(why, size, "not an http:// or https:// URL");
-                return -EINVAL;
-        }
-        return 0;
-}
-
-/* Comma-separated keywords; a keyword may contain spaces ("STOP ALL"). */
-static int check_word_list(const char *v, char *why, size_t size)
-{
-        if (!config_match_ere("^ *[A-Za-z0-9][A-Za-z0-9 '-]*( *, *[A-Za-z0-9][A-Za-z0-9 '-]*)* *$",
-                              v)) {
-                snprintf(why, size, "expected comma-separated words (letters, digits, ' and -)");
-                return -EINVAL;
-        }
-        return 0;
 }
 
 #ifdef TWOWAYD_UNIT_TEST
