@@ -17,7 +17,7 @@
  *                   instance and every redelivery, so the key and the
  *                   sender's order are the same everywhere.
  *   sender lease    same partition, sk "lease#conversation" | "lease#consent":
- *                   holder, fence, lease_until. Renew-or-take; renewed while
+ *                   holder, fence, lease_until. Joined when held here, else taken; renewed while
  *                   this instance has a job of that sender and lane; released
  *                   when the last one ends.
  *   heartbeat       pk "cluster", sk "instance#<name>": heartbeat_at.
@@ -174,11 +174,16 @@ typedef void (*cluster_call_cb)(int r, const struct ddb_result *res, void *userd
 int cluster_call(struct cluster *cl, const char *op, json_t *body, cluster_call_cb cb,
                  void *userdata, struct aws_call **ret);
 
-/* Whether this instance holds (sender, lane) now. A job renews a lease only
- * then; otherwise it takes it, so that a renewal can never race the release
- * of the same lease by this instance (the release would win, and another
- * instance could take the sender while this one works on them). */
-bool cluster_lease_is_held(struct cluster *cl, const char *sender, enum cluster_lane lane);
+/* A lease this instance holds now is shared, not asked for again: when
+ * (sender, lane) is held here, the job joins the holders at once (as
+ * cluster_lease_hold() would, with the holders' fence in *fence) and 1 is
+ * returned; 0 when it is not held (the job takes it). No request is made:
+ * one sent while the last holder lets go would race this instance's own
+ * release, which could land after it and free the lease under a job that
+ * believes it holds it. The renewal timer keeps a held lease alive, and the
+ * fence guards the record should it have been lost meanwhile. */
+int cluster_lease_join(struct cluster *cl, const char *sender, enum cluster_lane lane,
+                       long long *fence);
 /* The lease bookkeeping of this instance: after a successful acquire the job
  * holds (sender, lane) with fence; renewals run while anything holds it, and
  * the last drop releases it. A drop of a lease that was lost is a no-op. */

@@ -9,7 +9,7 @@
  *                        job->complete when another instance has it), RETRY
  *                        CLAIM when the claim cannot be decided.
  *   job_cluster_claim()  [cluster]: the sender's lease of the message's lane
- *                        (renew-or-take: the fence), for the conversation
+ *                        (joined when held here, else taken: the fence), for the conversation
  *                        lane the import of the sender's earlier open records
  *                        stored elsewhere, then the record claimed under the
  *                        fence. DONE (job->complete when another instance

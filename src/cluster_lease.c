@@ -70,9 +70,16 @@ static void lease_renew_cb(struct ev_loop *loop, ev_timer *w, int revents)
         l->renewing = op;
 }
 
-bool cluster_lease_is_held(struct cluster *cl, const char *sender, enum cluster_lane lane)
+int cluster_lease_join(struct cluster *cl, const char *sender, enum cluster_lane lane,
+                       long long *fence)
 {
-        return cl && sender && lease_find(cl, sender, lane);
+        struct lease *l = cl && sender ? lease_find(cl, sender, lane) : NULL;
+
+        if (!l)
+                return 0;
+        l->refs++;
+        *fence = l->fence;
+        return 1;
 }
 
 int cluster_lease_hold(struct cluster *cl, const char *sender, enum cluster_lane lane,

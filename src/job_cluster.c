@@ -1,6 +1,6 @@
 /*
  * job_cluster.c — the claim step in cluster mode (cluster.h): the sender's
- * lease of the message's lane (renew-or-take, which gives the fence), for the
+ * lease of the message's lane (joined when held here, else taken: the fence), for the
  * conversation lane the order check that imports the sender's earlier open
  * records stored elsewhere, then the claim of the message record under the
  * fence. Each call is the job's one handle (job->work); the step ends with a
@@ -288,23 +288,6 @@ static void taken_cb(int r, const struct ddb_result *res, void *userdata)
         leased(j, res);
 }
 
-static void take(struct job *j);
-
-static void renewed_cb(int r, const struct ddb_result *res, void *userdata)
-{
-        struct job *j = userdata;
-
-        j->work = (struct job_work){0};
-        give_back(j, r, res);
-        if (call_failed(j, r, res, "cluster lease"))
-                return;
-        if (r >= 0) {
-                leased(j, res);
-                return;
-        }
-        take(j);
-}
-
 static void take(struct job *j)
 {
         call(j, "UpdateItem",
@@ -315,17 +298,16 @@ static void take(struct job *j)
 
 void job_cluster_claim(struct job *j)
 {
-        struct cluster *cl = j->env->cluster;
         enum cluster_lane lane = cluster_lane_of(j->row->keyword_class);
+        long long fence;
 
         j->step = JOB_STEP_CLAIM;
-        /* Renewed only while this instance holds it (cluster.h); else taken. */
-        if (!cluster_lease_is_held(cl, j->row->origination_number, lane)) {
-                take(j);
+        /* Held here already: joined, never asked for again (cluster.h). */
+        if (cluster_lease_join(j->env->cluster, j->row->origination_number, lane, &fence) > 0) {
+                j->fence = fence;
+                j->leased = true;
+                after_lease(j);
                 return;
         }
-        call(j, "UpdateItem",
-             cluster_lease_renew_request(cluster_params(cl), j->row->origination_number, lane,
-                                         job_now_ms(j)),
-             renewed_cb);
+        take(j);
 }
