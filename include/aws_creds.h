@@ -1,6 +1,7 @@
 /*
  * aws_creds.h — AWS credentials: the standard provider chain, refreshed in
- * the background, and the region.
+ * the background. The shared files are read by aws_profile.h, the instance
+ * metadata asked through aws_imds.h; the region is aws_region.h's.
  *
  * Chain, in order (the first source that is configured wins):
  *   1. environment: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY
@@ -26,9 +27,6 @@
  * failed refresh keeps the old credentials until they expire, is retried, and
  * is logged once (not per request) until a refresh succeeds again.
  *
- * Region: configured value, AWS_REGION, AWS_DEFAULT_REGION, the profile's
- * "region", then IMDS /latest/meta-data/placement/region.
- *
  * Callback contract (as in aws.h): if aws_creds_get() or
  * aws_creds_region_resolve() returns an error, the callback is never called;
  * otherwise it is called exactly once, from the loop, never inside the call.
@@ -52,6 +50,7 @@
 #include <stdint.h>
 
 #include "aws_endpoint.h"
+#include "aws_region.h"
 
 struct ev_loop;
 struct http_client;
@@ -90,24 +89,6 @@ const char *aws_creds_source_to_string(enum aws_creds_source s);
 int aws_creds_parse_document(const char *json, size_t len, bool require_session,
                              struct aws_credentials *ret);
 
-struct aws_profile {
-        char *access_key_id;
-        char *secret_access_key;
-        char *session_token;
-        char *region;
-        bool found; /* the profile's section exists in either file */
-};
-
-/* Read the profile from the two files (either may be NULL or missing).
- * Returns 0 (see ret->found), -EBADMSG for a malformed file, -ENOMEM. */
-int aws_profile_load(const char *credentials_path, const char *config_path, const char *profile,
-                     struct aws_profile *ret);
-void aws_profile_done(struct aws_profile *p);
-
-/* The shared-file paths and profile name the environment selects. */
-int aws_profile_paths(aws_getenv_fn getenv_fn, void *userdata, char **ret_credentials,
-                      char **ret_config, const char **ret_profile);
-
 /* The local head of the chain: environment, then shared files. Returns
  * AWS_CREDS_SOURCE_ENV or _PROFILE with *ret filled, or the remote source to
  * try next (_CONTAINER or _IMDS), or _NONE when none is configured (IMDS
@@ -120,18 +101,9 @@ int aws_creds_chain_local(aws_getenv_fn getenv_fn, void *userdata, struct aws_cr
 int aws_creds_container_endpoint(aws_getenv_fn getenv_fn, void *userdata, char **ret_url,
                                  char **ret_authorization);
 
-/* The IMDS base URL ("http://169.254.169.254") or -ENOENT when disabled. */
-int aws_creds_imds_endpoint(aws_getenv_fn getenv_fn, void *userdata, char **ret_url);
-
 /* When to refresh credentials obtained at `obtained` that expire at
  * `expiration` (both Unix seconds). */
 int64_t aws_creds_refresh_time(int64_t obtained, int64_t expiration);
-
-/* Region without the network: configured, AWS_REGION, AWS_DEFAULT_REGION, the
- * profile. Returns 0 with a malloc'd region and a static source name, or
- * -ENOENT (ask IMDS). */
-int aws_region_resolve_local(const char *configured, aws_getenv_fn getenv_fn, void *userdata,
-                             char **ret_region, const char **ret_source);
 
 /* --- the provider ------------------------------------------------------------ */
 
@@ -163,7 +135,9 @@ void aws_creds_prefetch(struct aws_creds_provider *p);
 enum aws_creds_source aws_creds_current_source(const struct aws_creds_provider *p);
 unsigned aws_creds_refresh_count(const struct aws_creds_provider *p);
 
-typedef void (*aws_region_cb)(int r, const char *region, const char *source, void *userdata);
+/* The region (aws_region.h) from this provider's environment and instance
+ * metadata session; a lookup still under way when the provider is freed
+ * completes with -ECANCELED. */
 int aws_creds_region_resolve(struct aws_creds_provider *p, const char *configured, aws_region_cb cb,
                              void *userdata);
 

@@ -1,12 +1,12 @@
 /*
- * aws_creds.c — credential chain, background refresh, region.
+ * aws_creds.c — credential chain, background refresh.
  *
  * State: at most one resolution runs at a time (p->resolving). Requests are
  * "waiters"; they are answered from the "deliver" timer (zero delay) so no
- * callback ever runs inside aws_creds_get(). Remote sources (container, IMDS)
- * are "jobs": a small state machine of HTTP steps on the shared http_client.
- * A job can outlive the provider (it is detached on free and frees itself
- * when its transfer completes, cancelled).
+ * callback ever runs inside aws_creds_get(). Remote sources are "jobs": one
+ * GET of the container endpoint, or the IMDS role and then its credentials
+ * (aws_imds.h). A container job can outlive the provider (it is detached on
+ * free and frees itself when its transfer completes, cancelled).
  *
  * Time: expirations are wall-clock seconds, compared with ev_now() (which is
  * wall-clock in libev); delays are ev_timers.
@@ -23,15 +23,15 @@
 #include <jansson.h>
 
 #include "aws_creds.h"
+#include "aws_imds.h"
+#include "aws_profile.h"
+#include "aws_region.h"
 #include "aws_names.h"
 #include "common.h"
 #include "datetime.h"
 #include "http_client.h"
 #include "log.h"
 
-#define IMDS_DEFAULT_ENDPOINT     "http://169.254.169.254"
-#define IMDS_DEFAULT_ENDPOINT_V6  "http://[fd00:ec2::254]"
-#define IMDS_TOKEN_TTL_S          21600
 #define CONTAINER_RELATIVE_HOST   "http://169.254.170.2"
 #define REMOTE_TIMEOUT_MS_DEFAULT 1000
 #define REMOTE_MAX_RESPONSE       (64 * 1024)
@@ -167,153 +167,6 @@ int aws_creds_parse_document(const char *json, size_t len, bool require_session,
 out:
         json_wipe_decref(root);
         return r;
-}
-
-/* --- shared files ------------------------------------------------------------- */
-
-struct profile_parse {
-        const char *profile;
-        bool config_file; /* sections are "profile NAME" (and "default") */
-        struct aws_profile *out;
-        bool oom;
-};
-
-static bool section_matches(const struct profile_parse *pp, const char *section)
-{
-        if (!pp->config_file)
-                return streq(section, pp->profile);
-        if (streq(pp->profile, "default") && streq(section, "default"))
-                return true;
-        if (strncmp(section, "profile", 7) == 0 && (section[7] == ' ' || section[7] == '\t')) {
-                const char *n = section + 8;
-                while (*n == ' ' || *n == '\t')
-                        n++;
-                return streq(n, pp->profile);
-        }
-        return false;
-}
-
-static int set_once(char **dst, const char *value, bool *oom)
-{
-        if (*dst)
-                return 1; /* an earlier file or line already set it */
-        *dst = strdup(value);
-        if (!*dst)
-                *oom = true;
-        return 1;
-}
-
-static int profile_ini_cb(void *user, const char *section, const char *name, const char *value)
-{
-        struct profile_parse *pp = user;
-
-        if (!section_matches(pp, section))
-                return 1;
-        pp->out->found = true;
-        if (!name) /* a section line (INI_CALL_HANDLER_ON_NEW_SECTION) */
-                return 1;
-        if (strcasecmp(name, "aws_access_key_id") == 0)
-                return set_once(&pp->out->access_key_id, value, &pp->oom);
-        if (strcasecmp(name, "aws_secret_access_key") == 0)
-                return set_once(&pp->out->secret_access_key, value, &pp->oom);
-        if (strcasecmp(name, "aws_session_token") == 0)
-                return set_once(&pp->out->session_token, value, &pp->oom);
-        if (strcasecmp(name, "region") == 0)
-                return set_once(&pp->out->region, value, &pp->oom);
-        return 1;
-}
-
-void aws_profile_done(struct aws_profile *p)
-{
-        if (!p)
-                return;
-        erase_and_free(p->access_key_id);
-        erase_and_free(p->secret_access_key);
-        erase_and_free(p->session_token);
-        free(p->region);
-        *p = (struct aws_profile){0};
-}
-
-static int profile_parse_file(const char *path, bool config_file, const char *profile,
-                              struct aws_profile *out)
-{
-        struct profile_parse pp = {.profile = profile, .config_file = config_file, .out = out};
-        int r;
-
-        if (isempty(path))
-                return 0;
-        r = ini_parse(path, profile_ini_cb, &pp);
-        if (pp.oom)
-                return -ENOMEM;
-        if (r == -1)
-                return 0; /* missing or unreadable: as if empty, like the SDKs */
-        if (r == -2)
-                return -ENOMEM;
-        if (r > 0)
-                return -EBADMSG;
-        return 0;
-}
-
-int aws_profile_load(const char *credentials_path, const char *config_path, const char *profile,
-                     struct aws_profile *ret)
-{
-        struct aws_profile p = {0};
-        int r;
-
-        if (isempty(profile))
-                profile = "default";
-        /* The credentials file first: its keys win over the config file's. */
-        r = profile_parse_file(credentials_path, false, profile, &p);
-        if (r >= 0)
-                r = profile_parse_file(config_path, true, profile, &p);
-        if (r < 0) {
-                aws_profile_done(&p);
-                return r;
-        }
-        *ret = p;
-        return 0;
-}
-
-static char *expand_home(const char *path, const char *home)
-{
-        char *s;
-
-        if (path[0] == '~' && (path[1] == '/' || path[1] == '\0')) {
-                if (isempty(home))
-                        return NULL;
-                if (asprintf(&s, "%s%s", home, path + 1) < 0)
-                        return NULL;
-                return s;
-        }
-        return strdup(path);
-}
-
-int aws_profile_paths(aws_getenv_fn getenv_fn, void *userdata, char **ret_credentials,
-                      char **ret_config, const char **ret_profile)
-{
-        const char *home = getenv_fn("HOME", userdata);
-        const char *cred = getenv_fn("AWS_SHARED_CREDENTIALS_FILE", userdata);
-        const char *conf = getenv_fn("AWS_CONFIG_FILE", userdata);
-        const char *profile = getenv_fn("AWS_PROFILE", userdata);
-        char *c1 = NULL, *c2 = NULL;
-
-        if (isempty(cred))
-                cred = "~/.aws/credentials";
-        if (isempty(conf))
-                conf = "~/.aws/config";
-        /* Without HOME a "~" path is just absent. */
-        c1 = expand_home(cred, home);
-        c2 = expand_home(conf, home);
-        if ((!c1 && (cred[0] != '~' || !isempty(home))) ||
-            (!c2 && (conf[0] != '~' || !isempty(home)))) {
-                free(c1);
-                free(c2);
-                return -ENOMEM;
-        }
-        *ret_credentials = c1;
-        *ret_config = c2;
-        *ret_profile = isempty(profile) ? "default" : profile;
-        return 0;
 }
 
 static bool env_true(const char *v)
@@ -475,28 +328,6 @@ int aws_creds_container_endpoint(aws_getenv_fn getenv_fn, void *userdata, char *
         return 0;
 }
 
-int aws_creds_imds_endpoint(aws_getenv_fn getenv_fn, void *userdata, char **ret_url)
-{
-        const char *ep = getenv_fn("AWS_EC2_METADATA_SERVICE_ENDPOINT", userdata);
-        const char *mode = getenv_fn("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", userdata);
-        struct aws_endpoint e;
-        char *s;
-        int r;
-
-        if (env_true(getenv_fn("AWS_EC2_METADATA_DISABLED", userdata)))
-                return -ENOENT;
-        if (isempty(ep))
-                ep = (mode && strcasecmp(mode, "IPv6") == 0) ? IMDS_DEFAULT_ENDPOINT_V6
-                                                             : IMDS_DEFAULT_ENDPOINT;
-        r = aws_endpoint_parse_url(ep, &e);
-        if (r < 0)
-                return r;
-        s = TAKE_PTR(e.url); /* normalised, no trailing slash */
-        aws_endpoint_done(&e);
-        *ret_url = s;
-        return 0;
-}
-
 int64_t aws_creds_refresh_time(int64_t obtained, int64_t expiration)
 {
         int64_t lifetime = expiration - obtained;
@@ -506,53 +337,6 @@ int64_t aws_creds_refresh_time(int64_t obtained, int64_t expiration)
         if (lifetime >= 15 * 60)
                 return expiration - 5 * 60;
         return obtained + lifetime / 2;
-}
-
-int aws_region_resolve_local(const char *configured, aws_getenv_fn getenv_fn, void *userdata,
-                             char **ret_region, const char **ret_source)
-{
-        const char *v, *src;
-        _cleanup_free_ char *cred_path = NULL, *conf_path = NULL;
-        struct aws_profile prof = {0};
-        const char *profile;
-        char *s;
-        int r;
-
-        if (!isempty(configured)) {
-                v = configured;
-                src = "config";
-        } else if (!isempty(v = getenv_fn("AWS_REGION", userdata)))
-                src = "AWS_REGION";
-        else if (!isempty(v = getenv_fn("AWS_DEFAULT_REGION", userdata)))
-                src = "AWS_DEFAULT_REGION";
-        else {
-                r = aws_profile_paths(getenv_fn, userdata, &cred_path, &conf_path, &profile);
-                if (r < 0)
-                        return r;
-                r = aws_profile_load(NULL, conf_path, profile, &prof);
-                if (r < 0)
-                        return r;
-                if (isempty(prof.region)) {
-                        aws_profile_done(&prof);
-                        return -ENOENT;
-                }
-                if (!aws_region_is_valid(prof.region)) {
-                        aws_profile_done(&prof);
-                        return -EINVAL;
-                }
-                *ret_region = TAKE_PTR(prof.region);
-                *ret_source = "profile";
-                aws_profile_done(&prof);
-                return 0;
-        }
-        if (!aws_region_is_valid(v))
-                return -EINVAL;
-        s = strdup(v);
-        if (!s)
-                return -ENOMEM;
-        *ret_region = s;
-        *ret_source = src;
-        return 0;
 }
 
 /* --- the provider ------------------------------------------------------------ */
@@ -568,38 +352,23 @@ struct wait_list {
         struct aws_creds_wait *head, *tail;
 };
 
-enum job_kind {
-        JOB_CREDS,
-        JOB_REGION,
-};
-
-enum job_step {
-        STEP_CONTAINER,
-        STEP_TOKEN,
-        STEP_ROLE,
-        STEP_ROLE_CREDS,
-        STEP_REGION,
-};
-
+/* A remote source: the container endpoint (one GET) or IMDS (the role, then
+ * its credentials). */
 struct remote_job {
         struct aws_creds_provider *p; /* NULL once detached */
-        struct remote_job *prev, *next;
-        enum job_kind kind;
         enum aws_creds_source source;
-        enum job_step step;
-        struct http_transfer *xfer;
-        char *base; /* IMDS base URL */
-        char *role;
-        bool token_retried;
-        bool imds_v1; /* IMDSv1 fallback: no token */
+        struct http_transfer *xfer;   /* container */
+        struct aws_imds_request *req; /* IMDS */
+        char *base;                   /* IMDS base URL */
+};
 
-        /* region jobs */
-        aws_region_cb region_cb;
-        void *region_userdata;
-        ev_timer immediate;
-        int region_r;
-        char *region;
-        const char *region_source;
+/* A region lookup of the provider's, cancelled when the provider goes. */
+struct region_wait {
+        struct aws_creds_provider *p;
+        struct aws_region_lookup *lookup;
+        aws_region_cb cb;
+        void *userdata;
+        struct region_wait *prev, *next;
 };
 
 struct aws_creds_provider {
@@ -619,14 +388,12 @@ struct aws_creds_provider {
 
         bool resolving;
         struct remote_job *creds_job;
-        struct remote_job *region_jobs;
+        struct aws_imds *imds; /* NULL without an HTTP client */
+        struct region_wait *regions;
 
         ev_timer refresh;
         ev_timer deliver;
         struct wait_list waiters, cancelled;
-
-        char *imds_token;
-        double imds_token_expiry;
 };
 
 static void wait_append(struct wait_list *l, struct aws_creds_wait *w)
@@ -684,14 +451,11 @@ static void job_free(struct remote_job *j)
         if (!j)
                 return;
         free(j->base);
-        free(j->role);
-        free(j->region);
         free(j);
 }
 
 static void resolve_finish(struct aws_creds_provider *p, int r, struct aws_credentials *c);
-static int job_step(struct remote_job *j);
-static void region_job_finish(struct remote_job *j);
+static int job_start(struct remote_job *j);
 
 static void schedule_refresh(struct aws_creds_provider *p, double delay)
 {
@@ -801,49 +565,27 @@ static void resolve_start(struct aws_creds_provider *p)
                 return;
         }
         j->p = p;
-        j->kind = JOB_CREDS;
         j->source = next;
-        if (next == AWS_CREDS_SOURCE_CONTAINER)
-                j->step = STEP_CONTAINER;
-        else {
-                r = aws_creds_imds_endpoint(p->getenv_fn, p->getenv_userdata, &j->base);
+        if (next == AWS_CREDS_SOURCE_IMDS) {
+                r = aws_imds_endpoint(p->getenv_fn, p->getenv_userdata, &j->base);
                 if (r < 0) {
                         job_free(j);
                         resolve_finish(p, r == -ENOENT ? -ENOKEY : r, NULL);
                         return;
                 }
-                j->step = STEP_TOKEN;
         }
         p->creds_job = j;
-        r = job_step(j);
+        r = job_start(j);
         if (r < 0) {
                 job_free(j);
                 resolve_finish(p, r, NULL);
         }
 }
 
-/* A remote job reached its end: r, and for STEP_ROLE_CREDS/STEP_CONTAINER the
- * document body. */
+/* A remote job reached its end: r, and on success the credentials document. */
 static void job_finish(struct remote_job *j, int r, const char *body, size_t len)
 {
         struct aws_creds_provider *p = j->p;
-
-        if (j->kind == JOB_REGION) {
-                j->region_r = r;
-                if (r >= 0) {
-                        size_t n = len;
-                        while (n > 0 && isspace((unsigned char)body[n - 1]))
-                                n--;
-                        j->region = strndup(body, n);
-                        if (!j->region)
-                                j->region_r = -ENOMEM;
-                        else if (!aws_region_is_valid(j->region))
-                                j->region_r = -EBADMSG;
-                        j->region_source = "imds";
-                }
-                region_job_finish(j);
-                return;
-        }
 
         if (r >= 0) {
                 struct aws_credentials c = {0};
@@ -859,183 +601,106 @@ static void job_finish(struct remote_job *j, int r, const char *body, size_t len
         resolve_finish(p, r, NULL);
 }
 
-static int status_to_errno(long status)
-{
-        if (status == 401 || status == 403)
-                return -EACCES;
-        if (status == 404)
-                return -ENOENT;
-        if (status == 429 || status >= 500)
-                return -EAGAIN;
-        return -EIO;
-}
-
-static void job_http_done(struct http_transfer *t, int r, const struct http_client_response *resp,
-                          void *userdata)
+static void container_done(struct http_transfer *t, int r, const struct http_client_response *resp,
+                           void *userdata)
 {
         struct remote_job *j = userdata;
-        struct aws_creds_provider *p = j->p;
-        const char *body = resp->body ? (const char *)resp->body : "";
-        size_t len = resp->body_len;
 
         j->xfer = NULL;
-        if (!p) {
+        if (!j->p) {
                 /* Detached: the provider is gone. */
                 job_free(j);
                 return;
         }
+        if (r >= 0 && resp->status != 200)
+                r = aws_imds_status_errno(resp->status);
+        job_finish(j, r, resp->body ? (const char *)resp->body : "", resp->body_len);
+}
+
+static void imds_creds_answered(int r, const char *body, size_t len, void *userdata)
+{
+        struct remote_job *j = userdata;
+
+        j->req = NULL;
+        job_finish(j, r, body, len);
+}
+
+/* Role names are [\w+=,.@-]; anything else is not a role. */
+static bool role_name_valid(const char *s, size_t n)
+{
+        static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+                                      "tuvwxyz0123456789_+=,.@-";
+
+        if (n == 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!s[i] || !strchr(allowed, s[i]))
+                        return false;
+        return true;
+}
+
+/* The instance's role: its credentials are asked for next. */
+static void imds_role_answered(int r, const char *body, size_t len, void *userdata)
+{
+        struct remote_job *j = userdata;
+        _cleanup_free_ char *path = NULL;
+        size_t n = 0;
+
+        j->req = NULL;
         if (r < 0) {
-                job_finish(j, r, NULL, 0);
+                job_finish(j, r == -ENOENT ? -ENOKEY : r, NULL, 0);
                 return;
         }
-
-        switch (j->step) {
-        case STEP_CONTAINER:
-                if (resp->status != 200) {
-                        job_finish(j, status_to_errno(resp->status), NULL, 0);
-                        return;
-                }
-                job_finish(j, 0, body, len);
-                return;
-
-        case STEP_TOKEN:
-                if (resp->status == 200 && len > 0) {
-                        size_t n = len;
-                        while (n > 0 && isspace((unsigned char)body[n - 1]))
-                                n--;
-                        erase_and_free(p->imds_token);
-                        p->imds_token = strndup(body, n);
-                        if (!p->imds_token) {
-                                job_finish(j, -ENOMEM, NULL, 0);
-                                return;
-                        }
-                        p->imds_token_expiry = provider_now(p) + IMDS_TOKEN_TTL_S - 60;
-                } else if ((resp->status == 403 || resp->status == 404 || resp->status == 405) &&
-                           !env_true(p->getenv_fn("AWS_EC2_METADATA_V1_DISABLED",
-                                                  p->getenv_userdata)))
-                        j->imds_v1 = true;
-                else {
-                        job_finish(j, status_to_errno(resp->status), NULL, 0);
-                        return;
-                }
-                j->step = j->kind == JOB_REGION ? STEP_REGION : STEP_ROLE;
-                break;
-
-        case STEP_ROLE:
-        case STEP_ROLE_CREDS:
-        case STEP_REGION:
-                if (resp->status == 401 && !j->token_retried && !j->imds_v1) {
-                        /* The token expired or was revoked: get a new one, once. */
-                        j->token_retried = true;
-                        erase_and_free(p->imds_token);
-                        p->imds_token = NULL;
-                        j->step = STEP_TOKEN;
-                        break;
-                }
-                if (resp->status != 200) {
-                        job_finish(j,
-                                   resp->status == 404 && j->step == STEP_ROLE
-                                           ? -ENOKEY
-                                           : status_to_errno(resp->status),
-                                   NULL, 0);
-                        return;
-                }
-                if (j->step == STEP_ROLE) {
-                        size_t n = strcspn(body, "\r\n");
-                        while (n > 0 && isspace((unsigned char)body[n - 1]))
-                                n--;
-                        free(j->role);
-                        j->role = strndup(body, n);
-                        if (!j->role) {
-                                job_finish(j, -ENOMEM, NULL, 0);
-                                return;
-                        }
-                        /* Role names are [\w+=,.@-]; anything else is not a role. */
-                        if (n == 0 ||
-                            strspn(j->role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
-                                            "tuvwxyz0123456789_+=,.@-") != n) {
-                                job_finish(j, -EBADMSG, NULL, 0);
-                                return;
-                        }
-                        j->step = STEP_ROLE_CREDS;
-                        break;
-                }
-                job_finish(j, 0, body, len);
+        while (n < len && body[n] != '\r' && body[n] != '\n')
+                n++;
+        while (n > 0 && isspace((unsigned char)body[n - 1]))
+                n--;
+        if (!role_name_valid(body, n)) {
+                job_finish(j, -EBADMSG, NULL, 0);
                 return;
         }
-
-        r = job_step(j);
+        if (asprintf(&path, "/latest/meta-data/iam/security-credentials/%.*s", (int)n, body) < 0) {
+                path = NULL;
+                job_finish(j, -ENOMEM, NULL, 0);
+                return;
+        }
+        r = aws_imds_get(j->p->imds, j->base, path, imds_creds_answered, j, &j->req);
         if (r < 0)
                 job_finish(j, r, NULL, 0);
 }
 
-/* Issue the HTTP request for the job's current step. */
-static int job_step(struct remote_job *j)
+/* The first request of the job's source. */
+static int job_start(struct remote_job *j)
 {
         struct aws_creds_provider *p = j->p;
         _cleanup_free_ char *url = NULL, *hdr = NULL;
         _cleanup_erase_ char *auth = NULL;
-        const char *headers[2];
-        struct http_client_req req = {
-                .connect_timeout_ms = p->remote_timeout_ms,
-                .timeout_ms = 2 * p->remote_timeout_ms,
-                .max_response = REMOTE_MAX_RESPONSE,
-                .headers = headers,
-                .sensitive = true,
-        };
+        const char *headers[1];
         int r;
 
-        if (j->step == STEP_CONTAINER) {
-                r = aws_creds_container_endpoint(p->getenv_fn, p->getenv_userdata, &url, &auth);
-                if (r < 0)
-                        return r;
-                if (auth) {
-                        if (asprintf(&hdr, "Authorization: %s", auth) < 0) {
-                                hdr = NULL;
-                                return -ENOMEM;
-                        }
-                        headers[req.n_headers++] = hdr;
-                }
-                req.method = "GET";
-                req.url = url;
-        } else {
-                if (j->step == STEP_TOKEN && p->imds_token &&
-                    provider_now(p) < p->imds_token_expiry)
-                        j->step = j->kind == JOB_REGION ? STEP_REGION : STEP_ROLE;
-
-                if (j->step == STEP_TOKEN) {
-                        req.method = "PUT";
-                        if (asprintf(&url, "%s/latest/api/token", j->base) < 0)
-                                url = NULL;
-                        headers[req.n_headers++] = "X-aws-ec2-metadata-token-ttl-seconds: 21600";
-                } else {
-                        req.method = "GET";
-                        if (j->step == STEP_ROLE)
-                                r = asprintf(&url, "%s/latest/meta-data/iam/security-credentials/",
-                                             j->base);
-                        else if (j->step == STEP_ROLE_CREDS)
-                                r = asprintf(&url,
-                                             "%s/latest/meta-data/iam/security-credentials/%s",
-                                             j->base, j->role);
-                        else
-                                r = asprintf(&url, "%s/latest/meta-data/placement/region", j->base);
-                        if (r < 0)
-                                url = NULL;
-                        if (!j->imds_v1 && p->imds_token) {
-                                if (asprintf(&hdr, "X-aws-ec2-metadata-token: %s", p->imds_token) <
-                                    0) {
-                                        hdr = NULL;
-                                        return -ENOMEM;
-                                }
-                                headers[req.n_headers++] = hdr;
-                        }
-                }
-                if (!url)
-                        return -ENOMEM;
-                req.url = url;
+        if (j->source == AWS_CREDS_SOURCE_IMDS)
+                return aws_imds_get(p->imds, j->base, "/latest/meta-data/iam/security-credentials/",
+                                    imds_role_answered, j, &j->req);
+        r = aws_creds_container_endpoint(p->getenv_fn, p->getenv_userdata, &url, &auth);
+        if (r < 0)
+                return r;
+        if (auth && asprintf(&hdr, "Authorization: %s", auth) < 0) {
+                hdr = NULL;
+                return -ENOMEM;
         }
-
-        r = http_client_start(p->http, &req, job_http_done, j, &j->xfer);
+        headers[0] = hdr;
+        r = http_client_start(p->http,
+                              &(struct http_client_req){
+                                      .method = "GET",
+                                      .url = url,
+                                      .headers = headers,
+                                      .n_headers = hdr ? 1 : 0,
+                                      .connect_timeout_ms = p->remote_timeout_ms,
+                                      .timeout_ms = 2 * p->remote_timeout_ms,
+                                      .max_response = REMOTE_MAX_RESPONSE,
+                                      .sensitive = true,
+                              },
+                              container_done, j, &j->xfer);
         if (hdr)
                 explicit_wipe(hdr, strlen(hdr));
         return r;
@@ -1105,6 +770,20 @@ int aws_creds_provider_new(struct ev_loop *loop, const struct aws_creds_options 
         p->getenv_userdata = opts->getenv_userdata;
         p->remote_timeout_ms =
                 opts->remote_timeout_ms > 0 ? opts->remote_timeout_ms : REMOTE_TIMEOUT_MS_DEFAULT;
+        if (p->http) {
+                r = aws_imds_new(loop,
+                                 &(struct aws_imds_options){
+                                         .http = p->http,
+                                         .getenv_fn = p->getenv_fn,
+                                         .getenv_userdata = p->getenv_userdata,
+                                         .timeout_ms = p->remote_timeout_ms,
+                                 },
+                                 &p->imds);
+                if (r < 0) {
+                        free(p);
+                        return r;
+                }
+        }
         ev_timer_init(&p->refresh, refresh_cb, 0., 0.);
         p->refresh.data = p;
         ev_timer_init(&p->deliver, deliver_cb, 0., 0.);
@@ -1113,6 +792,7 @@ int aws_creds_provider_new(struct ev_loop *loop, const struct aws_creds_options 
         if (opts->static_creds) {
                 r = aws_credentials_copy(opts->static_creds, &p->current);
                 if (r < 0) {
+                        aws_imds_free(p->imds);
                         free(p);
                         return r;
                 }
@@ -1123,19 +803,6 @@ int aws_creds_provider_new(struct ev_loop *loop, const struct aws_creds_options 
         }
         *ret = p;
         return 0;
-}
-
-static void region_job_unlink(struct remote_job *j)
-{
-        struct aws_creds_provider *p = j->p;
-
-        if (j->prev)
-                j->prev->next = j->next;
-        else if (p)
-                p->region_jobs = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-        j->prev = j->next = NULL;
 }
 
 struct aws_creds_provider *aws_creds_provider_free(struct aws_creds_provider *p)
@@ -1160,24 +827,18 @@ struct aws_creds_provider *aws_creds_provider_free(struct aws_creds_provider *p)
         if (p->creds_job) {
                 struct remote_job *j = TAKE_PTR(p->creds_job);
                 j->p = NULL;
-                if (j->xfer)
-                        http_transfer_cancel(j->xfer);
+                if (j->req) {
+                        aws_imds_request_cancel(j->req);
+                        job_free(j);
+                } else if (j->xfer)
+                        http_transfer_cancel(j->xfer); /* container_done() frees it */
                 else
                         job_free(j);
         }
-        while (p->region_jobs) {
-                struct remote_job *j = p->region_jobs;
-                region_job_unlink(j);
-                ev_timer_stop(p->loop, &j->immediate);
-                j->region_cb(-ECANCELED, NULL, NULL, j->region_userdata);
-                j->p = NULL;
-                if (j->xfer)
-                        http_transfer_cancel(j->xfer);
-                else
-                        job_free(j);
-        }
+        while (p->regions)
+                aws_region_lookup_cancel(p->regions->lookup);
         aws_credentials_done(&p->current);
-        erase_and_free(p->imds_token);
+        aws_imds_free(p->imds);
         free(p);
         return NULL;
 }
@@ -1235,65 +896,42 @@ unsigned aws_creds_refresh_count(const struct aws_creds_provider *p)
 
 /* --- region ------------------------------------------------------------------- */
 
-static void region_job_finish(struct remote_job *j)
+static void region_answered(int r, const char *region, const char *source, void *userdata)
 {
-        struct aws_creds_provider *p = j->p;
+        struct region_wait *w = userdata;
+        struct aws_creds_provider *p = w->p;
 
-        region_job_unlink(j);
-        ev_timer_stop(p->loop, &j->immediate);
-        j->region_cb(j->region_r, j->region_r >= 0 ? j->region : NULL,
-                     j->region_r >= 0 ? j->region_source : NULL, j->region_userdata);
-        job_free(j);
-}
-
-static void region_immediate_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-        region_job_finish(w->data);
+        if (w->prev)
+                w->prev->next = w->next;
+        else
+                p->regions = w->next;
+        if (w->next)
+                w->next->prev = w->prev;
+        w->cb(r, region, source, w->userdata);
+        free(w);
 }
 
 int aws_creds_region_resolve(struct aws_creds_provider *p, const char *configured, aws_region_cb cb,
                              void *userdata)
 {
-        struct remote_job *j;
+        struct region_wait *w;
         int r;
 
         if (!p || !cb)
                 return -EINVAL;
-        j = calloc(1, sizeof(*j));
-        if (!j)
+        w = calloc(1, sizeof(*w));
+        if (!w)
                 return -ENOMEM;
-        j->p = p;
-        j->kind = JOB_REGION;
-        j->source = AWS_CREDS_SOURCE_IMDS;
-        j->region_cb = cb;
-        j->region_userdata = userdata;
-        ev_timer_init(&j->immediate, region_immediate_cb, 0., 0.);
-        j->immediate.data = j;
-
-        r = aws_region_resolve_local(configured, p->getenv_fn, p->getenv_userdata, &j->region,
-                                     &j->region_source);
-        if (r == -ENOENT && p->http) {
-                r = aws_creds_imds_endpoint(p->getenv_fn, p->getenv_userdata, &j->base);
-                if (r == 0) {
-                        j->step = STEP_TOKEN;
-                        r = job_step(j);
-                        if (r < 0) {
-                                job_free(j);
-                                return r;
-                        }
-                        goto link;
-                }
-        }
-        if (r < 0 && r != -ENOENT) {
-                job_free(j);
+        *w = (struct region_wait){.p = p, .cb = cb, .userdata = userdata};
+        r = aws_region_lookup_start(p->loop, p->imds, configured, p->getenv_fn, p->getenv_userdata,
+                                    region_answered, w, &w->lookup);
+        if (r < 0) {
+                free(w);
                 return r;
         }
-        j->region_r = r; /* 0, or -ENOENT: nowhere to ask */
-        ev_timer_start(p->loop, &j->immediate);
-link:
-        j->next = p->region_jobs;
-        if (p->region_jobs)
-                p->region_jobs->prev = j;
-        p->region_jobs = j;
+        w->next = p->regions;
+        if (p->regions)
+                p->regions->prev = w;
+        p->regions = w;
         return 0;
 }

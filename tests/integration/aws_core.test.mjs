@@ -184,6 +184,21 @@ test('IMDS session credentials are used and refreshed before they expire', async
   }
 });
 
+test('no region configured: it comes from the instance metadata, under the one IMDSv2 token', async () => {
+  const env = toolEnv({}, { imds: true });
+  delete env.AWS_REGION;
+  delete env.AWS_DEFAULT_REGION;
+  const { code, lines } = await awsreq(['ddb-get', TABLE, KEY], { env });
+  assert.equal(code, 0);
+  assert.equal(lines.find((l) => l.cmd === 'ddb-get').r, 0);
+  assert.deepEqual(standin.rejected(), []);
+  const imds = standin.requests('imds');
+  const region = imds.filter((r) => r.url === '/latest/meta-data/placement/region');
+  assert.equal(region.length, 1);
+  assert.ok(region[0].headers['x-aws-ec2-metadata-token'], 'the region GET carries the token');
+  assert.equal(imds.filter((r) => r.method === 'PUT').length, 1, 'one token for region and credentials');
+});
+
 test('AWS_EC2_METADATA_V1_DISABLED=true: a refused IMDS token never falls back to IMDSv1', async () => {
   // The token PUT answers 403 (as an IMDS that only speaks v1 would, or a
   // proxy in the way). Without the variable the provider goes on without a

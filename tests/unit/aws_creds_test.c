@@ -2,7 +2,7 @@
  * aws_creds_test.c — the pure parts of the credential chain: shared-file
  * parsing (profiles, [profile x], precedence, missing and malformed files),
  * chain order, IMDS/container credential documents, container and IMDS
- * endpoint selection, refresh timing, and local region resolution. Files go
+ * endpoint selection and refresh timing. Files go
  * to a temporary directory; the environment is a table.
  */
 #include <stdarg.h>
@@ -15,24 +15,13 @@
 #include <sys/stat.h>
 
 #include "aws_creds.h"
+#include "aws_imds.h"
+#include "aws_profile.h"
 #include "common.h"
+#include "test_env.h"
 
 static char tmpdir[] = "/tmp/aws_creds_test.XXXXXX";
 static char cred_path[256], conf_path[256], bad_path[256], token_path[256];
-
-struct env {
-        const char *kv[24];
-};
-
-static const char *env_get(const char *name, void *userdata)
-{
-        const struct env *e = userdata;
-
-        for (size_t i = 0; e && e->kv[i]; i += 2)
-                if (streq(e->kv[i], name))
-                        return e->kv[i + 1];
-        return NULL;
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -335,17 +324,17 @@ static void test_imds_endpoint(void **state)
         struct env bad = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254", NULL}};
         char *url;
 
-        assert_int_equal(aws_creds_imds_endpoint(env_get, &def, &url), 0);
+        assert_int_equal(aws_imds_endpoint(env_get, &def, &url), 0);
         assert_string_equal(url, "http://169.254.169.254");
         free(url);
-        assert_int_equal(aws_creds_imds_endpoint(env_get, &ep, &url), 0);
+        assert_int_equal(aws_imds_endpoint(env_get, &ep, &url), 0);
         assert_string_equal(url, "http://127.0.0.1:5555");
         free(url);
-        assert_int_equal(aws_creds_imds_endpoint(env_get, &v6, &url), 0);
+        assert_int_equal(aws_imds_endpoint(env_get, &v6, &url), 0);
         assert_string_equal(url, "http://[fd00:ec2::254]");
         free(url);
-        assert_int_equal(aws_creds_imds_endpoint(env_get, &off, &url), -ENOENT);
-        assert_int_equal(aws_creds_imds_endpoint(env_get, &bad, &url), -EINVAL);
+        assert_int_equal(aws_imds_endpoint(env_get, &off, &url), -ENOENT);
+        assert_int_equal(aws_imds_endpoint(env_get, &bad, &url), -EINVAL);
 }
 
 static void test_refresh_time(void **state)
@@ -358,37 +347,6 @@ static void test_refresh_time(void **state)
         assert_int_equal(aws_creds_refresh_time(0, 600), 300);
         /* Already expired: now. */
         assert_int_equal(aws_creds_refresh_time(100, 90), 100);
-}
-
-static void test_region_local(void **state)
-{
-        struct env all = {{"AWS_REGION", "eu-north-1", "AWS_DEFAULT_REGION", "us-east-2",
-                           "AWS_CONFIG_FILE", conf_path, NULL}};
-        struct env dflt = {{"AWS_DEFAULT_REGION", "us-east-2", "AWS_CONFIG_FILE", conf_path, NULL}};
-        struct env prof = {{"AWS_CONFIG_FILE", conf_path, "AWS_PROFILE", "regiononly", NULL}};
-        struct env nothing = {{"AWS_CONFIG_FILE", "/nonexistent", NULL}};
-        struct env bad = {{"AWS_REGION", "Not A Region", NULL}};
-        const char *src;
-        char *r;
-
-        assert_int_equal(aws_region_resolve_local("ap-east-1", env_get, &all, &r, &src), 0);
-        assert_string_equal(r, "ap-east-1");
-        assert_string_equal(src, "config");
-        free(r);
-        assert_int_equal(aws_region_resolve_local(NULL, env_get, &all, &r, &src), 0);
-        assert_string_equal(r, "eu-north-1");
-        assert_string_equal(src, "AWS_REGION");
-        free(r);
-        assert_int_equal(aws_region_resolve_local("", env_get, &dflt, &r, &src), 0);
-        assert_string_equal(r, "us-east-2");
-        assert_string_equal(src, "AWS_DEFAULT_REGION");
-        free(r);
-        assert_int_equal(aws_region_resolve_local(NULL, env_get, &prof, &r, &src), 0);
-        assert_string_equal(r, "ca-central-1");
-        assert_string_equal(src, "profile");
-        free(r);
-        assert_int_equal(aws_region_resolve_local(NULL, env_get, &nothing, &r, &src), -ENOENT);
-        assert_int_equal(aws_region_resolve_local(NULL, env_get, &bad, &r, &src), -EINVAL);
 }
 
 static void test_credentials_copy(void **state)
@@ -419,8 +377,7 @@ int main(void)
                 cmocka_unit_test(test_profile_files),      cmocka_unit_test(test_profile_paths),
                 cmocka_unit_test(test_chain_order),        cmocka_unit_test(test_document),
                 cmocka_unit_test(test_container_endpoint), cmocka_unit_test(test_imds_endpoint),
-                cmocka_unit_test(test_refresh_time),       cmocka_unit_test(test_region_local),
-                cmocka_unit_test(test_credentials_copy),
+                cmocka_unit_test(test_refresh_time),       cmocka_unit_test(test_credentials_copy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,20 +12,7 @@
 #include "aws_endpoint.h"
 #include "aws_names.h"
 #include "common.h"
-
-struct env {
-        const char *kv[16]; /* name, value, name, value, ..., NULL */
-};
-
-static const char *env_get(const char *name, void *userdata)
-{
-        const struct env *e = userdata;
-
-        for (size_t i = 0; e && e->kv[i]; i += 2)
-                if (streq(e->kv[i], name))
-                        return e->kv[i + 1];
-        return NULL;
-}
+#include "test_env.h"
 
 static void test_standard_endpoints(void **state)
 {
