@@ -446,7 +446,7 @@ static void deliver_arm(struct aws_creds_provider *p)
         }
 }
 
-static void job_free(struct remote_job *j)
+static void remote_job_free(struct remote_job *j)
 {
         if (!j)
                 return;
@@ -455,7 +455,7 @@ static void job_free(struct remote_job *j)
 }
 
 static void resolve_finish(struct aws_creds_provider *p, int r, struct aws_credentials *c);
-static int job_start(struct remote_job *j);
+static int remote_job_start(struct remote_job *j);
 
 static void schedule_refresh(struct aws_creds_provider *p, double delay)
 {
@@ -569,21 +569,21 @@ static void resolve_start(struct aws_creds_provider *p)
         if (next == AWS_CREDS_SOURCE_IMDS) {
                 r = aws_imds_endpoint(p->getenv_fn, p->getenv_userdata, &j->base);
                 if (r < 0) {
-                        job_free(j);
+                        remote_job_free(j);
                         resolve_finish(p, r == -ENOENT ? -ENOKEY : r, NULL);
                         return;
                 }
         }
         p->creds_job = j;
-        r = job_start(j);
+        r = remote_job_start(j);
         if (r < 0) {
-                job_free(j);
+                remote_job_free(j);
                 resolve_finish(p, r, NULL);
         }
 }
 
 /* A remote job reached its end: r, and on success the credentials document. */
-static void job_finish(struct remote_job *j, int r, const char *body, size_t len)
+static void remote_job_finish(struct remote_job *j, int r, const char *body, size_t len)
 {
         struct aws_creds_provider *p = j->p;
 
@@ -592,12 +592,12 @@ static void job_finish(struct remote_job *j, int r, const char *body, size_t len
                 r = aws_creds_parse_document(body, len, j->source == AWS_CREDS_SOURCE_IMDS, &c);
                 if (r >= 0) {
                         c.source = j->source;
-                        job_free(j);
+                        remote_job_free(j);
                         resolve_finish(p, 0, &c);
                         return;
                 }
         }
-        job_free(j);
+        remote_job_free(j);
         resolve_finish(p, r, NULL);
 }
 
@@ -609,12 +609,12 @@ static void container_done(struct http_transfer *t, int r, const struct http_cli
         j->xfer = NULL;
         if (!j->p) {
                 /* Detached: the provider is gone. */
-                job_free(j);
+                remote_job_free(j);
                 return;
         }
         if (r >= 0 && resp->status != 200)
                 r = aws_imds_status_errno(resp->status);
-        job_finish(j, r, resp->body ? (const char *)resp->body : "", resp->body_len);
+        remote_job_finish(j, r, resp->body ? (const char *)resp->body : "", resp->body_len);
 }
 
 static void imds_creds_answered(int r, const char *body, size_t len, void *userdata)
@@ -622,7 +622,7 @@ static void imds_creds_answered(int r, const char *body, size_t len, void *userd
         struct remote_job *j = userdata;
 
         j->req = NULL;
-        job_finish(j, r, body, len);
+        remote_job_finish(j, r, body, len);
 }
 
 /* Role names are [\w+=,.@-]; anything else is not a role. */
@@ -648,7 +648,7 @@ static void imds_role_answered(int r, const char *body, size_t len, void *userda
 
         j->req = NULL;
         if (r < 0) {
-                job_finish(j, r == -ENOENT ? -ENOKEY : r, NULL, 0);
+                remote_job_finish(j, r == -ENOENT ? -ENOKEY : r, NULL, 0);
                 return;
         }
         while (n < len && body[n] != '\r' && body[n] != '\n')
@@ -656,21 +656,21 @@ static void imds_role_answered(int r, const char *body, size_t len, void *userda
         while (n > 0 && isspace((unsigned char)body[n - 1]))
                 n--;
         if (!role_name_valid(body, n)) {
-                job_finish(j, -EBADMSG, NULL, 0);
+                remote_job_finish(j, -EBADMSG, NULL, 0);
                 return;
         }
         if (asprintf(&path, "/latest/meta-data/iam/security-credentials/%.*s", (int)n, body) < 0) {
                 path = NULL;
-                job_finish(j, -ENOMEM, NULL, 0);
+                remote_job_finish(j, -ENOMEM, NULL, 0);
                 return;
         }
         r = aws_imds_get(j->p->imds, j->base, path, imds_creds_answered, j, &j->req);
         if (r < 0)
-                job_finish(j, r, NULL, 0);
+                remote_job_finish(j, r, NULL, 0);
 }
 
 /* The first request of the job's source. */
-static int job_start(struct remote_job *j)
+static int remote_job_start(struct remote_job *j)
 {
         struct aws_creds_provider *p = j->p;
         _cleanup_free_ char *url = NULL, *hdr = NULL;
@@ -829,11 +829,11 @@ struct aws_creds_provider *aws_creds_provider_free(struct aws_creds_provider *p)
                 j->p = NULL;
                 if (j->req) {
                         aws_imds_request_cancel(j->req);
-                        job_free(j);
+                        remote_job_free(j);
                 } else if (j->xfer)
                         http_transfer_cancel(j->xfer); /* container_done() frees it */
                 else
-                        job_free(j);
+                        remote_job_free(j);
         }
         while (p->regions)
                 aws_region_lookup_cancel(p->regions->lookup);
