@@ -4,11 +4,14 @@
 // validation messages) but it ignores signatures entirely. The proxy adds what it
 // lacks: SigV4 verification, request recording and fault injection. Accepted
 // requests are forwarded byte for byte, and dynalite's answer (including its
-// x-amz-crc32 header) is passed back unchanged.
+// x-amz-crc32 header) is passed back unchanged. The one exception is Time to
+// Live, which dynalite lacks: UpdateTimeToLive and DescribeTimeToLive are
+// answered from dynamodb_ttl.mjs (same validation, same error shapes).
 
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { sendAwsJsonError } from './service.mjs';
+import { sendAwsJsonError, sendJson } from './service.mjs';
+import { TimeToLive } from './dynamodb_ttl.mjs';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite');
@@ -22,6 +25,8 @@ export class DynamoBackend {
   #server;
   #agent = new http.Agent({ keepAlive: true });
   port = 0;
+  // Time to Live per table (UpdateTimeToLive / DescribeTimeToLive).
+  ttl = new TimeToLive(this);
 
   async start(host) {
     // Tables become ACTIVE at once: tests should not wait for CREATING.
@@ -41,7 +46,18 @@ export class DynamoBackend {
 
   // Unsigned call straight to dynalite, for test setup and inspection (it bypasses
   // the proxy, so it is neither verified nor recorded nor subject to faults).
+  // The Time to Live operations are answered from this.ttl, as through the proxy.
   async call(operation, params) {
+    if (operation === 'UpdateTimeToLive' || operation === 'DescribeTimeToLive') {
+      const out = operation === 'UpdateTimeToLive' ? await this.ttl.update(params) : await this.ttl.describe(params);
+      if (out.status !== 200) {
+        const err = new Error(`${operation}: ${out.body.__type}: ${out.body.message}`);
+        err.status = out.status;
+        err.body = out.body;
+        throw err;
+      }
+      return out.body;
+    }
     const body = JSON.stringify(params);
     const { status, text } = await new Promise((resolve, reject) => {
       const r = http.request(
@@ -166,6 +182,19 @@ export function dynamodbService(backend) {
     },
 
     async handle({ req, res, headers, body, record }) {
+      const op = record.operation;
+      if (op === 'UpdateTimeToLive' || op === 'DescribeTimeToLive') {
+        let params;
+        try {
+          params = JSON.parse(body.toString('utf8'));
+        } catch {
+          sendJson(res, 400, { __type: `${CORAL_NS}SerializationException` });
+          return;
+        }
+        const out = op === 'UpdateTimeToLive' ? await backend.ttl.update(params) : await backend.ttl.describe(params);
+        sendJson(res, out.status, out.body);
+        return;
+      }
       const up = await backend.forward(req.method, req.url, headers, body);
       // Report dynalite's request id, which is the one the client sees.
       record.requestId = up.headers['x-amzn-requestid'] ?? record.requestId;

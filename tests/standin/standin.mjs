@@ -292,6 +292,9 @@ export async function startStandin(opts = {}) {
       createConsentTable: (name = DEFAULT_CONSENT_TABLE) => backend.createConsentTable(name),
       // Unsigned direct call to dynalite (test setup/inspection; not recorded).
       call: (operation, params) => backend.call(operation, params),
+      // The wait DynamoDB imposes between two Time to Live changes of a table
+      // (an hour; dynamodb_ttl.mjs).
+      setTtlCooldownMs: (ms) => { backend.ttl.cooldownMs = ms; },
     },
 
     async close() {

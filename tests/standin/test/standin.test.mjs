@@ -522,6 +522,77 @@ test('DynamoDB PutItem/GetItem round trip through the verifying proxy', async ()
   });
 });
 
+test('DynamoDB Time to Live: UpdateTimeToLive checked as the service does, DescribeTimeToLive answers from it', async () => {
+  await withStandin({}, async (standin) => {
+    const T = 'ttl-table';
+    const ddb = (operation, params) => signedCall(standin, 'dynamodb', { operation, params });
+    const spec = (Enabled, AttributeName = 'expires_at') => ({ TableName: T, TimeToLiveSpecification: { Enabled, AttributeName } });
+    const refused = (r, type, message) => {
+      assert.equal(r.status, 400, r.body.toString());
+      assert.equal(r.json.__type, type);
+      if (message instanceof RegExp) assert.match(r.json.message, message);
+      else assert.equal(r.json.message, message);
+    };
+    await standin.dynamodb.call('CreateTable', { TableName: T, BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] });
+
+    let r = await ddb('DescribeTimeToLive', { TableName: T });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { TimeToLiveDescription: { TimeToLiveStatus: 'DISABLED' } });
+    r = await ddb('UpdateTimeToLive', spec(true));
+    assert.equal(r.status, 200, r.body.toString());
+    assert.deepEqual(r.json, { TimeToLiveSpecification: { Enabled: true, AttributeName: 'expires_at' } });
+    r = await ddb('DescribeTimeToLive', { TableName: `arn:aws:dynamodb:us-east-1:123456789012:table/${T}` });
+    assert.deepEqual(r.json, { TimeToLiveDescription: { TimeToLiveStatus: 'ENABLED', AttributeName: 'expires_at' } });
+
+    const invalid = 'com.amazon.coral.validate#ValidationException';
+    refused(await ddb('UpdateTimeToLive', spec(true)), invalid, 'TimeToLive is already enabled');
+    refused(await ddb('UpdateTimeToLive', spec(true, 'other')), invalid, 'TimeToLive is already enabled');
+    refused(await ddb('UpdateTimeToLive', spec(false, 'other')), invalid,
+      'TimeToLive is active on a different AttributeName: current AttributeName is expires_at');
+    // One change an hour.
+    refused(await ddb('UpdateTimeToLive', spec(false)), invalid,
+      'Time to live has been modified multiple times within a fixed interval');
+    standin.dynamodb.setTtlCooldownMs(0);
+    r = await ddb('UpdateTimeToLive', spec(false));
+    assert.equal(r.status, 200, r.body.toString());
+    assert.deepEqual((await ddb('DescribeTimeToLive', { TableName: T })).json,
+      { TimeToLiveDescription: { TimeToLiveStatus: 'DISABLED' } });
+    refused(await ddb('UpdateTimeToLive', spec(false)), invalid, 'TimeToLive is already disabled');
+
+    // The request is validated like any other.
+    refused(await ddb('UpdateTimeToLive', { TableName: T }), invalid,
+      "The parameter 'TimeToLiveSpecification' is required but was not present in the request");
+    refused(await ddb('UpdateTimeToLive', { TableName: T, TimeToLiveSpecification: { AttributeName: '' } }), invalid,
+      "2 validation errors detected: Value null at 'timeToLiveSpecification.enabled' failed to satisfy constraint: " +
+      "Member must not be null; Value '' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: " +
+      'Member must have length greater than or equal to 1');
+    refused(await ddb('UpdateTimeToLive', { ...spec(true), TableName: 'no-such-table' }),
+      'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException', 'Requested resource not found: Table: no-such-table not found');
+    refused(await ddb('DescribeTimeToLive', { TableName: 'x' }), invalid,
+      'TableName must be at least 3 characters long and at most 255 characters long');
+
+    // A table deleted and created again starts without TTL.
+    await ddb('UpdateTimeToLive', spec(true));
+    await standin.dynamodb.call('DeleteTable', { TableName: T });
+    // deleteTableMs is 0, but the table goes on a timer: wait until it is gone, bounded.
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const d = await ddb('DescribeTable', { TableName: T });
+      if (d.status === 400 && d.json.__type.endsWith('#ResourceNotFoundException')) break;
+      assert.ok(Date.now() < deadline, `table ${T} still there after 5 s`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await standin.dynamodb.call('CreateTable', { TableName: T, BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] });
+    assert.deepEqual(await standin.dynamodb.call('DescribeTimeToLive', { TableName: T }),
+      { TimeToLiveDescription: { TimeToLiveStatus: 'DISABLED' } });
+    assert.deepEqual(standin.rejected(), []);
+  });
+});
+
 // ---- Bedrock InvokeAgent ------------------------------------------------------------------
 
 test('InvokeAgent answers an event stream that decodes into the scripted answer', async () => {
