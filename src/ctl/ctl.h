@@ -41,7 +41,8 @@ enum {
         CTL_EXIT_USAGE = 2,     /* bad command line */
         CTL_EXIT_CONFIG = 3,    /* the config file cannot be used */
         CTL_EXIT_NOT_READY = 4, /* setup: the phone number is not ACTIVE yet */
-        CTL_EXIT_TIMEOUT = 5,   /* setup: the subscription was not confirmed in time */
+        CTL_EXIT_TIMEOUT = 5,   /* setup: the subscription was not confirmed, or the cluster
+                                 * table not ACTIVE, in time */
 };
 
 struct ctl {

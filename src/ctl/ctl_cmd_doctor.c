@@ -9,6 +9,7 @@
 #include "config.h"
 #include "consent.h"
 #include "ctl.h"
+#include "ctl_cluster.h"
 #include "ctl_cmd.h"
 #include "ctl_delivery.h"
 #include "ctl_phone.h"
@@ -19,7 +20,8 @@
 
 static const char usage[] =
         "usage: twowayctl doctor [--phone-number ID|+E164] [--endpoint URL]\n"
-        "                        [--healthz-url URL] [--json] [-c FILE]\n"
+        "                        [--healthz-url URL] [--cluster-table NAME] [--json]\n"
+        "                        [-c FILE]\n"
         "\n"
         "Checks, each printed ok, warn or FAIL with the fix:\n"
         "  credentials    AWS credentials resolve (and from which source)\n"
@@ -41,6 +43,15 @@ static const char usage[] =
         "                 policy lets the topic send to it\n"
         "  healthz        the daemon's /healthz answers 200 (default URL from [http] listen)\n"
         "  consent-table  the consent table exists with phone_number (S) as its hash key\n"
+        "With --cluster-table NAME, the table of cluster mode:\n"
+        "  cluster-table  it exists, is ACTIVE, with key pk (S, hash) + sk (S, range) and\n"
+        "                 the index " CTL_CLUSTER_INDEX " (open_by, sk; all attributes)\n"
+        "  cluster-ttl    Time to Live is enabled on " CTL_CLUSTER_TTL_ATTRIBUTE "\n"
+        "  cluster-access these credentials may GetItem, PutItem, UpdateItem and Query\n"
+        "                 it and its index, as the daemon does (conditional writes that\n"
+        "                 cannot succeed: nothing is written)\n"
+        "  instances      the instances' heartbeats: live, or dead (older than 15 seconds,\n"
+        "                 the lease time; a live instance takes over their messages)\n"
         "The numbers checked are --phone-number, or those whose two-way channel is in\n"
         "[sns] topic_arns. Exit: 0 when nothing fails, 1 otherwise.\n";
 
@@ -48,6 +59,7 @@ static const struct ctl_opt opts[] = {
         {"phone-number", 0, true},
         {"endpoint", 0, true},
         {"healthz-url", 0, true},
+        {"cluster-table", 0, true},
 };
 
 enum check_status {
@@ -515,11 +527,182 @@ static void check_table(struct doctor *d)
         ctl_reply_done(&rep);
 }
 
+/* The table's layout and status; true when the other cluster checks can run. */
+static bool check_cluster_table(struct doctor *d, const char *table, const char *fix)
+{
+        char why[CTL_CLUSTER_WHY_MAX];
+        struct ctl_reply rep;
+        const json_t *t;
+        const char *status, *index_status;
+        int r;
+
+        r = ctl_cluster_call(d->ctl, "DescribeTable", json_pack("{s:s}", "TableName", table), &rep);
+        if (r < 0) {
+                if (aws_error_is(&rep.error, "ResourceNotFoundException"))
+                        check(d, CHECK_FAIL, "cluster-table", fix,
+                              "the cluster table %s does not exist (region %s)", table,
+                              d->ctl->region);
+                else {
+                        ctl_report_aws(d->ctl, AWS_SERVICE_DYNAMODB, "DescribeTable", r, &rep);
+                        check(d, CHECK_FAIL, "cluster-table", "see the error above",
+                              "cannot describe the cluster table %s", table);
+                }
+                ctl_reply_done(&rep);
+                return false;
+        }
+        t = json_object_get(rep.json, "Table");
+        status = ctl_phone_str(t, "TableStatus");
+        index_status = ctl_cluster_index_status(t);
+        if (!ctl_cluster_layout_matches(t, why)) {
+                check(d, CHECK_FAIL, "cluster-table",
+                      "name a table that twowayctl setup --cluster-table creates",
+                      "%s is not a cluster table: %s", table, why);
+                ctl_reply_done(&rep);
+                return false;
+        }
+        if (!streq(status, "ACTIVE") || !streq(index_status, "ACTIVE"))
+                check(d, CHECK_WARN, "cluster-table", "wait until it is ACTIVE",
+                      "the cluster table %s is %s, its index %s %s", table, status,
+                      CTL_CLUSTER_INDEX, index_status);
+        else
+                check(d, CHECK_OK, "cluster-table", NULL,
+                      "%s is ACTIVE with key pk, sk and the index %s", table, CTL_CLUSTER_INDEX);
+        ctl_reply_done(&rep);
+        return true;
+}
+
+static void check_cluster_ttl(struct doctor *d, const char *table, const char *fix)
+{
+        struct ctl_reply rep;
+        const json_t *ttl;
+        const char *status, *attribute;
+        int r;
+
+        r = ctl_cluster_call(d->ctl, "DescribeTimeToLive", json_pack("{s:s}", "TableName", table),
+                             &rep);
+        if (r < 0) {
+                ctl_report_aws(d->ctl, AWS_SERVICE_DYNAMODB, "DescribeTimeToLive", r, &rep);
+                check(d, CHECK_FAIL, "cluster-ttl", "see the error above",
+                      "cannot read the Time to Live of %s", table);
+                ctl_reply_done(&rep);
+                return;
+        }
+        ttl = json_object_get(rep.json, "TimeToLiveDescription");
+        status = ctl_phone_str(ttl, "TimeToLiveStatus");
+        attribute = ctl_phone_str(ttl, "AttributeName");
+        if ((streq(status, "ENABLED") || streq(status, "ENABLING")) &&
+            !streq(attribute, CTL_CLUSTER_TTL_ATTRIBUTE))
+                check(d, CHECK_FAIL, "cluster-ttl",
+                      "disable it, then run twowayctl setup --cluster-table (DynamoDB allows one "
+                      "change an hour)",
+                      "Time to Live of %s is on %s, not %s: finished records never expire", table,
+                      attribute, CTL_CLUSTER_TTL_ATTRIBUTE);
+        else if (streq(status, "ENABLED"))
+                check(d, CHECK_OK, "cluster-ttl", NULL, "Time to Live is enabled on %s", attribute);
+        else if (streq(status, "ENABLING"))
+                check(d, CHECK_OK, "cluster-ttl", NULL,
+                      "Time to Live is being enabled on %s (up to an hour)", attribute);
+        else
+                check(d, CHECK_FAIL, "cluster-ttl", fix,
+                      "Time to Live of %s is %s: finished records never expire", table,
+                      *status ? status : "unknown");
+        ctl_reply_done(&rep);
+}
+
+/* The harmless calls of ctl_cluster_probes: each allowed action answers as
+ * expected; the first refused one fails the check. */
+static void check_cluster_access(struct doctor *d, const char *table)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(ctl_cluster_probes); i++) {
+                const struct ctl_cluster_probe *p = &ctl_cluster_probes[i];
+                struct ctl_reply rep;
+                int r = ctl_cluster_call(d->ctl, p->operation, ctl_cluster_probe_request(table, p),
+                                         &rep);
+                bool allowed =
+                        r >= 0 || (p->expect_condition_failed &&
+                                   aws_error_is(&rep.error, "ConditionalCheckFailedException"));
+
+                if (!allowed) {
+                        char hint[512];
+
+                        check(d, CHECK_FAIL, "cluster-access",
+                              ctl_aws_hint(d->ctl, AWS_SERVICE_DYNAMODB, p->operation, r, &rep,
+                                           hint, sizeof(hint)),
+                              "dynamodb:%s on %s of %s: %s%s%s", p->operation, p->what, table,
+                              rep.error.code[0] ? rep.error.code : strerror(-r),
+                              rep.error.message[0] ? ": " : "", rep.error.message);
+                        ctl_reply_done(&rep);
+                        return;
+                }
+                ctl_reply_done(&rep);
+        }
+        check(d, CHECK_OK, "cluster-access", NULL,
+              "GetItem, PutItem, UpdateItem and Query on %s and its index are allowed", table);
+}
+
+static void check_instances(struct doctor *d, const char *table, unsigned lease_seconds)
+{
+        _cleanup_free_ char *dead_names = NULL;
+        json_t *instances = NULL, *inst;
+        size_t i, live = 0, dead = 0;
+        int r;
+
+        r = ctl_cluster_instances_read(d->ctl, table, lease_seconds, &instances);
+        if (r < 0) {
+                check(d, CHECK_FAIL, "instances", "see the error above",
+                      "cannot read the instances' heartbeats from %s", table);
+                return;
+        }
+        json_array_foreach(instances, i, inst) {
+                if (json_is_true(json_object_get(inst, "live"))) {
+                        live++;
+                        continue;
+                }
+                dead++;
+                if (dead <= 5) {
+                        char *s;
+
+                        if (asprintf(&s, "%s%s%s", dead_names ? dead_names : "",
+                                     dead_names ? ", " : "",
+                                     json_string_value(json_object_get(inst, "name"))) < 0)
+                                continue;
+                        free(dead_names);
+                        dead_names = s;
+                }
+        }
+        if (live == 0)
+                check(d, CHECK_WARN, "instances", "start twowayd with [cluster] table = this table",
+                      "no live instance (%zu dead): no twowayd answers from this cluster", dead);
+        else if (dead > 0)
+                check(d, CHECK_WARN, "instances",
+                      "a live instance takes over a dead one's messages; an instance retired "
+                      "for good stays listed until its heartbeat item expires",
+                      "%zu live, %zu dead (%s%s; no heartbeat for over %us)", live, dead,
+                      dead_names ? dead_names : "", dead > 5 ? ", ..." : "", lease_seconds);
+        else
+                check(d, CHECK_OK, "instances", NULL, "%zu live instance%s", live,
+                      live == 1 ? "" : "s");
+        json_decref(instances);
+}
+
+static void check_cluster(struct doctor *d, const char *table, unsigned lease_seconds)
+{
+        _cleanup_free_ char *fix = NULL;
+
+        if (asprintf(&fix, "twowayctl setup --cluster-table %s", table) < 0)
+                fix = NULL;
+        if (!check_cluster_table(d, table, fix))
+                return;
+        check_cluster_ttl(d, table, fix);
+        check_cluster_access(d, table);
+        check_instances(d, table, lease_seconds);
+}
+
 int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
 {
         struct ctl_cmdline cl;
         struct doctor d = {.ctl = ctl};
-        const char *endpoint;
+        const char *endpoint, *cluster;
         json_t *numbers = NULL, *topics, *pn;
         size_t i;
         int code;
@@ -530,6 +713,9 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
         endpoint = ctl_args_get(&cl.args, "endpoint");
         if (endpoint && !ctl_url_scheme(endpoint))
                 return ctl_cmd_usage_error(usage, "--endpoint needs an http(s) URL");
+        if (ctl_args_has(&cl.args, "cluster-table") &&
+            !ctl_cluster_table_name_valid(ctl_args_get(&cl.args, "cluster-table")))
+                return ctl_cmd_usage_error(usage, "--cluster-table needs a DynamoDB table name");
         d.checks = json_array();
         topics = json_object(); /* topic -> role ("" for none) */
         if (!d.checks || !topics)
@@ -570,6 +756,9 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
         check_healthz(&d, ctl_args_get(&cl.args, "healthz-url"));
         if (d.have_creds)
                 check_table(&d);
+        cluster = ctl_args_get(&cl.args, "cluster-table");
+        if (d.have_creds && cluster)
+                check_cluster(&d, cluster, CTL_CLUSTER_LEASE_SECONDS);
 
         if (ctl->json)
                 (void)ctl_print_json(json_pack("{s:b,s:i,s:i,s:O}", "ok", d.fails == 0, "failed",

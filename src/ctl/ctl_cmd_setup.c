@@ -9,7 +9,11 @@
  *   4. UpdatePhoneNumber SelfManagedOptOutsEnabled;
  *   5. Subscribe the endpoint, then wait until the daemon has confirmed it;
  *   6. the dead-letter queue exists, and its policy lets the topic send to it;
- *   7. the subscription's DeliveryPolicy and RedrivePolicy (ctl_delivery.h).
+ *   7. the subscription's DeliveryPolicy and RedrivePolicy (ctl_delivery.h);
+ *   8. with --cluster-table: the cluster table (ctl_cluster.h) exists with its
+ *      layout, is ACTIVE, and has TTL enabled on expires_at. A table of that
+ *      name with another layout is reported and left alone.
+ * --cluster-table alone runs step 8 only.
  * With --dry-run only the reads run and the plan is printed.
  */
 #include <stdarg.h>
@@ -20,6 +24,7 @@
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
+#include "ctl_cluster.h"
 #include "ctl_cmd.h"
 #include "ctl_delivery.h"
 #include "ctl_phone.h"
@@ -30,7 +35,9 @@
 
 static const char usage[] =
         "usage: twowayctl setup --phone-number ID|+E164 --topic-arn ARN --endpoint URL\n"
-        "                       [--role-arn ARN] [--timeout SEC] [--dry-run] [-c FILE]\n"
+        "                       [--role-arn ARN] [--cluster-table NAME] [--timeout SEC]\n"
+        "                       [--dry-run] [-c FILE]\n"
+        "       twowayctl setup --cluster-table NAME [--timeout SEC] [--dry-run] [-c FILE]\n"
         "\n"
         "Connect a phone number to twowayd, idempotently:\n"
         "  - the topic policy lets sms-voice.amazonaws.com publish (a statement with\n"
@@ -47,11 +54,12 @@ static const char usage[] =
         "A number that is not ACTIVE yet stops setup (exit 4); running setup again\n"
         "changes nothing. --dry-run prints the plan and changes nothing.\n"
         "Exit: 0 done, 1 failed, 2 usage, 3 config, 4 number not ACTIVE, 5 not confirmed\n"
-        "in time.\n";
+        "(or the cluster table not ACTIVE) in time.\n";
 
 static const struct ctl_opt opts[] = {
-        {"phone-number", 0, true}, {"topic-arn", 0, true}, {"endpoint", 0, true},
-        {"role-arn", 0, true},     {"timeout", 0, true},   {"dry-run", 0, false},
+        {"phone-number", 0, true},  {"topic-arn", 0, true}, {"endpoint", 0, true},
+        {"role-arn", 0, true},      {"timeout", 0, true},   {"dry-run", 0, false},
+        {"cluster-table", 0, true},
 };
 
 struct setup {
@@ -61,6 +69,8 @@ struct setup {
         unsigned changes;
         char *subscription; /* the confirmed subscription's ARN; NULL in a dry run before it */
         char *queue_arn;    /* the dead-letter queue's; NULL in a dry run before it exists */
+        unsigned timeout_s;
+        bool not_active; /* the number is not ACTIVE yet */
 };
 
 _printf_(2, 3) static void step(const char *what, const char *fmt, ...)
@@ -411,15 +421,183 @@ static int do_delivery_policies(struct setup *s)
         return 0;
 }
 
+/* Poll DescribeTable until the table and its index are ACTIVE. */
+static int wait_table_active(struct setup *s, const char *table)
+{
+        ev_tstamp start = ev_time();
+
+        for (;;) {
+                json_t *t = NULL;
+                bool active;
+                int r = ctl_cluster_describe(s->ctl, table, &t);
+
+                if (r < 0)
+                        return r;
+                active = streq(json_string_value(json_object_get(t, "TableStatus")) ?: "",
+                               "ACTIVE") &&
+                         streq(ctl_cluster_index_status(t), "ACTIVE");
+                json_decref(t);
+                if (active)
+                        return 0;
+                if (ev_time() - start >= s->timeout_s) {
+                        ctl_errorf("the table %s is not ACTIVE after %us: run setup again to "
+                                   "finish it",
+                                   table, s->timeout_s);
+                        return -ETIMEDOUT;
+                }
+                ctl_sleep(s->ctl, 1.);
+        }
+}
+
+/* The table exists with the cluster layout (created if missing). 1 when it
+ * does not exist yet in a dry run, 0 when it does, < 0 on failure. */
+static int do_cluster_table(struct setup *s, const char *table)
+{
+        char why[CTL_CLUSTER_WHY_MAX];
+        json_t *t = NULL;
+        bool matches, active;
+        int r;
+
+        r = ctl_cluster_describe(s->ctl, table, &t);
+        if (r == -ENOENT) {
+                s->changes++;
+                if (s->dry_run) {
+                        step("cluster table:",
+                             "would create %s: key pk (S, hash) + sk (S, range), index "
+                             "%s (open_by, sk; all attributes), on-demand capacity",
+                             table, CTL_CLUSTER_INDEX);
+                        return 1;
+                }
+                r = ctl_cluster_create(s->ctl, table);
+                if (r < 0)
+                        return r;
+                step("cluster table:",
+                     "created %s: key pk (S, hash) + sk (S, range), index %s (open_by, sk; all "
+                     "attributes), on-demand capacity",
+                     table, CTL_CLUSTER_INDEX);
+                return wait_table_active(s, table);
+        }
+        if (r < 0)
+                return r;
+        matches = ctl_cluster_layout_matches(t, why);
+        active = streq(json_string_value(json_object_get(t, "TableStatus")) ?: "", "ACTIVE") &&
+                 streq(ctl_cluster_index_status(t), "ACTIVE");
+        json_decref(t);
+        if (!matches) {
+                ctl_errorf("the table %s exists but is not a cluster table: %s. It was left "
+                           "alone: name another table with --cluster-table",
+                           table, why);
+                return -EEXIST;
+        }
+        step("cluster table:", "already exists with the cluster layout: %s", table);
+        if (active || s->dry_run)
+                return 0;
+        return wait_table_active(s, table);
+}
+
+/* Time to Live on expires_at. */
+static int do_cluster_ttl(struct setup *s, const char *table, bool table_planned)
+{
+        char status[32] = "", attribute[256] = "";
+        int r;
+
+        if (table_planned) { /* a dry run: the table does not exist yet */
+                s->changes++;
+                step("cluster TTL:", "would enable Time to Live on %s", CTL_CLUSTER_TTL_ATTRIBUTE);
+                return 0;
+        }
+        r = ctl_cluster_ttl(s->ctl, table, status, attribute);
+        if (r < 0)
+                return r;
+        if (streq(status, "ENABLED") || streq(status, "ENABLING")) {
+                if (!streq(attribute, CTL_CLUSTER_TTL_ATTRIBUTE)) {
+                        ctl_errorf("Time to Live of %s is on %s, not %s: finished records would "
+                                   "never expire. It was left alone: disable it (DynamoDB allows "
+                                   "one change an hour) and run setup again",
+                                   table, attribute, CTL_CLUSTER_TTL_ATTRIBUTE);
+                        return -EEXIST;
+                }
+                step("cluster TTL:", "already %s on %s",
+                     streq(status, "ENABLED") ? "enabled" : "being enabled", attribute);
+                return 0;
+        }
+        if (!streq(status, "DISABLED")) {
+                ctl_errorf("Time to Live of %s is %s: run setup again once DynamoDB has "
+                           "finished (it can take up to an hour)",
+                           table, *status ? status : "in an unknown state");
+                return -EBUSY;
+        }
+        s->changes++;
+        if (s->dry_run) {
+                step("cluster TTL:", "would enable Time to Live on %s", CTL_CLUSTER_TTL_ATTRIBUTE);
+                return 0;
+        }
+        r = ctl_cluster_enable_ttl(s->ctl, table);
+        if (r < 0)
+                return r;
+        step("cluster TTL:", "enabled on %s (finished records expire)", CTL_CLUSTER_TTL_ATTRIBUTE);
+        return 0;
+}
+
+static int do_cluster(struct setup *s, const char *table)
+{
+        int r = do_cluster_table(s, table);
+
+        if (r < 0)
+                return r;
+        return do_cluster_ttl(s, table, r > 0);
+}
+
+/* Steps 1 to 7: 0, or < 0 on failure (printed), with s->not_active set when
+ * the number is not ACTIVE yet. */
+static int setup_number(struct setup *s, const char *which)
+{
+        const char *status;
+        json_t *pn = NULL;
+        int r;
+
+        r = ctl_phone_find(s->ctl, which, &pn);
+        if (r < 0)
+                return r;
+        status = ctl_phone_str(pn, "Status");
+        step("phone number:", "%s (%s): %s, %s, %s", ctl_phone_str(pn, "PhoneNumber"),
+             ctl_phone_str(pn, "PhoneNumberId"), status, ctl_phone_str(pn, "NumberType"),
+             ctl_phone_str(pn, "MessageType"));
+        if (!streq(status, "ACTIVE")) {
+                ctl_errorf("%s is %s, not ACTIVE: two-way messaging can only be set up on an "
+                           "active number. %s Check with 'twowayctl status' and run setup again "
+                           "then.",
+                           ctl_phone_str(pn, "PhoneNumber"),
+                           *status ? status : "in an unknown state",
+                           ctl_phone_provisioning_hint(ctl_phone_str(pn, "NumberType")));
+                json_decref(pn);
+                s->not_active = true;
+                return -EBUSY;
+        }
+        r = do_policy(s);
+        if (r >= 0)
+                r = do_two_way(s, pn);
+        if (r >= 0)
+                r = do_opt_outs(s, pn);
+        json_decref(pn);
+        if (r >= 0)
+                r = do_subscription(s, s->timeout_s);
+        if (r >= 0)
+                r = do_dead_letter_queue(s);
+        if (r >= 0)
+                r = do_delivery_policies(s);
+        return r;
+}
+
 int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
 {
         struct ctl_cmdline cl;
         struct setup s = {.ctl = ctl};
         struct aws_topic_arn parsed;
-        const char *which, *timeout_arg;
+        const char *which, *timeout_arg, *cluster;
         uint64_t timeout_s = 60;
-        json_t *pn = NULL;
-        int r, code;
+        bool number;
+        int r = 0, code;
 
         if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_CONFIG, &cl,
                            &code))
@@ -430,61 +608,42 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
         s.role = ctl_args_get(&cl.args, "role-arn");
         s.dry_run = ctl_args_has(&cl.args, "dry-run");
         timeout_arg = ctl_args_get(&cl.args, "timeout");
-        if (isempty(which))
+        cluster = ctl_args_get(&cl.args, "cluster-table");
+        /* --cluster-table alone sets up the table only. */
+        number = !cluster || which || s.topic || s.endpoint || s.role;
+        if (cluster && !ctl_cluster_table_name_valid(cluster))
+                return ctl_cmd_usage_error(usage, "--cluster-table needs a DynamoDB table name "
+                                                  "(3 to 255 of a-z, A-Z, 0-9, _ . -)");
+        if (number && isempty(which))
                 return ctl_cmd_usage_error(usage, "--phone-number is required (an id, ARN or "
                                                   "+E164 number)");
-        if (!s.topic || sns_topic_arn_parse(s.topic, &parsed) < 0)
+        if (number && (!s.topic || sns_topic_arn_parse(s.topic, &parsed) < 0))
                 return ctl_cmd_usage_error(usage, "--topic-arn needs an SNS topic ARN "
                                                   "(arn:aws:sns:REGION:ACCOUNT:NAME)");
         s.protocol = ctl_url_scheme(s.endpoint);
-        if (!s.protocol)
+        if (number && !s.protocol)
                 return ctl_cmd_usage_error(usage, "--endpoint needs the daemon's public URL, "
                                                   "e.g. https://sms.example.com/sns");
         if (s.role && strncmp(s.role, "arn:", 4) != 0)
                 return ctl_cmd_usage_error(usage, "--role-arn needs an IAM role ARN");
         if (timeout_arg && ctl_parse_uint(timeout_arg, 1, 3600, &timeout_s) < 0)
                 return ctl_cmd_usage_error(usage, "--timeout needs 1 to 3600 seconds");
+        s.timeout_s = (unsigned)timeout_s;
         if (ctl_aws(ctl) < 0)
                 return CTL_EXIT_FAIL;
-        if (!ctl_topic_configured(ctl->config, s.topic))
+        if (number && !ctl_topic_configured(ctl->config, s.topic))
                 ctl_errorf("warning: %s is not in [sns] topic_arns of %s: the daemon will "
                            "refuse its deliveries until it is added (and reloaded)",
                            s.topic, ctl->config_path);
 
-        r = ctl_phone_find(ctl, which, &pn);
-        if (r < 0)
-                return CTL_EXIT_FAIL;
-        {
-                const char *status = ctl_phone_str(pn, "Status");
-
-                step("phone number:", "%s (%s): %s, %s, %s", ctl_phone_str(pn, "PhoneNumber"),
-                     ctl_phone_str(pn, "PhoneNumberId"), status, ctl_phone_str(pn, "NumberType"),
-                     ctl_phone_str(pn, "MessageType"));
-                if (!streq(status, "ACTIVE")) {
-                        ctl_errorf("%s is %s, not ACTIVE: two-way messaging can only be set up "
-                                   "on an active number. %s Check with 'twowayctl status' and run "
-                                   "setup again then.",
-                                   ctl_phone_str(pn, "PhoneNumber"),
-                                   *status ? status : "in an unknown state",
-                                   ctl_phone_provisioning_hint(ctl_phone_str(pn, "NumberType")));
-                        json_decref(pn);
-                        return CTL_EXIT_NOT_READY;
-                }
-        }
-        r = do_policy(&s);
-        if (r >= 0)
-                r = do_two_way(&s, pn);
-        if (r >= 0)
-                r = do_opt_outs(&s, pn);
-        json_decref(pn);
-        if (r >= 0)
-                r = do_subscription(&s, (unsigned)timeout_s);
-        if (r >= 0)
-                r = do_dead_letter_queue(&s);
-        if (r >= 0)
-                r = do_delivery_policies(&s);
+        if (number)
+                r = setup_number(&s, which);
+        if (r >= 0 && cluster)
+                r = do_cluster(&s, cluster);
         free(s.subscription);
         free(s.queue_arn);
+        if (s.not_active)
+                return CTL_EXIT_NOT_READY;
         if (r == -ETIMEDOUT)
                 return CTL_EXIT_TIMEOUT;
         if (r < 0)
@@ -492,8 +651,11 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
         if (s.dry_run)
                 printf("Dry run: %u change%s planned, nothing was changed.\n", s.changes,
                        s.changes == 1 ? "" : "s");
+        else if (s.changes == 0 && number)
+                printf("Nothing to change: %s already answers through twowayd%s.\n", which,
+                       cluster ? " and the cluster table is ready" : "");
         else if (s.changes == 0)
-                printf("Nothing to change: %s already answers through twowayd.\n", which);
+                printf("Nothing to change: the cluster table %s is ready.\n", cluster);
         else
                 printf("Setup complete.\n");
         return CTL_EXIT_OK;

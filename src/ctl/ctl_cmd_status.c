@@ -1,19 +1,23 @@
 /*
- * ctl_cmd_status.c — twowayctl status: the account's phone numbers, and the
- * running daemon's send queues (read from its /metrics, what it exposes).
+ * ctl_cmd_status.c — twowayctl status: the account's phone numbers, the
+ * running daemon's send queues (read from its /metrics, what it exposes), and
+ * with --cluster-table the instances' heartbeats in that cluster table.
  */
 #include <stdio.h>
 
+#include "business_days.h"
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
+#include "ctl_cluster.h"
 #include "ctl_cmd.h"
 #include "ctl_metrics.h"
 #include "ctl_phone.h"
 #include "ctl_table.h"
 
 static const char usage[] =
-        "usage: twowayctl status [--daemon-url URL] [--json] [-c FILE]\n"
+        "usage: twowayctl status [--daemon-url URL] [--cluster-table NAME] [--json]\n"
+        "                        [-c FILE]\n"
         "\n"
         "The phone numbers of the account in the configured region (DescribePhoneNumbers):\n"
         "number, id, status, type, message type, two-way messaging and its channel,\n"
@@ -21,11 +25,15 @@ static const char usage[] =
         "(--daemon-url, default [http] metrics_listen or listen): each origination\n"
         "identity's type, the message parts per second it is sent at and where that\n"
         "comes from (learned, override, default), the replies waiting and the\n"
-        "throttles. --json prints\n"
-        "{\"numbers\": [...], \"send_queues\": [...] or null when the daemon does not answer}.\n";
+        "throttles. With --cluster-table NAME, the instances of that cluster table: live\n"
+        "or dead (no heartbeat for over 15 seconds, the lease time), last heartbeat,\n"
+        "start, version. --json prints {\"numbers\": [...], \"send_queues\":\n"
+        "[...] or null when the daemon does not answer, \"cluster\": {\"table\",\n"
+        "\"instances\": [...]} or null without a cluster table}.\n";
 
 static const struct ctl_opt opts[] = {
         {"daemon-url", 0, true},
+        {"cluster-table", 0, true},
 };
 
 /* /metrics: on [http] metrics_listen when that is set (plain HTTP), else on
@@ -103,22 +111,93 @@ static int print_queues(const json_t *queues)
         return ctl_table_print_titled(t, "Send queues of the running daemon");
 }
 
+/* "4s ago", "3m 20s ago", "2h 5m ago", "3d 4h ago". */
+static void age_text(json_int_t ms, char *buf, size_t size)
+{
+        long long s = ms < 0 ? 0 : (long long)(ms / 1000);
+
+        if (s < 60)
+                (void)snprintf(buf, size, "%llds ago", s);
+        else if (s < 3600)
+                (void)snprintf(buf, size, "%lldm %llds ago", s / 60, s % 60);
+        else if (s < 86400)
+                (void)snprintf(buf, size, "%lldh %lldm ago", s / 3600, s % 3600 / 60);
+        else
+                (void)snprintf(buf, size, "%lldd %lldh ago", s / 86400, s % 86400 / 3600);
+}
+
+static int print_instances(const char *table, const json_t *instances)
+{
+        static const char *const headers[] = {"INSTANCE", "STATE", "LAST HEARTBEAT", "STARTED",
+                                              "VERSION"};
+        struct ctl_table *t = ctl_table_new(headers, ARRAY_SIZE(headers));
+        _cleanup_free_ char *title = NULL;
+        const json_t *inst;
+        size_t i;
+
+        if (!t || asprintf(&title, "Instances in the cluster table %s", table) < 0) {
+                ctl_table_free(t);
+                return -ENOMEM;
+        }
+        json_array_foreach(instances, i, inst) {
+                const json_t *beat = json_object_get(inst, "age_ms");
+                const json_t *started = json_object_get(inst, "started_at");
+                char age[48] = "", start[BUSINESS_DAYS_ISO8601_SIZE] = "";
+                const char *cells[5];
+
+                if (json_is_integer(beat))
+                        age_text(json_integer_value(beat), age, sizeof(age));
+                if (json_is_integer(started) &&
+                    business_days_format_iso8601((time_t)(json_integer_value(started) / 1000),
+                                                 start, sizeof(start)) < 0)
+                        start[0] = '\0';
+                cells[0] = json_string_value(json_object_get(inst, "name"));
+                cells[1] = json_is_true(json_object_get(inst, "live")) ? "live" : "dead";
+                cells[2] = age;
+                cells[3] = start;
+                cells[4] = json_string_value(json_object_get(inst, "version"));
+                if (ctl_table_add(t, cells) < 0) {
+                        ctl_table_free(t);
+                        return -ENOMEM;
+                }
+        }
+        if (json_array_size(instances) == 0) {
+                ctl_table_free(t);
+                printf("\n%s: no instance has written a heartbeat yet.\n", title);
+                return 0;
+        }
+        return ctl_table_print_titled(t, title);
+}
+
 int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
 {
         struct ctl_cmdline cl;
-        json_t *numbers = NULL, *queues = NULL;
+        json_t *numbers = NULL, *queues = NULL, *instances = NULL;
+        const char *cluster;
         int r, code;
 
         if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_AWS, &cl,
                            &code))
                 return code;
+        cluster = ctl_args_get(&cl.args, "cluster-table");
+        if (cluster && !ctl_cluster_table_name_valid(cluster))
+                return ctl_cmd_usage_error(usage, "--cluster-table needs a DynamoDB table name");
         r = ctl_phone_list(ctl, &numbers);
         if (r < 0)
                 return CTL_EXIT_FAIL;
         queues = send_queues(ctl, ctl_args_get(&cl.args, "daemon-url"));
+        if (cluster &&
+            ctl_cluster_instances_read(ctl, cluster, CTL_CLUSTER_LEASE_SECONDS, &instances) < 0) {
+                json_decref(numbers);
+                json_decref(queues);
+                return CTL_EXIT_FAIL;
+        }
         if (ctl->json)
-                r = ctl_print_json(json_pack("{s:o,s:o}", "numbers", ctl_phone_json(numbers),
-                                             "send_queues", queues ? queues : json_null()));
+                r = ctl_print_json(json_pack(
+                        "{s:o,s:o,s:o}", "numbers", ctl_phone_json(numbers), "send_queues",
+                        queues ? queues : json_null(), "cluster",
+                        cluster ? json_pack("{s:s,s:O}", "table", cluster, "instances", instances)
+                                : json_null()));
         else if (json_array_size(numbers) == 0) {
                 printf("No phone numbers in this account (region %s).\n", ctl->region);
                 r = 0;
@@ -134,6 +213,9 @@ int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
         }
         if (r >= 0 && !ctl->json && json_array_size(queues) > 0)
                 r = print_queues(queues);
+        if (r >= 0 && !ctl->json && cluster)
+                r = print_instances(cluster, instances);
+        json_decref(instances);
         if (!ctl->json)
                 json_decref(queues);
         json_decref(numbers);

@@ -26,6 +26,8 @@ static const char usage[] =
         "settings\n"
         "  setup --phone-number ID|+E164 --topic-arn ARN --endpoint URL [--dry-run]\n"
         "                                  connect a number to twowayd (idempotent)\n"
+        "  setup --cluster-table NAME [--dry-run]\n"
+        "                                  create the cluster table (idempotent)\n"
         "  doctor                          check everything twowayd depends on\n"
         "  consent get|opt-out|opt-in +E164 [--note TEXT]\n"
         "                                  read or change a consent record\n"
@@ -49,7 +51,8 @@ static const char usage[] =
         "\n"
         "Exit status: 0 success; 1 an operation or a check failed; 2 bad usage;\n"
         "3 the config file cannot be used; 4 (setup) the phone number is not ACTIVE\n"
-        "yet; 5 (setup) the subscription was not confirmed in time.\n";
+        "yet; 5 (setup) the subscription was not confirmed, or the cluster table not\n"
+        "ACTIVE, in time.\n";
 
 static const struct {
         const char *name;

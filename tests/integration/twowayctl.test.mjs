@@ -15,7 +15,8 @@ const CTL = process.env.TWOWAYCTL_BIN ||
     : new URL('../../build/twowayctl', import.meta.url).pathname);
 const OUR_NUMBER = '+18005550199';
 const MUTATING = ['SetTopicAttributes', 'Subscribe', 'UpdatePhoneNumber', 'Publish', 'SendTextMessage',
-  'UpdateItem', 'PutItem', 'CreateQueue', 'SetQueueAttributes', 'SetSubscriptionAttributes'];
+  'UpdateItem', 'PutItem', 'CreateQueue', 'SetQueueAttributes', 'SetSubscriptionAttributes', 'CreateTable',
+  'UpdateTimeToLive'];
 
 let standin;
 before(async () => { standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' }); });
@@ -721,4 +722,225 @@ test('status lists every page of phone numbers; AWS errors name the call and the
   const denied = await ctl(c.path, ['status']);
   assert.equal(denied.code, 1);
   assert.match(denied.stderr, /^twowayctl: sms-voice DescribePhoneNumbers failed: AccessDeniedException: not allowed \[HTTP 400\]\. Allow sms-voice:DescribePhoneNumbers to these credentials \(from environment\)/m);
+});
+
+// ---- cluster table -------------------------------------------------------------------------
+
+let clusterSeq = 0;
+const clusterName = () => `twowayd-cluster-${++clusterSeq}`;
+const describe = async (table) => (await standin.dynamodb.call('DescribeTable', { TableName: table })).Table;
+const ttlOf = async (table) => (await standin.dynamodb.call('DescribeTimeToLive', { TableName: table })).TimeToLiveDescription;
+async function exists(table) {
+  try {
+    await describe(table);
+    return true;
+  } catch (err) {
+    if (err.body?.__type?.endsWith('ResourceNotFoundException')) return false;
+    throw err;
+  }
+}
+// The layout as twowayctl setup creates it, made directly (for doctor and status).
+async function createClusterTable(table, { ttl = true, index = true } = {}) {
+  await standin.dynamodb.call('CreateTable', {
+    TableName: table,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' },
+      ...(index ? [{ AttributeName: 'open_by', AttributeType: 'S' }] : [])],
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+    ...(index ? { GlobalSecondaryIndexes: [{ IndexName: 'open-by', Projection: { ProjectionType: 'ALL' },
+      KeySchema: [{ AttributeName: 'open_by', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }] }] } : {}),
+  });
+  // createTableMs is 0, but the state flips on a timer: wait for ACTIVE, bounded.
+  const deadline = Date.now() + 5000;
+  while ((await describe(table)).TableStatus !== 'ACTIVE') {
+    assert.ok(Date.now() < deadline, `table ${table} not ACTIVE after 5 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  if (ttl) {
+    await standin.dynamodb.call('UpdateTimeToLive', { TableName: table,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: 'expires_at' } });
+  }
+}
+async function heartbeat(table, name, ageMs) {
+  const now = Date.now();
+  await standin.dynamodb.call('PutItem', { TableName: table, Item: {
+    pk: { S: 'cluster' }, sk: { S: `instance#${name}` }, heartbeat_at: { N: String(now - ageMs) },
+    started_at: { N: String(now - ageMs - 3600e3) }, version: { S: '0.1.0' },
+    expires_at: { N: String(Math.floor(now / 1000) + 7 * 86400) } } });
+}
+
+test('setup --cluster-table creates the table as documented; a second run changes nothing', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const table = clusterName();
+  const from = lastSeq();
+  const r = await ctl(c.path, ['setup', '--cluster-table', table]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`cluster table: +created ${table}: key pk \\(S, hash\\) \\+ sk \\(S, range\\), index open-by`));
+  assert.match(r.stdout, /cluster TTL: +enabled on expires_at/);
+  assert.match(r.stdout, /Setup complete\./);
+  assert.deepEqual(mutatingCalls(from).map((q) => q.operation), ['CreateTable', 'UpdateTimeToLive']);
+
+  const d = await describe(table);
+  assert.deepEqual(d.KeySchema, [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
+  assert.deepEqual([...d.AttributeDefinitions].sort((a, b) => a.AttributeName.localeCompare(b.AttributeName)),
+    [{ AttributeName: 'open_by', AttributeType: 'S' }, { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' }]);
+  assert.equal(d.BillingModeSummary.BillingMode, 'PAY_PER_REQUEST');
+  assert.equal(d.GlobalSecondaryIndexes.length, 1);
+  const gsi = d.GlobalSecondaryIndexes[0];
+  assert.equal(gsi.IndexName, 'open-by');
+  assert.deepEqual(gsi.KeySchema, [{ AttributeName: 'open_by', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
+  assert.deepEqual(gsi.Projection, { ProjectionType: 'ALL' });
+  assert.deepEqual(await ttlOf(table), { TimeToLiveStatus: 'ENABLED', AttributeName: 'expires_at' });
+
+  const again = lastSeq();
+  const r2 = await ctl(c.path, ['setup', '--cluster-table', table]);
+  assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+  assert.match(r2.stdout, /cluster table: +already exists with the cluster layout/);
+  assert.match(r2.stdout, /cluster TTL: +already enabled on expires_at/);
+  assert.match(r2.stdout, new RegExp(`Nothing to change: the cluster table ${table} is ready\\.`));
+  assert.deepEqual(mutatingCalls(again), []);
+  assert.deepEqual(standin.rejected(), []);
+});
+
+test('setup --cluster-table --dry-run shows the plan and writes nothing', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const table = clusterName();
+  let from = lastSeq();
+  let r = await ctl(c.path, ['setup', '--cluster-table', table, '--dry-run']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`cluster table: +would create ${table}: key pk \\(S, hash\\) \\+ sk \\(S, range\\)`));
+  assert.match(r.stdout, /cluster TTL: +would enable Time to Live on expires_at/);
+  assert.match(r.stdout, /Dry run: 2 changes planned, nothing was changed\./);
+  assert.deepEqual(mutatingCalls(from), []);
+  assert.equal(await exists(table), false);
+
+  // A table with the layout but TTL still off: only the TTL is planned.
+  await createClusterTable(table, { ttl: false });
+  from = lastSeq();
+  r = await ctl(c.path, ['setup', '--cluster-table', table, '--dry-run']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /cluster table: +already exists with the cluster layout/);
+  assert.match(r.stdout, /cluster TTL: +would enable Time to Live on expires_at/);
+  assert.match(r.stdout, /Dry run: 1 change planned/);
+  assert.deepEqual(mutatingCalls(from), []);
+  assert.deepEqual(await ttlOf(table), { TimeToLiveStatus: 'DISABLED' });
+});
+
+test('setup --cluster-table leaves a table of another layout alone and says why', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const cases = [
+    // The consent table: another key schema.
+    ['twowayd-consent', /is not a cluster table: its key schema is phone_number \(HASH\), not pk \(HASH\), sk \(RANGE\)/],
+    // The keys right, no index.
+    [clusterName(), /is not a cluster table: it has no global secondary index open-by/],
+  ];
+  await createClusterTable(cases[1][0], { index: false, ttl: false });
+  for (const [table, why] of cases) {
+    const before = await describe(table);
+    const from = lastSeq();
+    const r = await ctl(c.path, ['setup', '--cluster-table', table]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, why);
+    assert.match(r.stderr, /It was left alone/);
+    assert.deepEqual(mutatingCalls(from), []);
+    assert.deepEqual(await describe(table), before);
+    assert.deepEqual(await ttlOf(table), { TimeToLiveStatus: 'DISABLED' });
+  }
+
+  // TTL on another attribute is not changed either.
+  const table = clusterName();
+  await createClusterTable(table, { ttl: false });
+  await standin.dynamodb.call('UpdateTimeToLive', { TableName: table,
+    TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' } });
+  const from = lastSeq();
+  const r = await ctl(c.path, ['setup', '--cluster-table', table]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /Time to Live of twowayd-cluster-\d+ is on ttl, not expires_at/);
+  assert.deepEqual(mutatingCalls(from), []);
+  assert.deepEqual(await ttlOf(table), { TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
+
+  const bad = await ctl(c.path, ['setup', '--cluster-table', 'x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--cluster-table needs a DynamoDB table name/);
+});
+
+test('doctor --cluster-table: a good table passes and lists live and dead instances', async (t) => {
+  const { f, d } = await goodState(t);
+  const table = clusterName();
+  await createClusterTable(table);
+  await heartbeat(table, 'i-live', 1000);
+  await heartbeat(table, 'i-dead', 600e3);
+  const from = lastSeq();
+  const { r, failed, byCheck } = await doctor(d, f, ['--cluster-table', table]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(failed, []);
+  assert.equal(byCheck['cluster-table'][0].status, 'ok');
+  assert.match(byCheck['cluster-table'][0].message, /is ACTIVE with key pk, sk and the index open-by/);
+  assert.equal(byCheck['cluster-ttl'][0].status, 'ok');
+  assert.match(byCheck['cluster-ttl'][0].message, /enabled on expires_at/);
+  assert.equal(byCheck['cluster-access'][0].status, 'ok');
+  assert.equal(byCheck.instances[0].status, 'warn');
+  assert.match(byCheck.instances[0].message, /1 live, 1 dead \(i-dead; no heartbeat for over 15s\)/);
+  // The permission probes wrote nothing.
+  assert.deepEqual(mutatingCalls(from).filter((q) => q.status === 200), []);
+  const items = await standin.dynamodb.call('Scan', { TableName: table });
+  assert.deepEqual(items.Items.map((i) => i.sk.S).sort(), ['instance#i-dead', 'instance#i-live']);
+
+  await heartbeat(table, 'i-dead', 0);
+  const ok = await doctor(d, f, ['--cluster-table', table]);
+  assert.equal(ok.byCheck.instances[0].status, 'ok');
+  assert.match(ok.byCheck.instances[0].message, /^2 live instances$/);
+});
+
+test('doctor --cluster-table: a missing table, TTL off, or a refused action fails', async (t) => {
+  const { f, d } = await goodState(t);
+  const missing = clusterName();
+  let res = await doctor(d, f, ['--cluster-table', missing]);
+  assert.equal(res.r.code, 1);
+  assert.deepEqual(res.failed, ['cluster-table']);
+  assert.match(res.byCheck['cluster-table'][0].message, /does not exist/);
+  assert.equal(res.byCheck['cluster-table'][0].fix, `twowayctl setup --cluster-table ${missing}`);
+
+  const noTtl = clusterName();
+  await createClusterTable(noTtl, { ttl: false });
+  res = await doctor(d, f, ['--cluster-table', noTtl]);
+  assert.equal(res.r.code, 1);
+  assert.deepEqual(res.failed, ['cluster-ttl']);
+  assert.match(res.byCheck['cluster-ttl'][0].message, /is DISABLED: finished records never expire/);
+  assert.equal(res.byCheck.instances[0].status, 'warn');
+  assert.match(res.byCheck.instances[0].message, /no live instance/);
+
+  // DescribeTable of the consent table, then of the cluster table, DescribeTimeToLive,
+  // GetItem pass; the PutItem probe is refused.
+  const table = clusterName();
+  await createClusterTable(table);
+  for (let i = 0; i < 4; i++) standin.faults.push('dynamodb', { delayMs: 0 });
+  standin.faults.push('dynamodb', { status: 400, errorType: 'AccessDeniedException',
+    message: `User: arn:aws:iam::123456789012:user/ops is not authorized to perform: dynamodb:PutItem on resource: ${table}` });
+  t.after(() => standin.faults.clear('dynamodb'));
+  res = await doctor(d, f, ['--cluster-table', table]);
+  assert.equal(res.r.code, 1);
+  assert.deepEqual(res.failed, ['cluster-access']);
+  assert.match(res.byCheck['cluster-access'][0].message, /^dynamodb:PutItem on the table of twowayd-cluster-\d+: AccessDeniedException: User: .* is not authorized/);
+  assert.match(res.byCheck['cluster-access'][0].fix, /Allow dynamodb:PutItem/);
+});
+
+test('status --cluster-table shows the instances', async (t) => {
+  const c = configFile(t, { topicArn: standin.sns.topicArn });
+  const table = clusterName();
+  await createClusterTable(table);
+  await heartbeat(table, 'i-b', 2000);
+  await heartbeat(table, 'i-a', 900e3);
+  const r = await ctl(c.path, ['status', '--json', '--cluster-table', table]);
+  assert.equal(r.code, 0, r.stderr);
+  const cluster = json(r).cluster;
+  assert.equal(cluster.table, table);
+  assert.deepEqual(cluster.instances.map((i) => [i.name, i.live, i.version]), [['i-b', true, '0.1.0'], ['i-a', false, '0.1.0']]);
+  const human = await ctl(c.path, ['status', '--cluster-table', table]);
+  assert.match(human.stdout, /^INSTANCE +STATE +LAST HEARTBEAT +STARTED +VERSION$/m);
+  assert.match(human.stdout, /^i-b +live +\d+s ago +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +0\.1\.0$/m);
+  assert.match(human.stdout, /^i-a +dead +15m \d+s ago /m);
+  const none = await ctl(c.path, ['status', '--json']);
+  assert.equal(json(none).cluster, null);
 });
