@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "config.h"
 #include "ctl.h"
 #include "ctl_cluster.h"
 #include "ddb.h"
@@ -368,4 +369,11 @@ int ctl_cluster_instances_read(struct ctl *ctl, const char *table, unsigned leas
         }
         json_decref(items);
         return r;
+}
+
+const char *ctl_cluster_table(const char *option, const struct config *c)
+{
+        if (option)
+                return option;
+        return c ? c->cluster_table : NULL;
 }

@@ -11,8 +11,8 @@
  *             UpdateTimeToLive
  *   heartbeat pk = "cluster", sk = "instance#<name>": heartbeat_at (N, ms),
  *             started_at (N, ms), version (S), expires_at
- * An instance is live while its heartbeat is at most the lease time old
- * (CTL_CLUSTER_LEASE_SECONDS, the daemon's default), dead after that.
+ * An instance is live while its heartbeat is at most [cluster] lease_seconds
+ * old, dead after that.
  *
  * The request builders and readers are pure: JSON as DynamoDB takes and
  * answers it, no I/O. Ownership: returned JSON belongs to the caller.
@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+struct config;
 struct ctl;
 struct ctl_reply;
 
@@ -33,7 +34,6 @@ struct ctl_reply;
 #define CTL_CLUSTER_TTL_ATTRIBUTE "expires_at"
 #define CTL_CLUSTER_HEARTBEAT_PK  "cluster"
 #define CTL_CLUSTER_HEARTBEAT_SK  "instance#"
-#define CTL_CLUSTER_LEASE_SECONDS 15 /* a heartbeat older than this is a dead instance's */
 #define CTL_CLUSTER_WHY_MAX       256
 
 /* A DynamoDB table name: 3 to 255 of [a-zA-Z0-9_.-]. */
@@ -100,5 +100,9 @@ int ctl_cluster_enable_ttl(struct ctl *ctl, const char *table);
 #define CTL_CLUSTER_PAGES_MAX 20
 int ctl_cluster_instances_read(struct ctl *ctl, const char *table, unsigned lease_seconds,
                                json_t **ret);
+
+/* The cluster table a command works on: --cluster-table when given, else the
+ * config's [cluster] table; NULL when neither names one. */
+const char *ctl_cluster_table(const char *option, const struct config *c);
 
 #endif

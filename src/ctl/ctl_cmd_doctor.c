@@ -43,15 +43,15 @@ static const char usage[] =
         "                 policy lets the topic send to it\n"
         "  healthz        the daemon's /healthz answers 200 (default URL from [http] listen)\n"
         "  consent-table  the consent table exists with phone_number (S) as its hash key\n"
-        "With --cluster-table NAME, the table of cluster mode:\n"
+        "With a cluster table (--cluster-table NAME, else [cluster] table):\n"
         "  cluster-table  it exists, is ACTIVE, with key pk (S, hash) + sk (S, range) and\n"
         "                 the index " CTL_CLUSTER_INDEX " (open_by, sk; all attributes)\n"
         "  cluster-ttl    Time to Live is enabled on " CTL_CLUSTER_TTL_ATTRIBUTE "\n"
         "  cluster-access these credentials may GetItem, PutItem, UpdateItem and Query\n"
         "                 it and its index, as the daemon does (conditional writes that\n"
         "                 cannot succeed: nothing is written)\n"
-        "  instances      the instances' heartbeats: live, or dead (older than 15 seconds,\n"
-        "                 the lease time; a live instance takes over their messages)\n"
+        "  instances      the instances' heartbeats: live, or dead (older than [cluster]\n"
+        "                 lease_seconds; a live instance takes over their messages)\n"
         "The numbers checked are --phone-number, or those whose two-way channel is in\n"
         "[sns] topic_arns. Exit: 0 when nothing fails, 1 otherwise.\n";
 
@@ -756,9 +756,9 @@ int ctl_cmd_doctor(struct ctl *ctl, int argc, char **argv)
         check_healthz(&d, ctl_args_get(&cl.args, "healthz-url"));
         if (d.have_creds)
                 check_table(&d);
-        cluster = ctl_args_get(&cl.args, "cluster-table");
+        cluster = ctl_cluster_table(ctl_args_get(&cl.args, "cluster-table"), ctl->config);
         if (d.have_creds && cluster)
-                check_cluster(&d, cluster, CTL_CLUSTER_LEASE_SECONDS);
+                check_cluster(&d, cluster, ctl->config->cluster_lease_seconds);
 
         if (ctl->json)
                 (void)ctl_print_json(json_pack("{s:b,s:i,s:i,s:O}", "ok", d.fails == 0, "failed",

@@ -485,7 +485,8 @@ static int do_cluster_table(struct setup *s, const char *table)
         json_decref(t);
         if (!matches) {
                 ctl_errorf("the table %s exists but is not a cluster table: %s. It was left "
-                           "alone: name another table with --cluster-table",
+                           "alone: name another table with --cluster-table (and in [cluster] "
+                           "table)",
                            table, why);
                 return -EEXIST;
         }

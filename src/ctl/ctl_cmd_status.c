@@ -1,7 +1,7 @@
 /*
  * ctl_cmd_status.c — twowayctl status: the account's phone numbers, the
  * running daemon's send queues (read from its /metrics, what it exposes), and
- * with --cluster-table the instances' heartbeats in that cluster table.
+ * in cluster mode the instances' heartbeats in the cluster table.
  */
 #include <stdio.h>
 
@@ -25,9 +25,9 @@ static const char usage[] =
         "(--daemon-url, default [http] metrics_listen or listen): each origination\n"
         "identity's type, the message parts per second it is sent at and where that\n"
         "comes from (learned, override, default), the replies waiting and the\n"
-        "throttles. With --cluster-table NAME, the instances of that cluster table: live\n"
-        "or dead (no heartbeat for over 15 seconds, the lease time), last heartbeat,\n"
-        "start, version. --json prints {\"numbers\": [...], \"send_queues\":\n"
+        "throttles. With a cluster table (--cluster-table NAME, else [cluster] table),\n"
+        "its instances: live or dead (no heartbeat for over [cluster] lease_seconds),\n"
+        "last heartbeat, start, version. --json prints {\"numbers\": [...], \"send_queues\":\n"
         "[...] or null when the daemon does not answer, \"cluster\": {\"table\",\n"
         "\"instances\": [...]} or null without a cluster table}.\n";
 
@@ -179,15 +179,15 @@ int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
         if (!ctl_cmd_begin(ctl, argc, argv, opts, ARRAY_SIZE(opts), 0, usage, CTL_NEEDS_AWS, &cl,
                            &code))
                 return code;
-        cluster = ctl_args_get(&cl.args, "cluster-table");
+        cluster = ctl_cluster_table(ctl_args_get(&cl.args, "cluster-table"), ctl->config);
         if (cluster && !ctl_cluster_table_name_valid(cluster))
                 return ctl_cmd_usage_error(usage, "--cluster-table needs a DynamoDB table name");
         r = ctl_phone_list(ctl, &numbers);
         if (r < 0)
                 return CTL_EXIT_FAIL;
         queues = send_queues(ctl, ctl_args_get(&cl.args, "daemon-url"));
-        if (cluster &&
-            ctl_cluster_instances_read(ctl, cluster, CTL_CLUSTER_LEASE_SECONDS, &instances) < 0) {
+        if (cluster && ctl_cluster_instances_read(ctl, cluster, ctl->config->cluster_lease_seconds,
+                                                  &instances) < 0) {
                 json_decref(numbers);
                 json_decref(queues);
                 return CTL_EXIT_FAIL;

@@ -31,11 +31,12 @@ function fixture(t, { status = 'ACTIVE', ...number } = {}) {
   return { topicArn, phone };
 }
 
-function config(dir, { topicArn, consentTable = 'twowayd-consent', origination = OUR_NUMBER, port = 0 } = {}) {
+function config(dir, { topicArn, consentTable = 'twowayd-consent', origination = OUR_NUMBER, port = 0, cluster = [] } = {}) {
   return configText({
     port,
     spoolDir: dir,
-    tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, '[sms]', `origination_identity = ${origination}`].join('\n'),
+    tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, '[sms]', `origination_identity = ${origination}`,
+      ...(cluster.length ? ['[cluster]', ...cluster] : [])].join('\n'),
   }).replace(/topic_arns = .*/, `topic_arns = ${topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`)
     .replace(/^table = twowayd-consent$/m, `table = ${consentTable}`);
 }
@@ -924,6 +925,27 @@ test('doctor --cluster-table: a missing table, TTL off, or a refused action fail
   assert.deepEqual(res.failed, ['cluster-access']);
   assert.match(res.byCheck['cluster-access'][0].message, /^dynamodb:PutItem on the table of twowayd-cluster-\d+: AccessDeniedException: User: .* is not authorized/);
   assert.match(res.byCheck['cluster-access'][0].fix, /Allow dynamodb:PutItem/);
+});
+
+test('doctor and status check the config\'s [cluster] table, with its lease_seconds', async (t) => {
+  const { f, d } = await goodState(t);
+  const table = clusterName();
+  await createClusterTable(table);
+  await heartbeat(table, 'i-1', 20e3);
+  // A heartbeat 20 s old: dead at the default 15 s, live at lease_seconds = 30.
+  for (const [lease, live] of [[null, false], [30, true]]) {
+    const c = configFile(t, { topicArn: f.topicArn, port: d.port,
+      cluster: [`table = ${table}`, ...(lease ? [`lease_seconds = ${lease}`] : [])] });
+    const { r, failed, byCheck } = await doctor(c.path, f, ['--endpoint', d.url,
+      '--healthz-url', `http://127.0.0.1:${d.port}/healthz`]);
+    assert.deepEqual(failed, [], r.stdout + r.stderr);
+    assert.equal(byCheck['cluster-table'][0].status, 'ok');
+    assert.match(byCheck['cluster-table'][0].message, new RegExp(`^${table} is ACTIVE`));
+    assert.equal(byCheck.instances[0].status, live ? 'ok' : 'warn');
+    const s = await ctl(c.path, ['status', '--json']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.deepEqual(json(s).cluster.instances.map((i) => [i.name, i.live]), [['i-1', live]]);
+  }
 });
 
 test('status --cluster-table shows the instances', async (t) => {
