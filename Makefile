@@ -6,7 +6,8 @@
 #   make demo            build and run the demo
 #   make deps            install build and test dependencies (root), or print the command
 #   make install         honours DESTDIR, PREFIX, SYSCONFDIR, ...
-#   make lint            clang-format check and banned-function grep
+#   make lint            clang-format check, banned-function grep, check-layers
+#   make check-layers    no #include goes up a layer (tests/check-layers)
 #   V=1                  show full commands; WERROR=1 turns warnings into errors
 
 PREFIX      ?= /usr/local
@@ -96,7 +97,7 @@ TOOL_BINS += $(BUILD)/tests/tools/twowayd-ut
 PROGS := $(BUILD)/twowayd $(if $(wildcard $(CTL_MAIN)),$(BUILD)/twowayctl)
 
 .PHONY: all check check-unit check-integration check-standin unit-bins tools deps deps-node demo \
-        install uninstall clean lint format
+        check-layers install uninstall clean lint format
 
 all: $(PROGS)
 
@@ -248,9 +249,13 @@ uninstall:
 FORMAT_FILES = $(wildcard src/*.c include/*.h src/ctl/*.c src/ctl/*.h tests/unit/*.c \
                           tests/unit/ctl/*.c tests/tools/*.c)
 BANNED := strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets|gmtime|localtime|system
-lint:
+lint: check-layers
 	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
 	$(Q)! grep -nE '\b($(BANNED))\s*\(' src/*.c include/*.h src/ctl/*.c src/ctl/*.h || { echo "banned function used"; exit 1; }
+
+# No #include goes up a layer (the table is in the script, the diagram in README.md).
+check-layers:
+	$(Q)tests/check-layers
 
 format:
 	$(Q)clang-format -i $(FORMAT_FILES)
