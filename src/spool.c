@@ -1768,9 +1768,11 @@ int spool_reply_sending(struct spool *s, int64_t id)
         return reply != SPOOL_REPLY_NONE ? -EALREADY : -ESTALE;
 }
 
-int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
+/* The reply went out: record its message id with statement which. */
+static int reply_sent_update(struct spool *s, int which, int64_t id, const char *message_id,
+                             const char *what)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REPLY_SENT];
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
         int r;
 
         if (message_id && strnlen(message_id, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
@@ -1778,26 +1780,20 @@ int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
         sqlite3_bind_int64(st, 1, id);
         bind_text(st, 2, message_id);
         sqlite3_bind_int64(st, 3, now_ms());
-        r = step_write(s, st, "reply_sent");
+        r = step_write(s, st, what);
         if (r != 0)
                 return r < 0 ? r : 0;
         return not_changed(s, id);
 }
 
+int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
+{
+        return reply_sent_update(s, ST_REPLY_SENT, id, message_id, "reply_sent");
+}
+
 int spool_reply_sent_done(struct spool *s, int64_t id, const char *message_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REPLY_SENT_DONE];
-        int r;
-
-        if (message_id && strnlen(message_id, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
-                return -EMSGSIZE;
-        sqlite3_bind_int64(st, 1, id);
-        bind_text(st, 2, message_id);
-        sqlite3_bind_int64(st, 3, now_ms());
-        r = step_write(s, st, "reply_sent_done");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return reply_sent_update(s, ST_REPLY_SENT_DONE, id, message_id, "reply_sent_done");
 }
 
 /* One in_progress row's agent columns; -ESTALE when the row is not in the
