@@ -50,6 +50,7 @@
 #include "http_server.h"
 #include "ingress.h"
 #include "log.h"
+#include "sns_cert.h"
 #include "sns_message.h"
 #include "sns_verify.h"
 #include "spool.h"

@@ -26,10 +26,10 @@
  * 503 ("sns.refused"). 0: all on the loop.
  *
  * Fetches (certificates, their issuers, SubscribeURLs) go through an HTTP
- * client of their own, never the pipeline's: at most 16 certificate fetches in
- * flight, 4 per host (over it: 503), certificates cached under
- * sns_cert_url_key(); at most 8 confirmations pending (over it: 503), one per
- * MessageId, and none for a confirmation older than the redelivery window.
+ * client of their own, never the pipeline's: certificates through
+ * sns_cert_fetch.h (on a budget of fetches per host: over it, 503); at most 8
+ * confirmations pending (over it: 503), one per MessageId, and none for a
+ * confirmation older than the redelivery window.
  *
  * Ownership: the ingress borrows the spool, the HTTP client and the config;
  * free the HTTP server (which cancels waiting requests), the spool and the

@@ -6,10 +6,11 @@
  *
  *   Threads. The loop thread owns everything that is not a job's own data:
  *   HTTP connections (suspended and resumed only from the loop), the spool,
- *   the certificate cache and its fetches, metrics and the log (and its rate
- *   limits). A worker runs a job's work function and touches only what that
- *   job owns; it never logs, never counts, never calls into libev except
- *   ev_async_send(), which is the one libev call made for other threads.
+ *   the signing certificates (sns_cert_fetch.h: the cache, the fetches and
+ *   their waiters), metrics and the log (and its rate limits). A worker
+ *   runs a job's work function and touches only what that job owns; it
+ *   never logs, never counts, never calls into libev except ev_async_send(),
+ *   which is the one libev call made for other threads.
  *   Workers block every signal: signals reach the loop's thread.
  *
  *   A job. The caller embeds a struct work_job in its own record and fills in

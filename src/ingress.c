@@ -12,8 +12,8 @@
  * done:
  *   PARSE   sns_message_parse() of a copy of the body (the server's buffer is
  *           the loop's); the headers, topic, URL rule and the certificate
- *           lookup or fetch follow on the loop, which alone owns the
- *           certificate cache and fetches;
+ *           lookup or fetch follow on the loop, which alone calls
+ *           sns_cert_fetch.h (the cache, the fetches, their waiters);
  *   VERIFY  sns_verify_signature() with a reference of the job's own to the
  *           certificate's key (X509_get_pubkey(): the cache may evict the
  *           certificate meanwhile), and for a Notification inbound_sms_parse();
@@ -37,11 +37,9 @@
 #include <stdio.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <ev.h>
 #include <microhttpd.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "aws.h"
 #include "cluster.h"
@@ -55,26 +53,17 @@
 #include "keyword_config.h"
 #include "log.h"
 #include "metrics.h"
+#include "sns_cert.h"
+#include "sns_cert_fetch.h"
 #include "sns_message.h"
 #include "sns_verify.h"
 #include "spool.h"
 #include "work_pool.h"
 
-#define CERT_CACHE_ENTRIES    64
-#define CERT_CACHE_NEGATIVE   256
-#define CERT_CACHE_TTL_S      (24 * 3600)
-#define CERT_NEGATIVE_TTL_S   30 /* a failed fetch is retried at most this often per URL */
-#define CERT_FETCH_TIMEOUT_MS 5000
 #define CONFIRM_ATTEMPTS      4
 #define CONFIRM_FIRST_DELAY_S 1.0
 #define CONFIRM_TIMEOUT_MS    10000
 #define CONFIRM_MAX_RESPONSE  (64 * 1024)
-/* Certificate fetches have a budget of their own (and their own HTTP client,
- * see ingress.h): unsigned POSTs naming fresh certificate URLs must not hold
- * up the pipeline's AWS calls, nor each other beyond this. A delivery whose
- * fetch would exceed it gets 503, and SNS retries it. */
-#define CERT_FETCHES_MAX          16
-#define CERT_FETCHES_PER_HOST_MAX 4
 /* Subscription confirmations being fetched at once, and the MessageIds of
  * those done lately (a redelivered confirmation is not fetched again). */
 #define CONFIRMS_PENDING_MAX 8
@@ -84,8 +73,6 @@
 #define VERIFY_QUEUE_MAX 1024
 #define QUEUE_FULL       "too busy: verification queue full, try later"
 
-struct cert_fetch;
-
 struct delivery {
         struct ingress *ing;
         struct http_request *req; /* NULL once the server gave up on it */
@@ -94,12 +81,10 @@ struct delivery {
         char client[64];
         char inbound_id[160];      /* for the log line once stored */
         char phone[LOG_PHONE_MAX]; /* masked sender */
-        struct cert_fetch *fetch;  /* while waiting for the signing certificate */
         struct inbound_sms *sms;   /* [cluster]: while the record is being written */
         enum spool_class keyword_class;
         int64_t received_at;   /* [cluster]: the SNS Timestamp in ms; 0: the time of the put */
         struct aws_call *call; /* [cluster]: the record's PutItem */
-        struct delivery *next_waiter;
         struct delivery *prev, *next; /* ing->deliveries */
 
         /* With worker threads: the job's fields (see the top of this file). */
@@ -114,18 +99,6 @@ struct delivery {
         bool sms_parsed; /* VERIFY of a Notification: inbound_sms_parse() done */
         int sms_r;       /* its result, the SMS in sms */
         const char *sms_reason;
-};
-
-/* One GET of a SigningCertURL, shared by every delivery that names it. */
-struct cert_fetch {
-        struct ingress *ing;
-        char *url;  /* the cache key: sns_cert_url_key() */
-        char *host; /* lower-cased, for the per-host budget */
-        char *region;
-        struct http_transfer *transfer;
-        struct delivery *waiters;
-        X509 *leaf; /* while its issuer is being fetched */
-        struct cert_fetch *next;
 };
 
 /* One SubscribeURL confirmation, retried on its own timer. */
@@ -151,10 +124,8 @@ struct ingress {
         X509_STORE *trust;
         regex_t host_rule;
         bool has_host_rule;
-        struct sns_cert_cache *certs;
+        struct sns_cert_fetch *certs;   /* fetched once per URL, checked, cached */
         struct keyword_rules *keywords; /* the class stored with each message */
-        struct cert_fetch *fetches;
-        unsigned n_fetches;
         struct confirm *confirms;
         unsigned n_confirms;
         char *confirmed[CONFIRMS_RECENT]; /* MessageIds, a ring */
@@ -702,255 +673,24 @@ static void delivery_verified(struct delivery *d, X509 *cert)
         delivery_signed(d);
 }
 
-static void cert_fetch_free(struct cert_fetch *f)
+/* The signing certificate a delivery waited for, or why there is none. */
+static void cert_ready(int r, X509 *cert, const char *reason, void *userdata)
 {
-        struct cert_fetch **p;
+        struct delivery *d = userdata;
 
-        for (p = &f->ing->fetches; *p; p = &(*p)->next)
-                if (*p == f) {
-                        *p = f->next;
-                        f->ing->n_fetches--;
-                        break;
-                }
-        X509_free(f->leaf);
-        free(f->url);
-        free(f->host);
-        free(f->region);
-        free(f);
-}
-
-/* Hand the outcome to every delivery that waited for this certificate. */
-static void cert_fetch_complete(struct cert_fetch *f, int r, X509 *cert, const char *reason)
-{
-        struct ingress *ing = f->ing;
-        struct delivery *d, *next;
-
-        if (r < 0) {
-                log_warning("sns.cert_failed",
-                            LOG_FIELDS(LF("CERT_URL", f->url), LF("REASON", reason)),
-                            "signing certificate %s refused: %s", f->url, reason);
-                (void)sns_cert_cache_put_negative(ing->certs, f->url, time(NULL));
-        } else {
-                log_info("sns.cert_fetched", LOG_FIELDS(LF("CERT_URL", f->url)),
-                         "fetched and checked signing certificate %s", f->url);
-                (void)sns_cert_cache_put(ing->certs, f->url, cert, time(NULL));
-        }
-        for (d = f->waiters; d; d = next) {
-                next = d->next_waiter;
-                d->fetch = NULL;
-                if (!d->req) /* the server gave up on it meanwhile */
-                        delivery_free(d);
-                else if (r < 0)
-                        /* A fetch that failed may succeed later (503: SNS retries);
-                         * a certificate that fails its checks is not ours (403). */
-                        delivery_refuse(d,
-                                        r == -EKEYREJECTED || r == -EKEYEXPIRED || r == -EBADMSG
-                                                ? MHD_HTTP_FORBIDDEN
-                                                : MHD_HTTP_SERVICE_UNAVAILABLE,
-                                        reason);
-                else
-                        delivery_verified(d, cert);
-        }
-        cert_fetch_free(f);
-}
-
-/* SNS serves the signing certificate alone; its issuer (an Amazon
- * intermediate) is named by the certificate's Authority Information Access
- * "CA Issuers" URL. Only hosts of Amazon's PKI (or, where the operator
- * replaced the SNS host rule, hosts matching it) are fetched. */
-static char *issuer_url(const struct ingress *ing, X509 *cert)
-{
-        AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
-        char *found = NULL;
-
-        for (int i = 0; aia && i < sk_ACCESS_DESCRIPTION_num(aia) && !found; i++) {
-                ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
-                CURLU *u;
-                char *scheme = NULL, *host = NULL;
-                const char *url;
-                size_t hl;
-
-                if (OBJ_obj2nid(ad->method) != NID_ad_ca_issuers || ad->location->type != GEN_URI)
-                        continue;
-                url = (const char *)ASN1_STRING_get0_data(
-                        ad->location->d.uniformResourceIdentifier);
-                u = curl_url();
-                if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-                    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-                    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-                    (streq(scheme, "http") || streq(scheme, "https"))) {
-                        hl = strlen(host);
-                        /* The same whole-host rule as for the certificate URL. */
-                        if ((hl > 16 && strcasecmp(host + hl - 16, ".amazontrust.com") == 0) ||
-                            (ing->has_host_rule && sns_host_rule_match(&ing->host_rule, host)))
-                                found = strdup(url);
-                }
-                curl_free(scheme);
-                curl_free(host);
-                curl_url_cleanup(u);
-        }
-        AUTHORITY_INFO_ACCESS_free(aia);
-        return found;
-}
-
-static void issuer_fetched_cb(struct http_transfer *t, int r,
-                              const struct http_client_response *resp, void *userdata)
-{
-        struct cert_fetch *f = userdata;
-        const char *reason = "certificate not trusted";
-        STACK_OF(X509) *chain = NULL;
-        X509 *issuer = NULL;
-
-        f->transfer = NULL;
-        /* Like the leaf: a fetch that failed may succeed later (503, SNS
-         * retries); only a certificate that is wrong is refused for good. */
-        if (r < 0 || resp->status != 200) {
-                cert_fetch_complete(f, r < 0 ? r : -EIO, NULL, "cannot fetch issuer certificate");
-                return;
-        }
-        if (resp->body_len > 0) {
-                const unsigned char *p = resp->body;
-
-                /* CA Issuers URLs serve DER; accept PEM as well. */
-                issuer = d2i_X509(NULL, &p, (long)resp->body_len);
-                if (!issuer)
-                        (void)sns_cert_load_pem(resp->body, resp->body_len, &issuer, NULL, &reason);
-        }
-        chain = sk_X509_new_null();
-        if (issuer && chain && sk_X509_push(chain, issuer) > 0) {
-                issuer = NULL; /* the stack owns it */
-                r = sns_cert_check_chain(f->leaf, chain, f->ing->trust, time(NULL), f->region,
-                                         &reason);
-        } else {
-                r = -EKEYREJECTED;
-        }
-        X509_free(issuer);
-        sk_X509_pop_free(chain, X509_free);
-        cert_fetch_complete(f, r, r < 0 ? NULL : f->leaf, reason);
-}
-
-/* The leaf does not chain to the trust store by itself: fetch its issuer.
- * Returns 0 when a fetch was started (f completes later), else < 0. */
-static int fetch_issuer(struct cert_fetch *f, X509 *leaf)
-{
-        _cleanup_free_ char *url = issuer_url(f->ing, leaf);
-        int r;
-
-        if (!url)
-                return -ENOENT;
-        r = http_client_start(f->ing->http,
-                              &(struct http_client_req){
-                                      .method = "GET",
-                                      .url = url,
-                                      .timeout_ms = CERT_FETCH_TIMEOUT_MS,
-                                      .max_response = SNS_CERT_PEM_MAX,
-                              },
-                              issuer_fetched_cb, f, &f->transfer);
-        if (r < 0)
-                return r;
-        f->leaf = leaf;
-        return 0;
-}
-
-static void cert_fetched_cb(struct http_transfer *t, int r, const struct http_client_response *resp,
-                            void *userdata)
-{
-        struct cert_fetch *f = userdata;
-        const char *reason = NULL;
-        STACK_OF(X509) *chain = NULL;
-        X509 *cert = NULL;
-
-        f->transfer = NULL;
-        if (r < 0) {
-                cert_fetch_complete(f, r, NULL, "cannot fetch signing certificate");
-                return;
-        }
-        if (resp->status != 200) {
-                cert_fetch_complete(f, -EIO, NULL, "signing certificate URL did not answer 200");
-                return;
-        }
-        r = sns_cert_load_pem(resp->body, resp->body_len, &cert, &chain, &reason);
-        if (r < 0) {
-                cert_fetch_complete(f, r, NULL, reason);
-                return;
-        }
-        r = sns_cert_check_chain(cert, chain, f->ing->trust, time(NULL), f->region, &reason);
-        sk_X509_pop_free(chain, X509_free);
-        if (r == -EKEYREJECTED && streq_ptr(reason, "certificate not trusted") &&
-            fetch_issuer(f, cert) == 0)
-                return; /* f now owns cert */
-        cert_fetch_complete(f, r, r < 0 ? NULL : cert, reason);
-        X509_free(cert);
-}
-
-/* Whether one more fetch from host stays within the budget. */
-static bool cert_fetch_budget_left(const struct ingress *ing, const char *host)
-{
-        unsigned same_host = 0;
-
-        if (ing->n_fetches >= CERT_FETCHES_MAX)
-                return false;
-        for (const struct cert_fetch *f = ing->fetches; f; f = f->next)
-                same_host += streq(f->host, host);
-        return same_host < CERT_FETCHES_PER_HOST_MAX;
-}
-
-/* Takes url (the cache key) and host. */
-static void cert_fetch_join(struct delivery *d, char *url, char *host, const char *region)
-{
-        struct ingress *ing = d->ing;
-        struct cert_fetch *f;
-        int r;
-
-        for (f = ing->fetches; f; f = f->next)
-                if (streq(f->url, url)) {
-                        free(url);
-                        free(host);
-                        goto join;
-                }
-
-        if (!cert_fetch_budget_left(ing, host)) {
-                free(url);
-                free(host);
-                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                "too many certificate fetches in progress, try later");
-                return;
-        }
-        f = calloc(1, sizeof(*f));
-        if (!f || !(f->region = strdup(region))) {
-                free(f);
-                free(url);
-                free(host);
-                delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
-                return;
-        }
-        f->ing = ing;
-        f->url = url;
-        f->host = host;
-        r = http_client_start(ing->http,
-                              &(struct http_client_req){
-                                      .method = "GET",
-                                      .url = f->url,
-                                      .timeout_ms = CERT_FETCH_TIMEOUT_MS,
-                                      .max_response = SNS_CERT_PEM_MAX,
-                              },
-                              cert_fetched_cb, f, &f->transfer);
-        if (r < 0) {
-                free(f->url);
-                free(f->host);
-                free(f->region);
-                free(f);
-                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                "cannot fetch signing certificate");
-                return;
-        }
-        f->next = ing->fetches;
-        ing->fetches = f;
-        ing->n_fetches++;
-join:
-        d->fetch = f;
-        d->next_waiter = f->waiters;
-        f->waiters = d;
+        if (!d->req) /* the server gave up on it meanwhile */
+                delivery_free(d);
+        else if (r < 0)
+                /* A fetch that failed may succeed later (503: SNS retries); a
+                 * certificate that fails its checks is not ours (403). */
+                delivery_refuse(d,
+                                r == -EKEYREJECTED || r == -EKEYEXPIRED || r == -ENOKEY ||
+                                                r == -EBADMSG
+                                        ? MHD_HTTP_FORBIDDEN
+                                        : MHD_HTTP_SERVICE_UNAVAILABLE,
+                                reason);
+        else
+                delivery_verified(d, cert);
 }
 
 /* ---- the request ------------------------------------------------------------------ */
@@ -1039,6 +779,7 @@ static void delivery_parsed(struct delivery *d)
 {
         _cleanup_free_ char *key = NULL, *host = NULL;
         struct ingress *ing = d->ing;
+        enum sns_cert_lookup lookup;
         struct aws_topic_arn topic;
         const char *reason = NULL;
         X509 *cert = NULL;
@@ -1071,22 +812,23 @@ static void delivery_parsed(struct delivery *d)
                                 "SigningCertURL refused");
                 return;
         }
-        r = sns_cert_cache_get(ing->certs, key, time(NULL), &cert);
-        (void)metrics_counter_inc(ing->m_certs,
-                                  METRICS_LABELS(r == SNS_CERT_CACHE_HIT        ? "hit"
-                                                 : r == SNS_CERT_CACHE_NEGATIVE ? "negative"
-                                                                                : "miss"));
-        if (r == SNS_CERT_CACHE_HIT) {
+        r = sns_cert_fetch_get(ing->certs, key, host, topic.region, cert_ready, d, &cert, &lookup,
+                               &reason);
+        if (lookup != SNS_CERT_LOOKUP_NONE)
+                (void)metrics_counter_inc(ing->m_certs,
+                                          METRICS_LABELS(lookup == SNS_CERT_LOOKUP_HIT ? "hit"
+                                                         : lookup == SNS_CERT_LOOKUP_NEGATIVE
+                                                                 ? "negative"
+                                                                 : "miss"));
+        if (r == 0) {
                 delivery_verified(d, cert);
                 X509_free(cert);
-        } else if (r == SNS_CERT_CACHE_NEGATIVE) {
-                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE,
-                                "signing certificate recently failed, try later");
-        } else if (r == SNS_CERT_CACHE_MISS) {
-                cert_fetch_join(d, TAKE_PTR(key), TAKE_PTR(host), topic.region);
-        } else {
-                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, "certificate cache error");
+        } else if (r == -ENOMEM && lookup == SNS_CERT_LOOKUP_MISS) {
+                delivery_finish(d, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+        } else if (r < 0) {
+                delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, reason);
         }
+        /* 1: the delivery waits for cert_ready(). */
 }
 
 void ingress_handle(struct ingress *ing, struct http_request *req)
@@ -1236,11 +978,16 @@ int ingress_new(struct ev_loop *loop, const struct config *config, struct spool 
         r = register_metrics(ing);
         if (r < 0)
                 goto fail;
-        r = sns_cert_cache_new(CERT_CACHE_ENTRIES, CERT_CACHE_NEGATIVE, CERT_CACHE_TTL_S,
-                               CERT_NEGATIVE_TTL_S, &ing->certs);
+        r = load_rules(config, &ing->trust, &ing->host_rule, &ing->has_host_rule);
         if (r < 0)
                 goto fail;
-        r = load_rules(config, &ing->trust, &ing->host_rule, &ing->has_host_rule);
+        r = sns_cert_fetch_new(
+                &(struct sns_cert_fetch_options){
+                        .http = http,
+                        .trust = ing->trust,
+                        .host_rule = ing->has_host_rule ? &ing->host_rule : NULL,
+                },
+                &ing->certs);
         if (r < 0)
                 goto fail;
         r = keyword_config_rules(config, &ing->keywords);
@@ -1287,8 +1034,7 @@ int ingress_set_config(struct ingress *ing, const struct config *config)
         ing->host_rule = rule;
         ing->has_host_rule = has_rule;
         ing->config = config;
-        /* Certificates were checked against the old rules. */
-        sns_cert_cache_clear(ing->certs);
+        sns_cert_fetch_set_trust(ing->certs, ing->trust, has_rule ? &ing->host_rule : NULL);
         return 0;
 }
 
@@ -1299,16 +1045,14 @@ struct ingress *ingress_free(struct ingress *ing)
         while (ing->confirms)
                 confirm_free(ing->confirms);
         /* The HTTP client is freed first (see ingress.h), which completes every
-         * fetch; anything left here has no transfer any more. */
-        while (ing->fetches)
-                cert_fetch_free(ing->fetches);
+         * fetch: no waiter is left in the fetcher. */
+        ing->certs = sns_cert_fetch_free(ing->certs);
         /* The workers joined before the deliveries their jobs belong to go. */
         ing->pool = work_pool_free(ing->pool);
         while (ing->deliveries)
                 delivery_free(ing->deliveries);
         for (size_t i = 0; i < CONFIRMS_RECENT; i++)
                 free(ing->confirmed[i]);
-        sns_cert_cache_free(ing->certs);
         keyword_rules_free(ing->keywords);
         X509_STORE_free(ing->trust);
         if (ing->has_host_rule)
