@@ -1,8 +1,9 @@
 /*
  * test_pki.h — a throwaway PKI for the certificate tests, made when a test
  * group starts with OpenSSL's C API: RSA keys, a root CA, another root of the
- * same name, an intermediate, and leaf certificates on demand. Include it
- * after cmocka.h in one test file each.
+ * same name, an intermediate, and leaf certificates on demand; and the real
+ * signing certificate of the deliveries in sns_vectors.h. Include it after
+ * cmocka.h in one test file each.
  */
 #ifndef TWOWAYD_TEST_PKI_H
 #define TWOWAYD_TEST_PKI_H
@@ -18,6 +19,8 @@
 #include <openssl/x509v3.h>
 
 #include "common.h"
+#include "sns_cert.h"
+#include "sns_vectors.h"
 
 /* Times: the generated certificates are valid from T0 - 1 day to T0 + 365 days. */
 #define T0  ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
@@ -147,6 +150,18 @@ _unused_ static int group_teardown(void **state)
         EVP_PKEY_free(leaf_key);
         EVP_PKEY_free(other_key);
         return 0;
+}
+
+/* The real signing certificate of the SNS deliveries (sns_vectors.h). */
+_unused_ static X509 *load_real_cert(void)
+{
+        X509 *cert = NULL;
+        const char *reason = NULL;
+
+        assert_int_equal(
+                sns_cert_load_pem(vec_cert_pem, strlen(vec_cert_pem), &cert, NULL, &reason), 0);
+        assert_non_null(cert);
+        return cert;
 }
 
 #endif
