@@ -5,7 +5,8 @@
  * endpoint rules (partitions.json): a region belongs to the partition whose
  * regionRegex it matches, and a name that matches none is not a region.
  * Topic ARNs are arn:PARTITION:sns:REGION:ACCOUNT:NAME with a region of that
- * partition. Phone numbers are E.164 as AWS End User Messaging writes them:
+ * partition, in a partition whose SNS signing certificates are known. Phone numbers are E.164 as
+ * AWS End User Messaging writes them:
  * "+" then 1-15 digits, the first not 0.
  *
  * Nothing here allocates, logs or does I/O; the partition table is static.
@@ -18,6 +19,9 @@
 struct aws_partition {
         const char *id;         /* "aws", "aws-cn", "aws-us-gov", ... */
         const char *dns_suffix; /* "amazonaws.com", "amazonaws.com.cn", ... */
+        /* The names in SNS's signing certificates of this partition are known
+         * (sns_cert_check_name()): aws, aws-cn and aws-us-gov only. */
+        bool sns_signing_known;
 };
 
 /* The partition region belongs to, or NULL when it matches no partition's
@@ -38,8 +42,10 @@ struct aws_topic_arn {
 };
 
 /* arn:PARTITION:sns:REGION:ACCOUNT:NAME, at most AWS_TOPIC_ARN_MAX bytes,
- * with a region of that partition. -EINVAL for NULL arguments, -EBADMSG
- * otherwise; *ret is written only on success. */
+ * with a region of that partition, and a partition whose SNS signing
+ * certificates are known (sns_signing_known): a topic whose deliveries can be
+ * verified. -EINVAL for NULL arguments, -EBADMSG otherwise; *ret is written
+ * only on success. */
 int aws_topic_arn_parse(const char *arn, struct aws_topic_arn *ret);
 
 /* "+" then 1-15 digits, the first not 0. */

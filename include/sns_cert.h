@@ -33,10 +33,6 @@
 #define SNS_CERT_PEM_CERTS 8 /* at most this many certificates in one PEM */
 #define SNS_CERT_CACHE_MAX 4096
 
-/* SNS signs with certificates of these partitions only (aws, aws-cn,
- * aws-us-gov): the names in them are known (sns_cert_check_name()). */
-bool sns_cert_partition_known(const char *partition);
-
 /* ---- certificates ------------------------------------------------------------------ */
 
 /* Parses the body of the GET of SigningCertURL: one or more PEM certificates

@@ -44,10 +44,6 @@
 
 /* ---- TopicArn --------------------------------------------------------------- */
 
-/* A topic ARN (aws_topic_arn_parse()) of a partition whose SNS signing
- * certificates we know: aws, aws-cn or aws-us-gov. -EBADMSG otherwise. */
-int sns_topic_arn_parse(const char *arn, struct aws_topic_arn *ret);
-
 /* The SNS endpoint host of the topic's region and partition:
  * sns.REGION.amazonaws.com, or sns.REGION.amazonaws.com.cn for aws-cn. Written
  * NUL-terminated to buf; -ENOBUFS when it does not fit, -EBADMSG for a bad

@@ -16,14 +16,15 @@ static const struct {
         struct aws_partition partition;
         const char *prefixes[10];
 } partitions[] = {
-        {{"aws", "amazonaws.com"}, {"us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", NULL}},
-        {{"aws-cn", "amazonaws.com.cn"}, {"cn", NULL}},
-        {{"aws-us-gov", "amazonaws.com"}, {"us-gov", NULL}},
-        {{"aws-iso", "c2s.ic.gov"}, {"us-iso", NULL}},
-        {{"aws-iso-b", "sc2s.sgov.gov"}, {"us-isob", NULL}},
-        {{"aws-iso-e", "cloud.adc-e.uk"}, {"eu-isoe", NULL}},
-        {{"aws-iso-f", "csp.hci.ic.gov"}, {"us-isof", NULL}},
-        {{"aws-eusc", "amazonaws.eu"}, {"eusc-de", NULL}},
+        {{"aws", "amazonaws.com", true},
+         {"us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx", NULL}},
+        {{"aws-cn", "amazonaws.com.cn", true}, {"cn", NULL}},
+        {{"aws-us-gov", "amazonaws.com", true}, {"us-gov", NULL}},
+        {{"aws-iso", "c2s.ic.gov", false}, {"us-iso", NULL}},
+        {{"aws-iso-b", "sc2s.sgov.gov", false}, {"us-isob", NULL}},
+        {{"aws-iso-e", "cloud.adc-e.uk", false}, {"eu-isoe", NULL}},
+        {{"aws-iso-f", "csp.hci.ic.gov", false}, {"us-isof", NULL}},
+        {{"aws-eusc", "amazonaws.eu", false}, {"eusc-de", NULL}},
 };
 
 #define REGION_MAX 63
@@ -128,7 +129,7 @@ int aws_topic_arn_parse(const char *arn, struct aws_topic_arn *ret)
         if (!p || !streq(service, "sns"))
                 return -EBADMSG;
         partition = aws_region_partition(t.region);
-        if (!partition || !streq(partition->id, t.partition))
+        if (!partition || !streq(partition->id, t.partition) || !partition->sns_signing_known)
                 return -EBADMSG;
         if (strlen(t.account) != 12)
                 return -EBADMSG;

@@ -13,7 +13,6 @@
 #include "config_schema.h"
 #include "datetime.h"
 #include "netmask.h"
-#include "sns_verify.h"
 #include "tz.h"
 
 static int check_http_path(const char *v, char *why, size_t size);
@@ -267,7 +266,7 @@ static int check_topic_arn(const char *v, char *why, size_t size)
 {
         struct aws_topic_arn arn;
 
-        if (sns_topic_arn_parse(v, &arn) < 0) {
+        if (aws_topic_arn_parse(v, &arn) < 0) {
                 snprintf(why, size,
                          "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT-ID:TOPIC-NAME)");
                 return -EINVAL;

@@ -42,6 +42,7 @@
 #include <openssl/x509.h>
 
 #include "aws.h"
+#include "aws_names.h"
 #include "cluster.h"
 #include "config.h"
 #include "ddb.h"
@@ -794,7 +795,7 @@ static void delivery_parsed(struct delivery *d)
                 delivery_refuse(d, MHD_HTTP_FORBIDDEN, "topic not allowed");
                 return;
         }
-        if (sns_topic_arn_parse(d->msg->topic_arn, &topic) < 0) {
+        if (aws_topic_arn_parse(d->msg->topic_arn, &topic) < 0) {
                 delivery_refuse(d, MHD_HTTP_BAD_REQUEST, "invalid TopicArn");
                 return;
         }

@@ -17,12 +17,6 @@
 #include "sns_message.h"
 #include "text.h"
 
-bool sns_cert_partition_known(const char *partition)
-{
-        return streq(partition, "aws") || streq(partition, "aws-cn") ||
-               streq(partition, "aws-us-gov");
-}
-
 /* ---- certificates ------------------------------------------------------------------ */
 
 static void biop(BIO **b)
@@ -152,7 +146,7 @@ int sns_cert_check_name(X509 *cert, const char *region, const char **reterr)
         if (!cert || !region)
                 return text_fail(reterr, "invalid argument", -EINVAL);
         partition = aws_region_partition(region);
-        if (!partition || !sns_cert_partition_known(partition->id))
+        if (!partition || !partition->sns_signing_known)
                 return text_fail(reterr, "invalid region", -EINVAL);
 
         suffix = partition->dns_suffix;

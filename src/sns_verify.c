@@ -14,7 +14,6 @@
 #include "aws_names.h"
 #include "common.h"
 #include "sns_message.h"
-#include "sns_cert.h"
 #include "sns_verify.h"
 #include "text.h"
 
@@ -33,20 +32,6 @@ static bool startswith(const char *s, const char *prefix)
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-int sns_topic_arn_parse(const char *arn, struct aws_topic_arn *ret)
-{
-        struct aws_topic_arn t;
-        int r;
-
-        r = aws_topic_arn_parse(arn, &t);
-        if (r < 0)
-                return r;
-        if (!sns_cert_partition_known(t.partition))
-                return -EBADMSG;
-        *ret = t;
-        return 0;
-}
-
 int sns_topic_arn_endpoint_host(const char *topic_arn, char *buf, size_t size)
 {
         struct aws_topic_arn t;
@@ -54,7 +39,7 @@ int sns_topic_arn_endpoint_host(const char *topic_arn, char *buf, size_t size)
 
         if (!buf || size == 0)
                 return -EINVAL;
-        r = sns_topic_arn_parse(topic_arn, &t);
+        r = aws_topic_arn_parse(topic_arn, &t);
         if (r < 0)
                 return r;
         n = snprintf(buf, size, "sns.%s.%s", t.region, aws_region_partition(t.region)->dns_suffix);

@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
@@ -31,7 +32,6 @@
 #include "ctl_policy.h"
 #include "ctl_sns.h"
 #include "ctl_sqs.h"
-#include "sns_verify.h"
 
 static const char usage[] =
         "usage: twowayctl setup --phone-number ID|+E164 --topic-arn ARN --endpoint URL\n"
@@ -618,7 +618,7 @@ int ctl_cmd_setup(struct ctl *ctl, int argc, char **argv)
         if (number && isempty(which))
                 return ctl_cmd_usage_error(usage, "--phone-number is required (an id, ARN or "
                                                   "+E164 number)");
-        if (number && (!s.topic || sns_topic_arn_parse(s.topic, &parsed) < 0))
+        if (number && (!s.topic || aws_topic_arn_parse(s.topic, &parsed) < 0))
                 return ctl_cmd_usage_error(usage, "--topic-arn needs an SNS topic ARN "
                                                   "(arn:aws:sns:REGION:ACCOUNT:NAME)");
         s.protocol = ctl_url_scheme(s.endpoint);

@@ -3,16 +3,16 @@
  */
 #include <stdio.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "ctl_delivery.h"
-#include "sns_verify.h"
 
 int ctl_dlq_name(const char *topic_arn, char buf[CTL_DLQ_NAME_MAX])
 {
         struct aws_topic_arn t;
         int keep = (int)(CTL_DLQ_NAME_MAX - 1 - STRLEN(CTL_DLQ_SUFFIX));
 
-        if (!topic_arn || sns_topic_arn_parse(topic_arn, &t) < 0)
+        if (!topic_arn || aws_topic_arn_parse(topic_arn, &t) < 0)
                 return -EINVAL;
         /* Topic names are [A-Za-z0-9_-] (and ".fifo"), queue names the same. */
         snprintf(buf, CTL_DLQ_NAME_MAX, "%.*s" CTL_DLQ_SUFFIX, keep, t.name);

@@ -6,15 +6,15 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "aws_names.h"
 #include "common.h"
 #include "ctl_policy.h"
-#include "sns_verify.h"
 
 json_t *ctl_policy_statement(const char *topic_arn)
 {
         struct aws_topic_arn arn;
 
-        if (!topic_arn || sns_topic_arn_parse(topic_arn, &arn) < 0)
+        if (!topic_arn || aws_topic_arn_parse(topic_arn, &arn) < 0)
                 return NULL;
         return json_pack("{s:s,s:s,s:{s:s},s:s,s:s,s:{s:{s:s}}}", "Sid", CTL_POLICY_SID, "Effect",
                          "Allow", "Principal", "Service", CTL_POLICY_PRINCIPAL, "Action",

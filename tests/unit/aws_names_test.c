@@ -15,19 +15,20 @@ static void test_regions_and_partitions(void **state)
 {
         static const struct {
                 const char *region, *partition, *dns_suffix;
+                bool sns_signing_known;
         } good[] = {
-                {"us-east-1", "aws", "amazonaws.com"},
-                {"ap-southeast-7", "aws", "amazonaws.com"},
-                {"il-central-1", "aws", "amazonaws.com"},
-                {"mx-central-1", "aws", "amazonaws.com"},
-                {"cn-north-1", "aws-cn", "amazonaws.com.cn"},
-                {"cn-northwest-1", "aws-cn", "amazonaws.com.cn"},
-                {"us-gov-west-1", "aws-us-gov", "amazonaws.com"},
-                {"us-iso-east-1", "aws-iso", "c2s.ic.gov"},
-                {"us-isob-east-1", "aws-iso-b", "sc2s.sgov.gov"},
-                {"eu-isoe-west-1", "aws-iso-e", "cloud.adc-e.uk"},
-                {"us-isof-south-1", "aws-iso-f", "csp.hci.ic.gov"},
-                {"eusc-de-east-1", "aws-eusc", "amazonaws.eu"},
+                {"us-east-1", "aws", "amazonaws.com", true},
+                {"ap-southeast-7", "aws", "amazonaws.com", true},
+                {"il-central-1", "aws", "amazonaws.com", true},
+                {"mx-central-1", "aws", "amazonaws.com", true},
+                {"cn-north-1", "aws-cn", "amazonaws.com.cn", true},
+                {"cn-northwest-1", "aws-cn", "amazonaws.com.cn", true},
+                {"us-gov-west-1", "aws-us-gov", "amazonaws.com", true},
+                {"us-iso-east-1", "aws-iso", "c2s.ic.gov", false},
+                {"us-isob-east-1", "aws-iso-b", "sc2s.sgov.gov", false},
+                {"eu-isoe-west-1", "aws-iso-e", "cloud.adc-e.uk", false},
+                {"us-isof-south-1", "aws-iso-f", "csp.hci.ic.gov", false},
+                {"eusc-de-east-1", "aws-eusc", "amazonaws.eu", false},
         };
         static const char *const bad[] = {
                 NULL,
@@ -52,6 +53,7 @@ static void test_regions_and_partitions(void **state)
                 const struct aws_partition *p = aws_region_partition(good[i].region);
                 if (!p || !streq(p->id, good[i].partition) ||
                     !streq(p->dns_suffix, good[i].dns_suffix) ||
+                    p->sns_signing_known != good[i].sns_signing_known ||
                     !aws_region_is_valid(good[i].region))
                         fail_msg("region \"%s\"", good[i].region);
         }
@@ -67,7 +69,6 @@ static void test_topic_arns(void **state)
                 "arn:aws:sns:us-east-1:123456789012:t.fifo",
                 "arn:aws-cn:sns:cn-north-1:123456789012:A_b-9",
                 "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t",
-                "arn:aws-iso:sns:us-iso-east-1:123456789012:t",
         };
         static const char *const bad[] = {
                 "",
@@ -85,6 +86,11 @@ static void test_topic_arns(void **state)
                 "arn:aws:sns:zz-east-1:123456789012:t",        /* no partition */
                 "arn:aws:sns::123456789012:t",                 /* no region */
                 "urn:aws:sns:us-east-1:123456789012:t",        /* not an ARN */
+                /* Partitions whose SNS signing certificates are not known: their
+                 * deliveries could not be verified. */
+                "arn:aws-iso:sns:us-iso-east-1:123456789012:t",
+                "arn:aws-iso-b:sns:us-isob-east-1:123456789012:t",
+                "arn:aws-eusc:sns:eusc-de-east-1:123456789012:t",
         };
         struct aws_topic_arn t;
         char name[300];
@@ -96,6 +102,12 @@ static void test_topic_arns(void **state)
                 if (aws_topic_arn_parse(bad[i], &t) != -EBADMSG)
                         fail_msg("ARN \"%s\" accepted", bad[i]);
 
+        assert_int_equal(
+                aws_topic_arn_parse("arn:aws:sns:us-east-1:123456789012:twowayd-inbound", &t), 0);
+        assert_string_equal(t.partition, "aws");
+        assert_string_equal(t.region, "us-east-1");
+        assert_string_equal(t.account, "123456789012");
+        assert_string_equal(t.name, "twowayd-inbound");
         assert_int_equal(aws_topic_arn_parse("arn:aws-cn:sns:cn-north-1:123456789012:t.fifo", &t),
                          0);
         assert_string_equal(t.partition, "aws-cn");
