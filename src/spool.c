@@ -1614,35 +1614,53 @@ static int not_changed(struct spool *s, int64_t id)
         return r < 0 ? r : -ESTALE;
 }
 
-int spool_claim(struct spool *s, int64_t id)
+/* Statement which, that binds (id, updated_at), moves one row on: 0 when it
+ * did; when it matched no row, 1 with the row's states as probe() finds them
+ * (or probe's -ENOENT), for the caller to tell why. Unsynced is for the
+ * commits without an fsync of their own (step_write_unsynced()). */
+static int move_row(struct spool *s, int which, int64_t id, bool unsynced, const char *what,
+                    enum spool_state *ret_state, enum spool_reply_state *ret_reply)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_CLAIM];
-        enum spool_state state;
-        enum spool_reply_state reply;
         int r;
 
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write_unsynced(s, st, "claim");
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
+
+                sqlite3_bind_int64(st, 1, id);
+                sqlite3_bind_int64(st, 2, now_ms());
+                r = unsynced ? step_write_unsynced(s, st, what) : step_write(s, st, what);
+        }
         if (r != 0)
                 return r < 0 ? r : 0;
-        r = probe(s, id, &state, &reply);
-        if (r < 0)
+        r = probe(s, id, ret_state, ret_reply);
+        return r < 0 ? r : 1;
+}
+
+/* move_row() where any row it did not move is -ESTALE (or -ENOENT). */
+static int move_row_or_stale(struct spool *s, int which, int64_t id, bool unsynced,
+                             const char *what)
+{
+        enum spool_state state;
+        enum spool_reply_state reply;
+        int r = move_row(s, which, id, unsynced, what, &state, &reply);
+
+        return r <= 0 ? r : -ESTALE;
+}
+
+int spool_claim(struct spool *s, int64_t id)
+{
+        enum spool_state state;
+        enum spool_reply_state reply;
+        int r = move_row(s, ST_CLAIM, id, true, "claim", &state, &reply);
+
+        if (r <= 0)
                 return r;
         return state == SPOOL_STATE_PENDING ? -EBUSY : -ESTALE;
 }
 
 int spool_done(struct spool *s, int64_t id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_DONE];
-        int r;
-
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write(s, st, "done");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return move_row_or_stale(s, ST_DONE, id, false, "done");
 }
 
 int spool_retry(struct spool *s, int64_t id, int64_t next_attempt_at, const char *error)
@@ -1734,36 +1752,22 @@ int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at
 
 int spool_requeue_dead(struct spool *s, int64_t id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REQUEUE];
         enum spool_state state;
         enum spool_reply_state reply;
-        int r;
+        int r = move_row(s, ST_REQUEUE, id, false, "requeue", &state, &reply);
 
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write(s, st, "requeue");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        r = probe(s, id, &state, &reply);
-        if (r < 0)
+        if (r <= 0)
                 return r;
         return state == SPOOL_STATE_DEAD ? -EINVAL : -ESTALE;
 }
 
 int spool_reply_sending(struct spool *s, int64_t id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_REPLY_SENDING];
         enum spool_state state;
         enum spool_reply_state reply;
-        int r;
+        int r = move_row(s, ST_REPLY_SENDING, id, false, "reply_sending", &state, &reply);
 
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write(s, st, "reply_sending");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        r = probe(s, id, &state, &reply);
-        if (r < 0)
+        if (r <= 0)
                 return r;
         return reply != SPOOL_REPLY_NONE ? -EALREADY : -ESTALE;
 }
@@ -1800,17 +1804,9 @@ int spool_reply_sent_done(struct spool *s, int64_t id, const char *message_id)
  * state the statement starts from. */
 static int agent_update(struct spool *s, int64_t id, int which, const char *what)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
-        int r;
-
         /* Without a sync of its own (see spool.h): a burst of agent calls
          * must not become a burst of fsyncs on the loop. */
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now_ms());
-        r = step_write_unsynced(s, st, what);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return move_row_or_stale(s, which, id, true, what);
 }
 
 int spool_agent_calling(struct spool *s, int64_t id)
