@@ -1,6 +1,6 @@
 /*
  * ddb_test.c — the attribute-value builder and reader, and the request
- * bodies of GetItem, PutItem and UpdateItem.
+ * bodies of GetItem, PutItem, UpdateItem and Query, byte for byte.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +20,18 @@ static void assert_json(const json_t *j, const char *expected)
         if (!streq(s, expected))
                 fail_msg("got %s\nwant %s", s, expected);
         free(s);
+}
+
+/* The request bytes as they go on the wire: members in the order written. */
+static void assert_wire(json_t *j, const char *expected)
+{
+        char *s = json_dumps(j, JSON_COMPACT);
+
+        assert_non_null(s);
+        if (!streq(s, expected))
+                fail_msg("got %s\nwant %s", s, expected);
+        free(s);
+        json_decref(j);
 }
 
 static void test_builders(void **state)
@@ -192,13 +204,116 @@ static void test_requests(void **state)
         json_decref(values);
 }
 
+/* Every member each builder writes, in its order on the wire. */
+static void test_request_bytes(void **state)
+{
+        json_t *key = json_object(), *item = json_object(), *names = json_object(),
+               *values = json_object(), *start = json_object();
+
+        assert_int_equal(ddb_item_set(key, "pk", ddb_av_s("a")), 0);
+        assert_int_equal(ddb_item_set(item, "pk", ddb_av_s("a")), 0);
+        assert_int_equal(json_object_set_new(names, "#c", json_string("count")), 0);
+        assert_int_equal(ddb_item_set(values, ":one", ddb_av_n_int(1)), 0);
+        assert_int_equal(ddb_item_set(start, "pk", ddb_av_s("b")), 0);
+
+        assert_wire(ddb_get_item_request(&(struct ddb_get_params){
+                            .table = "t",
+                            .key = key,
+                            .consistent_read = true,
+                            .projection = "#c",
+                            .names = names,
+                    }),
+                    "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"ConsistentRead\":true,"
+                    "\"ProjectionExpression\":\"#c\",\"ExpressionAttributeNames\":{\"#c\":"
+                    "\"count\"}}");
+        assert_wire(ddb_get_item_request(&(struct ddb_get_params){.table = "t", .key = key}),
+                    "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}}}");
+
+        assert_wire(
+                ddb_put_item_request(&(struct ddb_put_params){
+                        .table = "t",
+                        .item = item,
+                        .condition = "attribute_not_exists(pk)",
+                        .names = names,
+                        .values = values,
+                        .return_values = "ALL_OLD",
+                        .return_old_on_condition_failure = true,
+                }),
+                "{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"a\"}},\"ConditionExpression"
+                "\":\"attribute_not_exists(pk)\",\"ExpressionAttributeNames\":{\"#c\":\"count\"},"
+                "\"ExpressionAttributeValues\":{\":one\":{\"N\":\"1\"}},\"ReturnValues\":"
+                "\"ALL_OLD\",\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\"}");
+        assert_wire(ddb_put_item_request(&(struct ddb_put_params){.table = "t", .item = item}),
+                    "{\"TableName\":\"t\",\"Item\":{\"pk\":{\"S\":\"a\"}}}");
+
+        assert_wire(ddb_update_item_request(&(struct ddb_update_params){
+                            .table = "t",
+                            .key = key,
+                            .update = "SET #c = :one",
+                            .condition = "attribute_exists(pk)",
+                            .names = names,
+                            .values = values,
+                            .return_values = "ALL_NEW",
+                            .return_old_on_condition_failure = true,
+                    }),
+                    "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"UpdateExpression\":"
+                    "\"SET #c = :one\",\"ConditionExpression\":\"attribute_exists(pk)\","
+                    "\"ExpressionAttributeNames\":{\"#c\":\"count\"},\"ExpressionAttributeValues"
+                    "\":{\":one\":{\"N\":\"1\"}},\"ReturnValues\":\"ALL_NEW\","
+                    "\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\"}");
+        assert_wire(ddb_update_item_request(&(struct ddb_update_params){
+                            .table = "t", .key = key, .update = "SET #c = :one"}),
+                    "{\"TableName\":\"t\",\"Key\":{\"pk\":{\"S\":\"a\"}},\"UpdateExpression\":"
+                    "\"SET #c = :one\"}");
+
+        assert_wire(ddb_query_request(&(struct ddb_query_params){
+                            .table = "t",
+                            .index = "by-c",
+                            .key_condition = "#c = :one",
+                            .filter = "attribute_exists(pk)",
+                            .names = names,
+                            .values = values,
+                            .consistent_read = true,
+                            .limit = 25,
+                            .start_key = start,
+                    }),
+                    "{\"TableName\":\"t\",\"IndexName\":\"by-c\",\"KeyConditionExpression\":"
+                    "\"#c = :one\",\"FilterExpression\":\"attribute_exists(pk)\","
+                    "\"ExpressionAttributeNames\":{\"#c\":\"count\"},\"ExpressionAttributeValues"
+                    "\":{\":one\":{\"N\":\"1\"}},\"ConsistentRead\":true,\"Limit\":25,"
+                    "\"ExclusiveStartKey\":{\"pk\":{\"S\":\"b\"}}}");
+        assert_wire(ddb_query_request(
+                            &(struct ddb_query_params){.table = "t", .key_condition = "#c = :one"}),
+                    "{\"TableName\":\"t\",\"KeyConditionExpression\":\"#c = :one\"}");
+
+        /* Invalid: a query without its key condition, a start key that is no object. */
+        assert_null(ddb_query_request(&(struct ddb_query_params){.table = "t"}));
+        {
+                json_t *arr = json_array();
+
+                assert_null(ddb_query_request(&(struct ddb_query_params){
+                        .table = "t", .key_condition = "#c = :one", .start_key = arr}));
+                json_decref(arr);
+        }
+
+        /* Borrowed, not consumed. */
+        assert_int_equal(key->refcount, 1);
+        assert_int_equal(names->refcount, 1);
+        assert_int_equal(start->refcount, 1);
+
+        json_decref(key);
+        json_decref(item);
+        json_decref(names);
+        json_decref(values);
+        json_decref(start);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_builders),
-                cmocka_unit_test(test_builder_errors),
-                cmocka_unit_test(test_readers),
-                cmocka_unit_test(test_requests),
+                cmocka_unit_test(test_builders),      cmocka_unit_test(test_builder_errors),
+                cmocka_unit_test(test_readers),       cmocka_unit_test(test_requests),
+                cmocka_unit_test(test_request_bytes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
