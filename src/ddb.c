@@ -221,149 +221,123 @@ int ddb_item_get_bool(const json_t *item, const char *name, bool *ret)
 
 /* --- requests --------------------------------------------------------------------- */
 
-static int set_str(json_t *o, const char *k, const char *v)
+/* One member of a request body: a string, an object (borrowed), true, or a
+ * positive integer, by which of them is set; a member with none is left out. */
+struct member {
+        const char *name;
+        const char *s;
+        const json_t *obj;
+        bool is_true;
+        long long n;
+};
+
+static int set_member(json_t *o, const struct member *m)
 {
-        if (!v)
+        json_t *v;
+
+        if (m->obj && !json_is_object(m->obj))
+                return -EINVAL;
+        if (m->s)
+                v = json_string(m->s);
+        else if (m->obj)
+                v = json_incref((json_t *)(uintptr_t)m->obj); /* the caller's stays intact */
+        else if (m->is_true)
+                v = json_true();
+        else if (m->n > 0)
+                v = json_integer(m->n);
+        else
                 return 0;
-        return json_object_set_new(o, k, json_string(v)) < 0 ? -ENOMEM : 0;
+        return json_object_set_new(o, m->name, v) < 0 ? -ENOMEM : 0;
 }
 
-static int set_obj(json_t *o, const char *k, const json_t *v)
+/* The body from its members, in their order; then the tail's, if any. */
+static json_t *body_of(const struct member *m, size_t n, const struct member *tail, size_t n_tail)
 {
-        if (!v)
-                return 0;
-        if (!json_is_object(v))
-                return -EINVAL;
-        /* json_object_set increments the reference; the caller's stays intact. */
-        return json_object_set(o, k, (json_t *)(uintptr_t)v) < 0 ? -ENOMEM : 0;
+        json_t *o = json_object();
+        int r = o ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r >= 0 && i < n + n_tail; i++)
+                r = set_member(o, i < n ? &m[i] : &tail[i - n]);
+        if (r < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }
 
 json_t *ddb_get_item_request(const struct ddb_get_params *p)
 {
-        json_t *o;
-        int r;
-
         if (!p || isempty(p->table) || !json_is_object(p->key) || json_object_size(p->key) == 0)
                 return NULL;
-        o = json_object();
-        if (!o)
-                return NULL;
-        r = set_str(o, "TableName", p->table);
-        if (r >= 0)
-                r = set_obj(o, "Key", p->key);
-        if (r >= 0 && p->consistent_read)
-                r = json_object_set_new(o, "ConsistentRead", json_true()) < 0 ? -ENOMEM : 0;
-        if (r >= 0)
-                r = set_str(o, "ProjectionExpression", p->projection);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeNames", p->names);
-        if (r < 0) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        const struct member m[] = {
+                {"TableName", .s = p->table},
+                {"Key", .obj = p->key},
+                {"ConsistentRead", .is_true = p->consistent_read},
+                {"ProjectionExpression", .s = p->projection},
+                {"ExpressionAttributeNames", .obj = p->names},
+        };
+        return body_of(m, ARRAY_SIZE(m), NULL, 0);
 }
 
-/* The members PutItem and UpdateItem share: the condition, its names and
- * values, and what to return. */
-static int set_write_options(json_t *o, const char *condition, const json_t *names,
-                             const json_t *values, const char *return_values,
-                             bool return_old_on_condition_failure)
+/* PutItem and UpdateItem: their own members (head), then the ones they share:
+ * the condition, its names and values, and what to return. */
+static json_t *write_body(const struct member *head, size_t n, const char *condition,
+                          const json_t *names, const json_t *values, const char *return_values,
+                          bool return_old_on_condition_failure)
 {
-        int r = set_str(o, "ConditionExpression", condition);
-
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeNames", names);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeValues", values);
-        if (r >= 0)
-                r = set_str(o, "ReturnValues", return_values);
-        if (r >= 0 && return_old_on_condition_failure)
-                r = set_str(o, "ReturnValuesOnConditionCheckFailure", "ALL_OLD");
-        return r;
+        const struct member tail[] = {
+                {"ConditionExpression", .s = condition},
+                {"ExpressionAttributeNames", .obj = names},
+                {"ExpressionAttributeValues", .obj = values},
+                {"ReturnValues", .s = return_values},
+                {"ReturnValuesOnConditionCheckFailure",
+                 .s = return_old_on_condition_failure ? "ALL_OLD" : NULL},
+        };
+        return body_of(head, n, tail, ARRAY_SIZE(tail));
 }
 
 json_t *ddb_put_item_request(const struct ddb_put_params *p)
 {
-        json_t *o;
-        int r;
-
         if (!p || isempty(p->table) || !json_is_object(p->item) || json_object_size(p->item) == 0)
                 return NULL;
-        o = json_object();
-        if (!o)
-                return NULL;
-        r = set_str(o, "TableName", p->table);
-        if (r >= 0)
-                r = set_obj(o, "Item", p->item);
-        if (r >= 0)
-                r = set_write_options(o, p->condition, p->names, p->values, p->return_values,
-                                      p->return_old_on_condition_failure);
-        if (r < 0) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        const struct member head[] = {
+                {"TableName", .s = p->table},
+                {"Item", .obj = p->item},
+        };
+        return write_body(head, ARRAY_SIZE(head), p->condition, p->names, p->values,
+                          p->return_values, p->return_old_on_condition_failure);
 }
 
 json_t *ddb_update_item_request(const struct ddb_update_params *p)
 {
-        json_t *o;
-        int r;
-
         if (!p || isempty(p->table) || isempty(p->update) || !json_is_object(p->key) ||
             json_object_size(p->key) == 0)
                 return NULL;
-        o = json_object();
-        if (!o)
-                return NULL;
-        r = set_str(o, "TableName", p->table);
-        if (r >= 0)
-                r = set_obj(o, "Key", p->key);
-        if (r >= 0)
-                r = set_str(o, "UpdateExpression", p->update);
-        if (r >= 0)
-                r = set_write_options(o, p->condition, p->names, p->values, p->return_values,
-                                      p->return_old_on_condition_failure);
-        if (r < 0) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        const struct member head[] = {
+                {"TableName", .s = p->table},
+                {"Key", .obj = p->key},
+                {"UpdateExpression", .s = p->update},
+        };
+        return write_body(head, ARRAY_SIZE(head), p->condition, p->names, p->values,
+                          p->return_values, p->return_old_on_condition_failure);
 }
 
 json_t *ddb_query_request(const struct ddb_query_params *p)
 {
-        json_t *o;
-        int r;
-
         if (!p || isempty(p->table) || isempty(p->key_condition))
                 return NULL;
-        o = json_object();
-        if (!o)
-                return NULL;
-        r = set_str(o, "TableName", p->table);
-        if (r >= 0)
-                r = set_str(o, "IndexName", p->index);
-        if (r >= 0)
-                r = set_str(o, "KeyConditionExpression", p->key_condition);
-        if (r >= 0)
-                r = set_str(o, "FilterExpression", p->filter);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeNames", p->names);
-        if (r >= 0)
-                r = set_obj(o, "ExpressionAttributeValues", p->values);
-        if (r >= 0 && p->consistent_read)
-                r = json_object_set_new(o, "ConsistentRead", json_true()) < 0 ? -ENOMEM : 0;
-        if (r >= 0 && p->limit > 0)
-                r = json_object_set_new(o, "Limit", json_integer(p->limit)) < 0 ? -ENOMEM : 0;
-        if (r >= 0)
-                r = set_obj(o, "ExclusiveStartKey", p->start_key);
-        if (r < 0) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        const struct member m[] = {
+                {"TableName", .s = p->table},
+                {"IndexName", .s = p->index},
+                {"KeyConditionExpression", .s = p->key_condition},
+                {"FilterExpression", .s = p->filter},
+                {"ExpressionAttributeNames", .obj = p->names},
+                {"ExpressionAttributeValues", .obj = p->values},
+                {"ConsistentRead", .is_true = p->consistent_read},
+                {"Limit", .n = p->limit},
+                {"ExclusiveStartKey", .obj = p->start_key},
+        };
+        return body_of(m, ARRAY_SIZE(m), NULL, 0);
 }
 
 struct ddb_ctx {
