@@ -11,6 +11,9 @@
  * json_object_set_new does), also on failure, and accept NULL (returning
  * -ENOMEM), so calls can be nested without leaks:
  *     ddb_item_set(item, "pk", ddb_av_s(pk));
+ * ddb_item_add() and ddb_item_of() take (name, value) pairs ended by a NULL
+ * name, and likewise steal every value:
+ *     key = ddb_item_of("pk", ddb_av_s(pk), "sk", ddb_av_s(sk), NULL);
  * Readers borrow: returned strings and json_t pointers are valid as long as
  * the attribute value they came from.
  *
@@ -47,6 +50,10 @@ json_t *ddb_av_m(void); /* empty {"M":{}} */
 int ddb_av_l_append(json_t *l, json_t *av);
 int ddb_av_m_set(json_t *m, const char *name, json_t *av);
 int ddb_item_set(json_t *item, const char *name, json_t *av);
+/* Sets each pair in order: 0, or the first pair's failure. */
+int ddb_item_add(json_t *item, const char *name, ...) __attribute__((sentinel));
+/* A new item of the pairs, or NULL. */
+json_t *ddb_item_of(const char *name, ...) __attribute__((sentinel));
 
 /* Readers: NULL / -EINVAL (wrong type) / -ENOENT (missing). */
 const char *ddb_av_get_s(const json_t *av);

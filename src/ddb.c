@@ -2,6 +2,7 @@
  * ddb.c — DynamoDB requests and attribute values.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "aws.h"
@@ -133,6 +134,49 @@ int ddb_item_set(json_t *item, const char *name, json_t *av)
                 return -EINVAL;
         }
         return json_object_set_new(item, name, av) < 0 ? -ENOMEM : 0;
+}
+
+/* Every pair is consumed: after the first failure the rest are only freed. */
+static int item_addv(json_t *item, const char *name, va_list ap)
+{
+        int r = 0;
+
+        for (const char *k = name; k; k = va_arg(ap, const char *)) {
+                json_t *av = va_arg(ap, json_t *);
+
+                if (r < 0)
+                        json_decref(av);
+                else
+                        r = ddb_item_set(item, k, av);
+        }
+        return r;
+}
+
+int ddb_item_add(json_t *item, const char *name, ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, name);
+        r = item_addv(item, name, ap);
+        va_end(ap);
+        return r;
+}
+
+json_t *ddb_item_of(const char *name, ...)
+{
+        json_t *item = json_object();
+        va_list ap;
+        int r;
+
+        va_start(ap, name);
+        r = item_addv(item, name, ap); /* frees the values also when item is NULL */
+        va_end(ap);
+        if (r < 0) {
+                json_decref(item);
+                return NULL;
+        }
+        return item;
 }
 
 /* The value of a one-key attribute value of the given type. */

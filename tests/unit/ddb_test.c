@@ -59,6 +59,29 @@ static void test_builders(void **state)
         json_decref(item);
 }
 
+/* Items of (name, value) pairs: in their order; a failed pair (a NULL value)
+ * fails the whole, and every value is consumed either way (the sanitizer
+ * run finds a leak). */
+static void test_item_of(void **state)
+{
+        json_t *item = ddb_item_of("pk", ddb_av_s("a"), "n", ddb_av_n_int(7), NULL);
+
+        assert_wire(item, "{\"pk\":{\"S\":\"a\"},\"n\":{\"N\":\"7\"}}");
+        assert_null(ddb_item_of("pk", ddb_av_s("a"), "bad", ddb_av_s(NULL), "n", ddb_av_n_int(7),
+                                NULL));
+        assert_null(ddb_item_of("pk", ddb_av_s("a"), "", ddb_av_s("empty name"), NULL));
+
+        item = ddb_item_of("pk", ddb_av_s("a"), NULL);
+        assert_int_equal(ddb_item_add(item, "b", ddb_av_bool(true), "c", ddb_av_null(), NULL), 0);
+        assert_int_equal(ddb_item_add(item, "d", ddb_av_n(NULL), "e", ddb_av_s("x"), NULL),
+                         -ENOMEM);
+        assert_int_equal(ddb_item_add(NULL, "f", ddb_av_s("x"), NULL), -EINVAL);
+        /* What came before the failed pair stays; what came after it is not set. */
+        json_incref(item);
+        assert_wire(item, "{\"pk\":{\"S\":\"a\"},\"b\":{\"BOOL\":true},\"c\":{\"NULL\":true}}");
+        json_decref(item);
+}
+
 static void test_builder_errors(void **state)
 {
         json_t *item = json_object();
@@ -313,7 +336,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_builders),      cmocka_unit_test(test_builder_errors),
                 cmocka_unit_test(test_readers),       cmocka_unit_test(test_requests),
-                cmocka_unit_test(test_request_bytes),
+                cmocka_unit_test(test_request_bytes), cmocka_unit_test(test_item_of),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
