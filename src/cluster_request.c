@@ -70,14 +70,7 @@ int cluster_record_sk(char *buf, size_t size, int64_t received_at, const char *i
 
 static json_t *key_of(const char *pk, const char *sk)
 {
-        json_t *key = json_object();
-
-        if (!key || ddb_item_set(key, "pk", ddb_av_s(pk)) < 0 ||
-            ddb_item_set(key, "sk", ddb_av_s(sk)) < 0) {
-                json_decref(key);
-                return NULL;
-        }
-        return key;
+        return ddb_item_of("pk", ddb_av_s(pk), "sk", ddb_av_s(sk), NULL);
 }
 
 /* The key of an item of sender's partition. */
@@ -146,6 +139,21 @@ static json_t *update(const char *table, json_t *key, const char *expr, const ch
                         .return_old_on_condition_failure = old,
                 });
         json_decref(key);
+        json_decref(names);
+        json_decref(values);
+        return body;
+}
+
+/* A query's request; steals names and values. */
+static json_t *query(struct ddb_query_params q, json_t *names, json_t *values)
+{
+        json_t *body = NULL;
+
+        if (names && values) {
+                q.names = names;
+                q.values = values;
+                body = ddb_query_request(&q);
+        }
         json_decref(names);
         json_decref(values);
         return body;
@@ -240,33 +248,25 @@ json_t *cluster_earlier_open_request(const struct cluster_params *p, const char 
                                      int64_t received_at, const char *inbound_message_id)
 {
         char pk[CLUSTER_SK_MAX], lo[64], hi[CLUSTER_SK_MAX];
-        int64_t from = received_at - (int64_t)p->max_age_s * 1000;
-        json_t *names, *values = json_object(), *body = NULL;
+        int64_t from;
 
-        if (!params_ok(p) || isempty(sender) || !values ||
+        if (!params_ok(p) || isempty(sender) ||
             (size_t)snprintf(pk, sizeof(pk), "sender#%s", sender) >= sizeof(pk) ||
-            cluster_record_sk(hi, sizeof(hi), received_at, inbound_message_id) < 0) {
-                json_decref(values);
+            cluster_record_sk(hi, sizeof(hi), received_at, inbound_message_id) < 0)
                 return NULL;
-        }
+        from = received_at - (int64_t)p->max_age_s * 1000;
         (void)snprintf(lo, sizeof(lo), "msg#%013lld", (long long)(from < 0 ? 0 : from));
-        names = names_of("#pk", "pk", "#sk", "sk", "#state", "state", NULL);
-        if (names && ddb_item_set(values, ":pk", ddb_av_s(pk)) >= 0 &&
-            ddb_item_set(values, ":lo", ddb_av_s(lo)) >= 0 &&
-            ddb_item_set(values, ":hi", ddb_av_s(hi)) >= 0 &&
-            ddb_item_set(values, ":open", ddb_av_s("open")) >= 0)
-                body = ddb_query_request(&(struct ddb_query_params){
+        return query(
+                (struct ddb_query_params){
                         .table = p->table,
                         .key_condition = "#pk = :pk AND #sk BETWEEN :lo AND :hi",
                         .filter = "#state = :open",
-                        .names = names,
-                        .values = values,
                         .consistent_read = true,
                         .limit = CLUSTER_QUERY_LIMIT,
-                });
-        json_decref(names);
-        json_decref(values);
-        return body;
+                },
+                names_of("#pk", "pk", "#sk", "sk", "#state", "state", NULL),
+                ddb_item_of(":pk", ddb_av_s(pk), ":lo", ddb_av_s(lo), ":hi", ddb_av_s(hi), ":open",
+                            ddb_av_s("open"), NULL));
 }
 
 /* With the lease held: the record is ours under fence, unless it is finished
@@ -275,33 +275,23 @@ json_t *cluster_earlier_open_request(const struct cluster_params *p, const char 
 json_t *cluster_claim_request(const struct cluster_params *p, const struct cluster_msg *m,
                               long long fence, int64_t now)
 {
-        json_t *names, *values = json_object();
+        json_t *names, *values;
 
-        if (!params_ok(p) || !msg_ok(m) || !values) {
-                json_decref(values);
+        if (!params_ok(p) || !msg_ok(m))
                 return NULL;
-        }
         names = names_of("#sk", "sk", "#state", "state", "#owner", "owner", "#fence", "owner_fence",
                          "#open_by", "open_by", "#imid", "inbound_message_id", "#snsid",
                          "sns_message_id", "#dest", "destination", "#class", "keyword_class",
                          "#raw", "raw", "#recv", "received_at", "#stored_by", "stored_by",
                          "#stored_at", "stored_at", "#exp", "expires_at", NULL);
-        if (ddb_item_set(values, ":me", ddb_av_s(p->instance)) < 0 ||
-            ddb_item_set(values, ":f", ddb_av_n_int(fence)) < 0 ||
-            ddb_item_set(values, ":open", ddb_av_s("open")) < 0 ||
-            ddb_item_set(values, ":imid", ddb_av_s(m->inbound_message_id)) < 0 ||
-            ddb_item_set(values, ":snsid", ddb_av_s(m->sns_message_id)) < 0 ||
-            ddb_item_set(values, ":dest",
-                         ddb_av_s(isempty(m->destination) ? "-" : m->destination)) < 0 ||
-            ddb_item_set(values, ":class", ddb_av_s(class_names[m->keyword_class])) < 0 ||
-            ddb_item_set(values, ":raw", ddb_av_s(isempty(m->raw) ? "-" : m->raw)) < 0 ||
-            ddb_item_set(values, ":recv", ddb_av_n_int(m->received_at)) < 0 ||
-            ddb_item_set(values, ":now", ddb_av_n_int(now)) < 0 ||
-            ddb_item_set(values, ":exp", ddb_av_n_int(open_expiry(p, m->received_at))) < 0) {
-                json_decref(names);
-                json_decref(values);
-                return NULL;
-        }
+        values = ddb_item_of(":me", ddb_av_s(p->instance), ":f", ddb_av_n_int(fence), ":open",
+                             ddb_av_s("open"), ":imid", ddb_av_s(m->inbound_message_id), ":snsid",
+                             ddb_av_s(m->sns_message_id), ":dest",
+                             ddb_av_s(isempty(m->destination) ? "-" : m->destination), ":class",
+                             ddb_av_s(class_names[m->keyword_class]), ":raw",
+                             ddb_av_s(isempty(m->raw) ? "-" : m->raw), ":recv",
+                             ddb_av_n_int(m->received_at), ":now", ddb_av_n_int(now), ":exp",
+                             ddb_av_n_int(open_expiry(p, m->received_at)), NULL);
         return update(
                 p->table, record_key(m->sender, m->received_at, m->inbound_message_id),
                 "SET #owner = :me, #fence = :f, #open_by = :me, "
@@ -320,73 +310,47 @@ json_t *cluster_marker_request(const struct cluster_params *p, const char *sende
                                int64_t received_at, const char *inbound_message_id, long long fence,
                                int64_t now)
 {
-        json_t *values = json_object();
-
-        if (!params_ok(p) || !values) {
-                json_decref(values);
+        if (!params_ok(p))
                 return NULL;
-        }
-        if (ddb_item_set(values, ":me", ddb_av_s(p->instance)) < 0 ||
-            ddb_item_set(values, ":f", ddb_av_n_int(fence)) < 0 ||
-            ddb_item_set(values, ":sending", ddb_av_s("sending")) < 0 ||
-            ddb_item_set(values, ":now", ddb_av_n_int(now)) < 0) {
-                json_decref(values);
-                return NULL;
-        }
         return update(p->table, record_key(sender, received_at, inbound_message_id),
                       "SET #rs = :sending, #ra = :now",
                       "#owner = :me AND #fence = :f AND attribute_not_exists(#rs)",
                       names_of("#rs", "reply_state", "#ra", "reply_at", "#owner", "owner", "#fence",
                                "owner_fence", NULL),
-                      values, NULL, true);
+                      ddb_item_of(":me", ddb_av_s(p->instance), ":f", ddb_av_n_int(fence),
+                                  ":sending", ddb_av_s("sending"), ":now", ddb_av_n_int(now), NULL),
+                      NULL, true);
 }
 
 json_t *cluster_reply_sent_request(const struct cluster_params *p, const char *sender,
                                    int64_t received_at, const char *inbound_message_id,
                                    const char *message_id)
 {
-        json_t *values = json_object();
-
-        if (!params_ok(p) || !values || isempty(message_id)) {
-                json_decref(values);
+        if (!params_ok(p) || isempty(message_id))
                 return NULL;
-        }
-        if (ddb_item_set(values, ":sent", ddb_av_s("sent")) < 0 ||
-            ddb_item_set(values, ":id", ddb_av_s(message_id)) < 0) {
-                json_decref(values);
-                return NULL;
-        }
         return update(p->table, record_key(sender, received_at, inbound_message_id),
                       "SET #rs = :sent, #rid = :id", "attribute_exists(#sk)",
                       names_of("#rs", "reply_state", "#rid", "reply_message_id", "#sk", "sk", NULL),
-                      values, NULL, false);
+                      ddb_item_of(":sent", ddb_av_s("sent"), ":id", ddb_av_s(message_id), NULL),
+                      NULL, false);
 }
 
 json_t *cluster_finish_request(const struct cluster_params *p, const char *sender,
                                int64_t received_at, const char *inbound_message_id, long long fence,
                                const char *state, const char *outcome, int64_t now)
 {
-        json_t *values = json_object();
-
-        if (!params_ok(p) || !values || isempty(state)) {
-                json_decref(values);
+        if (!params_ok(p) || isempty(state))
                 return NULL;
-        }
-        if (ddb_item_set(values, ":me", ddb_av_s(p->instance)) < 0 ||
-            ddb_item_set(values, ":f", ddb_av_n_int(fence)) < 0 ||
-            ddb_item_set(values, ":s", ddb_av_s(state)) < 0 ||
-            ddb_item_set(values, ":o", ddb_av_s(isempty(outcome) ? state : outcome)) < 0 ||
-            ddb_item_set(values, ":ttl", ddb_av_n_int(finished_expiry(p, now))) < 0) {
-                json_decref(values);
-                return NULL;
-        }
-        return update(p->table, record_key(sender, received_at, inbound_message_id),
-                      "SET #state = :s, #outcome = :o, #exp = :ttl REMOVE #open_by",
-                      "#owner = :me AND #fence = :f",
-                      names_of("#state", "state", "#outcome", "outcome", "#exp", "expires_at",
-                               "#open_by", "open_by", "#owner", "owner", "#fence", "owner_fence",
-                               NULL),
-                      values, NULL, false);
+        return update(
+                p->table, record_key(sender, received_at, inbound_message_id),
+                "SET #state = :s, #outcome = :o, #exp = :ttl REMOVE #open_by",
+                "#owner = :me AND #fence = :f",
+                names_of("#state", "state", "#outcome", "outcome", "#exp", "expires_at", "#open_by",
+                         "open_by", "#owner", "owner", "#fence", "owner_fence", NULL),
+                ddb_item_of(":me", ddb_av_s(p->instance), ":f", ddb_av_n_int(fence), ":s",
+                            ddb_av_s(state), ":o", ddb_av_s(isempty(outcome) ? state : outcome),
+                            ":ttl", ddb_av_n_int(finished_expiry(p, now)), NULL),
+                NULL, false);
 }
 
 /* --- sender leases -------------------------------------------------------------------- */
@@ -394,16 +358,10 @@ json_t *cluster_finish_request(const struct cluster_params *p, const char *sende
 static json_t *lease_values(const struct cluster_params *p, int64_t now)
 {
         int64_t until = now + (int64_t)p->lease_seconds * 1000;
-        json_t *values = json_object();
 
-        if (!values || ddb_item_set(values, ":me", ddb_av_s(p->instance)) < 0 ||
-            ddb_item_set(values, ":now", ddb_av_n_int(now)) < 0 ||
-            ddb_item_set(values, ":until", ddb_av_n_int(until)) < 0 ||
-            ddb_item_set(values, ":exp", ddb_av_n_int(finished_expiry(p, until))) < 0) {
-                json_decref(values);
-                return NULL;
-        }
-        return values;
+        return ddb_item_of(":me", ddb_av_s(p->instance), ":now", ddb_av_n_int(now), ":until",
+                           ddb_av_n_int(until), ":exp", ddb_av_n_int(finished_expiry(p, until)),
+                           NULL);
 }
 
 /* Keep it: this instance holds it and it has not run out. The fence stays. */
@@ -427,8 +385,8 @@ json_t *cluster_lease_take_request(const struct cluster_params *p, const char *s
         if (!params_ok(p))
                 return NULL;
         values = lease_values(p, now);
-        if (values && (ddb_item_set(values, ":zero", ddb_av_n_int(0)) < 0 ||
-                       ddb_item_set(values, ":one", ddb_av_n_int(1)) < 0)) {
+        if (values &&
+            ddb_item_add(values, ":zero", ddb_av_n_int(0), ":one", ddb_av_n_int(1), NULL) < 0) {
                 json_decref(values);
                 values = NULL;
         }
@@ -443,16 +401,12 @@ json_t *cluster_lease_take_request(const struct cluster_params *p, const char *s
 json_t *cluster_lease_release_request(const struct cluster_params *p, const char *sender,
                                       enum cluster_lane lane, long long fence)
 {
-        json_t *values = json_object();
-
-        if (!params_ok(p) || !values || ddb_item_set(values, ":me", ddb_av_s(p->instance)) < 0 ||
-            ddb_item_set(values, ":f", ddb_av_n_int(fence)) < 0 ||
-            ddb_item_set(values, ":zero", ddb_av_n_int(0)) < 0) {
-                json_decref(values);
+        if (!params_ok(p))
                 return NULL;
-        }
         return update(p->table, lease_key(sender, lane), "SET #u = :zero", "#h = :me AND #f = :f",
-                      names_of("#h", "holder", "#u", "lease_until", "#f", "fence", NULL), values,
+                      names_of("#h", "holder", "#u", "lease_until", "#f", "fence", NULL),
+                      ddb_item_of(":me", ddb_av_s(p->instance), ":f", ddb_av_n_int(fence), ":zero",
+                                  ddb_av_n_int(0), NULL),
                       NULL, false);
 }
 
@@ -468,11 +422,10 @@ json_t *cluster_heartbeat_request(const struct cluster_params *p, const char *ve
             (size_t)snprintf(sk, sizeof(sk), "instance#%s", p->instance) >= sizeof(sk))
                 return NULL;
         item = key_of("cluster", sk);
-        if (item && ddb_item_set(item, "instance", ddb_av_s(p->instance)) >= 0 &&
-            ddb_item_set(item, "heartbeat_at", ddb_av_n_int(now)) >= 0 &&
-            ddb_item_set(item, "started_at", ddb_av_n_int(started_at)) >= 0 &&
-            ddb_item_set(item, "version", ddb_av_s(version ? version : "")) >= 0 &&
-            ddb_item_set(item, "expires_at", ddb_av_n_int(finished_expiry(p, now))) >= 0)
+        if (item && ddb_item_add(item, "instance", ddb_av_s(p->instance), "heartbeat_at",
+                                 ddb_av_n_int(now), "started_at", ddb_av_n_int(started_at),
+                                 "version", ddb_av_s(version ? version : ""), "expires_at",
+                                 ddb_av_n_int(finished_expiry(p, now)), NULL) >= 0)
                 body = ddb_put_item_request(&(struct ddb_put_params){
                         .table = p->table,
                         .item = item,
@@ -483,65 +436,48 @@ json_t *cluster_heartbeat_request(const struct cluster_params *p, const char *ve
 
 json_t *cluster_instances_request(const struct cluster_params *p)
 {
-        json_t *names = names_of("#pk", "pk", "#sk", "sk", NULL), *values = json_object();
-        json_t *body = NULL;
-
-        if (params_ok(p) && names && values &&
-            ddb_item_set(values, ":pk", ddb_av_s("cluster")) >= 0 &&
-            ddb_item_set(values, ":prefix", ddb_av_s("instance#")) >= 0)
-                body = ddb_query_request(&(struct ddb_query_params){
+        if (!params_ok(p))
+                return NULL;
+        return query(
+                (struct ddb_query_params){
                         .table = p->table,
                         .key_condition = "#pk = :pk AND begins_with(#sk, :prefix)",
-                        .names = names,
-                        .values = values,
                         .consistent_read = true,
                         .limit = CLUSTER_QUERY_LIMIT,
-                });
-        json_decref(names);
-        json_decref(values);
-        return body;
+                },
+                names_of("#pk", "pk", "#sk", "sk", NULL),
+                ddb_item_of(":pk", ddb_av_s("cluster"), ":prefix", ddb_av_s("instance#"), NULL));
 }
 
 json_t *cluster_open_by_request(const struct cluster_params *p, const char *instance,
                                 const json_t *start_key)
 {
-        json_t *names = names_of("#ob", "open_by", NULL), *values = json_object();
-        json_t *body = NULL;
-
-        if (params_ok(p) && !isempty(instance) && names && values &&
-            ddb_item_set(values, ":who", ddb_av_s(instance)) >= 0)
-                body = ddb_query_request(&(struct ddb_query_params){
+        if (!params_ok(p) || isempty(instance))
+                return NULL;
+        return query(
+                (struct ddb_query_params){
                         .table = p->table,
                         .index = "open-by",
                         .key_condition = "#ob = :who",
-                        .names = names,
-                        .values = values,
                         .limit = CLUSTER_QUERY_LIMIT,
                         .start_key = start_key,
-                });
-        json_decref(names);
-        json_decref(values);
-        return body;
+                },
+                names_of("#ob", "open_by", NULL), ddb_item_of(":who", ddb_av_s(instance), NULL));
 }
 
 /* Move an open record of a dead instance to this one: the winner imports it. */
 json_t *cluster_adopt_request(const struct cluster_params *p, const json_t *item,
                               const char *dead_instance)
 {
-        json_t *values = json_object(), *key = json_object();
         const char *pk = ddb_item_get_s(item, "pk"), *sk = ddb_item_get_s(item, "sk");
 
-        if (!params_ok(p) || !values || !key || !pk || !sk || isempty(dead_instance) ||
-            ddb_item_set(key, "pk", ddb_av_s(pk)) < 0 ||
-            ddb_item_set(key, "sk", ddb_av_s(sk)) < 0 ||
-            ddb_item_set(values, ":me", ddb_av_s(p->instance)) < 0 ||
-            ddb_item_set(values, ":dead", ddb_av_s(dead_instance)) < 0) {
-                json_decref(values);
-                json_decref(key);
+        if (!params_ok(p) || !pk || !sk || isempty(dead_instance))
                 return NULL;
-        }
-        return update(p->table, key, "SET #ob = :me", "#ob = :dead",
-                      names_of("#ob", "open_by", NULL), values, NULL, false);
+        return update(
+                p->table, key_of(pk, sk), "SET #ob = :me", "#ob = :dead",
+                names_of("#ob", "open_by", NULL),
+                ddb_item_of(":me", ddb_av_s(p->instance), ":dead", ddb_av_s(dead_instance), NULL),
+                NULL, false);
 }
 
 /* --- records read back ------------------------------------------------------------------- */
