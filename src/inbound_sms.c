@@ -9,6 +9,7 @@
 #include "aws_names.h"
 #include "common.h"
 #include "inbound_sms.h"
+#include "json_strict.h"
 #include "text.h"
 #include "utf8.h"
 
@@ -80,7 +81,6 @@ struct inbound_sms *inbound_sms_free(struct inbound_sms *sms)
 int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, const char **reterr)
 {
         _cleanup_inbound_sms_ struct inbound_sms *sms = NULL;
-        json_error_t jerr;
         json_t *root;
         const char *s;
         size_t n;
@@ -94,22 +94,10 @@ int inbound_sms_parse(const void *json, size_t len, struct inbound_sms **ret, co
         sms = calloc(1, sizeof(*sms));
         if (!sms)
                 return text_fail(reterr, "out of memory", -ENOMEM);
-        root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root) {
-                switch (json_error_code(&jerr)) {
-                case json_error_out_of_memory:
-                        return text_fail(reterr, "out of memory", -ENOMEM);
-                case json_error_duplicate_key:
-                        return text_fail(reterr, "duplicate key", -EBADMSG);
-                case json_error_invalid_utf8:
-                        return text_fail(reterr, "invalid UTF-8", -EBADMSG);
-                default:
-                        return text_fail(reterr, "invalid JSON", -EBADMSG);
-                }
-        }
+        r = json_strict_object(json, len, &root, reterr);
+        if (r < 0)
+                return r;
         sms->priv_root = root;
-        if (!json_is_object(root))
-                return text_fail(reterr, "not a JSON object", -EBADMSG);
 
         r = get_string(root, &r_origination, true, &s, &n, reterr);
         if (r < 0)

@@ -11,6 +11,7 @@
 #include "base64.h"
 #include "common.h"
 #include "datetime.h"
+#include "json_strict.h"
 #include "sns_message.h"
 #include "text.h"
 
@@ -133,7 +134,6 @@ struct sns_message *sns_message_free(struct sns_message *m)
 int sns_message_parse(const void *body, size_t len, struct sns_message **ret, const char **reterr)
 {
         _cleanup_sns_message_ struct sns_message *m = NULL;
-        json_error_t jerr;
         json_t *root;
         bool confirmation;
         int64_t timestamp;
@@ -150,25 +150,10 @@ int sns_message_parse(const void *body, size_t len, struct sns_message **ret, co
         if (!m)
                 return text_fail(reterr, "out of memory", -ENOMEM);
 
-        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root) {
-                switch (json_error_code(&jerr)) {
-                case json_error_out_of_memory:
-                        return text_fail(reterr, "out of memory", -ENOMEM);
-                case json_error_duplicate_key:
-                        return text_fail(reterr, "duplicate key", -EBADMSG);
-                case json_error_null_character:
-                case json_error_null_byte_in_key:
-                        return text_fail(reterr, "NUL character in JSON", -EBADMSG);
-                case json_error_invalid_utf8:
-                        return text_fail(reterr, "invalid UTF-8", -EBADMSG);
-                default:
-                        return text_fail(reterr, "invalid JSON", -EBADMSG);
-                }
-        }
+        r = json_strict_object(body, len, &root, reterr);
+        if (r < 0)
+                return r;
         m->priv_root = root;
-        if (!json_is_object(root))
-                return text_fail(reterr, "not a JSON object", -EBADMSG);
 
         r = get_field(root, F_TYPE, true, false, &m->type_str, NULL, reterr);
         if (r < 0)

@@ -315,7 +315,7 @@ static void test_invalid_json(void **state)
                 {"{\"messageBody\":\"\xff\"}", "invalid UTF-8"},
                 {"{\"messageBody\":\"\xed\xa0\x80\"}", "invalid UTF-8"}, /* encoded surrogate */
                 {"{\"messageBody\":\"\\ud83d\"}", "invalid JSON"},       /* lone surrogate */
-                {"{\"messageBody\":\"a\\u0000b\"}", "invalid JSON"},
+                {"{\"messageBody\":\"a\\u0000b\"}", "NUL character in JSON"},
                 {"{} {}", "invalid JSON"},
         };
 
