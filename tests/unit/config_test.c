@@ -1301,7 +1301,7 @@ static void test_diag_appends(void **state)
 
 static void test_restart_only_changes(void **state)
 {
-        struct loaded a, b, c, d, e;
+        struct loaded a, b, c, d, e, f;
         char buf[64];
 
         (void)state;
@@ -1354,11 +1354,24 @@ static void test_restart_only_changes(void **state)
         assert_int_equal(b.config->log_level, LOG_DEBUG);
         assert_int_equal(config_keep_restart_only(NULL, a.config), -EINVAL);
 
+        /* numbers and sizes too: compared, and carried over */
+        load_text(REQUIRED "[http]\nlisten = 127.0.0.1:8080\nmax_connections = 64\n"
+                           "[spool]\ndir = /var/lib/twowayd\nmin_free = 1m\n",
+                  &f);
+        expect_ok(&f);
+        assert_int_equal(config_restart_only_changes(a.config, f.config, buf, sizeof(buf)), 2);
+        assert_string_equal(buf, "http.max_connections,spool.min_free");
+        assert_int_equal(config_keep_restart_only(f.config, a.config), 0);
+        assert_int_equal(f.config->http_max_connections, 512);
+        assert_int_equal(f.config->spool_min_free, 16 * 1024 * 1024);
+        assert_int_equal(config_restart_only_changes(a.config, f.config, NULL, 0), 0);
+
         loaded_done(&a);
         loaded_done(&b);
         loaded_done(&c);
         loaded_done(&d);
         loaded_done(&e);
+        loaded_done(&f);
 }
 
 int main(void)
