@@ -296,15 +296,49 @@ static int check_path(const struct config_item *it, const char *v, char *why, si
         return 0;
 }
 
-/* Free the value an item owns inside c and zero the field. */
-static void item_clear(const struct config_item *it, struct config *c)
+/* How a value of each type is kept in struct config, said once for clearing,
+ * comparing and copying it. */
+enum storage {
+        STORAGE_STRING, /* an owned string; a host:port has its port at offset2 */
+        STORAGE_LIST,   /* an owned NULL-terminated list, its length at offset2 */
+        STORAGE_SCALAR, /* a plain value of *ret_size bytes */
+};
+
+static enum storage storage_of(enum config_type type, size_t *ret_size)
 {
-        switch (it->type) {
+        *ret_size = 0;
+        switch (type) {
         case CONFIG_STRING:
         case CONFIG_PATH:
         case CONFIG_REGEX:
         case CONFIG_MSGTYPE:
-        case CONFIG_HOSTPORT: {
+        case CONFIG_HOSTPORT:
+                return STORAGE_STRING;
+        case CONFIG_LIST:
+                return STORAGE_LIST;
+        case CONFIG_BOOL:
+                *ret_size = sizeof(bool);
+                break;
+        case CONFIG_UINT:
+                *ret_size = sizeof(unsigned);
+                break;
+        case CONFIG_SIZE:
+                *ret_size = sizeof(size_t);
+                break;
+        case CONFIG_LEVEL:
+                *ret_size = sizeof(int);
+                break;
+        }
+        return STORAGE_SCALAR;
+}
+
+/* Free the value an item owns inside c and zero the field. */
+static void item_clear(const struct config_item *it, struct config *c)
+{
+        size_t size;
+
+        switch (storage_of(it->type, &size)) {
+        case STORAGE_STRING: {
                 char **s = FIELD(c, it->offset, char *);
 
                 free(*s);
@@ -313,15 +347,12 @@ static void item_clear(const struct config_item *it, struct config *c)
                         *FIELD(c, it->offset2, uint16_t) = 0;
                 break;
         }
-        case CONFIG_LIST:
+        case STORAGE_LIST:
                 strv_free(*FIELD(c, it->offset, char **));
                 *FIELD(c, it->offset, char **) = NULL;
                 *FIELD(c, it->offset2, size_t) = 0;
                 break;
-        case CONFIG_BOOL:
-        case CONFIG_UINT:
-        case CONFIG_SIZE:
-        case CONFIG_LEVEL:
+        case STORAGE_SCALAR:
                 break;
         }
 }
@@ -476,24 +507,16 @@ static int item_parse(struct load_ctx *ctx, const struct config_item *it, const 
 
 static bool item_equal(const struct config_item *it, const struct config *a, const struct config *b)
 {
-        switch (it->type) {
-        case CONFIG_STRING:
-        case CONFIG_PATH:
-        case CONFIG_REGEX:
-        case CONFIG_MSGTYPE:
-                return streq_ptr(*CFIELD(a, it->offset, char *), *CFIELD(b, it->offset, char *));
-        case CONFIG_HOSTPORT:
+        size_t size;
+
+        switch (storage_of(it->type, &size)) {
+        case STORAGE_STRING:
                 return streq_ptr(*CFIELD(a, it->offset, char *), *CFIELD(b, it->offset, char *)) &&
-                       *CFIELD(a, it->offset2, uint16_t) == *CFIELD(b, it->offset2, uint16_t);
-        case CONFIG_BOOL:
-                return *CFIELD(a, it->offset, bool) == *CFIELD(b, it->offset, bool);
-        case CONFIG_UINT:
-                return *CFIELD(a, it->offset, unsigned) == *CFIELD(b, it->offset, unsigned);
-        case CONFIG_SIZE:
-                return *CFIELD(a, it->offset, size_t) == *CFIELD(b, it->offset, size_t);
-        case CONFIG_LEVEL:
-                return *CFIELD(a, it->offset, int) == *CFIELD(b, it->offset, int);
-        case CONFIG_LIST: {
+                       (it->type != CONFIG_HOSTPORT ||
+                        *CFIELD(a, it->offset2, uint16_t) == *CFIELD(b, it->offset2, uint16_t));
+        case STORAGE_SCALAR:
+                return memcmp(CFIELD(a, it->offset, char), CFIELD(b, it->offset, char), size) == 0;
+        case STORAGE_LIST: {
                 char *const *la = *CFIELD(a, it->offset, char **);
                 char *const *lb = *CFIELD(b, it->offset, char **);
                 size_t n = *CFIELD(a, it->offset2, size_t);
@@ -512,12 +535,10 @@ static bool item_equal(const struct config_item *it, const struct config *a, con
 /* Copy the value of one item from src into dst (replacing dst's). */
 static int item_copy(const struct config_item *it, struct config *dst, const struct config *src)
 {
-        switch (it->type) {
-        case CONFIG_STRING:
-        case CONFIG_PATH:
-        case CONFIG_REGEX:
-        case CONFIG_MSGTYPE:
-        case CONFIG_HOSTPORT: {
+        size_t size;
+
+        switch (storage_of(it->type, &size)) {
+        case STORAGE_STRING: {
                 const char *s = *CFIELD(src, it->offset, char *);
                 char *d = NULL;
 
@@ -532,7 +553,7 @@ static int item_copy(const struct config_item *it, struct config *dst, const str
                         *FIELD(dst, it->offset2, uint16_t) = *CFIELD(src, it->offset2, uint16_t);
                 return 0;
         }
-        case CONFIG_LIST: {
+        case STORAGE_LIST: {
                 char *const *s = *CFIELD(src, it->offset, char **);
                 size_t n = *CFIELD(src, it->offset2, size_t);
                 char **d = NULL;
@@ -554,17 +575,8 @@ static int item_copy(const struct config_item *it, struct config *dst, const str
                 *FIELD(dst, it->offset2, size_t) = n;
                 return 0;
         }
-        case CONFIG_BOOL:
-                *FIELD(dst, it->offset, bool) = *CFIELD(src, it->offset, bool);
-                return 0;
-        case CONFIG_UINT:
-                *FIELD(dst, it->offset, unsigned) = *CFIELD(src, it->offset, unsigned);
-                return 0;
-        case CONFIG_SIZE:
-                *FIELD(dst, it->offset, size_t) = *CFIELD(src, it->offset, size_t);
-                return 0;
-        case CONFIG_LEVEL:
-                *FIELD(dst, it->offset, int) = *CFIELD(src, it->offset, int);
+        case STORAGE_SCALAR:
+                memcpy(FIELD(dst, it->offset, char), CFIELD(src, it->offset, char), size);
                 return 0;
         }
         return -EINVAL;
