@@ -30,6 +30,15 @@ static json_t *base(void)
         return o;
 }
 
+/* The documented example with field set to the string value. */
+static json_t *with_field(const char *field, const char *value)
+{
+        json_t *o = base();
+
+        assert_int_equal(json_object_set_new(o, field, json_string(value)), 0);
+        return o;
+}
+
 /* Parses o (consumed). */
 static int parse_json(json_t *o, struct inbound_sms **ret, const char **ret_reason)
 {
@@ -114,9 +123,7 @@ static void test_body_forms(void **state)
         for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
                 struct inbound_sms *sms = NULL;
                 const char *reason;
-                json_t *o = base();
-
-                json_object_set_new(o, "messageBody", json_string(bodies[i]));
+                json_t *o = with_field("messageBody", bodies[i]);
                 assert_int_equal(parse_json(o, &sms, &reason), 0);
                 assert_string_equal(sms->message_body, bodies[i]);
                 assert_int_equal(sms->message_body_len, strlen(bodies[i]));
@@ -134,15 +141,13 @@ static void test_body_limits(void **state)
 
         memset(ascii, 'a', sizeof(ascii) - 1);
         ascii[INBOUND_SMS_BODY_MAX] = '\0';
-        o = base();
-        json_object_set_new(o, "messageBody", json_string(ascii));
+        o = with_field("messageBody", ascii);
         assert_int_equal(parse_json(o, &sms, &reason), 0);
         sms = inbound_sms_free(sms);
 
         ascii[INBOUND_SMS_BODY_MAX] = 'a';
         ascii[INBOUND_SMS_BODY_MAX + 1] = '\0';
-        o = base();
-        json_object_set_new(o, "messageBody", json_string(ascii));
+        o = with_field("messageBody", ascii);
         expect_refused(o, -EMSGSIZE, "messageBody too long");
 
         /* 1600 four-byte characters (6400 bytes) fit; one more does not. */
@@ -150,15 +155,13 @@ static void test_body_limits(void **state)
         for (size_t i = 0; i < INBOUND_SMS_BODY_MAX; i++)
                 memcpy(wide + 4 * i, "\xf0\x9f\x98\x80", 4);
         wide[4 * INBOUND_SMS_BODY_MAX] = '\0';
-        o = base();
-        json_object_set_new(o, "messageBody", json_string(wide));
+        o = with_field("messageBody", wide);
         assert_int_equal(parse_json(o, &sms, &reason), 0);
         assert_int_equal(sms->message_body_len, 4 * INBOUND_SMS_BODY_MAX);
         sms = inbound_sms_free(sms);
 
         memcpy(wide + 4 * INBOUND_SMS_BODY_MAX, "\xc3\xa9", 3);
-        o = base();
-        json_object_set_new(o, "messageBody", json_string(wide));
+        o = with_field("messageBody", wide);
         expect_refused(o, -EMSGSIZE, "messageBody too long");
 }
 
@@ -202,17 +205,14 @@ static void test_phone_numbers(void **state)
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 struct inbound_sms *sms = NULL;
                 const char *reason;
-                json_t *o = base();
-
-                json_object_set_new(o, "originationNumber", json_string(cases[i].s));
+                json_t *o = with_field("originationNumber", cases[i].s);
                 if (cases[i].e164) {
                         assert_int_equal(parse_json(o, &sms, &reason), 0);
                         sms = inbound_sms_free(sms);
                 } else
                         expect_refused(o, -EBADMSG, "originationNumber is not E.164");
 
-                o = base();
-                json_object_set_new(o, "destinationNumber", json_string(cases[i].s));
+                o = with_field("destinationNumber", cases[i].s);
                 if (cases[i].e164 || cases[i].short_code) {
                         assert_int_equal(parse_json(o, &sms, &reason), 0);
                         assert_int_equal(sms->destination_is_short_code, cases[i].short_code);
@@ -255,50 +255,41 @@ static void test_missing_and_wrong_types(void **state)
         }
 }
 
+/* The ids and the keyword: empty (where required), at most so many bytes,
+ * no control characters. */
 static void test_ids(void **state)
 {
+        static const struct {
+                const char *field;
+                size_t max;
+                const char *too_long, *control, *control_reason;
+        } cases[] = {
+                {"inboundMessageId", INBOUND_SMS_ID_MAX, "inboundMessageId too long", "abc\ndef",
+                 "control character in inboundMessageId"},
+                {"messageKeyword", INBOUND_SMS_KEYWORD_MAX, "messageKeyword too long", "JO\rIN",
+                 "control character in messageKeyword"},
+                {"previousPublishedMessageId", INBOUND_SMS_PREV_ID_MAX,
+                 "previousPublishedMessageId too long", "a\x01",
+                 "control character in previousPublishedMessageId"},
+        };
         char id[INBOUND_SMS_PREV_ID_MAX + 2];
-        struct inbound_sms *sms = NULL;
-        const char *reason;
-        json_t *o;
 
-        o = base();
-        json_object_set_new(o, "inboundMessageId", json_string(""));
-        expect_refused(o, -EBADMSG, "empty inboundMessageId");
+        expect_refused(with_field("inboundMessageId", ""), -EBADMSG, "empty inboundMessageId");
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                struct inbound_sms *sms = NULL;
+                const char *reason;
 
-        memset(id, 'x', sizeof(id));
-        id[INBOUND_SMS_ID_MAX] = '\0';
-        o = base();
-        json_object_set_new(o, "inboundMessageId", json_string(id));
-        assert_int_equal(parse_json(o, &sms, &reason), 0);
-        sms = inbound_sms_free(sms);
-        id[INBOUND_SMS_ID_MAX] = 'x';
-        id[INBOUND_SMS_ID_MAX + 1] = '\0';
-        o = base();
-        json_object_set_new(o, "inboundMessageId", json_string(id));
-        expect_refused(o, -EMSGSIZE, "inboundMessageId too long");
-
-        o = base();
-        json_object_set_new(o, "inboundMessageId", json_string("abc\ndef"));
-        expect_refused(o, -EBADMSG, "control character in inboundMessageId");
-
-        memset(id, 'x', sizeof(id));
-        id[INBOUND_SMS_KEYWORD_MAX + 1] = '\0';
-        o = base();
-        json_object_set_new(o, "messageKeyword", json_string(id));
-        expect_refused(o, -EMSGSIZE, "messageKeyword too long");
-        o = base();
-        json_object_set_new(o, "messageKeyword", json_string("JO\rIN"));
-        expect_refused(o, -EBADMSG, "control character in messageKeyword");
-
-        memset(id, 'x', sizeof(id));
-        id[INBOUND_SMS_PREV_ID_MAX + 1] = '\0';
-        o = base();
-        json_object_set_new(o, "previousPublishedMessageId", json_string(id));
-        expect_refused(o, -EMSGSIZE, "previousPublishedMessageId too long");
-        o = base();
-        json_object_set_new(o, "previousPublishedMessageId", json_string("a\x01"));
-        expect_refused(o, -EBADMSG, "control character in previousPublishedMessageId");
+                assert_true(cases[i].max + 1 < sizeof(id));
+                memset(id, 'x', cases[i].max);
+                id[cases[i].max] = '\0';
+                assert_int_equal(parse_json(with_field(cases[i].field, id), &sms, &reason), 0);
+                sms = inbound_sms_free(sms);
+                id[cases[i].max] = 'x';
+                id[cases[i].max + 1] = '\0';
+                expect_refused(with_field(cases[i].field, id), -EMSGSIZE, cases[i].too_long);
+                expect_refused(with_field(cases[i].field, cases[i].control), -EBADMSG,
+                               cases[i].control_reason);
+        }
 }
 
 static void test_invalid_json(void **state)
