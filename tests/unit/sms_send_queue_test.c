@@ -105,25 +105,31 @@ static int teardown(void **state)
         return 0;
 }
 
-static void add(struct fixture *f, struct item *it, const char *identity, const char *body,
-                enum sms_send_class cls, unsigned parts, const struct sms_send_ops *ops)
+/* Queue item it: what sms_send_queue_add() returns, its entry in *ret. */
+static int try_add(struct fixture *f, struct item *it, const char *identity, const char *body,
+                   enum sms_send_class cls, unsigned parts, const struct sms_send_ops *ops,
+                   struct sms_send_entry **ret)
 {
         *it = (struct item){.f = f};
         (void)snprintf(it->body, sizeof(it->body), "%s", body);
-        assert_int_equal(
-                sms_send_queue_add(f->q,
-                                   &(struct sms_send_request){
-                                           .send_class = cls,
-                                           .parts = parts,
-                                           .params =
-                                                   {
-                                                           .destination = "+14255550100",
-                                                           .origination_identity = identity,
-                                                           .body = it->body,
-                                                   },
-                                   },
-                                   ops, it, NULL),
-                0);
+        return sms_send_queue_add(f->q,
+                                  &(struct sms_send_request){
+                                          .send_class = cls,
+                                          .parts = parts,
+                                          .params =
+                                                  {
+                                                          .destination = "+14255550100",
+                                                          .origination_identity = identity,
+                                                          .body = it->body,
+                                                  },
+                                  },
+                                  ops, it, ret);
+}
+
+static void add(struct fixture *f, struct item *it, const char *identity, const char *body,
+                enum sms_send_class cls, unsigned parts, const struct sms_send_ops *ops)
+{
+        assert_int_equal(try_add(f, it, identity, body, cls, parts, ops, NULL), 0);
 }
 
 /* Run the queue at time t, then deliver completions from the loop. */
@@ -309,23 +315,35 @@ static void test_retry_in_place_and_throttle(void **state)
         assert_int_equal(b.outcome, SMS_SEND_OPTED_OUT);
 }
 
-/* Attempts are bounded. */
-static void test_attempts_bounded(void **state)
+/* Attempt i of the one reply queued goes out by t and fails with an error of
+ * this kind, one that may be retried. */
+static void attempt_fails(struct fixture *f, unsigned i, double t, enum aws_error_kind kind)
 {
-        struct fixture *f = *state;
+        run_at(f, t);
+        assert_int_equal(f->n_sent, i + 1);
+        complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, kind);
+}
+
+/* One reply fails n times with errors of this kind, an attempt every so many
+ * seconds: it is not done before the n-th, and refused after it. */
+static void refused_after(struct fixture *f, enum aws_error_kind kind, unsigned n, double every)
+{
         struct item a;
-        double t = 0.;
 
         add(f, &a, "+18005550199", "x", SMS_SEND_ANSWER, 1, &plain_ops);
-        for (unsigned i = 0; i < SMS_SEND_ATTEMPTS_MAX; i++) {
-                run_at(f, t);
-                assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
-                t += 10.;
+        for (unsigned i = 0; i < n; i++) {
+                assert_false(a.done);
+                attempt_fails(f, i, every * i, kind);
         }
         assert_true(a.done);
         assert_int_equal(a.outcome, SMS_SEND_REFUSED);
-        assert_int_equal(a.attempts, SMS_SEND_ATTEMPTS_MAX);
+        assert_int_equal(a.attempts, n);
+}
+
+/* Attempts are bounded. */
+static void test_attempts_bounded(void **state)
+{
+        refused_after(*state, AWS_ERROR_TRANSIENT, SMS_SEND_ATTEMPTS_MAX, 10.);
 }
 
 /* A burst of throttling spends none of a reply's attempts: the reply that was
@@ -334,25 +352,14 @@ static void test_throttles_spend_no_attempts(void **state)
 {
         struct fixture *f = *state;
         struct item a;
-        double t = 0.;
         unsigned i;
 
         add(f, &a, "+18005550199", "x", SMS_SEND_ANSWER, 1, &plain_ops);
-        for (i = 0; i < 20; i++) {
-                run_at(f, t);
-                assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_THROTTLING);
+        for (i = 0; i < 20 + SMS_SEND_ATTEMPTS_MAX - 1; i++) {
+                attempt_fails(f, i, 60. * i, i < 20 ? AWS_ERROR_THROTTLING : AWS_ERROR_TRANSIENT);
                 assert_false(a.done);
-                t += 60.;
         }
-        for (; i < 20 + SMS_SEND_ATTEMPTS_MAX - 1; i++) {
-                run_at(f, t);
-                assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
-                assert_false(a.done);
-                t += 60.;
-        }
-        run_at(f, t);
+        run_at(f, 60. * i);
         assert_int_equal(f->n_sent, i + 1);
         complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         assert_true(a.done);
@@ -363,21 +370,7 @@ static void test_throttles_spend_no_attempts(void **state)
 /* A number throttled without end still ends its replies, after a budget of its own. */
 static void test_throttles_bounded(void **state)
 {
-        struct fixture *f = *state;
-        struct item a;
-        double t = 0.;
-
-        add(f, &a, "+18005550199", "x", SMS_SEND_ANSWER, 1, &plain_ops);
-        for (unsigned i = 0; i < SMS_SEND_THROTTLES_MAX; i++) {
-                assert_false(a.done);
-                run_at(f, t);
-                assert_int_equal(f->n_sent, i + 1);
-                complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_THROTTLING);
-                t += 60.;
-        }
-        assert_true(a.done);
-        assert_int_equal(a.outcome, SMS_SEND_REFUSED);
-        assert_int_equal(a.attempts, SMS_SEND_THROTTLES_MAX);
+        refused_after(*state, AWS_ERROR_THROTTLING, SMS_SEND_THROTTLES_MAX, 60.);
 }
 
 /* The check runs when the slot has come; while an answer is being checked,
@@ -441,28 +434,8 @@ static void test_cancel(void **state)
         struct item a, b, c;
         struct sms_send_entry *ea = NULL, *eb = NULL;
 
-        a = (struct item){.f = f};
-        b = (struct item){.f = f};
-        assert_int_equal(sms_send_queue_add(f->q,
-                                            &(struct sms_send_request){
-                                                    .send_class = SMS_SEND_ANSWER,
-                                                    .parts = 1,
-                                                    .params = {.destination = "+1",
-                                                               .origination_identity = "id",
-                                                               .body = "a"},
-                                            },
-                                            &ops, &a, &ea),
-                         0);
-        assert_int_equal(sms_send_queue_add(f->q,
-                                            &(struct sms_send_request){
-                                                    .send_class = SMS_SEND_ANSWER,
-                                                    .parts = 1,
-                                                    .params = {.destination = "+1",
-                                                               .origination_identity = "id",
-                                                               .body = "b"},
-                                            },
-                                            &plain_ops, &b, &eb),
-                         0);
+        assert_int_equal(try_add(f, &a, "id", "a", SMS_SEND_ANSWER, 1, &ops, &ea), 0);
+        assert_int_equal(try_add(f, &b, "id", "b", SMS_SEND_ANSWER, 1, &plain_ops, &eb), 0);
         /* Never completed from inside the call that cancels. */
         sms_send_entry_cancel(eb);
         assert_false(b.done);
@@ -506,26 +479,11 @@ static void test_free_completes_waiting(void **state)
 static void test_bad_requests(void **state)
 {
         struct fixture *f = *state;
-        struct item a = {.f = f};
+        struct item a;
 
-        assert_int_equal(sms_send_queue_add(f->q,
-                                            &(struct sms_send_request){
-                                                    .send_class = SMS_SEND_ANSWER,
-                                                    .parts = 0,
-                                                    .params = {.destination = "+1",
-                                                               .origination_identity = "id",
-                                                               .body = "a"},
-                                            },
-                                            &plain_ops, &a, NULL),
-                         -EINVAL);
-        assert_int_equal(sms_send_queue_add(f->q,
-                                            &(struct sms_send_request){
-                                                    .send_class = SMS_SEND_ANSWER,
-                                                    .parts = 1,
-                                                    .params = {.destination = "+1", .body = "a"},
-                                            },
-                                            &plain_ops, &a, NULL),
-                         -EINVAL);
+        /* No parts; no origination identity. */
+        assert_int_equal(try_add(f, &a, "id", "a", SMS_SEND_ANSWER, 0, &plain_ops, NULL), -EINVAL);
+        assert_int_equal(try_add(f, &a, NULL, "a", SMS_SEND_ANSWER, 1, &plain_ops, NULL), -EINVAL);
         assert_string_equal(sms_send_class_to_string(SMS_SEND_CONFIRMATION), "confirmation");
         assert_string_equal(sms_send_outcome_to_string(SMS_SEND_WITHDRAWN), "withdrawn");
         assert_null(sms_send_outcome_to_string(_SMS_SEND_OUTCOME_MAX));
