@@ -1614,6 +1614,17 @@ static int not_changed(struct spool *s, int64_t id)
         return r < 0 ? r : -ESTALE;
 }
 
+/* Step a bound transition of row id: 0 when it moved the row, otherwise
+ * not_changed()'s answer, or the error. */
+static int step_move(struct spool *s, sqlite3_stmt *st, int64_t id, const char *what)
+{
+        int r = step_write(s, st, what);
+
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return not_changed(s, id);
+}
+
 /* Statement which, that binds (id, updated_at), moves one row on: 0 when it
  * did; when it matched no row, 1 with the row's states as probe() finds them
  * (or probe's -ENOENT), for the caller to tell why. Unsynced is for the
@@ -1672,7 +1683,6 @@ int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, cons
                       const char *error)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RETRY];
-        int r;
 
         if (cause && strnlen(cause, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
                 return -EMSGSIZE;
@@ -1682,10 +1692,7 @@ int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, cons
         if (error)
                 sqlite3_bind_text(st, 3, error, (int)reason_len(error), SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, now_ms());
-        r = step_write(s, st, "retry");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return step_move(s, st, id, "retry");
 }
 
 /* A row leaves for good with a reason: dead, or superseded by an opt-out.
@@ -1694,17 +1701,13 @@ static int close_with_reason(struct spool *s, int stmt, int64_t id, const char *
                              const char *what)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[stmt];
-        int r;
 
         if (isempty(reason))
                 return -EINVAL;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, reason, (int)reason_len(reason), SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now_ms());
-        r = step_write(s, st, what);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return step_move(s, st, id, what);
 }
 
 int spool_dead(struct spool *s, int64_t id, const char *reason)
@@ -1777,17 +1780,13 @@ static int reply_sent_update(struct spool *s, int which, int64_t id, const char 
                              const char *what)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
-        int r;
 
         if (message_id && strnlen(message_id, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
                 return -EMSGSIZE;
         sqlite3_bind_int64(st, 1, id);
         bind_text(st, 2, message_id);
         sqlite3_bind_int64(st, 3, now_ms());
-        r = step_write(s, st, what);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return step_move(s, st, id, what);
 }
 
 int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
@@ -1869,13 +1868,9 @@ int spool_prune(struct spool *s, int64_t older_than, unsigned max)
 int spool_purge(struct spool *s, int64_t id)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_PURGE];
-        int r;
 
         sqlite3_bind_int64(st, 1, id);
-        r = step_write(s, st, "purge");
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return not_changed(s, id);
+        return step_move(s, st, id, "purge");
 }
 
 /* --- salvage ------------------------------------------------------------------------------- */
