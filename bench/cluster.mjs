@@ -24,7 +24,8 @@ import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import readline from 'node:readline';
 import { startStandin } from '../tests/standin/standin.mjs';
-import { configText, SAFE_AWS_ENV } from '../tests/integration/lib/daemon.mjs';
+import { createClusterTable } from '../tests/integration/lib/cluster_table.mjs';
+import { configText, SAFE_AWS_ENV, waitForAsync } from '../tests/integration/lib/daemon.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const BUILD = resolve(ROOT, process.env.BUILD || 'build');
@@ -40,36 +41,6 @@ const TABLE = 'twowayd-cluster';
 const OUR_NUMBER = '+18005550199';
 const log = (s) => process.stderr.write(`bench-cluster: ${s}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function createTable(standin) {
-  await standin.dynamodb.call('CreateTable', {
-    TableName: TABLE,
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-      { AttributeName: 'open_by', AttributeType: 'S' },
-    ],
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-    GlobalSecondaryIndexes: [{
-      IndexName: 'open-by',
-      KeySchema: [{ AttributeName: 'open_by', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-      Projection: { ProjectionType: 'ALL' },
-    }],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
-  await until(async () => (await standin.dynamodb.call('DescribeTable', { TableName: TABLE })).Table.TableStatus === 'ACTIVE',
-    5000, 'the cluster table');
-}
 
 async function startInstance(standin, name) {
   const dir = mkdtempSync(join(tmpdir(), `twowayd-bench-${name}-`));
@@ -94,7 +65,7 @@ async function startInstance(standin, name) {
     if (l.event === 'http.listening') d.port = Number(l.port);
     if (['service.ready', 'cluster.takeover', 'cluster.handled_elsewhere', 'pipeline.dead'].includes(l.event)) d.events.push(l);
   });
-  await until(() => d.events.some((l) => l.event === 'service.ready') || d.exited, 15000, `${name} ready`);
+  await waitForAsync(() => d.events.some((l) => l.event === 'service.ready') || d.exited, { timeoutMs: 15000, what: `${name} ready` });
   if (d.exited) throw new Error(`${name} exited at start`);
   return d;
 }
@@ -102,7 +73,7 @@ async function startInstance(standin, name) {
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' });
-  await createTable(standin);
+  await createClusterTable(standin.dynamodb, TABLE);
   standin.bedrock.setResponder(async (text) => {
     if (text === undefined) return '';
     await sleep(AGENT_MS);
@@ -157,7 +128,7 @@ async function main() {
   log(`${acked.length} of ${msgs.length} acknowledged; waiting for the answers`);
   let done = false;
   try {
-    await until(() => acked.every((m) => answered(m.body).length >= 1), 20 * LEASE_S * 1000, 'every answer');
+    await waitForAsync(() => acked.every((m) => answered(m.body).length >= 1), { timeoutMs: 20 * LEASE_S * 1000, what: 'every answer' });
     done = true;
   } catch (e) { log(e.message); }
   // A little longer, for any duplicate still on its way (bounded).
@@ -185,7 +156,7 @@ async function main() {
   writeFileSync(join(OUT, 'results-cluster.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   b.proc.kill('SIGTERM');
-  await until(() => b.exited, 15000, 'B to stop').catch(() => b.proc.kill('SIGKILL'));
+  await waitForAsync(() => b.exited, { timeoutMs: 15000, what: 'B to stop' }).catch(() => b.proc.kill('SIGKILL'));
   await standin.close();
   for (const d of [a, b]) rmSync(d.dir, { recursive: true, force: true });
   process.exit(lost === 0 && duplicated === 0 && done ? 0 : 1);

@@ -11,7 +11,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
-import { BIN, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { createClusterTable } from './lib/cluster_table.mjs';
+import { BIN, TOOLS, configText, startDaemon, tempDir, waitFor, waitForAsync } from './lib/daemon.mjs';
 
 const CONSENT = 'twowayd-consent';
 const CLUSTER = 'twowayd-cluster';
@@ -26,25 +27,7 @@ const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your reques
 let standin;
 before(async () => {
   standin = await startStandin({ sns: true, consentTable: CONSENT });
-  // The table as CLUSTER.md / twowayd.conf(5) define it: pk/sk, and the sparse
-  // GSI open-by (open_by, sk) over the open message records.
-  await standin.dynamodb.call('CreateTable', {
-    TableName: CLUSTER,
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-      { AttributeName: 'open_by', AttributeType: 'S' },
-    ],
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-    GlobalSecondaryIndexes: [{
-      IndexName: 'open-by',
-      KeySchema: [{ AttributeName: 'open_by', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-      Projection: { ProjectionType: 'ALL' },
-    }],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
-  await waitForAsync(async () => (await standin.dynamodb.call('DescribeTable', { TableName: CLUSTER })).Table.TableStatus === 'ACTIVE',
-    { timeoutMs: 5000, what: 'the cluster table' });
+  await createClusterTable(standin.dynamodb, CLUSTER);
 });
 after(async () => { await standin?.close(); });
 afterEach(async () => {
@@ -52,17 +35,6 @@ afterEach(async () => {
   standin.bedrock.setResponder(null);
   await standin.setDown('dynamodb', false);
 });
-
-// waitFor for a condition that needs a request (the table): polled, bounded.
-async function waitForAsync(pred, { timeoutMs = 5000, what = 'condition' } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let seq = 0;
 const newPhone = () => `+1425555${String(7000 + seq++).padStart(4, '0')}`;
@@ -146,6 +118,41 @@ function slowAgent(ms) {
   return { most: () => most };
 }
 
+// An agent that holds phone's turns at a gate until release() (the test's
+// end releases it anyway) and then answers them with answer(text); other
+// sessions are answered at once. arrived() counts the turns that reached it.
+function gatedAgent(t, phone, answer) {
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  let arrived = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session !== sessionOf(phone) || text === undefined) return `re: ${text}`;
+    arrived++;
+    await gate;
+    return answer(text);
+  });
+  t.after(() => release());
+  return { arrived: () => arrived, release: () => release() };
+}
+
+// Two instances, A caught in the middle of a turn: the first agent call for a
+// new sender's message, delivered to A, never ends (every later call is
+// answered "re: <text>"). calls() counts that sender's agent calls.
+async function aInAgentCall(t, text) {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  let calls = 0;
+  standin.bedrock.setResponder(async (input, session) => {
+    if (session === sessionOf(phone) && input !== undefined && calls++ === 0) return { hang: true };
+    return `re: ${input}`;
+  });
+  const m = sms(phone, text);
+  await deliver(a, m);
+  await waitFor(() => calls === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  return { a, b, phone, m, calls: () => calls };
+}
+
 test('one SNS message delivered to both instances: one agent call, one reply, one finished record', async (t) => {
   const a = await instance(t);
   const b = await instance(t);
@@ -189,18 +196,8 @@ test("one sender's messages alternating between the instances: one agent call at
 });
 
 test('kill -9 right after the acknowledgement: the other instance answers that message once, within the lease time', async (t) => {
-  const a = await instance(t);
-  const b = await instance(t);
-  const phone = newPhone();
   // A's agent call never ends: nothing is answered before A dies.
-  let calls = 0;
-  standin.bedrock.setResponder(async (text, session) => {
-    if (session === sessionOf(phone) && text !== undefined && calls++ === 0) return { hang: true };
-    return `re: ${text}`;
-  });
-  const m = sms(phone, 'Are you open tomorrow?');
-  await deliver(a, m);
-  await waitFor(() => calls === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  const { a, b, phone, m } = await aInAgentCall(t, 'Are you open tomorrow?');
   a.signal('SIGKILL');
   await a.waitForExit();
   const killedAt = Date.now();
@@ -248,17 +245,7 @@ test('kill -9 after the reply marker: the reply is never sent again, by anyone, 
 });
 
 test('an instance paused (SIGSTOP) past its lease: the other answers; the paused one, resumed, loses the lease and sends nothing', async (t) => {
-  const a = await instance(t);
-  const b = await instance(t);
-  const phone = newPhone();
-  let calls = 0;
-  standin.bedrock.setResponder(async (text, session) => {
-    if (session === sessionOf(phone) && text !== undefined && calls++ === 0) return { hang: true };
-    return `re: ${text}`;
-  });
-  const m = sms(phone, 'Anyone awake?');
-  await deliver(a, m);
-  await waitFor(() => calls === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  const { a, phone, m, calls } = await aInAgentCall(t, 'Anyone awake?');
   a.signal('SIGSTOP');
   t.after(() => a.signal('SIGCONT'));
   await waitFor(() => sentTo(phone).length === 1, { timeoutMs: TAKEOVER_MS, what: "B's answer" });
@@ -269,7 +256,7 @@ test('an instance paused (SIGSTOP) past its lease: the other answers; the paused
   await a.waitForLog((l) => l.event === 'cluster.lease_lost', WAIT_MS);
   await a.waitForLog((l) => l.event === 'cluster.handled_elsewhere' && l.inbound_message_id === m.inboundMessageId, WAIT_MS);
   assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['re: Anyone awake?']);
-  assert.equal(calls, 2, "A's call, then B's");
+  assert.equal(calls(), 2, "A's call, then B's");
   await a.stop();
   assert.equal(dump(a.dir).find((r) => r.inbound_message_id === m.inboundMessageId)?.state, 'done');
 });
@@ -297,23 +284,14 @@ test("STOP at one instance while the other is in an agent call for the same send
   const a = await instance(t);
   const b = await instance(t);
   const phone = newPhone();
-  let release;
-  const gate = new Promise((r) => { release = r; });
-  let arrived = 0;
-  standin.bedrock.setResponder(async (text, session) => {
-    if (session !== sessionOf(phone) || text === undefined) return `re: ${text}`;
-    arrived++;
-    await gate;
-    return `late: ${text}`;
-  });
-  t.after(() => release());
+  const agent = gatedAgent(t, phone, (text) => `late: ${text}`);
   const hello = sms(phone, 'Hello, what are your hours?');
   await deliver(a, hello);
-  await waitFor(() => arrived === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  await waitFor(() => agent.arrived() === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
   const stop = sms(phone, 'STOP');
   await deliver(b, stop);
   await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the confirmation' });
-  release();
+  agent.release();
   await a.waitForLog((l) => l.event === 'reply.suppressed' && l.inbound_message_id === hello.inboundMessageId, WAIT_MS);
   assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), [OPT_OUT_REPLY]);
   await waitForAsync(async () => (await records(phone)).every((r) => r.state.S !== 'open'), { timeoutMs: WAIT_MS, what: 'records finished' });
@@ -343,23 +321,14 @@ test('DynamoDB unreachable at the ingress: 503, nothing stored; once it is back 
 test('DynamoDB failing at the last check before sending: nothing goes out before the reply marker is written, then once', async (t) => {
   const a = await instance(t);
   const phone = newPhone();
-  let release;
-  const gate = new Promise((r) => { release = r; });
-  let arrived = 0;
-  standin.bedrock.setResponder(async (text, session) => {
-    if (session !== sessionOf(phone) || text === undefined) return `re: ${text}`;
-    arrived++;
-    await gate;
-    return `re: ${text}`;
-  });
-  t.after(() => release());
+  const agent = gatedAgent(t, phone, (text) => `re: ${text}`);
   await deliver(a, sms(phone, 'Marker please'));
-  await waitFor(() => arrived === 1, { timeoutMs: WAIT_MS, what: 'the agent call' });
+  await waitFor(() => agent.arrived() === 1, { timeoutMs: WAIT_MS, what: 'the agent call' });
   // The next DynamoDB calls (the consent read again, the marker) fail with
   // 500s, more than the AWS core's retries of one call absorb.
   const before = standin.requests('dynamodb').length;
   for (let i = 0; i < 8; i++) standin.faults.push('dynamodb', { status: 500 });
-  release();
+  agent.release();
   await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the reply' });
   const calls = standin.requests('dynamodb').slice(before);
   const markers = calls.filter((r) => r.body?.UpdateExpression?.startsWith('SET #rs = :sending'));

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SmsError } from '../standin/sms.mjs';
+import { createClusterTable as createTable } from './lib/cluster_table.mjs';
 import { SAFE_AWS_ENV, configText, startDaemon, tempDir } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
@@ -741,27 +742,8 @@ async function exists(table) {
   }
 }
 // The layout as twowayctl setup creates it, made directly (for doctor and status).
-async function createClusterTable(table, { ttl = true, index = true } = {}) {
-  await standin.dynamodb.call('CreateTable', {
-    TableName: table,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' },
-      ...(index ? [{ AttributeName: 'open_by', AttributeType: 'S' }] : [])],
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-    ...(index ? { GlobalSecondaryIndexes: [{ IndexName: 'open-by', Projection: { ProjectionType: 'ALL' },
-      KeySchema: [{ AttributeName: 'open_by', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }] }] } : {}),
-  });
-  // createTableMs is 0, but the state flips on a timer: wait for ACTIVE, bounded.
-  const deadline = Date.now() + 5000;
-  while ((await describe(table)).TableStatus !== 'ACTIVE') {
-    assert.ok(Date.now() < deadline, `table ${table} not ACTIVE after 5 s`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  if (ttl) {
-    await standin.dynamodb.call('UpdateTimeToLive', { TableName: table,
-      TimeToLiveSpecification: { Enabled: true, AttributeName: 'expires_at' } });
-  }
-}
+const createClusterTable = (table, { ttl = true, index = true } = {}) =>
+  createTable(standin.dynamodb, table, { ttl, index });
 async function heartbeat(table, name, ageMs) {
   const now = Date.now();
   await standin.dynamodb.call('PutItem', { TableName: table, Item: {

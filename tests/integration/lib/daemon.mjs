@@ -70,6 +70,18 @@ export function waitFor(pred, { timeoutMs = 5000, what = 'condition', emitter, e
   });
 }
 
+// waitFor for a condition that needs a request (a table's state, its items):
+// pred is awaited every 50 ms until it holds; reject after timeoutMs.
+export async function waitForAsync(pred, { timeoutMs = 5000, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs * SLOW;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs * SLOW} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 // A stand-in for systemd's NOTIFY_SOCKET: each datagram arrives as an array of lines.
 export async function notifySocket(dir) {
   const path = join(dir, 'notify.sock');
