@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
 import { createClusterTable } from './lib/cluster_table.mjs';
-import { BIN, TOOLS, configText, startDaemon, tempDir, waitFor, waitForAsync } from './lib/daemon.mjs';
+import { BIN, TOOLS, configText, startDaemon, tempDir, testDaemon, waitFor, waitForAsync } from './lib/daemon.mjs';
 
 const CONSENT = 'twowayd-consent';
 const CLUSTER = 'twowayd-cluster';
@@ -54,21 +54,8 @@ function clusterConfig(dir) {
   }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
 }
 
-async function instance(t, { dir } = {}) {
-  if (!dir) {
-    const tmp = tempDir();
-    dir = tmp.dir;
-    t.after(tmp.cleanup);
-  }
-  const d = await startDaemon({ dir, config: clusterConfig(dir), env: standin.env() });
-  t.after(async () => {
-    await d.stop();
-    if (process.env.TWOWAYD_TEST_LOGS) t.diagnostic(d.stderrText.filter((l) => !l.includes('aws.attempt')).join('\n'));
-  });
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.dir = dir;
-  d.url = `http://127.0.0.1:${d.port}/sns`;
-  return d;
+function instance(t, { dir } = {}) {
+  return testDaemon(t, { dir, config: clusterConfig, env: standin.env() });
 }
 
 // One inbound SMS as SNS would publish it; deliver() it to any instance.

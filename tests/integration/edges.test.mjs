@@ -11,7 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startStandin } from '../standin/standin.mjs';
-import { SAFE_AWS_ENV, SLOW, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { SAFE_AWS_ENV, SLOW, TOOLS, configText, startDaemon, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
   (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
@@ -30,18 +30,9 @@ function config(dir, { extraHttp = '', tail = '' } = {}) {
   }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
 }
 
-async function daemon(t, { dir, ...opts } = {}) {
-  if (!dir) {
-    const tmp = tempDir();
-    t.after(tmp.cleanup);
-    dir = tmp.dir;
-  }
-  const d = await startDaemon({ dir, config: config(dir, opts), env: standin.env() });
-  t.after(() => d.stop(15000)); // a drain may wait for a held AWS call
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.dir = dir;
-  d.url = `http://127.0.0.1:${d.port}/sns`;
-  return d;
+function daemon(t, { dir, ...opts } = {}) {
+  // A drain may wait for a held AWS call.
+  return testDaemon(t, { dir, config: (d) => config(d, opts), env: standin.env(), stopMs: 15000 });
 }
 
 function run(cmd, args, env = {}) {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
 import { encodeChunk } from '../standin/bedrock.mjs';
-import { SLOW, TOOLS, configText, notifySocket, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { SLOW, TOOLS, configText, notifySocket, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -67,21 +67,12 @@ function faultsConfig(dir, { sms = [], dispatch = [], agent = [], http: httpLine
 }
 
 async function daemon(t, opts = {}) {
-  let dir = opts.dir;
-  if (!dir) {
-    const tmp = tempDir();
-    dir = tmp.dir;
-    t.after(tmp.cleanup);
-  }
-  const config = opts.config ?? faultsConfig(dir, opts);
-  const d = await startDaemon({ dir, config, env: standin.env(), notify: opts.notify });
-  t.after(async () => {
-    await d.stop();
-    if (process.env.TWOWAYD_TEST_LOGS) t.diagnostic(d.stderrText.filter((l) => !l.includes('aws.attempt')).join('\n'));
+  const d = await testDaemon(t, {
+    dir: opts.dir,
+    config: (dir) => opts.config ?? faultsConfig(dir, opts),
+    env: standin.env(),
+    notify: opts.notify,
   });
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.dir = dir;
-  d.url = `http://127.0.0.1:${d.port}/sns`;
   d.send = async (from, body, { inboundMessageId = randomUUID() } = {}) => {
     const msg = standin.sns.notification({
       message: standin.sns.inboundSms({ from, to: OUR_NUMBER, body, inboundMessageId }),

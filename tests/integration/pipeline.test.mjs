@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
-import { TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { TOOLS, configText, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -53,21 +53,7 @@ function pipelineConfig(dir, { sms = [], dispatch = [], consent = [], agent = []
 }
 
 async function daemon(t, opts = {}) {
-  let dir = opts.dir;
-  if (!dir) {
-    const tmp = tempDir();
-    dir = tmp.dir;
-    t.after(tmp.cleanup);
-  }
-  const d = await startDaemon({ dir, config: pipelineConfig(dir, opts), env: standin.env() });
-  t.after(async () => {
-    await d.stop();
-    // TWOWAYD_TEST_LOGS=1 shows what the daemon said (for debugging a failure).
-    if (process.env.TWOWAYD_TEST_LOGS) t.diagnostic(d.stderrText.filter((l) => !l.includes('aws.attempt')).join('\n'));
-  });
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.dir = dir;
-  d.url = `http://127.0.0.1:${d.port}/sns`;
+  const d = await testDaemon(t, { dir: opts.dir, config: (dir) => pipelineConfig(dir, opts), env: standin.env() });
   // Deliver one inbound SMS; resolves with its inbound message id once stored.
   d.send = async (from, body, { inboundMessageId = randomUUID() } = {}) => {
     const msg = standin.sns.notification({

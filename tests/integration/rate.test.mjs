@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SmsError } from '../standin/sms.mjs';
-import { configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { configText, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your request will be processed within 10 business days. Reply START to resubscribe.';
@@ -33,17 +33,12 @@ const ourNumber = (numberType, isoCountryCode = 'US') => standin.sms.addPhoneNum
 }).PhoneNumber;
 
 async function daemon(t, { number, sms = [], dispatch = [] }) {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const config = configText({
+  const config = (dir) => configText({
     spoolDir: dir,
     tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, '[sms]', ...sms,
       '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200', ...dispatch].join('\n'),
   }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
-  const d = await startDaemon({ dir, config, env: standin.env() });
-  t.after(() => d.stop());
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.url = `http://127.0.0.1:${d.port}/sns`;
+  const d = await testDaemon(t, { config, env: standin.env() });
   d.send = async (from, body) => {
     const inboundMessageId = randomUUID();
     const msg = standin.sns.notification({

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SmsError } from '../standin/sms.mjs';
 import { createClusterTable as createTable } from './lib/cluster_table.mjs';
-import { SAFE_AWS_ENV, configText, startDaemon, tempDir } from './lib/daemon.mjs';
+import { SAFE_AWS_ENV, configText, startDaemon, tempDir, testDaemon } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
   (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
@@ -43,15 +43,8 @@ function config(dir, { topicArn, consentTable = 'twowayd-consent', origination =
 }
 
 // A daemon for the topic (its own spool and config); d.url is its SNS endpoint.
-async function daemon(t, opts) {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const d = await startDaemon({ dir, config: config(dir, opts), env: standin.env() });
-  t.after(() => d.stop());
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.dir = dir;
-  d.url = `http://127.0.0.1:${d.port}/sns`;
-  return d;
+function daemon(t, opts) {
+  return testDaemon(t, { config: (dir) => config(dir, opts), env: standin.env() });
 }
 
 // A config file for twowayctl alone (no daemon).

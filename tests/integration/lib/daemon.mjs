@@ -1,6 +1,7 @@
 // Starts the real twowayd binary for integration tests and watches what it
 // says: JSON log lines on stderr and sd_notify datagrams on a socket the test
 // owns. Every wait is bounded; nothing sleeps a fixed time.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -167,6 +168,27 @@ export async function startDaemon({ config, dir, env = {}, args = [], notify, co
 }
 
 // One HTTP request on a fresh connection unless an agent is given.
+// A daemon for one test, stopped when the test ends (within stopMs): in dir,
+// or in a temporary directory removed after the test; config(dir) is its
+// configuration. It must come up; d.dir is its directory, d.url its SNS
+// endpoint. TWOWAYD_TEST_LOGS=1 shows what it said (to debug a failure).
+export async function testDaemon(t, { dir, config, env, notify, stopMs } = {}) {
+  if (!dir) {
+    const tmp = tempDir();
+    dir = tmp.dir;
+    t.after(tmp.cleanup);
+  }
+  const d = await startDaemon({ dir, config: config(dir), env, notify });
+  t.after(async () => {
+    await d.stop(stopMs);
+    if (process.env.TWOWAYD_TEST_LOGS) t.diagnostic(d.stderrText.filter((l) => !l.includes('aws.attempt')).join('\n'));
+  });
+  assert.equal(d.exit, null, d.stderrText.join('\n'));
+  d.dir = dir;
+  d.url = `http://127.0.0.1:${d.port}/sns`;
+  return d;
+}
+
 export function request({ port, method = 'GET', path = '/', headers = {}, body, agent = false, timeoutMs = 5000 }) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent, timeout: timeoutMs * SLOW }, (res) => {
