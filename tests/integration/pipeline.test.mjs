@@ -409,11 +409,10 @@ test('kill -9 during a slow agent call, restart: exactly one reply', async (t) =
   assert.equal(sentTo(phone).length, 1);
 });
 
-test('kill -9 while the reply is being sent: never sent twice', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const phone = newPhone();
-  // Hold the send at the stand-in: it arrives, then completes after the kill.
+// Every SendTextMessage to phone is held at the stand-in for a second: it
+// arrives (arrived() turns true), then completes, whatever became of its
+// sender meanwhile.
+function holdSends(t, phone) {
   const send = standin.sms.handlers.get('SendTextMessage');
   let arrived = false;
   standin.sms.setHandler('SendTextMessage', async (p, ctx) => {
@@ -424,9 +423,18 @@ test('kill -9 while the reply is being sent: never sent twice', async (t) => {
     return send(p, ctx);
   });
   t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  return () => arrived;
+}
+
+test('kill -9 while the reply is being sent: never sent twice', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const phone = newPhone();
+  // Hold the send at the stand-in: it arrives, then completes after the kill.
+  const arrived = holdSends(t, phone);
   const d1 = await daemon(t, { dir });
   const id = await d1.send(phone, 'Quick question');
-  await waitFor(() => arrived, { timeoutMs: WAIT_MS, what: 'the send at the stand-in' });
+  await waitFor(arrived, { timeoutMs: WAIT_MS, what: 'the send at the stand-in' });
   d1.signal('SIGKILL');
   await d1.waitForExit();
   // The held request still completes: the message did go out.
@@ -751,21 +759,12 @@ test('kill -9 while the STOP confirmation is being sent: exactly one confirmatio
   const agent = heldAgent(phone);
   t.after(() => agent.release());
   // Hold the confirmation at the stand-in: it arrives, then completes after the kill.
-  const send = standin.sms.handlers.get('SendTextMessage');
-  let arrived = false;
-  standin.sms.setHandler('SendTextMessage', async (p, ctx) => {
-    if (p.DestinationPhoneNumber === phone) {
-      arrived = true;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    return send(p, ctx);
-  });
-  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  const arrived = holdSends(t, phone);
   const d1 = await daemon(t, { dir });
   const hello = await d1.send(phone, 'Please send me the lease');
   await waitFor(() => agent.arrived.length === 1, { timeoutMs: WAIT_MS, what: 'the held agent call' });
   const stop = await d1.send(phone, 'STOP');
-  await waitFor(() => arrived, { timeoutMs: WAIT_MS, what: 'the confirmation at the stand-in' });
+  await waitFor(arrived, { timeoutMs: WAIT_MS, what: 'the confirmation at the stand-in' });
   d1.signal('SIGKILL');
   await d1.waitForExit();
   await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the held confirmation' });
