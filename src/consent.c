@@ -286,12 +286,10 @@ int consent_update_build(const char *table, const struct consent_change *change,
                         return r;
         }
 
-        u.key = json_object();
+        u.key = ddb_item_of(CONSENT_KEY, ddb_av_s(change->phone), NULL);
         u.names = json_object();
         u.values = json_object();
         if (!u.key || !u.names || !u.values)
-                goto oom;
-        if (ddb_item_set(u.key, CONSENT_KEY, ddb_av_s(change->phone)) < 0)
                 goto oom;
 
         /* Every attribute goes through a placeholder: DynamoDB's reserved word
@@ -319,16 +317,11 @@ int consent_update_build(const char *table, const struct consent_change *change,
         r = history_build(change, expected, now_iso, out, &hist);
         if (r < 0)
                 goto fail;
-        r = ddb_item_set(u.values, ":hist", hist);
-        r = r ?: ddb_item_set(u.values, ":hc", ddb_av_n_int(expected->changes + 1));
-        r = r ?: ddb_item_set(u.values, ":st", ddb_av_s(out ? STATUS_OPTED_OUT : STATUS_OPTED_IN));
-        r = r ?: ddb_item_set(u.values, ":now", ddb_av_s(now_iso));
-        r = r ?: ddb_item_set(u.values, ":li", ddb_av_s(change->inbound_message_id));
-        r = r ?: ddb_item_set(u.values, ":m", ddb_av_s(change->method));
-        r = r
-                    ?: ddb_item_set(
-                               u.values, ":nv",
-                               ddb_av_n_int(expected->has_version ? expected->version + 1 : 1));
+        r = ddb_item_add(u.values, ":hist", hist, ":hc", ddb_av_n_int(expected->changes + 1), ":st",
+                         ddb_av_s(out ? STATUS_OPTED_OUT : STATUS_OPTED_IN), ":now",
+                         ddb_av_s(now_iso), ":li", ddb_av_s(change->inbound_message_id), ":m",
+                         ddb_av_s(change->method), ":nv",
+                         ddb_av_n_int(expected->has_version ? expected->version + 1 : 1), NULL);
         if (out)
                 r = r ?: ddb_item_set(u.values, ":dl", ddb_av_s(deadline_iso));
         if (expected->has_version)
@@ -396,11 +389,9 @@ int consent_get_request_build(const char *table, const char *phone, struct conse
 
         if (isempty(table) || isempty(phone) || !ret)
                 return -EINVAL;
-        key = json_object();
-        if (!key || ddb_item_set(key, CONSENT_KEY, ddb_av_s(phone)) < 0) {
-                json_decref(key);
+        key = ddb_item_of(CONSENT_KEY, ddb_av_s(phone), NULL);
+        if (!key)
                 return -ENOMEM;
-        }
         *ret = (struct consent_get_request){
                 .params = {.table = table, .key = key, .consistent_read = true},
                 .key = key,

@@ -60,8 +60,8 @@ static void claim_done_cb(int r, const struct ddb_result *res, void *userdata)
                 return;
         }
         /* Not every DynamoDB returns the old item on a failed condition: read it. */
-        key = json_object();
-        if (!key || ddb_item_set(key, "inbound_message_id", ddb_av_s(c->inbound_message_id)) < 0)
+        key = ddb_item_of("inbound_message_id", ddb_av_s(c->inbound_message_id), NULL);
+        if (!key)
                 r = -ENOMEM;
         else
                 r = ddb_get_item(c->aws,
@@ -82,11 +82,11 @@ int dedup_claim(struct aws_client *aws, const char *table, const char *inbound_m
                 const char *instance, int64_t now, unsigned ttl_days, dedup_cb cb, void *userdata,
                 struct dedup_claim **ret)
 {
-        json_t *item = json_object();
         struct dedup_claim *c = calloc(1, sizeof(*c));
+        json_t *item = NULL;
         int r = -ENOMEM;
 
-        if (!item || !c)
+        if (!c)
                 goto out;
         c->aws = aws;
         c->cb = cb;
@@ -94,10 +94,10 @@ int dedup_claim(struct aws_client *aws, const char *table, const char *inbound_m
         snprintf(c->table, sizeof(c->table), "%s", table);
         snprintf(c->inbound_message_id, sizeof(c->inbound_message_id), "%s", inbound_message_id);
         snprintf(c->instance, sizeof(c->instance), "%s", instance);
-        if (ddb_item_set(item, "inbound_message_id", ddb_av_s(inbound_message_id)) < 0 ||
-            ddb_item_set(item, "claimed_by", ddb_av_s(instance)) < 0 ||
-            ddb_item_set(item, "claimed_at", ddb_av_n_int(now)) < 0 ||
-            ddb_item_set(item, "expires_at", ddb_av_n_int(now + (int64_t)ttl_days * 86400)) < 0)
+        item = ddb_item_of("inbound_message_id", ddb_av_s(inbound_message_id), "claimed_by",
+                           ddb_av_s(instance), "claimed_at", ddb_av_n_int(now), "expires_at",
+                           ddb_av_n_int(now + (int64_t)ttl_days * 86400), NULL);
+        if (!item)
                 goto out;
         r = ddb_put_item(aws,
                          &(struct ddb_put_params){
