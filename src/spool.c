@@ -1625,12 +1625,18 @@ static int step_move(struct spool *s, sqlite3_stmt *st, int64_t id, const char *
         return not_changed(s, id);
 }
 
+/* A row's states, as probe() finds them after a transition moved nothing. */
+struct row_states {
+        enum spool_state state;
+        enum spool_reply_state reply;
+};
+
 /* Statement which, that binds (id, updated_at), moves one row on: 0 when it
- * did; when it matched no row, 1 with the row's states as probe() finds them
- * (or probe's -ENOENT), for the caller to tell why. Unsynced is for the
- * commits without an fsync of their own (step_write_unsynced()). */
+ * did; when it matched no row, 1 with the row's states in *ret (or probe's
+ * -ENOENT), for the caller to tell why. Unsynced is for the commits without
+ * an fsync of their own (step_write_unsynced()). */
 static int move_row(struct spool *s, int which, int64_t id, bool unsynced, const char *what,
-                    enum spool_state *ret_state, enum spool_reply_state *ret_reply)
+                    struct row_states *ret)
 {
         int r;
 
@@ -1643,7 +1649,7 @@ static int move_row(struct spool *s, int which, int64_t id, bool unsynced, const
         }
         if (r != 0)
                 return r < 0 ? r : 0;
-        r = probe(s, id, ret_state, ret_reply);
+        r = probe(s, id, &ret->state, &ret->reply);
         return r < 0 ? r : 1;
 }
 
@@ -1651,22 +1657,18 @@ static int move_row(struct spool *s, int which, int64_t id, bool unsynced, const
 static int move_row_or_stale(struct spool *s, int which, int64_t id, bool unsynced,
                              const char *what)
 {
-        enum spool_state state;
-        enum spool_reply_state reply;
-        int r = move_row(s, which, id, unsynced, what, &state, &reply);
+        struct row_states was;
+        int r = move_row(s, which, id, unsynced, what, &was);
 
         return r <= 0 ? r : -ESTALE;
 }
 
 int spool_claim(struct spool *s, int64_t id)
 {
-        enum spool_state state;
-        enum spool_reply_state reply;
-        int r = move_row(s, ST_CLAIM, id, true, "claim", &state, &reply);
+        struct row_states was;
+        int r = move_row(s, ST_CLAIM, id, true, "claim", &was);
 
-        if (r <= 0)
-                return r;
-        return state == SPOOL_STATE_PENDING ? -EBUSY : -ESTALE;
+        return r <= 0 ? r : was.state == SPOOL_STATE_PENDING ? -EBUSY : -ESTALE;
 }
 
 int spool_done(struct spool *s, int64_t id)
@@ -1755,24 +1757,18 @@ int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at
 
 int spool_requeue_dead(struct spool *s, int64_t id)
 {
-        enum spool_state state;
-        enum spool_reply_state reply;
-        int r = move_row(s, ST_REQUEUE, id, false, "requeue", &state, &reply);
+        struct row_states was;
+        int r = move_row(s, ST_REQUEUE, id, false, "requeue", &was);
 
-        if (r <= 0)
-                return r;
-        return state == SPOOL_STATE_DEAD ? -EINVAL : -ESTALE;
+        return r <= 0 ? r : was.state == SPOOL_STATE_DEAD ? -EINVAL : -ESTALE;
 }
 
 int spool_reply_sending(struct spool *s, int64_t id)
 {
-        enum spool_state state;
-        enum spool_reply_state reply;
-        int r = move_row(s, ST_REPLY_SENDING, id, false, "reply_sending", &state, &reply);
+        struct row_states was;
+        int r = move_row(s, ST_REPLY_SENDING, id, false, "reply_sending", &was);
 
-        if (r <= 0)
-                return r;
-        return reply != SPOOL_REPLY_NONE ? -EALREADY : -ESTALE;
+        return r <= 0 ? r : was.reply != SPOOL_REPLY_NONE ? -EALREADY : -ESTALE;
 }
 
 /* The reply went out: record its message id with statement which. */
