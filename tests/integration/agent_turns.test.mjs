@@ -8,11 +8,10 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { startStandin } from '../standin/standin.mjs';
-import { BIN, TOOLS, configText, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { BIN, TOOLS, configText, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -44,23 +43,8 @@ function agentConfig(dir, agent = [], log = 'info') {
 }
 
 async function daemon(t, { agent = [], dir, env = {}, bin, log } = {}) {
-  if (!dir) {
-    const tmp = tempDir();
-    dir = tmp.dir;
-    t.after(tmp.cleanup);
-  }
-  const d = await startDaemon({ dir, config: agentConfig(dir, agent, log), env: { ...standin.env(), ...env }, bin });
-  t.after(() => d.stop());
-  assert.equal(d.exit, null, d.stderrText.join('\n'));
-  d.dir = dir;
-  d.send = async (from, body, inboundMessageId = randomUUID()) => {
-    const msg = standin.sns.notification({
-      message: standin.sns.inboundSms({ from, to: OUR_NUMBER, body, inboundMessageId }),
-    });
-    const r = await standin.sns.deliver(`http://127.0.0.1:${d.port}/sns`, msg);
-    assert.equal(r.status, 200, r.body);
-    return inboundMessageId;
-  };
+  const d = await testDaemon(t, { dir, config: (dir) => agentConfig(dir, agent, log), env: { ...standin.env(), ...env }, bin });
+  d.send = (from, body, inboundMessageId) => sendSms(standin, d, { from, to: OUR_NUMBER, body, inboundMessageId });
   d.outcome = (id) => d.waitForLog((l) => l.inbound_message_id === id && ['sms.sent', 'pipeline.dead'].includes(l.event), WAIT_MS);
   return d;
 }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
 import { encodeChunk } from '../standin/bedrock.mjs';
-import { SLOW, TOOLS, configText, notifySocket, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { SLOW, TOOLS, configText, notifySocket, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -73,14 +73,8 @@ async function daemon(t, opts = {}) {
     env: standin.env(),
     notify: opts.notify,
   });
-  d.send = async (from, body, { inboundMessageId = randomUUID() } = {}) => {
-    const msg = standin.sns.notification({
-      message: standin.sns.inboundSms({ from, to: OUR_NUMBER, body, inboundMessageId }),
-    });
-    const r = await standin.sns.deliver(d.url, msg, { timeoutMs: 15000 * SLOW });
-    assert.equal(r.status, 200, r.body);
-    return inboundMessageId;
-  };
+  d.send = (from, body, { inboundMessageId } = {}) =>
+    sendSms(standin, d, { from, to: OUR_NUMBER, body, inboundMessageId, timeoutMs: 15000 * SLOW });
   d.outcome = (id, timeoutMs = WAIT_MS) => d.waitForLog(
     (l) => l.inbound_message_id === id && FINAL.has(l.event), timeoutMs);
   d.outcomes = (id) => d.logs.filter((l) => l.inbound_message_id === id && FINAL.has(l.event));

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
-import { TOOLS, configText, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { TOOLS, configText, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -55,14 +55,7 @@ function pipelineConfig(dir, { sms = [], dispatch = [], consent = [], agent = []
 async function daemon(t, opts = {}) {
   const d = await testDaemon(t, { dir: opts.dir, config: (dir) => pipelineConfig(dir, opts), env: standin.env() });
   // Deliver one inbound SMS; resolves with its inbound message id once stored.
-  d.send = async (from, body, { inboundMessageId = randomUUID() } = {}) => {
-    const msg = standin.sns.notification({
-      message: standin.sns.inboundSms({ from, to: OUR_NUMBER, body, inboundMessageId }),
-    });
-    const r = await standin.sns.deliver(d.url, msg);
-    assert.equal(r.status, 200, r.body);
-    return inboundMessageId;
-  };
+  d.send = (from, body, { inboundMessageId } = {}) => sendSms(standin, d, { from, to: OUR_NUMBER, body, inboundMessageId });
   // The event that ends the processing of one message.
   d.outcome = (id, timeoutMs = WAIT_MS) => d.waitForLog(
     (l) => l.inbound_message_id === id && FINAL.has(l.event), timeoutMs);

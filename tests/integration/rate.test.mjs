@@ -7,11 +7,10 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SmsError } from '../standin/sms.mjs';
-import { configText, testDaemon, waitFor } from './lib/daemon.mjs';
+import { configText, sendSms, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your request will be processed within 10 business days. Reply START to resubscribe.';
@@ -39,15 +38,7 @@ async function daemon(t, { number, sms = [], dispatch = [] }) {
       '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200', ...dispatch].join('\n'),
   }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
   const d = await testDaemon(t, { config, env: standin.env() });
-  d.send = async (from, body) => {
-    const inboundMessageId = randomUUID();
-    const msg = standin.sns.notification({
-      message: standin.sns.inboundSms({ from, to: number, body, inboundMessageId }),
-    });
-    const r = await standin.sns.deliver(d.url, msg);
-    assert.equal(r.status, 200, r.body);
-    return inboundMessageId;
-  };
+  d.send = (from, body) => sendSms(standin, d, { from, to: number, body });
   d.metrics = async () => (await d.request({ path: '/metrics' })).body;
   return d;
 }

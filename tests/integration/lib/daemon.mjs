@@ -3,6 +3,7 @@
 // owns. Every wait is bounded; nothing sleeps a fixed time.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,13 +173,13 @@ export async function startDaemon({ config, dir, env = {}, args = [], notify, co
 // or in a temporary directory removed after the test; config(dir) is its
 // configuration. It must come up; d.dir is its directory, d.url its SNS
 // endpoint. TWOWAYD_TEST_LOGS=1 shows what it said (to debug a failure).
-export async function testDaemon(t, { dir, config, env, notify, stopMs } = {}) {
+export async function testDaemon(t, { dir, config, env, notify, bin, stopMs } = {}) {
   if (!dir) {
     const tmp = tempDir();
     dir = tmp.dir;
     t.after(tmp.cleanup);
   }
-  const d = await startDaemon({ dir, config: config(dir), env, notify });
+  const d = await startDaemon({ dir, config: config(dir), env, notify, bin });
   t.after(async () => {
     await d.stop(stopMs);
     if (process.env.TWOWAYD_TEST_LOGS) t.diagnostic(d.stderrText.filter((l) => !l.includes('aws.attempt')).join('\n'));
@@ -187,6 +188,18 @@ export async function testDaemon(t, { dir, config, env, notify, stopMs } = {}) {
   d.dir = dir;
   d.url = `http://127.0.0.1:${d.port}/sns`;
   return d;
+}
+
+// Delivers one inbound SMS, from a sender to our number `to`, to d as SNS
+// publishes it; resolves with its inbound message id once d has answered 200
+// (stored it). timeoutMs: the delivery's own, when not the stand-in's.
+export async function sendSms(standin, d, { from, to, body, inboundMessageId = randomUUID(), timeoutMs }) {
+  const msg = standin.sns.notification({
+    message: standin.sns.inboundSms({ from, to, body, inboundMessageId }),
+  });
+  const r = await standin.sns.deliver(d.url, msg, { timeoutMs });
+  assert.equal(r.status, 200, r.body);
+  return inboundMessageId;
 }
 
 export function request({ port, method = 'GET', path = '/', headers = {}, body, agent = false, timeoutMs = 5000 }) {
