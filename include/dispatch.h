@@ -7,7 +7,9 @@
  * (job.h) through its steps (job_steps.h): the [dedup] claim, the consent
  * read and decision, the consent write, the agent, the shaping of the reply
  * and its sending through the send queue (sms_send_queue.h). Every step
- * returns a typed verdict to one driver, which alone decides what follows:
+ * returns a typed verdict to one driver, the dispatcher's, which it
+ * registers in the jobs' environment (job.h, THE DRIVER: the job layer
+ * never calls up into the dispatcher), and which alone decides what follows:
  * the next step, a retry (kept in the spool with backoff, so a restart
  * resumes it; past [dispatch] max_age the fallback reply when the agent was
  * the cause, dead otherwise), dead, or superseded.
@@ -75,7 +77,8 @@ void dispatch_stop(struct dispatch *d, dispatch_stopped_fn done, void *userdata)
 /* Rows being worked on now (replies waiting in the send queue included). */
 unsigned dispatch_in_flight(const struct dispatch *d);
 
-void dispatch_get_stats(const struct dispatch *d, struct dispatch_stats *ret);
+/* The job engine's counters (job.h, struct job_stats). */
+void dispatch_get_stats(const struct dispatch *d, struct job_stats *ret);
 
 /* --- pure helpers, exposed for tests ------------------------------------------------ */
 

@@ -2,8 +2,8 @@
  * job.h — one stored message being worked on: its state, the one handle of
  * the work it has in flight, and the typed verdicts its steps return.
  *
- * A job is driven by the dispatcher (dispatch.h), which owns it: it starts
- * one step at a time (job_steps.h) and each step answers exactly once with
+ * A job is driven by its driver, which owns it: the driver starts one step at
+ * a time (job_steps.h) and each step answers exactly once with
  * job_step_done() and a verdict:
  *
  *   DONE        the step did its work; the driver picks the next step from
@@ -24,9 +24,19 @@
  * at shutdown). No step ever tests for a cancelled or orphaned job itself:
  * job_step_done() is the single place where that is decided.
  *
- * Ownership: struct job_env belongs to the dispatcher and outlives every job
- * that is not orphaned; an orphaned job (job->env NULL, the dispatcher is
- * gone) only waits for its last callback, which frees it. The row and every
+ * THE DRIVER. The job layer (this header, job_steps.h and their sources)
+ * depends on nothing above it: job_step_done() hands each verdict to the
+ * driver that the job's environment names (job_env.drive), and the driver
+ * alone decides what follows. In the daemon the driver is the dispatcher
+ * (dispatch.h), which registers it when it builds the environment; a unit
+ * test of a step registers one that records the verdict. Either way the job
+ * layer never names the dispatcher, so the include and link graphs have no
+ * circle.
+ *
+ * Ownership: struct job_env belongs to whoever drives the jobs (the
+ * dispatcher) and outlives every job that is not orphaned; an orphaned job
+ * (job->env NULL, its driver is gone) only waits for its last callback, and
+ * job_step_done() then frees it without asking any driver. The row and every
  * string of the job are the job's own (job_free()).
  */
 #ifndef TWOWAYD_JOB_H
@@ -55,7 +65,8 @@ struct cluster_import_batch;
 struct sms_send_entry;
 struct sms_send_queue;
 struct metrics_family;
-struct dispatch_stats;
+struct job;
+struct job_verdict;
 
 #define JOB_DETAIL_MAX 512
 
@@ -167,8 +178,9 @@ struct job_metrics {
         struct metrics_family *send_waiting;
 };
 
-/* Counters since the dispatcher started (tests, status lines). */
-struct dispatch_stats {
+/* Counters of the job engine since its environment was built (tests, status
+ * lines): the steps count what they did, the driver how rows ended. */
+struct job_stats {
         uint64_t claimed;        /* rows taken from the spool */
         uint64_t done;           /* rows finished as done */
         uint64_t dead;           /* rows finished as dead */
@@ -183,7 +195,12 @@ struct dispatch_stats {
         uint64_t opt_ins;        /* opt-ins written */
 };
 
-/* What the steps borrow from the dispatcher. */
+/* What a step's verdict goes to: the driver (see THE DRIVER above). Called
+ * once per step, with the job's work already cleared; never for an orphaned
+ * job. */
+typedef void (*job_drive_fn)(struct job *j, const struct job_verdict *v);
+
+/* What the steps borrow from their driver (the dispatcher). */
 struct job_env {
         struct ev_loop *loop;
         const struct config *config;
@@ -195,12 +212,13 @@ struct job_env {
         struct agent_turns *turns;
         char instance[320];      /* for [dedup] claims */
         struct cluster *cluster; /* [cluster] table set: borrowed from the service, or NULL */
-        struct dispatch_stats stats;
+        job_drive_fn drive;      /* receives every verdict (never NULL) */
+        struct job_stats stats;
         struct job_metrics m;
 };
 
 struct job {
-        struct job_env *env; /* NULL: orphaned (the dispatcher is gone) */
+        struct job_env *env; /* NULL: orphaned (its driver is gone) */
         struct job *prev, *next;
         struct spool_row *row;
         enum job_step step;
@@ -251,7 +269,8 @@ struct job {
         LF("INBOUND_MESSAGE_ID", (j)->row->inbound_message_id), LF("PHONE", (j)->phone),           \
                 LF("SPOOL_ID", (j)->spool_id), LF("ATTEMPT", (j)->attempt)
 
-/* Frees the row and the strings; the job was allocated by the dispatcher. */
+/* Frees the row, the strings and the job (allocated by its driver, with the
+ * struct job at the start of whatever it allocated). */
 void job_free(struct job *j);
 
 /* Cancel the work in flight, for why; its step answers CANCELLED later. Returns
@@ -260,7 +279,7 @@ bool job_cancel(struct job *j, enum job_cancel why);
 
 /* Whether job_cancel() was called: the work's callback then answers
  * CANCELLED whatever the work's own result, and touches nothing else (the
- * dispatcher may be gone). */
+ * driver may be gone). */
 static inline bool job_cancelled(const struct job *j)
 {
         return j->cancel != JOB_CANCEL_NONE;
@@ -269,7 +288,8 @@ static inline bool job_cancelled(const struct job *j)
 /* Whether the job's message is a consent keyword (decided at ingest). */
 bool job_is_keyword(const struct job *j);
 
-/* The one way a step ends; implemented by the dispatcher. */
+/* The one way a step ends: clears job->work, then hands v to env->drive, or
+ * frees an orphaned job (its last callback). */
 void job_step_done(struct job *j, const struct job_verdict *v);
 
 /* Shorthands for steps: end the step with a verdict. detail may be NULL. */

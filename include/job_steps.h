@@ -1,9 +1,9 @@
 /*
- * job_steps.h — the steps of a job (job.h), one function each. The
- * dispatcher (dispatch.h) calls one at a time; each ends, exactly once, with
- * job_step_done() and a typed verdict — synchronously when it has nothing to
- * wait for, otherwise from the loop — and keeps what it waits for in
- * job->work, so that job_cancel() reaches it.
+ * job_steps.h — the steps of a job (job.h), one function each. The job's
+ * driver (job.h, THE DRIVER: the dispatcher, dispatch.h) calls one at a
+ * time; each ends, exactly once, with job_step_done() and a typed verdict —
+ * synchronously when it has nothing to wait for, otherwise from the loop —
+ * and keeps what it waits for in job->work, so that job_cancel() reaches it.
  *
  *   job_claim()          [dedup]: claim the inbound message id. DONE (and
  *                        job->complete when another instance has it), RETRY

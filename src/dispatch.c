@@ -9,8 +9,9 @@
  * fewer than [dispatch] concurrency jobs are working (replies waiting in the
  * send queue do not count) and the send queue is not too long.
  *
- * DRIVING. job_step_done() is the only way back from a step. It turns the
- * verdict into an action (dispatch_decide(), pure) and acts:
+ * DRIVING. job_step_done() is the only way back from a step; it hands the
+ * verdict to job_drive(), registered in the jobs' environment (job.h, THE
+ * DRIVER), which turns it into an action (dispatch_decide(), pure) and acts:
  *
  *   claim ─► consent read ─┬─ block / ignore ──────────────────────────► done
  *                          ├─ opt-out ─► consent write ─► end session ─┐
@@ -29,7 +30,8 @@
  * so its sender waits.
  *
  * Teardown: dispatch_free() cancels each job's work and orphans the job
- * (job->env NULL); its step's callback then frees it. The AWS client
+ * (job->env NULL); its step's callback then ends in job_step_done(), which
+ * frees it without coming back here. The AWS client
  * outlives the dispatcher and completes every call.
  */
 #include <stdio.h>
@@ -706,20 +708,15 @@ static void job_next(struct job *j)
         }
 }
 
-void job_step_done(struct job *j, const struct job_verdict *v)
+/* The driver (job.h, THE DRIVER): job_step_done() hands every verdict of a
+ * job that is not orphaned here, its work already cleared. */
+static void job_drive(struct job *j, const struct job_verdict *v)
 {
-        struct dispatch *d;
+        struct dispatch *d = dispatch_of(j);
         struct dispatch_decision_in in;
         char reason[JOB_DETAIL_MAX];
         int64_t at = 0;
 
-        j->work = (struct job_work){0};
-        if (!j->env) {
-                /* Orphaned by dispatch_free(): its last callback. */
-                job_free(j);
-                return;
-        }
-        d = dispatch_of(j);
         if (v->kind == JOB_RETRY && v->cause == JOB_CAUSE_LEASE_HELD && d->env.cluster)
                 /* Ask again about when a renewal would come: lease_seconds/5, jittered. */
                 at = now_ms(d) + (int64_t)(cluster_params(d->env.cluster)->lease_seconds * 200. *
@@ -968,6 +965,7 @@ int dispatch_new(struct ev_loop *loop, const struct config *config, struct spool
         d->env.config = config;
         d->env.spool = spool;
         d->env.aws = aws;
+        d->env.drive = job_drive;
         r = build_rules(config, &d->env.rules, &d->env.holidays);
         if (r < 0) {
                 free(d);
@@ -1124,7 +1122,7 @@ unsigned dispatch_in_flight(const struct dispatch *d)
         return d ? d->n_jobs : 0;
 }
 
-void dispatch_get_stats(const struct dispatch *d, struct dispatch_stats *ret)
+void dispatch_get_stats(const struct dispatch *d, struct job_stats *ret)
 {
         if (d && ret)
                 *ret = d->env.stats;

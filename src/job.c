@@ -1,6 +1,8 @@
 /*
- * job.c — a job's life outside its steps: creation, the one handle of its
- * work in flight and its cancellation, verdicts and their names.
+ * job.c — a job's life outside its steps: the one handle of its work in
+ * flight and its cancellation, the end of a step (job_step_done(), which
+ * hands the verdict to the driver the job's environment names, job.h THE
+ * DRIVER), verdicts and their names.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +139,17 @@ bool job_cancel(struct job *j, enum job_cancel why)
                 break;
         }
         return true;
+}
+
+void job_step_done(struct job *j, const struct job_verdict *v)
+{
+        j->work = (struct job_work){0};
+        if (!j->env) {
+                /* Orphaned: its driver is gone, this was its last callback. */
+                job_free(j);
+                return;
+        }
+        j->env->drive(j, v);
 }
 
 void job_done(struct job *j)
