@@ -1,6 +1,8 @@
 /*
- * dispatch_test.c — the job engine's pure parts: retry delays, the max-age
- * rule, keyword list splitting, and what the driver does with each verdict.
+ * dispatch_test.c — the dispatcher's pure parts: retry delays, the max-age
+ * rule, what the driver does with each verdict, and the reason a row is
+ * closed dead with. (The steps are tested each in its own file, job_*_test.c;
+ * the splitting of keyword lists in keyword_config_test.c.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +11,7 @@
 #include <cmocka.h>
 
 #include "common.h"
-#include "keyword.h"
 #include "dispatch.h"
-#include "keyword_config.h"
 #include "spool.h"
 
 #include <dirent.h>
@@ -52,49 +52,6 @@ static void test_max_age(void **state)
         assert_false(dispatch_within_max_age(1000, 61001, 60));
         assert_true(dispatch_within_max_age(1795871109000, 1795871109000 + 604800000, 604800));
         assert_false(dispatch_within_max_age(1795871109000, 1795871109001 + 604800000, 604800));
-}
-
-static void check_words(const char *list, const char *const *want, size_t n)
-{
-        char **words = NULL;
-
-        assert_int_equal(keyword_config_split(list, &words), (int)n);
-        assert_non_null(words);
-        for (size_t i = 0; i < n; i++)
-                assert_string_equal(words[i], want[i]);
-        assert_null(words[n]);
-        keyword_config_words_free(words);
-}
-
-static void test_split_words(void **state)
-{
-        static const char *const a[] = {"STOP", "STOP ALL", "UNSUBSCRIBE"};
-        static const char *const b[] = {"halt"};
-        char **words = (char **)1;
-        struct keyword_rules *rules;
-
-        check_words("STOP, STOP ALL,UNSUBSCRIBE", a, 3);
-        check_words("  STOP ,\tSTOP ALL  , , UNSUBSCRIBE,", a, 3);
-        check_words("halt", b, 1);
-        check_words("", NULL, 0);
-        check_words(" , ,", NULL, 0);
-        assert_int_equal(keyword_config_split(NULL, &words), 0);
-        assert_null(words);
-        assert_int_equal(keyword_config_split("x", NULL), -EINVAL);
-        assert_null(keyword_config_words_free(NULL));
-
-        /* What the split gives is what the classifier takes. */
-        assert_int_equal(keyword_config_split("HALT, CEASE NOW", &words), 2);
-        assert_int_equal(
-                keyword_rules_new(&(struct keyword_config){.opt_out = (const char *const *)words},
-                                  &rules),
-                0);
-        assert_int_equal(keyword_classify(rules, "cease now!", false, NULL), KEYWORD_OPT_OUT);
-        assert_int_equal(keyword_classify(rules, "STOP", false, NULL),
-                         KEYWORD_OPT_OUT); /* phrase rule */
-        assert_int_equal(keyword_classify(rules, "END", false, NULL), KEYWORD_NONE);
-        keyword_rules_free(rules);
-        keyword_config_words_free(words);
 }
 
 /* What the driver does with a verdict: one row per case. */
@@ -210,22 +167,6 @@ static void test_verdict_handling(void **state)
         }
 }
 
-/* The causes stored in the spool read back as themselves. */
-static void test_cause_names(void **state)
-{
-        for (int c = 0; c < _JOB_CAUSE_MAX; c++) {
-                assert_non_null(job_cause_to_string(c));
-                assert_int_equal(job_cause_from_string(job_cause_to_string(c)), c);
-        }
-        assert_int_equal(job_cause_from_string(NULL), JOB_CAUSE_NONE);
-        assert_int_equal(job_cause_from_string("agent: dependencyFailedException"), JOB_CAUSE_NONE);
-        assert_null(job_cause_to_string(_JOB_CAUSE_MAX));
-        for (int s = 0; s < _JOB_STEP_MAX; s++)
-                assert_non_null(job_step_to_string(s));
-        for (int k = 0; k < _JOB_VERDICT_MAX; k++)
-                assert_non_null(job_verdict_to_string(k));
-}
-
 static void put_done(struct spool *s, int r, int64_t id, void *userdata)
 {
         assert_int_equal(r, 0);
@@ -314,9 +255,10 @@ static void test_dead_without_detail(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_retry_delay), cmocka_unit_test(test_max_age),
-                cmocka_unit_test(test_split_words), cmocka_unit_test(test_verdict_handling),
-                cmocka_unit_test(test_cause_names), cmocka_unit_test(test_dead_without_detail),
+                cmocka_unit_test(test_retry_delay),
+                cmocka_unit_test(test_max_age),
+                cmocka_unit_test(test_verdict_handling),
+                cmocka_unit_test(test_dead_without_detail),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /*
  * keyword_config_test.c — the keyword rules as twowayd.conf sets them: each
  * [consent] *_words list replaces its built-in list, an unset one keeps it,
- * and a list the rules would misread is refused. (The splitting of one list
- * is tested in dispatch_test.c: test_split_words.)
+ * and a list the rules would misread is refused; how one list splits into
+ * its words.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,12 +89,56 @@ static void test_lists_the_rules_would_misread_are_refused(void **state)
         assert_null(rules);
 }
 
+static void check_words(const char *list, const char *const *want, size_t n)
+{
+        char **words = NULL;
+
+        assert_int_equal(keyword_config_split(list, &words), (int)n);
+        assert_non_null(words);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(words[i], want[i]);
+        assert_null(words[n]);
+        keyword_config_words_free(words);
+}
+
+static void test_split_words(void **state)
+{
+        static const char *const a[] = {"STOP", "STOP ALL", "UNSUBSCRIBE"};
+        static const char *const b[] = {"halt"};
+        char **words = (char **)1;
+        struct keyword_rules *rules;
+
+        check_words("STOP, STOP ALL,UNSUBSCRIBE", a, 3);
+        check_words("  STOP ,\tSTOP ALL  , , UNSUBSCRIBE,", a, 3);
+        check_words("halt", b, 1);
+        check_words("", NULL, 0);
+        check_words(" , ,", NULL, 0);
+        assert_int_equal(keyword_config_split(NULL, &words), 0);
+        assert_null(words);
+        assert_int_equal(keyword_config_split("x", NULL), -EINVAL);
+        assert_null(keyword_config_words_free(NULL));
+
+        /* What the split gives is what the classifier takes. */
+        assert_int_equal(keyword_config_split("HALT, CEASE NOW", &words), 2);
+        assert_int_equal(
+                keyword_rules_new(&(struct keyword_config){.opt_out = (const char *const *)words},
+                                  &rules),
+                0);
+        assert_int_equal(keyword_classify(rules, "cease now!", false, NULL), KEYWORD_OPT_OUT);
+        assert_int_equal(keyword_classify(rules, "STOP", false, NULL),
+                         KEYWORD_OPT_OUT); /* phrase rule */
+        assert_int_equal(keyword_classify(rules, "END", false, NULL), KEYWORD_NONE);
+        keyword_rules_free(rules);
+        keyword_config_words_free(words);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_unset_lists_keep_the_built_in_ones),
                 cmocka_unit_test(test_each_list_replaces_its_own),
                 cmocka_unit_test(test_lists_the_rules_would_misread_are_refused),
+                cmocka_unit_test(test_split_words),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
