@@ -55,4 +55,11 @@ void aws_imds_request_cancel(struct aws_imds_request *req);
 /* The errno of an IMDS or container answer's status (see aws_imds_cb). */
 int aws_imds_status_errno(long status);
 
+#ifdef TWOWAYD_UNIT_TEST
+/* A fake clock for the token's lifetime (otherwise the loop's), so that a
+ * test reaches the token's expiry without waiting six hours. */
+typedef double (*aws_imds_clock_fn)(void *userdata);
+void aws_imds_test_clock(struct aws_imds *s, aws_imds_clock_fn now, void *userdata);
+#endif
+
 #endif

@@ -25,6 +25,10 @@ struct aws_imds {
         long timeout_ms;
         char *token;
         double token_expiry;
+#ifdef TWOWAYD_UNIT_TEST
+        aws_imds_clock_fn clock;
+        void *clock_userdata;
+#endif
 };
 
 struct aws_imds_request {
@@ -77,6 +81,16 @@ int aws_imds_status_errno(long status)
         return -EIO;
 }
 
+/* The clock of the token's lifetime. */
+static double imds_now(const struct aws_imds *s)
+{
+#ifdef TWOWAYD_UNIT_TEST
+        if (s->clock)
+                return s->clock(s->clock_userdata);
+#endif
+        return ev_now(s->loop);
+}
+
 static void request_free(struct aws_imds_request *req)
 {
         free(req->base);
@@ -109,7 +123,7 @@ static int request_send(struct aws_imds_request *req)
         };
         int r;
 
-        req->put = !req->v1 && (!s->token || ev_now(s->loop) >= s->token_expiry);
+        req->put = !req->v1 && (!s->token || imds_now(s) >= s->token_expiry);
         if (req->put) {
                 hreq.method = "PUT";
                 r = asprintf(&url, "%s/latest/api/token", req->base);
@@ -150,7 +164,7 @@ static int token_answered(struct aws_imds_request *req, const struct http_client
                 s->token = strndup(body, n);
                 if (!s->token)
                         return -ENOMEM;
-                s->token_expiry = ev_now(s->loop) + IMDS_TOKEN_TTL_S - 60;
+                s->token_expiry = imds_now(s) + IMDS_TOKEN_TTL_S - 60;
                 return 0;
         }
         if ((resp->status == 403 || resp->status == 404 || resp->status == 405) &&
@@ -258,3 +272,11 @@ struct aws_imds *aws_imds_free(struct aws_imds *s)
         free(s);
         return NULL;
 }
+
+#ifdef TWOWAYD_UNIT_TEST
+void aws_imds_test_clock(struct aws_imds *s, aws_imds_clock_fn now, void *userdata)
+{
+        s->clock = now;
+        s->clock_userdata = userdata;
+}
+#endif

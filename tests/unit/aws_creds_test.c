@@ -1,9 +1,9 @@
 /*
- * aws_creds_test.c — the pure parts of the credential chain: shared-file
- * parsing (profiles, [profile x], precedence, missing and malformed files),
- * chain order, IMDS/container credential documents, container and IMDS
- * endpoint selection and refresh timing. Files go
- * to a temporary directory; the environment is a table.
+ * aws_creds_test.c — the pure parts of the credential chain: chain order,
+ * IMDS/container credential documents, the container endpoint and refresh
+ * timing. (The shared files are tested in aws_profile_test.c, the IMDS
+ * client and its endpoint in aws_imds_test.c.) Files go to a temporary
+ * directory; the environment is a table.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 
 #include "aws_creds.h"
-#include "aws_imds.h"
-#include "aws_profile.h"
 #include "common.h"
 #include "test_env.h"
 
@@ -39,34 +37,15 @@ static int setup(void **state)
         (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
         (void)snprintf(bad_path, sizeof(bad_path), "%s/bad", tmpdir);
         (void)snprintf(token_path, sizeof(token_path), "%s/token", tmpdir);
-        write_file(cred_path, "# comment\n"
-                              "[default]\n"
-                              "aws_access_key_id = AKIDDEFAULT\n"
-                              "aws_secret_access_key = secretdefault\n"
-                              "\n"
-                              "[work]\n"
+        /* What the chain reads when the environment has no keys (the files
+         * themselves are tested in aws_profile_test.c). */
+        write_file(cred_path, "[work]\n"
                               "aws_access_key_id=AKIDWORK\n"
                               "aws_secret_access_key=secretwork\n"
-                              "aws_session_token=tokenwork\n"
-                              "\n"
-                              "[profile notme]\n"
-                              "aws_access_key_id = AKIDWRONG\n"
-                              "aws_secret_access_key = wrong\n");
-        write_file(conf_path, "[default]\n"
-                              "region = eu-west-1\n"
-                              "aws_access_key_id = AKIDFROMCONFIG\n"
-                              "\n"
-                              "[profile work]\n"
+                              "aws_session_token=tokenwork\n");
+        write_file(conf_path, "[profile work]\n"
                               "region = us-west-2\n"
                               "aws_access_key_id = AKIDCONFIGWORK\n"
-                              "\n"
-                              "[profile  onlyconfig]\n"
-                              "aws_access_key_id = AKIDCONF\n"
-                              "aws_secret_access_key = secretconf\n"
-                              "region = ap-south-1\n"
-                              "\n"
-                              "[work]\n"
-                              "region = wrong-1\n"
                               "\n"
                               "[profile regiononly]\n"
                               "region = ca-central-1\n");
@@ -83,80 +62,6 @@ static int teardown(void **state)
         (void)unlink(token_path);
         (void)rmdir(tmpdir);
         return 0;
-}
-
-static void test_profile_files(void **state)
-{
-        struct aws_profile p;
-
-        /* [default] in both files: credentials file wins for keys. */
-        assert_int_equal(aws_profile_load(cred_path, conf_path, "default", &p), 0);
-        assert_true(p.found);
-        assert_string_equal(p.access_key_id, "AKIDDEFAULT");
-        assert_string_equal(p.secret_access_key, "secretdefault");
-        assert_null(p.session_token);
-        assert_string_equal(p.region, "eu-west-1");
-        aws_profile_done(&p);
-
-        /* Named profile: [work] in credentials, [profile work] in config. */
-        assert_int_equal(aws_profile_load(cred_path, conf_path, "work", &p), 0);
-        assert_string_equal(p.access_key_id, "AKIDWORK");
-        assert_string_equal(p.session_token, "tokenwork");
-        assert_string_equal(p.region, "us-west-2"); /* not "[work]" of the config file */
-        aws_profile_done(&p);
-
-        /* Only in config, with extra spaces after "profile". */
-        assert_int_equal(aws_profile_load(cred_path, conf_path, "onlyconfig", &p), 0);
-        assert_string_equal(p.access_key_id, "AKIDCONF");
-        assert_string_equal(p.secret_access_key, "secretconf");
-        assert_string_equal(p.region, "ap-south-1");
-        aws_profile_done(&p);
-
-        /* "[profile notme]" in the credentials file is not profile "notme". */
-        assert_int_equal(aws_profile_load(cred_path, conf_path, "notme", &p), 0);
-        assert_false(p.found);
-        assert_null(p.access_key_id);
-        aws_profile_done(&p);
-
-        /* Missing files are empty, not errors. */
-        assert_int_equal(aws_profile_load("/nonexistent/c", "/nonexistent/d", "default", &p), 0);
-        assert_false(p.found);
-        aws_profile_done(&p);
-        assert_int_equal(aws_profile_load(NULL, NULL, NULL, &p), 0);
-        assert_false(p.found);
-        aws_profile_done(&p);
-
-        /* Malformed files are errors. */
-        assert_int_equal(aws_profile_load(bad_path, conf_path, "default", &p), -EBADMSG);
-}
-
-static void test_profile_paths(void **state)
-{
-        struct env e1 = {{"HOME", "/home/u", NULL}};
-        struct env e2 = {{"HOME", "/home/u", "AWS_SHARED_CREDENTIALS_FILE", "~/c",
-                          "AWS_CONFIG_FILE", "/etc/aws", "AWS_PROFILE", "p1", NULL}};
-        struct env e3 = {{NULL}};
-        char *c = NULL, *f = NULL;
-        const char *prof;
-
-        assert_int_equal(aws_profile_paths(env_get, &e1, &c, &f, &prof), 0);
-        assert_string_equal(c, "/home/u/.aws/credentials");
-        assert_string_equal(f, "/home/u/.aws/config");
-        assert_string_equal(prof, "default");
-        free(c);
-        free(f);
-
-        assert_int_equal(aws_profile_paths(env_get, &e2, &c, &f, &prof), 0);
-        assert_string_equal(c, "/home/u/c");
-        assert_string_equal(f, "/etc/aws");
-        assert_string_equal(prof, "p1");
-        free(c);
-        free(f);
-
-        /* No HOME: the default files simply do not exist. */
-        assert_int_equal(aws_profile_paths(env_get, &e3, &c, &f, &prof), 0);
-        assert_null(c);
-        assert_null(f);
 }
 
 static void test_chain_order(void **state)
@@ -314,29 +219,6 @@ static void test_container_endpoint(void **state)
         }
 }
 
-static void test_imds_endpoint(void **state)
-{
-        struct env def = {{NULL}};
-        struct env ep = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:5555/", NULL}};
-        struct env v6 = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6", NULL}};
-        struct env off = {{"AWS_EC2_METADATA_DISABLED", "TRUE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                           "http://127.0.0.1:5555", NULL}};
-        struct env bad = {{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254", NULL}};
-        char *url;
-
-        assert_int_equal(aws_imds_endpoint(env_get, &def, &url), 0);
-        assert_string_equal(url, "http://169.254.169.254");
-        free(url);
-        assert_int_equal(aws_imds_endpoint(env_get, &ep, &url), 0);
-        assert_string_equal(url, "http://127.0.0.1:5555");
-        free(url);
-        assert_int_equal(aws_imds_endpoint(env_get, &v6, &url), 0);
-        assert_string_equal(url, "http://[fd00:ec2::254]");
-        free(url);
-        assert_int_equal(aws_imds_endpoint(env_get, &off, &url), -ENOENT);
-        assert_int_equal(aws_imds_endpoint(env_get, &bad, &url), -EINVAL);
-}
-
 static void test_refresh_time(void **state)
 {
         /* Long-lived: 5 minutes before expiry. */
@@ -374,10 +256,9 @@ static void test_credentials_copy(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_profile_files),      cmocka_unit_test(test_profile_paths),
                 cmocka_unit_test(test_chain_order),        cmocka_unit_test(test_document),
-                cmocka_unit_test(test_container_endpoint), cmocka_unit_test(test_imds_endpoint),
-                cmocka_unit_test(test_refresh_time),       cmocka_unit_test(test_credentials_copy),
+                cmocka_unit_test(test_container_endpoint), cmocka_unit_test(test_refresh_time),
+                cmocka_unit_test(test_credentials_copy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
