@@ -12,9 +12,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -274,39 +271,18 @@ static void test_statuses(void **state)
         assert_int_equal(aws_imds_status_errno(302), -EIO);
 }
 
-/* A port of 127.0.0.1 that nobody listens on, or that listens and never
- * accepts (listening is enough for a connection to complete). */
-static int loopback_socket(bool listening, unsigned short *port)
-{
-        struct sockaddr_in sin = {.sin_family = AF_INET};
-        socklen_t len = sizeof(sin);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-        *port = ntohs(sin.sin_port);
-        if (listening)
-                assert_int_equal(listen(fd, 8), 0);
-        else {
-                close(fd);
-                fd = -1;
-        }
-        return fd;
-}
-
 /* Unreachable or silent: the request ends with the transport's error, in
  * bounded time, and the caller hears exactly once. */
 static void test_unreachable_and_timeout(void **state)
 {
         struct fixture *f = *state;
         char base[64];
-        unsigned short port;
         int fd;
 
-        (void)loopback_socket(false, &port);
-        (void)snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)port);
+        /* A port that listened a moment ago: nobody does now. */
+        fd = silent_listener(base, sizeof(base));
+        assert_true(fd >= 0);
+        close(fd);
         assert_int_equal(get_from(f, base).r, -ECONNREFUSED);
 
         f->imds = aws_imds_free(f->imds);
@@ -317,8 +293,8 @@ static void test_unreachable_and_timeout(void **state)
                                                                  .timeout_ms = 100},
                                       &f->imds),
                          0);
-        fd = loopback_socket(true, &port);
-        (void)snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)port);
+        fd = silent_listener(base, sizeof(base));
+        assert_true(fd >= 0);
         assert_int_equal(get_from(f, base).r, -ETIMEDOUT);
         close(fd);
 }

@@ -127,23 +127,6 @@ static char *url(struct fixture *f, const char *path)
         return buf;
 }
 
-/* A socket that listens and never accepts: connections complete in the
- * kernel's backlog and the request is never answered. */
-static int silent_listener(char *url_out, size_t size)
-{
-        struct sockaddr_in sin = {.sin_family = AF_INET};
-        socklen_t len = sizeof(sin);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-        assert_int_equal(listen(fd, 8), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-        snprintf(url_out, size, "http://127.0.0.1:%u/", (unsigned)ntohs(sin.sin_port));
-        return fd;
-}
-
 /* ---- request and response ------------------------------------------------------------------- */
 
 static void test_request_and_response(void **state)
@@ -313,6 +296,7 @@ static void test_transport_failures(void **state)
         assert_int_equal(empty.r, -ECONNRESET);
 
         fd = silent_listener(silent_url, sizeof(silent_url));
+        assert_true(fd >= 0);
         fetch(f, &(struct http_client_req){.url = silent_url, .timeout_ms = 200}, &silent);
         assert_int_equal(silent.r, -ETIMEDOUT);
         assert_int_equal(silent.status, 0);
@@ -332,6 +316,7 @@ static void test_in_flight_limit_queues_in_order(void **state)
         char silent_url[64];
         int fd = silent_listener(silent_url, sizeof(silent_url));
 
+        assert_true(fd >= 0);
         start(f, &(struct http_client_req){.url = silent_url, .timeout_ms = 300}, &slow, NULL);
         start(f, &(struct http_client_req){.url = url(f, "/2")}, &queued, NULL);
         start(f, &(struct http_client_req){.url = url(f, "/3")}, &third, NULL);
@@ -358,6 +343,7 @@ static void test_cancel_active_and_queued(void **state)
         char silent_url[64];
         int fd = silent_listener(silent_url, sizeof(silent_url));
 
+        assert_true(fd >= 0);
         start(f, &(struct http_client_req){.url = silent_url}, &active, &ta);
         start(f, &(struct http_client_req){.url = url(f, "/q")}, &queued, &tq);
         ev_run(f->loop, EVRUN_NOWAIT);
@@ -387,6 +373,7 @@ static void test_free_completes_outstanding(void **state)
         char silent_url[64];
         int fd = silent_listener(silent_url, sizeof(silent_url));
 
+        assert_true(fd >= 0);
         start(f, &(struct http_client_req){.url = silent_url}, &a, NULL);
         ev_run(f->loop, EVRUN_NOWAIT);
         start(f, &(struct http_client_req){.url = url(f, "/")}, &b, NULL);

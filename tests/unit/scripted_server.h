@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -262,6 +264,28 @@ static inline size_t scripted_server_count(struct scripted_server *s)
         n = s->n_requests;
         pthread_mutex_unlock(&s->lock);
         return n;
+}
+
+/* A socket on 127.0.0.1 that listens and never accepts: connections
+ * complete in the kernel's backlog and no request is ever answered. url_out
+ * gets "http://127.0.0.1:PORT"; the caller closes the socket (after which
+ * nobody listens on that port). -1 on failure. */
+static inline int silent_listener(char *url_out, size_t size)
+{
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        socklen_t len = sizeof(sin);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -1;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 8) < 0 ||
+            getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
+                close(fd);
+                return -1;
+        }
+        snprintf(url_out, size, "http://127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
+        return fd;
 }
 
 /* The value of a recorded header (names case-insensitive), or NULL. */
