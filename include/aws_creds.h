@@ -126,6 +126,7 @@ typedef void (*aws_creds_cb)(int r, const struct aws_credentials *creds, void *u
 
 int aws_creds_get(struct aws_creds_provider *p, aws_creds_cb cb, void *userdata,
                   struct aws_creds_wait **ret);
+/* Idempotent: a wait already cancelled is left as it is. */
 void aws_creds_wait_cancel(struct aws_creds_wait *w);
 
 /* Start resolving now (e.g. at start-up) without waiting for a request. */

@@ -346,6 +346,7 @@ struct aws_creds_wait {
         struct aws_creds_wait *prev, *next;
         aws_creds_cb cb;
         void *userdata;
+        bool cancelled; /* on the cancelled list: a second cancel must not move it again */
 };
 
 struct wait_list {
@@ -870,8 +871,9 @@ void aws_creds_wait_cancel(struct aws_creds_wait *w)
 {
         struct aws_creds_provider *p;
 
-        if (!w)
+        if (!w || w->cancelled)
                 return;
+        w->cancelled = true;
         p = w->p;
         wait_remove(&p->waiters, w);
         wait_append(&p->cancelled, w);

@@ -44,6 +44,7 @@ struct fixture {
         char raw[256];
         long http_status;
         char request_id[64];
+        unsigned heard; /* count_done(): how many times the caller heard */
 };
 
 static int64_t fixture_clock(void *userdata)
@@ -583,6 +584,36 @@ static void test_client_free_completes_outstanding_calls(void **state)
         assert_string_equal(f->error.code, "Cancelled");
 }
 
+static void count_done(struct aws_call *call, int r, const struct aws_result *res, void *userdata)
+{
+        struct fixture *f = userdata;
+
+        f->heard++;
+        f->r = r;
+}
+
+/* A call cancelled while it waits for credentials, then its client freed
+ * before the loop turned (a shutdown does just that): the caller hears once,
+ * and the credential provider frees the wait once, after the client. */
+static void test_cancel_then_client_free_while_waiting_for_credentials(void **state)
+{
+        struct fixture *f = *state;
+        struct aws_call *call = NULL;
+
+        assert_int_equal(aws_call_start(f->aws,
+                                        &(struct aws_call_params){.service = AWS_SERVICE_DYNAMODB,
+                                                                  .operation = "GetItem"},
+                                        count_done, f, &call),
+                         0);
+        aws_call_cancel(call); /* the credentials are delivered from the loop: still waiting */
+        f->aws = f->l.aws = aws_client_free(f->aws);
+        assert_int_equal(f->heard, 1);
+        assert_int_equal(f->r, -ECANCELED);
+        f->l.creds = aws_creds_provider_free(f->l.creds);
+        assert_int_equal(f->heard, 1);
+        assert_int_equal(scripted_server_count(&f->server), 0);
+}
+
 /* ---- refused before anything is sent ------------------------------------------------------------
  */
 
@@ -707,6 +738,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_refused_connection_after_retries, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_cancel_during_backoff, setup, teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_cancel_then_client_free_while_waiting_for_credentials, setup,
+                        teardown),
                 cmocka_unit_test_setup_teardown(test_client_free_completes_outstanding_calls, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_bad_parameters_refused, setup, teardown),
