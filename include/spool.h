@@ -105,14 +105,15 @@
 struct ev_loop;
 struct spool;
 
-#define SPOOL_DB_NAME           "spool.db"
-#define SPOOL_LOCK_NAME         "spool.lock"
-#define SPOOL_SCHEMA_VERSION    6
-#define SPOOL_MIN_FREE_DEFAULT  (16ull * 1024 * 1024)
-#define SPOOL_BATCH_MAX_DEFAULT 256u
-#define SPOOL_QUEUE_MAX_DEFAULT 8192u /* queued puts; above it spool_put() gives -ENOBUFS */
-#define SPOOL_BUSY_TIMEOUT_MS   50
-#define SPOOL_ROWS_MAX          1024u /* bound for one spool_list()/spool_next_ready() */
+#define SPOOL_DB_NAME              "spool.db"
+#define SPOOL_LOCK_NAME            "spool.lock"
+#define SPOOL_SCHEMA_VERSION       6
+#define SPOOL_MIN_FREE_DEFAULT     (16ull * 1024 * 1024)
+#define SPOOL_BATCH_MAX_DEFAULT    256u
+#define SPOOL_QUEUE_MAX_DEFAULT    8192u /* queued puts; above it spool_put() gives -ENOBUFS */
+#define SPOOL_BUSY_TIMEOUT_MS      50
+#define SPOOL_TOOL_BUSY_TIMEOUT_MS 5000  /* twowayctl's wait for the daemon's write lock */
+#define SPOOL_ROWS_MAX             1024u /* bound for one spool_list()/spool_next_ready() */
 
 /* Limits on stored text, in bytes; spool_put() gives -EMSGSIZE above them. */
 #define SPOOL_ID_MAX     256u          /* ids, numbers, keyword */
@@ -150,14 +151,25 @@ enum spool_reply_state {
         _SPOOL_REPLY_MAX,
 };
 
+/* Who opens the spool. The tool's two modes run beside a daemon whose rows in
+ * progress are its own: no lock, no integrity check, no spool_recover(). */
+enum spool_access {
+        SPOOL_DAEMON = 0, /* lock, integrity check, migration, crash recovery */
+        SPOOL_TOOL_READ,  /* reads only, on a read-only connection: WAL lets it read
+                           * while the daemon writes, so it never meets the write lock;
+                           * a spool of another schema version is refused
+                           * (-EPROTONOSUPPORT), not migrated */
+        SPOOL_TOOL_WRITE, /* changes rows: a change waits up to SPOOL_TOOL_BUSY_TIMEOUT_MS
+                           * for the daemon's write lock (its commits are short), then
+                           * fails with -EBUSY */
+};
+
 struct spool_options {
         const char *dir;         /* required: the directory holding spool.db (copied) */
         uint64_t min_free_bytes; /* 0: SPOOL_MIN_FREE_DEFAULT */
         unsigned batch_max;      /* rows per commit; 0: SPOOL_BATCH_MAX_DEFAULT */
         unsigned queue_max;      /* 0: SPOOL_QUEUE_MAX_DEFAULT */
-        bool no_recover;         /* the twowayctl mode: no lock, no integrity check, no
-                                  * spool_recover() at open, since it may run beside a
-                                  * daemon whose in-progress rows are its own */
+        enum spool_access access;
 };
 
 /* What spool_salvage() did. */
@@ -239,16 +251,18 @@ struct spool_stats {
 typedef void (*spool_put_cb)(struct spool *s, int r, int64_t id, void *userdata);
 
 /* Open (creating and migrating as needed) <dir>/spool.db, then recover
- * (spool_recover()). -EPROTONOSUPPORT: written by a newer twowayd;
- * -EMEDIUMTYPE: the file is some other application's database.
+ * (spool_recover()). -EPROTONOSUPPORT: written by a newer twowayd (or, for
+ * SPOOL_TOOL_READ, by any other version); -EMEDIUMTYPE: the file is some
+ * other application's database.
  *
- * Unless opts->no_recover, first an exclusive flock(2) on <dir>/spool.lock,
+ * SPOOL_DAEMON access first takes an exclusive flock(2) on <dir>/spool.lock,
  * held until spool_free(): -EBUSY when another process holds it (nothing has
  * been read or written; spool_lock_holder() names it). Then PRAGMA
  * quick_check: a spool.db that fails it (or is not a database at all) is
  * renamed to spool.db.corrupt-<UTC time> (its WAL with it), and a fresh one is
  * created in its place; spool_moved_aside() tells where the old one went, for
- * twowayctl spool salvage. */
+ * twowayctl spool salvage. The tool's modes (enum spool_access) do none of
+ * that, never create spool.db, and take no write lock to open it. */
 int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct spool **ret);
 /* The pid written into <dir>/spool.lock by its holder (or by its last one). */
 int spool_lock_holder(const char *dir, long *ret_pid);

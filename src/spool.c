@@ -441,6 +441,8 @@ struct spool {
         uint64_t min_free;
         unsigned batch_max;
         unsigned queue_max;
+        enum spool_access access;
+        int busy_ms; /* how long a statement waits for another process's lock */
 
         ev_prepare prepare;
         ev_idle idle;
@@ -691,35 +693,46 @@ static int query_int(struct spool *s, const char *sql, int64_t *ret)
         return 0;
 }
 
-/* Bring the schema to SPOOL_SCHEMA_VERSION in one transaction. The version is
- * read inside the write transaction, so two processes opening at once cannot
- * both migrate. */
-static int migrate(struct spool *s)
+/* The schema's version: 0 when it is this one's, 1 when it needs migrating
+ * (an older or a new, empty file), -EPROTONOSUPPORT when a newer twowayd
+ * wrote it, -EMEDIUMTYPE when it is another application's. */
+static int schema_check(struct spool *s, int64_t *ret_version)
 {
         int64_t version, app_id;
-        char sql[96];
-        int r;
+        int r = query_int(s, "PRAGMA application_id", &app_id);
 
-        r = exec_sql(s, "BEGIN IMMEDIATE");
-        if (r < 0)
-                return r;
-
-        r = query_int(s, "PRAGMA application_id", &app_id);
         if (r >= 0)
                 r = query_int(s, "PRAGMA user_version", &version);
         if (r < 0)
-                goto fail;
-        if (app_id != 0 && app_id != SPOOL_APPLICATION_ID) {
-                r = -EMEDIUMTYPE;
-                goto fail;
-        }
-        if (version < 0 || version > SPOOL_SCHEMA_VERSION) {
-                r = -EPROTONOSUPPORT;
-                goto fail;
-        }
-        if (version == SPOOL_SCHEMA_VERSION && app_id == SPOOL_APPLICATION_ID) {
+                return r;
+        if (app_id != 0 && app_id != SPOOL_APPLICATION_ID)
+                return -EMEDIUMTYPE;
+        if (version < 0 || version > SPOOL_SCHEMA_VERSION)
+                return -EPROTONOSUPPORT;
+        *ret_version = version;
+        return version == SPOOL_SCHEMA_VERSION && app_id == SPOOL_APPLICATION_ID ? 0 : 1;
+}
+
+/* Bring the schema to SPOOL_SCHEMA_VERSION in one transaction. A current
+ * schema is seen without the write lock (twowayctl opens beside a busy
+ * daemon); otherwise the version is read again inside the write transaction,
+ * so two processes opening at once cannot both migrate. */
+static int migrate(struct spool *s)
+{
+        int64_t version;
+        char sql[96];
+        int r;
+
+        r = schema_check(s, &version);
+        if (r <= 0)
+                return r;
+        r = exec_sql(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = schema_check(s, &version);
+        if (r <= 0) {
                 rollback_if_open(s); /* nothing to write */
-                return 0;
+                return r;
         }
 
         for (int64_t v = version; v < SPOOL_SCHEMA_VERSION; v++) {
@@ -748,9 +761,12 @@ static int configure(struct spool *s)
         bool wal = false;
         int rc, r;
 
-        rc = sqlite3_busy_timeout(s->db, SPOOL_BUSY_TIMEOUT_MS);
+        rc = sqlite3_busy_timeout(s->db, s->busy_ms);
         if (rc != SQLITE_OK)
                 return sqlite_errno(s, rc);
+        /* A reader takes the file as the daemon made it. */
+        if (s->access == SPOOL_TOOL_READ)
+                return 0;
 
         /* journal_mode answers with the mode in force; anything else than
          * "wal" (a filesystem without shared memory, say) is refused rather
@@ -871,23 +887,32 @@ static int check_integrity(struct spool *s)
         return ok ? 0 : -EBADMSG;
 }
 
-static int open_db(struct spool *s, const char *path, bool daemon)
+static int open_db(struct spool *s, const char *path)
 {
+        int64_t version;
         /* NOMUTEX: loop thread only. EXRESCODE: extended codes from every call,
-         * so an I/O error says which. NOFOLLOW: spool.db is ours, not a link. */
-        int rc = sqlite3_open_v2(path, &s->db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                                         SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
-                                 NULL);
+         * so an I/O error says which. NOFOLLOW: spool.db is ours, not a link.
+         * The tool never creates a spool; its reader cannot write one. */
+        int mode = s->access == SPOOL_TOOL_READ    ? SQLITE_OPEN_READONLY
+                   : s->access == SPOOL_TOOL_WRITE ? SQLITE_OPEN_READWRITE
+                                                   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        int rc = sqlite3_open_v2(
+                path, &s->db,
+                mode | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW, NULL);
         int r;
 
         if (rc != SQLITE_OK)
                 return sqlite_errno(s, rc);
         sqlite3_commit_hook(s->db, commit_hook, s);
         r = configure(s);
-        if (r >= 0 && daemon)
+        if (r >= 0 && s->access == SPOOL_DAEMON)
                 r = check_integrity(s);
-        if (r >= 0)
+        if (r >= 0 && s->access == SPOOL_TOOL_READ) {
+                /* Read with this version's statements or not at all. */
+                r = schema_check(s, &version);
+                if (r > 0)
+                        r = -EPROTONOSUPPORT;
+        } else if (r >= 0)
                 r = migrate(s);
         return r;
 }
@@ -960,7 +985,6 @@ static int move_aside(struct spool *s, const char *path)
 int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct spool **ret)
 {
         _cleanup_free_ char *path = NULL;
-        bool daemon = !opts || !opts->no_recover;
         struct spool *s;
         int r;
 
@@ -978,6 +1002,10 @@ int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct sp
         s->min_free = opts->min_free_bytes ? opts->min_free_bytes : SPOOL_MIN_FREE_DEFAULT;
         s->batch_max = opts->batch_max ? opts->batch_max : SPOOL_BATCH_MAX_DEFAULT;
         s->queue_max = opts->queue_max ? opts->queue_max : SPOOL_QUEUE_MAX_DEFAULT;
+        s->access = opts->access;
+        /* The daemon waits little for twowayctl's lock (a batch fails, SNS
+         * retries); twowayctl waits for the daemon's short commits. */
+        s->busy_ms = s->access == SPOOL_DAEMON ? SPOOL_BUSY_TIMEOUT_MS : SPOOL_TOOL_BUSY_TIMEOUT_MS;
         s->writable = true;
         ev_prepare_init(&s->prepare, spool_prepare_cb);
         s->prepare.data = s;
@@ -990,20 +1018,20 @@ int spool_open(struct ev_loop *loop, const struct spool_options *opts, struct sp
                 goto fail;
         }
 
-        r = daemon ? take_lock(s) : 0;
+        r = s->access == SPOOL_DAEMON ? take_lock(s) : 0;
         if (r >= 0)
-                r = open_db(s, path, daemon);
+                r = open_db(s, path);
         /* A spool that cannot be read must not stop inbound traffic: it goes
          * aside for twowayctl spool salvage, and a fresh one takes its place. */
-        if (r == -EBADMSG && daemon) {
+        if (r == -EBADMSG && s->access == SPOOL_DAEMON) {
                 close_db(s);
                 r = move_aside(s, path);
                 if (r >= 0)
-                        r = open_db(s, path, daemon);
+                        r = open_db(s, path);
         }
         if (r >= 0)
                 r = prepare_statements(s);
-        if (r >= 0 && daemon)
+        if (r >= 0 && s->access == SPOOL_DAEMON)
                 r = spool_recover(s);
         if (r < 0)
                 goto fail;
@@ -1873,7 +1901,6 @@ int spool_purge(struct spool *s, int64_t id)
 
 #define SALVAGE_BATCH      256u
 #define SALVAGE_MAX_MISSES 100000u /* consecutive unreadable ids before giving up */
-#define SALVAGE_BUSY_MS    5000    /* twowayctl may wait for the daemon's commits */
 
 static int salvage_insert(struct spool *s, const struct spool_row *w)
 {
@@ -2045,9 +2072,10 @@ int spool_salvage(struct spool *s, const char *path, struct spool_salvage_result
                 sqlite3_close_v2(old);
                 return (rc & 0xff) == SQLITE_CANTOPEN && sys > 0 ? -sys : -EBADMSG;
         }
-        sqlite3_busy_timeout(s->db, SALVAGE_BUSY_MS);
+        /* Each batch waits for the daemon's commits, as twowayctl does. */
+        sqlite3_busy_timeout(s->db, SPOOL_TOOL_BUSY_TIMEOUT_MS);
         r = salvage_walk(s, old, &res);
-        sqlite3_busy_timeout(s->db, SPOOL_BUSY_TIMEOUT_MS);
+        sqlite3_busy_timeout(s->db, s->busy_ms);
         sqlite3_close_v2(old);
         if (r < 0)
                 return r;

@@ -3,9 +3,11 @@
  * local queue ([spool] dir/spool.db).
  *
  * The daemon may be running: the spool is opened without crash recovery (its
- * in-progress rows are the daemon's, not ours), every read and change is one
- * short statement of its own, and a write that meets the daemon's lock waits
- * at most the spool's busy_timeout before failing with "busy".
+ * in-progress rows are the daemon's, not ours) and every read and change is
+ * one short statement of its own. ls and show read on a read-only connection,
+ * which WAL never makes wait for the daemon's writes; retry, purge and salvage
+ * wait up to SPOOL_TOOL_BUSY_TIMEOUT_MS for the daemon's write lock, then fail
+ * with "busy".
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -44,7 +46,14 @@ static const struct ctl_opt opts[] = {
         {"limit", 0, true},
 };
 
-static int open_spool(struct ctl *ctl, struct spool **ret)
+/* What to say when the daemon held the write lock for all of the wait. */
+static void report_busy(void)
+{
+        ctl_errorf("the daemon held the spool's write lock for %d s: try again",
+                   SPOOL_TOOL_BUSY_TIMEOUT_MS / 1000);
+}
+
+static int open_spool(struct ctl *ctl, enum spool_access access, struct spool **ret)
 {
         const char *dir = ctl->config->spool_dir;
         _cleanup_free_ char *path = NULL;
@@ -63,11 +72,17 @@ static int open_spool(struct ctl *ctl, struct spool **ret)
         r = ctl_loop(ctl);
         if (r < 0)
                 return r;
-        r = spool_open(ctl->loop, &(struct spool_options){.dir = dir, .no_recover = true}, ret);
+        r = spool_open(ctl->loop, &(struct spool_options){.dir = dir, .access = access}, ret);
         if (r == -EACCES || r == -EPERM || r == -EROFS)
                 ctl_errorf("cannot open %s: %s: run as the spool's owner (sudo -u twowayd "
                            "twowayctl ...) or as root",
                            path, strerror(-r));
+        else if (r == -EPROTONOSUPPORT)
+                ctl_errorf("%s was written by another version of twowayd: use the "
+                           "twowayctl of the version that runs",
+                           path);
+        else if (r == -EBUSY)
+                report_busy();
         else if (r < 0)
                 ctl_errorf("cannot open %s: %s", path, strerror(-r));
         return r;
@@ -234,6 +249,10 @@ static int do_salvage(struct ctl *ctl, struct spool *s, const char *file)
                 ctl_errorf("nothing of %s can be read as a spool", file);
                 return r;
         }
+        if (r == -EBUSY) {
+                report_busy();
+                return r;
+        }
         if (r < 0) {
                 ctl_errorf("cannot salvage %s: %s", file, strerror(-r));
                 return r;
@@ -263,7 +282,7 @@ static int describe_state(struct spool *s, int64_t id, const char *what, int r)
                            what);
                 spool_row_free(w);
         } else if (r == -EBUSY)
-                ctl_errorf("the spool is busy (the daemon is writing): try again");
+                report_busy();
         else
                 ctl_errorf("row %lld: %s", (long long)id, strerror(-r));
         return r;
@@ -311,7 +330,9 @@ int ctl_cmd_spool(struct ctl *ctl, int argc, char **argv)
         } else
                 return ctl_cmd_usage_error(usage, "unknown spool action '%s'", verb);
 
-        r = open_spool(ctl, &s);
+        r = open_spool(
+                ctl, streq(verb, "ls") || streq(verb, "show") ? SPOOL_TOOL_READ : SPOOL_TOOL_WRITE,
+                &s);
         if (r < 0)
                 return CTL_EXIT_FAIL;
         if (streq(verb, "ls"))

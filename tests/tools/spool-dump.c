@@ -54,8 +54,12 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "usage: spool-dump [--live] DIR\n");
                 return EXIT_FAILURE;
         }
-        /* --live: beside a running daemon, as twowayctl opens it (no lock, no recovery). */
-        r = spool_open(loop, &(struct spool_options){.dir = dir, .no_recover = live}, &s);
+        /* --live: beside a running daemon, as twowayctl reads it (read-only, no lock, no
+         * recovery). */
+        r = spool_open(loop,
+                       &(struct spool_options){.dir = dir,
+                                               .access = live ? SPOOL_TOOL_READ : SPOOL_DAEMON},
+                       &s);
         if (r < 0) {
                 fprintf(stderr, "spool-dump: %s: %s\n", dir, strerror(-r));
                 return EXIT_FAILURE;

@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <dirent.h>
@@ -1310,10 +1312,11 @@ static void test_second_open_stops_at_the_lock(void **state)
         assert_int_equal(state_of(f, id), SPOOL_STATE_IN_PROGRESS);
 
         /* twowayctl's mode takes no lock and recovers nothing. */
-        assert_int_equal(spool_open(f->loop,
-                                    &(struct spool_options){.dir = f->dir, .no_recover = true},
-                                    &second),
-                         0);
+        assert_int_equal(
+                spool_open(f->loop,
+                           &(struct spool_options){.dir = f->dir, .access = SPOOL_TOOL_WRITE},
+                           &second),
+                0);
         second = spool_free(second);
         assert_int_equal(state_of(f, id), SPOOL_STATE_IN_PROGRESS);
 
@@ -1335,10 +1338,11 @@ static void test_no_recover_open_leaves_work_in_progress(void **state)
         assert_int_equal(spool_claim(f->s, id), 0);
         assert_int_equal(spool_reply_sending(f->s, id), 0);
 
-        assert_int_equal(spool_open(f->loop,
-                                    &(struct spool_options){.dir = f->dir, .no_recover = true},
-                                    &ctl),
-                         0);
+        assert_int_equal(
+                spool_open(f->loop,
+                           &(struct spool_options){.dir = f->dir, .access = SPOOL_TOOL_WRITE},
+                           &ctl),
+                0);
         assert_int_equal(spool_get(ctl, id, &row), 0);
         assert_int_equal(row->state, SPOOL_STATE_IN_PROGRESS);
         assert_int_equal(row->reply_state, SPOOL_REPLY_SENDING);
@@ -1348,6 +1352,140 @@ static void test_no_recover_open_leaves_work_in_progress(void **state)
         assert_int_equal(spool_reply_sent(f->s, id, "msg-1"), 0);
         assert_int_equal(spool_done(f->s, id), 0);
         assert_int_equal(state_of(f, id), SPOOL_STATE_DONE);
+}
+
+/* Another process in the middle of a write: a second connection holds the
+ * write lock (BEGIN IMMEDIATE and a change not yet committed). */
+static sqlite3 *hold_write_lock(struct fixture *f)
+{
+        sqlite3 *db = raw_open(f);
+
+        assert_int_equal(
+                sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE inbound SET last_error = 'uncommitted'",
+                             NULL, NULL, NULL),
+                SQLITE_OK);
+        return db;
+}
+
+/* A dead row, a daemon in the middle of a write, and twowayctl's spool
+ * opened beside it with access. */
+static struct spool *tool_beside_a_writer(struct fixture *f, enum spool_access access,
+                                          int64_t *ret_id, sqlite3 **ret_writer)
+{
+        struct spool *ctl = NULL;
+
+        *ret_id = store(f, 1, "+14255550123", 1000);
+        assert_int_equal(spool_dead(f->s, *ret_id, "gave up"), 0);
+        *ret_writer = hold_write_lock(f);
+        assert_int_equal(
+                spool_open(f->loop, &(struct spool_options){.dir = f->dir, .access = access}, &ctl),
+                0);
+        return ctl;
+}
+
+/* twowayctl spool ls/show while the daemon is writing: the read-only open and
+ * every read go through (a WAL reader never waits for the writer) and see
+ * the last commit; the reader cannot write. */
+static void test_tool_reads_while_the_daemon_writes(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_row *row = NULL, **rows = NULL;
+        struct spool_counts counts;
+        sqlite3 *writer;
+        int64_t id;
+        struct spool *ctl = tool_beside_a_writer(f, SPOOL_TOOL_READ, &id, &writer);
+
+        assert_int_equal(spool_counts(ctl, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DEAD], 1);
+        assert_int_equal(spool_list(ctl, SPOOL_STATE_DEAD, 0, 10, &rows), 1);
+        assert_int_equal(rows[0]->id, id);
+        spool_rows_free(rows);
+        assert_int_equal(spool_get(ctl, id, &row), 0);
+        assert_string_equal(row->last_error, "gave up");
+        spool_row_free(row);
+        assert_int_equal(spool_purge(ctl, id), -EROFS);
+        ctl = spool_free(ctl);
+
+        assert_int_equal(sqlite3_exec(writer, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(writer);
+        assert_int_equal(state_of(f, id), SPOOL_STATE_DEAD);
+}
+
+/* The read-only open creates nothing and reads only a spool of its own schema. */
+static void test_tool_read_refuses_what_it_cannot_read(void **state)
+{
+        struct fixture *f = *state;
+        struct spool *ctl = NULL;
+        char path[128];
+        sqlite3 *db;
+
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(
+                spool_open(f->loop,
+                           &(struct spool_options){.dir = f->dir, .access = SPOOL_TOOL_READ}, &ctl),
+                -EPROTONOSUPPORT);
+        assert_null(ctl);
+
+        f->s = spool_free(f->s);
+        snprintf(path, sizeof(path), "%s/spool.db", f->dir);
+        assert_int_equal(unlink(path), 0);
+        assert_true(spool_open(f->loop,
+                               &(struct spool_options){.dir = f->dir, .access = SPOOL_TOOL_READ},
+                               &ctl) < 0);
+        assert_null(ctl);
+        assert_int_equal(access(path, F_OK), -1);
+}
+
+/* A daemon's batch that holds the write lock for 300 ms, then commits:
+ * longer than the 50 ms twowayctl once waited, well within what it waits
+ * now. The duration is the fault being modelled, not a wait for an event. */
+static void *commit_after_a_while(void *userdata)
+{
+        sqlite3 *db = userdata;
+        struct timespec hold = {.tv_nsec = 300L * 1000 * 1000};
+
+        (void)nanosleep(&hold, NULL);
+        return (void *)(intptr_t)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+}
+
+/* twowayctl spool retry/purge while the daemon holds the write lock: the
+ * open takes no lock, and the change waits for the daemon's commit instead
+ * of failing at once with "busy". */
+static void test_tool_write_waits_for_the_daemon(void **state)
+{
+        struct fixture *f = *state;
+        struct spool_row *row = NULL;
+        pthread_t t;
+        void *rc;
+        sqlite3 *writer;
+        int64_t id;
+        struct spool *ctl = tool_beside_a_writer(f, SPOOL_TOOL_WRITE, &id, &writer);
+
+        assert_int_equal(pthread_create(&t, NULL, commit_after_a_while, writer), 0);
+        assert_int_equal(spool_purge(ctl, id), 0);
+        assert_int_equal(pthread_join(t, &rc), 0);
+        assert_int_equal((intptr_t)rc, SQLITE_OK);
+        sqlite3_close(writer);
+        ctl = spool_free(ctl);
+        assert_int_equal(spool_get(f->s, id, &row), -ENOENT);
+}
+
+/* ... and when the lock is never released, it fails with -EBUSY after
+ * SPOOL_TOOL_BUSY_TIMEOUT_MS, changing nothing. */
+static void test_tool_write_gives_up_with_busy(void **state)
+{
+        struct fixture *f = *state;
+        sqlite3 *writer;
+        int64_t id;
+        struct spool *ctl = tool_beside_a_writer(f, SPOOL_TOOL_WRITE, &id, &writer);
+
+        assert_int_equal(spool_purge(ctl, id), -EBUSY);
+        ctl = spool_free(ctl);
+        assert_int_equal(sqlite3_exec(writer, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(writer);
+        assert_int_equal(state_of(f, id), SPOOL_STATE_DEAD);
 }
 
 static void overwrite(const char *path, long offset, size_t len)
@@ -1574,6 +1712,10 @@ int main(void)
                 T(test_list_pages_by_id),
                 T(test_second_open_stops_at_the_lock),
                 T(test_no_recover_open_leaves_work_in_progress),
+                T(test_tool_reads_while_the_daemon_writes),
+                T(test_tool_read_refuses_what_it_cannot_read),
+                T(test_tool_write_waits_for_the_daemon),
+                T(test_tool_write_gives_up_with_busy),
                 T(test_corrupt_spool_is_moved_aside_and_salvaged),
                 T(test_salvage_before_agent_columns),
                 T(test_not_a_database_is_moved_aside),
