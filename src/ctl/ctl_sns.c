@@ -4,11 +4,11 @@
 #include <stdio.h>
 
 #include "aws.h"
+#include "aws_xml.h"
 #include "common.h"
 #include "ctl.h"
 #include "ctl_args.h"
 #include "ctl_sns.h"
-#include "ctl_xml.h"
 #include "sigv4.h"
 
 char *ctl_form_encode(const char *const *pairs, size_t n)
@@ -48,8 +48,17 @@ char *ctl_form_encode(const char *const *pairs, size_t n)
 
 #define SNS_MAX_PAIRS 16
 
-int ctl_sns_call(struct ctl *ctl, const char *action, const char *const *pairs, size_t n,
-                 char **ret_xml, size_t *ret_len)
+static int bad_answer(const char *action, int r)
+{
+        ctl_errorf("sns %s: unexpected answer (%s)", action, strerror(-r));
+        return r;
+}
+
+/* One call: action plus n (name, value) pairs; Version is added. On success
+ * the answer's XML document is in *ret_doc (xmlFreeDoc()) unless ret_doc is
+ * NULL. A failure is reported. */
+static int sns_call(struct ctl *ctl, const char *action, const char *const *pairs, size_t n,
+                    xmlDocPtr *ret_doc)
 {
         const char *all[2 * (SNS_MAX_PAIRS + 2)];
         struct ctl_reply rep;
@@ -75,65 +84,66 @@ int ctl_sns_call(struct ctl *ctl, const char *action, const char *const *pairs, 
                              .raw_body_len = strlen(form),
                      },
                      &rep);
-        if (r < 0) {
+        if (r < 0)
                 ctl_report_aws(ctl, AWS_SERVICE_SNS, action, r, &rep);
-                ctl_reply_done(&rep);
-                return r;
+        else if (ret_doc) {
+                r = rep.raw ? aws_xml_read(rep.raw, rep.raw_len, ret_doc) : -ENODATA;
+                if (r < 0)
+                        bad_answer(action, r);
         }
-        if (!rep.raw) {
-                ctl_errorf("sns %s: empty answer", action);
-                ctl_reply_done(&rep);
-                return -EBADMSG;
-        }
-        *ret_xml = TAKE_PTR(rep.raw);
-        if (ret_len)
-                *ret_len = rep.raw_len;
         ctl_reply_done(&rep);
-        return 0;
+        return r;
 }
 
-static int bad_answer(const char *action, int r)
+/* A call whose answer is <Attributes><entry><key/><value/></entry>...: the
+ * same for a topic's and a subscription's. */
+static int sns_attributes(struct ctl *ctl, const char *action, const char *const *pairs, size_t n,
+                          json_t **ret)
 {
-        ctl_errorf("sns %s: unexpected answer (%s)", action, strerror(-r));
-        return r;
+        xmlDocPtr doc;
+        int r = sns_call(ctl, action, pairs, n, &doc);
+
+        if (r < 0)
+                return r;
+        r = aws_xml_map(doc, "Attributes", ret);
+        xmlFreeDoc(doc);
+        return r < 0 ? bad_answer(action, r) : 0;
+}
+
+/* A call whose answer is one element's text. */
+static int sns_text(struct ctl *ctl, const char *action, const char *const *pairs, size_t n,
+                    const char *element, char **ret)
+{
+        xmlDocPtr doc;
+        int r = sns_call(ctl, action, pairs, n, &doc);
+
+        if (r < 0)
+                return r;
+        r = aws_xml_text(doc, element, ret);
+        xmlFreeDoc(doc);
+        return r < 0 ? bad_answer(action, r) : 0;
 }
 
 int ctl_sns_topic_attributes(struct ctl *ctl, const char *topic_arn, json_t **ret)
 {
         const char *pairs[] = {"TopicArn", topic_arn};
-        _cleanup_free_ char *xml = NULL;
-        size_t len;
-        int r;
 
-        r = ctl_sns_call(ctl, "GetTopicAttributes", pairs, 1, &xml, &len);
-        if (r < 0)
-                return r;
-        r = ctl_xml_topic_attributes(xml, len, ret);
-        return r < 0 ? bad_answer("GetTopicAttributes", r) : 0;
+        return sns_attributes(ctl, "GetTopicAttributes", pairs, 1, ret);
 }
 
 int ctl_sns_set_policy(struct ctl *ctl, const char *topic_arn, const char *policy)
 {
         const char *pairs[] = {"TopicArn", topic_arn,        "AttributeName",
                                "Policy",   "AttributeValue", policy};
-        _cleanup_free_ char *xml = NULL;
 
-        return ctl_sns_call(ctl, "SetTopicAttributes", pairs, 3, &xml, NULL);
+        return sns_call(ctl, "SetTopicAttributes", pairs, 3, NULL);
 }
 
 int ctl_sns_subscription_attributes(struct ctl *ctl, const char *subscription_arn, json_t **ret)
 {
         const char *pairs[] = {"SubscriptionArn", subscription_arn};
-        _cleanup_free_ char *xml = NULL;
-        size_t len;
-        int r;
 
-        r = ctl_sns_call(ctl, "GetSubscriptionAttributes", pairs, 1, &xml, &len);
-        if (r < 0)
-                return r;
-        /* The same <Attributes><entry><key/><value/></entry>... as a topic's. */
-        r = ctl_xml_topic_attributes(xml, len, ret);
-        return r < 0 ? bad_answer("GetSubscriptionAttributes", r) : 0;
+        return sns_attributes(ctl, "GetSubscriptionAttributes", pairs, 1, ret);
 }
 
 int ctl_sns_set_subscription_attribute(struct ctl *ctl, const char *subscription_arn,
@@ -142,9 +152,33 @@ int ctl_sns_set_subscription_attribute(struct ctl *ctl, const char *subscription
         const char *pairs[] = {"SubscriptionArn", subscription_arn,
                                "AttributeName",   name,
                                "AttributeValue",  value};
-        _cleanup_free_ char *xml = NULL;
 
-        return ctl_sns_call(ctl, "SetSubscriptionAttributes", pairs, 3, &xml, NULL);
+        return sns_call(ctl, "SetSubscriptionAttributes", pairs, 3, NULL);
+}
+
+/* One page of ListSubscriptionsByTopic: its members, and the next page's
+ * token (NULL on the last page). */
+static int subscriptions_page(xmlDocPtr doc, json_t **ret, char **ret_token)
+{
+        static const char *const fields[] = {"SubscriptionArn", "Owner", "Protocol", "Endpoint",
+                                             "TopicArn"};
+        char *token = NULL;
+        int r;
+
+        r = aws_xml_text(doc, "NextToken", &token);
+        if (r == -ENOENT || (r >= 0 && !*token)) {
+                free(token);
+                token = NULL;
+                r = 0;
+        }
+        if (r >= 0)
+                r = aws_xml_members(doc, "Subscriptions", fields, ARRAY_SIZE(fields), ret);
+        if (r < 0) {
+                free(token);
+                return r;
+        }
+        *ret_token = token;
+        return 0;
 }
 
 int ctl_sns_subscriptions(struct ctl *ctl, const char *topic_arn, json_t **ret)
@@ -157,16 +191,16 @@ int ctl_sns_subscriptions(struct ctl *ctl, const char *topic_arn, json_t **ret)
                 return -ENOMEM;
         for (unsigned page = 0; page < 1000; page++) {
                 const char *pairs[] = {"TopicArn", topic_arn, "NextToken", token};
-                _cleanup_free_ char *xml = NULL;
                 json_t *list = NULL;
-                size_t len;
+                xmlDocPtr doc;
 
-                r = ctl_sns_call(ctl, "ListSubscriptionsByTopic", pairs, token ? 2 : 1, &xml, &len);
+                r = sns_call(ctl, "ListSubscriptionsByTopic", pairs, token ? 2 : 1, &doc);
                 if (r < 0)
                         break;
                 free(token);
                 token = NULL;
-                r = ctl_xml_subscriptions(xml, len, &list, &token);
+                r = subscriptions_page(doc, &list, &token);
+                xmlFreeDoc(doc);
                 if (r < 0) {
                         r = bad_answer("ListSubscriptionsByTopic", r);
                         break;
@@ -220,30 +254,16 @@ int ctl_sns_subscribe(struct ctl *ctl, const char *topic_arn, const char *protoc
                                endpoint,
                                "ReturnSubscriptionArn",
                                "true"};
-        _cleanup_free_ char *xml = NULL;
-        size_t len;
-        int r;
 
-        r = ctl_sns_call(ctl, "Subscribe", pairs, 4, &xml, &len);
-        if (r < 0)
-                return r;
-        r = ctl_xml_text(xml, len, "SubscriptionArn", ret_arn);
-        return r < 0 ? bad_answer("Subscribe", r) : 0;
+        return sns_text(ctl, "Subscribe", pairs, 4, "SubscriptionArn", ret_arn);
 }
 
 int ctl_sns_publish(struct ctl *ctl, const char *topic_arn, const char *message,
                     char **ret_message_id)
 {
         const char *pairs[] = {"TopicArn", topic_arn, "Message", message};
-        _cleanup_free_ char *xml = NULL;
-        size_t len;
-        int r;
 
-        r = ctl_sns_call(ctl, "Publish", pairs, 2, &xml, &len);
-        if (r < 0)
-                return r;
-        r = ctl_xml_text(xml, len, "MessageId", ret_message_id);
-        return r < 0 ? bad_answer("Publish", r) : 0;
+        return sns_text(ctl, "Publish", pairs, 2, "MessageId", ret_message_id);
 }
 
 int ctl_sns_subscription_confirmed(const json_t *sub)

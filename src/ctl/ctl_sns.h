@@ -1,6 +1,6 @@
 /*
  * ctl_sns.h — SNS management calls for twowayctl over the Query protocol
- * (POST form Action=...&Version=2010-03-31, XML answers read with ctl_xml.h).
+ * (POST form Action=...&Version=2010-03-31, XML answers read with aws_xml.h).
  *
  * Ownership: returned JSON and strings belong to the caller. On an AWS
  * failure the functions print one line (ctl_report_aws()) and return < 0.
@@ -20,11 +20,6 @@ struct ctl;
  * (RFC 3986 unreserved characters kept, everything else %XX). Malloc'd, or
  * NULL on OOM or a NULL name/value. */
 char *ctl_form_encode(const char *const *pairs, size_t n);
-
-/* One call: action plus n (name, value) pairs; Version is added. On success
- * *ret_xml is the body (malloc'd). */
-int ctl_sns_call(struct ctl *ctl, const char *action, const char *const *pairs, size_t n,
-                 char **ret_xml, size_t *ret_len);
 
 int ctl_sns_topic_attributes(struct ctl *ctl, const char *topic_arn, json_t **ret);
 int ctl_sns_set_policy(struct ctl *ctl, const char *topic_arn, const char *policy);

@@ -1,6 +1,7 @@
 /*
  * aws_xml_test.c — Query-protocol XML as SNS sends it: elements by local
- * name in document order, bounded copies, and what is refused.
+ * name in document order, bounded and whole copies (never an external
+ * entity), maps, lists of members, and what is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +9,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "aws_xml.h"
 #include "common.h"
+#include "ctl/assert_json.h"
+
+#define TOPIC "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"
 
 static const char publish[] =
         "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">\n"
@@ -61,6 +66,112 @@ static void test_copy_is_bounded(void **state)
         xmlFreeDoc(doc);
 }
 
+static void test_whole_text(void **state)
+{
+        static const char sub[] =
+                "<SubscribeResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">"
+                "<SubscribeResult><SubscriptionArn>" TOPIC ":1a2b</SubscriptionArn>"
+                "</SubscribeResult></SubscribeResponse>";
+        static const char xxe[] =
+                "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+                "<PublishResponse><PublishResult><MessageId>a&x;b</MessageId></PublishResult>"
+                "</PublishResponse>";
+        xmlDocPtr doc = NULL;
+        char *s = NULL;
+
+        assert_int_equal(aws_xml_read(sub, strlen(sub), &doc), 0);
+        assert_int_equal(aws_xml_text(doc, "SubscriptionArn", &s), 0);
+        assert_string_equal(s, TOPIC ":1a2b");
+        free(s);
+        assert_int_equal(aws_xml_text(doc, "MessageId", &s), -ENOENT);
+        xmlFreeDoc(doc);
+
+        /* External entities are never loaded. */
+        assert_int_equal(aws_xml_read(xxe, strlen(xxe), &doc), 0);
+        assert_int_equal(aws_xml_text(doc, "MessageId", &s), 0);
+        assert_null(strstr(s, "root:"));
+        free(s);
+        xmlFreeDoc(doc);
+}
+
+static void test_map(void **state)
+{
+        static const char attrs[] =
+                "<?xml version=\"1.0\"?>\n"
+                "<GetTopicAttributesResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">\n"
+                "  <GetTopicAttributesResult>\n"
+                "    <Attributes>\n"
+                "      <entry><key>Policy</key><value>{&quot;Version&quot;:&quot;2012-10-17&quot;,"
+                "&quot;Statement&quot;:[]}</value></entry>\n"
+                "      <entry><key>DisplayName</key><value></value></entry>\n"
+                "      <entry><key>NoValue</key></entry>\n"
+                "      <entry><key>Owner</key><value>123456789012</value></entry>\n"
+                "    </Attributes>\n"
+                "  </GetTopicAttributesResult>\n"
+                "  <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>\n"
+                "</GetTopicAttributesResponse>\n";
+        xmlDocPtr doc = NULL;
+        json_t *a = NULL;
+
+        assert_int_equal(aws_xml_read(attrs, strlen(attrs), &doc), 0);
+        assert_int_equal(aws_xml_map(doc, "Attributes", &a), 0);
+        assert_json(a, "{\"DisplayName\":\"\",\"Owner\":\"123456789012\",\"Policy\":"
+                       "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[]}\"}");
+        json_decref(a);
+        /* Absent: an empty map. */
+        assert_int_equal(aws_xml_map(doc, "Tags", &a), 0);
+        assert_json(a, "{}");
+        json_decref(a);
+        xmlFreeDoc(doc);
+}
+
+static void test_members(void **state)
+{
+        static const char page[] =
+                "<ListSubscriptionsByTopicResponse xmlns=\"http://sns.amazonaws.com/doc/"
+                "2010-03-31/\"><ListSubscriptionsByTopicResult><Subscriptions>"
+                "<member><TopicArn>" TOPIC "</TopicArn><Protocol>https</Protocol>"
+                "<SubscriptionArn>" TOPIC ":1</SubscriptionArn><Owner>123456789012</Owner>"
+                "<Endpoint>https://a.example.com/sns</Endpoint></member>"
+                "<member><TopicArn>" TOPIC "</TopicArn><Protocol>http</Protocol>"
+                "<SubscriptionArn>PendingConfirmation</SubscriptionArn>"
+                "<Endpoint>http://b.example.com/sns</Endpoint></member>"
+                "</Subscriptions><NextToken>tok==</NextToken></ListSubscriptionsByTopicResult>"
+                "</ListSubscriptionsByTopicResponse>";
+        static const char last[] = "<R><Subscriptions/><NextToken></NextToken></R>";
+        static const char *const fields[] = {"SubscriptionArn", "Protocol", "Endpoint", "TopicArn"};
+        xmlDocPtr doc = NULL;
+        json_t *subs = NULL;
+        char *next = NULL;
+
+        assert_int_equal(aws_xml_read(page, strlen(page), &doc), 0);
+        assert_int_equal(aws_xml_members(doc, "Subscriptions", fields, ARRAY_SIZE(fields), &subs),
+                         0);
+        assert_int_equal(json_array_size(subs), 2);
+        /* Only the fields asked for: no Owner. */
+        assert_json(json_array_get(subs, 0),
+                    "{\"Endpoint\":\"https://a.example.com/sns\",\"Protocol\":\"https\","
+                    "\"SubscriptionArn\":\"" TOPIC ":1\",\"TopicArn\":\"" TOPIC "\"}");
+        assert_json(json_array_get(subs, 1),
+                    "{\"Endpoint\":\"http://b.example.com/sns\",\"Protocol\":\"http\","
+                    "\"SubscriptionArn\":\"PendingConfirmation\",\"TopicArn\":\"" TOPIC "\"}");
+        json_decref(subs);
+        assert_int_equal(aws_xml_text(doc, "NextToken", &next), 0);
+        assert_string_equal(next, "tok==");
+        free(next);
+        xmlFreeDoc(doc);
+
+        assert_int_equal(aws_xml_read(last, strlen(last), &doc), 0);
+        assert_int_equal(aws_xml_members(doc, "Subscriptions", fields, ARRAY_SIZE(fields), &subs),
+                         0);
+        assert_json(subs, "[]");
+        json_decref(subs);
+        assert_int_equal(aws_xml_text(doc, "NextToken", &next), 0);
+        assert_string_equal(next, "");
+        free(next);
+        xmlFreeDoc(doc);
+}
+
 static void test_refused(void **state)
 {
         static const char *const bad[] = {
@@ -84,6 +195,9 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_first_by_local_name),
                 cmocka_unit_test(test_copy_is_bounded),
+                cmocka_unit_test(test_whole_text),
+                cmocka_unit_test(test_map),
+                cmocka_unit_test(test_members),
                 cmocka_unit_test(test_refused),
         };
 
