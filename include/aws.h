@@ -158,7 +158,8 @@ int aws_call_start(struct aws_client *c, const struct aws_call_params *params, a
                    void *userdata, struct aws_call **ret);
 /* aws_call_start() for the usual caller, which builds a JSON body and
  * allocates its callback's state for this one call. The caller's reference
- * to body passes to the call (NULL: the body could not be built, -ENOMEM);
+ * to body passes to the call (NULL: the body could not be built, -ENOMEM,
+ * unless params->raw_body is the body, as in a Query-protocol form);
  * params->body is ignored. With free_state, state NULL means its allocation
  * failed (-ENOMEM), and a call that does not start releases state with it,
  * as the callback that would have done so never runs. */

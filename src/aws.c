@@ -769,7 +769,7 @@ int aws_call_start_owned(struct aws_client *c, const struct aws_call_params *par
 
         if (!params)
                 r = -EINVAL;
-        else if (body && (state || !free_state)) {
+        else if ((body || params->raw_body) && (state || !free_state)) {
                 p = *params;
                 p.body = body;
                 r = aws_call_start(c, &p, cb, state, ret);

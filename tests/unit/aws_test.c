@@ -691,6 +691,20 @@ static void test_start_owned_releases(void **state)
                          -ENOMEM);
         assert_int_equal(freed, 1);
 
+        /* A Query-protocol form is the body itself: no JSON body is missing, so
+         * the call goes on to aws_call_start() (which refuses no client). */
+        freed = 0;
+        assert_int_equal(aws_call_start_owned(NULL,
+                                              &(struct aws_call_params){
+                                                      .service = AWS_SERVICE_SNS,
+                                                      .operation = "Publish",
+                                                      .raw_body = "Action=Publish",
+                                                      .raw_body_len = 14,
+                                              },
+                                              NULL, never, malloc(8), count_free, NULL),
+                         -EINVAL);
+        assert_int_equal(freed, 1);
+
         /* No state (its allocation failed): the body goes. */
         freed = 0;
         json_incref(body);
