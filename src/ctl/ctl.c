@@ -12,8 +12,10 @@
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
+#include "ddb.h"
 #include "http_client.h"
 #include "log.h"
+#include "sms_send_text.h"
 
 void ctl_errorf(const char *fmt, ...)
 {
@@ -180,6 +182,7 @@ void ctl_reply_done(struct ctl_reply *rep)
         *rep = (struct ctl_reply){0};
 }
 
+/* The one wait of a call: its callback fires from the loop, which runs until it has. */
 struct call_wait {
         bool done;
         int r;
@@ -217,46 +220,53 @@ static void ddb_cb_fn(int r, const struct ddb_result *res, void *userdata)
         if (res->item)
                 w->rep->item = json_incref(res->item);
         w->rep->condition_failed = res->condition_failed;
-        if (res->aws)
-                keep_result(w, r, res->aws);
+        keep_result(w, r, res->aws);
+}
+
+/* Wait for a call that start_r says was started, then print its failure
+ * unless quiet. */
+static int finish(struct ctl *ctl, int start_r, struct call_wait *w, enum aws_service service,
+                  const char *operation, const char *quiet)
+{
+        int r = start_r;
+
+        if (r < 0)
+                aws_error_from_local(r, "StartFailed", NULL, &w->rep->error);
         else {
-                w->r = r;
-                w->done = true;
+                ctl_wait(ctl, &w->done);
+                r = w->r;
         }
+        if (r < 0 &&
+            !(quiet && (streq(quiet, CTL_QUIET_ALL) || aws_error_is(&w->rep->error, quiet))))
+                ctl_report_aws(ctl, service, operation, r, w->rep);
+        return r;
 }
 
-static int finish(struct ctl *ctl, int r, struct call_wait *w, struct ctl_reply *ret)
-{
-        if (r < 0) {
-                aws_error_from_local(r, "StartFailed", NULL, &ret->error);
-                return r;
-        }
-        ctl_wait(ctl, &w->done);
-        return w->r;
-}
-
-int ctl_call(struct ctl *ctl, const struct aws_call_params *params, struct ctl_reply *ret)
+int ctl_call(struct ctl *ctl, const struct aws_call_params *params, json_t *body, const char *quiet,
+             struct ctl_reply *ret)
 {
         struct call_wait w = {.rep = ret};
 
         *ret = (struct ctl_reply){0};
-        return finish(ctl, aws_call_start(ctl->aws, params, call_cb, &w, NULL), &w, ret);
+        return finish(ctl, aws_call_start_owned(ctl->aws, params, body, call_cb, &w, NULL, NULL),
+                      &w, params->service, params->operation, quiet);
 }
 
-int ctl_ddb_get(struct ctl *ctl, const struct ddb_get_params *p, struct ctl_reply *ret)
+int ctl_call_json(struct ctl *ctl, enum aws_service service, const char *operation, json_t *body,
+                  const char *quiet, struct ctl_reply *ret)
+{
+        return ctl_call(ctl, &(struct aws_call_params){.service = service, .operation = operation},
+                        body, quiet, ret);
+}
+
+int ctl_ddb(struct ctl *ctl, const char *operation, json_t *body, const char *quiet,
+            struct ctl_reply *ret)
 {
         struct call_wait w = {.rep = ret};
 
         *ret = (struct ctl_reply){0};
-        return finish(ctl, ddb_get_item(ctl->aws, p, ddb_cb_fn, &w, NULL), &w, ret);
-}
-
-int ctl_ddb_update(struct ctl *ctl, const struct ddb_update_params *p, struct ctl_reply *ret)
-{
-        struct call_wait w = {.rep = ret};
-
-        *ret = (struct ctl_reply){0};
-        return finish(ctl, ddb_update_item(ctl->aws, p, ddb_cb_fn, &w, NULL), &w, ret);
+        return finish(ctl, ddb_request(ctl->aws, operation, body, ddb_cb_fn, &w, NULL), &w,
+                      AWS_SERVICE_DYNAMODB, operation, quiet);
 }
 
 struct creds_wait {
@@ -475,17 +485,9 @@ const char *ctl_aws_hint(const struct ctl *ctl, enum aws_service service, const 
 /* "Reason" of an sms-voice error body, when there is one. */
 static const char *error_reason(const struct ctl_reply *rep, char *buf, size_t size)
 {
-        json_t *j;
-        const char *s;
-
-        if (!rep->raw || rep->raw_len == 0 || rep->raw[0] != '{')
+        if (!rep->raw || rep->raw[0] != '{')
                 return NULL;
-        j = json_loadb(rep->raw, rep->raw_len, 0, NULL);
-        s = json_string_value(json_object_get(j, "Reason"));
-        if (s)
-                (void)snprintf(buf, size, "%s", s);
-        json_decref(j);
-        return s ? buf : NULL;
+        return sms_send_text_error_reason(rep->raw, rep->raw_len, buf, size) > 0 ? buf : NULL;
 }
 
 void ctl_report_aws(const struct ctl *ctl, enum aws_service service, const char *operation, int r,

@@ -3,9 +3,10 @@
  * daemon's AWS request core (credential chain, region, endpoints, SigV4,
  * retries) driven one call at a time.
  *
- * The commands are sequential, so each AWS call is started on the loop and
- * the loop is run until that call's callback has fired (ctl_call() and
- * friends); nothing else is in flight meanwhile.
+ * The commands are sequential, so each AWS call is started on the loop with
+ * the daemon's own start functions (aws_call_start_owned(), ddb_request())
+ * and the loop is run until that call's callback has fired (ctl_call(),
+ * ctl_ddb()); nothing else is in flight meanwhile.
  *
  * Output conventions: results go to stdout (a table, or JSON with --json);
  * progress and errors go to stderr as "twowayctl: ..." lines. An AWS failure
@@ -27,7 +28,6 @@
 #include "aws.h"
 #include "aws_creds.h"
 #include "common.h"
-#include "ddb.h"
 
 struct config;
 struct ev_loop;
@@ -84,11 +84,24 @@ void ctl_wait(struct ctl *ctl, const bool *done);
 /* Let the loop run for seconds (timers, I/O), then return. */
 void ctl_sleep(struct ctl *ctl, double seconds);
 
-/* One AWS call to completion. Returns 0, or the call's negative errno with
- * ret->error describing it. *ret is filled in both cases (ctl_reply_done()). */
-int ctl_call(struct ctl *ctl, const struct aws_call_params *params, struct ctl_reply *ret);
-int ctl_ddb_get(struct ctl *ctl, const struct ddb_get_params *p, struct ctl_reply *ret);
-int ctl_ddb_update(struct ctl *ctl, const struct ddb_update_params *p, struct ctl_reply *ret);
+/* One AWS call to completion: started with aws_call_start_owned() (the
+ * reference to body passes to the call; NULL: it could not be built,
+ * -ENOMEM, unless params->raw_body is the body), then the loop runs until its
+ * callback has fired. Returns 0, or the call's negative errno with
+ * ret->error describing it, and prints the failure (ctl_report_aws()) unless
+ * its error code is quiet (CTL_QUIET_ALL: no failure is printed; NULL: every
+ * one is). *ret is filled in both cases (ctl_reply_done()). */
+#define CTL_QUIET_ALL "*"
+int ctl_call(struct ctl *ctl, const struct aws_call_params *params, json_t *body, const char *quiet,
+             struct ctl_reply *ret);
+/* ctl_call() of a JSON 1.0 operation that needs no other parameter. */
+int ctl_call_json(struct ctl *ctl, enum aws_service service, const char *operation, json_t *body,
+                  const char *quiet, struct ctl_reply *ret);
+/* The same for a DynamoDB operation through ddb_request(), with a body from
+ * ddb.h's or a module's request builders (stolen): ret->item and
+ * ret->condition_failed as struct ddb_result has them. */
+int ctl_ddb(struct ctl *ctl, const char *operation, json_t *body, const char *quiet,
+            struct ctl_reply *ret);
 void ctl_reply_done(struct ctl_reply *rep);
 
 /* Resolve credentials now: 0 with *ret_source, or < 0. */

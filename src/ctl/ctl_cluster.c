@@ -220,72 +220,85 @@ json_t *ctl_cluster_enable_ttl_request(const char *table)
                          "Enabled", true, "AttributeName", CTL_CLUSTER_TTL_ATTRIBUTE);
 }
 
-json_t *ctl_cluster_heartbeat_query(const char *table, const json_t *start_key)
+/* {name: {"S": value}} for each (name, value) pair; NULL on OOM. */
+static json_t *strings(const char *n1, const char *v1, const char *n2, const char *v2)
 {
-        json_t *q = json_pack("{s:s, s:s, s:{s:{s:s}, s:{s:s}}, s:b}", "TableName", table,
-                              "KeyConditionExpression", "pk = :pk AND begins_with(sk, :prefix)",
-                              "ExpressionAttributeValues", ":pk", "S", CTL_CLUSTER_HEARTBEAT_PK,
-                              ":prefix", "S", CTL_CLUSTER_HEARTBEAT_SK, "ConsistentRead", true);
+        json_t *o = json_object();
 
-        if (q && start_key &&
-            json_object_set_new(q, "ExclusiveStartKey", json_deep_copy(start_key)) < 0) {
-                json_decref(q);
+        if (!o || ddb_item_set(o, n1, ddb_av_s(v1)) < 0 ||
+            (n2 && ddb_item_set(o, n2, ddb_av_s(v2)) < 0)) {
+                json_decref(o);
                 return NULL;
         }
+        return o;
+}
+
+json_t *ctl_cluster_heartbeat_query(const char *table, const json_t *start_key)
+{
+        json_t *values =
+                strings(":pk", CTL_CLUSTER_HEARTBEAT_PK, ":prefix", CTL_CLUSTER_HEARTBEAT_SK);
+        json_t *q = values ? ddb_query_request(&(struct ddb_query_params){
+                                     .table = table,
+                                     .key_condition = "pk = :pk AND begins_with(sk, :prefix)",
+                                     .values = values,
+                                     .consistent_read = true,
+                                     .start_key = start_key,
+                             })
+                           : NULL;
+
+        json_decref(values);
         return q;
+}
+
+/* The probe of operation on the item key: v (":v") is what UpdateItem would
+ * set, o (":o") the index value the Query asks for. */
+static json_t *probe_body(const char *table, const char *operation, const json_t *key,
+                          const json_t *v, const json_t *o)
+{
+        if (streq(operation, "GetItem"))
+                return ddb_get_item_request(&(struct ddb_get_params){.table = table, .key = key});
+        if (streq(operation, "PutItem"))
+                return ddb_put_item_request(
+                        &(struct ddb_put_params){.table = table, .item = key, .condition = NEVER});
+        if (streq(operation, "UpdateItem"))
+                return ddb_update_item_request(&(struct ddb_update_params){
+                        .table = table,
+                        .key = key,
+                        .update = "SET probe = :v",
+                        .condition = NEVER,
+                        .values = v,
+                });
+        if (streq(operation, "Query"))
+                return ddb_query_request(&(struct ddb_query_params){
+                        .table = table,
+                        .index = CTL_CLUSTER_INDEX,
+                        .key_condition = "open_by = :o",
+                        .values = o,
+                        .limit = 1,
+                });
+        return NULL;
 }
 
 json_t *ctl_cluster_probe_request(const char *table, const struct ctl_cluster_probe *p)
 {
-        if (streq(p->operation, "GetItem"))
-                return json_pack("{s:s, s:{s:{s:s}, s:{s:s}}}", "TableName", table, "Key", "pk",
-                                 "S", CTL_CLUSTER_HEARTBEAT_PK, "sk", "S", PROBE_SK);
-        if (streq(p->operation, "PutItem"))
-                return json_pack("{s:s, s:{s:{s:s}, s:{s:s}}, s:s}", "TableName", table, "Item",
-                                 "pk", "S", CTL_CLUSTER_HEARTBEAT_PK, "sk", "S", PROBE_SK,
-                                 "ConditionExpression", NEVER);
-        if (streq(p->operation, "UpdateItem"))
-                return json_pack("{s:s, s:{s:{s:s}, s:{s:s}}, s:s, s:s, s:{s:{s:s}}}", "TableName",
-                                 table, "Key", "pk", "S", CTL_CLUSTER_HEARTBEAT_PK, "sk", "S",
-                                 PROBE_SK, "UpdateExpression", "SET probe = :v",
-                                 "ConditionExpression", NEVER, "ExpressionAttributeValues", ":v",
-                                 "S", "never written");
-        if (streq(p->operation, "Query"))
-                return json_pack("{s:s, s:s, s:s, s:{s:{s:s}}, s:i}", "TableName", table,
-                                 "IndexName", CTL_CLUSTER_INDEX, "KeyConditionExpression",
-                                 "open_by = :o", "ExpressionAttributeValues", ":o", "S", PROBE_SK,
-                                 "Limit", 1);
-        return NULL;
+        json_t *key = strings("pk", CTL_CLUSTER_HEARTBEAT_PK, "sk", PROBE_SK);
+        json_t *v = strings(":v", "never written", NULL, NULL);
+        json_t *o = strings(":o", PROBE_SK, NULL, NULL);
+        json_t *req = key && v && o ? probe_body(table, p->operation, key, v, o) : NULL;
+
+        json_decref(key);
+        json_decref(v);
+        json_decref(o);
+        return req;
 }
 
-int ctl_cluster_call(struct ctl *ctl, const char *operation, json_t *body, struct ctl_reply *ret)
-{
-        int r;
-
-        if (!body) {
-                *ret = (struct ctl_reply){0};
-                return -ENOMEM;
-        }
-        r = ctl_call(ctl,
-                     &(struct aws_call_params){
-                             .service = AWS_SERVICE_DYNAMODB,
-                             .operation = operation,
-                             .body = body,
-                     },
-                     ret);
-        json_decref(body);
-        return r;
-}
-
-/* ctl_cluster_call() that prints its failure; the reply is released unless ret. */
+/* One call whose failure is printed; the answer's JSON in *ret (unless NULL). */
 static int call_reported(struct ctl *ctl, const char *operation, json_t *body, json_t **ret)
 {
         struct ctl_reply rep;
-        int r = ctl_cluster_call(ctl, operation, body, &rep);
+        int r = ctl_ddb(ctl, operation, body, NULL, &rep);
 
-        if (r < 0)
-                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, operation, r, &rep);
-        else if (ret)
+        if (r >= 0 && ret)
                 *ret = json_incref(rep.json);
         ctl_reply_done(&rep);
         return r;
@@ -294,14 +307,12 @@ static int call_reported(struct ctl *ctl, const char *operation, json_t *body, j
 int ctl_cluster_describe(struct ctl *ctl, const char *table, json_t **ret)
 {
         struct ctl_reply rep;
-        int r = ctl_cluster_call(ctl, "DescribeTable", json_pack("{s:s}", "TableName", table),
-                                 &rep);
+        int r = ctl_ddb(ctl, "DescribeTable", json_pack("{s:s}", "TableName", table),
+                        "ResourceNotFoundException", &rep);
 
         if (r < 0 && aws_error_is(&rep.error, "ResourceNotFoundException"))
                 r = -ENOENT;
-        else if (r < 0)
-                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "DescribeTable", r, &rep);
-        else {
+        else if (r >= 0) {
                 *ret = json_incref(json_object_get(rep.json, "Table"));
                 if (!*ret) {
                         ctl_errorf("dynamodb DescribeTable: no Table in the answer for %s", table);

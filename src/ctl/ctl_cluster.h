@@ -1,7 +1,7 @@
 /*
  * ctl_cluster.h — the cluster table as twowayctl sees it: the layout setup
  * creates and doctor checks, the instances' heartbeats, and the DynamoDB
- * calls that read and create them (JSON 1.0 through ctl_call()).
+ * calls that read and create them (through ctl_ddb()).
  *
  * THE TABLE (one per cluster; twowayd reads and writes it, see README):
  *   key       pk (S, HASH), sk (S, RANGE); billing PAY_PER_REQUEST
@@ -81,10 +81,6 @@ extern const struct ctl_cluster_probe ctl_cluster_probes[4];
 json_t *ctl_cluster_probe_request(const char *table, const struct ctl_cluster_probe *p);
 
 /* --- calls ---------------------------------------------------------------- */
-
-/* One DynamoDB call with a JSON body (consumed), to completion, as
- * ctl_call(): 0, or < 0 with ret->error. Nothing is printed. */
-int ctl_cluster_call(struct ctl *ctl, const char *operation, json_t *body, struct ctl_reply *ret);
 
 /* The calls setup makes; each prints one line when it fails. */
 /* DescribeTable: 0 and the "Table" object, or -ENOENT (not printed) when the

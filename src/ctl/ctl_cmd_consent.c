@@ -52,11 +52,9 @@ static int read_item(struct ctl *ctl, const char *phone, json_t **ret)
                 ctl_errorf("cannot read the consent record: %s", strerror(-r));
                 return r;
         }
-        r = ctl_ddb_get(ctl, &rd.params, &rep);
+        r = ctl_ddb(ctl, "GetItem", ddb_get_item_request(&rd.params), NULL, &rep);
         consent_get_request_done(&rd);
-        if (r < 0)
-                ctl_report_aws(ctl, AWS_SERVICE_DYNAMODB, "GetItem", r, &rep);
-        else
+        if (r >= 0)
                 *ret = json_incref(rep.item);
         ctl_reply_done(&rep);
         return r;

@@ -479,24 +479,15 @@ static void check_table(struct doctor *d)
                      "AttributeName=phone_number,KeyType=HASH --billing-mode PAY_PER_REQUEST",
                      table) < 0)
                 fix = NULL;
-        r = ctl_call(d->ctl,
-                     &(struct aws_call_params){
-                             .service = AWS_SERVICE_DYNAMODB,
-                             .operation = "DescribeTable",
-                             .body = body,
-                     },
-                     &rep);
-        json_decref(body);
+        r = ctl_ddb(d->ctl, "DescribeTable", body, "ResourceNotFoundException", &rep);
         if (r < 0) {
                 if (aws_error_is(&rep.error, "ResourceNotFoundException"))
                         check(d, CHECK_FAIL, "consent-table", fix,
                               "the consent table %s does not exist (region %s)", table,
                               d->ctl->region);
-                else {
-                        ctl_report_aws(d->ctl, AWS_SERVICE_DYNAMODB, "DescribeTable", r, &rep);
+                else
                         check(d, CHECK_FAIL, "consent-table", "see the error above",
                               "cannot describe the consent table %s", table);
-                }
                 ctl_reply_done(&rep);
                 return;
         }
@@ -536,17 +527,16 @@ static bool check_cluster_table(struct doctor *d, const char *table, const char 
         const char *status, *index_status;
         int r;
 
-        r = ctl_cluster_call(d->ctl, "DescribeTable", json_pack("{s:s}", "TableName", table), &rep);
+        r = ctl_ddb(d->ctl, "DescribeTable", json_pack("{s:s}", "TableName", table),
+                    "ResourceNotFoundException", &rep);
         if (r < 0) {
                 if (aws_error_is(&rep.error, "ResourceNotFoundException"))
                         check(d, CHECK_FAIL, "cluster-table", fix,
                               "the cluster table %s does not exist (region %s)", table,
                               d->ctl->region);
-                else {
-                        ctl_report_aws(d->ctl, AWS_SERVICE_DYNAMODB, "DescribeTable", r, &rep);
+                else
                         check(d, CHECK_FAIL, "cluster-table", "see the error above",
                               "cannot describe the cluster table %s", table);
-                }
                 ctl_reply_done(&rep);
                 return false;
         }
@@ -578,10 +568,9 @@ static void check_cluster_ttl(struct doctor *d, const char *table, const char *f
         const char *status, *attribute;
         int r;
 
-        r = ctl_cluster_call(d->ctl, "DescribeTimeToLive", json_pack("{s:s}", "TableName", table),
-                             &rep);
+        r = ctl_ddb(d->ctl, "DescribeTimeToLive", json_pack("{s:s}", "TableName", table), NULL,
+                    &rep);
         if (r < 0) {
-                ctl_report_aws(d->ctl, AWS_SERVICE_DYNAMODB, "DescribeTimeToLive", r, &rep);
                 check(d, CHECK_FAIL, "cluster-ttl", "see the error above",
                       "cannot read the Time to Live of %s", table);
                 ctl_reply_done(&rep);
@@ -616,8 +605,8 @@ static void check_cluster_access(struct doctor *d, const char *table)
         for (size_t i = 0; i < ARRAY_SIZE(ctl_cluster_probes); i++) {
                 const struct ctl_cluster_probe *p = &ctl_cluster_probes[i];
                 struct ctl_reply rep;
-                int r = ctl_cluster_call(d->ctl, p->operation, ctl_cluster_probe_request(table, p),
-                                         &rep);
+                int r = ctl_ddb(d->ctl, p->operation, ctl_cluster_probe_request(table, p),
+                                CTL_QUIET_ALL, &rep);
                 bool allowed =
                         r >= 0 || (p->expect_condition_failed &&
                                    aws_error_is(&rep.error, "ConditionalCheckFailedException"));

@@ -13,6 +13,7 @@
 #include "ctl_cmd.h"
 #include "ctl_sns.h"
 #include "ddb.h"
+#include "sms_send_text.h"
 
 static const char send_usage[] =
         "usage: twowayctl send --to +E164 --body TEXT [--from ID] [--force] [--json] [-c FILE]\n"
@@ -84,7 +85,6 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
         const struct config *c;
         char why[256];
         struct ctl_reply rep;
-        json_t *req;
         int r, code;
 
         if (!ctl_cmd_begin(ctl, argc, argv, send_opts, ARRAY_SIZE(send_opts), 0, send_usage,
@@ -124,30 +124,26 @@ int ctl_cmd_send(struct ctl *ctl, int argc, char **argv)
                 }
         }
 
-        req = json_pack("{s:s,s:s,s:s,s:s}", "DestinationPhoneNumber", to, "OriginationIdentity",
-                        from, "MessageBody", body, "MessageType", c->sms_message_type);
-        if (req && c->sms_configuration_set)
-                json_object_set_new(req, "ConfigurationSetName",
-                                    json_string(c->sms_configuration_set));
-        if (req && c->sms_max_price)
-                json_object_set_new(req, "MaxPrice", json_string(c->sms_max_price));
-        if (req && c->sms_time_to_live)
-                json_object_set_new(req, "TimeToLive", json_integer(c->sms_time_to_live));
-        if (!req)
-                return CTL_EXIT_FAIL;
-        /* Once, on a fresh connection: a send must not be repeated behind our back. */
+        /* The daemon's request; once, on a fresh connection, as the daemon
+         * sends (sms_send_text.h): a send must not be repeated behind our back. */
         r = ctl_call(ctl,
                      &(struct aws_call_params){
                              .service = AWS_SERVICE_SMS_VOICE,
                              .operation = "SendTextMessage",
-                             .body = req,
                              .max_attempts = 1,
                              .fresh_connection = true,
                      },
-                     &rep);
-        json_decref(req);
+                     sms_send_text_request_body(&(struct sms_send_text_params){
+                             .destination = to,
+                             .origination_identity = from,
+                             .body = body,
+                             .message_type = c->sms_message_type,
+                             .configuration_set = c->sms_configuration_set,
+                             .max_price = c->sms_max_price,
+                             .time_to_live = c->sms_time_to_live,
+                     }),
+                     NULL, &rep);
         if (r < 0) {
-                ctl_report_aws(ctl, AWS_SERVICE_SMS_VOICE, "SendTextMessage", r, &rep);
                 ctl_reply_done(&rep);
                 return CTL_EXIT_FAIL;
         }

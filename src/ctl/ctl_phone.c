@@ -21,21 +21,6 @@ bool ctl_phone_bool(const json_t *pn, const char *field)
         return json_is_true(json_object_get(pn, field));
 }
 
-static int describe(struct ctl *ctl, json_t *body, struct ctl_reply *rep)
-{
-        int r = ctl_call(ctl,
-                         &(struct aws_call_params){
-                                 .service = AWS_SERVICE_SMS_VOICE,
-                                 .operation = "DescribePhoneNumbers",
-                                 .body = body,
-                         },
-                         rep);
-
-        if (r < 0)
-                ctl_report_aws(ctl, AWS_SERVICE_SMS_VOICE, "DescribePhoneNumbers", r, rep);
-        return r;
-}
-
 int ctl_phone_list(struct ctl *ctl, json_t **ret)
 {
         json_t *all = json_array();
@@ -45,18 +30,13 @@ int ctl_phone_list(struct ctl *ctl, json_t **ret)
         if (!all)
                 return -ENOMEM;
         for (unsigned page = 0; page < 1000; page++) {
-                json_t *body = json_object(), *list;
+                json_t *body = token ? json_pack("{s:s}", "NextToken", token) : json_object();
                 struct ctl_reply rep;
+                json_t *list;
                 const char *next;
 
-                if (!body ||
-                    (token && json_object_set_new(body, "NextToken", json_string(token)) < 0)) {
-                        json_decref(body);
-                        r = -ENOMEM;
-                        break;
-                }
-                r = describe(ctl, body, &rep);
-                json_decref(body);
+                r = ctl_call_json(ctl, AWS_SERVICE_SMS_VOICE, "DescribePhoneNumbers", body, NULL,
+                                  &rep);
                 if (r < 0) {
                         ctl_reply_done(&rep);
                         break;
@@ -100,21 +80,12 @@ int ctl_phone_find(struct ctl *ctl, const char *which, json_t **ret)
                         }
                 json_decref(all);
         } else {
-                json_t *body = json_pack("{s:[s]}", "PhoneNumberIds", which);
                 struct ctl_reply rep;
 
-                if (!body)
-                        return -ENOMEM;
-                r = ctl_call(ctl,
-                             &(struct aws_call_params){
-                                     .service = AWS_SERVICE_SMS_VOICE,
-                                     .operation = "DescribePhoneNumbers",
-                                     .body = body,
-                             },
-                             &rep);
-                json_decref(body);
+                r = ctl_call_json(ctl, AWS_SERVICE_SMS_VOICE, "DescribePhoneNumbers",
+                                  json_pack("{s:[s]}", "PhoneNumberIds", which),
+                                  "ResourceNotFoundException", &rep);
                 if (r < 0 && !aws_error_is(&rep.error, "ResourceNotFoundException")) {
-                        ctl_report_aws(ctl, AWS_SERVICE_SMS_VOICE, "DescribePhoneNumbers", r, &rep);
                         ctl_reply_done(&rep);
                         return r;
                 }
@@ -139,20 +110,11 @@ int ctl_phone_update(struct ctl *ctl, const char *phone_number_id, json_t *field
         struct ctl_reply rep;
         int r;
 
-        if (!body || json_object_set_new(body, "PhoneNumberId", json_string(phone_number_id)) < 0) {
+        if (body && json_object_set_new(body, "PhoneNumberId", json_string(phone_number_id)) < 0) {
                 json_decref(body);
-                return -ENOMEM;
+                body = NULL; /* -ENOMEM from the call */
         }
-        r = ctl_call(ctl,
-                     &(struct aws_call_params){
-                             .service = AWS_SERVICE_SMS_VOICE,
-                             .operation = "UpdatePhoneNumber",
-                             .body = body,
-                     },
-                     &rep);
-        json_decref(body);
-        if (r < 0)
-                ctl_report_aws(ctl, AWS_SERVICE_SMS_VOICE, "UpdatePhoneNumber", r, &rep);
+        r = ctl_call_json(ctl, AWS_SERVICE_SMS_VOICE, "UpdatePhoneNumber", body, NULL, &rep);
         ctl_reply_done(&rep);
         return r;
 }

@@ -83,10 +83,8 @@ static int sns_call(struct ctl *ctl, const char *action, const char *const *pair
                              .raw_body = form,
                              .raw_body_len = strlen(form),
                      },
-                     &rep);
-        if (r < 0)
-                ctl_report_aws(ctl, AWS_SERVICE_SNS, action, r, &rep);
-        else if (ret_doc) {
+                     NULL, NULL, &rep);
+        if (r >= 0 && ret_doc) {
                 r = rep.raw ? aws_xml_read(rep.raw, rep.raw_len, ret_doc) : -ENODATA;
                 if (r < 0)
                         bad_answer(action, r);

@@ -7,27 +7,6 @@
 #include "ctl.h"
 #include "ctl_sqs.h"
 
-/* One call; on failure it is reported unless its error code is `quiet`. */
-static int sqs_call(struct ctl *ctl, const char *operation, json_t *body, const char *quiet,
-                    struct ctl_reply *rep)
-{
-        int r;
-
-        if (!body)
-                return -ENOMEM;
-        r = ctl_call(ctl,
-                     &(struct aws_call_params){
-                             .service = AWS_SERVICE_SQS,
-                             .operation = operation,
-                             .body = body,
-                     },
-                     rep);
-        json_decref(body);
-        if (r < 0 && !(quiet && aws_error_is(&rep->error, quiet)))
-                ctl_report_aws(ctl, AWS_SERVICE_SQS, operation, r, rep);
-        return r;
-}
-
 /* The string member `key` of the answer, copied. */
 static int answer_string(struct ctl_reply *rep, const char *key, char **ret)
 {
@@ -47,8 +26,8 @@ static int answer_string(struct ctl_reply *rep, const char *key, char **ret)
 int ctl_sqs_queue_url(struct ctl *ctl, const char *name, char **ret_url)
 {
         struct ctl_reply rep;
-        int r = sqs_call(ctl, "GetQueueUrl", json_pack("{s:s}", "QueueName", name),
-                         "QueueDoesNotExist", &rep);
+        int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "GetQueueUrl",
+                              json_pack("{s:s}", "QueueName", name), "QueueDoesNotExist", &rep);
 
         if (r < 0 && aws_error_is(&rep.error, "QueueDoesNotExist")) {
                 ctl_reply_done(&rep);
@@ -74,7 +53,7 @@ int ctl_sqs_create_queue(struct ctl *ctl, const char *name, const json_t *attrib
                 json_decref(body);
                 return -ENOMEM;
         }
-        r = sqs_call(ctl, "CreateQueue", body, NULL, &rep);
+        r = ctl_call_json(ctl, AWS_SERVICE_SQS, "CreateQueue", body, NULL, &rep);
         if (r < 0) {
                 ctl_reply_done(&rep);
                 return r;
@@ -86,9 +65,9 @@ int ctl_sqs_queue_attributes(struct ctl *ctl, const char *url, json_t **ret)
 {
         struct ctl_reply rep;
         json_t *attrs;
-        int r = sqs_call(ctl, "GetQueueAttributes",
-                         json_pack("{s:s,s:[s]}", "QueueUrl", url, "AttributeNames", "All"), NULL,
-                         &rep);
+        int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "GetQueueAttributes",
+                              json_pack("{s:s,s:[s]}", "QueueUrl", url, "AttributeNames", "All"),
+                              NULL, &rep);
 
         if (r < 0) {
                 ctl_reply_done(&rep);
@@ -103,9 +82,9 @@ int ctl_sqs_queue_attributes(struct ctl *ctl, const char *url, json_t **ret)
 int ctl_sqs_set_attribute(struct ctl *ctl, const char *url, const char *name, const char *value)
 {
         struct ctl_reply rep;
-        int r = sqs_call(ctl, "SetQueueAttributes",
-                         json_pack("{s:s,s:{s:s}}", "QueueUrl", url, "Attributes", name, value),
-                         NULL, &rep);
+        int r = ctl_call_json(
+                ctl, AWS_SERVICE_SQS, "SetQueueAttributes",
+                json_pack("{s:s,s:{s:s}}", "QueueUrl", url, "Attributes", name, value), NULL, &rep);
 
         ctl_reply_done(&rep);
         return r;
@@ -116,11 +95,11 @@ int ctl_sqs_receive(struct ctl *ctl, const char *url, unsigned max, unsigned vis
 {
         struct ctl_reply rep;
         json_t *msgs;
-        int r = sqs_call(ctl, "ReceiveMessage",
-                         json_pack("{s:s,s:i,s:i,s:i}", "QueueUrl", url, "MaxNumberOfMessages",
-                                   (int)max, "VisibilityTimeout", (int)visibility_s,
-                                   "WaitTimeSeconds", 0),
-                         NULL, &rep);
+        int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "ReceiveMessage",
+                              json_pack("{s:s,s:i,s:i,s:i}", "QueueUrl", url, "MaxNumberOfMessages",
+                                        (int)max, "VisibilityTimeout", (int)visibility_s,
+                                        "WaitTimeSeconds", 0),
+                              NULL, &rep);
 
         if (r < 0) {
                 ctl_reply_done(&rep);
@@ -135,9 +114,9 @@ int ctl_sqs_receive(struct ctl *ctl, const char *url, unsigned max, unsigned vis
 int ctl_sqs_delete(struct ctl *ctl, const char *url, const char *receipt)
 {
         struct ctl_reply rep;
-        int r = sqs_call(ctl, "DeleteMessage",
-                         json_pack("{s:s,s:s}", "QueueUrl", url, "ReceiptHandle", receipt), NULL,
-                         &rep);
+        int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "DeleteMessage",
+                              json_pack("{s:s,s:s}", "QueueUrl", url, "ReceiptHandle", receipt),
+                              NULL, &rep);
 
         ctl_reply_done(&rep);
         return r;
@@ -147,10 +126,10 @@ int ctl_sqs_set_visibility(struct ctl *ctl, const char *url, const char *receipt
                            unsigned visibility_s)
 {
         struct ctl_reply rep;
-        int r = sqs_call(ctl, "ChangeMessageVisibility",
-                         json_pack("{s:s,s:s,s:i}", "QueueUrl", url, "ReceiptHandle", receipt,
-                                   "VisibilityTimeout", (int)visibility_s),
-                         NULL, &rep);
+        int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "ChangeMessageVisibility",
+                              json_pack("{s:s,s:s,s:i}", "QueueUrl", url, "ReceiptHandle", receipt,
+                                        "VisibilityTimeout", (int)visibility_s),
+                              NULL, &rep);
 
         ctl_reply_done(&rep);
         return r;

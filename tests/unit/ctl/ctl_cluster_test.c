@@ -200,6 +200,21 @@ static void test_probes(void **state)
                 json_decref(req);
         }
         assert_int_equal(writes, 2);
+#define KEY "{\"pk\":{\"S\":\"cluster\"},\"sk\":{\"S\":\"twowayctl#probe\"}}"
+        query = ctl_cluster_probe_request("t-1", &ctl_cluster_probes[0]);
+        assert_json(query, "{\"Key\":" KEY ",\"TableName\":\"t-1\"}");
+        json_decref(query);
+        query = ctl_cluster_probe_request("t-1", &ctl_cluster_probes[1]);
+        assert_json(query, "{\"ConditionExpression\":\"attribute_exists(pk) AND "
+                           "attribute_not_exists(pk)\",\"Item\":" KEY ",\"TableName\":\"t-1\"}");
+        json_decref(query);
+        query = ctl_cluster_probe_request("t-1", &ctl_cluster_probes[2]);
+        assert_json(query, "{\"ConditionExpression\":\"attribute_exists(pk) AND "
+                           "attribute_not_exists(pk)\",\"ExpressionAttributeValues\":{\":v\":{"
+                           "\"S\":\"never written\"}},\"Key\":" KEY ",\"TableName\":\"t-1\","
+                           "\"UpdateExpression\":\"SET probe = :v\"}");
+        json_decref(query);
+#undef KEY
         query = ctl_cluster_probe_request("t-1", &ctl_cluster_probes[3]);
         assert_json(query, "{\"ExpressionAttributeValues\":{\":o\":{\"S\":\"twowayctl#probe\"}},"
                            "\"IndexName\":\"open-by\",\"KeyConditionExpression\":\"open_by = :o\","
