@@ -3,13 +3,13 @@
 // consent, spool, send and simulate. Loopback only; every wait is bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SmsError } from '../standin/sms.mjs';
 import { createClusterTable as createTable } from './lib/cluster_table.mjs';
-import { SAFE_AWS_ENV, configText, startDaemon, tempDir, testDaemon } from './lib/daemon.mjs';
+import { SAFE_AWS_ENV, TOOLS, configText, startDaemon, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
   (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
@@ -551,6 +551,44 @@ test('spool ls / show / retry / purge on a spool the daemon wrote', async (t) =>
   assert.match(r.stderr, /no row/);
   r = await ctl(d.configPath, ['spool', 'ls', '--state', 'any', '--json']);
   assert.deepEqual(json(r).rows.map((w) => [w.id, w.state]), [[cutOff.id, 'pending']]);
+});
+
+// Beside a daemon in the middle of a write (spool-hold takes the write lock
+// as the daemon's commit does): ls and show read on a read-only connection and
+// answer at once; purge waits for the lock, and when it stays taken says so
+// clearly; once it is released, purge goes through.
+test('spool ls and show read while the spool is being written; purge waits for the lock', async (t) => {
+  const f = fixture(t);
+  const d = await daemon(t, { topicArn: f.topicArn });
+  const sns = standin.sns;
+  const res = await sns.deliver(d.url, sns.notification({ topicArn: f.topicArn, message: '{"held":1}' }));
+  assert.equal(res.status, 200, res.body);
+  const row = json(await ctl(d.configPath, ['spool', 'ls', '--json'])).rows[0];
+  assert.equal(row?.state, 'dead');
+
+  const hold = spawn(join(TOOLS, 'spool-hold'), [d.dir], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => hold.on('exit', resolve));
+  t.after(() => { hold.stdin.end(); return exited; });
+  let out = '';
+  hold.stdout.on('data', (b) => { out += b; });
+  await waitFor(() => out.includes('held'), { what: 'spool-hold to take the write lock', emitter: hold.stdout, event: 'data' });
+
+  const ls = await ctl(d.configPath, ['spool', 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.deepEqual(json(ls).rows.map((w) => w.id), [row.id]);
+  const show = await ctl(d.configPath, ['spool', 'show', String(row.id), '--json']);
+  assert.equal(show.code, 0, show.stderr);
+  assert.equal(json(show).raw, '{"held":1}');
+
+  let purge = await ctl(d.configPath, ['spool', 'purge', String(row.id)]);
+  assert.equal(purge.code, 1);
+  assert.equal(purge.stderr, "twowayctl: the daemon held the spool's write lock for 5 s: try again\n");
+
+  hold.stdin.end();
+  assert.equal(await exited, 0);
+  purge = await ctl(d.configPath, ['spool', 'purge', String(row.id)]);
+  assert.equal(purge.code, 0, purge.stderr);
+  assert.deepEqual(json(await ctl(d.configPath, ['spool', 'ls', '--state', 'any', '--json'])).rows, []);
 });
 
 // ---- send and simulate ----------------------------------------------------------------------
