@@ -269,6 +269,25 @@ int ctl_ddb(struct ctl *ctl, const char *operation, json_t *body, const char *qu
                       AWS_SERVICE_DYNAMODB, operation, quiet);
 }
 
+int ctl_ddb_describe_table(struct ctl *ctl, const char *table, json_t **ret)
+{
+        struct ctl_reply rep;
+        int r = ctl_ddb(ctl, "DescribeTable", json_pack("{s:s}", "TableName", table),
+                        "ResourceNotFoundException", &rep);
+
+        if (r < 0 && aws_error_is(&rep.error, "ResourceNotFoundException"))
+                r = -ENOENT;
+        else if (r >= 0) {
+                *ret = json_incref(json_object_get(rep.json, "Table"));
+                if (!*ret) {
+                        ctl_errorf("dynamodb DescribeTable: no Table in the answer for %s", table);
+                        r = -EBADMSG;
+                }
+        }
+        ctl_reply_done(&rep);
+        return r;
+}
+
 struct creds_wait {
         bool done;
         int r;

@@ -103,6 +103,9 @@ int ctl_call_json(struct ctl *ctl, enum aws_service service, const char *operati
 int ctl_ddb(struct ctl *ctl, const char *operation, json_t *body, const char *quiet,
             struct ctl_reply *ret);
 void ctl_reply_done(struct ctl_reply *rep);
+/* DescribeTable: 0 and the "Table" object (a new reference), or -ENOENT
+ * (not printed) when the table does not exist; other failures are printed. */
+int ctl_ddb_describe_table(struct ctl *ctl, const char *table, json_t **ret);
 
 /* Resolve credentials now: 0 with *ret_source, or < 0. */
 int ctl_credentials(struct ctl *ctl, enum aws_creds_source *ret_source);

@@ -304,25 +304,6 @@ static int call_reported(struct ctl *ctl, const char *operation, json_t *body, j
         return r;
 }
 
-int ctl_cluster_describe(struct ctl *ctl, const char *table, json_t **ret)
-{
-        struct ctl_reply rep;
-        int r = ctl_ddb(ctl, "DescribeTable", json_pack("{s:s}", "TableName", table),
-                        "ResourceNotFoundException", &rep);
-
-        if (r < 0 && aws_error_is(&rep.error, "ResourceNotFoundException"))
-                r = -ENOENT;
-        else if (r >= 0) {
-                *ret = json_incref(json_object_get(rep.json, "Table"));
-                if (!*ret) {
-                        ctl_errorf("dynamodb DescribeTable: no Table in the answer for %s", table);
-                        r = -EBADMSG;
-                }
-        }
-        ctl_reply_done(&rep);
-        return r;
-}
-
 int ctl_cluster_create(struct ctl *ctl, const char *table)
 {
         return call_reported(ctl, "CreateTable", ctl_cluster_create_request(table), NULL);

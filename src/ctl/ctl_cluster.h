@@ -83,9 +83,6 @@ json_t *ctl_cluster_probe_request(const char *table, const struct ctl_cluster_pr
 /* --- calls ---------------------------------------------------------------- */
 
 /* The calls setup makes; each prints one line when it fails. */
-/* DescribeTable: 0 and the "Table" object, or -ENOENT (not printed) when the
- * table does not exist. */
-int ctl_cluster_describe(struct ctl *ctl, const char *table, json_t **ret);
 int ctl_cluster_create(struct ctl *ctl, const char *table);
 /* DescribeTimeToLive: 0 with TimeToLiveStatus ("ENABLED", "DISABLED", ...)
  * and AttributeName ("" when none) copied into the buffers. */

@@ -460,38 +460,42 @@ static void check_healthz(struct doctor *d, const char *url_arg)
                       "%s answers %ld", url, status);
 }
 
+/* DescribeTable for the check called name: the "Table" (the caller's
+ * reference), or NULL with the check failed (fix when the table does not
+ * exist). */
+static json_t *describe_table(struct doctor *d, const char *name, const char *what,
+                              const char *table, const char *fix)
+{
+        json_t *t = NULL;
+        int r = ctl_ddb_describe_table(d->ctl, table, &t);
+
+        if (r == -ENOENT)
+                check(d, CHECK_FAIL, name, fix, "the %s table %s does not exist (region %s)", what,
+                      table, d->ctl->region);
+        else if (r < 0)
+                check(d, CHECK_FAIL, name, "see the error above", "cannot describe the %s table %s",
+                      what, table);
+        return r < 0 ? NULL : t;
+}
+
 static void check_table(struct doctor *d)
 {
         const char *table = d->ctl->config->consent_table;
         _cleanup_free_ char *fix = NULL;
-        json_t *body = json_pack("{s:s}", "TableName", table), *t, *e;
         bool hash_ok = false, range = false, type_ok = false;
-        struct ctl_reply rep;
         const char *status;
+        json_t *t, *e;
         size_t i;
-        int r;
 
-        if (!body)
-                return;
         if (asprintf(&fix,
                      "aws dynamodb create-table --table-name %s --attribute-definitions "
                      "AttributeName=phone_number,AttributeType=S --key-schema "
                      "AttributeName=phone_number,KeyType=HASH --billing-mode PAY_PER_REQUEST",
                      table) < 0)
                 fix = NULL;
-        r = ctl_ddb(d->ctl, "DescribeTable", body, "ResourceNotFoundException", &rep);
-        if (r < 0) {
-                if (aws_error_is(&rep.error, "ResourceNotFoundException"))
-                        check(d, CHECK_FAIL, "consent-table", fix,
-                              "the consent table %s does not exist (region %s)", table,
-                              d->ctl->region);
-                else
-                        check(d, CHECK_FAIL, "consent-table", "see the error above",
-                              "cannot describe the consent table %s", table);
-                ctl_reply_done(&rep);
+        t = describe_table(d, "consent-table", "consent", table, fix);
+        if (!t)
                 return;
-        }
-        t = json_object_get(rep.json, "Table");
         json_array_foreach(json_object_get(t, "KeySchema"), i, e) {
                 const char *name = ctl_phone_str(e, "AttributeName"),
                            *kt = ctl_phone_str(e, "KeyType");
@@ -515,39 +519,25 @@ static void check_table(struct doctor *d)
         else
                 check(d, CHECK_OK, "consent-table", NULL,
                       "%s is ACTIVE with hash key phone_number (S)", table);
-        ctl_reply_done(&rep);
+        json_decref(t);
 }
 
 /* The table's layout and status; true when the other cluster checks can run. */
 static bool check_cluster_table(struct doctor *d, const char *table, const char *fix)
 {
         char why[CTL_CLUSTER_WHY_MAX];
-        struct ctl_reply rep;
-        const json_t *t;
         const char *status, *index_status;
-        int r;
+        json_t *t = describe_table(d, "cluster-table", "cluster", table, fix);
 
-        r = ctl_ddb(d->ctl, "DescribeTable", json_pack("{s:s}", "TableName", table),
-                    "ResourceNotFoundException", &rep);
-        if (r < 0) {
-                if (aws_error_is(&rep.error, "ResourceNotFoundException"))
-                        check(d, CHECK_FAIL, "cluster-table", fix,
-                              "the cluster table %s does not exist (region %s)", table,
-                              d->ctl->region);
-                else
-                        check(d, CHECK_FAIL, "cluster-table", "see the error above",
-                              "cannot describe the cluster table %s", table);
-                ctl_reply_done(&rep);
+        if (!t)
                 return false;
-        }
-        t = json_object_get(rep.json, "Table");
         status = ctl_phone_str(t, "TableStatus");
         index_status = ctl_cluster_index_status(t);
         if (!ctl_cluster_layout_matches(t, why)) {
                 check(d, CHECK_FAIL, "cluster-table",
                       "name a table that twowayctl setup --cluster-table creates",
                       "%s is not a cluster table: %s", table, why);
-                ctl_reply_done(&rep);
+                json_decref(t);
                 return false;
         }
         if (!streq(status, "ACTIVE") || !streq(index_status, "ACTIVE"))
@@ -557,28 +547,19 @@ static bool check_cluster_table(struct doctor *d, const char *table, const char 
         else
                 check(d, CHECK_OK, "cluster-table", NULL,
                       "%s is ACTIVE with key pk, sk and the index %s", table, CTL_CLUSTER_INDEX);
-        ctl_reply_done(&rep);
+        json_decref(t);
         return true;
 }
 
 static void check_cluster_ttl(struct doctor *d, const char *table, const char *fix)
 {
-        struct ctl_reply rep;
-        const json_t *ttl;
-        const char *status, *attribute;
-        int r;
+        char status[32], attribute[256];
 
-        r = ctl_ddb(d->ctl, "DescribeTimeToLive", json_pack("{s:s}", "TableName", table), NULL,
-                    &rep);
-        if (r < 0) {
+        if (ctl_cluster_ttl(d->ctl, table, status, attribute) < 0) {
                 check(d, CHECK_FAIL, "cluster-ttl", "see the error above",
                       "cannot read the Time to Live of %s", table);
-                ctl_reply_done(&rep);
                 return;
         }
-        ttl = json_object_get(rep.json, "TimeToLiveDescription");
-        status = ctl_phone_str(ttl, "TimeToLiveStatus");
-        attribute = ctl_phone_str(ttl, "AttributeName");
         if ((streq(status, "ENABLED") || streq(status, "ENABLING")) &&
             !streq(attribute, CTL_CLUSTER_TTL_ATTRIBUTE))
                 check(d, CHECK_FAIL, "cluster-ttl",
@@ -595,7 +576,6 @@ static void check_cluster_ttl(struct doctor *d, const char *table, const char *f
                 check(d, CHECK_FAIL, "cluster-ttl", fix,
                       "Time to Live of %s is %s: finished records never expire", table,
                       *status ? status : "unknown");
-        ctl_reply_done(&rep);
 }
 
 /* The harmless calls of ctl_cluster_probes: each allowed action answers as

@@ -429,7 +429,7 @@ static int wait_table_active(struct setup *s, const char *table)
         for (;;) {
                 json_t *t = NULL;
                 bool active;
-                int r = ctl_cluster_describe(s->ctl, table, &t);
+                int r = ctl_ddb_describe_table(s->ctl, table, &t);
 
                 if (r < 0)
                         return r;
@@ -458,7 +458,7 @@ static int do_cluster_table(struct setup *s, const char *table)
         bool matches, active;
         int r;
 
-        r = ctl_cluster_describe(s->ctl, table, &t);
+        r = ctl_ddb_describe_table(s->ctl, table, &t);
         if (r == -ENOENT) {
                 s->changes++;
                 if (s->dry_run) {

@@ -23,6 +23,24 @@ static int answer_string(struct ctl_reply *rep, const char *key, char **ret)
         return r;
 }
 
+/* The object (or array) member `key` of the answer of a call that returned
+ * r; an empty one when the answer has none. The reply is released. */
+static int answer_member(int r, struct ctl_reply *rep, const char *key, bool array, json_t **ret)
+{
+        json_t *v = json_object_get(rep->json, key);
+
+        if (r >= 0) {
+                if (array ? json_is_array(v) : json_is_object(v))
+                        *ret = json_incref(v);
+                else
+                        *ret = array ? json_array() : json_object();
+                if (!*ret)
+                        r = -ENOMEM;
+        }
+        ctl_reply_done(rep);
+        return r;
+}
+
 int ctl_sqs_queue_url(struct ctl *ctl, const char *name, char **ret_url)
 {
         struct ctl_reply rep;
@@ -64,19 +82,11 @@ int ctl_sqs_create_queue(struct ctl *ctl, const char *name, const json_t *attrib
 int ctl_sqs_queue_attributes(struct ctl *ctl, const char *url, json_t **ret)
 {
         struct ctl_reply rep;
-        json_t *attrs;
         int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "GetQueueAttributes",
                               json_pack("{s:s,s:[s]}", "QueueUrl", url, "AttributeNames", "All"),
                               NULL, &rep);
 
-        if (r < 0) {
-                ctl_reply_done(&rep);
-                return r;
-        }
-        attrs = json_object_get(rep.json, "Attributes");
-        *ret = json_is_object(attrs) ? json_incref(attrs) : json_object();
-        ctl_reply_done(&rep);
-        return *ret ? 0 : -ENOMEM;
+        return answer_member(r, &rep, "Attributes", false, ret);
 }
 
 int ctl_sqs_set_attribute(struct ctl *ctl, const char *url, const char *name, const char *value)
@@ -94,21 +104,13 @@ int ctl_sqs_receive(struct ctl *ctl, const char *url, unsigned max, unsigned vis
                     json_t **ret)
 {
         struct ctl_reply rep;
-        json_t *msgs;
         int r = ctl_call_json(ctl, AWS_SERVICE_SQS, "ReceiveMessage",
                               json_pack("{s:s,s:i,s:i,s:i}", "QueueUrl", url, "MaxNumberOfMessages",
                                         (int)max, "VisibilityTimeout", (int)visibility_s,
                                         "WaitTimeSeconds", 0),
                               NULL, &rep);
 
-        if (r < 0) {
-                ctl_reply_done(&rep);
-                return r;
-        }
-        msgs = json_object_get(rep.json, "Messages");
-        *ret = json_is_array(msgs) ? json_incref(msgs) : json_array();
-        ctl_reply_done(&rep);
-        return *ret ? 0 : -ENOMEM;
+        return answer_member(r, &rep, "Messages", true, ret);
 }
 
 int ctl_sqs_delete(struct ctl *ctl, const char *url, const char *receipt)
