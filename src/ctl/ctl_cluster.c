@@ -220,23 +220,10 @@ json_t *ctl_cluster_enable_ttl_request(const char *table)
                          "Enabled", true, "AttributeName", CTL_CLUSTER_TTL_ATTRIBUTE);
 }
 
-/* {name: {"S": value}} for each (name, value) pair; NULL on OOM. */
-static json_t *strings(const char *n1, const char *v1, const char *n2, const char *v2)
-{
-        json_t *o = json_object();
-
-        if (!o || ddb_item_set(o, n1, ddb_av_s(v1)) < 0 ||
-            (n2 && ddb_item_set(o, n2, ddb_av_s(v2)) < 0)) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
-}
-
 json_t *ctl_cluster_heartbeat_query(const char *table, const json_t *start_key)
 {
-        json_t *values =
-                strings(":pk", CTL_CLUSTER_HEARTBEAT_PK, ":prefix", CTL_CLUSTER_HEARTBEAT_SK);
+        json_t *values = ddb_item_of(":pk", ddb_av_s(CTL_CLUSTER_HEARTBEAT_PK), ":prefix",
+                                     ddb_av_s(CTL_CLUSTER_HEARTBEAT_SK), NULL);
         json_t *q = values ? ddb_query_request(&(struct ddb_query_params){
                                      .table = table,
                                      .key_condition = "pk = :pk AND begins_with(sk, :prefix)",
@@ -281,9 +268,10 @@ static json_t *probe_body(const char *table, const char *operation, const json_t
 
 json_t *ctl_cluster_probe_request(const char *table, const struct ctl_cluster_probe *p)
 {
-        json_t *key = strings("pk", CTL_CLUSTER_HEARTBEAT_PK, "sk", PROBE_SK);
-        json_t *v = strings(":v", "never written", NULL, NULL);
-        json_t *o = strings(":o", PROBE_SK, NULL, NULL);
+        json_t *key = ddb_item_of("pk", ddb_av_s(CTL_CLUSTER_HEARTBEAT_PK), "sk",
+                                  ddb_av_s(PROBE_SK), NULL);
+        json_t *v = ddb_item_of(":v", ddb_av_s("never written"), NULL);
+        json_t *o = ddb_item_of(":o", ddb_av_s(PROBE_SK), NULL);
         json_t *req = key && v && o ? probe_body(table, p->operation, key, v, o) : NULL;
 
         json_decref(key);
