@@ -1328,7 +1328,7 @@ static void test_second_open_stops_at_the_lock(void **state)
 /* twowayctl's connection beside a running daemon leaves the daemon's work
  * alone: a row in progress, its reply being sent, stays so, and the daemon
  * finishes it afterwards. */
-static void test_no_recover_open_leaves_work_in_progress(void **state)
+static void test_tool_open_leaves_work_in_progress(void **state)
 {
         struct fixture *f = *state;
         struct spool *ctl = NULL;
@@ -1711,7 +1711,7 @@ int main(void)
                 T(test_prune_and_counts),
                 T(test_list_pages_by_id),
                 T(test_second_open_stops_at_the_lock),
-                T(test_no_recover_open_leaves_work_in_progress),
+                T(test_tool_open_leaves_work_in_progress),
                 T(test_tool_reads_while_the_daemon_writes),
                 T(test_tool_read_refuses_what_it_cannot_read),
                 T(test_tool_write_waits_for_the_daemon),
