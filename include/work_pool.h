@@ -27,12 +27,15 @@
  *   client goes away) stay the loop's.
  *
  *   The hand-off. Two lists under one pthread mutex: the queue (jobs waiting
- *   for a worker; a condition variable wakes a worker) and the finished list
- *   (jobs whose work is done; ev_async_send() wakes the loop, which takes the
- *   whole list under the mutex and calls each done outside it). The mutex
+ *   for a worker) and the finished list (jobs whose work is done). The mutex
  *   orders a worker's writes to a job before the loop's reads of it. No
  *   lock-free structure: the lock is held for a list operation, never for a
- *   job's work.
+ *   job's work. Wake-ups are batched both ways: a submit signals the
+ *   condition variable only when a worker is waiting on it (a busy worker
+ *   looks at the queue before it waits again), and a worker calls
+ *   ev_async_send() only when it finds the finished list empty; the loop
+ *   takes the whole list under the mutex and calls each done outside it, so
+ *   one wake-up of the loop carries every job finished meanwhile.
  *
  *   Bounded. At most queue_max jobs wait for a worker: work_pool_submit()
  *   answers -EAGAIN beyond it, and the caller refuses the request (503, so
@@ -100,6 +103,17 @@ bool work_pool_cancel(struct work_pool *p, struct work_job *job);
 
 /* Jobs submitted whose done has not been called yet. */
 size_t work_pool_outstanding(const struct work_pool *p);
+
+/* What the pool is doing now, for metrics. */
+struct work_pool_stats {
+        size_t queued;    /* jobs waiting for a worker */
+        size_t queue_max; /* beyond which work_pool_submit() answers -EAGAIN */
+        unsigned busy;    /* workers running a job */
+        unsigned threads; /* workers */
+};
+
+/* All zero for a NULL pool (no workers). Loop thread. */
+void work_pool_get_stats(struct work_pool *p, struct work_pool_stats *ret);
 
 /* The default number of workers: the online CPUs less one (the loop's),
  * at least 1. */

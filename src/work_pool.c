@@ -21,6 +21,7 @@ struct work_pool {
         struct work_job *head, *tail; /* waiting for a worker, oldest first */
         size_t n_queued, queue_max;   /* under lock */
         struct work_job *finished;    /* work done, done not called yet; under lock */
+        unsigned n_idle, n_busy;      /* workers waiting for a job, running one; under lock */
         bool stopping;                /* under lock */
         size_t outstanding;           /* loop thread only */
         unsigned n_threads;           /* started */
@@ -31,11 +32,15 @@ static void *worker_main(void *userdata)
 {
         struct work_pool *p = userdata;
         struct work_job *job;
+        bool wake_loop;
 
         pthread_mutex_lock(&p->lock);
         for (;;) {
-                while (!p->head && !p->stopping)
+                while (!p->head && !p->stopping) {
+                        p->n_idle++;
                         pthread_cond_wait(&p->queued, &p->lock);
+                        p->n_idle--;
+                }
                 if (p->stopping)
                         break;
                 job = p->head;
@@ -43,15 +48,24 @@ static void *worker_main(void *userdata)
                 if (!p->head)
                         p->tail = NULL;
                 p->n_queued--;
+                p->n_busy++;
                 pthread_mutex_unlock(&p->lock);
 
                 job->work(job);
 
                 pthread_mutex_lock(&p->lock);
+                p->n_busy--;
+                /* Only the job that finds the list empty wakes the loop: the
+                 * loop has taken every earlier one, and takes the later ones
+                 * with this one, since it takes the whole list at once. */
+                wake_loop = !p->finished;
                 job->next = p->finished;
                 p->finished = job;
-                /* Outside the lock would do too; libev coalesces the sends. */
-                ev_async_send(p->loop, &p->wake);
+                if (wake_loop) {
+                        pthread_mutex_unlock(&p->lock);
+                        ev_async_send(p->loop, &p->wake);
+                        pthread_mutex_lock(&p->lock);
+                }
         }
         pthread_mutex_unlock(&p->lock);
         return NULL;
@@ -178,7 +192,9 @@ int work_pool_submit(struct work_pool *p, struct work_job *job)
                         p->head = job;
                 p->tail = job;
                 p->n_queued++;
-                pthread_cond_signal(&p->queued);
+                /* A busy worker looks at the queue before it waits again. */
+                if (p->n_idle > 0)
+                        pthread_cond_signal(&p->queued);
         }
         pthread_mutex_unlock(&p->lock);
         if (r == 0 && p->outstanding++ == 0)
@@ -214,4 +230,17 @@ bool work_pool_cancel(struct work_pool *p, struct work_job *job)
 size_t work_pool_outstanding(const struct work_pool *p)
 {
         return p ? p->outstanding : 0;
+}
+
+void work_pool_get_stats(struct work_pool *p, struct work_pool_stats *ret)
+{
+        *ret = (struct work_pool_stats){0};
+        if (!p)
+                return;
+        pthread_mutex_lock(&p->lock);
+        ret->queued = p->n_queued;
+        ret->busy = p->n_busy;
+        pthread_mutex_unlock(&p->lock);
+        ret->threads = p->n_threads;
+        ret->queue_max = p->queue_max;
 }

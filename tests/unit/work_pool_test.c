@@ -135,6 +135,7 @@ static void test_queue_is_bounded(void **state)
         struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
         struct work_pool *p = NULL;
         struct test_job jobs[4] = {0};
+        struct work_pool_stats st;
 
         gate_reset();
         assert_int_equal(work_pool_new(loop, 1, 2, &p), 0);
@@ -146,6 +147,12 @@ static void test_queue_is_bounded(void **state)
         assert_int_equal(work_pool_submit(p, &jobs[2].job), 0);
         assert_int_equal(work_pool_submit(p, &jobs[3].job), -EAGAIN);
         assert_int_equal(work_pool_outstanding(p), 3);
+        /* What /metrics shows of it. */
+        work_pool_get_stats(p, &st);
+        assert_int_equal(st.queued, 2);
+        assert_int_equal(st.queue_max, 2);
+        assert_int_equal(st.busy, 1);
+        assert_int_equal(st.threads, 1);
         gate_release();
         ev_run(loop, 0);
         for (unsigned i = 0; i < 3; i++)
@@ -157,6 +164,9 @@ static void test_queue_is_bounded(void **state)
         assert_int_equal(work_pool_submit(p, &jobs[3].job), 0);
         ev_run(loop, 0);
         assert_int_equal(jobs[3].done, 1);
+        work_pool_get_stats(p, &st);
+        assert_int_equal(st.queued, 0);
+        assert_int_equal(st.busy, 0);
         work_pool_free(p);
         ev_loop_destroy(loop);
 }
