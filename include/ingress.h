@@ -70,4 +70,9 @@ void ingress_set_cluster(struct ingress *ing, struct cluster *cl);
 /* Handle one POST to the SNS path. Replies exactly once, now or later. */
 void ingress_handle(struct ingress *ing, struct http_request *req);
 
+/* The verification workers now ([http] verify_threads): jobs waiting for a
+ * worker and workers busy; all zero when verification runs on the loop. */
+struct work_pool_stats;
+void ingress_get_pool_stats(struct ingress *ing, struct work_pool_stats *ret);
+
 #endif

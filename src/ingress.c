@@ -6,25 +6,37 @@
  * slow certificate host or a disk flush parks the HTTP connection, never the
  * loop. The reply is sent exactly once, by delivery_finish().
  *
- * With [http] verify_threads above 0, the two CPU-bound steps run on a pool of
- * worker threads (work_pool.h has the pool's invariants), each as a job of
- * the delivery's own, and the delivery carries on on the loop when the job is
- * done:
+ * With [http] verify_threads above 0, the CPU-bound steps run on a pool of
+ * worker threads (work_pool.h has the pool's invariants), as a job of the
+ * delivery's own, and the delivery carries on on the loop when the job is
+ * done. Usually one job does everything, so a delivery crosses to a worker
+ * and back once:
  *   PARSE   sns_message_parse() of a copy of the body (the server's buffer is
- *           the loop's); the headers, topic, URL rule and the certificate
- *           lookup or fetch follow on the loop, which alone calls
- *           sns_cert_fetch.h (the cache, the fetches, their waiters);
- *   VERIFY  sns_verify_signature() with a reference of the job's own to the
- *           certificate's key (X509_get_pubkey(): the cache may evict the
- *           certificate meanwhile), and for a Notification inbound_sms_parse();
- *           the replay window, the keyword class, the spool or cluster record
- *           and the reply follow on the loop.
- * While a job is in the pool the loop touches none of the fields it reads or
- * writes (body, msg, pkey, the results); the loop keeps req, the spool, the
- * log, metrics and everything of the ingress. A job's connection that goes
- * away meanwhile (the server being freed) clears req as before: a job still
- * queued is taken back and the delivery freed at once; a running one is
- * dropped when it comes back, unanswered and unstored, so SNS retries it. A
+ *           the loop's); then, when the SigningCertURL is the one of the last
+ *           delivery whose signature verified, sns_verify_signature() with
+ *           that certificate's key (the job's signer, a reference of its own:
+ *           the cache may evict the certificate meanwhile), and for a
+ *           Notification inbound_sms_parse(). The headers, topic, URL rule
+ *           and the certificate lookup or fetch follow on the loop, which
+ *           alone calls sns_cert_fetch.h (the cache, the fetches, their
+ *           waiters); the worker's signature check counts only when the
+ *           loop's lookup finds that very certificate (the same X509, not
+ *           only the same URL), so the checks and their order are those of
+ *           the loop alone;
+ *   VERIFY  otherwise (the first delivery, another certificate, one fetched
+ *           or replaced meanwhile): a second job, sns_verify_signature() with
+ *           the certificate the loop found, and inbound_sms_parse(); that
+ *           certificate becomes the signer guessed for the next deliveries.
+ * The replay window, the keyword class, the spool or cluster record and the
+ * reply follow on the loop. A signer is built on the loop before the job
+ * that uses it is submitted and never changed after, and only the loop
+ * counts its references. While a job is in the pool the loop touches none of
+ * the fields it reads or writes (body, msg, signer, the results); the loop
+ * keeps req, the spool, the log, metrics and everything of the ingress. A
+ * job's connection that goes away meanwhile (the server being freed) clears
+ * req as before: a job still queued is taken back and the delivery freed at
+ * once; a running one is dropped when it comes back, unanswered and
+ * unstored, so SNS retries it. A
  * full queue answers 503 with the refusal's one log event. Nothing is
  * acknowledged before it is stored, so a job dropped on shutdown loses
  * nothing that was acknowledged, and since every result goes through the
@@ -74,6 +86,23 @@
 #define VERIFY_QUEUE_MAX 1024
 #define QUEUE_FULL       "too busy: verification queue full, try later"
 
+#ifdef TWOWAYD_UNIT_TEST
+/* The queue's bound for the next ingress_new(), and a call at the start of
+ * every job on the worker thread (set before ingress_new()). */
+size_t ingress_test_queue_max = VERIFY_QUEUE_MAX;
+void (*ingress_test_job_started)(void);
+#endif
+
+/* A certificate that verified a delivery's signature, and the SigningCertURL
+ * that named it: the worker of the next delivery naming that URL verifies
+ * with its key while parsing. Immutable once built; refs on the loop only. */
+struct signer {
+        unsigned refs;  /* the ingress's and each job's */
+        char *cert_url; /* as written in the delivery */
+        X509 *cert;     /* a reference of ours: compared with what the cache finds */
+        EVP_PKEY *pkey; /* a reference of ours, for the workers */
+};
+
 struct delivery {
         struct ingress *ing;
         struct http_request *req; /* NULL once the server gave up on it */
@@ -94,10 +123,13 @@ struct delivery {
         bool verifying; /* the job is VERIFY (else PARSE) */
         void *body;     /* PARSE: a copy of the request body */
         size_t body_len;
-        EVP_PKEY *pkey; /* VERIFY: a reference of the job's own */
-        int work_r;     /* sns_message_parse() or sns_verify_signature() */
-        const char *work_reason;
-        bool sms_parsed; /* VERIFY of a Notification: inbound_sms_parse() done */
+        struct signer *signer; /* PARSE: the guess, may be NULL; VERIFY: the one found */
+        int parse_r;           /* PARSE: sns_message_parse() */
+        const char *parse_reason;
+        bool sig_checked; /* sns_verify_signature() done, with signer's key */
+        int sig_r;
+        const char *sig_reason;
+        bool sms_parsed; /* and for a Notification that verified: inbound_sms_parse() */
         int sms_r;       /* its result, the SMS in sms */
         const char *sms_reason;
 };
@@ -137,7 +169,42 @@ struct ingress {
         struct metrics_family *m_ack;        /* seconds from request to answer */
         struct metrics_family *m_certs;      /* {result}: cache hit, miss, negative */
         struct work_pool *pool;              /* NULL: verify_threads=0, all on the loop */
+        struct signer *signer;               /* of the last signature verified by a worker */
 };
+
+static struct signer *signer_unref(struct signer *s)
+{
+        if (s && --s->refs == 0) {
+                free(s->cert_url);
+                X509_free(s->cert);
+                EVP_PKEY_free(s->pkey);
+                free(s);
+        }
+        return NULL;
+}
+
+static struct signer *signer_ref(struct signer *s)
+{
+        if (s)
+                s->refs++;
+        return s;
+}
+
+/* One reference, or NULL (out of memory, or no usable key). */
+static struct signer *signer_new(const char *cert_url, X509 *cert)
+{
+        struct signer *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return NULL;
+        s->refs = 1;
+        s->cert_url = strdup(cert_url);
+        s->pkey = X509_get_pubkey(cert);
+        if (!s->cert_url || !s->pkey || !X509_up_ref(cert))
+                return signer_unref(s);
+        s->cert = cert;
+        return s;
+}
 
 static const char *delivery_type(const struct delivery *d)
 {
@@ -164,7 +231,7 @@ static void delivery_free(struct delivery *d)
         sns_message_free(d->msg);
         inbound_sms_free(d->sms);
         free(d->body);
-        EVP_PKEY_free(d->pkey);
+        signer_unref(d->signer);
         free(d);
 }
 
@@ -650,6 +717,25 @@ static void delivery_signed(struct delivery *d)
         }
 }
 
+/* A worker checked the signature with d->signer's key, the certificate the
+ * loop found for it: its verdict stands. A good one makes that signer the
+ * guess for the next deliveries. */
+static void delivery_signature_checked(struct delivery *d)
+{
+        struct ingress *ing = d->ing;
+
+        if (d->sig_r < 0) {
+                delivery_refuse(d, MHD_HTTP_FORBIDDEN,
+                                d->sig_reason ? d->sig_reason : "bad signature");
+                return;
+        }
+        if (ing->signer != d->signer) {
+                signer_unref(ing->signer);
+                ing->signer = signer_ref(d->signer);
+        }
+        delivery_signed(d);
+}
+
 /* The signing certificate is here (borrowed): the signature, on the loop or on
  * a worker thread. */
 static void delivery_verified(struct delivery *d, X509 *cert)
@@ -657,8 +743,17 @@ static void delivery_verified(struct delivery *d, X509 *cert)
         const char *reason = NULL;
 
         if (d->ing->pool) {
-                d->pkey = X509_get_pubkey(cert);
-                if (!d->pkey) {
+                /* Checked while parsing, with the key of this very certificate. */
+                if (d->sig_checked && d->signer->cert == cert) {
+                        delivery_signature_checked(d);
+                        return;
+                }
+                /* The guess was another certificate: what was made of it goes. */
+                d->sig_checked = d->sms_parsed = false;
+                d->sms = inbound_sms_free(d->sms);
+                signer_unref(d->signer);
+                d->signer = signer_new(d->msg->signing_cert_url, cert);
+                if (!d->signer) {
                         delivery_refuse(d, MHD_HTTP_FORBIDDEN, "signing key unusable");
                         return;
                 }
@@ -720,17 +815,25 @@ static const char *check_headers(struct http_request *req, const struct sns_mess
         return NULL;
 }
 
-/* On a worker thread: the job's own fields only. */
+/* On a worker thread: the job's own fields only (its signer is read-only). */
 static void delivery_work(struct work_job *job)
 {
         struct delivery *d = (struct delivery *)((char *)job - offsetof(struct delivery, job));
 
+#ifdef TWOWAYD_UNIT_TEST
+        if (ingress_test_job_started)
+                ingress_test_job_started();
+#endif
         if (!d->verifying) {
-                d->work_r = sns_message_parse(d->body, d->body_len, &d->msg, &d->work_reason);
-                return;
+                d->parse_r = sns_message_parse(d->body, d->body_len, &d->msg, &d->parse_reason);
+                /* Another certificate than the guess: the loop asks for a VERIFY. */
+                if (d->parse_r < 0 || !d->signer ||
+                    !streq(d->msg->signing_cert_url, d->signer->cert_url))
+                        return;
         }
-        d->work_r = sns_verify_signature(d->msg, d->pkey, &d->work_reason);
-        if (d->work_r < 0 || d->msg->type != SNS_TYPE_NOTIFICATION)
+        d->sig_r = sns_verify_signature(d->msg, d->signer->pkey, &d->sig_reason);
+        d->sig_checked = true;
+        if (d->sig_r < 0 || d->msg->type != SNS_TYPE_NOTIFICATION)
                 return;
         d->sms_r = inbound_sms_parse(d->msg->message, d->msg->message_len, &d->sms, &d->sms_reason);
         d->sms_parsed = true;
@@ -746,20 +849,16 @@ static void delivery_work_done(struct work_job *job)
         d->in_pool = false;
         free(d->body);
         d->body = NULL;
-        EVP_PKEY_free(TAKE_PTR(d->pkey));
         if (!d->req) { /* nothing stored, nothing answered: SNS retries it */
                 delivery_free(d);
         } else if (!d->verifying) {
-                if (d->work_r < 0)
+                if (d->parse_r < 0)
                         delivery_refuse(d, MHD_HTTP_BAD_REQUEST,
-                                        d->work_reason ? d->work_reason : "invalid SNS message");
+                                        d->parse_reason ? d->parse_reason : "invalid SNS message");
                 else
                         delivery_parsed(d);
-        } else if (d->work_r < 0) {
-                delivery_refuse(d, MHD_HTTP_FORBIDDEN,
-                                d->work_reason ? d->work_reason : "bad signature");
         } else {
-                delivery_signed(d);
+                delivery_signature_checked(d);
         }
 }
 
@@ -875,6 +974,7 @@ void ingress_handle(struct ingress *ing, struct http_request *req)
                 }
                 memcpy(d->body, body, len);
                 d->body_len = len;
+                d->signer = signer_ref(ing->signer);
                 if (delivery_submit(d) < 0)
                         delivery_refuse(d, MHD_HTTP_SERVICE_UNAVAILABLE, QUEUE_FULL);
                 return;
@@ -946,12 +1046,16 @@ static int start_pool(struct ingress *ing, const struct config *config)
         unsigned n = !v                 ? 0
                      : streq(v, "auto") ? work_pool_default_threads()
                                         : (unsigned)strtoul(v, NULL, 10);
+        size_t queue_max = VERIFY_QUEUE_MAX;
         char threads[12];
         int r;
 
         if (n == 0)
                 return 0;
-        r = work_pool_new(ing->loop, n, VERIFY_QUEUE_MAX, &ing->pool);
+#ifdef TWOWAYD_UNIT_TEST
+        queue_max = ingress_test_queue_max;
+#endif
+        r = work_pool_new(ing->loop, n, queue_max, &ing->pool);
         if (r < 0)
                 return log_error_errno(r, "sns.pool_failed", LOG_NOFIELDS,
                                        "cannot start %u verification threads: %m", n);
@@ -1004,6 +1108,11 @@ fail:
         return r;
 }
 
+void ingress_get_pool_stats(struct ingress *ing, struct work_pool_stats *ret)
+{
+        work_pool_get_stats(ing ? ing->pool : NULL, ret);
+}
+
 void ingress_set_cluster(struct ingress *ing, struct cluster *cl)
 {
         if (ing)
@@ -1036,6 +1145,7 @@ int ingress_set_config(struct ingress *ing, const struct config *config)
         ing->has_host_rule = has_rule;
         ing->config = config;
         sns_cert_fetch_set_trust(ing->certs, ing->trust, has_rule ? &ing->host_rule : NULL);
+        ing->signer = signer_unref(ing->signer);
         return 0;
 }
 
@@ -1052,6 +1162,7 @@ struct ingress *ingress_free(struct ingress *ing)
         ing->pool = work_pool_free(ing->pool);
         while (ing->deliveries)
                 delivery_free(ing->deliveries);
+        signer_unref(ing->signer);
         for (size_t i = 0; i < CONFIRMS_RECENT; i++)
                 free(ing->confirmed[i]);
         keyword_rules_free(ing->keywords);

@@ -12,7 +12,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include "http_server.h"
 #include "ingress.h"
 #include "spool.h"
+#include "work_pool.h"
 
 #include "loop_wait.h"
 #include "sns_signer.h"
@@ -59,6 +62,9 @@ struct answer {
         long status;
         char body[256];
 };
+
+extern size_t ingress_test_queue_max;
+extern void (*ingress_test_job_started)(void);
 
 static struct fixture *current;
 /* [http] verify_threads of the run: every test runs with the worker threads
@@ -575,6 +581,274 @@ static void test_subscription_confirmed_once_unsubscribe_not_undone(void **state
         json_decref(unsub);
 }
 
+/* A new signing key and certificate at the same URL, as when SNS rotates it. */
+static void rotate_signing_certificate(struct sns_signer *p, EVP_PKEY **ret_old_key)
+{
+        EVP_PKEY *key = EVP_RSA_gen(2048);
+        X509 *cert;
+
+        assert_non_null(key);
+        cert = signer_cert(key, "sns.amazonaws.com", "DNS:sns.amazonaws.com", p->ca, p->ca_key, 4);
+        assert_non_null(cert);
+        *ret_old_key = p->signing_key;
+        p->signing_key = key;
+        X509_free(p->signing);
+        p->signing = cert;
+        free(p->signing_pem);
+        p->signing_pem = signer_pem(cert, NULL);
+        assert_non_null(p->signing_pem);
+}
+
+static json_t *notification_signed_by(struct fixture *f, EVP_PKEY *key, const char *id,
+                                      const char *in)
+{
+        EVP_PKEY *kept = f->pki.signing_key;
+        char *sms = sms_message(in, SENDER, "Hello");
+        json_t *o;
+
+        f->pki.signing_key = key;
+        o = notification(f, id, sms, TOPIC, 0);
+        f->pki.signing_key = kept;
+        free(sms);
+        return o;
+}
+
+/* ---- a full verification queue ----------------------------------------------------------------
+ */
+
+/* The workers' jobs wait at a gate; the test counts those that reached it. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static unsigned at_gate;
+
+static void job_at_gate(void)
+{
+        pthread_mutex_lock(&gate_lock);
+        at_gate++;
+        while (!gate_open)
+                pthread_cond_wait(&gate_cond, &gate_lock);
+        pthread_mutex_unlock(&gate_lock);
+}
+
+static unsigned jobs_at_gate(void)
+{
+        unsigned n;
+
+        pthread_mutex_lock(&gate_lock);
+        n = at_gate;
+        pthread_mutex_unlock(&gate_lock);
+        return n;
+}
+
+static void gate_release(void)
+{
+        pthread_mutex_lock(&gate_lock);
+        gate_open = true;
+        pthread_cond_broadcast(&gate_cond);
+        pthread_mutex_unlock(&gate_lock);
+}
+
+static int setup_small_queue(void **state)
+{
+        gate_open = false;
+        at_gate = 0;
+        ingress_test_queue_max = 1;
+        ingress_test_job_started = job_at_gate;
+        return setup(state);
+}
+
+static int teardown_gated(void **state)
+{
+        gate_release(); /* before the pool joins its workers */
+        ingress_test_job_started = NULL;
+        ingress_test_queue_max = 1024;
+        return teardown(state);
+}
+
+static int setup_gated(void **state)
+{
+        gate_open = false;
+        at_gate = 0;
+        ingress_test_job_started = job_at_gate;
+        return setup(state);
+}
+
+static bool one_job_at_gate(const void *arg)
+{
+        (void)arg;
+        return jobs_at_gate() >= 1;
+}
+
+/* The worker checks a signature, while it parses, with the key of the
+ * certificate that verified the last delivery naming the same URL; that
+ * verdict counts only if the loop then finds that very certificate. Here a
+ * delivery signed with the old key is being parsed when the URL starts
+ * serving a new certificate and a reload empties the cache: it is refused,
+ * and one signed with the new key is stored. */
+static void test_signature_counts_only_with_the_certificate_the_loop_finds(void **state)
+{
+        struct fixture *f = *state;
+        EVP_PKEY *old_key = NULL;
+        json_t *first = notification_signed_by(f, f->pki.signing_key, "m-1", "in-1");
+        json_t *old = notification_signed_by(f, f->pki.signing_key, "m-2", "in-2");
+        json_t *fresh;
+        struct answer a = {0};
+
+        gate_release();
+        a = deliver(f, first, NULL);
+        assert_int_equal(a.status, 200);
+        assert_int_equal(f->cert_fetches, 1);
+        pthread_mutex_lock(&gate_lock);
+        gate_open = false;
+        at_gate = 0;
+        pthread_mutex_unlock(&gate_lock);
+
+        memset(&a, 0, sizeof(a));
+        deliver_start(f, old, NULL, &a);
+        assert_true(run_loop_while_not(f->loop, one_job_at_gate, f, WAIT_LIMIT));
+        rotate_signing_certificate(&f->pki, &old_key);
+        assert_int_equal(ingress_set_config(f->ing, f->config), 0); /* SIGHUP */
+        gate_release();
+        assert_true(run_loop_until(f->loop, &a.done, WAIT_LIMIT));
+        assert_int_equal(a.status, 403);
+        assert_string_equal(a.body, "signature does not verify\n");
+        assert_int_equal(f->cert_fetches, 2);
+
+        fresh = notification_signed_by(f, f->pki.signing_key, "m-3", "in-3");
+        a = deliver(f, fresh, NULL);
+        assert_int_equal(a.status, 200);
+        assert_string_equal(a.body, "stored\n");
+        a = deliver(f, old, NULL);
+        assert_int_equal(a.status, 403);
+        assert_int_equal(f->cert_fetches, 2);
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 2);
+        json_decref(first);
+        json_decref(old);
+        json_decref(fresh);
+        EVP_PKEY_free(old_key);
+}
+
+static bool every_worker_at_gate(const void *arg)
+{
+        struct work_pool_stats st;
+
+        ingress_get_pool_stats(((const struct fixture *)arg)->ing, &st);
+        return jobs_at_gate() == st.threads;
+}
+
+static bool one_job_queued(const void *arg)
+{
+        struct work_pool_stats st;
+
+        ingress_get_pool_stats(((const struct fixture *)arg)->ing, &st);
+        return st.queued == 1;
+}
+
+/* Counts the lines of path holding both needles. */
+static unsigned lines_with(const char *path, const char *a, const char *b)
+{
+        FILE *fp = fopen(path, "re");
+        char line[4096];
+        unsigned n = 0;
+
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp))
+                n += strstr(line, a) && strstr(line, b);
+        fclose(fp);
+        return n;
+}
+
+/* Every worker busy and the queue full: the next delivery gets 503 with one
+ * log event giving the reason, and nothing of it is stored; the queued and
+ * running ones are stored once the workers get on, and SNS's redelivery of
+ * the refused one is stored then. */
+static void test_full_verification_queue_gets_503_then_redelivery_is_stored(void **state)
+{
+        struct fixture *f = *state;
+        struct work_pool_stats st;
+        struct answer warm = {0}, *busy, refused = {0}, retry = {0};
+        json_t **o;
+        char log_path[96];
+        unsigned n_busy;
+        int saved, fd;
+
+        /* The certificate fetched and the signer known, so that each later
+         * delivery is one job. */
+        o = calloc(1, sizeof(*o));
+        o[0] = notification_signed_by(f, f->pki.signing_key, "m-warm", "in-warm");
+        gate_release();
+        warm = deliver(f, o[0], NULL);
+        assert_int_equal(warm.status, 200);
+        json_decref(o[0]);
+        free(o);
+        pthread_mutex_lock(&gate_lock);
+        gate_open = false;
+        at_gate = 0;
+        pthread_mutex_unlock(&gate_lock);
+
+        ingress_get_pool_stats(f->ing, &st);
+        assert_true(st.threads >= 1);
+        assert_int_equal(st.queue_max, 1);
+        n_busy = st.threads + 1; /* one per worker, and one in the queue */
+        busy = calloc(n_busy, sizeof(*busy));
+        o = calloc(n_busy + 1, sizeof(*o));
+        assert_non_null(busy);
+        assert_non_null(o);
+        for (unsigned i = 0; i <= n_busy; i++) {
+                char id[16], in[16];
+
+                snprintf(id, sizeof(id), "m-%u", i);
+                snprintf(in, sizeof(in), "in-%u", i);
+                o[i] = notification_signed_by(f, f->pki.signing_key, id, in);
+        }
+        for (unsigned i = 0; i < st.threads; i++)
+                deliver_start(f, o[i], NULL, &busy[i]);
+        assert_true(run_loop_while_not(f->loop, every_worker_at_gate, f, WAIT_LIMIT));
+        deliver_start(f, o[st.threads], NULL, &busy[st.threads]);
+        assert_true(run_loop_while_not(f->loop, one_job_queued, f, WAIT_LIMIT));
+        ingress_get_pool_stats(f->ing, &st);
+        assert_int_equal(st.busy, st.threads);
+
+        snprintf(log_path, sizeof(log_path), "%s/stderr.log", f->dir);
+        fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        saved = dup(STDERR_FILENO);
+        assert_true(saved >= 0);
+        assert_true(dup2(fd, STDERR_FILENO) >= 0);
+        deliver_start(f, o[n_busy], NULL, &refused);
+        (void)run_loop_until(f->loop, &refused.done, WAIT_LIMIT);
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        close(fd);
+        assert_true(refused.done);
+        assert_int_equal(refused.status, 503); /* SNS retries a 5xx */
+        assert_string_equal(refused.body, "too busy: verification queue full, try later\n");
+        assert_int_equal(lines_with(log_path, "\"sns.refused\"", "verification queue full"), 1);
+        assert_int_equal(lines_with(log_path, "\"sns.refused\"", ""), 1);
+        assert_int_equal(f->rows_at_reply, 1); /* the warm-up's row alone */
+        for (unsigned i = 0; i < n_busy; i++)
+                assert_false(busy[i].done);
+
+        gate_release();
+        for (unsigned i = 0; i < n_busy; i++) {
+                assert_true(run_loop_until(f->loop, &busy[i].done, WAIT_LIMIT));
+                assert_int_equal(busy[i].status, 200);
+        }
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 1 + n_busy);
+
+        /* SNS delivers the refused one again: stored now, once. */
+        retry = deliver(f, o[n_busy], NULL);
+        assert_int_equal(retry.status, 200);
+        assert_string_equal(retry.body, "stored\n");
+        assert_int_equal(spool_rows(f, SPOOL_STATE_PENDING), 2 + n_busy);
+        assert_int_equal(f->cert_fetches, 1);
+        for (unsigned i = 0; i <= n_busy; i++)
+                json_decref(o[i]);
+        free(o);
+        free(busy);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -591,10 +865,19 @@ int main(void)
                 cmocka_unit_test_setup_teardown(
                         test_subscription_confirmed_once_unsubscribe_not_undone, setup, teardown),
         };
-
+        const struct CMUnitTest pool_tests[] = {
+                cmocka_unit_test_setup_teardown(
+                        test_full_verification_queue_gets_503_then_redelivery_is_stored,
+                        setup_small_queue, teardown_gated),
+                cmocka_unit_test_setup_teardown(
+                        test_signature_counts_only_with_the_certificate_the_loop_finds, setup_gated,
+                        teardown_gated),
+        };
         int failed;
 
         failed = cmocka_run_group_tests_name("ingress, verify_threads = auto", tests, NULL, NULL);
+        failed +=
+                cmocka_run_group_tests_name("ingress, worker threads held", pool_tests, NULL, NULL);
         verify_threads = "0";
         failed += cmocka_run_group_tests_name("ingress, verify_threads = 0", tests, NULL, NULL);
         return failed;
