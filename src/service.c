@@ -25,6 +25,7 @@
 #include "netmask.h"
 #include "service.h"
 #include "spool.h"
+#include "work_pool.h"
 
 /* How long SIGTERM waits for requests still being answered. systemd's default
  * TimeoutStopSec is 90 s; stay well inside it. */
@@ -150,6 +151,28 @@ static int collect_in_progress(void *userdata, struct metrics_emitter *e)
         return metrics_emit(e, METRICS_NO_LABELS, http_server_pending(s->http));
 }
 
+static int collect_verify_queue(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+        struct work_pool_stats st;
+
+        ingress_get_pool_stats(s->ingress, &st);
+        return metrics_emit(e, METRICS_NO_LABELS, (double)st.queued);
+}
+
+static int collect_verify_workers(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+        struct work_pool_stats st;
+        int r;
+
+        ingress_get_pool_stats(s->ingress, &st);
+        r = metrics_emit(e, METRICS_LABELS("busy"), (double)st.busy);
+        if (r >= 0)
+                r = metrics_emit(e, METRICS_LABELS("idle"), (double)(st.threads - st.busy));
+        return r;
+}
+
 static int collect_policy(void *userdata, struct metrics_emitter *e)
 {
         struct service *s = userdata;
@@ -186,6 +209,15 @@ static int register_metrics(struct service *s)
                                          "Complete requests on the SNS listener waiting for "
                                          "their answer",
                                          METRICS_NO_LABELS, collect_in_progress, s, NULL);
+        if (r >= 0)
+                r = metrics_gauge_fn_new("twowayd_sns_verify_queue_depth",
+                                         "SNS deliveries waiting for a verification worker "
+                                         "([http] verify_threads); a full queue answers 503",
+                                         METRICS_NO_LABELS, collect_verify_queue, s, NULL);
+        if (r >= 0)
+                r = metrics_gauge_fn_new("twowayd_sns_verify_workers",
+                                         "Verification worker threads, busy or idle",
+                                         METRICS_LABELS("state"), collect_verify_workers, s, NULL);
         if (r >= 0)
                 r = metrics_counter_fn_new(
                         "twowayd_http_connections_closed_total",

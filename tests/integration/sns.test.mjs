@@ -267,6 +267,10 @@ test('a leaf served without its intermediate: the CA Issuers URL is fetched once
   const m = await d.request({ path: '/metrics' });
   assert.match(m.body, /^twowayd_sns_cert_cache_total\{result="miss"\} 1$/m);
   assert.match(m.body, /^twowayd_sns_cert_cache_total\{result="hit"\} 1$/m);
+  // verify_threads = auto: idle workers once both are answered, none waiting.
+  assert.match(m.body, /^twowayd_sns_verify_queue_depth 0$/m);
+  assert.match(m.body, /^twowayd_sns_verify_workers\{state="busy"\} 0$/m);
+  assert.match(m.body, /^twowayd_sns_verify_workers\{state="idle"\} [1-9]\d*$/m);
 
   // Same intermediate, but no AIA: the issuer cannot be found, nothing else is fetched.
   const noAiaBefore = sns.fetches('viaIntermediateNoAia').length;
