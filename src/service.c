@@ -137,6 +137,15 @@ static int collect_spool_steps(void *userdata, struct metrics_emitter *e)
         return metrics_emit(e, METRICS_NO_LABELS, (double)st.sql_steps);
 }
 
+static int collect_spool_commits(void *userdata, struct metrics_emitter *e)
+{
+        struct service *s = userdata;
+        struct spool_stats st;
+
+        spool_get_stats(s->spool, &st);
+        return metrics_emit(e, METRICS_NO_LABELS, (double)st.commits);
+}
+
 static int collect_service(void *userdata, struct metrics_emitter *e)
 {
         struct service *s = userdata;
@@ -201,6 +210,11 @@ static int register_metrics(struct service *s)
                                            "SQLite virtual-machine steps of the spool's "
                                            "statements (the work they did)",
                                            METRICS_NO_LABELS, collect_spool_steps, s, NULL);
+        if (r >= 0)
+                r = metrics_counter_fn_new("twowayd_spool_commits_total",
+                                           "SQLite commits of the spool: group commits of "
+                                           "deliveries and each state change of a message",
+                                           METRICS_NO_LABELS, collect_spool_commits, s, NULL);
         if (r >= 0)
                 r = metrics_gauge_fn_new("twowayd_http_connections", "Open inbound connections",
                                          METRICS_NO_LABELS, collect_service, s, NULL);

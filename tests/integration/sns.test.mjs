@@ -271,6 +271,8 @@ test('a leaf served without its intermediate: the CA Issuers URL is fetched once
   assert.match(m.body, /^twowayd_sns_verify_queue_depth 0$/m);
   assert.match(m.body, /^twowayd_sns_verify_workers\{state="busy"\} 0$/m);
   assert.match(m.body, /^twowayd_sns_verify_workers\{state="idle"\} [1-9]\d*$/m);
+  // The two rows came in through at least one group commit.
+  assert.match(m.body, /^twowayd_spool_commits_total [1-9]\d*$/m);
 
   // Same intermediate, but no AIA: the issuer cannot be found, nothing else is fetched.
   const noAiaBefore = sns.fetches('viaIntermediateNoAia').length;
