@@ -257,7 +257,7 @@ async function scrape(d) {
     for (let i = 0; ; i++) {
       try { r = await httpGet(d.port, '/metrics'); break; } catch (e) { if (i >= 10) throw e; await sleep(200); }
     }
-    const keep = /^twowayd_(sns_deliveries_total|sns_refusals_total|spool_messages|pipeline_outcomes_total|pipeline_in_flight|sns_ack_seconds_(count|sum)|agent_call_seconds_(count|sum)|sms_send_seconds_(count|sum))/;
+    const keep = /^twowayd_(sns_deliveries_total|sns_refusals_total|spool_messages|spool_commits_total|pipeline_outcomes_total|pipeline_in_flight|sns_ack_seconds_(count|sum)|agent_call_seconds_(count|sum)|sms_send_seconds_(count|sum))/;
     return r.body.split('\n').filter((l) => keep.test(l));
   } catch (e) {
     return [`scrape failed: ${e.message}`];
@@ -296,6 +296,33 @@ function startProfile(d, variant) {
   const p = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '499', '--call-graph', 'dwarf,16384', '-o', join(OUT, `perf-${variant}.data`), '-p', String(d.proc.pid)],
     { stdio: 'ignore' });
   return p;
+}
+
+// BENCH_SYSCALLS=1: count the daemon's fdatasync and pwrite64 calls during the
+// timed part of mode 1 or 2 (perf stat on the syscall tracepoints).
+function startSyscalls(d, variant) {
+  if (!process.env.BENCH_SYSCALLS) return null;
+  const file = join(OUT, `syscalls-${variant}.txt`);
+  const p = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', 'syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_pwrite64', '-p', String(d.proc.pid)],
+    { stdio: 'ignore' });
+  p.file = file;
+  return p;
+}
+
+async function stopSyscalls(p) {
+  if (!p) return null;
+  await stopProfile(p);
+  const counts = {};
+  for (const line of readFileSync(p.file, 'utf8').split('\n')) {
+    const f = line.split(',');
+    if (f.length > 2 && /^syscalls:sys_enter_/.test(f[2])) counts[f[2].replace('syscalls:sys_enter_', '')] = Number(f[0]);
+  }
+  return counts;
+}
+
+function metricValue(lines, name) {
+  const l = lines.find((x) => x.startsWith(`${name} `));
+  return l ? Number(l.split(' ')[1]) : null;
 }
 
 async function stopProfile(p) {
@@ -341,6 +368,7 @@ async function modeAck(standin, files, variant = 'spool') {
     if (first.status !== 200) throw new Error(`warm-up delivery answered ${first.status}: ${first.body}`);
     const warm = await runLoad(d.port, files.warm);
     const prof = startProfile(d, variant);
+    const sys = startSyscalls(d, variant);
     const before = procStat(d.proc.pid);
     const threads0 = threadsStat(d.proc.pid);
     const busy0 = sysBusy();
@@ -350,6 +378,7 @@ async function modeAck(standin, files, variant = 'spool') {
     const threads1 = threadsStat(d.proc.pid);
     const machineLoad = otherCpu(busy0, self0, run.elapsed_s, after.cpu_s - before.cpu_s + run.client_cpu_s);
     await stopProfile(prof);
+    const syscalls = await stopSyscalls(sys);
     const status = procStatus(d.proc.pid);
     const metrics = await scrape(d);
     const spoolDir = join(d.dir, 'spool');
@@ -366,6 +395,7 @@ async function modeAck(standin, files, variant = 'spool') {
       // of which the loop thread, and the worker threads (verify_threads)
       loop_cpu_s_per_1000: run.status_2xx ? ((threads1.loop - threads0.loop) / run.status_2xx) * 1000 : null,
       workers_cpu_s_per_1000: run.status_2xx ? ((threads1.others - threads0.others) / run.status_2xx) * 1000 : null,
+      syscalls_per_delivery: syscalls && run.status_2xx ? Object.fromEntries(Object.entries(syscalls).map(([k, v]) => [k, v / run.status_2xx])) : null,
       client_cpu_utilisation: run.client_cpu_s / run.elapsed_s,
       machine: machineLoad,
       spool_bytes: spoolBytes,
@@ -382,7 +412,9 @@ async function modeConversations(standin, files, n) {
   const sent0 = standin.sms.sent().length;
   const d = await startTwowayd('conversations', { standin, env: standin.env(), tail: '[sms]\nmax_per_second = 1000\n' });
   try {
+    const commits0 = metricValue(await scrape(d), 'twowayd_spool_commits_total');
     const prof = startProfile(d, 'conversations');
+    const sys = startSyscalls(d, 'conversations');
     const cpuD0 = procStat(d.proc.pid).cpu_s;
     const cpuS0 = process.cpuUsage();
     const t0 = performance.now();
@@ -394,10 +426,12 @@ async function modeConversations(standin, files, n) {
     const cpuS = process.cpuUsage(cpuS0);
     const cpuD = procStat(d.proc.pid).cpu_s - cpuD0;
     await stopProfile(prof);
+    const syscalls = await stopSyscalls(sys);
     const sent = standin.sms.sent().length - sent0;
     const wall = (t1 - t0) / 1000;
     const status = procStatus(d.proc.pid);
     const metrics = await scrape(d);
+    const commits = metricValue(metrics, 'twowayd_spool_commits_total') - commits0;
     return {
       stand_ins: 'local Node stand-in (DynamoDB via dynalite, Bedrock responder answering at once, SMS API), every request SigV4-verified',
       config: '[sms] max_per_second = 1000 per origination identity, 16 identities; [dispatch] concurrency = 64 (default)',
@@ -411,6 +445,9 @@ async function modeConversations(standin, files, n) {
       daemon_cpu_s: cpuD,
       daemon_cpu_utilisation: cpuD / wall,
       daemon_cpu_s_per_1000: sent ? (cpuD / sent) * 1000 : null,
+      // the deliveries' group commits included
+      spool_commits_per_conversation: sent ? commits / sent : null,
+      syscalls_per_conversation: syscalls && sent ? Object.fromEntries(Object.entries(syscalls).map(([k, v]) => [k, v / sent])) : null,
       standin_cpu_s: (cpuS.user + cpuS.system) / 1e6,
       standin_cpu_utilisation: (cpuS.user + cpuS.system) / 1e6 / wall,
       sigv4_rejected: standin.rejected().length,
