@@ -36,12 +36,13 @@
  * job's connection that goes away meanwhile (the server being freed) clears
  * req as before: a job still queued is taken back and the delivery freed at
  * once; a running one is dropped when it comes back, unanswered and
- * unstored, so SNS retries it. A
- * full queue answers 503 with the refusal's one log event. Nothing is
- * acknowledged before it is stored, so a job dropped on shutdown loses
- * nothing that was acknowledged, and since every result goes through the
- * loop, a reply is still sent once, by delivery_finish(). SIGHUP changes
- * nothing a job uses (the trust store, rules and keywords are the loop's),
+ * unstored, so SNS retries it. A full queue answers 503 with the refusal's
+ * one log event. Nothing is acknowledged before it is stored, so a job
+ * dropped on shutdown loses nothing that was acknowledged, and since every
+ * result goes through the loop, a reply is still sent once, by
+ * delivery_finish(). SIGHUP changes nothing a job uses (the trust store,
+ * rules and keywords are the loop's; a reload empties the certificate cache,
+ * so a job's signer no longer matches what the loop finds, and is dropped),
  * and the pool's size is fixed at start.
  */
 #include <math.h>
