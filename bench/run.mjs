@@ -20,6 +20,9 @@
 //
 // BENCH_ONLY_ACK=1 runs mode 1 alone, BENCH_ONLY_CONV=1 mode 2 alone.
 // BENCH_VERIFY_THREADS=N sets [http] verify_threads (unset: the default, auto).
+// BENCH_SYSCALLS=1 counts the daemon's fdatasync, pwrite64 and futex calls and
+// context switches in modes 1 and 2 (perf stat); mode 2 also reports the spool's
+// commits per conversation (twowayd_spool_commits_total).
 //
 // Raw results: build/bench/results.json; a table on stdout. Every wait is
 // bounded; BENCH_ACK_N, BENCH_CONV_N, BENCH_SLOW_N, BENCH_CONNS override sizes.
@@ -298,12 +301,13 @@ function startProfile(d, variant) {
   return p;
 }
 
-// BENCH_SYSCALLS=1: count the daemon's fdatasync and pwrite64 calls during the
-// timed part of mode 1 or 2 (perf stat on the syscall tracepoints).
+// BENCH_SYSCALLS=1: count the daemon's fdatasync, pwrite64 and futex calls and
+// its context switches during the timed part of mode 1 or 2 (perf stat on the
+// syscall tracepoints and the software event).
 function startSyscalls(d, variant) {
   if (!process.env.BENCH_SYSCALLS) return null;
   const file = join(OUT, `syscalls-${variant}.txt`);
-  const p = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', 'syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_pwrite64', '-p', String(d.proc.pid)],
+  const p = spawn('perf', ['stat', '-x', ',', '-o', file, '-e', 'syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_pwrite64,syscalls:sys_enter_futex,context-switches', '-p', String(d.proc.pid)],
     { stdio: 'ignore' });
   p.file = file;
   return p;
@@ -315,7 +319,7 @@ async function stopSyscalls(p) {
   const counts = {};
   for (const line of readFileSync(p.file, 'utf8').split('\n')) {
     const f = line.split(',');
-    if (f.length > 2 && /^syscalls:sys_enter_/.test(f[2])) counts[f[2].replace('syscalls:sys_enter_', '')] = Number(f[0]);
+    if (f.length > 2 && /^(syscalls:sys_enter_|context-switches)/.test(f[2])) counts[f[2].replace('syscalls:sys_enter_', '')] = Number(f[0]);
   }
   return counts;
 }
