@@ -307,7 +307,20 @@ int spool_next_ready_keywords(struct spool *s, int64_t now, size_t max, struct s
  * turn below): crash recovery turns every in_progress row back to pending,
  * so a claim lost to a power cut is one recovery would have undone anyway;
  * the next synchronous commit (the reply's 'sending' mark, or any other)
- * syncs it. */
+ * syncs it.
+ *
+ * It stays a commit of its own, not folded into the job's first later write:
+ * it is the stored form of the per-sender order (the -EBUSY above, and the
+ * sender no other read finds ready while it is in progress), and that later
+ * write comes only after a network call (the consent read), during which the
+ * row must not look pending. Folding it would move the order into the
+ * dispatcher's memory beside the SQL, to save a commit that has no fsync:
+ * measured, the claim costs ~30 us of CPU, most of it the state change that
+ * any statement taking the row would carry, and an unsynced commit of a
+ * small change ~8 us (docs/BENCHMARKS.md, "The claim"). Exactly one reply
+ * across kill -9 does not rest on it (the reply_state marks do). It keeps no
+ * attempt count: a message that crashes the process before any step's
+ * verdict is claimed again after each restart. */
 int spool_claim(struct spool *s, int64_t id);
 int spool_done(struct spool *s, int64_t id); /* in_progress -> done */
 /* in_progress -> pending, attempts + 1, next_attempt_at, last_error = error,
