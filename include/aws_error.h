@@ -82,6 +82,11 @@ bool aws_error_code_is_transient(const char *code);
 bool aws_error_is(const struct aws_error *e, const char *code);
 
 const char *aws_error_kind_to_string(enum aws_error_kind k);
+/* The error's name for a log line: code, or for a response without one (a
+ * 5xx from the service or a proxy without an error document) "HTTP <status>",
+ * so that no failure is logged nameless. The struct keeps its empty code:
+ * callers tell a bare 502 from a service's own error by it. */
+const char *aws_error_log_code(const char *code, long http_status, char *buf, size_t size);
 bool aws_error_retryable(const struct aws_error *e);
 
 #endif

@@ -244,8 +244,9 @@ static void log_attempt(struct aws_call *call, const struct aws_attempt *a,
                         const struct aws_retry_decision *d)
 {
         const struct aws_service_info *info = aws_service_get(call->service);
-        char attempt[16], latency[32], status[16], delay[32];
+        char attempt[16], latency[32], status[16], delay[32], code_buf[32];
         const char *kind = aws_error_kind_to_string(a->kind);
+        const char *code = aws_error_log_code(a->code, a->http_status, code_buf, sizeof(code_buf));
         int prio;
 
         (void)snprintf(attempt, sizeof(attempt), "%u", call->attempt);
@@ -279,11 +280,11 @@ static void log_attempt(struct aws_call *call, const struct aws_attempt *a,
                                     LF("AWS_REQUEST_ID", isempty(call->error.request_id)
                                                                  ? NULL
                                                                  : call->error.request_id),
-                                    LF("AWS_ERROR", a->code), LF("AWS_ERROR_KIND", kind),
+                                    LF("AWS_ERROR", code), LF("AWS_ERROR_KIND", kind),
                                     LF("RETRY_DELAY_MS",
                                        d && d->verdict == AWS_RETRY_YES ? delay : NULL)),
                          "%s %s attempt %u failed: %s (%s%s%s) in %s ms%s%s%s", info->id,
-                         call->operation, call->attempt, a->code, kind,
+                         call->operation, call->attempt, code, kind,
                          isempty(call->error.message) ? "" : ": ", call->error.message, latency,
                          d && d->verdict == AWS_RETRY_YES ? ", will retry in " : ", ",
                          d && d->verdict == AWS_RETRY_YES

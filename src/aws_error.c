@@ -248,6 +248,14 @@ const char *aws_error_kind_to_string(enum aws_error_kind k)
         return names[k];
 }
 
+const char *aws_error_log_code(const char *code, long http_status, char *buf, size_t size)
+{
+        if (!isempty(code) || http_status <= 0 || size == 0)
+                return code ? code : "";
+        (void)snprintf(buf, size, "HTTP %ld", http_status);
+        return buf;
+}
+
 bool aws_error_retryable(const struct aws_error *e)
 {
         return e && (e->kind == AWS_ERROR_THROTTLING || e->kind == AWS_ERROR_TRANSIENT);

@@ -262,6 +262,33 @@ static void test_helpers(void **state)
         assert_int_equal(e.kind, AWS_ERROR_TRANSIENT);
 }
 
+/* A 5xx without an error document keeps its empty code (a bare 502 is told
+ * from a service's own error by it) but is logged by its status, never as
+ * an empty name. */
+static void test_log_code(void **state)
+{
+        struct aws_error e;
+        char buf[32];
+
+        aws_error_from_response(503, NULL, NULL, "", 0, &e);
+        assert_string_equal(e.code, "");
+        assert_string_equal(aws_error_log_code(e.code, e.http_status, buf, sizeof(buf)),
+                            "HTTP 503");
+        aws_error_from_response(502, NULL, NULL, "<html>Bad Gateway</html>", 24, &e);
+        assert_string_equal(e.code, "");
+        assert_string_equal(aws_error_log_code(e.code, e.http_status, buf, sizeof(buf)),
+                            "HTTP 502");
+        aws_error_from_response(500, NULL, NULL, "{\"__type\":\"InternalServerException\"}", 36,
+                                &e);
+        assert_string_equal(aws_error_log_code(e.code, e.http_status, buf, sizeof(buf)),
+                            "InternalServerException");
+        aws_error_from_local(-ECONNREFUSED, "ConnectionError", NULL, &e);
+        assert_string_equal(aws_error_log_code(e.code, e.http_status, buf, sizeof(buf)),
+                            "ConnectionError");
+        assert_string_equal(aws_error_log_code("", 0, buf, sizeof(buf)), "");
+        assert_string_equal(aws_error_log_code(NULL, 0, buf, sizeof(buf)), "");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -272,6 +299,7 @@ int main(void)
                 cmocka_unit_test(test_classify_codes),
                 cmocka_unit_test(test_classify_local),
                 cmocka_unit_test(test_helpers),
+                cmocka_unit_test(test_log_code),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
