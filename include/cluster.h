@@ -57,6 +57,10 @@ struct ddb_result;
 #define CLUSTER_NAME_MAX    320
 #define CLUSTER_SK_MAX      320
 #define CLUSTER_QUERY_LIMIT 100 /* records read per Query page */
+/* Pages of a sender's earlier records the order check reads per attempt: a
+ * sender with more records than this within [dispatch] max_age is claimed
+ * after a warning, its order checked only that far. */
+#define CLUSTER_ORDER_PAGES 50
 
 /* The two lanes of a sender: consent keywords never wait behind an answer. */
 enum cluster_lane {
@@ -109,8 +113,11 @@ json_t *cluster_claim_request(const struct cluster_params *p, const struct clust
                               long long fence, int64_t now);
 json_t *cluster_record_get_request(const struct cluster_params *p, const char *sender,
                                    int64_t received_at, const char *inbound_message_id);
+/* after_sk: NULL for the first page, else the sk of the page's
+ * LastEvaluatedKey. */
 json_t *cluster_earlier_open_request(const struct cluster_params *p, const char *sender,
-                                     int64_t received_at, const char *inbound_message_id);
+                                     int64_t received_at, const char *inbound_message_id,
+                                     const char *after_sk);
 json_t *cluster_marker_request(const struct cluster_params *p, const char *sender,
                                int64_t received_at, const char *inbound_message_id, long long fence,
                                int64_t now);

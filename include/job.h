@@ -263,6 +263,8 @@ struct job {
         bool claimed;    /* the record is ours under fence (finished when the job ends) */
         bool marked;     /* the reply marker is written */
         char handled_by[320];
+        char order_after[320]; /* the order check's next page starts after this sk ("": none) */
+        unsigned order_pages;  /* pages the order check read in this attempt */
 };
 
 #define JOB_FIELDS(j)                                                                              \

@@ -243,30 +243,39 @@ json_t *cluster_record_get_request(const struct cluster_params *p, const char *s
 }
 
 /* Records of sender's partition from max age before this one up to it (the
- * key range is inclusive: the caller skips this one), open only. */
+ * key range is inclusive: the caller skips this one), open only; after_sk:
+ * the page that follows that record (a Query's LastEvaluatedKey). The Limit
+ * counts the records read before the filter: a page may hold no open record
+ * and still have more after it. */
 json_t *cluster_earlier_open_request(const struct cluster_params *p, const char *sender,
-                                     int64_t received_at, const char *inbound_message_id)
+                                     int64_t received_at, const char *inbound_message_id,
+                                     const char *after_sk)
 {
         char pk[CLUSTER_SK_MAX], lo[64], hi[CLUSTER_SK_MAX];
+        json_t *start = NULL, *body;
         int64_t from;
 
         if (!params_ok(p) || isempty(sender) ||
             (size_t)snprintf(pk, sizeof(pk), "sender#%s", sender) >= sizeof(pk) ||
-            cluster_record_sk(hi, sizeof(hi), received_at, inbound_message_id) < 0)
+            cluster_record_sk(hi, sizeof(hi), received_at, inbound_message_id) < 0 ||
+            (!isempty(after_sk) && !(start = key_of(pk, after_sk))))
                 return NULL;
         from = received_at - (int64_t)p->max_age_s * 1000;
         (void)snprintf(lo, sizeof(lo), "msg#%013lld", (long long)(from < 0 ? 0 : from));
-        return query(
+        body = query(
                 (struct ddb_query_params){
                         .table = p->table,
                         .key_condition = "#pk = :pk AND #sk BETWEEN :lo AND :hi",
                         .filter = "#state = :open",
                         .consistent_read = true,
                         .limit = CLUSTER_QUERY_LIMIT,
+                        .start_key = start,
                 },
                 names_of("#pk", "pk", "#sk", "sk", "#state", "state", NULL),
                 ddb_item_of(":pk", ddb_av_s(pk), ":lo", ddb_av_s(lo), ":hi", ddb_av_s(hi), ":open",
                             ddb_av_s("open"), NULL));
+        json_decref(start);
+        return body;
 }
 
 /* With the lease held: the record is ours under fence, unless it is finished

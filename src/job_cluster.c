@@ -170,6 +170,26 @@ static void claim_record(struct job *j)
 
 /* --- the sender's order across instances ------------------------------------------------ */
 
+static void order_page(struct job *j);
+
+/* This page is checked: read the next one, or claim. */
+static void order_checked(struct job *j)
+{
+        if (isempty(j->order_after)) {
+                claim_record(j);
+                return;
+        }
+        if (j->order_pages < CLUSTER_ORDER_PAGES) {
+                order_page(j);
+                return;
+        }
+        log_warning("cluster.order_unchecked", LOG_FIELDS(JOB_FIELDS(j)),
+                    "%s has more than %u records within the maximum age: the order of message "
+                    "%s is checked against the first ones only",
+                    j->phone, CLUSTER_ORDER_PAGES * CLUSTER_QUERY_LIMIT, j->spool_id);
+        claim_record(j);
+}
+
 static void imported_cb(int r, unsigned new_rows, void *userdata)
 {
         struct job *j = userdata;
@@ -193,17 +213,20 @@ static void imported_cb(int r, unsigned new_rows, void *userdata)
                             "earlier messages of the sender were open elsewhere");
                 return;
         }
-        claim_record(j);
+        order_checked(j);
 }
 
 static void earlier_cb(int r, const struct ddb_result *res, void *userdata)
 {
         struct job *j = userdata;
+        const char *next = ddb_item_get_s(res ? res->last_key : NULL, "sk");
         char sk[CLUSTER_SK_MAX];
 
         j->work = (struct job_work){0};
         if (call_failed(j, r, res, "cluster order check"))
                 return;
+        j->order_pages++;
+        (void)snprintf(j->order_after, sizeof(j->order_after), "%s", next ? next : "");
         (void)cluster_record_sk(sk, sizeof(sk), j->row->received_at, j->row->inbound_message_id);
         r = cluster_import_batch(j->env->cluster, res->items, sk, imported_cb, j, &j->work.import);
         if (r < 0) {
@@ -215,21 +238,29 @@ static void earlier_cb(int r, const struct ddb_result *res, void *userdata)
                 j->work.kind = JOB_WORK_IMPORT;
                 return;
         }
-        claim_record(j);
+        order_checked(j);
+}
+
+static void order_page(struct job *j)
+{
+        const struct spool_row *row = j->row;
+
+        call(j, "Query",
+             cluster_earlier_open_request(cluster_params(j->env->cluster), row->origination_number,
+                                          row->received_at, row->inbound_message_id,
+                                          j->order_after),
+             earlier_cb);
 }
 
 static void after_lease(struct job *j)
 {
-        const struct spool_row *row = j->row;
-
-        if (cluster_lane_of(row->keyword_class) != CLUSTER_LANE_CONVERSATION) {
+        if (cluster_lane_of(j->row->keyword_class) != CLUSTER_LANE_CONVERSATION) {
                 claim_record(j);
                 return;
         }
-        call(j, "Query",
-             cluster_earlier_open_request(cluster_params(j->env->cluster), row->origination_number,
-                                          row->received_at, row->inbound_message_id),
-             earlier_cb);
+        j->order_after[0] = '\0';
+        j->order_pages = 0;
+        order_page(j);
 }
 
 /* --- the lease ------------------------------------------------------------------------------ */

@@ -328,3 +328,44 @@ test('DynamoDB failing at the last check before sending: nothing goes out before
   assert.equal(rec.reply_state.S, 'sent');
   assert.equal(sentTo(phone).length, 1);
 });
+
+// A record of the cluster table as another instance's ingress writes it.
+function recordItem(phone, body, receivedAt, { state = 'open', openBy = 'gone:/var/lib/twowayd' } = {}) {
+  const inboundMessageId = randomUUID();
+  const item = {
+    pk: { S: `sender#${phone}` },
+    sk: { S: `msg#${String(receivedAt).padStart(13, '0')}#${inboundMessageId}` },
+    inbound_message_id: { S: inboundMessageId },
+    sns_message_id: { S: randomUUID() },
+    destination: { S: OUR_NUMBER },
+    topic_arn: { S: standin.sns.topicArn },
+    keyword_class: { S: 'other' },
+    raw: { S: JSON.stringify(standin.sns.inboundSms({ from: phone, to: OUR_NUMBER, body, inboundMessageId })) },
+    received_at: { N: String(receivedAt) },
+    stored_by: { S: openBy },
+    stored_at: { N: String(receivedAt) },
+    state: { S: state },
+    expires_at: { N: String(Math.floor(receivedAt / 1000) + 86400) },
+  };
+  if (state === 'open') item.open_by = { S: openBy };
+  return item;
+}
+
+test("the order check reads every page: an open record after 100 finished ones of the sender is answered first", async (t) => {
+  const a = await instance(t);
+  const phone = newPhone();
+  const t0 = Date.now() - 60000;
+  // 100 finished records fill the first page (the Limit counts them before
+  // the filter), the open one is the 101st.
+  await Promise.all(Array.from({ length: 100 }, (_, i) => standin.dynamodb.call('PutItem', {
+    TableName: CLUSTER, Item: recordItem(phone, `old ${i}`, t0 + i, { state: 'done' }),
+  })));
+  const first = recordItem(phone, 'first', t0 + 1000);
+  await standin.dynamodb.call('PutItem', { TableName: CLUSTER, Item: first });
+  await deliver(a, sms(phone, 'second', { timestamp: new Date(t0 + 2000).toISOString() }));
+  await waitFor(() => sentTo(phone).length === 2, { timeoutMs: WAIT_MS, what: 'two answers' });
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['You said: first', 'You said: second']);
+  assert.ok(a.logs.some((l) => l.event === 'cluster.order'), 'the earlier record was taken in');
+  await waitForAsync(async () => (await records(phone)).filter((r) => r.state.S === 'open').length === 0,
+    { timeoutMs: WAIT_MS, what: 'every record finished' });
+});

@@ -219,7 +219,7 @@ static void test_queries(void **state)
         json_t *start = json_object();
 
         assert_request(
-                cluster_earlier_open_request(&P, "+14255550182", 7200000, "in-1"),
+                cluster_earlier_open_request(&P, "+14255550182", 7200000, "in-1", NULL),
                 "{\"TableName\":\"twowayd-cluster\","
                 "\"KeyConditionExpression\":\"#pk = :pk AND #sk BETWEEN :lo AND :hi\","
                 "\"FilterExpression\":\"#state = :open\","
@@ -227,6 +227,19 @@ static void test_queries(void **state)
                 "\"ExpressionAttributeValues\":{\":pk\":{\"S\":\"sender#+14255550182\"},"
                 "\":lo\":{\"S\":\"msg#0000003600000\"},\":hi\":{\"S\":\"msg#0000007200000#in-1\"},"
                 "\":open\":{\"S\":\"open\"}},\"ConsistentRead\":true,\"Limit\":100}");
+        /* The next page: from the key of the last record read. */
+        assert_request(
+                cluster_earlier_open_request(&P, "+14255550182", 7200000, "in-1",
+                                             "msg#0000003700000#in-0"),
+                "{\"TableName\":\"twowayd-cluster\","
+                "\"KeyConditionExpression\":\"#pk = :pk AND #sk BETWEEN :lo AND :hi\","
+                "\"FilterExpression\":\"#state = :open\","
+                "\"ExpressionAttributeNames\":{\"#pk\":\"pk\",\"#sk\":\"sk\",\"#state\":\"state\"},"
+                "\"ExpressionAttributeValues\":{\":pk\":{\"S\":\"sender#+14255550182\"},"
+                "\":lo\":{\"S\":\"msg#0000003600000\"},\":hi\":{\"S\":\"msg#0000007200000#in-1\"},"
+                "\":open\":{\"S\":\"open\"}},\"ConsistentRead\":true,\"Limit\":100,"
+                "\"ExclusiveStartKey\":{\"pk\":{\"S\":\"sender#+14255550182\"},"
+                "\"sk\":{\"S\":\"msg#0000003700000#in-0\"}}}");
         assert_request(cluster_heartbeat_request(&P, "0.1.0", 10, 1000),
                        "{\"TableName\":\"twowayd-cluster\",\"Item\":{\"pk\":{\"S\":\"cluster\"},"
                        "\"sk\":{\"S\":\"instance#m1:/var/lib/twowayd\"},"
