@@ -134,6 +134,10 @@ json_t *cluster_open_by_request(const struct cluster_params *p, const char *inst
                                 const json_t *start_key);
 json_t *cluster_adopt_request(const struct cluster_params *p, const json_t *key,
                               const char *dead_instance);
+/* The adoption undone: the record goes back to dead_instance, for the next
+ * sweep of any instance. */
+json_t *cluster_release_request(const struct cluster_params *p, const json_t *key,
+                                const char *dead_instance);
 
 /* A record read back (GetItem, Query) as a message for spool_put(): strings
  * borrowed from item. -EINVAL when it lacks what a spool row needs. */

@@ -183,7 +183,24 @@ static void import_free(struct import_ctx *ic)
                 if (ic->next)
                         ic->next->prev = ic->prev;
         }
+        json_decref(ic->adopted);
+        free(ic->adopted_from);
         free(ic);
+}
+
+/* Left assigned to this instance, the record would wait for its restart: no
+ * other sweep looks at the records of a live instance. */
+static void give_back(struct cluster *cl, const json_t *item, const char *dead_instance, int r)
+{
+        log_warning_errno(
+                r, "cluster.adopt_failed",
+                LOG_FIELDS(LF("DEAD_INSTANCE", dead_instance),
+                           LF("INBOUND_MESSAGE_ID", ddb_item_get_s(item, "inbound_message_id"))),
+                "cannot store an open message taken over from %s, giving it back "
+                "for the next sweep: %m",
+                dead_instance);
+        background(cl, cluster_release_request(&cl->p, item, dead_instance), "UpdateItem", NULL, 0,
+                   0, false);
 }
 
 static void import_stored_cb(struct spool *s, int r, int64_t id, void *userdata)
@@ -194,12 +211,15 @@ static void import_stored_cb(struct spool *s, int r, int64_t id, void *userdata)
                 ic->cl->stats.imported++;
                 (void)metrics_counter_inc(ic->cl->m_imported, METRICS_NO_LABELS);
         }
+        if (ic->cl && r < 0 && ic->adopted)
+                give_back(ic->cl, ic->adopted, ic->adopted_from, r);
         if (ic->cb)
                 ic->cb(r, ic->userdata);
         import_free(ic);
 }
 
-int cluster_import(struct cluster *cl, const json_t *item, cluster_import_cb cb, void *userdata)
+static int import_item(struct cluster *cl, const json_t *item, const char *adopted_from,
+                       cluster_import_cb cb, void *userdata)
 {
         struct cluster_msg m;
         struct inbound_sms *sms = NULL;
@@ -217,9 +237,17 @@ int cluster_import(struct cluster *cl, const json_t *item, cluster_import_cb cb,
                 inbound_sms_free(sms);
                 return -ENOMEM;
         }
-        ic->cl = cl;
         ic->cb = cb;
         ic->userdata = userdata;
+        if (adopted_from) {
+                ic->adopted = json_deep_copy(item);
+                ic->adopted_from = strdup(adopted_from);
+                if (!ic->adopted || !ic->adopted_from) {
+                        inbound_sms_free(sms);
+                        import_free(ic);
+                        return -ENOMEM;
+                }
+        }
         r = spool_put(cl->spool,
                       &(struct spool_msg){
                               .sns_message_id = m.sns_message_id,
@@ -236,14 +264,29 @@ int cluster_import(struct cluster *cl, const json_t *item, cluster_import_cb cb,
                       import_stored_cb, ic);
         inbound_sms_free(sms);
         if (r < 0) {
-                free(ic);
+                import_free(ic); /* not linked yet */
                 return r;
         }
+        ic->cl = cl;
         ic->next = cl->imports;
         if (cl->imports)
                 cl->imports->prev = ic;
         cl->imports = ic;
         return 0;
+}
+
+int cluster_import(struct cluster *cl, const json_t *item, cluster_import_cb cb, void *userdata)
+{
+        return import_item(cl, item, NULL, cb, userdata);
+}
+
+int cluster__import_adopted(struct cluster *cl, const json_t *item, const char *dead_instance)
+{
+        int r = import_item(cl, item, dead_instance, NULL, NULL);
+
+        if (r < 0)
+                give_back(cl, item, dead_instance, r);
+        return r;
 }
 
 struct cluster_import_batch {

@@ -57,6 +57,9 @@ struct import_ctx {
         struct import_ctx *prev, *next;
         cluster_import_cb cb;
         void *userdata;
+        /* an adopted record: given back to this instance if it cannot be stored */
+        json_t *adopted;
+        char *adopted_from;
 };
 
 struct cluster {
@@ -107,6 +110,11 @@ struct op *cluster__op_new(struct cluster *cl, enum op_kind kind);
 int cluster__op_start(struct op *op, const char *name, json_t *body);
 void cluster__op_free(struct op *op);
 void cluster__op_done_cb(int r, const struct ddb_result *res, void *userdata);
+
+/* Store a record this instance adopted from dead_instance in the spool; one
+ * that cannot be stored is given back to dead_instance (a background update),
+ * so that the next sweep, here or elsewhere, takes it again. */
+int cluster__import_adopted(struct cluster *cl, const json_t *item, const char *dead_instance);
 
 /* Completions, by kind of call. */
 void cluster__lease_renewed(struct cluster *cl, struct lease *l, int r,

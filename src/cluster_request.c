@@ -474,19 +474,31 @@ json_t *cluster_open_by_request(const struct cluster_params *p, const char *inst
                 names_of("#ob", "open_by", NULL), ddb_item_of(":who", ddb_av_s(instance), NULL));
 }
 
+/* An open record of item's key goes from instance from to instance to. */
+static json_t *move_request(const struct cluster_params *p, const json_t *item, const char *from,
+                            const char *to)
+{
+        const char *pk = ddb_item_get_s(item, "pk"), *sk = ddb_item_get_s(item, "sk");
+
+        if (!params_ok(p) || !pk || !sk || isempty(from) || isempty(to))
+                return NULL;
+        return update(p->table, key_of(pk, sk), "SET #ob = :to", "#ob = :from",
+                      names_of("#ob", "open_by", NULL),
+                      ddb_item_of(":to", ddb_av_s(to), ":from", ddb_av_s(from), NULL), NULL, false);
+}
+
 /* Move an open record of a dead instance to this one: the winner imports it. */
 json_t *cluster_adopt_request(const struct cluster_params *p, const json_t *item,
                               const char *dead_instance)
 {
-        const char *pk = ddb_item_get_s(item, "pk"), *sk = ddb_item_get_s(item, "sk");
+        return move_request(p, item, dead_instance, p ? p->instance : NULL);
+}
 
-        if (!params_ok(p) || !pk || !sk || isempty(dead_instance))
-                return NULL;
-        return update(
-                p->table, key_of(pk, sk), "SET #ob = :me", "#ob = :dead",
-                names_of("#ob", "open_by", NULL),
-                ddb_item_of(":me", ddb_av_s(p->instance), ":dead", ddb_av_s(dead_instance), NULL),
-                NULL, false);
+/* Give an adopted record back: this instance could not store it. */
+json_t *cluster_release_request(const struct cluster_params *p, const json_t *item,
+                                const char *dead_instance)
+{
+        return move_request(p, item, p ? p->instance : NULL, dead_instance);
 }
 
 /* --- records read back ------------------------------------------------------------------- */

@@ -213,8 +213,9 @@ void cluster__sweep_done(struct cluster *cl, struct op *op, int r, const struct 
         } else {
                 /* An adoption: the winner stores the record; a loser skips it. */
                 json_t *item = json_array_get(cl->page, cl->page_i++);
+                const char *dead = json_string_value(json_array_get(cl->dead, cl->dead_i));
 
-                if (r >= 0 && cluster_import(cl, item, NULL, NULL) >= 0)
+                if (r >= 0 && cluster__import_adopted(cl, item, dead) >= 0)
                         cl->adopted++;
                 else if (r < 0 && !(res && res->condition_failed))
                         cluster_count_failure(cl);

@@ -54,8 +54,12 @@ function clusterConfig(dir) {
   }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
 }
 
-function instance(t, { dir } = {}) {
-  return testDaemon(t, { dir, config: clusterConfig, env: standin.env() });
+function instance(t, { dir, minFree } = {}) {
+  const config = (d) => {
+    const text = clusterConfig(d);
+    return minFree ? text.replace(/^dir = (.*)$/m, (m) => `${m}\nmin_free = ${minFree}`) : text;
+  };
+  return testDaemon(t, { dir, config, env: standin.env() });
 }
 
 // One inbound SMS as SNS would publish it; deliver() it to any instance.
@@ -368,4 +372,32 @@ test("the order check reads every page: an open record after 100 finished ones o
   assert.ok(a.logs.some((l) => l.event === 'cluster.order'), 'the earlier record was taken in');
   await waitForAsync(async () => (await records(phone)).filter((r) => r.state.S === 'open').length === 0,
     { timeoutMs: WAIT_MS, what: 'every record finished' });
+});
+
+test('a taken-over message the taker cannot store (its disk full) is given back, and another instance answers it once', async (t) => {
+  const a = await instance(t);
+  const phone = newPhone();
+  let calls = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (session === sessionOf(phone) && text !== undefined && calls++ === 0) return { hang: true };
+    return `re: ${text}`;
+  });
+  const m = sms(phone, 'Still there?');
+  await deliver(a, m);
+  await waitFor(() => calls === 1, { timeoutMs: WAIT_MS, what: "A's agent call" });
+  const aName = (await records(phone))[0].open_by.S;
+  // B's spool takes nothing: free space below its min_free.
+  const b = await instance(t, { minFree: '1024g' });
+  a.signal('SIGKILL');
+  await a.waitForExit();
+  const ev = await b.waitForLog((l) => l.event === 'cluster.adopt_failed' && l.inbound_message_id === m.inboundMessageId, TAKEOVER_MS);
+  assert.equal(ev.dead_instance, aName);
+  await waitForAsync(async () => (await records(phone))[0]?.open_by?.S === aName,
+    { timeoutMs: WAIT_MS, what: 'the record given back to A' });
+  await b.stop();
+  const c = await instance(t);
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: TAKEOVER_MS, what: "C's answer" });
+  assert.ok(c.logs.some((l) => l.event === 'cluster.takeover'), 'C took it over');
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['re: Still there?']);
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'done', { timeoutMs: WAIT_MS, what: 'the record finished' });
 });

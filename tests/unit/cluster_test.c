@@ -275,10 +275,20 @@ static void test_adopt_and_read_back(void **state)
                 "{\"TableName\":\"twowayd-cluster\","
                 "\"Key\":{\"pk\":{\"S\":\"sender#+14255550182\"},"
                 "\"sk\":{\"S\":\"msg#1767225600123#in-1\"}},"
-                "\"UpdateExpression\":\"SET #ob = :me\",\"ConditionExpression\":\"#ob = :dead\","
+                "\"UpdateExpression\":\"SET #ob = :to\",\"ConditionExpression\":\"#ob = :from\","
                 "\"ExpressionAttributeNames\":{\"#ob\":\"open_by\"},"
-                "\"ExpressionAttributeValues\":{\":me\":{\"S\":\"m1:/var/lib/twowayd\"},"
-                "\":dead\":{\"S\":\"dead:1\"}}}");
+                "\"ExpressionAttributeValues\":{\":to\":{\"S\":\"m1:/var/lib/twowayd\"},"
+                "\":from\":{\"S\":\"dead:1\"}}}");
+        /* Given back when it cannot be stored here: the next sweep takes it. */
+        assert_request(
+                cluster_release_request(&P, item, "dead:1"),
+                "{\"TableName\":\"twowayd-cluster\","
+                "\"Key\":{\"pk\":{\"S\":\"sender#+14255550182\"},"
+                "\"sk\":{\"S\":\"msg#1767225600123#in-1\"}},"
+                "\"UpdateExpression\":\"SET #ob = :to\",\"ConditionExpression\":\"#ob = :from\","
+                "\"ExpressionAttributeNames\":{\"#ob\":\"open_by\"},"
+                "\"ExpressionAttributeValues\":{\":to\":{\"S\":\"dead:1\"},"
+                "\":from\":{\"S\":\"m1:/var/lib/twowayd\"}}}");
         assert_int_equal(cluster_msg_from_item(item, &m), 0);
         assert_string_equal(m.sender, "+14255550182");
         assert_string_equal(m.inbound_message_id, "in-1");
