@@ -124,6 +124,8 @@ json_t *cluster_marker_request(const struct cluster_params *p, const char *sende
 json_t *cluster_reply_sent_request(const struct cluster_params *p, const char *sender,
                                    int64_t received_at, const char *inbound_message_id,
                                    const char *message_id);
+/* fence > 0: the record was claimed under fence; 0: not claimed by this
+ * row's job (closed if open and claimed by no other instance). */
 json_t *cluster_finish_request(const struct cluster_params *p, const char *sender,
                                int64_t received_at, const char *inbound_message_id, long long fence,
                                const char *state, const char *outcome, int64_t now);
@@ -215,11 +217,17 @@ typedef void (*cluster_batch_cb)(int r, unsigned new_rows, void *userdata);
 int cluster_import_batch(struct cluster *cl, const json_t *items, const char *skip_sk,
                          cluster_batch_cb cb, void *userdata, struct cluster_import_batch **ret);
 void cluster_import_batch_cancel(struct cluster_import_batch *b);
-/* Background, bounded: the reply went out; the local row ended. The finish
- * runs before the lease (if any) is dropped. */
+/* Background, bounded: the reply went out; the local row ended. */
 void cluster_reply_sent(struct cluster *cl, const struct spool_row *row, const char *message_id);
-void cluster_finish(struct cluster *cl, const struct spool_row *row, long long fence,
-                    const char *state, const char *outcome);
+/* The local row ended as state (done, dead, superseded), whatever the path:
+ * the record leaves the open-by index, so that no sweep takes it over again.
+ * claim_fence: the row's job claimed the record under it (0: it did not: a
+ * row superseded while it waited, ended at start by its reply state, or dead
+ * before its claim). lease_fence: the job's lease, dropped once the record is
+ * finished, never before (0: none). row's sender, received_at and
+ * inbound_message_id are all that is read. */
+void cluster_finish(struct cluster *cl, const struct spool_row *row, long long claim_fence,
+                    long long lease_fence, const char *state, const char *outcome);
 
 /* Counters (metrics, tests). */
 struct cluster_stats {

@@ -332,9 +332,13 @@ int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, cons
  * out, so the message is closed without a reply. */
 int spool_supersede(struct spool *s, int64_t id, const char *reason);
 /* Every pending row of sender that is not a consent keyword and comes before
- * (received_at, id) -> superseded. Returns the number of rows changed. */
+ * (received_at, id) -> superseded. Returns the number of rows changed; each
+ * (may be NULL) is called for every one of them that has an inbound message
+ * id, once they are committed (not on failure). */
+typedef void (*spool_superseded_fn)(int64_t received_at, const char *inbound_message_id,
+                                    void *userdata);
 int spool_supersede_earlier(struct spool *s, const char *sender, int64_t received_at, int64_t id,
-                            const char *reason);
+                            const char *reason, spool_superseded_fn each, void *userdata);
 /* 1 when sender has an opt-out stored after (received_at, id) that is
  * pending, in progress or done; 0 when not. */
 int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at, int64_t id);

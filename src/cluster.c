@@ -143,17 +143,17 @@ void cluster_reply_sent(struct cluster *cl, const struct spool_row *row, const c
                    "UpdateItem", NULL, 0, 0, false);
 }
 
-void cluster_finish(struct cluster *cl, const struct spool_row *row, long long fence,
-                    const char *state, const char *outcome)
+void cluster_finish(struct cluster *cl, const struct spool_row *row, long long claim_fence,
+                    long long lease_fence, const char *state, const char *outcome)
 {
         if (!cl || !row)
                 return;
         background(cl,
                    cluster_finish_request(&cl->p, row->origination_number, row->received_at,
-                                          row->inbound_message_id, fence, state, outcome,
+                                          row->inbound_message_id, claim_fence, state, outcome,
                                           cluster__now_ms(cl)),
                    "UpdateItem", row->origination_number, cluster_lane_of(row->keyword_class),
-                   fence, true);
+                   lease_fence, lease_fence > 0);
 }
 
 static void update_done(struct cluster *cl, struct op *op, int r, const struct ddb_result *res)

@@ -348,18 +348,26 @@ json_t *cluster_finish_request(const struct cluster_params *p, const char *sende
                                int64_t received_at, const char *inbound_message_id, long long fence,
                                const char *state, const char *outcome, int64_t now)
 {
+        bool claimed = fence > 0;
+
         if (!params_ok(p) || isempty(state))
                 return NULL;
-        return update(
-                p->table, record_key(sender, received_at, inbound_message_id),
-                "SET #state = :s, #outcome = :o, #exp = :ttl REMOVE #open_by",
-                "#owner = :me AND #fence = :f",
-                names_of("#state", "state", "#outcome", "outcome", "#exp", "expires_at", "#open_by",
-                         "open_by", "#owner", "owner", "#fence", "owner_fence", NULL),
-                ddb_item_of(":me", ddb_av_s(p->instance), ":f", ddb_av_n_int(fence), ":s",
-                            ddb_av_s(state), ":o", ddb_av_s(isempty(outcome) ? state : outcome),
-                            ":ttl", ddb_av_n_int(finished_expiry(p, now)), NULL),
-                NULL, false);
+        /* Not claimed by the job that ended it: closed if still open and no
+         * other instance claimed it (one that did finishes it itself). The
+         * names then end before "#fence". */
+        return update(p->table, record_key(sender, received_at, inbound_message_id),
+                      "SET #state = :s, #outcome = :o, #exp = :ttl REMOVE #open_by",
+                      claimed ? "#owner = :me AND #fence = :f"
+                              : "#state = :open AND (attribute_not_exists(#owner) OR #owner = :me)",
+                      names_of("#state", "state", "#outcome", "outcome", "#exp", "expires_at",
+                               "#open_by", "open_by", "#owner", "owner", claimed ? "#fence" : NULL,
+                               "owner_fence", NULL),
+                      ddb_item_of(":me", ddb_av_s(p->instance), claimed ? ":f" : ":open",
+                                  claimed ? ddb_av_n_int(fence) : ddb_av_s("open"), ":s",
+                                  ddb_av_s(state), ":o",
+                                  ddb_av_s(isempty(outcome) ? state : outcome), ":ttl",
+                                  ddb_av_n_int(finished_expiry(p, now)), NULL),
+                      NULL, false);
 }
 
 /* --- sender leases -------------------------------------------------------------------- */

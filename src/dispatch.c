@@ -57,6 +57,7 @@
 
 #define DISPATCH_TICK_S     0.25
 #define DISPATCH_CAS_ROUNDS 5 /* read-decide-write rounds per attempt */
+#define SUPERSEDED_REASON   "the sender opted out after this message: no reply"
 
 enum job_finish {
         FINISH_NONE,
@@ -98,6 +99,7 @@ struct dispatch {
         dispatch_stopped_fn stopped_cb;
         void *stopped_userdata;
         uint64_t rng;
+        const char *superseding; /* the sender, while supersede_earlier() runs */
 };
 
 static void dispatch_rows(struct dispatch *d);
@@ -419,9 +421,11 @@ static int job_apply_finish(struct job *j)
         return 0;
 }
 
-/* [cluster]: the record of a row that ends is finished (then the lease is
- * dropped); a row that goes back to pending only drops the lease, and its
- * record stays open, ours until a newer fence claims it. */
+/* [cluster]: the record of a row that ends is finished, claimed by this job
+ * or not (then the lease is dropped), unless another instance ended it; a
+ * row that goes back to pending only drops the lease, and its record stays
+ * open, ours until a newer fence claims it. Rows superseded while they wait
+ * have no job: supersede_earlier() finishes theirs. */
 static void cluster_job_end(struct job *j, enum job_finish how, const char *reason)
 {
         struct cluster *cl = j->env->cluster;
@@ -443,8 +447,9 @@ static void cluster_job_end(struct job *j, enum job_finish how, const char *reas
         default:
                 break;
         }
-        if (j->claimed && state)
-                cluster_finish(cl, j->row, j->fence, state,
+        if (state && isempty(j->handled_by))
+                cluster_finish(cl, j->row, j->claimed ? j->fence : 0, j->leased ? j->fence : 0,
+                               state,
                                how == FINISH_SENT ? "sent"
                                : isempty(reason)  ? state
                                                   : reason);
@@ -506,9 +511,8 @@ static void job_dead(struct job *j, const char *reason)
 
 static void job_superseded(struct job *j, const struct job_verdict *v)
 {
-        const char *reason = isempty(v->detail) || v->kind != JOB_SUPERSEDED
-                                     ? "the sender opted out after this message: no reply"
-                                     : v->detail;
+        const char *reason =
+                isempty(v->detail) || v->kind != JOB_SUPERSEDED ? SUPERSEDED_REASON : v->detail;
 
         if (v->kind == JOB_SUPERSEDED && v->cause == JOB_CAUSE_SUPPRESSED) {
                 struct dispatch *d = dispatch_of(j);
@@ -569,6 +573,21 @@ static bool row_before(const struct spool_row *a, const struct spool_row *b)
                (a->received_at == b->received_at && a->id < b->id);
 }
 
+/* [cluster]: a row superseded while it waited has its record finished too. */
+static void record_superseded(int64_t received_at, const char *inbound_message_id, void *userdata)
+{
+        struct dispatch *d = userdata;
+
+        cluster_finish(d->env.cluster,
+                       &(struct spool_row){
+                               .origination_number = d->superseding,
+                               .received_at = received_at,
+                               .inbound_message_id = inbound_message_id,
+                               .keyword_class = SPOOL_CLASS_OTHER,
+                       },
+                       0, 0, "superseded", SUPERSEDED_REASON);
+}
+
 /*
  * The sender of opt_out has opted out (its opt-out is stored, or recorded):
  * close every earlier unfinished message of theirs that is not a keyword.
@@ -581,8 +600,11 @@ static void supersede_earlier(struct dispatch *d, const struct job *opt_out)
         const struct spool_row *stop = opt_out->row;
         int r;
 
+        d->superseding = stop->origination_number;
         r = spool_supersede_earlier(d->env.spool, stop->origination_number, stop->received_at,
-                                    stop->id, "the sender opted out after this message: no reply");
+                                    stop->id, SUPERSEDED_REASON,
+                                    d->env.cluster ? record_superseded : NULL, d);
+        d->superseding = NULL;
         if (r > 0) {
                 char n[16];
 

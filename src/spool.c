@@ -14,6 +14,7 @@
  * function that started it returns.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
@@ -175,7 +176,8 @@ static const char *const stmt_sql[_ST_MAX] = {
         [ST_SUPERSEDE_EARLIER] = "UPDATE inbound SET state = 'superseded', last_error = ?4, "
                                  "updated_at = ?5 WHERE origination_number = ?1 "
                                  "AND state = 'pending' AND keyword_class = 'other' "
-                                 "AND (received_at, id) < (?2, ?3)",
+                                 "AND (received_at, id) < (?2, ?3) "
+                                 "RETURNING received_at, inbound_message_id",
         /* ST_REPLY_SENT and ST_DONE in one statement, so in one commit. */
         [ST_REPLY_SENT_DONE] = "UPDATE inbound SET reply_state = 'sent', reply_message_id = ?2, "
                                "state = 'done', updated_at = ?3 WHERE id = ?1 "
@@ -1750,10 +1752,20 @@ int spool_supersede(struct spool *s, int64_t id, const char *reason)
         return close_with_reason(s, ST_SUPERSEDE, id, reason, "supersede");
 }
 
+struct superseded {
+        int64_t received_at;
+        char *inbound_message_id;
+};
+
+/* The rows come back while the statement runs; each is told once it is
+ * committed, which is when the statement is done. */
 int spool_supersede_earlier(struct spool *s, const char *sender, int64_t received_at, int64_t id,
-                            const char *reason)
+                            const char *reason, spool_superseded_fn each, void *userdata)
 {
         _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_SUPERSEDE_EARLIER];
+        struct superseded *rows = NULL;
+        size_t n = 0, cap = 0, changed = 0;
+        int rc, r;
 
         if (isempty(sender) || isempty(reason))
                 return -EINVAL;
@@ -1762,7 +1774,37 @@ int spool_supersede_earlier(struct spool *s, const char *sender, int64_t receive
         sqlite3_bind_int64(st, 3, id);
         sqlite3_bind_text(st, 4, reason, (int)reason_len(reason), SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, now_ms());
-        return step_write(s, st, "supersede");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *imid = (const char *)sqlite3_column_text(st, 1);
+
+                changed++;
+                /* Out of memory: the row is superseded all the same, untold. */
+                if (n == cap) {
+                        struct superseded *more =
+                                reallocarray(rows, cap ? cap * 2 : 8, sizeof(*rows));
+
+                        if (!more)
+                                continue;
+                        rows = more;
+                        cap = cap ? cap * 2 : 8;
+                }
+                rows[n].received_at = sqlite3_column_int64(st, 0);
+                rows[n].inbound_message_id = imid ? strdup(imid) : NULL;
+                n++;
+        }
+        if (rc != SQLITE_DONE)
+                r = write_failed(s, rc, "supersede");
+        else {
+                s->writable = true;
+                r = (int)MIN(changed, (size_t)INT_MAX);
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (r >= 0 && each && rows[i].inbound_message_id)
+                        each(rows[i].received_at, rows[i].inbound_message_id, userdata);
+                free(rows[i].inbound_message_id);
+        }
+        free(rows);
+        return r;
 }
 
 int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at, int64_t id)

@@ -401,3 +401,80 @@ test('a taken-over message the taker cannot store (its disk full) is given back,
   assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['re: Still there?']);
   await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'done', { timeoutMs: WAIT_MS, what: 'the record finished' });
 });
+
+test('a message superseded while it waited at one instance: its record is closed at once, and no instance takes it over', async (t) => {
+  const a = await instance(t);
+  const b = await instance(t);
+  const phone = newPhone();
+  const other = newPhone();
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  let arrived = 0;
+  let otherCalls = 0;
+  standin.bedrock.setResponder(async (text, session) => {
+    if (text === undefined) return '';
+    if (session === sessionOf(other) && otherCalls++ === 0) return { hang: true };
+    if (session !== sessionOf(phone)) return `re: ${text}`;
+    arrived++;
+    await gate;
+    return `late: ${text}`;
+  });
+  t.after(() => release());
+  const t0 = Date.now();
+  // B works on the sender's first message (its agent waits): the sender's
+  // lease is B's, so A's copy of the second waits in A's spool.
+  const first = sms(phone, 'first', { timestamp: new Date(t0).toISOString() });
+  await deliver(b, first);
+  await waitFor(() => arrived === 1, { timeoutMs: WAIT_MS, what: "B's agent call" });
+  const second = sms(phone, 'second', { timestamp: new Date(t0 + 10).toISOString() });
+  await deliver(a, second);
+  await a.waitForLog((l) => l.event === 'pipeline.retry' && l.inbound_message_id === second.inboundMessageId && l.cause === 'lease_held', WAIT_MS);
+  // The STOP at A supersedes it there, without a claim.
+  const stop = sms(phone, 'STOP', { timestamp: new Date(t0 + 20).toISOString() });
+  await deliver(a, stop);
+  const recordOf = async (m) => (await records(phone)).find((r) => r.inbound_message_id.S === m.inboundMessageId);
+  await waitForAsync(async () => (await recordOf(second))?.state?.S === 'superseded', { timeoutMs: WAIT_MS, what: 'the superseded record closed' });
+  assert.equal((await recordOf(second)).open_by, undefined, 'out of the open-by index');
+  await waitFor(() => sentTo(phone).length === 1, { timeoutMs: WAIT_MS, what: 'the confirmation' });
+  release();
+  await b.waitForLog((l) => l.event === 'reply.suppressed' && l.inbound_message_id === first.inboundMessageId, WAIT_MS);
+
+  // A dies with one message of another sender open: B takes that one over,
+  // and only that one.
+  await deliver(a, sms(other, 'anyone?'));
+  await waitFor(() => otherCalls === 1, { timeoutMs: WAIT_MS, what: "A's agent call for the other sender" });
+  a.signal('SIGKILL');
+  await a.waitForExit();
+  const ev = await b.waitForLog((l) => l.event === 'cluster.takeover', TAKEOVER_MS);
+  assert.equal(ev.count, '1');
+  await waitFor(() => sentTo(other).length === 1, { timeoutMs: TAKEOVER_MS, what: "B's answer to the other sender" });
+  assert.ok(!b.logs.some((l) => l.inbound_message_id === second.inboundMessageId), 'B never took the superseded message');
+  assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), [OPT_OUT_REPLY]);
+});
+
+test('a row ended at start by its reply state (kill -9 while SendTextMessage was on the wire): its record is closed too', async (t) => {
+  const a = await instance(t);
+  const phone = newPhone();
+  const send = standin.sms.handlers.get('SendTextMessage');
+  let sending = 0;
+  standin.sms.setHandler('SendTextMessage', (p, ctx) => {
+    if (p.DestinationPhoneNumber !== phone) return send(p, ctx);
+    sending++;
+    return new Promise(() => {});
+  });
+  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  const m = sms(phone, 'What is on the menu?');
+  await deliver(a, m);
+  await waitFor(() => sending === 1, { timeoutMs: WAIT_MS, what: "A's SendTextMessage" });
+  a.signal('SIGKILL');
+  await a.waitForExit();
+  // Back at once, under the same name: the row's reply may have gone out,
+  // so it ends dead at start, before any claim; the record ends with it.
+  const a2 = await instance(t, { dir: a.dir });
+  await a2.waitForLog((l) => l.event === 'pipeline.reply_unknown' && l.inbound_message_id === m.inboundMessageId, WAIT_MS);
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'dead', { timeoutMs: WAIT_MS, what: 'the record closed' });
+  const [rec] = await records(phone);
+  assert.equal(rec.open_by, undefined, 'out of the open-by index');
+  assert.equal(rec.reply_state.S, 'sending');
+  assert.equal(sending, 1);
+});

@@ -210,6 +210,24 @@ static void test_claim_marker_finish(void **state)
                        "message_id\",\"#sk\":\"sk\"},"
                        "\"ExpressionAttributeValues\":{\":sent\":{\"S\":\"sent\"},\":id\":{\"S\":"
                        "\"sms-9\"}}}");
+        /* A row that ended without a claim (superseded while it waited, ended
+         * at start by its reply state, dead before its claim): its record is
+         * closed if it is still open and no other instance claimed it. */
+        assert_request(
+                cluster_finish_request(&P, "+14255550182", 5, "in-1", 0, "superseded",
+                                       "the sender opted out", 86400000),
+                "{\"TableName\":\"twowayd-cluster\","
+                "\"Key\":{\"pk\":{\"S\":\"sender#+14255550182\"},\"sk\":{\"S\":\"msg#0000000000005#"
+                "in-1\"}},"
+                "\"UpdateExpression\":\"SET #state = :s, #outcome = :o, #exp = :ttl REMOVE "
+                "#open_by\","
+                "\"ConditionExpression\":\"#state = :open AND (attribute_not_exists(#owner) OR "
+                "#owner = :me)\","
+                "\"ExpressionAttributeNames\":{\"#state\":\"state\",\"#outcome\":\"outcome\","
+                "\"#exp\":\"expires_at\",\"#open_by\":\"open_by\",\"#owner\":\"owner\"},"
+                "\"ExpressionAttributeValues\":{\":me\":{\"S\":\"m1:/var/lib/twowayd\"},"
+                "\":open\":{\"S\":\"open\"},\":s\":{\"S\":\"superseded\"},"
+                "\":o\":{\"S\":\"the sender opted out\"},\":ttl\":{\"N\":\"691200\"}}}");
         assert_null(cluster_finish_request(&P, "+1", 5, "in-1", 3, NULL, NULL, 0));
         assert_null(cluster_reply_sent_request(&P, "+1", 5, "in-1", ""));
 }

@@ -1147,6 +1147,68 @@ static void test_transitions_check_state(void **state)
         assert_int_equal(spool_get(f->s, id, &(struct spool_row *){NULL}), -ENOENT);
 }
 
+struct told {
+        unsigned calls;
+        int64_t received_at_sum;
+        char inbound[2][64]; /* by the received_at's thousands */
+};
+
+static void tell_superseded(int64_t received_at, const char *inbound_message_id, void *userdata)
+{
+        struct told *t = userdata;
+
+        t->calls++;
+        t->received_at_sum += received_at;
+        if (received_at == 1000 || received_at == 2000)
+                snprintf(t->inbound[received_at / 1000 - 1], sizeof(t->inbound[0]), "%s",
+                         inbound_message_id);
+}
+
+/* An opt-out closes its sender's earlier waiting rows, and says which (the
+ * cluster finishes their records): only once they are committed. */
+static void test_supersede_earlier_tells_each_row(void **state)
+{
+        struct fixture *f = *state;
+        int64_t early = store(f, 1, "+15550000001", 1000);
+        int64_t mid = store(f, 2, "+15550000001", 2000);
+        int64_t later = store(f, 3, "+15550000001", 3000);
+        int64_t other = store(f, 4, "+15550000002", 1500);
+        struct told t = {0};
+        struct spool_row *row;
+
+        spool_test_fail_commits(f->s, 1, -EIO);
+        assert_int_equal(spool_supersede_earlier(f->s, "+15550000001", 2500, later, "opted out",
+                                                 tell_superseded, &t),
+                         -EIO);
+        assert_int_equal(t.calls, 0);
+        row = get(f, early);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        spool_row_free(row);
+
+        assert_int_equal(spool_supersede_earlier(f->s, "+15550000001", 2500, later, "opted out",
+                                                 tell_superseded, &t),
+                         2);
+        assert_int_equal(t.calls, 2);
+        assert_int_equal(t.received_at_sum, 3000);
+        assert_string_equal(t.inbound[0], "inb-0001");
+        assert_string_equal(t.inbound[1], "inb-0002");
+        row = get(f, early);
+        assert_int_equal(row->state, SPOOL_STATE_SUPERSEDED);
+        spool_row_free(row);
+        row = get(f, mid);
+        assert_int_equal(row->state, SPOOL_STATE_SUPERSEDED);
+        spool_row_free(row);
+        row = get(f, later);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        spool_row_free(row);
+        row = get(f, other);
+        assert_int_equal(row->state, SPOOL_STATE_PENDING);
+        spool_row_free(row);
+        assert_int_equal(
+                spool_supersede_earlier(f->s, "+15550000001", 2500, later, "opted out", NULL, NULL),
+                0);
+}
+
 static void test_dead_rows_and_requeue(void **state)
 {
         struct fixture *f = *state;
@@ -1708,6 +1770,7 @@ int main(void)
                 T(test_next_ready_keeps_per_sender_order),
                 T(test_transitions_check_state),
                 T(test_dead_rows_and_requeue),
+                T(test_supersede_earlier_tells_each_row),
                 T(test_prune_and_counts),
                 T(test_list_pages_by_id),
                 T(test_second_open_stops_at_the_lock),
