@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import readline from 'node:readline';
 import { startStandin } from '../tests/standin/standin.mjs';
 import { createClusterTable } from '../tests/integration/lib/cluster_table.mjs';
-import { configText, SAFE_AWS_ENV, waitForAsync } from '../tests/integration/lib/daemon.mjs';
+import { configText, ownNumber, SAFE_AWS_ENV, waitForAsync } from '../tests/integration/lib/daemon.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const BUILD = resolve(ROOT, process.env.BUILD || 'build');
@@ -73,6 +73,7 @@ async function startInstance(standin, name) {
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' });
+  ownNumber(standin, OUR_NUMBER);
   await createClusterTable(standin.dynamodb, TABLE);
   standin.bedrock.setResponder(async (text) => {
     if (text === undefined) return '';

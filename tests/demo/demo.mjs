@@ -6,7 +6,7 @@
 // number. Every message goes in as a signed SNS delivery; every answer is what
 // twowayd sent back through SendTextMessage.
 import { startStandin } from '../standin/standin.mjs';
-import { configText, startDaemon, tempDir, waitFor } from '../integration/lib/daemon.mjs';
+import { configText, ownNumber, startDaemon, tempDir, waitFor } from '../integration/lib/daemon.mjs';
 
 const RESIDENT = '+14255550123';
 const OUR_NUMBER = '+18005550199';
@@ -29,6 +29,7 @@ const say = (who, text) => console.log(`${who.padEnd(10)} ${text}`);
 
 async function main() {
   const standin = await startStandin({ sns: true, consentTable: TABLE });
+  ownNumber(standin, OUR_NUMBER);
   const { dir, cleanup } = tempDir('twowayd-demo-');
   let daemon;
   try {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { startStandin } from '../standin/standin.mjs';
-import { BIN, TOOLS, configText, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { BIN, TOOLS, configText, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -19,7 +19,10 @@ const WAIT_MS = 20000;
 const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
-before(async () => { standin = await startStandin({ sns: true, consentTable: TABLE }); });
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: TABLE });
+  ownNumber(standin, OUR_NUMBER);
+});
 after(async () => { await standin?.close(); });
 afterEach(() => {
   standin.faults.clear();

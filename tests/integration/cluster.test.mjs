@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
 import { createClusterTable } from './lib/cluster_table.mjs';
-import { BIN, TOOLS, configText, startDaemon, tempDir, testDaemon, waitFor, waitForAsync } from './lib/daemon.mjs';
+import { BIN, TOOLS, configText, ownNumber, startDaemon, tempDir, testDaemon, waitFor, waitForAsync } from './lib/daemon.mjs';
 
 const CONSENT = 'twowayd-consent';
 const CLUSTER = 'twowayd-cluster';
@@ -27,6 +27,7 @@ const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your reques
 let standin;
 before(async () => {
   standin = await startStandin({ sns: true, consentTable: CONSENT });
+  ownNumber(standin, OUR_NUMBER);
   await createClusterTable(standin.dynamodb, CLUSTER);
 });
 after(async () => { await standin?.close(); });

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startStandin } from '../standin/standin.mjs';
-import { SAFE_AWS_ENV, SLOW, TOOLS, configText, startDaemon, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { SAFE_AWS_ENV, SLOW, TOOLS, configText, ownNumber, startDaemon, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
   (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
@@ -19,7 +19,10 @@ const CTL = process.env.TWOWAYCTL_BIN ||
 const OUR_NUMBER = '+18005550199';
 
 let standin;
-before(async () => { standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' }); });
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' });
+  ownNumber(standin, OUR_NUMBER);
+});
 after(async () => { await standin?.close(); });
 
 function config(dir, { extraHttp = '', tail = '' } = {}) {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
 import { encodeChunk } from '../standin/bedrock.mjs';
-import { SLOW, TOOLS, configText, notifySocket, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { SLOW, TOOLS, configText, notifySocket, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -35,7 +35,10 @@ const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your reques
 const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
-before(async () => { standin = await startStandin({ sns: true, consentTable: TABLE }); });
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: TABLE });
+  ownNumber(standin, OUR_NUMBER);
+});
 after(async () => { await standin?.close(); });
 let restoreSms = null;
 afterEach(async () => {

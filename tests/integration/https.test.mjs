@@ -9,13 +9,16 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
-import { configText, request, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
+import { configText, ownNumber, request, startDaemon, tempDir, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
 
 let standin;
-before(async () => { standin = await startStandin({ sns: true, consentTable: TABLE }); });
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: TABLE });
+  ownNumber(standin, OUR_NUMBER);
+});
 after(async () => { await standin?.close(); });
 
 function httpsConfig(dir) {

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
-import { TOOLS, configText, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { TOOLS, configText, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -21,7 +21,10 @@ const HELP_REPLY = 'For help, text your question to this number. Reply STOP to u
 const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
-before(async () => { standin = await startStandin({ sns: true, consentTable: TABLE }); });
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: TABLE });
+  ownNumber(standin, OUR_NUMBER);
+});
 after(async () => { await standin?.close(); });
 afterEach(async () => {
   standin.faults.clear();

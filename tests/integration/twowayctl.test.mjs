@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
 import { SmsError } from '../standin/sms.mjs';
 import { createClusterTable as createTable } from './lib/cluster_table.mjs';
-import { SAFE_AWS_ENV, TOOLS, configText, startDaemon, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { SAFE_AWS_ENV, TOOLS, configText, ownNumber, startDaemon, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const CTL = process.env.TWOWAYCTL_BIN ||
   (process.env.TWOWAYD_BIN ? join(process.env.TWOWAYD_BIN, '..', 'twowayctl')
@@ -20,7 +20,10 @@ const MUTATING = ['SetTopicAttributes', 'Subscribe', 'UpdatePhoneNumber', 'Publi
   'UpdateTimeToLive'];
 
 let standin;
-before(async () => { standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' }); });
+before(async () => {
+  standin = await startStandin({ sns: true, consentTable: 'twowayd-consent' });
+  ownNumber(standin, OUR_NUMBER);
+});
 after(async () => { await standin?.close(); });
 
 let seq = 0;

@@ -22,8 +22,13 @@
 // than min(parts, MPS) tokens (less 50 ms of refill: arrival jitter of requests
 // paced exactly at the rate). throttled() lists the refusals; resetRateLimits()
 // fills every bucket again. A test that
-// needs a fast number gives it the SHORT_CODE type. Identities the stand-in
-// does not own are not limited.
+// needs a fast number gives it the SHORT_CODE type.
+//
+// Identities: SendTextMessage from an OriginationIdentity that is none of the
+// seeded numbers (by number, id or ARN) is ResourceNotFoundException (400,
+// ResourceType phone-number, pool or sender-id, ResourceId the identity), as
+// the service answers an identity the account does not own. A test that
+// sends seeds its numbers first (a SHORT_CODE when it needs speed).
 
 import { randomUUID } from 'node:crypto';
 import { sendAwsJsonError, sendJson } from './service.mjs';
@@ -115,6 +120,23 @@ export function partsOf(body) {
 function notFound(id) {
   return new SmsError(400, 'ResourceNotFoundException', `Phone number ${id} does not exist.`, {
     ResourceType: 'phone-number',
+    ResourceId: id,
+  });
+}
+
+// The kind of resource an OriginationIdentity names (ResourceType of the
+// model's ResourceNotFoundException): a pool or sender ID by its id or ARN,
+// else a phone number (E.164, id or ARN).
+function identityType(id) {
+  if (/^pool-|:pool\//.test(id)) return 'pool';
+  if (/:sender-id\//.test(id) || !/^(\+?[0-9]+|phone-[0-9a-f]+|arn:.*)$/.test(id)) return 'sender-id';
+  return 'phone-number';
+}
+
+function identityNotFound(id) {
+  const type = identityType(id);
+  return new SmsError(400, 'ResourceNotFoundException', `The ${type} ${id} was not found.`, {
+    ResourceType: type,
     ResourceId: id,
   });
 }
@@ -265,6 +287,9 @@ export class SmsFake {
     }
     const parts = partsOf(p.MessageBody ?? '');
     const from = p.OriginationIdentity === undefined ? undefined : this.#lookup(p.OriginationIdentity);
+    // The service sends only from the account's own identities (or a shared
+    // resource's full ARN): anything else is a resource it cannot find.
+    if (p.OriginationIdentity !== undefined && !from) throw identityNotFound(p.OriginationIdentity);
     if (from) this.#spend(from, parts);
     if (this.#optedOut.has(p.DestinationPhoneNumber)) {
       throw new SmsError(400, 'ConflictException', 'The destination phone number is opted out.', {

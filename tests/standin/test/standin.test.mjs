@@ -655,6 +655,7 @@ test('InvokeAgent answers an event stream that decodes into the scripted answer'
 
 test('SendTextMessage records the message; validation and opt-out errors have the AWS shape', async () => {
   await withStandin({}, async (standin) => {
+    standin.sms.addPhoneNumber({ phoneNumber: '+12125550101', numberType: 'SHORT_CODE' });
     const ok = await sendSms(standin, {
       DestinationPhoneNumber: '+14255550182', OriginationIdentity: '+12125550101', MessageBody: 'Hi there',
       MessageType: 'TRANSACTIONAL',
@@ -728,9 +729,38 @@ test('SendTextMessage from an owned number is limited in message parts per secon
     const fast = await Promise.all(Array.from({ length: 100 }, () => from(shortCode.PhoneNumberId)));
     assert.ok(fast.every((r) => r.status === 200));
 
-    // An identity the stand-in does not own is not limited.
-    const other = await Promise.all(Array.from({ length: 10 }, () => from('+12125550101')));
-    assert.ok(other.every((r) => r.status === 200));
+    assert.deepEqual(standin.rejected(), []);
+  });
+});
+
+test('SendTextMessage from an identity the account does not own is ResourceNotFoundException, and nothing is sent', async () => {
+  await withStandin({}, async (standin) => {
+    const owned = standin.sms.addPhoneNumber({ phoneNumber: '+18005550151', numberType: 'SHORT_CODE' });
+    const from = (OriginationIdentity) =>
+      sendSms(standin, { DestinationPhoneNumber: '+14255550182', OriginationIdentity, MessageBody: 'Hi' });
+    for (const id of [owned.PhoneNumber, owned.PhoneNumberId, owned.PhoneNumberArn]) {
+      assert.equal((await from(id)).status, 200, id);
+    }
+    const cases = [
+      ['+12125550101', 'phone-number'],
+      ['phone-0123456789abcdef0123456789abcdef', 'phone-number'],
+      ['arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef', 'phone-number'],
+      ['pool-0123456789abcdef0123456789abcdef', 'pool'],
+      ['arn:aws:sms-voice:us-east-1:123456789012:pool/pool-0123456789abcdef', 'pool'],
+      ['MySenderId', 'sender-id'],
+      ['arn:aws:sms-voice:us-east-1:123456789012:sender-id/MySenderId/GB', 'sender-id'],
+    ];
+    for (const [id, type] of cases) {
+      const r = await from(id);
+      assert.equal(r.status, 400, id);
+      assert.equal(r.json.__type, 'com.amazonaws.pinpointsmsvoicev2#ResourceNotFoundException', id);
+      assert.equal(r.json.ResourceType, type, id);
+      assert.equal(r.json.ResourceId, id);
+      assert.match(r.json.Message, /was not found/);
+    }
+    assert.equal(standin.sms.sent().length, 3, 'nothing sent from the unknown identities');
+    // Without an OriginationIdentity the service picks one of the account's.
+    assert.equal((await sendSms(standin, { DestinationPhoneNumber: '+14255550182', MessageBody: 'Hi' })).status, 200);
     assert.deepEqual(standin.rejected(), []);
   });
 });
