@@ -61,9 +61,14 @@ enum sms_send_text_failure sms_send_text_classify_failure(int r, const struct aw
                                                           const char *reason);
 const char *sms_send_text_failure_to_string(enum sms_send_text_failure f);
 
-/* The "Reason" member of an error body (JSON) into buf; "" when none.
- * Returns the length. */
+/* The "Reason" member of an error body (JSON) into buf, else its
+ * "ResourceType" (a ResourceNotFoundException has no Reason); "" when
+ * neither. Returns the length. */
 size_t sms_send_text_error_reason(const void *body, size_t len, char *buf, size_t size);
+/* The refusal says the origination identity is not one of the account's: a
+ * ResourceNotFoundException of a phone number, pool or sender ID (reason as
+ * above). Permanent: no retry sends it. */
+bool sms_send_text_identity_unknown(const struct aws_error *err, const char *reason);
 
 struct sms_send_text_result {
         int r;                  /* 0 sent; < 0 failed */

@@ -337,8 +337,9 @@ static void reply_attempted(const struct sms_send_text_result *res, unsigned att
 {
         struct job *j = userdata;
         struct job_env *env = j->env;
-        char buf[JOB_DETAIL_MAX], latency[24], segments[16];
-        const char *kind = job_reply_to_string(j->reply);
+        char buf[JOB_DETAIL_MAX], latency[24], segments[16], what[400];
+        const char *kind = job_reply_to_string(j->reply), *failure;
+        bool unknown;
 
         (void)snprintf(latency, sizeof(latency), "%.0f", res->latency_ms);
         (void)metrics_histogram_observe(env->m.sms_latency,
@@ -360,13 +361,23 @@ static void reply_attempted(const struct sms_send_text_result *res, unsigned att
                 return;
         }
         job_format_aws_error(buf, sizeof(buf), "reply", res->r, res->error);
-        log_warning("sms.failed",
-                    LOG_FIELDS(JOB_FIELDS(j), LF("ERROR", buf),
-                               LF("SMS_FAILURE", sms_send_text_failure_to_string(res->failure)),
-                               LF("REASON", isempty(res->reason) ? NULL : res->reason),
-                               LF("LATENCY_MS", latency), LF("AWS_REQUEST_ID", res->request_id)),
-                    "reply to %s failed (%s): %s", j->phone,
-                    sms_send_text_failure_to_string(res->failure), buf);
+        failure = sms_send_text_failure_to_string(res->failure);
+        /* Not this message's fault but the configuration's: say what to fix. */
+        unknown = sms_send_text_identity_unknown(res->error, res->reason);
+        if (unknown)
+                (void)snprintf(what, sizeof(what),
+                               "refused: %s is not a phone number, pool or sender ID of this "
+                               "account (set [sms] origination_identity to one, or to its full "
+                               "ARN if it is shared)",
+                               j->identity);
+        else
+                (void)snprintf(what, sizeof(what), "failed (%s)", failure);
+        log_emit(unknown ? LOG_ERR : LOG_WARNING, 0, "sms.failed",
+                 LOG_FIELDS(JOB_FIELDS(j), LF("ERROR", buf), LF("SMS_FAILURE", failure),
+                            LF("REASON", isempty(res->reason) ? NULL : res->reason),
+                            LF("ORIGINATION_IDENTITY", j->identity), LF("LATENCY_MS", latency),
+                            LF("AWS_REQUEST_ID", res->request_id)),
+                 "reply to %s %s: %s", j->phone, what, buf);
 }
 
 static void reply_sent(const struct sms_send_result *res, void *userdata)

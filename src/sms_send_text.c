@@ -108,6 +108,13 @@ enum sms_send_text_failure sms_send_text_classify_failure(int r, const struct aw
         return SMS_SEND_TEXT_FAILURE_PERMANENT;
 }
 
+bool sms_send_text_identity_unknown(const struct aws_error *err, const char *reason)
+{
+        return aws_error_is(err, "ResourceNotFoundException") && reason &&
+               (streq(reason, "phone-number") || streq(reason, "pool") ||
+                streq(reason, "sender-id"));
+}
+
 size_t sms_send_text_error_reason(const void *body, size_t len, char *buf, size_t size)
 {
         json_t *doc;
@@ -123,6 +130,9 @@ size_t sms_send_text_error_reason(const void *body, size_t len, char *buf, size_
         s = json_string_value(json_object_get(doc, "Reason"));
         if (!s)
                 s = json_string_value(json_object_get(doc, "reason"));
+        /* ResourceNotFoundException has no Reason: the kind of resource is one. */
+        if (!s)
+                s = json_string_value(json_object_get(doc, "ResourceType"));
         n = s ? snprintf(buf, size, "%s", s) : 0;
         json_decref(doc);
         return n < 0 ? 0 : MIN((size_t)n, size - 1);

@@ -379,6 +379,25 @@ test('the destination opted out at AWS: recorded, no retry', async (t) => {
   assert.equal(dump(d.dir).find((r) => r.inbound_message_id === id).state, 'done');
 });
 
+test('a reply from an identity the account does not own: refused for good, once, with one clear event', async (t) => {
+  const notOurs = '+18005550100';
+  const d = await daemon(t, { sms: [`origination_identity = ${notOurs}`] });
+  const phone = newPhone();
+  const id = await d.send(phone, 'Hi');
+  assert.equal((await d.outcome(id)).event, 'pipeline.dead');
+  const sends = standin.requests('sms').filter((r) => r.operation === 'SendTextMessage' && r.body?.DestinationPhoneNumber === phone);
+  assert.equal(sends.length, 1, 'not retried');
+  assert.equal(sends[0].body.OriginationIdentity, notOurs);
+  assert.equal(sentTo(phone).length, 0);
+  const failed = d.logs.filter((l) => l.event === 'sms.failed' && l.inbound_message_id === id);
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].sms_failure, 'permanent');
+  assert.equal(failed[0].origination_identity, notOurs);
+  assert.match(failed[0].msg, /\+18005550100 is not a phone number, pool or sender ID of this account/);
+  await d.stop();
+  assert.match(dump(d.dir).find((r) => r.inbound_message_id === id).last_error, /ResourceNotFoundException/);
+});
+
 test('kill -9 during a slow agent call, restart: exactly one reply', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);

@@ -157,12 +157,39 @@ static void test_reason(void **state)
         assert_int_equal(sms_send_text_error_reason("{\"Reason\":7}", 12, buf, sizeof(buf)), 0);
 }
 
+/* SendTextMessage from an identity the account does not own: a permanent
+ * refusal the log names as such. */
+static void test_identity_unknown(void **state)
+{
+        static const char body[] =
+                "{\"__type\":\"com.amazonaws.pinpointsmsvoicev2#ResourceNotFoundException\","
+                "\"Message\":\"not found\",\"ResourceType\":\"phone-number\","
+                "\"ResourceId\":\"+18005550100\"}";
+        char reason[SMS_SEND_TEXT_REASON_MAX];
+        struct aws_error e;
+
+        aws_error_from_response(400, NULL, NULL, body, strlen(body), &e);
+        assert_int_equal(sms_send_text_error_reason(body, strlen(body), reason, sizeof(reason)),
+                         strlen("phone-number"));
+        assert_true(sms_send_text_identity_unknown(&e, reason));
+        assert_int_equal(sms_send_text_classify_failure(-EREMOTEIO, &e, reason),
+                         SMS_SEND_TEXT_FAILURE_PERMANENT);
+        assert_true(sms_send_text_identity_unknown(&e, "pool"));
+        assert_true(sms_send_text_identity_unknown(&e, "sender-id"));
+        /* A configuration set that does not exist is another matter. */
+        assert_false(sms_send_text_identity_unknown(&e, "configuration-set"));
+        assert_false(sms_send_text_identity_unknown(&e, NULL));
+        aws_error_from_response(400, NULL, NULL, "{\"__type\":\"ValidationException\"}", 32, &e);
+        assert_false(sms_send_text_identity_unknown(&e, "phone-number"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_body),
                 cmocka_unit_test(test_classify),
                 cmocka_unit_test(test_reason),
+                cmocka_unit_test(test_identity_unknown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
