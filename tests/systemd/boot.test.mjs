@@ -31,7 +31,7 @@ import { appendFileSync, copyFileSync, mkdirSync, openSync, closeSync, readFileS
 import net from 'node:net';
 import { join } from 'node:path';
 import { startStandin } from '../standin/standin.mjs';
-import { request, waitFor } from '../integration/lib/daemon.mjs';
+import { ownNumber, request, waitFor } from '../integration/lib/daemon.mjs';
 
 const ROOT = process.env.SYSTEMD_ROOT;
 const DEB = process.env.SYSTEMD_DEB;
@@ -250,6 +250,7 @@ async function spoolCounts(port) {
 before(async () => {
   assert.ok(await portIsFree(HTTPS_PORT), `127.0.0.1:${HTTPS_PORT} is in use on this machine; the socket unit needs it`);
   standin = await startStandin({ sns: true, consentTable: TABLE });
+  ownNumber(standin, OUR_NUMBER);
   httpPort = await freePort();
   share = join(OUT, 'share');
   rmSync(share, { recursive: true, force: true });
