@@ -17,17 +17,10 @@
 #include "aws_creds.h"
 #include "common.h"
 #include "test_env.h"
+#include "test_files.h"
 
 static char tmpdir[] = "/tmp/aws_creds_test.XXXXXX";
 static char cred_path[256], conf_path[256], bad_path[256], token_path[256];
-
-static void write_file(const char *path, const char *text)
-{
-        FILE *f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
-}
 
 static int setup(void **state)
 {
@@ -39,28 +32,25 @@ static int setup(void **state)
         (void)snprintf(token_path, sizeof(token_path), "%s/token", tmpdir);
         /* What the chain reads when the environment has no keys (the files
          * themselves are tested in aws_profile_test.c). */
-        write_file(cred_path, "[work]\n"
-                              "aws_access_key_id=AKIDWORK\n"
-                              "aws_secret_access_key=secretwork\n"
-                              "aws_session_token=tokenwork\n");
-        write_file(conf_path, "[profile work]\n"
-                              "region = us-west-2\n"
-                              "aws_access_key_id = AKIDCONFIGWORK\n"
-                              "\n"
-                              "[profile regiononly]\n"
-                              "region = ca-central-1\n");
-        write_file(bad_path, "[default\naws_access_key_id\n");
-        write_file(token_path, "Bearer abc\n");
+        if (write_file(cred_path, "[work]\n"
+                                  "aws_access_key_id=AKIDWORK\n"
+                                  "aws_secret_access_key=secretwork\n"
+                                  "aws_session_token=tokenwork\n") < 0 ||
+            write_file(conf_path, "[profile work]\n"
+                                  "region = us-west-2\n"
+                                  "aws_access_key_id = AKIDCONFIGWORK\n"
+                                  "\n"
+                                  "[profile regiononly]\n"
+                                  "region = ca-central-1\n") < 0 ||
+            write_file(bad_path, "[default\naws_access_key_id\n") < 0 ||
+            write_file(token_path, "Bearer abc\n") < 0)
+                return -1;
         return 0;
 }
 
 static int teardown(void **state)
 {
-        (void)unlink(cred_path);
-        (void)unlink(conf_path);
-        (void)unlink(bad_path);
-        (void)unlink(token_path);
-        (void)rmdir(tmpdir);
+        (void)remove_tree(tmpdir);
         return 0;
 }
 

@@ -18,17 +18,10 @@
 #include "aws_profile.h"
 #include "common.h"
 #include "test_env.h"
+#include "test_files.h"
 
 static char tmpdir[] = "/tmp/aws_profile_test.XXXXXX";
 static char cred_path[256], conf_path[256], bad_path[256];
-
-static void write_file(const char *path, const char *text)
-{
-        FILE *f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
-}
 
 static int setup(void **state)
 {
@@ -37,47 +30,45 @@ static int setup(void **state)
         (void)snprintf(cred_path, sizeof(cred_path), "%s/credentials", tmpdir);
         (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
         (void)snprintf(bad_path, sizeof(bad_path), "%s/bad", tmpdir);
-        write_file(cred_path, "# comment\n"
-                              "[default]\n"
-                              "aws_access_key_id = AKIDDEFAULT\n"
-                              "aws_secret_access_key = secretdefault\n"
-                              "\n"
-                              "[work]\n"
-                              "aws_access_key_id=AKIDWORK\n"
-                              "aws_secret_access_key=secretwork\n"
-                              "aws_session_token=tokenwork\n"
-                              "\n"
-                              "[profile notme]\n"
-                              "aws_access_key_id = AKIDWRONG\n"
-                              "aws_secret_access_key = wrong\n");
-        write_file(conf_path, "[default]\n"
-                              "region = eu-west-1\n"
-                              "aws_access_key_id = AKIDFROMCONFIG\n"
-                              "\n"
-                              "[profile work]\n"
-                              "region = us-west-2\n"
-                              "aws_access_key_id = AKIDCONFIGWORK\n"
-                              "\n"
-                              "[profile  onlyconfig]\n"
-                              "aws_access_key_id = AKIDCONF\n"
-                              "aws_secret_access_key = secretconf\n"
-                              "region = ap-south-1\n"
-                              "\n"
-                              "[work]\n"
-                              "region = wrong-1\n"
-                              "\n"
-                              "[profile regiononly]\n"
-                              "region = ca-central-1\n");
-        write_file(bad_path, "[default\naws_access_key_id\n");
+        if (write_file(cred_path, "# comment\n"
+                                  "[default]\n"
+                                  "aws_access_key_id = AKIDDEFAULT\n"
+                                  "aws_secret_access_key = secretdefault\n"
+                                  "\n"
+                                  "[work]\n"
+                                  "aws_access_key_id=AKIDWORK\n"
+                                  "aws_secret_access_key=secretwork\n"
+                                  "aws_session_token=tokenwork\n"
+                                  "\n"
+                                  "[profile notme]\n"
+                                  "aws_access_key_id = AKIDWRONG\n"
+                                  "aws_secret_access_key = wrong\n") < 0 ||
+            write_file(conf_path, "[default]\n"
+                                  "region = eu-west-1\n"
+                                  "aws_access_key_id = AKIDFROMCONFIG\n"
+                                  "\n"
+                                  "[profile work]\n"
+                                  "region = us-west-2\n"
+                                  "aws_access_key_id = AKIDCONFIGWORK\n"
+                                  "\n"
+                                  "[profile  onlyconfig]\n"
+                                  "aws_access_key_id = AKIDCONF\n"
+                                  "aws_secret_access_key = secretconf\n"
+                                  "region = ap-south-1\n"
+                                  "\n"
+                                  "[work]\n"
+                                  "region = wrong-1\n"
+                                  "\n"
+                                  "[profile regiononly]\n"
+                                  "region = ca-central-1\n") < 0 ||
+            write_file(bad_path, "[default\naws_access_key_id\n") < 0)
+                return -1;
         return 0;
 }
 
 static int teardown(void **state)
 {
-        (void)unlink(cred_path);
-        (void)unlink(conf_path);
-        (void)unlink(bad_path);
-        (void)rmdir(tmpdir);
+        (void)remove_tree(tmpdir);
         return 0;
 }
 

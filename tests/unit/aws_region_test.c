@@ -18,30 +18,24 @@
 #include "aws_region.h"
 #include "common.h"
 #include "test_env.h"
+#include "test_files.h"
 
 static char tmpdir[] = "/tmp/aws_region_test.XXXXXX";
 static char conf_path[256];
 
 static int setup(void **state)
 {
-        FILE *f;
-
         if (!mkdtemp(tmpdir))
                 return -1;
         (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
-        f = fopen(conf_path, "we");
-        if (!f)
-                return -1;
-        (void)fputs("[default]\nregion = eu-west-1\n\n[profile regiononly]\nregion = ca-central-1\n"
-                    "\n[profile badregion]\nregion = Not A Region\n",
-                    f);
-        return fclose(f) == 0 ? 0 : -1;
+        return write_file(conf_path, "[default]\nregion = eu-west-1\n\n[profile regiononly]\n"
+                                     "region = ca-central-1\n"
+                                     "\n[profile badregion]\nregion = Not A Region\n");
 }
 
 static int teardown(void **state)
 {
-        (void)unlink(conf_path);
-        (void)rmdir(tmpdir);
+        (void)remove_tree(tmpdir);
         return 0;
 }
 

@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -31,6 +30,7 @@
 
 #include "loop_wait.h"
 #include "sns_signer.h"
+#include "test_files.h"
 
 #define WAIT_LIMIT 15.0
 #define TOPIC      "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"
@@ -116,17 +116,6 @@ static void stored_cb(void *userdata)
         f->stored_calls++;
 }
 
-static int write_file(const char *path, const char *text)
-{
-        FILE *fp = fopen(path, "we");
-        int r;
-
-        if (!fp)
-                return -1;
-        r = fputs(text, fp) < 0 ? -1 : 0;
-        return fclose(fp) == 0 ? r : -1;
-}
-
 static int listen_loopback(char *url, size_t size, const char *scheme)
 {
         char host[64];
@@ -207,14 +196,6 @@ static int setup(void **state)
         return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
-
 static int teardown(void **state)
 {
         struct fixture *f = *state;
@@ -229,7 +210,7 @@ static int teardown(void **state)
         config_free(f->config);
         ev_loop_destroy(f->loop);
         sns_signer_free(&f->pki);
-        (void)nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        (void)remove_tree(f->dir);
         free(f);
         return 0;
 }

@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -30,6 +29,7 @@
 #include "service.h"
 
 #include "scripted_server.h"
+#include "test_files.h"
 
 #define WAIT_LIMIT  15.0
 #define DRAIN_GUARD 5.0
@@ -139,14 +139,6 @@ static int setup(void **state)
         return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
-
 static int teardown(void **state)
 {
         struct fixture *f = *state;
@@ -156,7 +148,7 @@ static int teardown(void **state)
         ev_io_stop(f->loop, &f->notify_io);
         close(f->notify_fd);
         scripted_server_stop(&f->aws);
-        (void)nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        (void)remove_tree(f->dir);
         unsetenv("NOTIFY_SOCKET");
         unsetenv("RUNTIME_DIRECTORY");
         free(f);
