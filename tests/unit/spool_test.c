@@ -22,6 +22,8 @@
 #include "common.h"
 #include "spool.h"
 
+#include "test_files.h"
+
 struct fixture {
         char dir[64];
         struct ev_loop *loop;
@@ -55,10 +57,7 @@ static void put_cb(struct spool *s, int r, int64_t id, void *userdata)
 
 static int64_t wall_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t)(ev_time() * 1000.);
 }
 
 static double mono_s(void)
@@ -100,24 +99,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fixture *f = *state;
-        char path[512];
-        struct dirent *e;
-        DIR *d;
 
         tearing_down = true;
         spool_free(f->s);
         tearing_down = false;
         in_put = false;
         ev_loop_destroy(f->loop);
-        d = opendir(f->dir);
-        while (d && (e = readdir(d)))
-                if (e->d_name[0] != '.') {
-                        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-                        unlink(path);
-                }
-        if (d)
-                closedir(d);
-        rmdir(f->dir);
+        (void)remove_tree(f->dir);
         free(f);
         return 0;
 }
@@ -154,6 +142,18 @@ static int64_t raw_rows(struct fixture *f)
 
         sqlite3_close(db);
         return n;
+}
+
+/* Closes the spool and runs sql on its file through a connection of its
+ * own: how a test makes the database an older version would have left. */
+static void rewrite_closed(struct fixture *f, const char *sql)
+{
+        sqlite3 *db;
+
+        f->s = spool_free(f->s);
+        db = raw_open(f);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
 }
 
 static void run(struct fixture *f, int iterations)
@@ -313,10 +313,7 @@ static void test_open_migrates_version_1(void **state)
         int64_t id;
 
         id = store(f, 1, "+15550000001", 1000);
-        f->s = spool_free(f->s);
-        db = raw_open(f);
-        assert_int_equal(sqlite3_exec(db, V1_SCHEMA_FROM_CURRENT, NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        rewrite_closed(f, V1_SCHEMA_FROM_CURRENT);
 
         assert_int_equal(open_spool(f, NULL), 0);
         db = raw_open(f);
@@ -329,6 +326,11 @@ static void test_open_migrates_version_1(void **state)
         spool_rows_free(rows);
 }
 
+/* Takes a current spool back to the version 3 schema: no agent turn columns. */
+#define V3_SCHEMA_FROM_CURRENT                                                                     \
+        "ALTER TABLE inbound DROP COLUMN agent_calls; "                                            \
+        "ALTER TABLE inbound DROP COLUMN agent_streamed; PRAGMA user_version = 3"
+
 /* The agent turn columns: a version 3 row migrates with no call recorded;
  * calls, refusals and the stream start are kept, and a started stream stops
  * further calls being recorded. */
@@ -336,19 +338,10 @@ static void test_agent_turn_columns(void **state)
 {
         struct fixture *f = *state;
         struct spool_row *row = NULL;
-        sqlite3 *db;
         int64_t id;
 
         id = store(f, 1, "+15550000001", 1000);
-        f->s = spool_free(f->s);
-        db = raw_open(f);
-        assert_int_equal(sqlite3_exec(db,
-                                      "ALTER TABLE inbound DROP COLUMN agent_calls; "
-                                      "ALTER TABLE inbound DROP COLUMN agent_streamed; "
-                                      "PRAGMA user_version = 3",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        rewrite_closed(f, V3_SCHEMA_FROM_CURRENT);
         assert_int_equal(open_spool(f, NULL), 0);
 
         assert_int_equal(spool_agent_calling(f->s, id), -ESTALE); /* not claimed */
@@ -384,35 +377,28 @@ static void test_open_migrates_version_2(void **state)
         struct spool_counts counts;
         sqlite3 *db;
 
-        f->s = spool_free(f->s);
-        db = raw_open(f);
-        assert_int_equal(
-                sqlite3_exec(db,
-                             "DROP TABLE inbound; DROP TABLE sender_heads;"
-                             "DROP TABLE state_counts;"
-                             "CREATE TABLE inbound (id INTEGER PRIMARY KEY,"
-                             " sns_message_id TEXT NOT NULL UNIQUE, inbound_message_id TEXT UNIQUE,"
-                             " topic_arn TEXT, origination_number TEXT, destination_number TEXT,"
-                             " body TEXT, keyword TEXT, received_at INTEGER NOT NULL,"
-                             " state TEXT NOT NULL CHECK (state IN ('pending', 'in_progress',"
-                             " 'done', 'dead')), attempts INTEGER NOT NULL DEFAULT 0,"
-                             " next_attempt_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-                             " last_error TEXT, reply_state TEXT NOT NULL DEFAULT 'none'"
-                             " CHECK (reply_state IN ('none', 'sending', 'sent', 'unknown')),"
-                             " reply_message_id TEXT, raw TEXT);"
-                             "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"
-                             "CREATE INDEX inbound_sender ON inbound (origination_number, state,"
-                             " received_at);"
-                             "CREATE INDEX inbound_pending_order ON inbound (received_at, id)"
-                             " WHERE state = 'pending';"
-                             "INSERT INTO inbound (id, sns_message_id, inbound_message_id,"
-                             " origination_number, destination_number, body, received_at, state,"
-                             " next_attempt_at, updated_at) VALUES (7, 'sns-7', 'in-7',"
-                             " '+15550000001', '+18005550199', 'STOP', 1000, 'pending', 0, 0);"
-                             "PRAGMA user_version = 2",
-                             NULL, NULL, NULL),
-                SQLITE_OK);
-        sqlite3_close(db);
+        rewrite_closed(f, "DROP TABLE inbound; DROP TABLE sender_heads;"
+                          "DROP TABLE state_counts;"
+                          "CREATE TABLE inbound (id INTEGER PRIMARY KEY,"
+                          " sns_message_id TEXT NOT NULL UNIQUE, inbound_message_id TEXT UNIQUE,"
+                          " topic_arn TEXT, origination_number TEXT, destination_number TEXT,"
+                          " body TEXT, keyword TEXT, received_at INTEGER NOT NULL,"
+                          " state TEXT NOT NULL CHECK (state IN ('pending', 'in_progress',"
+                          " 'done', 'dead')), attempts INTEGER NOT NULL DEFAULT 0,"
+                          " next_attempt_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+                          " last_error TEXT, reply_state TEXT NOT NULL DEFAULT 'none'"
+                          " CHECK (reply_state IN ('none', 'sending', 'sent', 'unknown')),"
+                          " reply_message_id TEXT, raw TEXT);"
+                          "CREATE INDEX inbound_state_due ON inbound (state, next_attempt_at);"
+                          "CREATE INDEX inbound_sender ON inbound (origination_number, state,"
+                          " received_at);"
+                          "CREATE INDEX inbound_pending_order ON inbound (received_at, id)"
+                          " WHERE state = 'pending';"
+                          "INSERT INTO inbound (id, sns_message_id, inbound_message_id,"
+                          " origination_number, destination_number, body, received_at, state,"
+                          " next_attempt_at, updated_at) VALUES (7, 'sns-7', 'in-7',"
+                          " '+15550000001', '+18005550199', 'STOP', 1000, 'pending', 0, 0);"
+                          "PRAGMA user_version = 2");
 
         assert_int_equal(open_spool(f, NULL), 0);
         assert_int_equal(spool_next_ready(f->s, INT64_MAX, 10, &rows), 1);
@@ -553,20 +539,12 @@ static void test_open_refuses_newer_or_foreign_database(void **state)
         struct fixture *f = *state;
         struct spool_options o = {.dir = "/nonexistent/spool-dir"};
         struct spool *s = NULL;
-        sqlite3 *db;
 
-        f->s = spool_free(f->s);
-        db = raw_open(f);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        rewrite_closed(f, "PRAGMA user_version = 99");
         assert_int_equal(open_spool(f, NULL), -EPROTONOSUPPORT);
         assert_null(f->s);
 
-        db = raw_open(f);
-        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1; PRAGMA application_id = 1234",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        rewrite_closed(f, "PRAGMA user_version = 1; PRAGMA application_id = 1234");
         assert_int_equal(open_spool(f, NULL), -EMEDIUMTYPE);
 
         assert_int_equal(spool_open(f->loop, &o, &s), -ENOENT);
@@ -1606,18 +1584,9 @@ static void test_salvage_before_agent_columns(void **state)
         struct spool_salvage_result res = {};
         struct spool_row **rows = NULL;
         char moved[PATH_MAX];
-        sqlite3 *db;
 
         store(f, 1, "+15550000001", 1000);
-        f->s = spool_free(f->s);
-        db = raw_open(f);
-        assert_int_equal(sqlite3_exec(db,
-                                      "ALTER TABLE inbound DROP COLUMN agent_calls; "
-                                      "ALTER TABLE inbound DROP COLUMN agent_streamed; "
-                                      "PRAGMA user_version = 3",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(db);
+        rewrite_closed(f, V3_SCHEMA_FROM_CURRENT);
         damage_index(f, "inbound_sender");
         assert_int_equal(open_spool(f, NULL), 0);
         assert_non_null(spool_moved_aside(f->s));
