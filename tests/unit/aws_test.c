@@ -63,18 +63,23 @@ static double full_jitter(void *userdata)
         return 1.0; /* the whole backoff ceiling, so that delays are exact */
 }
 
+/* Short delays on the fixture's clock and jitter, and the quota given. */
+static struct aws_client_options client_options(struct fixture *f, unsigned retry_quota)
+{
+        return (struct aws_client_options){
+                .retry = {.base_ms = 10, .throttle_base_ms = 40},
+                .retry_quota = retry_quota,
+                .random_fn = full_jitter,
+                .random_userdata = f,
+                .clock_fn = fixture_clock,
+                .clock_userdata = f,
+        };
+}
+
 static int client_setup(struct fixture *f, unsigned retry_quota)
 {
-        int r = loopback_aws_new(f->loop, &f->server,
-                                 &(struct aws_client_options){
-                                         .retry = {.base_ms = 10, .throttle_base_ms = 40},
-                                         .retry_quota = retry_quota,
-                                         .random_fn = full_jitter,
-                                         .random_userdata = f,
-                                         .clock_fn = fixture_clock,
-                                         .clock_userdata = f,
-                                 },
-                                 &f->l);
+        struct aws_client_options o = client_options(f, retry_quota);
+        int r = loopback_aws_new(f->loop, &f->server, &o, &f->l);
 
         f->aws = f->l.aws;
         return r;
@@ -83,15 +88,15 @@ static int client_setup(struct fixture *f, unsigned retry_quota)
 static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
+        struct aws_client_options o;
 
         if (!f)
                 return -1;
-        f->loop = ev_loop_new(EVFLAG_AUTO);
         f->now = START_TIME;
-        if (!f->loop || scripted_server_start(&f->server) < 0)
+        o = client_options(f, 0);
+        if (loopback_aws_start(&f->loop, &f->server, &o, &f->l) < 0)
                 return -1;
-        if (client_setup(f, 0) < 0)
-                return -1;
+        f->aws = f->l.aws;
         *state = f;
         return 0;
 }
@@ -100,10 +105,8 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
-        loopback_aws_free(&f->l);
-        scripted_server_stop(&f->server);
+        loopback_aws_stop(f->loop, &f->server, &f->l);
         json_decref(f->json);
-        ev_loop_destroy(f->loop);
         free(f);
         return 0;
 }

@@ -26,6 +26,10 @@
         "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException\","        \
         "\"message\":\"The conditional request failed\""
 
+/* The item of a claim, as DynamoDB returns it. */
+#define CLAIM_ITEM(id, holder)                                                                     \
+        "{\"inbound_message_id\":{\"S\":\"" id "\"},\"claimed_by\":{\"S\":\"" holder "\"}}"
+
 struct fixture {
         struct ev_loop *loop;
         struct scripted_server server;
@@ -41,10 +45,9 @@ static int setup(void **state)
 
         if (!f)
                 return -1;
-        f->loop = ev_loop_new(EVFLAG_AUTO);
-        if (!f->loop || scripted_server_start(&f->server) < 0 ||
-            loopback_aws_new(f->loop, &f->server,
-                             &(struct aws_client_options){.retry = {.max_attempts = 1}}, &f->l) < 0)
+        if (loopback_aws_start(&f->loop, &f->server,
+                               &(struct aws_client_options){.retry = {.max_attempts = 1}},
+                               &f->l) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -54,9 +57,7 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
-        loopback_aws_free(&f->l);
-        scripted_server_stop(&f->server);
-        ev_loop_destroy(f->loop);
+        loopback_aws_stop(f->loop, &f->server, &f->l);
         free(f);
         return 0;
 }
@@ -77,6 +78,15 @@ static void claim(struct fixture *f, const char *id)
                 dedup_claim(f->l.aws, "twowayd-dedup", id, ME, NOW, 7, claim_done, f, NULL), 0);
         assert_false(f->done);
         assert_true(run_loop_until(f->loop, &f->done, WAIT_LIMIT));
+}
+
+/* A claim of id that the server answers with the n replies. */
+static void claim_answered(struct fixture *f, const char *id, const struct scripted_reply *replies,
+                           size_t n)
+{
+        f->done = false;
+        scripted_server_script(&f->server, replies, n);
+        claim(f, id);
 }
 
 static void assert_json_body(const struct recorded_request *rq, const char *expected)
@@ -116,15 +126,13 @@ static void test_claimed_by_another_instance(void **state)
 {
         struct fixture *f = *state;
 
-        scripted_server_script(&f->server,
-                               &(struct scripted_reply){
-                                       .status = 400,
-                                       .body = CONDITION_FAILED
-                                       ",\"Item\":{\"inbound_message_id\":{\"S\":"
-                                       "\"in-1\"},\"claimed_by\":{\"S\":\"other:/srv\"}}}",
-                               },
-                               1);
-        claim(f, "in-1");
+        claim_answered(
+                f, "in-1",
+                &(struct scripted_reply){
+                        .status = 400,
+                        .body = CONDITION_FAILED ",\"Item\":" CLAIM_ITEM("in-1", "other:/srv") "}",
+                },
+                1);
         assert_int_equal(f->r, 0);
         assert_int_equal(f->outcome, DEDUP_CLAIMED_ELSEWHERE);
         assert_int_equal(scripted_server_count(&f->server), 1);
@@ -134,15 +142,12 @@ static void test_own_claim_before_a_restart_goes_on(void **state)
 {
         struct fixture *f = *state;
 
-        scripted_server_script(&f->server,
-                               &(struct scripted_reply){
-                                       .status = 400,
-                                       .body = CONDITION_FAILED
-                                       ",\"Item\":{\"inbound_message_id\":{\"S\":"
-                                       "\"in-1\"},\"claimed_by\":{\"S\":\"" ME "\"}}}",
-                               },
-                               1);
-        claim(f, "in-1");
+        claim_answered(f, "in-1",
+                       &(struct scripted_reply){
+                               .status = 400,
+                               .body = CONDITION_FAILED ",\"Item\":" CLAIM_ITEM("in-1", ME) "}",
+                       },
+                       1);
         assert_int_equal(f->r, 0);
         assert_int_equal(f->outcome, DEDUP_CLAIMED);
 }
@@ -152,16 +157,12 @@ static void test_no_old_item_reads_the_holder(void **state)
         struct fixture *f = *state;
 
         /* Ours, found by the read. */
-        scripted_server_script(
-                &f->server,
-                (const struct scripted_reply[]){
-                        {.status = 400, .body = CONDITION_FAILED "}"},
-                        {.status = 200,
-                         .body = "{\"Item\":{\"inbound_message_id\":{\"S\":\"in-1\"},"
-                                 "\"claimed_by\":{\"S\":\"" ME "\"}}}"},
-                },
-                2);
-        claim(f, "in-1");
+        claim_answered(f, "in-1",
+                       (const struct scripted_reply[]){
+                               {.status = 400, .body = CONDITION_FAILED "}"},
+                               {.status = 200, .body = "{\"Item\":" CLAIM_ITEM("in-1", ME) "}"},
+                       },
+                       2);
         assert_int_equal(f->r, 0);
         assert_int_equal(f->outcome, DEDUP_CLAIMED);
         assert_int_equal(scripted_server_count(&f->server), 2);
@@ -172,29 +173,23 @@ static void test_no_old_item_reads_the_holder(void **state)
                          "\"in-1\"}},\"ConsistentRead\":true}");
 
         /* Another's. */
-        f->done = false;
-        scripted_server_script(
-                &f->server,
+        claim_answered(
+                f, "in-2",
                 (const struct scripted_reply[]){
                         {.status = 400, .body = CONDITION_FAILED "}"},
-                        {.status = 200,
-                         .body = "{\"Item\":{\"inbound_message_id\":{\"S\":\"in-2\"},"
-                                 "\"claimed_by\":{\"S\":\"other:/srv\"}}}"},
+                        {.status = 200, .body = "{\"Item\":" CLAIM_ITEM("in-2", "other:/srv") "}"},
                 },
                 2);
-        claim(f, "in-2");
         assert_int_equal(f->r, 0);
         assert_int_equal(f->outcome, DEDUP_CLAIMED_ELSEWHERE);
 
         /* Gone by the time of the read (expired): not ours to take. */
-        f->done = false;
-        scripted_server_script(&f->server,
-                               (const struct scripted_reply[]){
-                                       {.status = 400, .body = CONDITION_FAILED "}"},
-                                       {.status = 200, .body = "{}"},
-                               },
-                               2);
-        claim(f, "in-3");
+        claim_answered(f, "in-3",
+                       (const struct scripted_reply[]){
+                               {.status = 400, .body = CONDITION_FAILED "}"},
+                               {.status = 200, .body = "{}"},
+                       },
+                       2);
         assert_int_equal(f->r, 0);
         assert_int_equal(f->outcome, DEDUP_CLAIMED_ELSEWHERE);
 }
@@ -204,25 +199,22 @@ static void test_undecided_claims_are_errors(void **state)
         struct fixture *f = *state;
 
         /* The table is missing: an error, never a claim. */
-        scripted_server_script(&f->server,
-                               &(struct scripted_reply){
-                                       .status = 400,
-                                       .body = "{\"__type\":\"com.amazonaws.dynamodb.v20120810#"
-                                               "ResourceNotFoundException\"}",
-                               },
-                               1);
-        claim(f, "in-1");
+        claim_answered(f, "in-1",
+                       &(struct scripted_reply){
+                               .status = 400,
+                               .body = "{\"__type\":\"com.amazonaws.dynamodb.v20120810#"
+                                       "ResourceNotFoundException\"}",
+                       },
+                       1);
         assert_int_equal(f->r, -EREMOTEIO);
 
         /* The read after a failed condition fails. */
-        f->done = false;
-        scripted_server_script(&f->server,
-                               (const struct scripted_reply[]){
-                                       {.status = 400, .body = CONDITION_FAILED "}"},
-                                       {.status = 500, .body = ""},
-                               },
-                               2);
-        claim(f, "in-2");
+        claim_answered(f, "in-2",
+                       (const struct scripted_reply[]){
+                               {.status = 400, .body = CONDITION_FAILED "}"},
+                               {.status = 500, .body = ""},
+                       },
+                       2);
         assert_int_equal(f->r, -EREMOTEIO);
         assert_int_equal(f->outcome, DEDUP_CLAIMED_ELSEWHERE);
 }

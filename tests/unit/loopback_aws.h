@@ -66,4 +66,26 @@ static inline void loopback_aws_free(struct loopback_aws *l)
         l->http = http_client_free(l->http);
 }
 
+/* What most tests of an AWS caller start from: a loop of their own, a
+ * scripted server on it and a client whose every endpoint is that server.
+ * 0, or -1 if any of them could not be made. */
+static inline int loopback_aws_start(struct ev_loop **loop, struct scripted_server *server,
+                                     const struct aws_client_options *opts, struct loopback_aws *l)
+{
+        *loop = ev_loop_new(EVFLAG_AUTO);
+        if (!*loop || scripted_server_start(server) < 0)
+                return -1;
+        return loopback_aws_new(*loop, server, opts, l);
+}
+
+/* Undoes loopback_aws_start(): the client first, so that what it cancels
+ * completes while the loop is still there. */
+static inline void loopback_aws_stop(struct ev_loop *loop, struct scripted_server *server,
+                                     struct loopback_aws *l)
+{
+        loopback_aws_free(l);
+        scripted_server_stop(server);
+        ev_loop_destroy(loop);
+}
+
 #endif

@@ -52,10 +52,9 @@ static int setup(void **state)
 
         if (!f)
                 return -1;
-        f->loop = ev_loop_new(EVFLAG_AUTO);
-        if (!f->loop || scripted_server_start(&f->server) < 0 ||
-            loopback_aws_new(f->loop, &f->server,
-                             &(struct aws_client_options){.retry = {.max_attempts = 1}}, &f->l) < 0)
+        if (loopback_aws_start(&f->loop, &f->server,
+                               &(struct aws_client_options){.retry = {.max_attempts = 1}},
+                               &f->l) < 0)
                 return -1;
         scripted_server_script(&f->server,
                                (const struct scripted_reply[]){{.status = 200, .body = PAGE_1},
@@ -69,9 +68,7 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
-        loopback_aws_free(&f->l);
-        scripted_server_stop(&f->server);
-        ev_loop_destroy(f->loop);
+        loopback_aws_stop(f->loop, &f->server, &f->l);
         free(f);
         return 0;
 }

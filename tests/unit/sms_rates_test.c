@@ -114,11 +114,9 @@ static int setup(void **state)
         if (!f)
                 return -1;
         metrics_reset(); /* the families register anew for each test */
-        f->loop = ev_loop_new(EVFLAG_AUTO);
-        if (!f->loop || scripted_server_start(&f->server) < 0 ||
-            loopback_aws_new(f->loop, &f->server,
-                             &(struct aws_client_options){.retry = {.max_attempts = 1}},
-                             &f->l) < 0 ||
+        if (loopback_aws_start(&f->loop, &f->server,
+                               &(struct aws_client_options){.retry = {.max_attempts = 1}},
+                               &f->l) < 0 ||
             sms_send_queue_new(f->loop, f->l.aws, 1., &f->q) < 0)
                 return -1;
         f->server.fallback = (struct scripted_reply){.status = 200, .body = NUMBERS};
@@ -140,9 +138,7 @@ static int teardown(void **state)
         for (size_t i = 0; i < ARRAY_SIZE(f->done); i++)
                 assert_true(run_loop_until(f->loop, &f->done[i], WAIT_LIMIT));
         sms_send_queue_free(f->q);
-        loopback_aws_free(&f->l);
-        scripted_server_stop(&f->server);
-        ev_loop_destroy(f->loop);
+        loopback_aws_stop(f->loop, &f->server, &f->l);
         free(f);
         return 0;
 }
