@@ -233,17 +233,26 @@ static void check_update(const struct consent_update *u, const char *want_update
         assert_ptr_equal(u->params.condition, u->condition);
 }
 
+/* A change of +14255550123's consent by an SMS, an opt-out to be honoured
+ * within 10 business days. */
+static struct consent_change sms_change(enum consent_status to, const char *inbound_message_id,
+                                        time_t now)
+{
+        return (struct consent_change){
+                .phone = "+14255550123",
+                .to = to,
+                .method = CONSENT_METHOD_SMS,
+                .inbound_message_id = inbound_message_id,
+                .now = now,
+                .business_days = 10,
+        };
+}
+
 static void test_update_opt_out(void **state)
 {
         struct consent_update u;
-        struct consent_change c = {
-                .phone = "+14255550123",
-                .to = CONSENT_OPTED_OUT,
-                .method = CONSENT_METHOD_SMS,
-                .inbound_message_id = "in-1",
-                .now = iso("2026-11-20T18:30:00Z"), /* a Friday */
-                .business_days = 10,
-        };
+        struct consent_change c =
+                sms_change(CONSENT_OPTED_OUT, "in-1", iso("2026-11-20T18:30:00Z")); /* a Friday */
         struct consent_record none = {0};
         struct consent_record v3 = {
                 .exists = true, .status = CONSENT_OPTED_IN, .has_version = true, .version = 3};
@@ -314,14 +323,7 @@ static void test_update_opt_out(void **state)
 static void test_update_opt_in(void **state)
 {
         struct consent_update u;
-        struct consent_change c = {
-                .phone = "+14255550123",
-                .to = CONSENT_OPTED_IN,
-                .method = CONSENT_METHOD_SMS,
-                .inbound_message_id = "in-2",
-                .now = iso("2026-11-24T13:05:09Z"),
-                .business_days = 10,
-        };
+        struct consent_change c = sms_change(CONSENT_OPTED_IN, "in-2", iso("2026-11-24T13:05:09Z"));
         struct consent_record out = {
                 .exists = true, .status = CONSENT_OPTED_OUT, .has_version = true, .version = 1};
 
