@@ -14,6 +14,8 @@
 #include "aws_error.h"
 #include "common.h"
 
+#include "aws_error_cases.h"
+
 static void test_session_id(void **state)
 {
         static const struct {
@@ -144,22 +146,10 @@ static void test_path(void **state)
         assert_null(agent_request_path("A", "B", ""));
 }
 
+/* The service answered status with code as its x-amzn-ErrorType. */
 static struct aws_error service_error(long status, const char *code)
 {
-        struct aws_error e;
-        char body[256];
-
-        (void)snprintf(body, sizeof(body), "{\"message\":\"m\"}");
-        aws_error_from_response(status, code, NULL, body, strlen(body), &e);
-        return e;
-}
-
-static struct aws_error local_error(int err)
-{
-        struct aws_error e;
-
-        aws_error_from_local(err, "X", NULL, &e);
-        return e;
+        return answered_error(status, code, "{\"message\":\"m\"}");
 }
 
 static void test_classify(void **state)

@@ -15,6 +15,8 @@
 #include "common.h"
 #include "sms_send_text.h"
 
+#include "aws_error_cases.h"
+
 static char *dump(const json_t *j)
 {
         char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -67,20 +69,10 @@ static void test_body(void **state)
                 .destination = "+1", .origination_identity = "+2", .body = ""}));
 }
 
+/* The service answered status with body, the code in it if any. */
 static struct aws_error service_error(long status, const char *body)
 {
-        struct aws_error e;
-
-        aws_error_from_response(status, NULL, "req-1", body, strlen(body), &e);
-        return e;
-}
-
-static struct aws_error local_error(int err)
-{
-        struct aws_error e;
-
-        aws_error_from_local(err, "X", NULL, &e);
-        return e;
+        return answered_error(status, NULL, body);
 }
 
 static void test_classify(void **state)
