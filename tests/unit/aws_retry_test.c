@@ -58,6 +58,24 @@ static void test_backoff_bounds(void **state)
 
 static void test_decide(void **state)
 {
+        /* One quota through the steps, in order; r = 0.5 throughout. */
+        static const struct {
+                enum aws_error_kind kind;
+                bool timeout;
+                unsigned attempts_made;
+                enum aws_retry_verdict verdict;
+                unsigned cost;      /* of a retry */
+                double delay_ms;    /* of a retry */
+                unsigned available; /* in the quota after the step */
+        } steps[] = {
+                {AWS_ERROR_PERMANENT, false, 1, AWS_RETRY_NOT_RETRYABLE, 0, 0., 500},
+                {AWS_ERROR_THROTTLING, false, 1, AWS_RETRY_YES, 5, 500., 495},
+                {AWS_ERROR_THROTTLING, false, 2, AWS_RETRY_YES, 5, 1000., 490}, /* grows */
+                /* Third attempt failed: 3 attempts in all by default. */
+                {AWS_ERROR_THROTTLING, false, 3, AWS_RETRY_MAX_ATTEMPTS, 0, 0., 490},
+                /* Timeouts cost 10. */
+                {AWS_ERROR_TRANSIENT, true, 1, AWS_RETRY_YES, 10, 50., 480},
+        };
         struct aws_retry_config c;
         struct aws_retry_quota q;
         struct aws_retry_decision d;
@@ -66,34 +84,17 @@ static void test_decide(void **state)
         aws_retry_config_default(&c);
         aws_retry_quota_init(&q, 500);
 
-        e = err_of(AWS_ERROR_PERMANENT, false);
-        aws_retry_decide(&c, &q, &e, 1, 0.5, &d);
-        assert_int_equal(d.verdict, AWS_RETRY_NOT_RETRYABLE);
-        assert_int_equal(q.available, 500);
-
-        e = err_of(AWS_ERROR_THROTTLING, false);
-        aws_retry_decide(&c, &q, &e, 1, 0.5, &d);
-        assert_int_equal(d.verdict, AWS_RETRY_YES);
-        assert_int_equal(d.cost, 5);
-        assert_true(fabs(d.delay_ms - 500.) < 1e-9);
-        assert_int_equal(q.available, 495);
-
-        aws_retry_decide(&c, &q, &e, 2, 0.5, &d);
-        assert_int_equal(d.verdict, AWS_RETRY_YES);
-        assert_true(fabs(d.delay_ms - 1000.) < 1e-9); /* grows */
-        assert_int_equal(q.available, 490);
-
-        /* Third attempt failed: 3 attempts in all by default. */
-        aws_retry_decide(&c, &q, &e, 3, 0.5, &d);
-        assert_int_equal(d.verdict, AWS_RETRY_MAX_ATTEMPTS);
-        assert_int_equal(q.available, 490);
-
-        /* Timeouts cost 10. */
-        e = err_of(AWS_ERROR_TRANSIENT, true);
-        aws_retry_decide(&c, &q, &e, 1, 0.5, &d);
-        assert_int_equal(d.verdict, AWS_RETRY_YES);
-        assert_int_equal(d.cost, 10);
-        assert_int_equal(q.available, 480);
+        for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+                e = err_of(steps[i].kind, steps[i].timeout);
+                aws_retry_decide(&c, &q, &e, steps[i].attempts_made, 0.5, &d);
+                if (d.verdict != steps[i].verdict || q.available != steps[i].available)
+                        fail_msg("step %zu: verdict %d, %u left; want %d, %u left", i, d.verdict,
+                                 q.available, steps[i].verdict, steps[i].available);
+                if (d.verdict == AWS_RETRY_YES &&
+                    (d.cost != steps[i].cost || fabs(d.delay_ms - steps[i].delay_ms) > 1e-9))
+                        fail_msg("step %zu: cost %u after %g ms; want %u after %g ms", i, d.cost,
+                                 d.delay_ms, steps[i].cost, steps[i].delay_ms);
+        }
 
         /* Configurable attempts. */
         c.max_attempts = 1;
