@@ -7,11 +7,21 @@
 #ifndef TWOWAYD_TESTS_SNS_VECTORS_H
 #define TWOWAYD_TESTS_SNS_VECTORS_H
 
+/* What the deliveries share, as SNS wrote it: their topic, the certificate
+ * they were signed with and the subscription's unsubscribe link. */
+#define VEC_TOPIC_ARN "arn:aws:sns:us-west-2:131990247566:dongie-standard-topic"
+#define VEC_SIGNING_CERT_URL                                                                       \
+        "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-"                           \
+        "7506a1e35b36ef5a444dd1a8e7cc3ed8.pem"
+#define VEC_UNSUBSCRIBE_URL                                                                        \
+        "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=" VEC_TOPIC_ARN   \
+        ":b24e11a2-06bd-4e73-aa29-0ed2de3b41b5"
+
 static const char vec_notification_no_subject[] =
         "{\n"
         "  \"Type\" : \"Notification\",\n"
         "  \"MessageId\" : \"c0e5a280-53c9-5a98-93bb-c0a560b3d192\",\n"
-        "  \"TopicArn\" : \"arn:aws:sns:us-west-2:131990247566:dongie-standard-topic\",\n"
+        "  \"TopicArn\" : \"" VEC_TOPIC_ARN "\",\n"
         "  \"Message\" : \"This notification has no subject.\",\n"
         "  \"Timestamp\" : \"2026-03-06T19:55:38.903Z\",\n"
         "  \"SignatureVersion\" : \"1\",\n"
@@ -20,18 +30,15 @@ static const char vec_notification_no_subject[] =
         "XXDQm5Q1Fs4NfUz22xGqteycG1GIioqq2Hvd1PLsDkcoyUAhciugGFcZKIGjUbBtdhMTPFX1ed8iH+Y/p6o/"
         "eD0G2i614oRSXYRJyV2iNpl54LCCiCrAafAJAM5NXAJJq9CWyTjxHFC18FnPqSukW1/6Qa502oujhPJ/pyl+"
         "6mMBoF6LjnpbIyR8/Gmm+RY6fg==\",\n"
-        "  \"SigningCertURL\" : \"https://sns.us-west-2.amazonaws.com/SimpleNotificationServi"
-        "ce-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem\",\n"
-        "  \"UnsubscribeURL\" : \"https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&Sub"
-        "scriptionArn=arn:aws:sns:us-west-2:131990247566:dongie-standard-topic:b24e11a2-06bd-"
-        "4e73-aa29-0ed2de3b41b5\"\n"
+        "  \"SigningCertURL\" : \"" VEC_SIGNING_CERT_URL "\",\n"
+        "  \"UnsubscribeURL\" : \"" VEC_UNSUBSCRIBE_URL "\"\n"
         "}\n";
 
 static const char vec_notification_v2[] =
         "{\n"
         "  \"Type\" : \"Notification\",\n"
         "  \"MessageId\" : \"9d2c5580-b61d-550c-8583-37a582870907\",\n"
-        "  \"TopicArn\" : \"arn:aws:sns:us-west-2:131990247566:dongie-standard-topic\",\n"
+        "  \"TopicArn\" : \"" VEC_TOPIC_ARN "\",\n"
         "  \"Message\" : \"This message uses signature version 2.\",\n"
         "  \"Timestamp\" : \"2026-03-06T20:00:26.893Z\",\n"
         "  \"SignatureVersion\" : \"2\",\n"
@@ -40,18 +47,15 @@ static const char vec_notification_v2[] =
         "CytDIOhjZylbfJoPphDYAB7T3Ila7u+K3m2wLHH4k1cPYKyBf5FI/kAoQAVsY6qFHeb6CWfHsdM98I2gwyEv"
         "wJSzW0iyYBfqckmthQwH3Ex53jrhQlZylXFDYmstSJAdvbLeGqIUxKyk+O25wYgBjbbbeR+2qE2UCGEQrk1B"
         "q018wmTxdHZmDhoBjJXiGmFkfg==\",\n"
-        "  \"SigningCertURL\" : \"https://sns.us-west-2.amazonaws.com/SimpleNotificationServi"
-        "ce-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem\",\n"
-        "  \"UnsubscribeURL\" : \"https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&Sub"
-        "scriptionArn=arn:aws:sns:us-west-2:131990247566:dongie-standard-topic:b24e11a2-06bd-"
-        "4e73-aa29-0ed2de3b41b5\"\n"
+        "  \"SigningCertURL\" : \"" VEC_SIGNING_CERT_URL "\",\n"
+        "  \"UnsubscribeURL\" : \"" VEC_UNSUBSCRIBE_URL "\"\n"
         "}\n";
 
 static const char vec_notification_subject[] =
         "{\n"
         "  \"Type\" : \"Notification\",\n"
         "  \"MessageId\" : \"26858270-545e-5848-82a2-e05566af3dcf\",\n"
-        "  \"TopicArn\" : \"arn:aws:sns:us-west-2:131990247566:dongie-standard-topic\",\n"
+        "  \"TopicArn\" : \"" VEC_TOPIC_ARN "\",\n"
         "  \"Subject\" : \"My message subject\",\n"
         "  \"Message\" : \"Hello! This message has a subject.\",\n"
         "  \"Timestamp\" : \"2026-03-06T19:53:21.424Z\",\n"
@@ -61,11 +65,8 @@ static const char vec_notification_subject[] =
         "LsGl2EpOmztt+um7owb4475sOLdGTx1QiFV/8HqB2J0DyjeWdRZvu7Xpsf1Yd2rgmijFoz8x89Vw8pIksjcz"
         "r4q16pxdh/XKWjbN2uPoC+3EeYdljL8KUvLYH9ueHSs5E9qq2iLdze4+FtANnE73XRvvSGE0KI+FGOvz1ige"
         "st6qon3g1/CVy4mq3n19TsCSmA==\",\n"
-        "  \"SigningCertURL\" : \"https://sns.us-west-2.amazonaws.com/SimpleNotificationServi"
-        "ce-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem\",\n"
-        "  \"UnsubscribeURL\" : \"https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&Sub"
-        "scriptionArn=arn:aws:sns:us-west-2:131990247566:dongie-standard-topic:b24e11a2-06bd-"
-        "4e73-aa29-0ed2de3b41b5\"\n"
+        "  \"SigningCertURL\" : \"" VEC_SIGNING_CERT_URL "\",\n"
+        "  \"UnsubscribeURL\" : \"" VEC_UNSUBSCRIBE_URL "\"\n"
         "}\n";
 
 static const char vec_subscription_confirmation[] =
@@ -76,7 +77,7 @@ static const char vec_subscription_confirmation[] =
         "7cbccefffd35b695feb8f0294d01fd9644f41e1ddfad261519a2c0bac743ff375eeb64530147d2da57f3"
         "acc54739da14c8dbd48a9d58ce996eff0d498ea6b4b9f58720d8959b52b99b8de148081720d7da17434e"
         "376614a00c992e7823e4\",\n"
-        "  \"TopicArn\" : \"arn:aws:sns:us-west-2:131990247566:dongie-standard-topic\",\n"
+        "  \"TopicArn\" : \"" VEC_TOPIC_ARN "\",\n"
         "  \"Message\" : \"You have chosen to subscribe to the topic arn:aws:sns:us-west-2:13"
         "1990247566:dongie-standard-topic.\\nTo confirm the subscription, visit the Subscribe"
         "URL included in this message.\",\n"
@@ -92,8 +93,7 @@ static const char vec_subscription_confirmation[] =
         "o2Dzb7kWVB7e9jp/y+ZBXRzRIaZgscM84kahBc6QgXOFJA1/PFA4cB5qaa6tBcUFtTE63o9vJ4wMmKk93W9M"
         "oszC+dNJeVFr8VHmt3toR+3JauBCZnGdgXgsDhni4PduSfWJJxEpuOK41iYf1hW+xFNFFsv46siTFiHdHiYD"
         "fI7/VlaY4spMgkq3EndRr7rHzQ==\",\n"
-        "  \"SigningCertURL\" : \"https://sns.us-west-2.amazonaws.com/SimpleNotificationServi"
-        "ce-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem\"\n"
+        "  \"SigningCertURL\" : \"" VEC_SIGNING_CERT_URL "\"\n"
         "}\n";
 
 static const char vec_unsubscribe_confirmation[] =
@@ -104,7 +104,7 @@ static const char vec_unsubscribe_confirmation[] =
         "7dd18215a1485e04e559716f8b42054594757f42dee2d63c46fd3a0fa59b4d688de03db956f8bf9f8cb3"
         "167587a28b74c5d325e6a7594d24a43ac534de2dfca614ca89cebd490342c721c30a76ea03def1367343"
         "7a6a3e450642580119d0\",\n"
-        "  \"TopicArn\" : \"arn:aws:sns:us-west-2:131990247566:dongie-standard-topic\",\n"
+        "  \"TopicArn\" : \"" VEC_TOPIC_ARN "\",\n"
         "  \"Message\" : \"You have chosen to deactivate subscription arn:aws:sns:us-west-2:1"
         "31990247566:dongie-standard-topic:b24e11a2-06bd-4e73-aa29-0ed2de3b41b5.\\nTo cancel "
         "this operation and restore the subscription, visit the SubscribeURL included in this"
@@ -121,8 +121,7 @@ static const char vec_unsubscribe_confirmation[] =
         "MBMION93IVl6UOR4kWYdJaJ17/u3by3zlSRs8wCIpj06S6BzuzxrINZPJl+NKZYCVdMlrjuT4etX/UfZkC0T"
         "jchpmu/CQcuimAgswlesm8cVue0WqNPXkOr8h7HmsiGVXPN1jjkYKf2/tVJyBxur/lSksMopER8wtAIsrqY1"
         "caAZSI8YJkIndg/b+7eCwkjTBA==\",\n"
-        "  \"SigningCertURL\" : \"https://sns.us-west-2.amazonaws.com/SimpleNotificationServi"
-        "ce-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem\"\n"
+        "  \"SigningCertURL\" : \"" VEC_SIGNING_CERT_URL "\"\n"
         "}\n";
 
 /* The signing certificate of the deliveries above. It chains to "Amazon RSA
