@@ -15,6 +15,7 @@
 #include "common.h"
 #include "ctl_delivery.h"
 #include "ctl_policy.h"
+#include "policy_json.h"
 
 #define TOPIC "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"
 
@@ -79,9 +80,7 @@ static void test_dlq_policy_merge(void **state)
         assert_int_equal(outcome, CTL_POLICY_ADDED);
         p = json_loads(merged, 0, NULL);
         assert_int_equal(json_array_size(json_object_get(p, "Statement")), 2);
-        assert_string_equal(json_string_value(json_object_get(
-                                    json_array_get(json_object_get(p, "Statement"), 0), "Sid")),
-                            "Ops");
+        assert_string_equal(statement_member(p, 0, "Sid"), "Ops");
         stmt = json_array_get(json_object_get(p, "Statement"), 1);
         assert_string_equal(json_string_value(json_object_get(stmt, "Sid")), CTL_DLQ_SID);
         assert_string_equal(json_string_value(json_object_get(stmt, "Action")), "sqs:SendMessage");
@@ -101,9 +100,7 @@ static void test_dlq_policy_merge(void **state)
                                               &outcome, &moved),
                          0);
         assert_int_equal(outcome, CTL_POLICY_UPDATED);
-        p = json_loads(moved, 0, NULL);
-        assert_int_equal(json_array_size(json_object_get(p, "Statement")), 2);
-        json_decref(p);
+        assert_int_equal(statement_count(moved), 2);
         assert_int_equal(ctl_dlq_policy_merge("[1]", queue, TOPIC, &outcome, &again), -EBADMSG);
         assert_int_equal(ctl_dlq_policy_merge("{", queue, TOPIC, &outcome, &again), -EBADMSG);
         free(merged);

@@ -14,6 +14,7 @@
 #include "common.h"
 #include "ctl_policy.h"
 #include "assert_json.h"
+#include "policy_json.h"
 
 #define TOPIC "arn:aws:sns:us-east-1:123456789012:twowayd-inbound"
 
@@ -53,9 +54,7 @@ static void test_policy_merge_adds_and_keeps(void **state)
         assert_string_equal(sid, CTL_POLICY_SID);
         p = json_loads(merged, 0, NULL);
         assert_int_equal(json_array_size(json_object_get(p, "Statement")), 2);
-        assert_string_equal(json_string_value(json_object_get(
-                                    json_array_get(json_object_get(p, "Statement"), 0), "Sid")),
-                            "__default_statement_ID");
+        assert_string_equal(statement_member(p, 0, "Sid"), "__default_statement_ID");
         assert_string_equal(json_string_value(json_object_get(p, "Id")), "__default_policy_ID");
         json_decref(p);
 
@@ -94,9 +93,7 @@ static void test_policy_merge_cases(void **state)
                                           TOPIC, &o, &merged, sid),
                          0);
         assert_int_equal(o, CTL_POLICY_ADDED);
-        p = json_loads(merged, 0, NULL);
-        assert_int_equal(json_array_size(json_object_get(p, "Statement")), 2);
-        json_decref(p);
+        assert_int_equal(statement_count(merged), 2);
         free(merged);
         merged = NULL;
 
@@ -113,10 +110,7 @@ static void test_policy_merge_cases(void **state)
         assert_int_equal(o, CTL_POLICY_UPDATED);
         p = json_loads(merged, 0, NULL);
         assert_int_equal(json_array_size(json_object_get(p, "Statement")), 2);
-        assert_string_equal(
-                json_string_value(json_object_get(
-                        json_array_get(json_object_get(p, "Statement"), 0), "Resource")),
-                TOPIC);
+        assert_string_equal(statement_member(p, 0, "Resource"), TOPIC);
         json_decref(p);
         free(merged);
         merged = NULL;
