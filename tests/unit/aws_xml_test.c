@@ -28,6 +28,26 @@ static const char publish[] =
         "  </ResponseMetadata>\n"
         "</PublishResponse>\n";
 
+/* Reads text, which must be well-formed. */
+static xmlDocPtr read_doc(const char *text)
+{
+        xmlDocPtr doc = NULL;
+
+        assert_int_equal(aws_xml_read(text, strlen(text), &doc), 0);
+        assert_non_null(doc);
+        return doc;
+}
+
+/* The whole text of the first element called name in doc is want. */
+static void assert_text(xmlDocPtr doc, const char *name, const char *want)
+{
+        char *s = NULL;
+
+        assert_int_equal(aws_xml_text(doc, name, &s), 0);
+        assert_string_equal(s, want);
+        free(s);
+}
+
 static void test_first_by_local_name(void **state)
 {
         static const char prefixed[] =
@@ -36,7 +56,7 @@ static void test_first_by_local_name(void **state)
         xmlDocPtr doc = NULL;
         char buf[64];
 
-        assert_int_equal(aws_xml_read(publish, strlen(publish), &doc), 0);
+        doc = read_doc(publish);
         assert_int_equal(aws_xml_copy_text(doc, "MessageId", buf, sizeof(buf)), 36);
         assert_string_equal(buf, "567910cd-659e-55d4-8ccb-5aaf14679dc0");
         assert_int_equal(aws_xml_copy_text(doc, "RequestId", buf, sizeof(buf)), 36);
@@ -48,7 +68,7 @@ static void test_first_by_local_name(void **state)
         xmlFreeDoc(doc);
 
         /* Depth first: the nested Key comes before its parent's next sibling. */
-        assert_int_equal(aws_xml_read(prefixed, strlen(prefixed), &doc), 0);
+        doc = read_doc(prefixed);
         assert_int_equal(aws_xml_copy_text(doc, "Key", buf, sizeof(buf)), 3);
         assert_string_equal(buf, "one");
         xmlFreeDoc(doc);
@@ -60,7 +80,7 @@ static void test_copy_is_bounded(void **state)
         char buf[9];
 
         memset(buf, 'x', sizeof(buf));
-        assert_int_equal(aws_xml_read(publish, strlen(publish), &doc), 0);
+        doc = read_doc(publish);
         assert_int_equal(aws_xml_copy_text(doc, "MessageId", buf, sizeof(buf)), 8);
         assert_string_equal(buf, "567910cd");
         xmlFreeDoc(doc);
@@ -79,15 +99,13 @@ static void test_whole_text(void **state)
         xmlDocPtr doc = NULL;
         char *s = NULL;
 
-        assert_int_equal(aws_xml_read(sub, strlen(sub), &doc), 0);
-        assert_int_equal(aws_xml_text(doc, "SubscriptionArn", &s), 0);
-        assert_string_equal(s, TOPIC ":1a2b");
-        free(s);
+        doc = read_doc(sub);
+        assert_text(doc, "SubscriptionArn", TOPIC ":1a2b");
         assert_int_equal(aws_xml_text(doc, "MessageId", &s), -ENOENT);
         xmlFreeDoc(doc);
 
         /* External entities are never loaded. */
-        assert_int_equal(aws_xml_read(xxe, strlen(xxe), &doc), 0);
+        doc = read_doc(xxe);
         assert_int_equal(aws_xml_text(doc, "MessageId", &s), 0);
         assert_null(strstr(s, "root:"));
         free(s);
@@ -113,7 +131,7 @@ static void test_map(void **state)
         xmlDocPtr doc = NULL;
         json_t *a = NULL;
 
-        assert_int_equal(aws_xml_read(attrs, strlen(attrs), &doc), 0);
+        doc = read_doc(attrs);
         assert_int_equal(aws_xml_map(doc, "Attributes", &a), 0);
         assert_json(a, "{\"DisplayName\":\"\",\"Owner\":\"123456789012\",\"Policy\":"
                        "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[]}\"}");
@@ -142,9 +160,8 @@ static void test_members(void **state)
         static const char *const fields[] = {"SubscriptionArn", "Protocol", "Endpoint", "TopicArn"};
         xmlDocPtr doc = NULL;
         json_t *subs = NULL;
-        char *next = NULL;
 
-        assert_int_equal(aws_xml_read(page, strlen(page), &doc), 0);
+        doc = read_doc(page);
         assert_int_equal(aws_xml_members(doc, "Subscriptions", fields, ARRAY_SIZE(fields), &subs),
                          0);
         assert_int_equal(json_array_size(subs), 2);
@@ -156,19 +173,15 @@ static void test_members(void **state)
                     "{\"Endpoint\":\"http://b.example.com/sns\",\"Protocol\":\"http\","
                     "\"SubscriptionArn\":\"PendingConfirmation\",\"TopicArn\":\"" TOPIC "\"}");
         json_decref(subs);
-        assert_int_equal(aws_xml_text(doc, "NextToken", &next), 0);
-        assert_string_equal(next, "tok==");
-        free(next);
+        assert_text(doc, "NextToken", "tok==");
         xmlFreeDoc(doc);
 
-        assert_int_equal(aws_xml_read(last, strlen(last), &doc), 0);
+        doc = read_doc(last);
         assert_int_equal(aws_xml_members(doc, "Subscriptions", fields, ARRAY_SIZE(fields), &subs),
                          0);
         assert_json(subs, "[]");
         json_decref(subs);
-        assert_int_equal(aws_xml_text(doc, "NextToken", &next), 0);
-        assert_string_equal(next, "");
-        free(next);
+        assert_text(doc, "NextToken", "");
         xmlFreeDoc(doc);
 }
 
