@@ -211,16 +211,24 @@ static char *repeat(char c, size_t n)
         return s;
 }
 
+/* Parses a real delivery, which is accepted. */
+static struct sns_message *parse_real(const char *delivery)
+{
+        struct sns_message *m = NULL;
+        const char *reason = NULL;
+
+        assert_int_equal(sns_message_parse(delivery, strlen(delivery), &m, &reason), 0);
+        assert_null(reason);
+        assert_non_null(m);
+        return m;
+}
+
 /* ---- the real deliveries ---------------------------------------------------------- */
 
 static void test_real_notification_no_subject(void **state)
 {
-        _cleanup_sns_message_ struct sns_message *m = NULL;
-        const char *reason = NULL;
+        _cleanup_sns_message_ struct sns_message *m = parse_real(vec_notification_no_subject);
 
-        assert_int_equal(sns_message_parse(vec_notification_no_subject,
-                                           strlen(vec_notification_no_subject), &m, &reason),
-                         0);
         assert_int_equal(m->type, SNS_TYPE_NOTIFICATION);
         assert_string_equal(m->type_str, "Notification");
         assert_string_equal(m->message_id, "c0e5a280-53c9-5a98-93bb-c0a560b3d192");
@@ -247,36 +255,24 @@ static void test_real_notification_no_subject(void **state)
 
 static void test_real_notification_subject(void **state)
 {
-        _cleanup_sns_message_ struct sns_message *m = NULL;
-        const char *reason = NULL;
+        _cleanup_sns_message_ struct sns_message *m = parse_real(vec_notification_subject);
 
-        assert_int_equal(sns_message_parse(vec_notification_subject,
-                                           strlen(vec_notification_subject), &m, &reason),
-                         0);
         assert_string_equal(m->subject, "My message subject");
         expect_string_to_sign(vec_notification_subject, vec_notification_subject_tbs);
 }
 
 static void test_real_notification_v2(void **state)
 {
-        _cleanup_sns_message_ struct sns_message *m = NULL;
-        const char *reason = NULL;
+        _cleanup_sns_message_ struct sns_message *m = parse_real(vec_notification_v2);
 
-        assert_int_equal(
-                sns_message_parse(vec_notification_v2, strlen(vec_notification_v2), &m, &reason),
-                0);
         assert_int_equal(m->signature_version, SNS_SIGNATURE_V2);
         expect_string_to_sign(vec_notification_v2, vec_notification_v2_tbs);
 }
 
 static void test_real_subscription_confirmation(void **state)
 {
-        _cleanup_sns_message_ struct sns_message *m = NULL;
-        const char *reason = NULL;
+        _cleanup_sns_message_ struct sns_message *m = parse_real(vec_subscription_confirmation);
 
-        assert_int_equal(sns_message_parse(vec_subscription_confirmation,
-                                           strlen(vec_subscription_confirmation), &m, &reason),
-                         0);
         assert_int_equal(m->type, SNS_TYPE_SUBSCRIPTION_CONFIRMATION);
         assert_non_null(strchr(m->message, '\n')); /* the JSON escape, decoded */
         assert_true(strncmp(m->token, "2336412f37fb687f", 16) == 0);
@@ -290,12 +286,8 @@ static void test_real_subscription_confirmation(void **state)
 
 static void test_real_unsubscribe_confirmation(void **state)
 {
-        _cleanup_sns_message_ struct sns_message *m = NULL;
-        const char *reason = NULL;
+        _cleanup_sns_message_ struct sns_message *m = parse_real(vec_unsubscribe_confirmation);
 
-        assert_int_equal(sns_message_parse(vec_unsubscribe_confirmation,
-                                           strlen(vec_unsubscribe_confirmation), &m, &reason),
-                         0);
         assert_int_equal(m->type, SNS_TYPE_UNSUBSCRIBE_CONFIRMATION);
         assert_int_equal(m->signature_version, SNS_SIGNATURE_V2);
         expect_string_to_sign(vec_unsubscribe_confirmation, vec_unsubscribe_confirmation_tbs);
