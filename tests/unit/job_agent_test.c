@@ -20,6 +20,15 @@
 #define AGENT_PATH "/agents/AGENT12345/agentAliases/ALIAS12345/sessions/p14255550123/text"
 #define STREAM     "application/vnd.amazon.eventstream"
 
+/* The agent's error answer: status, x-amzn-ErrorType and message. */
+#define AGENT_ERROR(st, type, msg)                                                                 \
+        ((struct scripted_reply){                                                                  \
+                .status = (st),                                                                    \
+                .content_type = "application/json",                                                \
+                .headers = {{"X-Amzn-ErrorType", (type)}},                                         \
+                .body = "{\"message\":\"" msg "\"}",                                               \
+        })
+
 static int setup(void **state)
 {
         struct job_fixture *f;
@@ -127,13 +136,7 @@ static void test_failure_before_the_stream(void **state)
         const struct job_verdict *v;
         struct spool_row *row;
 
-        job_fixture_script(f,
-                           &(struct scripted_reply){
-                                   .status = 424,
-                                   .content_type = "application/json",
-                                   .headers = {{"X-Amzn-ErrorType", "DependencyFailedException"}},
-                                   .body = "{\"message\":\"the model is busy\"}",
-                           },
+        job_fixture_script(f, &AGENT_ERROR(424, "DependencyFailedException", "the model is busy"),
                            1);
         v = job_fixture_run(f, j, job_agent);
         assert_int_equal(v->kind, JOB_RETRY);
@@ -144,27 +147,13 @@ static void test_failure_before_the_stream(void **state)
         assert_false(row->agent_streamed);
         spool_row_free(row);
 
-        job_fixture_script(f,
-                           &(struct scripted_reply){
-                                   .status = 503,
-                                   .content_type = "application/json",
-                                   .headers = {{"X-Amzn-ErrorType", "ServiceUnavailableException"}},
-                                   .body = "{\"message\":\"try later\"}",
-                           },
-                           1);
+        job_fixture_script(f, &AGENT_ERROR(503, "ServiceUnavailableException", "try later"), 1);
         v = job_fixture_run(f, j, job_agent);
         assert_int_equal(v->kind, JOB_RETRY);
         assert_int_equal(v->cause, JOB_CAUSE_AGENT);
 
         /* A permanent refusal: the fallback at once. */
-        job_fixture_script(f,
-                           &(struct scripted_reply){
-                                   .status = 400,
-                                   .content_type = "application/json",
-                                   .headers = {{"X-Amzn-ErrorType", "ValidationException"}},
-                                   .body = "{\"message\":\"bad input\"}",
-                           },
-                           1);
+        job_fixture_script(f, &AGENT_ERROR(400, "ValidationException", "bad input"), 1);
         v = job_fixture_run(f, j, job_agent);
         assert_int_equal(v->kind, JOB_DONE);
         assert_int_equal(j->reply, JOB_REPLY_FALLBACK);
@@ -339,14 +328,7 @@ static void test_end_session(void **state)
         assert_null(json_object_get(req, "inputText")); /* STOP is not the agent's business */
         json_decref(req);
 
-        job_fixture_script(f,
-                           &(struct scripted_reply){
-                                   .status = 500,
-                                   .content_type = "application/json",
-                                   .headers = {{"X-Amzn-ErrorType", "InternalServerException"}},
-                                   .body = "{\"message\":\"oops\"}",
-                           },
-                           1);
+        job_fixture_script(f, &AGENT_ERROR(500, "InternalServerException", "oops"), 1);
         v = job_fixture_run(f, j, job_end_session);
         assert_int_equal(v->kind, JOB_DONE);
         assert_int_equal(scripted_server_count(&f->server), 2);
