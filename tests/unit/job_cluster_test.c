@@ -15,12 +15,23 @@
 
 #include "cluster.h"
 #include "job_fixture.h"
+#include "ddb_request.h"
 
 #define UPDATE     "DynamoDB_20120810.UpdateItem"
 #define QUERY      "DynamoDB_20120810.Query"
 #define LEASE(n)   DDB_OK("{\"Attributes\":{\"fence\":{\"N\":\"" #n "\"}}}")
 #define NO_EARLIER DDB_OK("{\"Items\":[],\"Count\":0}")
 #define CLAIMED    DDB_OK("{\"Attributes\":{\"state\":{\"S\":\"open\"}}}")
+/* The record's claim refused: another instance's record, in this state. */
+#define RECORD_OF_OTHER(state)                                                                     \
+        (struct scripted_reply)                                                                    \
+        {                                                                                          \
+                .status = 400, .content_type = DDB_JSON,                                           \
+                .body = DDB_CONDITION_FAILED ",\"Item\":{\"state\":{\"S\":\"" state "\"},"         \
+                                             "\"owner\":{\"S\":\"other:/srv\"}}}"                  \
+        }
+/* The record claimed, an earlier attempt's reply in this state. */
+#define CLAIMED_REPLY(state) DDB_OK("{\"Attributes\":{\"reply_state\":{\"S\":\"" state "\"}}}")
 
 static int setup(void **state)
 {
@@ -54,8 +65,7 @@ static int teardown(void **state)
 static void assert_request(struct job_fixture *f, size_t i, const char *target, const char *sk)
 {
         json_t *req = job_fixture_request_json(f, i);
-        const char *got_sk = json_string_value(
-                json_object_get(json_object_get(json_object_get(req, "Key"), "sk"), "S"));
+        const char *got_sk = ddb_request_key(req, "sk");
 
         assert_string_equal(job_fixture_target(f, i), target);
         assert_string_equal(json_string_value(json_object_get(req, "TableName")),
@@ -68,6 +78,14 @@ static void assert_request(struct job_fixture *f, size_t i, const char *target, 
         json_decref(req);
 }
 
+/* The claim step on j, the cluster table answering with the n replies. */
+static const struct job_verdict *claim_answered(struct job_fixture *f, struct job *j,
+                                                const struct scripted_reply *replies, size_t n)
+{
+        job_fixture_script(f, replies, n);
+        return job_fixture_run(f, j, job_cluster_claim);
+}
+
 /* A conversation: lease, order check, fenced claim. */
 static void test_conversation_claimed(void **state)
 {
@@ -76,8 +94,7 @@ static void test_conversation_claimed(void **state)
         const struct job_verdict *v;
         json_t *claim;
 
-        job_fixture_script(f, (struct scripted_reply[]){LEASE(7), NO_EARLIER, CLAIMED}, 3);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(f, j, (struct scripted_reply[]){LEASE(7), NO_EARLIER, CLAIMED}, 3);
         assert_int_equal(v->kind, JOB_DONE);
         assert_int_equal(f->steps[0], JOB_STEP_CLAIM);
         assert_false(j->complete);
@@ -91,11 +108,7 @@ static void test_conversation_claimed(void **state)
         assert_request(f, 2, UPDATE, "msg#");
         /* The claim carries the lease's fence. */
         claim = job_fixture_request_json(f, 2);
-        assert_string_equal(
-                json_string_value(json_object_get(
-                        json_object_get(json_object_get(claim, "ExpressionAttributeValues"), ":f"),
-                        "N")),
-                "7");
+        assert_string_equal(ddb_request_value(claim, ":f", "N"), "7");
         json_decref(claim);
         job_free(j);
 }
@@ -107,8 +120,7 @@ static void test_consent_lane(void **state)
         struct job *j = job_fixture_job(f, "STOP", SPOOL_CLASS_OPT_OUT);
         const struct job_verdict *v;
 
-        job_fixture_script(f, (struct scripted_reply[]){LEASE(3), CLAIMED}, 2);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(f, j, (struct scripted_reply[]){LEASE(3), CLAIMED}, 2);
         assert_int_equal(v->kind, JOB_DONE);
         assert_int_equal(j->fence, 3);
         assert_int_equal(scripted_server_count(&f->server), 2);
@@ -130,8 +142,7 @@ static void test_lease_joined(void **state)
         assert_int_equal(spool_done(f->spool, a->row->id), 0);
 
         b = job_fixture_job(f, "second", SPOOL_CLASS_OTHER);
-        job_fixture_script(f, (struct scripted_reply[]){NO_EARLIER, CLAIMED}, 2);
-        v = job_fixture_run(f, b, job_cluster_claim);
+        v = claim_answered(f, b, (struct scripted_reply[]){NO_EARLIER, CLAIMED}, 2);
         assert_int_equal(v->kind, JOB_DONE);
         assert_int_equal(b->fence, 9);
         assert_true(b->leased);
@@ -149,12 +160,7 @@ static void test_lease_held_elsewhere(void **state)
         struct job *j = job_fixture_job(f, "hello", SPOOL_CLASS_OTHER);
         const struct job_verdict *v;
 
-        job_fixture_script(f,
-                           &(struct scripted_reply){.status = 400,
-                                                    .content_type = DDB_JSON,
-                                                    .body = DDB_CONDITION_FAILED "}"},
-                           1);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(f, j, &DDB_CONFLICT, 1); /* the lease's condition failed */
         assert_int_equal(v->kind, JOB_RETRY);
         assert_int_equal(v->cause, JOB_CAUSE_LEASE_HELD);
         assert_false(j->leased);
@@ -171,18 +177,8 @@ static void test_record_judged(void **state)
         const struct job_verdict *v;
 
         /* Finished by another instance: the row ends here, done. */
-        job_fixture_script(
-                f,
-                (struct scripted_reply[]){
-                        LEASE(4),
-                        NO_EARLIER,
-                        {.status = 400,
-                         .content_type = DDB_JSON,
-                         .body = DDB_CONDITION_FAILED ",\"Item\":{\"state\":{\"S\":\"done\"},"
-                                                      "\"owner\":{\"S\":\"other:/srv\"}}}"},
-                },
-                3);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(
+                f, j, (struct scripted_reply[]){LEASE(4), NO_EARLIER, RECORD_OF_OTHER("done")}, 3);
         assert_int_equal(v->kind, JOB_DONE);
         assert_true(j->complete);
         assert_false(j->claimed);
@@ -191,18 +187,8 @@ static void test_record_judged(void **state)
 
         /* Still open, claimed under a newer fence: wait. */
         j = job_fixture_job_of(f, job_fixture_store(f, "+14255550111", "hi", SPOOL_CLASS_OTHER, 0));
-        job_fixture_script(
-                f,
-                (struct scripted_reply[]){
-                        LEASE(5),
-                        NO_EARLIER,
-                        {.status = 400,
-                         .content_type = DDB_JSON,
-                         .body = DDB_CONDITION_FAILED ",\"Item\":{\"state\":{\"S\":\"open\"},"
-                                                      "\"owner\":{\"S\":\"other:/srv\"}}}"},
-                },
-                3);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(
+                f, j, (struct scripted_reply[]){LEASE(5), NO_EARLIER, RECORD_OF_OTHER("open")}, 3);
         assert_int_equal(v->kind, JOB_RETRY);
         assert_int_equal(v->cause, JOB_CAUSE_LEASE_HELD);
         assert_false(j->complete);
@@ -216,25 +202,16 @@ static void test_reply_already_begun(void **state)
         struct job *j = job_fixture_job(f, "hello", SPOOL_CLASS_OTHER);
         const struct job_verdict *v;
 
-        job_fixture_script(
-                f,
-                (struct scripted_reply[]){
-                        LEASE(6), NO_EARLIER,
-                        DDB_OK("{\"Attributes\":{\"reply_state\":{\"S\":\"sending\"}}}")},
-                3);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(
+                f, j, (struct scripted_reply[]){LEASE(6), NO_EARLIER, CLAIMED_REPLY("sending")}, 3);
         assert_int_equal(v->kind, JOB_DEAD);
         assert_int_equal(v->cause, JOB_CAUSE_REPLY_UNKNOWN);
         assert_true(j->claimed);
         job_free(j);
 
         j = job_fixture_job_of(f, job_fixture_store(f, "+14255550111", "hi", SPOOL_CLASS_OTHER, 0));
-        job_fixture_script(f,
-                           (struct scripted_reply[]){
-                                   LEASE(6), NO_EARLIER,
-                                   DDB_OK("{\"Attributes\":{\"reply_state\":{\"S\":\"sent\"}}}")},
-                           3);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(
+                f, j, (struct scripted_reply[]){LEASE(6), NO_EARLIER, CLAIMED_REPLY("sent")}, 3);
         assert_int_equal(v->kind, JOB_DONE);
         assert_true(j->complete);
         job_free(j);
@@ -272,8 +249,7 @@ static void test_earlier_record_imported(void **state)
         query_answer = json_dumps(answer, JSON_COMPACT);
         json_decref(answer);
         assert_non_null(query_answer);
-        job_fixture_script(f, (struct scripted_reply[]){LEASE(2), DDB_OK(query_answer)}, 2);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(f, j, (struct scripted_reply[]){LEASE(2), DDB_OK(query_answer)}, 2);
         assert_int_equal(v->kind, JOB_RETRY);
         assert_int_equal(v->cause, JOB_CAUSE_CLUSTER_ORDER);
         assert_false(j->claimed);
@@ -292,8 +268,7 @@ static void test_table_unreachable(void **state)
         struct job *j = job_fixture_job(f, "hello", SPOOL_CLASS_OTHER);
         const struct job_verdict *v;
 
-        job_fixture_script(f, &DDB_NOT_FOUND, 1);
-        v = job_fixture_run(f, j, job_cluster_claim);
+        v = claim_answered(f, j, &DDB_NOT_FOUND, 1);
         assert_int_equal(v->kind, JOB_RETRY);
         assert_int_equal(v->cause, JOB_CAUSE_CLUSTER);
         assert_string_equal(

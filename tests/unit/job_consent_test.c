@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "job_fixture.h"
+#include "ddb_request.h"
 
 #define OPTED_OUT_ITEM                                                                             \
         "{\"Item\":{\"phone_number\":{\"S\":\"" JOB_FIXTURE_SENDER "\"},"                          \
@@ -31,10 +32,7 @@ static void assert_consent_get(struct job_fixture *f, size_t i)
         assert_string_equal(json_string_value(json_object_get(req, "TableName")),
                             "twowayd-consent");
         assert_true(json_is_true(json_object_get(req, "ConsistentRead")));
-        assert_string_equal(
-                json_string_value(json_object_get(
-                        json_object_get(json_object_get(req, "Key"), "phone_number"), "S")),
-                JOB_FIXTURE_SENDER);
+        assert_string_equal(ddb_request_key(req, "phone_number"), JOB_FIXTURE_SENDER);
         json_decref(req);
 }
 
@@ -42,8 +40,7 @@ static void assert_consent_get(struct job_fixture *f, size_t i)
 static const char *written_status(struct job_fixture *f, size_t i, char *buf, size_t size)
 {
         json_t *req = job_fixture_request_json(f, i);
-        const char *s = json_string_value(json_object_get(
-                json_object_get(json_object_get(req, "ExpressionAttributeValues"), ":st"), "S"));
+        const char *s = ddb_request_value(req, ":st", "S");
 
         assert_string_equal(job_fixture_target(f, i), "DynamoDB_20120810.UpdateItem");
         (void)snprintf(buf, size, "%s", s ? s : "");
@@ -168,11 +165,7 @@ static void test_write_opt_out(void **state)
         /* Compare-and-swap on the version that was read. */
         req = job_fixture_request_json(f, 1);
         assert_non_null(json_object_get(req, "ConditionExpression"));
-        assert_string_equal(
-                json_string_value(json_object_get(
-                        json_object_get(json_object_get(req, "ExpressionAttributeValues"), ":ov"),
-                        "N")),
-                "4");
+        assert_string_equal(ddb_request_value(req, ":ov", "N"), "4");
         json_decref(req);
         job_free(j);
 }
@@ -225,11 +218,7 @@ static void test_record_opt_out(void **state)
         assert_consent_get(f, 0);
         assert_string_equal(written_status(f, 1, status, sizeof(status)), "opted_out");
         req = job_fixture_request_json(f, 1);
-        assert_string_equal(
-                json_string_value(json_object_get(
-                        json_object_get(json_object_get(req, "ExpressionAttributeValues"), ":m"),
-                        "S")),
-                "aws");
+        assert_string_equal(ddb_request_value(req, ":m", "S"), "aws");
         json_decref(req);
         assert_int_equal(f->env.stats.opt_outs, 1);
         job_free(j);
