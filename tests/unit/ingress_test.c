@@ -28,6 +28,7 @@
 #include "spool.h"
 #include "work_pool.h"
 
+#include "http_answer.h"
 #include "loop_wait.h"
 #include "sns_signer.h"
 #include "test_files.h"
@@ -55,12 +56,6 @@ struct fixture {
         unsigned cert_status; /* what the certificate host answers; 200 by default */
         /* spool rows counted when the 200 went out, per reply */
         unsigned rows_at_reply;
-};
-
-struct answer {
-        bool done;
-        long status;
-        char body[256];
 };
 
 extern size_t ingress_test_queue_max;
@@ -262,15 +257,10 @@ static json_t *notification(struct fixture *f, const char *message_id, const cha
 static void answer_cb(struct http_transfer *t, int r, const struct http_client_response *resp,
                       void *userdata)
 {
-        struct answer *a = userdata;
         struct fixture *f = current;
 
         (void)t;
-        assert_int_equal(r, 0);
-        a->done = true;
-        a->status = resp->status;
-        snprintf(a->body, sizeof(a->body), "%.*s", (int)resp->body_len,
-                 resp->body ? (const char *)resp->body : "");
+        answer_keep(userdata, r, resp);
         f->rows_at_reply = spool_rows(f, SPOOL_STATE_PENDING) + spool_rows(f, SPOOL_STATE_DEAD);
 }
 

@@ -28,6 +28,7 @@
 #include "http_server.h"
 #include "service.h"
 
+#include "http_answer.h"
 #include "scripted_server.h"
 #include "test_files.h"
 
@@ -45,12 +46,6 @@ struct fixture {
         int notify_fd;
         ev_io notify_io;
         char notified[4096]; /* every datagram, one after the other, '|' between */
-};
-
-struct answer {
-        bool done;
-        long status;
-        char body[128];
 };
 
 static void notify_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -158,14 +153,8 @@ static int teardown(void **state)
 static void answer_cb(struct http_transfer *t, int r, const struct http_client_response *resp,
                       void *userdata)
 {
-        struct answer *a = userdata;
-
         (void)t;
-        assert_int_equal(r, 0);
-        a->done = true;
-        a->status = resp->status;
-        snprintf(a->body, sizeof(a->body), "%.*s", (int)resp->body_len,
-                 resp->body ? (const char *)resp->body : "");
+        answer_keep(userdata, r, resp);
 }
 
 static struct answer request(struct fixture *f, const char *method, const char *path,
