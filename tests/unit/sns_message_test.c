@@ -187,6 +187,17 @@ static void expect_refused(json_t *o, int expected_r, const char *expected_reaso
         assert_null(m);
 }
 
+/* The base message (a confirmation or not) with field set to the string
+ * value is refused, with expected_r and expected_reason. */
+static void expect_field_refused(bool confirmation, const char *field, const char *value,
+                                 int expected_r, const char *expected_reason)
+{
+        json_t *o = base_message(confirmation);
+
+        assert_int_equal(json_object_set_new(o, field, json_string(value)), 0);
+        expect_refused(o, expected_r, expected_reason);
+}
+
 static void expect_raw_refused(const char *text, size_t len, int expected_r,
                                const char *expected_reason)
 {
@@ -490,19 +501,11 @@ static void test_empty_fields(void **state)
         char reason[64];
 
         for (size_t i = 0; i < ARRAY_SIZE(notification_required); i++) {
-                json_t *o = base_message(false);
-                json_object_set_new(o, notification_required[i], json_string(""));
                 (void)snprintf(reason, sizeof(reason), "empty field %s", notification_required[i]);
-                expect_refused(o, -EBADMSG, reason);
+                expect_field_refused(false, notification_required[i], "", -EBADMSG, reason);
         }
-        {
-                json_t *o = base_message(false);
-                json_object_set_new(o, "Subject", json_string(""));
-                expect_refused(o, -EBADMSG, "empty field Subject");
-                o = base_message(true);
-                json_object_set_new(o, "Token", json_string(""));
-                expect_refused(o, -EBADMSG, "empty field Token");
-        }
+        expect_field_refused(false, "Subject", "", -EBADMSG, "empty field Subject");
+        expect_field_refused(true, "Token", "", -EBADMSG, "empty field Token");
 }
 
 static void test_control_characters(void **state)
@@ -519,20 +522,13 @@ static void test_control_characters(void **state)
                                         "\x01"};
                 (void)snprintf(reason, sizeof(reason), "control character in field %s",
                                single_line[i]);
-                for (size_t j = 0; j < ARRAY_SIZE(values); j++) {
-                        json_t *o = base_message(false);
-                        json_object_set_new(o, single_line[i], json_string(values[j]));
-                        expect_refused(o, -EBADMSG, reason);
-                }
+                for (size_t j = 0; j < ARRAY_SIZE(values); j++)
+                        expect_field_refused(false, single_line[i], values[j], -EBADMSG, reason);
         }
-        {
-                json_t *o = base_message(true);
-                json_object_set_new(o, "Token", json_string("abc\nTopicArn"));
-                expect_refused(o, -EBADMSG, "control character in field Token");
-                o = base_message(true);
-                json_object_set_new(o, "SubscribeURL", json_string("https://x/\n"));
-                expect_refused(o, -EBADMSG, "control character in field SubscribeURL");
-        }
+        expect_field_refused(true, "Token", "abc\nTopicArn", -EBADMSG,
+                             "control character in field Token");
+        expect_field_refused(true, "SubscribeURL", "https://x/\n", -EBADMSG,
+                             "control character in field SubscribeURL");
 }
 
 static void test_too_long(void **state)
@@ -562,15 +558,11 @@ static void test_too_long(void **state)
                         assert_string_not_equal(r, reason);
                 sns_message_free(m);
 
-                o = base_message(false);
-                json_object_set_new(o, cases[i].field, json_string(over));
-                expect_refused(o, -EMSGSIZE, reason);
+                expect_field_refused(false, cases[i].field, over, -EMSGSIZE, reason);
         }
         {
                 _cleanup_free_ char *over = repeat('a', SNS_TOKEN_MAX + 1);
-                json_t *o = base_message(true);
-                json_object_set_new(o, "Token", json_string(over));
-                expect_refused(o, -EMSGSIZE, "field Token too long");
+                expect_field_refused(true, "Token", over, -EMSGSIZE, "field Token too long");
         }
 }
 
@@ -596,22 +588,17 @@ static void test_unknown_type(void **state)
         static const char *const types[] = {"notification", "Notification ", "Bogus",
                                             "SubscriptionConfirmation2"};
 
-        for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
-                json_t *o = base_message(false);
-                json_object_set_new(o, "Type", json_string(types[i]));
-                expect_refused(o, -EOPNOTSUPP, "unknown Type");
-        }
+        for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+                expect_field_refused(false, "Type", types[i], -EOPNOTSUPP, "unknown Type");
 }
 
 static void test_unknown_signature_version(void **state)
 {
         static const char *const versions[] = {"0", "3", "01", "1.0", " 1", "v1", "12"};
 
-        for (size_t i = 0; i < ARRAY_SIZE(versions); i++) {
-                json_t *o = base_message(false);
-                json_object_set_new(o, "SignatureVersion", json_string(versions[i]));
-                expect_refused(o, -EPROTONOSUPPORT, "unknown SignatureVersion");
-        }
+        for (size_t i = 0; i < ARRAY_SIZE(versions); i++)
+                expect_field_refused(false, "SignatureVersion", versions[i], -EPROTONOSUPPORT,
+                                     "unknown SignatureVersion");
 }
 
 static void test_bad_signature_base64(void **state)
@@ -620,11 +607,8 @@ static void test_bad_signature_base64(void **state)
         const char *bad[] = {"QUJ",  "QUJDR", "QU=D", "Q===",  "====", "QUJD====", "QR==",
                              "QUI>", "QUJ=",  "QU-_", "Q UJD", "=QUJ", too_big};
 
-        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-                json_t *o = base_message(false);
-                json_object_set_new(o, "Signature", json_string(bad[i]));
-                expect_refused(o, -EILSEQ, "bad base64 signature");
-        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                expect_field_refused(false, "Signature", bad[i], -EILSEQ, "bad base64 signature");
 }
 
 static void test_bad_timestamp(void **state)
@@ -638,11 +622,8 @@ static void test_bad_timestamp(void **state)
                 "2026-11-24T10:00:00.123Zjunk",
         };
 
-        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-                json_t *o = base_message(false);
-                json_object_set_new(o, "Timestamp", json_string(bad[i]));
-                expect_refused(o, -EBADMSG, "bad Timestamp");
-        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                expect_field_refused(false, "Timestamp", bad[i], -EBADMSG, "bad Timestamp");
 }
 
 static void test_invalid_json(void **state)
