@@ -36,16 +36,19 @@ static void assert_consent_get(struct job_fixture *f, size_t i)
         json_decref(req);
 }
 
-/* The consent_status an UpdateItem writes. */
-static const char *written_status(struct job_fixture *f, size_t i, char *buf, size_t size)
+/* Request i is an UpdateItem that binds name, a value of DynamoDB type
+ * type ("S", "N"), to want. */
+static void assert_written(struct job_fixture *f, size_t i, const char *name, const char *type,
+                           const char *want)
 {
         json_t *req = job_fixture_request_json(f, i);
-        const char *s = ddb_request_value(req, ":st", "S");
+        const char *got = ddb_request_value(req, name, type);
 
         assert_string_equal(job_fixture_target(f, i), "DynamoDB_20120810.UpdateItem");
-        (void)snprintf(buf, size, "%s", s ? s : "");
+        if (!got)
+                fail_msg("request %zu binds no %s", i, name);
+        assert_string_equal(got, want);
         json_decref(req);
-        return buf;
 }
 
 /* --- read and decide ------------------------------------------------------------------ */
@@ -147,7 +150,6 @@ static void test_write_opt_out(void **state)
         struct job_fixture *f = *state;
         struct job *j = job_fixture_job(f, "STOP", SPOOL_CLASS_OPT_OUT);
         const struct job_verdict *v;
-        char status[32];
         json_t *req;
 
         job_fixture_script(f, (struct scripted_reply[]){DDB_OK(OPTED_IN_ITEM), DDB_OK("{}")}, 2);
@@ -161,11 +163,11 @@ static void test_write_opt_out(void **state)
         assert_int_equal(f->env.stats.opt_outs, 1);
         assert_int_equal(f->env.stats.opt_ins, 0);
         assert_int_equal(scripted_server_count(&f->server), 2);
-        assert_string_equal(written_status(f, 1, status, sizeof(status)), "opted_out");
+        assert_written(f, 1, ":st", "S", "opted_out");
         /* Compare-and-swap on the version that was read. */
+        assert_written(f, 1, ":ov", "N", "4");
         req = job_fixture_request_json(f, 1);
         assert_non_null(json_object_get(req, "ConditionExpression"));
-        assert_string_equal(ddb_request_value(req, ":ov", "N"), "4");
         json_decref(req);
         job_free(j);
 }
@@ -176,7 +178,6 @@ static void test_write_lost_compare_and_swap(void **state)
         struct job_fixture *f = *state;
         struct job *j = job_fixture_job(f, "START", SPOOL_CLASS_OPT_IN);
         const struct job_verdict *v;
-        char status[32];
 
         job_fixture_script(f,
                            (struct scripted_reply[]){
@@ -190,7 +191,7 @@ static void test_write_lost_compare_and_swap(void **state)
         assert_int_equal(v->kind, JOB_RETRY);
         assert_int_equal(v->cause, JOB_CAUSE_CONSENT_CONFLICT);
         assert_int_equal(f->env.stats.opt_ins, 0);
-        assert_string_equal(written_status(f, 1, status, sizeof(status)), "opted_in");
+        assert_written(f, 1, ":st", "S", "opted_in");
 
         /* Any other failure is a failed write, retried later. */
         job_fixture_script(f, &DDB_NOT_FOUND, 1);
@@ -207,8 +208,6 @@ static void test_record_opt_out(void **state)
         struct job_fixture *f = *state;
         struct job *j = job_fixture_job(f, "hello", SPOOL_CLASS_OTHER);
         const struct job_verdict *v;
-        char status[32];
-        json_t *req;
 
         job_fixture_script(f, (struct scripted_reply[]){DDB_OK(OPTED_IN_ITEM), DDB_OK("{}")}, 2);
         v = job_fixture_run(f, j, job_record_opt_out);
@@ -216,10 +215,8 @@ static void test_record_opt_out(void **state)
         assert_int_equal(f->steps[0], JOB_STEP_RECORD_OPT_OUT);
         assert_int_equal(scripted_server_count(&f->server), 2);
         assert_consent_get(f, 0);
-        assert_string_equal(written_status(f, 1, status, sizeof(status)), "opted_out");
-        req = job_fixture_request_json(f, 1);
-        assert_string_equal(ddb_request_value(req, ":m", "S"), "aws");
-        json_decref(req);
+        assert_written(f, 1, ":st", "S", "opted_out");
+        assert_written(f, 1, ":m", "S", "aws");
         assert_int_equal(f->env.stats.opt_outs, 1);
         job_free(j);
 }
