@@ -57,6 +57,12 @@ static struct consent_record record(const char *json)
         return rec;
 }
 
+/* The message id of entry i of a consent_history list. */
+static const char *history_id(const json_t *h, size_t i)
+{
+        return ddb_item_get_s(ddb_av_get_m(json_array_get(h, i)), "inbound_message_id");
+}
+
 static void test_record(void **state)
 {
         struct consent_record rec;
@@ -400,12 +406,8 @@ static void test_history_bound(void **state)
 
                 assert_int_equal(json_array_size(h), CONSENT_HISTORY_MAX);
                 /* Oldest first; the newest is the last change. */
-                assert_string_equal(
-                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 19)), "inbound_message_id"),
-                        "in-5999");
-                assert_string_equal(
-                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 0)), "inbound_message_id"),
-                        "in-5980");
+                assert_string_equal(history_id(h, 19), "in-5999");
+                assert_string_equal(history_id(h, 0), "in-5980");
         }
         json_decref(it);
 }
@@ -447,12 +449,8 @@ static void test_history_legacy(void **state)
                 const json_t *h = ddb_av_get_l(json_object_get(u.values, ":hist"));
 
                 assert_int_equal(json_array_size(h), CONSENT_HISTORY_MAX);
-                assert_string_equal(
-                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 0)), "inbound_message_id"),
-                        "old-1881");
-                assert_string_equal(
-                        ddb_item_get_s(ddb_av_get_m(json_array_get(h, 19)), "inbound_message_id"),
-                        "stop-1");
+                assert_string_equal(history_id(h, 0), "old-1881");
+                assert_string_equal(history_id(h, 19), "stop-1");
         }
         assert_int_equal(ddb_av_get_n_int(json_object_get(u.values, ":hc"), &rec.changes), 0);
         assert_int_equal(rec.changes, 1901);
