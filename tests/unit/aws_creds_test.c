@@ -26,6 +26,7 @@ static int setup(void **state)
 {
         if (!mkdtemp(tmpdir))
                 return -1;
+        *state = tmpdir;
         (void)snprintf(cred_path, sizeof(cred_path), "%s/credentials", tmpdir);
         (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
         (void)snprintf(bad_path, sizeof(bad_path), "%s/bad", tmpdir);
@@ -45,12 +46,6 @@ static int setup(void **state)
             write_file(bad_path, "[default\naws_access_key_id\n") < 0 ||
             write_file(token_path, "Bearer abc\n") < 0)
                 return -1;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        (void)remove_tree(tmpdir);
         return 0;
 }
 
@@ -250,5 +245,5 @@ int main(void)
                 cmocka_unit_test(test_container_endpoint), cmocka_unit_test(test_refresh_time),
                 cmocka_unit_test(test_credentials_copy),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, setup, remove_tree_teardown);
 }

@@ -27,6 +27,7 @@ static int setup(void **state)
 {
         if (!mkdtemp(tmpdir))
                 return -1;
+        *state = tmpdir;
         (void)snprintf(cred_path, sizeof(cred_path), "%s/credentials", tmpdir);
         (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
         (void)snprintf(bad_path, sizeof(bad_path), "%s/bad", tmpdir);
@@ -63,12 +64,6 @@ static int setup(void **state)
                                   "region = ca-central-1\n") < 0 ||
             write_file(bad_path, "[default\naws_access_key_id\n") < 0)
                 return -1;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        (void)remove_tree(tmpdir);
         return 0;
 }
 
@@ -152,5 +147,5 @@ int main(void)
                 cmocka_unit_test(test_profile_files),
                 cmocka_unit_test(test_profile_paths),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, setup, remove_tree_teardown);
 }

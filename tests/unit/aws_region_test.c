@@ -27,16 +27,11 @@ static int setup(void **state)
 {
         if (!mkdtemp(tmpdir))
                 return -1;
+        *state = tmpdir;
         (void)snprintf(conf_path, sizeof(conf_path), "%s/config", tmpdir);
         return write_file(conf_path, "[default]\nregion = eu-west-1\n\n[profile regiononly]\n"
                                      "region = ca-central-1\n"
                                      "\n[profile badregion]\nregion = Not A Region\n");
-}
-
-static int teardown(void **state)
-{
-        (void)remove_tree(tmpdir);
-        return 0;
 }
 
 static void test_local_order(void **state)
@@ -148,5 +143,5 @@ int main(void)
                 cmocka_unit_test(test_lookup),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, setup, remove_tree_teardown);
 }

@@ -39,4 +39,12 @@ static inline int remove_tree(const char *dir)
         return nftw(dir, remove_tree_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A cmocka group teardown, for a group whose setup made a temporary
+ * directory and left its path in *state: removes the directory. */
+static inline int remove_tree_teardown(void **state)
+{
+        (void)remove_tree(*state);
+        return 0;
+}
+
 #endif
