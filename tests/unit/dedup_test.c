@@ -43,11 +43,7 @@ static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
 
-        if (!f)
-                return -1;
-        if (loopback_aws_start(&f->loop, &f->server,
-                               &(struct aws_client_options){.retry = {.max_attempts = 1}},
-                               &f->l) < 0)
+        if (!f || loopback_aws_start(&f->loop, &f->server, LOOPBACK_ONE_ATTEMPT, &f->l) < 0)
                 return -1;
         *state = f;
         return 0;

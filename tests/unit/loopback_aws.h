@@ -66,6 +66,10 @@ static inline void loopback_aws_free(struct loopback_aws *l)
         l->http = http_client_free(l->http);
 }
 
+/* A client that makes one attempt per call, for tests that script every
+ * answer the service gives. */
+#define LOOPBACK_ONE_ATTEMPT (&(const struct aws_client_options){.retry = {.max_attempts = 1}})
+
 /* What most tests of an AWS caller start from: a loop of their own, a
  * scripted server on it and a client whose every endpoint is that server.
  * 0, or -1 if any of them could not be made. */

@@ -50,11 +50,7 @@ static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
 
-        if (!f)
-                return -1;
-        if (loopback_aws_start(&f->loop, &f->server,
-                               &(struct aws_client_options){.retry = {.max_attempts = 1}},
-                               &f->l) < 0)
+        if (!f || loopback_aws_start(&f->loop, &f->server, LOOPBACK_ONE_ATTEMPT, &f->l) < 0)
                 return -1;
         scripted_server_script(&f->server,
                                (const struct scripted_reply[]){{.status = 200, .body = PAGE_1},

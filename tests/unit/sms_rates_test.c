@@ -114,9 +114,7 @@ static int setup(void **state)
         if (!f)
                 return -1;
         metrics_reset(); /* the families register anew for each test */
-        if (loopback_aws_start(&f->loop, &f->server,
-                               &(struct aws_client_options){.retry = {.max_attempts = 1}},
-                               &f->l) < 0 ||
+        if (loopback_aws_start(&f->loop, &f->server, LOOPBACK_ONE_ATTEMPT, &f->l) < 0 ||
             sms_send_queue_new(f->loop, f->l.aws, 1., &f->q) < 0)
                 return -1;
         f->server.fallback = (struct scripted_reply){.status = 200, .body = NUMBERS};
