@@ -1655,6 +1655,22 @@ static int step_move(struct spool *s, sqlite3_stmt *st, int64_t id, const char *
         return not_changed(s, id);
 }
 
+/* Statement which, that binds (id, text, updated_at), moves one row on: 0,
+ * or step_move()'s why not. text[0..len), or NULL for none. */
+static int move_row_with_text(struct spool *s, int which, int64_t id, const char *text, size_t len,
+                              const char *what)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
+
+        sqlite3_bind_int64(st, 1, id);
+        if (text)
+                sqlite3_bind_text(st, 2, text, (int)len, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, 2);
+        sqlite3_bind_int64(st, 3, now_ms());
+        return step_move(s, st, id, what);
+}
+
 /* A row's states, as probe() finds them after a transition moved nothing. */
 struct row_states {
         enum spool_state state;
@@ -1732,14 +1748,9 @@ int spool_retry_cause(struct spool *s, int64_t id, int64_t next_attempt_at, cons
 static int close_with_reason(struct spool *s, int stmt, int64_t id, const char *reason,
                              const char *what)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[stmt];
-
         if (isempty(reason))
                 return -EINVAL;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, reason, (int)reason_len(reason), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now_ms());
-        return step_move(s, st, id, what);
+        return move_row_with_text(s, stmt, id, reason, reason_len(reason), what);
 }
 
 int spool_dead(struct spool *s, int64_t id, const char *reason)
@@ -1845,14 +1856,11 @@ int spool_reply_sending(struct spool *s, int64_t id)
 static int reply_sent_update(struct spool *s, int which, int64_t id, const char *message_id,
                              const char *what)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[which];
+        size_t n = message_id ? strnlen(message_id, SPOOL_ID_MAX + 1) : 0;
 
-        if (message_id && strnlen(message_id, SPOOL_ID_MAX + 1) > SPOOL_ID_MAX)
+        if (n > SPOOL_ID_MAX)
                 return -EMSGSIZE;
-        sqlite3_bind_int64(st, 1, id);
-        bind_text(st, 2, message_id);
-        sqlite3_bind_int64(st, 3, now_ms());
-        return step_move(s, st, id, what);
+        return move_row_with_text(s, which, id, message_id, n, what);
 }
 
 int spool_reply_sent(struct spool *s, int64_t id, const char *message_id)
