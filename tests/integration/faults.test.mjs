@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
 import { encodeChunk } from '../standin/bedrock.mjs';
-import { SLOW, TOOLS, configText, notifySocket, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { FINAL_EVENTS, SLOW, TOOLS, configText, notifySocket, outcomeOf, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -78,15 +78,11 @@ async function daemon(t, opts = {}) {
   });
   d.send = (from, body, { inboundMessageId } = {}) =>
     sendSms(standin, d, { from, to: OUR_NUMBER, body, inboundMessageId, timeoutMs: 15000 * SLOW });
-  d.outcome = (id, timeoutMs = WAIT_MS) => d.waitForLog(
-    (l) => l.inbound_message_id === id && FINAL.has(l.event), timeoutMs);
-  d.outcomes = (id) => d.logs.filter((l) => l.inbound_message_id === id && FINAL.has(l.event));
+  d.outcome = (id, timeoutMs = WAIT_MS) => outcomeOf(d, id, timeoutMs);
+  d.outcomes = (id) => d.logs.filter((l) => l.inbound_message_id === id && FINAL_EVENTS.has(l.event));
   d.logsOf = (id, event) => d.logs.filter((l) => l.inbound_message_id === id && l.event === event);
   return d;
 }
-// The events that end the processing of one message.
-const FINAL = new Set(['sms.sent', 'pipeline.blocked', 'consent.already_opted_out', 'pipeline.dead',
-  'pipeline.already_replied']);
 
 const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNumber === phone);
 const bedrockCalls = (phone) => standin.requests('bedrock').filter((r) => r.url.includes(`/sessions/${sessionOf(phone)}/`));

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startStandin } from '../standin/standin.mjs';
-import { TOOLS, configText, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { TOOLS, configText, outcomeOf, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -60,13 +60,10 @@ async function daemon(t, opts = {}) {
   // Deliver one inbound SMS; resolves with its inbound message id once stored.
   d.send = (from, body, { inboundMessageId } = {}) => sendSms(standin, d, { from, to: OUR_NUMBER, body, inboundMessageId });
   // The event that ends the processing of one message.
-  d.outcome = (id, timeoutMs = WAIT_MS) => d.waitForLog(
-    (l) => l.inbound_message_id === id && FINAL.has(l.event), timeoutMs);
+  d.outcome = (id, timeoutMs = WAIT_MS) => outcomeOf(d, id, timeoutMs);
   d.eventsOf = (id) => d.logs.filter((l) => l.inbound_message_id === id).map((l) => l.event);
   return d;
 }
-const FINAL = new Set(['sms.sent', 'pipeline.blocked', 'consent.already_opted_out', 'pipeline.dead',
-  'pipeline.already_replied']);
 
 const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNumber === phone);
 const bedrockCalls = (phone) => standin.requests('bedrock').filter((r) => r.url.includes(`/sessions/${sessionOf(phone)}/`));

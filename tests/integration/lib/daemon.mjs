@@ -190,6 +190,15 @@ export async function testDaemon(t, { dir, config, env, notify, bin, stopMs } = 
   return d;
 }
 
+// The events that end the processing of one message.
+export const FINAL_EVENTS = new Set(['sms.sent', 'pipeline.blocked', 'consent.already_opted_out',
+  'pipeline.dead', 'pipeline.already_replied']);
+
+// Resolves with the event that ended the processing of message id at d.
+export function outcomeOf(d, id, timeoutMs) {
+  return d.waitForLog((l) => l.inbound_message_id === id && FINAL_EVENTS.has(l.event), timeoutMs);
+}
+
 // Delivers one inbound SMS, from a sender to our number `to`, to d as SNS
 // publishes it; resolves with its inbound message id once d has answered 200
 // (stored it). timeoutMs: the delivery's own, when not the stand-in's.
