@@ -17,15 +17,20 @@
 #include "log.h"
 #include "sms_send_text.h"
 
+void ctl_verrorf(const char *fmt, va_list ap)
+{
+        fputs("twowayctl: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+}
+
 void ctl_errorf(const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("twowayctl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        ctl_verrorf(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 int ctl_load_config(struct ctl *ctl)

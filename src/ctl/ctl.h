@@ -20,6 +20,7 @@
 #ifndef TWOWAYD_CTL_H
 #define TWOWAYD_CTL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -131,8 +132,9 @@ const char *ctl_aws_hint(const struct ctl *ctl, enum aws_service service, const 
 void ctl_report_aws(const struct ctl *ctl, enum aws_service service, const char *operation, int r,
                     const struct ctl_reply *rep);
 
-/* "twowayctl: " + message + "\n" on stderr. */
+/* "twowayctl: " + message + "\n" on stderr (from a va_list: ctl_verrorf()). */
 void ctl_errorf(const char *fmt, ...) _printf_(1, 2);
+void ctl_verrorf(const char *fmt, va_list ap) _printf_(1, 0);
 
 /* A random RFC 4122 version 4 UUID, lower case (37 bytes with the NUL). */
 int ctl_uuid(char out[37]);

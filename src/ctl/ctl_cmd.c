@@ -21,11 +21,9 @@ int ctl_cmd_usage_error(const char *usage, const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("twowayctl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        ctl_verrorf(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
         if (usage) {
                 const char *nl = strchr(usage, '\n');
 
