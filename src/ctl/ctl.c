@@ -33,6 +33,35 @@ void ctl_errorf(const char *fmt, ...)
         va_end(ap);
 }
 
+int ctl_list_pages(struct ctl *ctl, ctl_page_fn page, void *userdata, json_t **ret)
+{
+        json_t *all = json_array();
+        _cleanup_free_ char *token = NULL;
+        int r = 0;
+
+        if (!all)
+                return -ENOMEM;
+        for (unsigned n = 0; n < CTL_PAGES_MAX; n++) {
+                json_t *list = NULL;
+                char *next = NULL;
+
+                r = page(ctl, userdata, token, &list, &next);
+                free(token);
+                token = next;
+                if (r >= 0 && list && json_array_extend(all, list) < 0)
+                        r = -ENOMEM;
+                json_decref(list);
+                if (r < 0 || !token)
+                        break;
+        }
+        if (r < 0) {
+                json_decref(all);
+                return r;
+        }
+        *ret = all;
+        return 0;
+}
+
 int ctl_load_config(struct ctl *ctl)
 {
         struct config_diag diag = {0};

@@ -132,6 +132,17 @@ const char *ctl_aws_hint(const struct ctl *ctl, enum aws_service service, const 
 void ctl_report_aws(const struct ctl *ctl, enum aws_service service, const char *operation, int r,
                     const struct ctl_reply *rep);
 
+/* One page of a listing: the page after token (NULL: the first), its members
+ * (*ret_list: a new reference to an array, or left NULL for none) and the next
+ * page's token (*ret_next: malloc'd, or left NULL on the last page). 0, or < 0
+ * (printed). */
+typedef int (*ctl_page_fn)(struct ctl *ctl, void *userdata, const char *token, json_t **ret_list,
+                           char **ret_next);
+#define CTL_PAGES_MAX 1000
+/* Every member of a listing, page after page (at most CTL_PAGES_MAX), in one
+ * new array: 0, or the failure of the page that failed. */
+int ctl_list_pages(struct ctl *ctl, ctl_page_fn page, void *userdata, json_t **ret);
+
 /* "twowayctl: " + message + "\n" on stderr (from a va_list: ctl_verrorf()). */
 void ctl_errorf(const char *fmt, ...) _printf_(1, 2);
 void ctl_verrorf(const char *fmt, va_list ap) _printf_(1, 0);

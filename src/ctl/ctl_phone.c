@@ -21,42 +21,29 @@ bool ctl_phone_bool(const json_t *pn, const char *field)
         return json_is_true(json_object_get(pn, field));
 }
 
+/* One page of DescribePhoneNumbers (ctl_page_fn). */
+static int phone_page(struct ctl *ctl, void *userdata, const char *token, json_t **ret_list,
+                      char **ret_next)
+{
+        json_t *body = token ? json_pack("{s:s}", "NextToken", token) : json_object();
+        struct ctl_reply rep;
+        const char *next;
+        int r;
+
+        r = ctl_call_json(ctl, AWS_SERVICE_SMS_VOICE, "DescribePhoneNumbers", body, NULL, &rep);
+        if (r >= 0) {
+                *ret_list = json_incref(json_object_get(rep.json, "PhoneNumbers"));
+                next = json_string_value(json_object_get(rep.json, "NextToken"));
+                if (!isempty(next) && !(*ret_next = strdup(next)))
+                        r = -ENOMEM;
+        }
+        ctl_reply_done(&rep);
+        return r;
+}
+
 int ctl_phone_list(struct ctl *ctl, json_t **ret)
 {
-        json_t *all = json_array();
-        _cleanup_free_ char *token = NULL;
-        int r = 0;
-
-        if (!all)
-                return -ENOMEM;
-        for (unsigned page = 0; page < 1000; page++) {
-                json_t *body = token ? json_pack("{s:s}", "NextToken", token) : json_object();
-                struct ctl_reply rep;
-                json_t *list;
-                const char *next;
-
-                r = ctl_call_json(ctl, AWS_SERVICE_SMS_VOICE, "DescribePhoneNumbers", body, NULL,
-                                  &rep);
-                if (r < 0) {
-                        ctl_reply_done(&rep);
-                        break;
-                }
-                list = json_object_get(rep.json, "PhoneNumbers");
-                if (list && json_array_extend(all, list) < 0)
-                        r = -ENOMEM;
-                next = json_string_value(json_object_get(rep.json, "NextToken"));
-                free(token);
-                token = isempty(next) ? NULL : strdup(next);
-                ctl_reply_done(&rep);
-                if (r < 0 || !token)
-                        break;
-        }
-        if (r < 0) {
-                json_decref(all);
-                return r;
-        }
-        *ret = all;
-        return 0;
+        return ctl_list_pages(ctl, phone_page, NULL, ret);
 }
 
 int ctl_phone_find(struct ctl *ctl, const char *which, json_t **ret)

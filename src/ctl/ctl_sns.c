@@ -179,41 +179,27 @@ static int subscriptions_page(xmlDocPtr doc, json_t **ret, char **ret_token)
         return 0;
 }
 
+/* One page of ListSubscriptionsByTopic (ctl_page_fn; userdata: where the
+ * topic's ARN is). */
+static int subscriptions_call(struct ctl *ctl, void *userdata, const char *token, json_t **ret_list,
+                              char **ret_next)
+{
+        const char *const *topic_arn = userdata;
+        const char *pairs[] = {"TopicArn", *topic_arn, "NextToken", token};
+        xmlDocPtr doc;
+        int r;
+
+        r = sns_call(ctl, "ListSubscriptionsByTopic", pairs, token ? 2 : 1, &doc);
+        if (r < 0)
+                return r;
+        r = subscriptions_page(doc, ret_list, ret_next);
+        xmlFreeDoc(doc);
+        return r < 0 ? bad_answer("ListSubscriptionsByTopic", r) : 0;
+}
+
 int ctl_sns_subscriptions(struct ctl *ctl, const char *topic_arn, json_t **ret)
 {
-        json_t *all = json_array();
-        _cleanup_free_ char *token = NULL;
-        int r = 0;
-
-        if (!all)
-                return -ENOMEM;
-        for (unsigned page = 0; page < 1000; page++) {
-                const char *pairs[] = {"TopicArn", topic_arn, "NextToken", token};
-                json_t *list = NULL;
-                xmlDocPtr doc;
-
-                r = sns_call(ctl, "ListSubscriptionsByTopic", pairs, token ? 2 : 1, &doc);
-                if (r < 0)
-                        break;
-                free(token);
-                token = NULL;
-                r = subscriptions_page(doc, &list, &token);
-                xmlFreeDoc(doc);
-                if (r < 0) {
-                        r = bad_answer("ListSubscriptionsByTopic", r);
-                        break;
-                }
-                r = json_array_extend(all, list) < 0 ? -ENOMEM : 0;
-                json_decref(list);
-                if (r < 0 || !token)
-                        break;
-        }
-        if (r < 0) {
-                json_decref(all);
-                return r;
-        }
-        *ret = all;
-        return 0;
+        return ctl_list_pages(ctl, subscriptions_call, &topic_arn, ret);
 }
 
 int ctl_sns_find_subscription(struct ctl *ctl, const char *topic_arn, const char *endpoint,
