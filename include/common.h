@@ -103,6 +103,22 @@ static inline bool isempty(const char *s)
         return !s || !*s;
 }
 
+/* An enum's names, indexed by value (a NULL entry names nothing): the name of
+ * i in names[0..n), or NULL when i is out of range. */
+static inline const char *string_table_name(const char *const *names, size_t n, int i)
+{
+        return i >= 0 && (size_t)i < n ? names[i] : NULL;
+}
+
+/* The value whose name in names[0..n) is s, or -ENOENT (s NULL or no name). */
+static inline int string_table_index(const char *const *names, size_t n, const char *s)
+{
+        for (size_t i = 0; s && i < n; i++)
+                if (names[i] && streq(s, names[i]))
+                        return (int)i;
+        return -ENOENT;
+}
+
 /* Unit tests reach module internals through UNITTEST; in the daemon they stay static. */
 #ifdef TWOWAYD_UNIT_TEST
 #define UNITTEST

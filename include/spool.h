@@ -401,6 +401,7 @@ const char *spool_state_to_string(enum spool_state state);
 enum spool_state spool_state_from_string(const char *s); /* _SPOOL_STATE_INVALID if unknown */
 const char *spool_reply_state_to_string(enum spool_reply_state state);
 const char *spool_class_to_string(enum spool_class c);
+int spool_class_from_string(const char *s); /* the class, or -EBADMSG if unknown */
 
 #ifdef TWOWAYD_UNIT_TEST
 /* Make the next n commits fail as a failing fsync would (the commit hook turns

@@ -22,13 +22,6 @@ static const char *const lane_names[_CLUSTER_LANE_MAX] = {
         [CLUSTER_LANE_CONSENT] = "consent",
 };
 
-static const char *const class_names[_SPOOL_CLASS_MAX] = {
-        [SPOOL_CLASS_OTHER] = "other",
-        [SPOOL_CLASS_OPT_OUT] = "opt_out",
-        [SPOOL_CLASS_OPT_IN] = "opt_in",
-        [SPOOL_CLASS_HELP] = "help",
-};
-
 int64_t cluster_timestamp_ms(const char *timestamp, int64_t seconds)
 {
         const char *t = timestamp ? strchr(timestamp, 'T') : NULL;
@@ -204,7 +197,8 @@ json_t *cluster_record_put_request(const struct cluster_params *p, const struct 
             ddb_item_set(item, "sns_message_id", ddb_av_s(m->sns_message_id)) < 0 ||
             set_s_if(item, "destination", m->destination) < 0 ||
             set_s_if(item, "topic_arn", m->topic_arn) < 0 ||
-            ddb_item_set(item, "keyword_class", ddb_av_s(class_names[m->keyword_class])) < 0 ||
+            ddb_item_set(item, "keyword_class", ddb_av_s(spool_class_to_string(m->keyword_class))) <
+                    0 ||
             set_s_if(item, "raw", m->raw) < 0 ||
             ddb_item_set(item, "received_at", ddb_av_n_int(m->received_at)) < 0 ||
             ddb_item_set(item, "stored_by", ddb_av_s(p->instance)) < 0 ||
@@ -297,7 +291,7 @@ json_t *cluster_claim_request(const struct cluster_params *p, const struct clust
                              ddb_av_s("open"), ":imid", ddb_av_s(m->inbound_message_id), ":snsid",
                              ddb_av_s(m->sns_message_id), ":dest",
                              ddb_av_s(isempty(m->destination) ? "-" : m->destination), ":class",
-                             ddb_av_s(class_names[m->keyword_class]), ":raw",
+                             ddb_av_s(spool_class_to_string(m->keyword_class)), ":raw",
                              ddb_av_s(isempty(m->raw) ? "-" : m->raw), ":recv",
                              ddb_av_n_int(m->received_at), ":now", ddb_av_n_int(now), ":exp",
                              ddb_av_n_int(open_expiry(p, m->received_at)), NULL);
@@ -515,6 +509,7 @@ int cluster_msg_from_item(const json_t *item, struct cluster_msg *ret)
 {
         const char *pk = ddb_item_get_s(item, "pk"), *cls = ddb_item_get_s(item, "keyword_class");
         long long received_at;
+        int c = spool_class_from_string(cls);
 
         *ret = (struct cluster_msg){0};
         if (!pk || strncmp(pk, "sender#", 7) != 0 ||
@@ -527,10 +522,7 @@ int cluster_msg_from_item(const json_t *item, struct cluster_msg *ret)
         ret->destination = ddb_item_get_s(item, "destination");
         ret->topic_arn = ddb_item_get_s(item, "topic_arn");
         ret->raw = ddb_item_get_s(item, "raw");
-        ret->keyword_class = SPOOL_CLASS_OTHER;
-        for (size_t i = 0; cls && i < ARRAY_SIZE(class_names); i++)
-                if (streq(cls, class_names[i]))
-                        ret->keyword_class = (enum spool_class)i;
+        ret->keyword_class = c < 0 ? SPOOL_CLASS_OTHER : (enum spool_class)c;
         if (isempty(ret->inbound_message_id) || isempty(ret->sns_message_id) || isempty(ret->raw) ||
             isempty(ret->sender))
                 return -EINVAL;

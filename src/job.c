@@ -64,30 +64,29 @@ static const char *const reply_names[_JOB_REPLY_MAX] = {
 
 const char *job_step_to_string(enum job_step s)
 {
-        return s >= 0 && s < _JOB_STEP_MAX ? step_names[s] : NULL;
+        return string_table_name(step_names, ARRAY_SIZE(step_names), s);
 }
 
 const char *job_verdict_to_string(enum job_verdict_kind k)
 {
-        return k >= 0 && k < _JOB_VERDICT_MAX ? verdict_names[k] : NULL;
+        return string_table_name(verdict_names, ARRAY_SIZE(verdict_names), k);
 }
 
 const char *job_cause_to_string(enum job_cause c)
 {
-        return c >= 0 && c < _JOB_CAUSE_MAX ? cause_names[c] : NULL;
+        return string_table_name(cause_names, ARRAY_SIZE(cause_names), c);
 }
 
 enum job_cause job_cause_from_string(const char *s)
 {
-        for (size_t i = 0; s && i < ARRAY_SIZE(cause_names); i++)
-                if (streq(s, cause_names[i]))
-                        return (enum job_cause)i;
-        return JOB_CAUSE_NONE;
+        int i = string_table_index(cause_names, ARRAY_SIZE(cause_names), s);
+
+        return i < 0 ? JOB_CAUSE_NONE : (enum job_cause)i;
 }
 
 const char *job_reply_to_string(enum job_reply r)
 {
-        return r >= 0 && r < _JOB_REPLY_MAX ? reply_names[r] : NULL;
+        return string_table_name(reply_names, ARRAY_SIZE(reply_names), r);
 }
 
 void job_free(struct job *j)

@@ -487,47 +487,38 @@ static const char *const reply_names[_SPOOL_REPLY_MAX] = {
 
 const char *spool_state_to_string(enum spool_state state)
 {
-        if (state < 0 || state >= _SPOOL_STATE_MAX)
-                return NULL;
-        return state_names[state];
+        return string_table_name(state_names, ARRAY_SIZE(state_names), state);
 }
 
 enum spool_state spool_state_from_string(const char *s)
 {
-        for (size_t i = 0; s && i < ARRAY_SIZE(state_names); i++)
-                if (streq(s, state_names[i]))
-                        return (enum spool_state)i;
-        return _SPOOL_STATE_INVALID;
+        int i = string_table_index(state_names, ARRAY_SIZE(state_names), s);
+
+        return i < 0 ? _SPOOL_STATE_INVALID : (enum spool_state)i;
 }
 
 const char *spool_reply_state_to_string(enum spool_reply_state state)
 {
-        if (state < 0 || state >= _SPOOL_REPLY_MAX)
-                return NULL;
-        return reply_names[state];
+        return string_table_name(reply_names, ARRAY_SIZE(reply_names), state);
 }
 
 const char *spool_class_to_string(enum spool_class c)
 {
-        if (c < 0 || c >= _SPOOL_CLASS_MAX)
-                return NULL;
-        return class_names[c];
+        return string_table_name(class_names, ARRAY_SIZE(class_names), c);
 }
 
-static int class_from_string(const char *s)
+int spool_class_from_string(const char *s)
 {
-        for (size_t i = 0; s && i < ARRAY_SIZE(class_names); i++)
-                if (streq(s, class_names[i]))
-                        return (int)i;
-        return -EBADMSG;
+        int i = string_table_index(class_names, ARRAY_SIZE(class_names), s);
+
+        return i < 0 ? -EBADMSG : i;
 }
 
 static int reply_state_from_string(const char *s)
 {
-        for (size_t i = 0; s && i < ARRAY_SIZE(reply_names); i++)
-                if (streq(s, reply_names[i]))
-                        return (int)i;
-        return -EBADMSG;
+        int i = string_table_index(reply_names, ARRAY_SIZE(reply_names), s);
+
+        return i < 0 ? -EBADMSG : i;
 }
 
 static int64_t now_ms(void)
@@ -1402,7 +1393,7 @@ static int row_from_stmt(sqlite3_stmt *st, struct spool_row **ret)
 
         state = spool_state_from_string((const char *)sqlite3_column_text(st, COL_STATE));
         reply = reply_state_from_string((const char *)sqlite3_column_text(st, COL_REPLY_STATE));
-        cls = class_from_string((const char *)sqlite3_column_text(st, COL_KEYWORD_CLASS));
+        cls = spool_class_from_string((const char *)sqlite3_column_text(st, COL_KEYWORD_CLASS));
         if (state < 0 || reply < 0 || cls < 0)
                 return -EBADMSG;
         cause = sqlite3_column_text(st, COL_RETRY_CAUSE);
