@@ -49,6 +49,80 @@
 /* The ingress's own fetches: its certificate budget (16) and confirmations (8). */
 #define SERVICE_FETCHES_IN_FLIGHT 24u
 
+/* The numbers the service reports on /metrics besides the spool's states. */
+enum service_count {
+        SERVICE_COUNT_SPOOL_STEPS,
+        SERVICE_COUNT_SPOOL_COMMITS,
+        SERVICE_COUNT_CONNECTIONS,
+        SERVICE_COUNT_IN_PROGRESS,
+        SERVICE_COUNT_VERIFY_QUEUED,
+        SERVICE_COUNT_VERIFY_BUSY,
+        SERVICE_COUNT_VERIFY_IDLE,
+        SERVICE_COUNT_EVICTED,
+        SERVICE_COUNT_REQUEST_TIMEOUT,
+        SERVICE_COUNT_REFUSED_PER_IP,
+        SERVICE_COUNT_REFUSED_FULL,
+        _SERVICE_COUNT_MAX,
+};
+
+#define SERVICE_SERIES_MAX 4
+
+/* A family of those numbers, read when /metrics is rendered: one series,
+ * counts[0], when it has no label; otherwise values[i] of its label is
+ * counts[i]. */
+static const struct service_family {
+        const char *name;
+        const char *help;
+        enum metrics_kind kind;
+        const char *label;
+        const char *values[SERVICE_SERIES_MAX];
+        enum service_count counts[SERVICE_SERIES_MAX];
+} service_families[] = {
+        {.name = "twowayd_spool_sql_steps_total",
+         .help = "SQLite virtual-machine steps of the spool's statements (the work they did)",
+         .kind = METRICS_COUNTER,
+         .counts = {SERVICE_COUNT_SPOOL_STEPS}},
+        {.name = "twowayd_spool_commits_total",
+         .help = "SQLite commits of the spool: group commits of deliveries and each state "
+                 "change of a message",
+         .kind = METRICS_COUNTER,
+         .counts = {SERVICE_COUNT_SPOOL_COMMITS}},
+        {.name = "twowayd_http_connections",
+         .help = "Open inbound connections",
+         .kind = METRICS_GAUGE,
+         .counts = {SERVICE_COUNT_CONNECTIONS}},
+        {.name = "twowayd_http_requests_in_progress",
+         .help = "Complete requests on the SNS listener waiting for their answer",
+         .kind = METRICS_GAUGE,
+         .counts = {SERVICE_COUNT_IN_PROGRESS}},
+        {.name = "twowayd_sns_verify_queue_depth",
+         .help = "SNS deliveries waiting for a verification worker ([http] verify_threads); a "
+                 "full queue answers 503",
+         .kind = METRICS_GAUGE,
+         .counts = {SERVICE_COUNT_VERIFY_QUEUED}},
+        {.name = "twowayd_sns_verify_workers",
+         .help = "Verification worker threads, busy or idle",
+         .kind = METRICS_GAUGE,
+         .label = "state",
+         .values = {"busy", "idle"},
+         .counts = {SERVICE_COUNT_VERIFY_BUSY, SERVICE_COUNT_VERIFY_IDLE}},
+        {.name = "twowayd_http_connections_closed_total",
+         .help = "Connections closed by the connection policy: evicted (the longest waiting, to "
+                 "admit a new one), request_timeout (no complete request in time), "
+                 "refused_per_ip, refused_full (nothing to evict)",
+         .kind = METRICS_COUNTER,
+         .label = "reason",
+         .values = {"evicted", "request_timeout", "refused_per_ip", "refused_full"},
+         .counts = {SERVICE_COUNT_EVICTED, SERVICE_COUNT_REQUEST_TIMEOUT,
+                    SERVICE_COUNT_REFUSED_PER_IP, SERVICE_COUNT_REFUSED_FULL}},
+};
+
+/* What the collector of service_families[family] is given. */
+struct service_family_ref {
+        struct service *s;
+        size_t family;
+};
+
 struct service {
         struct ev_loop *loop;
         struct config *config;
@@ -74,6 +148,7 @@ struct service {
         ev_tstamp drain_deadline;
         bool draining;
         int exit_code;
+        struct service_family_ref family_refs[ARRAY_SIZE(service_families)];
 };
 
 static void apply_log_settings(const struct config *c)
@@ -128,75 +203,42 @@ static int collect_spool(void *userdata, struct metrics_emitter *e)
         return 0;
 }
 
-static int collect_spool_steps(void *userdata, struct metrics_emitter *e)
+/* Reads the numbers the service families report. */
+static void read_counts(const struct service *s, double ret[static _SERVICE_COUNT_MAX])
 {
-        struct service *s = userdata;
-        struct spool_stats st;
+        struct spool_stats sp;
+        struct work_pool_stats pool;
+        struct http_server_stats hs;
 
-        spool_get_stats(s->spool, &st);
-        return metrics_emit(e, METRICS_NO_LABELS, (double)st.sql_steps);
+        spool_get_stats(s->spool, &sp);
+        ingress_get_pool_stats(s->ingress, &pool);
+        http_server_get_stats(s->http, &hs);
+        ret[SERVICE_COUNT_SPOOL_STEPS] = (double)sp.sql_steps;
+        ret[SERVICE_COUNT_SPOOL_COMMITS] = (double)sp.commits;
+        ret[SERVICE_COUNT_CONNECTIONS] = http_server_connections(s->http);
+        ret[SERVICE_COUNT_IN_PROGRESS] = http_server_pending(s->http);
+        ret[SERVICE_COUNT_VERIFY_QUEUED] = (double)pool.queued;
+        ret[SERVICE_COUNT_VERIFY_BUSY] = (double)pool.busy;
+        ret[SERVICE_COUNT_VERIFY_IDLE] = (double)(pool.threads - pool.busy);
+        ret[SERVICE_COUNT_EVICTED] = (double)hs.evicted_table_full;
+        ret[SERVICE_COUNT_REQUEST_TIMEOUT] = (double)hs.closed_request_timeout;
+        ret[SERVICE_COUNT_REFUSED_PER_IP] = (double)hs.refused_per_ip;
+        ret[SERVICE_COUNT_REFUSED_FULL] = (double)hs.refused_table_full;
 }
 
-static int collect_spool_commits(void *userdata, struct metrics_emitter *e)
+/* A family's series, one per value of its label (or one when it has none). */
+static int collect_family(void *userdata, struct metrics_emitter *e)
 {
-        struct service *s = userdata;
-        struct spool_stats st;
+        const struct service_family_ref *ref = userdata;
+        const struct service_family *f = &service_families[ref->family];
+        double counts[_SERVICE_COUNT_MAX];
+        int r = 0;
 
-        spool_get_stats(s->spool, &st);
-        return metrics_emit(e, METRICS_NO_LABELS, (double)st.commits);
-}
-
-static int collect_service(void *userdata, struct metrics_emitter *e)
-{
-        struct service *s = userdata;
-
-        return metrics_emit(e, METRICS_NO_LABELS, http_server_connections(s->http));
-}
-
-static int collect_in_progress(void *userdata, struct metrics_emitter *e)
-{
-        struct service *s = userdata;
-
-        return metrics_emit(e, METRICS_NO_LABELS, http_server_pending(s->http));
-}
-
-static int collect_verify_queue(void *userdata, struct metrics_emitter *e)
-{
-        struct service *s = userdata;
-        struct work_pool_stats st;
-
-        ingress_get_pool_stats(s->ingress, &st);
-        return metrics_emit(e, METRICS_NO_LABELS, (double)st.queued);
-}
-
-static int collect_verify_workers(void *userdata, struct metrics_emitter *e)
-{
-        struct service *s = userdata;
-        struct work_pool_stats st;
-        int r;
-
-        ingress_get_pool_stats(s->ingress, &st);
-        r = metrics_emit(e, METRICS_LABELS("busy"), (double)st.busy);
-        if (r >= 0)
-                r = metrics_emit(e, METRICS_LABELS("idle"), (double)(st.threads - st.busy));
-        return r;
-}
-
-static int collect_policy(void *userdata, struct metrics_emitter *e)
-{
-        struct service *s = userdata;
-        struct http_server_stats st;
-        int r;
-
-        http_server_get_stats(s->http, &st);
-        r = metrics_emit(e, METRICS_LABELS("evicted"), (double)st.evicted_table_full);
-        if (r >= 0)
-                r = metrics_emit(e, METRICS_LABELS("request_timeout"),
-                                 (double)st.closed_request_timeout);
-        if (r >= 0)
-                r = metrics_emit(e, METRICS_LABELS("refused_per_ip"), (double)st.refused_per_ip);
-        if (r >= 0)
-                r = metrics_emit(e, METRICS_LABELS("refused_full"), (double)st.refused_table_full);
+        read_counts(ref->s, counts);
+        if (!f->label)
+                return metrics_emit(e, METRICS_NO_LABELS, counts[f->counts[0]]);
+        for (size_t i = 0; r >= 0 && i < SERVICE_SERIES_MAX && f->values[i]; i++)
+                r = metrics_emit(e, METRICS_LABELS(f->values[i]), counts[f->counts[i]]);
         return r;
 }
 
@@ -205,40 +247,18 @@ static int register_metrics(struct service *s)
         int r = metrics_gauge_fn_new("twowayd_spool_messages", "Messages in the spool by state",
                                      METRICS_LABELS("state"), collect_spool, s, NULL);
 
-        if (r >= 0)
-                r = metrics_counter_fn_new("twowayd_spool_sql_steps_total",
-                                           "SQLite virtual-machine steps of the spool's "
-                                           "statements (the work they did)",
-                                           METRICS_NO_LABELS, collect_spool_steps, s, NULL);
-        if (r >= 0)
-                r = metrics_counter_fn_new("twowayd_spool_commits_total",
-                                           "SQLite commits of the spool: group commits of "
-                                           "deliveries and each state change of a message",
-                                           METRICS_NO_LABELS, collect_spool_commits, s, NULL);
-        if (r >= 0)
-                r = metrics_gauge_fn_new("twowayd_http_connections", "Open inbound connections",
-                                         METRICS_NO_LABELS, collect_service, s, NULL);
-        if (r >= 0)
-                r = metrics_gauge_fn_new("twowayd_http_requests_in_progress",
-                                         "Complete requests on the SNS listener waiting for "
-                                         "their answer",
-                                         METRICS_NO_LABELS, collect_in_progress, s, NULL);
-        if (r >= 0)
-                r = metrics_gauge_fn_new("twowayd_sns_verify_queue_depth",
-                                         "SNS deliveries waiting for a verification worker "
-                                         "([http] verify_threads); a full queue answers 503",
-                                         METRICS_NO_LABELS, collect_verify_queue, s, NULL);
-        if (r >= 0)
-                r = metrics_gauge_fn_new("twowayd_sns_verify_workers",
-                                         "Verification worker threads, busy or idle",
-                                         METRICS_LABELS("state"), collect_verify_workers, s, NULL);
-        if (r >= 0)
-                r = metrics_counter_fn_new(
-                        "twowayd_http_connections_closed_total",
-                        "Connections closed by the connection policy: evicted (the longest "
-                        "waiting, to admit a new one), request_timeout (no complete request in "
-                        "time), refused_per_ip, refused_full (nothing to evict)",
-                        METRICS_LABELS("reason"), collect_policy, s, NULL);
+        for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(service_families); i++) {
+                const struct service_family *f = &service_families[i];
+                struct metrics_labels labels =
+                        f->label ? METRICS_LABELS(f->label) : METRICS_NO_LABELS;
+
+                s->family_refs[i] = (struct service_family_ref){.s = s, .family = i};
+                r = f->kind == METRICS_COUNTER
+                            ? metrics_counter_fn_new(f->name, f->help, labels, collect_family,
+                                                     &s->family_refs[i], NULL)
+                            : metrics_gauge_fn_new(f->name, f->help, labels, collect_family,
+                                                   &s->family_refs[i], NULL);
+        }
         return r < 0 ? log_error_errno(r, "metrics.register_failed", LOG_NOFIELDS,
                                        "cannot register metrics: %m")
                      : 0;
