@@ -31,16 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *body;
         int r = 0, ended = 0;
 
-        if (size < 5)
+        body = fuzz_stream_input(data, size, &slicer, &len);
+        if (!body)
                 return 0;
         max_answer = max_answers[(data[0] >> 3) & 3];
-        slicer.state = fuzz_be32(data + 1);
-        len = size - 5;
-        body = malloc(len ? len : 1);
-        FUZZ_CHECK(body);
-        memcpy(body, data + 5, len);
-        if (data[0] & 1)
-                fuzz_fix_crcs(body, len);
 
         FUZZ_CHECK(agent_stream_new(max_messages[(data[0] >> 1) & 3], max_answer, &s) == 0);
         if (max_answer == 0)

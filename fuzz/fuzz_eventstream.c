@@ -142,16 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *stream;
         size_t len;
 
-        if (size < 5)
+        stream = fuzz_stream_input(data, size, &slicer, &len);
+        if (!stream)
                 return 0;
         max_message = max_messages[(data[0] >> 1) & 7];
-        slicer.state = fuzz_be32(data + 1);
-        len = size - 5;
-        stream = malloc(len ? len : 1);
-        FUZZ_CHECK(stream);
-        memcpy(stream, data + 5, len);
-        if (data[0] & 1)
-                fuzz_fix_crcs(stream, len);
 
         decode(stream, len, max_message, NULL, &whole);
         decode(stream, len, max_message, &slicer, &sliced);

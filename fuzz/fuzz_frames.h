@@ -1,7 +1,8 @@
 /*
  * fuzz_frames.h — event-stream helpers for the fuzz targets: CRC repair (so
  * that mutated frames get past the CRC checks and reach the header parser)
- * and slice sizes derived from the input.
+ * slice sizes derived from the input, and the input layout of the stream
+ * targets.
  */
 #ifndef TWOWAYD_FUZZ_FRAMES_H
 #define TWOWAYD_FUZZ_FRAMES_H
@@ -62,6 +63,29 @@ static inline size_t fuzz_next_slice(struct fuzz_slicer *s, size_t left)
         s->state = x;
         n = (x & 7) == 0 ? (x >> 8) % 4096 + 1 : (x >> 8) % 16 + 1;
         return n < left ? n : left;
+}
+
+/* The input of the stream targets: a control byte (bit 0: repair the CRCs),
+ * four bytes seeding *slicer, then the stream, copied into a malloc'd buffer
+ * of *ret_len bytes. NULL (nothing to run) when the input is shorter than the
+ * five leading bytes. */
+static inline uint8_t *fuzz_stream_input(const uint8_t *data, size_t size,
+                                         struct fuzz_slicer *slicer, size_t *ret_len)
+{
+        uint8_t *stream;
+        size_t len;
+
+        if (size < 5)
+                return NULL;
+        slicer->state = fuzz_be32(data + 1);
+        len = size - 5;
+        stream = malloc(len ? len : 1);
+        FUZZ_CHECK(stream);
+        memcpy(stream, data + 5, len);
+        if (data[0] & 1)
+                fuzz_fix_crcs(stream, len);
+        *ret_len = len;
+        return stream;
 }
 
 #endif

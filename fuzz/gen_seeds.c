@@ -23,6 +23,8 @@
 
 #include "fuzz_pki.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 struct buf {
         uint8_t *p;
         size_t n, cap;
@@ -415,6 +417,30 @@ static void gen_http(void)
                                "Type",
                                "UnsubscribeConfirmation",
                                NULL};
+        /* Signed deliveries, each a connection of its own. */
+        const struct {
+                const char *name;
+                const char *type;
+                const char *const *kv;
+                const char *version;
+        } deliveries[] = {
+                {"notification-v2-subject", "Notification", with_subject, "2"},
+                {"notification-dead", "Notification", dead, "2"},
+                {"subscription-confirmation", "SubscriptionConfirmation", confirm, "1"},
+                {"unsubscribe-confirmation", "UnsubscribeConfirmation", unsub, "2"},
+        };
+        /* Refusals before the envelope is read. */
+        static const struct {
+                const char *name;
+                const char *request;
+        } refusals[] = {
+                {"get-and-404",
+                 "GET /sns HTTP/1.1\r\nHost: x\r\n\r\nGET /other HTTP/1.1\r\nHost: x\r\n\r\n"},
+                {"raw-delivery", "POST /sns HTTP/1.1\r\nHost: x\r\nx-amz-sns-rawdelivery: true\r\n"
+                                 "Content-Length: 4\r\n\r\nSTOP"},
+                {"too-large", "POST /sns HTTP/1.1\r\nHost: x\r\nx-amz-sns-message-type: "
+                              "Notification\r\nContent-Length: 100000\r\n\r\n{}"},
+        };
         static const uint8_t ctl[2] = {0, 1};
 
         envelope(&body, notification, "1", CERT_URL,
@@ -428,29 +454,13 @@ static void gen_http(void)
         http_post(&out, "Notification", notification[3], &body, "Connection: close\r\n");
         write_seed("http_request", "notification-twice", &out);
 
-        envelope(&body, with_subject, "2", CERT_URL, "");
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        http_post(&out, "Notification", with_subject[3], &body, "");
-        write_seed("http_request", "notification-v2-subject", &out);
-
-        envelope(&body, dead, "2", CERT_URL, "");
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        http_post(&out, "Notification", dead[3], &body, "");
-        write_seed("http_request", "notification-dead", &out);
-
-        envelope(&body, confirm, "1", CERT_URL, "");
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        http_post(&out, "SubscriptionConfirmation", confirm[3], &body, "");
-        write_seed("http_request", "subscription-confirmation", &out);
-
-        envelope(&body, unsub, "2", CERT_URL, "");
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        http_post(&out, "UnsubscribeConfirmation", unsub[3], &body, "");
-        write_seed("http_request", "unsubscribe-confirmation", &out);
+        for (size_t i = 0; i < ARRAY_SIZE(deliveries); i++) {
+                envelope(&body, deliveries[i].kv, deliveries[i].version, CERT_URL, "");
+                out.n = 0;
+                put(&out, &ctl[0], 1);
+                http_post(&out, deliveries[i].type, deliveries[i].kv[3], &body, "");
+                write_seed("http_request", deliveries[i].name, &out);
+        }
 
         /* Unsigned message in "as if signed" mode, sent chunked. */
         out.n = 0;
@@ -475,21 +485,12 @@ static void gen_http(void)
         put_str(&out, "\r\n0\r\n\r\n");
         write_seed("http_request", "trusted-chunked", &out);
 
-        /* Refusals before the envelope is read. */
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        put_str(&out, "GET /sns HTTP/1.1\r\nHost: x\r\n\r\nGET /other HTTP/1.1\r\nHost: x\r\n\r\n");
-        write_seed("http_request", "get-and-404", &out);
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        put_str(&out, "POST /sns HTTP/1.1\r\nHost: x\r\nx-amz-sns-rawdelivery: true\r\n"
-                      "Content-Length: 4\r\n\r\nSTOP");
-        write_seed("http_request", "raw-delivery", &out);
-        out.n = 0;
-        put(&out, &ctl[0], 1);
-        put_str(&out, "POST /sns HTTP/1.1\r\nHost: x\r\nx-amz-sns-message-type: Notification\r\n"
-                      "Content-Length: 100000\r\n\r\n{}");
-        write_seed("http_request", "too-large", &out);
+        for (size_t i = 0; i < ARRAY_SIZE(refusals); i++) {
+                out.n = 0;
+                put(&out, &ctl[0], 1);
+                put_str(&out, refusals[i].request);
+                write_seed("http_request", refusals[i].name, &out);
+        }
 
         free(body.p);
         free(out.p);
