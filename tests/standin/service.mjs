@@ -48,11 +48,43 @@ function readBody(req, limit) {
   });
 }
 
+// Delays that cancel() cuts short, so a test ending mid-delay does not hang.
+export class Delays {
+  #pending = new Set();
+
+  sleep(ms) {
+    return new Promise((resolve) => {
+      const t = { resolve };
+      t.timer = setTimeout(() => {
+        this.#pending.delete(t);
+        resolve();
+      }, ms);
+      this.#pending.add(t);
+    });
+  }
+
+  cancel() {
+    for (const t of this.#pending) {
+      clearTimeout(t.timer);
+      t.resolve();
+    }
+    this.#pending.clear();
+  }
+}
+
+// Stops a listening server, cutting its open connections.
+export function closeServer(server) {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
 export class ServiceServer {
   #server;
   #port;
   #down = null; // null | 'refuse' | 'drop'
-  #timers = new Set();
+  #delays = new Delays();
   #closed = false;
 
   /**
@@ -104,10 +136,7 @@ export class ServiceServer {
     const was = this.#down;
     this.#down = down ? mode : null;
     if (down && mode === 'refuse' && was !== 'refuse') {
-      await new Promise((resolve) => {
-        this.#server.close(() => resolve());
-        this.#server.closeAllConnections();
-      });
+      await closeServer(this.#server);
     } else if (!down && was === 'refuse') {
       await this.listen();
     }
@@ -119,28 +148,9 @@ export class ServiceServer {
 
   async close() {
     this.#closed = true;
-    for (const t of this.#timers) {
-      clearTimeout(t.timer);
-      t.resolve();
-    }
-    this.#timers.clear();
+    this.#delays.cancel();
     if (this.#down === 'refuse') return;
-    await new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
-  }
-
-  // A delay that close() cuts short, so a test ending mid-delay does not hang.
-  #sleep(ms) {
-    return new Promise((resolve) => {
-      const t = { resolve };
-      t.timer = setTimeout(() => {
-        this.#timers.delete(t);
-        resolve();
-      }, ms);
-      this.#timers.add(t);
-    });
+    await closeServer(this.#server);
   }
 
   async #onRequest(req, res) {
@@ -207,11 +217,11 @@ export class ServiceServer {
     record.fault = fault;
     deps.recorder.add(record);
 
-    const ctx = { req, res, headers, body, record, json: record.body, sleep: (ms) => this.#sleep(ms) };
+    const ctx = { req, res, headers, body, record, json: record.body, sleep: (ms) => this.#delays.sleep(ms) };
 
     if (fault) {
       if (fault.delayMs) {
-        await this.#sleep(fault.delayMs);
+        await this.#delays.sleep(fault.delayMs);
         if (this.#closed || res.destroyed || req.socket.destroyed) return;
       }
       if (fault.drop) {

@@ -49,7 +49,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { promisify } from 'node:util';
 import { X509Certificate, randomBytes, randomUUID, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import { headerMap } from './service.mjs';
+import { Delays, closeServer, headerMap } from './service.mjs';
 import { streamHugeBody } from './faults.mjs';
 
 const execFileP = promisify(execFile);
@@ -546,7 +546,7 @@ export class SnsFake extends EventEmitter {
   #tokens = new Map();        // token -> {topicArn, type}
   #subscriptions = new Map(); // topicArn -> subscription ARN
   #certPaths = new Map();     // leaf name -> URL path
-  #timers = new Set();
+  #delays = new Delays();
   #seq = 0;
   #topics = new Map();        // topicArn -> {attributes}
   #subs = new Map();          // subscription ARN -> {arn, topicArn, protocol, endpoint, owner, confirmed, token}
@@ -1229,32 +1229,12 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
 
   async close() {
     this.#closing = true;
-    for (const t of this.#timers) {
-      clearTimeout(t.timer);
-      t.resolve();
-    }
-    this.#timers.clear();
-    if (this.#server?.listening) {
-      await new Promise((resolve) => {
-        this.#server.close(() => resolve());
-        this.#server.closeAllConnections();
-      });
-    }
+    this.#delays.cancel();
+    if (this.#server?.listening) await closeServer(this.#server);
     await this.#pki?.close();
   }
 
   // ---- HTTPS handler ----
-
-  #sleep(ms) {
-    return new Promise((resolve) => {
-      const t = { resolve };
-      t.timer = setTimeout(() => {
-        this.#timers.delete(t);
-        resolve();
-      }, ms);
-      this.#timers.add(t);
-    });
-  }
 
   #classify(u) {
     if (CERT_PATH_RE.test(u.pathname)) {
@@ -1299,7 +1279,7 @@ ${result === null ? '' : `  <${action}Result>${result}</${action}Result>\n`}  <R
 
     if (fault) {
       if (fault.delayMs) {
-        await this.#sleep(fault.delayMs);
+        await this.#delays.sleep(fault.delayMs);
         if (res.destroyed || req.socket.destroyed || !this.#server.listening) return;
       }
       if (fault.drop) {
