@@ -4,14 +4,14 @@
 // after a call with no response byte; across kill -9), return of control
 // without a handler, STOP ending the session, and the settings -t refuses.
 // Loopback only; every wait is bounded and waits for a condition.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { startStandin } from '../standin/standin.mjs';
-import { BIN, TOOLS, configText, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { BIN, TOOLS, configText, sendSms, standinConfigText, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { standinHooks } from './lib/standin_hooks.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -19,28 +19,18 @@ const WAIT_MS = 20000;
 const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
-before(async () => {
-  standin = await startStandin({ sns: true, consentTable: TABLE });
-  ownNumber(standin, OUR_NUMBER);
-});
-after(async () => { await standin?.close(); });
-afterEach(() => {
-  standin.faults.clear();
-  standin.bedrock.setResponder(null);
-});
+standinHooks({ consentTable: TABLE, ourNumber: OUR_NUMBER, started: (s) => { standin = s; } });
 
 let seq = 0;
 const newPhone = () => `+1425555${String(6000 + seq++).padStart(4, '0')}`;
 const sessionOf = (phone) => `p${phone.slice(1)}`;
 
 function agentConfig(dir, agent = [], log = 'info') {
-  return configText({
+  return standinConfigText(standin, {
     spoolDir: dir,
     log,
-    tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, '[sms]', 'max_per_second = 1000',
-      '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200'].join('\n'),
+    tail: ['[sms]', 'max_per_second = 1000', '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200'].join('\n'),
   })
-    .replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`)
     .replace('agent_alias_id = ALIAS12345', ['agent_alias_id = ALIAS12345',
       ...(agent.some((l) => l.startsWith('timeout_ms')) ? [] : ['timeout_ms = 1000']), ...agent].join('\n'));
 }

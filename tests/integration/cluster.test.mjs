@@ -4,15 +4,15 @@
 // replies sent (once, in order, or not at all), agent calls in flight, the
 // items in the table. Loopback only; every wait is bounded and waits for a
 // condition; lease_seconds is 5 so that a takeover takes seconds.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startStandin } from '../standin/standin.mjs';
 import { createClusterTable } from './lib/cluster_table.mjs';
-import { BIN, TOOLS, configText, ownNumber, startDaemon, tempDir, testDaemon, waitFor, waitForAsync } from './lib/daemon.mjs';
+import { BIN, TOOLS, standinConfigText, startDaemon, tempDir, testDaemon, waitFor, waitForAsync } from './lib/daemon.mjs';
+import { standinHooks } from './lib/standin_hooks.mjs';
 
 const CONSENT = 'twowayd-consent';
 const CLUSTER = 'twowayd-cluster';
@@ -25,16 +25,13 @@ const TAKEOVER_MS = 6 * LEASE_S * 1000;
 const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your request will be processed within 10 business days. Reply START to resubscribe.';
 
 let standin;
-before(async () => {
-  standin = await startStandin({ sns: true, consentTable: CONSENT });
-  ownNumber(standin, OUR_NUMBER);
-  await createClusterTable(standin.dynamodb, CLUSTER);
-});
-after(async () => { await standin?.close(); });
-afterEach(async () => {
-  standin.faults.clear();
-  standin.bedrock.setResponder(null);
-  await standin.setDown('dynamodb', false);
+standinHooks({
+  consentTable: CONSENT,
+  ourNumber: OUR_NUMBER,
+  started: async (s) => {
+    standin = s;
+    await createClusterTable(standin.dynamodb, CLUSTER);
+  },
 });
 
 let seq = 0;
@@ -44,15 +41,14 @@ const sentTo = (phone) => standin.sms.sent().filter((m) => m.DestinationPhoneNum
 const agentCalls = (phone) => standin.bedrock.invocations().filter((i) => i.sessionId === sessionOf(phone) && i.inputText !== undefined);
 
 function clusterConfig(dir) {
-  return configText({
+  return standinConfigText(standin, {
     spoolDir: dir,
     tail: [
-      '[aws]', `ca_bundle = ${standin.sns.caFile}`,
       '[cluster]', `table = ${CLUSTER}`, `lease_seconds = ${LEASE_S}`,
       '[sms]', 'max_per_second = 1000',
       '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200',
     ].join('\n'),
-  }).replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
+  });
 }
 
 function instance(t, { dir, minFree } = {}) {
@@ -72,6 +68,20 @@ function sms(from, body, { timestamp } = {}) {
   });
   return { inboundMessageId, msg };
 }
+// From now until the test ends, SendTextMessage to phone never answers (to
+// anyone else it answers as usual); returns how many were sent to phone.
+function hangSendsTo(t, phone) {
+  const send = standin.sms.handlers.get('SendTextMessage');
+  let n = 0;
+  standin.sms.setHandler('SendTextMessage', (p, ctx) => {
+    if (p.DestinationPhoneNumber !== phone) return send(p, ctx);
+    n++;
+    return new Promise(() => {});
+  });
+  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  return () => n;
+}
+
 async function deliver(d, m, status = 200) {
   const r = await standin.sns.deliver(d.url, m.msg);
   assert.equal(r.status, status, r.body);
@@ -214,17 +224,10 @@ test('kill -9 after the reply marker: the reply is never sent again, by anyone, 
   const phone = newPhone();
   // A's SendTextMessage to this sender never answers: A dies with the reply
   // on the wire, its marker written.
-  const send = standin.sms.handlers.get('SendTextMessage');
-  let sending = 0;
-  standin.sms.setHandler('SendTextMessage', (p, ctx) => {
-    if (p.DestinationPhoneNumber !== phone) return send(p, ctx);
-    sending++;
-    return new Promise(() => {});
-  });
-  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  const sending = hangSendsTo(t, phone);
   const m = sms(phone, 'What time is it?');
   await deliver(a, m);
-  await waitFor(() => sending === 1, { timeoutMs: WAIT_MS, what: "A's SendTextMessage" });
+  await waitFor(() => sending() === 1, { timeoutMs: WAIT_MS, what: "A's SendTextMessage" });
   a.signal('SIGKILL');
   await a.waitForExit();
   const ev = await b.waitForLog((l) => l.event === 'pipeline.reply_unknown' && l.inbound_message_id === m.inboundMessageId, TAKEOVER_MS);
@@ -232,7 +235,7 @@ test('kill -9 after the reply marker: the reply is never sent again, by anyone, 
   await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'dead', { timeoutMs: WAIT_MS, what: 'the record dead' });
   const [rec] = await records(phone);
   assert.equal(rec.reply_state.S, 'sending');
-  assert.equal(sending, 1, 'no second SendTextMessage');
+  assert.equal(sending(), 1, 'no second SendTextMessage');
   assert.equal(agentCalls(phone).length, 1, 'B did not ask the agent again');
 });
 
@@ -456,17 +459,10 @@ test('a message superseded while it waited at one instance: its record is closed
 test('a row ended at start by its reply state (kill -9 while SendTextMessage was on the wire): its record is closed too', async (t) => {
   const a = await instance(t);
   const phone = newPhone();
-  const send = standin.sms.handlers.get('SendTextMessage');
-  let sending = 0;
-  standin.sms.setHandler('SendTextMessage', (p, ctx) => {
-    if (p.DestinationPhoneNumber !== phone) return send(p, ctx);
-    sending++;
-    return new Promise(() => {});
-  });
-  t.after(() => standin.sms.setHandler('SendTextMessage', send));
+  const sending = hangSendsTo(t, phone);
   const m = sms(phone, 'What is on the menu?');
   await deliver(a, m);
-  await waitFor(() => sending === 1, { timeoutMs: WAIT_MS, what: "A's SendTextMessage" });
+  await waitFor(() => sending() === 1, { timeoutMs: WAIT_MS, what: "A's SendTextMessage" });
   a.signal('SIGKILL');
   await a.waitForExit();
   // Back at once, under the same name: the row's reply may have gone out,
@@ -477,5 +473,5 @@ test('a row ended at start by its reply state (kill -9 while SendTextMessage was
   const [rec] = await records(phone);
   assert.equal(rec.open_by, undefined, 'out of the open-by index');
   assert.equal(rec.reply_state.S, 'sending');
-  assert.equal(sending, 1);
+  assert.equal(sending(), 1);
 });

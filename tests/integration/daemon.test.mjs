@@ -15,6 +15,20 @@ function run(args, opts = {}) {
   return spawnSync(BIN, args, { encoding: 'utf8', timeout: 10000, ...opts });
 }
 
+// A daemon in a temporary directory, with a notify socket, stopped when the
+// test ends; resolves once it said READY=1. config: configText()'s options
+// besides spoolDir.
+async function notifiedDaemon(t, { config = {}, env } = {}) {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const notify = await notifySocket(dir);
+  t.after(notify.close);
+  const d = await startDaemon({ dir, config: configText({ spoolDir: dir, ...config }), notify, env });
+  t.after(() => d.stop());
+  await notify.waitFor('READY=1');
+  return { d, dir, notify };
+}
+
 test('--version and --help answer and exit 0; a bad option exits 1', () => {
   const v = run(['--version']);
   assert.equal(v.status, 0);
@@ -78,13 +92,7 @@ test('a broken config keeps the daemon from starting', async (t) => {
 });
 
 test('ready: READY=1 on the notify socket, /healthz 200, routes and logs as JSON', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const notify = await notifySocket(dir);
-  t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }), notify });
-  t.after(() => d.stop());
-  await notify.waitFor('READY=1');
+  const { d } = await notifiedDaemon(t);
   assert.ok(d.port > 0);
 
   const h = await d.request({ path: '/healthz' });
@@ -130,13 +138,7 @@ test('request bodies over max_body get 413 before they are read', async (t) => {
 });
 
 test('SIGHUP with a valid config: RELOADING=1 then READY=1, new values apply, connections survive', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const notify = await notifySocket(dir);
-  t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ spoolDir: dir, maxBody: 4096 }), notify });
-  t.after(() => d.stop());
-  await notify.waitFor('READY=1');
+  const { d, dir, notify } = await notifiedDaemon(t, { config: { maxBody: 4096 } });
 
   // A keep-alive connection opened before the reload must keep working after it.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -159,13 +161,7 @@ test('SIGHUP with a valid config: RELOADING=1 then READY=1, new values apply, co
 });
 
 test('SIGHUP with a broken config logs every error and keeps serving the old one', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const notify = await notifySocket(dir);
-  t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ spoolDir: dir, maxBody: 4096 }), notify });
-  t.after(() => d.stop());
-  await notify.waitFor('READY=1');
+  const { d, dir } = await notifiedDaemon(t, { config: { maxBody: 4096 } });
   const port = d.port;
 
   const from = d.logs.length;
@@ -234,12 +230,7 @@ test('--reload PID returns once the daemon has reloaded, and fails when it refus
 });
 
 test('SIGTERM: STOPPING=1 and exit 0 promptly', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const notify = await notifySocket(dir);
-  t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }), notify });
-  await notify.waitFor('READY=1');
+  const { d, notify } = await notifiedDaemon(t);
   d.signal('SIGTERM');
   const exit = await d.waitForExit(3000);
   assert.deepEqual(exit, { code: 0, signal: null });
@@ -256,12 +247,7 @@ test('SIGINT stops it too, with exit 0', async (t) => {
 });
 
 test('WATCHDOG=1 is sent while WATCHDOG_USEC is set', async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const notify = await notifySocket(dir);
-  t.after(notify.close);
-  const d = await startDaemon({ dir, config: configText({ spoolDir: dir }), notify, env: { WATCHDOG_USEC: '200000' } });
-  t.after(() => d.stop());
+  const { notify } = await notifiedDaemon(t, { env: { WATCHDOG_USEC: '200000' } });
   await notify.waitFor('WATCHDOG=1', 3000);
 });
 

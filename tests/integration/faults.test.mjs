@@ -12,7 +12,7 @@
 // flooding clients connect from other addresses of 127.0.0.0/8 so that the
 // per-address limit can be told apart from the global one. Every wait is
 // bounded and waits for a condition.
-import { test, before, after, afterEach } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -20,9 +20,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startStandin } from '../standin/standin.mjs';
 import { encodeChunk } from '../standin/bedrock.mjs';
-import { FINAL_EVENTS, SLOW, TOOLS, configText, notifySocket, outcomeOf, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { FINAL_EVENTS, SLOW, TOOLS, notifySocket, outcomeOf, sendSms, standinConfigText, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { standinHooks } from './lib/standin_hooks.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -35,18 +35,11 @@ const OPT_OUT_REPLY = 'You have been unsubscribed from SMS messages. Your reques
 const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
-before(async () => {
-  standin = await startStandin({ sns: true, consentTable: TABLE });
-  ownNumber(standin, OUR_NUMBER);
-});
-after(async () => { await standin?.close(); });
+standinHooks({ consentTable: TABLE, ourNumber: OUR_NUMBER, started: (s) => { standin = s; } });
 let restoreSms = null;
-afterEach(async () => {
-  standin.faults.clear();
-  standin.bedrock.setResponder(null);
+afterEach(() => {
   restoreSms?.();
   restoreSms = null;
-  await standin.setDown('dynamodb', false);
 });
 
 let seq = 0;
@@ -55,17 +48,15 @@ const newPhone = () => `+1425555${String(6000 + seq++).padStart(4, '0')}`;
 const sessionOf = (phone) => `p${phone.slice(1)}`;
 
 function faultsConfig(dir, { sms = [], dispatch = [], agent = [], http: httpLines = [], tail = [] } = {}) {
-  return configText({
+  return standinConfigText(standin, {
     spoolDir: dir,
     extraHttp: httpLines.join('\n'),
     tail: [
-      '[aws]', `ca_bundle = ${standin.sns.caFile}`,
       '[sms]', 'max_per_second = 1000', ...sms,
       '[dispatch]', 'retry_initial_ms = 50', 'retry_max_ms = 200', ...dispatch,
       ...tail,
     ].join('\n'),
   })
-    .replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`)
     .replace('agent_alias_id = ALIAS12345', ['agent_alias_id = ALIAS12345', ...agent].join('\n'));
 }
 

@@ -3,13 +3,13 @@
 // Each test runs its own daemon with its own spool; senders' numbers are
 // unique per test, so the shared consent table and SMS record do not mix.
 // Loopback only; every wait is bounded and waits for a condition.
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { startStandin } from '../standin/standin.mjs';
-import { TOOLS, configText, outcomeOf, ownNumber, sendSms, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { TOOLS, outcomeOf, sendSms, standinConfigText, tempDir, testDaemon, waitFor } from './lib/daemon.mjs';
+import { standinHooks } from './lib/standin_hooks.mjs';
 
 const TABLE = 'twowayd-consent';
 const OUR_NUMBER = '+18005550199';
@@ -21,16 +21,7 @@ const HELP_REPLY = 'For help, text your question to this number. Reply STOP to u
 const FALLBACK_REPLY = "Sorry, we can't answer right now. Please try again later.";
 
 let standin;
-before(async () => {
-  standin = await startStandin({ sns: true, consentTable: TABLE });
-  ownNumber(standin, OUR_NUMBER);
-});
-after(async () => { await standin?.close(); });
-afterEach(async () => {
-  standin.faults.clear();
-  standin.bedrock.setResponder(null);
-  await standin.setDown('dynamodb', false);
-});
+standinHooks({ consentTable: TABLE, ourNumber: OUR_NUMBER, started: (s) => { standin = s; } });
 
 let seq = 0;
 // A fresh sender for each use: +1425 555 2000, 2001, ...
@@ -38,11 +29,10 @@ const newPhone = () => `+1425555${String(2000 + seq++).padStart(4, '0')}`;
 const sessionOf = (phone) => `p${phone.slice(1)}`;
 
 function pipelineConfig(dir, { sms = [], dispatch = [], consent = [], agent = [], log = 'info' } = {}) {
-  return configText({
+  return standinConfigText(standin, {
     spoolDir: dir,
     log,
     tail: [
-      '[aws]', `ca_bundle = ${standin.sns.caFile}`,
       '[sms]', ...(sms.some((l) => l.startsWith('max_per_second')) ? [] : ['max_per_second = 1000']), ...sms,
       '[dispatch]',
       ...(dispatch.some((l) => l.startsWith('retry_initial_ms')) ? [] : ['retry_initial_ms = 50']),
@@ -50,7 +40,6 @@ function pipelineConfig(dir, { sms = [], dispatch = [], consent = [], agent = []
       ...dispatch,
     ].join('\n'),
   })
-    .replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`)
     .replace(`table = ${TABLE}`, [`table = ${TABLE}`, ...consent].join('\n'))
     .replace('agent_alias_id = ALIAS12345', ['agent_alias_id = ALIAS12345', ...agent].join('\n'));
 }

@@ -44,6 +44,14 @@ export function configText({ port = 0, path = '/sns', log = 'info', maxBody, spo
   ].join('\n');
 }
 
+// configText() for a daemon that takes the stand-in's SNS deliveries: its
+// topic, its signing certificates' host and its CA ([aws] ca_bundle, before
+// the given tail).
+export function standinConfigText(standin, { tail = '', ...opts } = {}) {
+  return configText({ ...opts, tail: ['[aws]', `ca_bundle = ${standin.sns.caFile}`, tail].join('\n') })
+    .replace(/topic_arns = .*/, `topic_arns = ${standin.sns.topicArn}\nsigning_cert_host = ${standin.sns.signingCertHostRegex}`);
+}
+
 export function tempDir(prefix = 'twowayd-test-') {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
