@@ -1,8 +1,8 @@
 /*
- * cluster_test.c — the requests of cluster mode, byte for byte: the message
- * record, the leases, the fenced claim, the reply marker, the finish, the
- * heartbeat and the takeover queries; the SNS timestamp in ms; a record read
- * back as a message.
+ * cluster_request_test.c — the requests of cluster mode (cluster_request.c),
+ * byte for byte: the message record, the leases, the fenced claim, the reply
+ * marker, the finish, the heartbeat and the takeover queries; the SNS
+ * timestamp in ms; a record read back as a message.
  */
 #include <stdarg.h>
 #include <stddef.h>
