@@ -5,6 +5,7 @@
  * directory, a send queue that sends at once, and a driver that only
  * records the verdicts it is handed (job.h, THE DRIVER). A test stores a row, makes a job of it,
  * starts one step and reads the verdict, the requests that reached the server and the spool.
+ * cluster_fixture.h builds the tests of cluster mode on the same environment.
  *
  * Header-only (static functions), included by one test file at a time.
  */

@@ -69,6 +69,11 @@ struct scripted_server {
         struct scripted_reply fallback;
         struct recorded_request requests[RECORDED_MAX];
         size_t n_requests;
+        /* Optional: choose the reply by what was asked (its X-Amz-Target and
+         * body) instead of the script; called from the server's thread under
+         * the lock, for every request (also those past RECORDED_MAX). */
+        struct scripted_reply (*answer)(const char *target, const char *body, void *userdata);
+        void *answer_userdata;
 };
 
 struct scripted_upload {
@@ -167,7 +172,12 @@ static inline enum MHD_Result scripted_handler(void *cls, struct MHD_Connection 
                 rec->body_len = up->len;
                 up->body = NULL;
         }
-        reply = s->next_reply < s->n_script ? s->script[s->next_reply++] : s->fallback;
+        if (s->answer)
+                reply = s->answer(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                              "X-Amz-Target"),
+                                  rec ? rec->body : up->body ? up->body : "", s->answer_userdata);
+        else
+                reply = s->next_reply < s->n_script ? s->script[s->next_reply++] : s->fallback;
         pthread_mutex_unlock(&s->lock);
 
         if (reply.close)
