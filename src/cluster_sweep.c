@@ -206,7 +206,7 @@ void cluster__sweep_done(struct cluster *cl, struct op *op, int r, const struct 
                         cl->start_key = unref(cl->start_key);
                         cl->page = json_array(); /* end this instance's pages */
                 } else {
-                        cl->page = json_incref(res->items ? res->items : json_array());
+                        cl->page = res->items ? json_incref(res->items) : json_array();
                         json_decref(cl->start_key);
                         cl->start_key = json_incref(res->last_key);
                 }
