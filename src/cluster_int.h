@@ -87,10 +87,10 @@ struct cluster {
         ev_timer sweep;
         bool healthy;
         bool heartbeat_failing;
-        bool swept; /* the first sweep also takes this instance's own open records */
+        bool swept; /* this instance's own open records were read (by the first sweep) */
 
         /* the sweep under way: dead instances, then their open records */
-        json_t *dead; /* array of names */
+        json_t *dead; /* names: this instance's own (first sweep), then the dead */
         size_t dead_i;
         json_t *page; /* items of the current page */
         size_t page_i;

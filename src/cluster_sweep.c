@@ -3,8 +3,10 @@
  * the takeover sweep (every lease_seconds/2, jittered): instances whose
  * heartbeat is older than lease_seconds are dead, and their open records
  * (the open-by index) move to this instance, one conditional write each, and
- * into its spool. The first sweep also stores this instance's own open
- * records (the spool deduplicates).
+ * into its spool. The first sweep after the start also stores this
+ * instance's own open records, every page of them and without a write (the
+ * spool deduplicates): no other instance takes the records of a live one, so
+ * a spool lost under the same instance name would otherwise never see them.
  */
 #include <stdio.h>
 
@@ -132,6 +134,7 @@ static void sweep_next(struct cluster *cl)
 {
         const char *dead;
         json_t *item;
+        bool own;
 
         for (;;) {
                 dead = json_string_value(json_array_get(cl->dead, cl->dead_i));
@@ -140,7 +143,14 @@ static void sweep_next(struct cluster *cl)
                         cluster__sweep_arm(cl);
                         return;
                 }
+                own = streq(dead, cl->instance);
                 item = json_array_get(cl->page, cl->page_i);
+                if (item && own) {
+                        if (cluster_import(cl, item, NULL, NULL) >= 0)
+                                cl->adopted++;
+                        cl->page_i++;
+                        continue;
+                }
                 if (item) {
                         if (sweep_start(cl, "UpdateItem",
                                         cluster_adopt_request(&cl->p, item, dead)) >= 0)
@@ -148,7 +158,7 @@ static void sweep_next(struct cluster *cl)
                         cl->page_i++;
                         continue;
                 }
-                if (!cl->page || (cl->start_key && cl->pages < CLUSTER_SWEEP_PAGES)) {
+                if (!cl->page || (cl->start_key && (own || cl->pages < CLUSTER_SWEEP_PAGES))) {
                         cl->page = unref(cl->page);
                         cl->page_i = 0;
                         cl->pages++;
@@ -172,6 +182,9 @@ static void sweep_instances(struct cluster *cl, const json_t *items)
         json_t *it;
 
         cl->dead = json_array();
+        if (!cl->swept)
+                (void)json_array_append_new(cl->dead, json_string(cl->instance));
+        cl->swept = true;
         json_array_foreach(items, i, it) {
                 const char *name = ddb_item_get_s(it, "instance");
                 long long at;
@@ -203,6 +216,9 @@ void cluster__sweep_done(struct cluster *cl, struct op *op, int r, const struct 
         } else if (streq(op->op_name, "Query")) {
                 if (r < 0) {
                         cluster_count_failure(cl);
+                        if (streq_ptr(json_string_value(json_array_get(cl->dead, cl->dead_i)),
+                                      cl->instance))
+                                cl->swept = false; /* the next sweep reads them again */
                         cl->start_key = unref(cl->start_key);
                         cl->page = json_array(); /* end this instance's pages */
                 } else {
