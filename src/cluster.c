@@ -161,6 +161,10 @@ static void update_done(struct cluster *cl, struct op *op, int r, const struct d
         if (r < 0 && r != -ECANCELED && !(res && res->condition_failed) &&
             ++op->tries < CLUSTER_BACKGROUND_TRIES) {
                 cluster_count_failure(cl);
+                /* A one-shot timer that fired keeps what was left of its
+                 * delay (nothing): set it again, or every later try goes out
+                 * at once. */
+                ev_timer_set(&op->retry, CLUSTER_BACKGROUND_RETRY, 0.);
                 ev_timer_start(cl->loop, &op->retry);
                 return;
         }

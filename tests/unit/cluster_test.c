@@ -110,19 +110,27 @@ static void test_finish_retried(void **state)
         spool_row_free(row);
 }
 
-/* Five failures: given up (the record stays open for a sweep), the lease
- * dropped all the same, nothing tried again. */
+/* Five failures, a second apart (throttling is not answered by a burst):
+ * given up (the record stays open for a sweep), the lease dropped all the
+ * same, nothing tried again. */
 static void test_finish_given_up(void **state)
 {
         struct cluster_fixture *cf = *state;
         struct spool_row *row = stored_row(cf);
+        ev_tstamp started;
 
         cf_rule(cf, UPDATE, FINISH, NULL,
                 (struct scripted_reply[]){DDB_THROTTLED, DDB_5XX, DDB_THROTTLED, DDB_5XX}, 4);
         assert_int_equal(cluster_lease_hold(cf->cl, ALICE, CLUSTER_LANE_CONVERSATION, 3), 0);
+        ev_now_update(cf->f->loop);
+        started = ev_now(cf->f->loop);
         cluster_finish(cf->cl, row, 3, 3, "dead", "agent_failed");
         cf_wait_calls(cf, UPDATE, RELEASE_COND, NULL, 1);
         assert_int_equal(cf_count(cf, UPDATE, FINISH, NULL), 5);
+        /* Four waits of 1 s between the five tries (the loop's clock: a lower
+         * bound, which load cannot make fail). */
+        ev_now_update(cf->f->loop);
+        assert_true(ev_now(cf->f->loop) - started >= 4 * 0.95);
         assert_true(cf_call_has(cf, 5, RELEASE_COND));
         spool_row_free(row);
 }
