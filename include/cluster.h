@@ -171,7 +171,6 @@ int cluster_new(const struct cluster_options *o, struct cluster **ret);
 /* Cancels what is in flight; leases are not released (they expire). */
 struct cluster *cluster_free(struct cluster *cl);
 const struct cluster_params *cluster_params(const struct cluster *cl);
-struct aws_client *cluster_aws(const struct cluster *cl);
 void cluster_set_lease_lost(struct cluster *cl, cluster_lease_lost_fn fn, void *userdata);
 void cluster_set_limits(struct cluster *cl, unsigned max_age_s, unsigned record_ttl_days);
 

@@ -501,11 +501,6 @@ const struct cluster_params *cluster_params(const struct cluster *cl)
         return cl ? &cl->p : NULL;
 }
 
-struct aws_client *cluster_aws(const struct cluster *cl)
-{
-        return cl ? cl->aws : NULL;
-}
-
 void cluster_set_lease_lost(struct cluster *cl, cluster_lease_lost_fn fn, void *userdata)
 {
         if (!cl)
