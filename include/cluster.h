@@ -228,16 +228,7 @@ void cluster_reply_sent(struct cluster *cl, const struct spool_row *row, const c
 void cluster_finish(struct cluster *cl, const struct spool_row *row, long long claim_fence,
                     long long lease_fence, const char *state, const char *outcome);
 
-/* Counters (metrics, tests). */
-struct cluster_stats {
-        uint64_t leases_held; /* now */
-        uint64_t lease_waits;
-        uint64_t leases_lost;
-        uint64_t takeovers;
-        uint64_t imported;
-        uint64_t call_failures;
-};
-void cluster_get_stats(const struct cluster *cl, struct cluster_stats *ret);
+/* Counted in the twowayd_cluster_* metrics. */
 void cluster_count_lease_wait(struct cluster *cl);
 void cluster_count_failure(struct cluster *cl);
 

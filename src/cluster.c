@@ -35,13 +35,11 @@ int64_t cluster__now_ms(const struct cluster *cl)
 
 void cluster_count_lease_wait(struct cluster *cl)
 {
-        cl->stats.lease_waits++;
         (void)metrics_counter_inc(cl->m_waits, METRICS_NO_LABELS);
 }
 
 void cluster_count_failure(struct cluster *cl)
 {
-        cl->stats.call_failures++;
         (void)metrics_counter_inc(cl->m_failures, METRICS_NO_LABELS);
 }
 /* --- calls ------------------------------------------------------------------------- */
@@ -211,10 +209,8 @@ static void import_stored_cb(struct spool *s, int r, int64_t id, void *userdata)
 {
         struct import_ctx *ic = userdata;
 
-        if (ic->cl && r == 0) {
-                ic->cl->stats.imported++;
+        if (ic->cl && r == 0)
                 (void)metrics_counter_inc(ic->cl->m_imported, METRICS_NO_LABELS);
-        }
         if (ic->cl && r < 0 && ic->adopted)
                 give_back(ic->cl, ic->adopted, ic->adopted_from, r);
         if (ic->cb)
@@ -396,6 +392,10 @@ static void register_metrics(struct cluster *cl)
                                   "Messages put back because another instance held their "
                                   "sender's lease.",
                                   METRICS_NO_LABELS, &cl->m_waits);
+        (void)metrics_counter_new("twowayd_cluster_leases_lost_total",
+                                  "Sender leases this instance lost to another instance (its "
+                                  "work on them stopped).",
+                                  METRICS_NO_LABELS, &cl->m_lost);
         (void)metrics_counter_new("twowayd_cluster_takeovers_total",
                                   "Open messages of dead instances taken over.", METRICS_NO_LABELS,
                                   &cl->m_takeovers);
@@ -521,10 +521,4 @@ void cluster_set_limits(struct cluster *cl, unsigned max_age_s, unsigned record_
 bool cluster_is_healthy(const struct cluster *cl)
 {
         return !cl || cl->healthy;
-}
-
-void cluster_get_stats(const struct cluster *cl, struct cluster_stats *ret)
-{
-        if (cl && ret)
-                *ret = cl->stats;
 }

@@ -98,8 +98,8 @@ struct cluster {
         unsigned pages;
         unsigned adopted;
 
-        struct cluster_stats stats;
-        struct metrics_family *m_leases, *m_waits, *m_takeovers, *m_imported, *m_failures;
+        unsigned leases_held; /* the gauge's value */
+        struct metrics_family *m_leases, *m_waits, *m_lost, *m_takeovers, *m_imported, *m_failures;
 };
 
 int64_t cluster__now_ms(const struct cluster *cl);

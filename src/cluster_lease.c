@@ -18,7 +18,7 @@
 
 static void set_gauges(struct cluster *cl)
 {
-        (void)metrics_gauge_set(cl->m_leases, METRICS_NO_LABELS, (double)cl->stats.leases_held);
+        (void)metrics_gauge_set(cl->m_leases, METRICS_NO_LABELS, (double)cl->leases_held);
 }
 
 /* --- leases --------------------------------------------------------------------------- */
@@ -44,7 +44,7 @@ static void lease_unlink(struct cluster *cl, struct lease *l)
                 if (l->renewing->call)
                         aws_call_cancel(l->renewing->call);
         }
-        cl->stats.leases_held--;
+        cl->leases_held--;
         set_gauges(cl);
         free(l);
 }
@@ -106,7 +106,7 @@ int cluster_lease_hold(struct cluster *cl, const char *sender, enum cluster_lane
         ev_timer_start(cl->loop, &l->renew);
         l->next = cl->leases;
         cl->leases = l;
-        cl->stats.leases_held++;
+        cl->leases_held++;
         set_gauges(cl);
         return 0;
 }
@@ -156,7 +156,7 @@ void cluster__lease_renewed(struct cluster *cl, struct lease *l, int r,
         }
         (void)snprintf(sender, sizeof(sender), "%s", l->sender);
         (void)log_phone(phone, sizeof(phone), sender);
-        cl->stats.leases_lost++;
+        (void)metrics_counter_inc(cl->m_lost, METRICS_NO_LABELS);
         log_warning("cluster.lease_lost",
                     LOG_FIELDS(LF("PHONE", phone), LF("LANE", cluster_lane_to_string(lane))),
                     "the %s lease of %s was lost to another instance: its work here stops",

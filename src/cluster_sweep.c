@@ -103,7 +103,6 @@ static void sweep_log(struct cluster *cl)
                          "is in the spool",
                          n);
         else {
-                cl->stats.takeovers += cl->adopted;
                 (void)metrics_counter_add(cl->m_takeovers, METRICS_NO_LABELS, cl->adopted);
                 log_notice("cluster.takeover",
                            LOG_FIELDS(LF("DEAD_INSTANCE", dead), LF("COUNT", n)),

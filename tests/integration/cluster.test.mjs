@@ -249,6 +249,7 @@ test('an instance paused (SIGSTOP) past its lease: the other answers; the paused
   // Its renewal finds the lease with B: A's work on the sender stops, and
   // its next attempt finds the message answered.
   await a.waitForLog((l) => l.event === 'cluster.lease_lost', WAIT_MS);
+  assert.match((await a.request({ path: '/metrics' })).body, /^twowayd_cluster_leases_lost_total 1$/m);
   await a.waitForLog((l) => l.event === 'cluster.handled_elsewhere' && l.inbound_message_id === m.inboundMessageId, WAIT_MS);
   assert.deepEqual(sentTo(phone).map((x) => x.MessageBody), ['re: Anyone awake?']);
   assert.equal(calls(), 2, "A's call, then B's");
