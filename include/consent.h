@@ -200,17 +200,14 @@ int consent_write(struct aws_client *aws, const char *table, const struct consen
  * depend on a message's keyword: an operator's (twowayctl consent).
  *
  * cb gets r = 1 written, 0 already in that state, -EBADMSG the item cannot be
- * read, -ESTALE still changing after the last attempt, -ECANCELED after
- * consent_set_cancel(), or another < 0 with err (and the failed operation:
+ * read, -ESTALE still changing after the last attempt, -ECANCELED when the
+ * client is freed first, or another < 0 with err (and the failed operation:
  * "GetItem" or "UpdateItem"). The aws.h callback contract holds.
  */
 #define CONSENT_SET_ATTEMPTS 3
-struct consent_set;
 typedef void (*consent_set_cb)(int r, const char *operation, const struct aws_error *err,
                                void *userdata);
 int consent_set(struct aws_client *aws, const char *table, const struct consent_change *change,
-                consent_set_cb cb, void *userdata, struct consent_set **ret);
-/* Complete the operation with -ECANCELED (later, from the loop). */
-void consent_set_cancel(struct consent_set *op);
+                consent_set_cb cb, void *userdata);
 
 #endif

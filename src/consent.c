@@ -484,7 +484,6 @@ struct consent_set {
         struct consent_change change; /* its strings point at the copies above */
         struct consent_record rec;
         unsigned attempts;
-        struct aws_call *call; /* the GetItem or UpdateItem in flight */
         consent_set_cb cb;
         void *userdata;
 };
@@ -516,7 +515,6 @@ static void set_written(int r, const struct aws_error *err, void *userdata)
 {
         struct consent_set *op = userdata;
 
-        op->call = NULL;
         if (r == -ESTALE && ++op->attempts < CONSENT_SET_ATTEMPTS) {
                 /* Someone (a daemon, another operator) changed it meanwhile. */
                 r = set_read(op);
@@ -532,7 +530,6 @@ static void set_read_done(int r, const struct consent_record *rec, const struct 
 {
         struct consent_set *op = userdata;
 
-        op->call = NULL;
         if (r < 0) {
                 set_finish(op, r, "GetItem", err);
                 return;
@@ -542,14 +539,14 @@ static void set_read_done(int r, const struct consent_record *rec, const struct 
                 return;
         }
         op->rec = *rec;
-        r = consent_write(op->aws, op->table, &op->change, &op->rec, set_written, op, &op->call);
+        r = consent_write(op->aws, op->table, &op->change, &op->rec, set_written, op, NULL);
         if (r < 0)
                 set_finish(op, r, "UpdateItem", NULL);
 }
 
 static int set_read(struct consent_set *op)
 {
-        return consent_get(op->aws, op->table, op->phone, set_read_done, op, &op->call);
+        return consent_get(op->aws, op->table, op->phone, set_read_done, op, NULL);
 }
 
 static int dup_opt(const char *s, char **ret)
@@ -562,7 +559,7 @@ static int dup_opt(const char *s, char **ret)
 }
 
 int consent_set(struct aws_client *aws, const char *table, const struct consent_change *change,
-                consent_set_cb cb, void *userdata, struct consent_set **ret)
+                consent_set_cb cb, void *userdata)
 {
         struct consent_update probe;
         struct consent_record none = {0};
@@ -605,13 +602,5 @@ int consent_set(struct aws_client *aws, const char *table, const struct consent_
                 consent_set_free(op);
                 return r;
         }
-        if (ret)
-                *ret = op;
         return 0;
-}
-
-void consent_set_cancel(struct consent_set *op)
-{
-        if (op && op->call)
-                aws_call_cancel(op->call);
 }

@@ -184,7 +184,7 @@ static int change(struct ctl *ctl, const char *phone, enum consent_status to, co
                                 .operator_name = operator_name(),
                                 .note = note,
                         },
-                        set_done, &w, NULL);
+                        set_done, &w);
         if (r < 0) {
                 ctl_errorf("cannot change the consent record: %s", strerror(-r));
                 goto out;

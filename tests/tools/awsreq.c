@@ -265,7 +265,7 @@ static int cycle_next(struct cycles *c)
                                    .now = time(NULL),
                                    .business_days = 10,
                            },
-                           cycle_done, c, NULL);
+                           cycle_done, c);
 }
 
 static int start_cycles(struct one *o, const char *table, const char *phone, const char *count)
