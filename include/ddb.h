@@ -139,8 +139,6 @@ int ddb_put_item(struct aws_client *c, const struct ddb_put_params *p, ddb_cb cb
                  struct aws_call **ret);
 int ddb_update_item(struct aws_client *c, const struct ddb_update_params *p, ddb_cb cb,
                     void *userdata, struct aws_call **ret);
-int ddb_query(struct aws_client *c, const struct ddb_query_params *p, ddb_cb cb, void *userdata,
-              struct aws_call **ret);
 /* A request body built elsewhere (one of the builders above) for operation op
  * (GetItem, PutItem, UpdateItem, Query). Steals body, also on failure. */
 int ddb_request(struct aws_client *c, const char *op, json_t *body, ddb_cb cb, void *userdata,

@@ -448,12 +448,6 @@ int ddb_request(struct aws_client *c, const char *op, json_t *body, ddb_cb cb, v
         return ddb_start(c, op, member, body, cb, userdata, ret);
 }
 
-int ddb_query(struct aws_client *c, const struct ddb_query_params *p, ddb_cb cb, void *userdata,
-              struct aws_call **ret)
-{
-        return ddb_start(c, "Query", "Attributes", ddb_query_request(p), cb, userdata, ret);
-}
-
 int ddb_get_item(struct aws_client *c, const struct ddb_get_params *p, ddb_cb cb, void *userdata,
                  struct aws_call **ret)
 {
