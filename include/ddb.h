@@ -7,7 +7,7 @@
  * item is a plain object of name -> attribute value.
  *
  * Builders return a new reference, or NULL on OOM/invalid input. The
- * ddb_*_set/append functions steal the reference to the value (as
+ * ddb_*_set functions steal the reference to the value (as
  * json_object_set_new does), also on failure, and accept NULL (returning
  * -ENOMEM), so calls can be nested without leaks:
  *     ddb_item_set(item, "pk", ddb_av_s(pk));
@@ -41,13 +41,9 @@ struct aws_result;
 /* --- attribute values ---------------------------------------------------------- */
 
 json_t *ddb_av_s(const char *s);
-json_t *ddb_av_n(const char *number); /* validated decimal text, e.g. "-1.5e3" */
 json_t *ddb_av_n_int(long long v);
-json_t *ddb_av_bool(bool b);
-json_t *ddb_av_null(void);
 json_t *ddb_av_l(void); /* empty {"L":[]} */
 json_t *ddb_av_m(void); /* empty {"M":{}} */
-int ddb_av_l_append(json_t *l, json_t *av);
 int ddb_av_m_set(json_t *m, const char *name, json_t *av);
 int ddb_item_set(json_t *item, const char *name, json_t *av);
 /* Sets each pair in order: 0, or the first pair's failure. */
@@ -66,7 +62,6 @@ json_t *ddb_av_get_m(const json_t *av); /* the object */
 
 const char *ddb_item_get_s(const json_t *item, const char *name);
 int ddb_item_get_n_int(const json_t *item, const char *name, long long *ret);
-int ddb_item_get_bool(const json_t *item, const char *name, bool *ret);
 
 /* Is this a well-formed number string for {"N":...}? */
 bool ddb_number_is_valid(const char *s);

@@ -64,29 +64,12 @@ bool ddb_number_is_valid(const char *s)
         return *p == '\0';
 }
 
-json_t *ddb_av_n(const char *number)
-{
-        if (!ddb_number_is_valid(number))
-                return NULL;
-        return av_wrap("N", json_string(number));
-}
-
 json_t *ddb_av_n_int(long long v)
 {
         char buf[32];
 
         (void)snprintf(buf, sizeof(buf), "%lld", v);
         return av_wrap("N", json_string(buf));
-}
-
-json_t *ddb_av_bool(bool b)
-{
-        return av_wrap("BOOL", json_boolean(b));
-}
-
-json_t *ddb_av_null(void)
-{
-        return av_wrap("NULL", json_true());
 }
 
 json_t *ddb_av_l(void)
@@ -97,19 +80,6 @@ json_t *ddb_av_l(void)
 json_t *ddb_av_m(void)
 {
         return av_wrap("M", json_object());
-}
-
-int ddb_av_l_append(json_t *l, json_t *av)
-{
-        json_t *arr = ddb_av_get_l(l);
-
-        if (!av)
-                return -ENOMEM;
-        if (!arr) {
-                json_decref(av);
-                return -EINVAL;
-        }
-        return json_array_append_new(arr, av) < 0 ? -ENOMEM : 0;
 }
 
 int ddb_av_m_set(json_t *m, const char *name, json_t *av)
@@ -256,11 +226,6 @@ const char *ddb_item_get_s(const json_t *item, const char *name)
 int ddb_item_get_n_int(const json_t *item, const char *name, long long *ret)
 {
         return ddb_av_get_n_int(json_object_get(item, name), ret);
-}
-
-int ddb_item_get_bool(const json_t *item, const char *name, bool *ret)
-{
-        return ddb_av_get_bool(json_object_get(item, name), ret);
 }
 
 /* --- requests --------------------------------------------------------------------- */

@@ -428,7 +428,7 @@ static void test_history_legacy(void **state)
 
                 (void)snprintf(id, sizeof(id), "old-%d", i);
                 assert_int_equal(ddb_av_m_set(e, "inbound_message_id", ddb_av_s(id)), 0);
-                assert_int_equal(ddb_av_l_append(list, e), 0);
+                assert_int_equal(json_array_append_new(ddb_av_get_l(list), e), 0);
         }
         assert_int_equal(ddb_item_set(it, "consent_history", list), 0);
         assert_int_equal(consent_record_from_item(it, &rec), 0);
