@@ -74,12 +74,6 @@ void dispatch_set_config(struct dispatch *d, const struct config *config);
  * more. The caller bounds how long it waits. */
 void dispatch_stop(struct dispatch *d, dispatch_stopped_fn done, void *userdata);
 
-/* Rows being worked on now (replies waiting in the send queue included). */
-unsigned dispatch_in_flight(const struct dispatch *d);
-
-/* The job engine's counters (job.h, struct job_stats). */
-void dispatch_get_stats(const struct dispatch *d, struct job_stats *ret);
-
 /* --- pure helpers, exposed for tests ------------------------------------------------ */
 
 /* The delay before attempt attempts + 1 of a row that failed attempts + 1

@@ -178,8 +178,9 @@ struct job_metrics {
         struct metrics_family *send_waiting;
 };
 
-/* Counters of the job engine since its environment was built (tests, status
- * lines): the steps count what they did, the driver how rows ended. */
+/* Counters of the job engine since its environment was built, read by the
+ * tests of the steps (operators see the same events in /metrics): the steps
+ * count what they did, the driver how rows ended. */
 struct job_stats {
         uint64_t claimed;        /* rows taken from the spool */
         uint64_t done;           /* rows finished as done */

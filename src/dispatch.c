@@ -1138,14 +1138,3 @@ void dispatch_stop(struct dispatch *d, dispatch_stopped_fn done, void *userdata)
                         (void)job_cancel(j, JOB_CANCEL_STOP);
         check_stopped(d);
 }
-
-unsigned dispatch_in_flight(const struct dispatch *d)
-{
-        return d ? d->n_jobs : 0;
-}
-
-void dispatch_get_stats(const struct dispatch *d, struct job_stats *ret)
-{
-        if (d && ret)
-                *ret = d->env.stats;
-}
