@@ -111,7 +111,6 @@ struct dispatch_decision_in {
         bool sent;                 /* the reply went out (a message id) */
 };
 enum dispatch_action dispatch_decide(const struct dispatch_decision_in *in);
-const char *dispatch_action_to_string(enum dispatch_action a);
 
 /* The reason a row is closed dead with: the verdict's detail, or, when a step
  * could not format one (out of memory), its kind and cause. Never empty:

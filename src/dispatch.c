@@ -136,23 +136,6 @@ bool dispatch_within_max_age(int64_t received_at, int64_t at_ms, unsigned max_ag
         return at_ms <= received_at + (int64_t)max_age_s * 1000;
 }
 
-static const char *const action_names[] = {
-        [DISPATCH_NEXT] = "next",
-        [DISPATCH_AGAIN] = "again",
-        [DISPATCH_RETRY_LATER] = "retry_later",
-        [DISPATCH_FALLBACK] = "fallback",
-        [DISPATCH_FINISH_DONE] = "finish_done",
-        [DISPATCH_FINISH_DEAD] = "finish_dead",
-        [DISPATCH_FINISH_SUPERSEDED] = "finish_superseded",
-        [DISPATCH_FINISH_PENDING] = "finish_pending",
-        [DISPATCH_DROP] = "drop",
-};
-
-const char *dispatch_action_to_string(enum dispatch_action a)
-{
-        return a >= 0 && (size_t)a < ARRAY_SIZE(action_names) ? action_names[a] : NULL;
-}
-
 enum dispatch_action dispatch_decide(const struct dispatch_decision_in *in)
 {
         const struct job_verdict *v = in->verdict;
