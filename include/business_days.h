@@ -56,9 +56,6 @@ void business_days_holidays_done(struct business_days_holidays *h);
 int business_days_add(time_t start_utc, unsigned n, const struct business_days_holidays *holidays,
                       time_t *ret_deadline);
 
-/* 1 when t's UTC date is a business day, 0 when not, -EOVERFLOW. */
-int business_days_is_business_day(time_t t, const struct business_days_holidays *holidays);
-
 /* "YYYY-MM-DDTHH:MM:SSZ" into buf (size >= BUSINESS_DAYS_ISO8601_SIZE, else
  * -ENOBUFS). Returns the length (20). -EOVERFLOW outside years 0000..9999. */
 int business_days_format_iso8601(time_t t, char *buf, size_t size);

@@ -79,11 +79,6 @@ void business_days_holidays_done(struct business_days_holidays *h)
         *h = (struct business_days_holidays){0};
 }
 
-static bool is_holiday(const struct business_days_holidays *h, int64_t day)
-{
-        return h && h->n && bsearch(&day, h->days, h->n, sizeof(day), cmp_day);
-}
-
 /* The n-th weekday strictly after day, holidays ignored. */
 static int64_t add_weekdays(int64_t day, uint64_t n)
 {
@@ -165,17 +160,6 @@ int business_days_add(time_t start_utc, unsigned n, const struct business_days_h
                 return -ERANGE;
         *ret_deadline = deadline;
         return 0;
-}
-
-int business_days_is_business_day(time_t t, const struct business_days_holidays *holidays)
-{
-        struct tm tm;
-        int64_t day;
-
-        if (!gmtime_r(&t, &tm))
-                return -EOVERFLOW;
-        day = floor_div((int64_t)t, SECONDS_PER_DAY);
-        return is_weekday(day) && !is_holiday(holidays, day);
 }
 
 int business_days_format_iso8601(time_t t, char *buf, size_t size)

@@ -229,17 +229,27 @@ static void test_holiday_list(void **state)
         assert_int_equal(business_days_holidays_parse(NULL, 1, &h), -EINVAL);
 }
 
-static void test_is_business_day(void **state)
+/* t's UTC date is a business day when one business day after the day
+ * before lands on it. */
+static bool lands_on(time_t t, const struct business_days_holidays *h)
+{
+        time_t got = 0;
+
+        assert_int_equal(business_days_add(t - 86400, 1, h, &got), 0);
+        return got == t;
+}
+
+static void test_which_days_count(void **state)
 {
         struct business_days_holidays us = holidays(us_late_2026, ARRAY_SIZE(us_late_2026));
 
-        assert_int_equal(business_days_is_business_day(iso("2026-11-24T00:00:00Z"), &us), 1);
-        assert_int_equal(business_days_is_business_day(iso("2026-11-24T23:59:59Z"), NULL), 1);
-        assert_int_equal(business_days_is_business_day(iso("2026-11-26T12:00:00Z"), &us), 0);
-        assert_int_equal(business_days_is_business_day(iso("2026-11-26T12:00:00Z"), NULL), 1);
-        assert_int_equal(business_days_is_business_day(iso("2026-11-28T12:00:00Z"), NULL), 0);
-        assert_int_equal(business_days_is_business_day(iso("2026-11-29T12:00:00Z"), NULL), 0);
-        assert_int_equal(business_days_is_business_day(iso("2026-11-30T00:00:00Z"), &us), 1);
+        assert_true(lands_on(iso("2026-11-24T00:00:00Z"), &us));   /* Tuesday */
+        assert_true(lands_on(iso("2026-11-24T23:59:59Z"), NULL));  /* its last second */
+        assert_false(lands_on(iso("2026-11-26T12:00:00Z"), &us));  /* Thanksgiving */
+        assert_true(lands_on(iso("2026-11-26T12:00:00Z"), NULL));  /* a Thursday otherwise */
+        assert_false(lands_on(iso("2026-11-28T12:00:00Z"), NULL)); /* Saturday */
+        assert_false(lands_on(iso("2026-11-29T12:00:00Z"), NULL)); /* Sunday */
+        assert_true(lands_on(iso("2026-11-30T00:00:00Z"), &us));   /* Monday */
         business_days_holidays_done(&us);
 }
 
@@ -279,9 +289,12 @@ static void test_format(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_table),           cmocka_unit_test(test_against_naive),
-                cmocka_unit_test(test_parse_dates),     cmocka_unit_test(test_holiday_list),
-                cmocka_unit_test(test_is_business_day), cmocka_unit_test(test_limits),
+                cmocka_unit_test(test_table),
+                cmocka_unit_test(test_against_naive),
+                cmocka_unit_test(test_parse_dates),
+                cmocka_unit_test(test_holiday_list),
+                cmocka_unit_test(test_which_days_count),
+                cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_format),
         };
 
