@@ -134,7 +134,6 @@ void aws_creds_prefetch(struct aws_creds_provider *p);
 
 /* What supplied the current credentials, for status reports. */
 enum aws_creds_source aws_creds_current_source(const struct aws_creds_provider *p);
-unsigned aws_creds_refresh_count(const struct aws_creds_provider *p);
 
 /* The region (aws_region.h) from this provider's environment and instance
  * metadata session; a lookup still under way when the provider is freed

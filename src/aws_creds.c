@@ -385,7 +385,6 @@ struct aws_creds_provider {
         int64_t obtained;
         int fail_pending; /* deliver this to the waiters on the next turn */
         bool failure_logged;
-        unsigned refreshes;
 
         bool resolving;
         struct remote_job *creds_job;
@@ -467,7 +466,6 @@ static void schedule_refresh(struct aws_creds_provider *p, double delay)
 
 static void resolve_finish(struct aws_creds_provider *p, int r, struct aws_credentials *c)
 {
-        bool was_refresh = p->have;
         const char *src;
 
         p->resolving = false;
@@ -481,8 +479,6 @@ static void resolve_finish(struct aws_creds_provider *p, int r, struct aws_crede
                 p->obtained = (int64_t)provider_now(p);
                 p->fail_pending = 0;
                 src = aws_creds_source_to_string(p->current.source);
-                if (was_refresh)
-                        p->refreshes++;
                 if (p->failure_logged) {
                         p->failure_logged = false;
                         log_info("aws.creds.recovered", LOG_FIELDS(LF("AWS_CREDS_SOURCE", src)),
@@ -889,11 +885,6 @@ void aws_creds_prefetch(struct aws_creds_provider *p)
 enum aws_creds_source aws_creds_current_source(const struct aws_creds_provider *p)
 {
         return p && p->have ? p->current.source : AWS_CREDS_SOURCE_NONE;
-}
-
-unsigned aws_creds_refresh_count(const struct aws_creds_provider *p)
-{
-        return p ? p->refreshes : 0;
 }
 
 /* --- region ------------------------------------------------------------------- */

@@ -210,13 +210,12 @@ static void creds_cb(int r, const struct aws_credentials *c, void *userdata)
 
         if (r >= 0)
                 (void)snprintf(prefix, sizeof(prefix), "%s", c->access_key_id);
-        print_line(json_pack("{s:s,s:i,s:s,s:s,s:s,s:I,s:b,s:i}", "cmd", "creds", "r", r, "errno",
+        print_line(json_pack("{s:s,s:i,s:s,s:s,s:s,s:I,s:b}", "cmd", "creds", "r", r, "errno",
                              r < 0 ? strerror(-r) : "", "source",
                              r >= 0 ? aws_creds_source_to_string(c->source) : "none",
                              "access_key_id_prefix", prefix, "expiration",
                              (json_int_t)(r >= 0 ? c->expiration : 0), "session",
-                             r >= 0 && c->session_token != NULL, "refreshes",
-                             (int)aws_creds_refresh_count(o->g->tool->creds)));
+                             r >= 0 && c->session_token != NULL));
         one_finished(o, r);
 }
 
