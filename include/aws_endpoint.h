@@ -45,7 +45,6 @@ enum aws_service {
         AWS_SERVICE_SNS,
         AWS_SERVICE_SQS,
         _AWS_SERVICE_MAX,
-        _AWS_SERVICE_INVALID = -EINVAL,
 };
 
 enum aws_protocol {
@@ -66,8 +65,6 @@ struct aws_service_info {
 
 /* NULL for an invalid service. */
 const struct aws_service_info *aws_service_get(enum aws_service s);
-/* "dynamodb", "sms-voice", "bedrock-agent-runtime", "sns", "sqs" -> enum, or -EINVAL. */
-enum aws_service aws_service_from_string(const char *id);
 
 struct aws_endpoint {
         char *url;                /* scheme://authority[/base]; never ends in '/' */

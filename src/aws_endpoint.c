@@ -67,16 +67,6 @@ const struct aws_service_info *aws_service_get(enum aws_service s)
         return &services[s];
 }
 
-enum aws_service aws_service_from_string(const char *id)
-{
-        if (!id)
-                return _AWS_SERVICE_INVALID;
-        for (size_t i = 0; i < ARRAY_SIZE(services); i++)
-                if (streq(services[i].id, id))
-                        return (enum aws_service)i;
-        return _AWS_SERVICE_INVALID;
-}
-
 const char *aws_region_dns_suffix(const char *region)
 {
         const struct aws_partition *p = aws_region_partition(region);

@@ -315,6 +315,15 @@ static json_t *arg_json(const char *s)
 }
 
 /* Start one call of the group's command. Returns < 0 on usage/start errors. */
+/* The service whose id (aws_service_info) is id, or -EINVAL. */
+static int service_of(const char *id)
+{
+        for (int s = 0; s < _AWS_SERVICE_MAX; s++)
+                if (streq(aws_service_get((enum aws_service)s)->id, id))
+                        return s;
+        return -EINVAL;
+}
+
 static int start_command(struct one *o, char **a, int n)
 {
         struct tool *t = o->g->tool;
@@ -384,7 +393,7 @@ static int start_command(struct one *o, char **a, int n)
                                            },
                                            aws_cb, o, NULL);
         } else if (streq(cmd, "raw") && n == 4) {
-                int s = aws_service_from_string(a[1]);
+                int s = service_of(a[1]);
                 if (s >= 0 && (body = arg_json(a[3])))
                         r = aws_call_start(t->aws,
                                            &(struct aws_call_params){

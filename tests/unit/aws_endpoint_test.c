@@ -204,14 +204,13 @@ static void test_override_urls(void **state)
 
 static void test_service_table(void **state)
 {
-        assert_int_equal(aws_service_from_string("dynamodb"), AWS_SERVICE_DYNAMODB);
-        assert_int_equal(aws_service_from_string("sms-voice"), AWS_SERVICE_SMS_VOICE);
-        assert_int_equal(aws_service_from_string("bedrock-agent-runtime"),
-                         AWS_SERVICE_BEDROCK_AGENT_RUNTIME);
-        assert_int_equal(aws_service_from_string("sns"), AWS_SERVICE_SNS);
-        assert_int_equal(aws_service_from_string("sqs"), AWS_SERVICE_SQS);
-        assert_int_equal(aws_service_from_string("s3"), -EINVAL);
-        assert_int_equal(aws_service_from_string(NULL), -EINVAL);
+        /* The ids name the services in every aws.attempt log event. */
+        assert_string_equal(aws_service_get(AWS_SERVICE_DYNAMODB)->id, "dynamodb");
+        assert_string_equal(aws_service_get(AWS_SERVICE_SMS_VOICE)->id, "sms-voice");
+        assert_string_equal(aws_service_get(AWS_SERVICE_BEDROCK_AGENT_RUNTIME)->id,
+                            "bedrock-agent-runtime");
+        assert_string_equal(aws_service_get(AWS_SERVICE_SNS)->id, "sns");
+        assert_string_equal(aws_service_get(AWS_SERVICE_SQS)->id, "sqs");
         assert_string_equal(aws_service_get(AWS_SERVICE_DYNAMODB)->target_prefix,
                             "DynamoDB_20120810");
         assert_string_equal(aws_service_get(AWS_SERVICE_SMS_VOICE)->target_prefix,
