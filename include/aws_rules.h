@@ -34,7 +34,4 @@ enum aws_rule {
  * -EINVAL. */
 int aws_rule_check(enum aws_rule rule, const char *value, char *why, size_t size);
 
-/* "SendTextMessage MaxPrice" and the like, for messages. */
-const char *aws_rule_member(enum aws_rule rule);
-
 #endif

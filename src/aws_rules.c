@@ -83,13 +83,6 @@ static const struct aws_rule_def rules[_AWS_RULE_MAX] = {
                                      .ere = "^[a-zA-Z0-9_.-]+$"},
 };
 
-const char *aws_rule_member(enum aws_rule rule)
-{
-        if ((unsigned)rule >= _AWS_RULE_MAX)
-                return "?";
-        return rules[rule].member;
-}
-
 static int match(const char *ere, const char *v, bool *ret)
 {
         regex_t re;
