@@ -6,13 +6,14 @@
  * records the verdicts it is handed (job.h, THE DRIVER). A test stores a row, makes a job of it,
  * starts one step and reads the verdict, the requests that reached the server and the spool.
  * cluster_fixture.h builds the tests of cluster mode on the same environment.
+ * The dispatcher's test runs the real driver over the same loop, spool and AWS client, with
+ * some services answered by servers of its own (job_fixture_setup_routed()).
  *
  * Header-only (static functions), included by one test file at a time.
  */
 #ifndef TWOWAYD_TEST_JOB_FIXTURE_H
 #define TWOWAYD_TEST_JOB_FIXTURE_H
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "spool.h"
 
 #include "loopback_aws.h"
+#include "test_files.h"
 
 #define JOB_FIXTURE_WAIT     10.0 /* seconds a step may take on loopback */
 #define JOB_FIXTURE_VERDICTS 16
@@ -76,7 +78,10 @@ static inline void job_fixture_wake_cb(struct ev_loop *loop, ev_timer *w, int re
 {
 }
 
-static inline int job_fixture_setup(void **state)
+/* The fixture, with the AWS services named in routes answered elsewhere
+ * (loopback_aws.h) and every other one by f->server. */
+static inline int job_fixture_setup_routed(void **state, const struct loopback_route *routes,
+                                           size_t n_routes)
 {
         struct job_fixture *f = calloc(1, sizeof(*f));
 
@@ -85,9 +90,8 @@ static inline int job_fixture_setup(void **state)
         f->loop = ev_loop_new(EVFLAG_AUTO);
         (void)snprintf(f->dir, sizeof(f->dir), "/tmp/job-test-XXXXXX");
         if (!f->loop || !mkdtemp(f->dir) || scripted_server_start(&f->server) < 0 ||
-            loopback_aws_new(f->loop, &f->server,
-                             &(struct aws_client_options){.retry = {.max_attempts = 1}},
-                             &f->l) < 0 ||
+            loopback_aws_new_routed(f->loop, &f->server, LOOPBACK_ONE_ATTEMPT, routes, n_routes,
+                                    &f->l) < 0 ||
             spool_open(f->loop, &(struct spool_options){.dir = f->dir}, &f->spool) < 0)
                 return -1;
         ev_timer_init(&f->wake, job_fixture_wake_cb, 0.005, 0.005);
@@ -123,11 +127,14 @@ static inline int job_fixture_setup(void **state)
         return 0;
 }
 
+static inline int job_fixture_setup(void **state)
+{
+        return job_fixture_setup_routed(state, NULL, 0);
+}
+
 static inline int job_fixture_teardown(void **state)
 {
         struct job_fixture *f = *state;
-        struct dirent *e;
-        DIR *d;
 
         ev_timer_stop(f->loop, &f->wake);
         f->env.sendq = sms_send_queue_free(f->env.sendq);
@@ -137,17 +144,7 @@ static inline int job_fixture_teardown(void **state)
         loopback_aws_free(&f->l);
         scripted_server_stop(&f->server);
         ev_loop_destroy(f->loop);
-        d = opendir(f->dir);
-        while (d && (e = readdir(d)))
-                if (e->d_name[0] != '.') {
-                        char path[512];
-
-                        (void)snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-                        (void)unlink(path);
-                }
-        if (d)
-                closedir(d);
-        (void)rmdir(f->dir);
+        (void)remove_tree(f->dir);
         free(f);
         return 0;
 }

@@ -229,10 +229,12 @@ static inline int scripted_server_start(struct scripted_server *s)
                 .body = "{}",
         };
         sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, scripted_handler,
-                                  s, MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_UNESCAPE_CALLBACK,
-                                  scripted_no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-                                  scripted_completed, NULL, MHD_OPTION_END);
+        /* MHD_USE_ITC: a connection handed over with MHD_add_connection() is
+         * served at once, not at the polling thread's next wake-up. */
+        s->mhd = MHD_start_daemon(
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL, NULL, scripted_handler, s,
+                MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_UNESCAPE_CALLBACK, scripted_no_unescape,
+                NULL, MHD_OPTION_NOTIFY_COMPLETED, scripted_completed, NULL, MHD_OPTION_END);
         if (!s->mhd)
                 return -1;
         info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
