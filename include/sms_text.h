@@ -17,7 +17,7 @@
  * text with many extension characters or emoji may need one part more than
  * ceil(units / 153) or ceil(units / 67). Empty text is 0 segments.
  *
- * REPLACEMENT. sms_text_normalize() replaces typographic characters with
+ * REPLACEMENT. sms_text_shape() first replaces typographic characters with
  * GSM-7 equivalents so that one curly quote does not turn a message into
  * UCS-2 (which would cut a segment from 160 to 70 characters):
  *   ‘ ’ ‚ ‛ ′ ´ ʼ ‹ › `  ->  '         “ ” „ ‟ ″ « »  ->  "
@@ -49,7 +49,6 @@
 #ifndef TWOWAYD_SMS_TEXT_H
 #define TWOWAYD_SMS_TEXT_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #define SMS_GSM7_SINGLE     160
@@ -76,23 +75,14 @@ struct sms_text_info {
  * -EILSEQ for invalid UTF-8. */
 int sms_text_info(const char *utf8, struct sms_text_info *ret);
 
-/* True when every character of utf8 is in the GSM 03.38 alphabet (false for
- * invalid UTF-8). */
-bool sms_text_is_gsm7(const char *utf8);
-
 /* Septets a code point costs in GSM-7: 1 basic table, 2 extension table,
  * 0 not representable. */
 unsigned sms_text_gsm7_cost(unsigned long codepoint);
-
-/* The typographic replacement above into a new string. -EILSEQ, -ENOMEM. */
-int sms_text_normalize(const char *utf8, char **ret);
 
 /* Normalise and cut to at most max_segments (see SHAPING). ret_info may be
  * NULL; it describes the result. -EINVAL for max_segments outside 1..10,
  * -EILSEQ for invalid UTF-8, -ENOMEM. */
 int sms_text_shape(const char *utf8, unsigned max_segments, char **ret,
                    struct sms_text_info *ret_info);
-
-const char *sms_encoding_to_string(enum sms_encoding e);
 
 #endif

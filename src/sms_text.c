@@ -68,18 +68,6 @@ static unsigned unit_cost(enum sms_encoding enc, uint32_t cp)
         return cp > 0xffff ? 2 : 1;
 }
 
-const char *sms_encoding_to_string(enum sms_encoding e)
-{
-        static const char *const names[_SMS_ENCODING_MAX] = {
-                [SMS_ENCODING_GSM7] = "GSM-7",
-                [SMS_ENCODING_UCS2] = "UCS-2",
-        };
-
-        if ((unsigned)e >= _SMS_ENCODING_MAX)
-                return "invalid";
-        return names[e];
-}
-
 /* ---- segment packing ------------------------------------------------------- */
 
 struct pack {
@@ -168,13 +156,6 @@ int sms_text_info(const char *utf8, struct sms_text_info *ret)
         return text_info(utf8, strlen(utf8), ret);
 }
 
-bool sms_text_is_gsm7(const char *utf8)
-{
-        struct sms_text_info info;
-
-        return utf8 && sms_text_info(utf8, &info) >= 0 && info.encoding == SMS_ENCODING_GSM7;
-}
-
 /* ---- typographic replacement ----------------------------------------------- */
 
 static const struct {
@@ -233,15 +214,6 @@ static int normalize(const char *s, size_t len, char **ret, size_t *ret_len)
         *ret_len = o;
         *ret = TAKE_PTR(out);
         return 0;
-}
-
-int sms_text_normalize(const char *utf8, char **ret)
-{
-        size_t len;
-
-        if (!utf8 || !ret)
-                return -EINVAL;
-        return normalize(utf8, strlen(utf8), ret, &len);
 }
 
 /* ---- truncation ------------------------------------------------------------ */
