@@ -188,9 +188,6 @@ void sms_send_queue_report_throttle(struct sms_send_queue *q, const char *identi
 /* Replies waiting (not on the wire) for identity, or for all (identity NULL). */
 size_t sms_send_queue_depth(const struct sms_send_queue *q, const char *identity);
 
-const char *sms_send_class_to_string(enum sms_send_class c);
-const char *sms_send_outcome_to_string(enum sms_send_outcome o);
-
 #ifdef TWOWAYD_UNIT_TEST
 /* A fake clock and a fake SendTextMessage: send() starts an attempt and
  * returns 0; the test completes it with sms_send_queue_test_complete(). With

@@ -101,27 +101,6 @@ struct sms_send_queue {
 #endif
 };
 
-static const char *const class_names[_SMS_SEND_CLASS_MAX] = {
-        [SMS_SEND_CONFIRMATION] = "confirmation",
-        [SMS_SEND_ANSWER] = "answer",
-};
-
-static const char *const outcome_names[_SMS_SEND_OUTCOME_MAX] = {
-        [SMS_SEND_SENT] = "sent",           [SMS_SEND_OPTED_OUT] = "opted_out",
-        [SMS_SEND_REFUSED] = "refused",     [SMS_SEND_UNKNOWN] = "unknown",
-        [SMS_SEND_WITHDRAWN] = "withdrawn", [SMS_SEND_CANCELLED] = "cancelled",
-};
-
-const char *sms_send_class_to_string(enum sms_send_class c)
-{
-        return c >= 0 && c < _SMS_SEND_CLASS_MAX ? class_names[c] : NULL;
-}
-
-const char *sms_send_outcome_to_string(enum sms_send_outcome o)
-{
-        return o >= 0 && o < _SMS_SEND_OUTCOME_MAX ? outcome_names[o] : NULL;
-}
-
 static void identity_run(struct identity *id);
 
 static double clock_now(const struct sms_send_queue *q)
