@@ -15,12 +15,11 @@
  *
  * PACING. An identity may start a send when its clock has reached next_slot;
  * a send of n message parts (sms_text.h segments) moves next_slot to
- * max(now, next_slot) + n / rate, rate being the identity's parts per second
- * (sms_send_queue_set_rate(), else the queue's default, [sms] max_per_second).
+ * max(now, next_slot) + n / rate, rate being the identity's parts per second.
  * So the identity never exceeds its rate in parts, averaged over any send.
- * The rate of an identity is, in this order, its own (sms_send_queue_set_rate()),
- * the rate source's (sms_send_queue_set_rate_source(): the rate learned from
- * the account), or the queue's default; a ThrottlingException lowers it and
+ * The rate of an identity is the rate source's
+ * (sms_send_queue_set_rate_source(): the rate learned from the account), else
+ * the queue's default ([sms] max_per_second); a ThrottlingException lowers it and
  * it recovers slowly (sms_rate.h's adaptive rule), and holds the identity
  * for the backoff (sms_send_queue_report_throttle()).
  *
@@ -146,14 +145,10 @@ void sms_send_entry_cancel(struct sms_send_entry *e);
 
 /* --- rate, per origination identity ------------------------------------------------ */
 
-/* Parts per second for identities without a rate of their own ([sms] max_per_second). */
+/* Parts per second for identities the rate source does not know ([sms] max_per_second). */
 void sms_send_queue_set_default_rate(struct sms_send_queue *q, double parts_per_second);
-/* A rate for one identity (> 0), or 0 to fall back to the default. */
-int sms_send_queue_set_rate(struct sms_send_queue *q, const char *identity,
-                            double parts_per_second);
-double sms_send_queue_rate(const struct sms_send_queue *q, const char *identity);
-/* The rate of identities without one of their own: > 0, or <= 0 for none
- * (then the default). Called whenever a rate is needed; fn must be cheap. */
+/* The rate of an identity: > 0, or <= 0 for none (then the default). Called
+ * whenever a rate is needed; fn must be cheap. */
 typedef double (*sms_send_rate_fn)(const char *identity, void *userdata);
 void sms_send_queue_set_rate_source(struct sms_send_queue *q, sms_send_rate_fn fn, void *userdata);
 

@@ -72,8 +72,7 @@ struct identity {
         struct identity *next;
         struct sms_send_queue *q;
         char *name;
-        double rate; /* parts per second of its own; 0: the rate source's, or the default */
-        struct sms_rate_adapt adapt; /* the rate paced with: that one, lowered on throttling */
+        struct sms_rate_adapt adapt; /* the rate paced with: the ceiling, lowered on throttling */
         double next_slot;            /* clock at which the next send may start */
         double held_until;
         double backlog_warned; /* clock of the last backlog report */
@@ -117,14 +116,14 @@ static double random01(struct sms_send_queue *q)
         return jitter_next(&q->rng);
 }
 
-/* The rate the identity may send at: its own, else the rate source's, else
- * the queue's default. */
+/* The rate the identity may send at: the rate source's, else the queue's
+ * default. */
 static double identity_ceiling(const struct identity *id)
 {
         const struct sms_send_queue *q = id->q;
-        double r = id->rate;
+        double r = 0;
 
-        if (!(r > 0) && q->rate_fn)
+        if (q->rate_fn)
                 r = q->rate_fn(id->name, q->rate_userdata);
         if (!(r > 0))
                 r = q->default_rate;
@@ -279,8 +278,8 @@ static void identity_free(struct sms_send_queue *q, struct identity *id)
         free(id);
 }
 
-/* Identities with nothing waiting and no rate of their own are dropped when
- * the list is full, so a flood of numbers cannot grow it without bound. */
+/* Identities with nothing waiting are dropped when the list is full, so a
+ * flood of numbers cannot grow it without bound. */
 static void identities_trim(struct sms_send_queue *q, double now)
 {
         struct identity **pp = &q->ids;
@@ -288,8 +287,7 @@ static void identities_trim(struct sms_send_queue *q, double now)
         while (*pp) {
                 struct identity *id = *pp;
 
-                if (identity_idle(id) && id->rate <= 0 && id->next_slot <= now &&
-                    id->held_until <= now) {
+                if (identity_idle(id) && id->next_slot <= now && id->held_until <= now) {
                         *pp = id->next;
                         identity_free(q, id);
                         q->n_ids--;
@@ -769,29 +767,6 @@ void sms_send_queue_set_default_rate(struct sms_send_queue *q, double parts_per_
 {
         if (q && parts_per_second > 0)
                 q->default_rate = parts_per_second;
-}
-
-int sms_send_queue_set_rate(struct sms_send_queue *q, const char *identity, double parts_per_second)
-{
-        struct identity *id;
-        int r;
-
-        if (!q || isempty(identity) || !(parts_per_second >= 0))
-                return -EINVAL;
-        r = identity_get(q, identity, &id);
-        if (r < 0)
-                return r;
-        id->rate = parts_per_second;
-        return 0;
-}
-
-double sms_send_queue_rate(const struct sms_send_queue *q, const char *identity)
-{
-        struct identity *id = q ? identity_find(q, identity) : NULL;
-
-        if (id)
-                return identity_rate(id, clock_now(q));
-        return q ? q->default_rate : 0;
 }
 
 void sms_send_queue_report_throttle(struct sms_send_queue *q, const char *identity, double pause_s)

@@ -32,10 +32,13 @@
         "\"PhoneNumberArn\":\"arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-gb\","   \
         "\"NumberType\":\"LONG_CODE\",\"IsoCountryCode\":\"GB\"}]}"
 
-static const char *const identities[] = {TOLL_FREE, "phone-tf", GB_LONG,
+static const char *const identities[] = {TOLL_FREE,
+                                         "phone-tf",
+                                         GB_LONG,
                                          "arn:aws:sms-voice:us-east-1:123456789012:phone-number/"
                                          "phone-gb",
-                                         "MySenderID"};
+                                         "MySenderID",
+                                         "+12065550123"};
 
 struct fixture;
 static struct fixture *current;
@@ -152,11 +155,30 @@ static void assert_metrics_say(const char *line)
         free(text);
 }
 
+/* The rate identity is paced at, as /metrics says it
+ * (twowayd_sms_rate_parts_per_second), or -1 when it says nothing of it. */
+static double paced_rate(const char *identity)
+{
+        char *text = NULL, *line = NULL;
+        const char *at;
+        size_t len;
+        double rate = -1;
+
+        assert_int_equal(metrics_render(&text, &len), 0);
+        assert_true(asprintf(&line, "\ntwowayd_sms_rate_parts_per_second{identity=\"%s\"} ",
+                             identity) > 0);
+        at = strstr(text, line);
+        if (at)
+                rate = strtod(at + strlen(line), NULL);
+        free(line);
+        free(text);
+        return rate;
+}
+
 static bool toll_free_learned(const void *arg)
 {
-        const struct fixture *f = arg;
-
-        return sms_send_queue_rate(f->q, TOLL_FREE) == 3.;
+        (void)arg;
+        return paced_rate(TOLL_FREE) == 3.;
 }
 
 static void test_learned_rates_by_number_id_or_arn(void **state)
@@ -166,18 +188,17 @@ static void test_learned_rates_by_number_id_or_arn(void **state)
 
         assert_int_equal(sms_rates_new(f->l.aws, f->q, &c, &f->rates), 0);
         /* Until the numbers are read: the conservative rate. */
-        assert_float_equal(sms_send_queue_rate(f->q, TOLL_FREE), SMS_RATE_CONSERVATIVE, 1e-9);
+        assert_float_equal(paced_rate(TOLL_FREE), SMS_RATE_CONSERVATIVE, 1e-9);
         assert_true(run_loop_while_not(f->loop, toll_free_learned, f, WAIT_LIMIT));
 
-        assert_float_equal(sms_send_queue_rate(f->q, "phone-tf"), 3., 1e-9);
-        assert_float_equal(sms_send_queue_rate(f->q, GB_LONG), 10., 1e-9);
+        assert_float_equal(paced_rate("phone-tf"), 3., 1e-9);
+        assert_float_equal(paced_rate(GB_LONG), 10., 1e-9);
         assert_float_equal(
-                sms_send_queue_rate(
-                        f->q, "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-gb"),
-                10., 1e-9);
+                paced_rate("arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-gb"), 10.,
+                1e-9);
         /* A sender ID, or a number of another account. */
-        assert_float_equal(sms_send_queue_rate(f->q, "MySenderID"), SMS_RATE_CONSERVATIVE, 1e-9);
-        assert_float_equal(sms_send_queue_rate(f->q, "+12065550123"), SMS_RATE_CONSERVATIVE, 1e-9);
+        assert_float_equal(paced_rate("MySenderID"), SMS_RATE_CONSERVATIVE, 1e-9);
+        assert_float_equal(paced_rate("+12065550123"), SMS_RATE_CONSERVATIVE, 1e-9);
         assert_int_equal(scripted_server_count(&f->server), 1);
         assert_string_equal(recorded_header(&f->server.requests[0], "X-Amz-Target"),
                             "PinpointSMSVoiceV2.DescribePhoneNumbers");
@@ -197,19 +218,19 @@ static void test_override_for_every_identity_and_learning_again_on_reload(void *
 
         /* Set at start: every identity, nothing learned. */
         assert_int_equal(sms_rates_new(f->l.aws, f->q, &override, &f->rates), 0);
-        assert_float_equal(sms_send_queue_rate(f->q, TOLL_FREE), 50., 1e-9);
-        assert_float_equal(sms_send_queue_rate(f->q, "MySenderID"), 50., 1e-9);
+        assert_float_equal(paced_rate(TOLL_FREE), 50., 1e-9);
+        assert_float_equal(paced_rate("MySenderID"), 50., 1e-9);
 
         /* Removed by a reload: learned. */
         sms_rates_set_config(f->rates, &learn);
-        assert_float_equal(sms_send_queue_rate(f->q, "MySenderID"), SMS_RATE_CONSERVATIVE, 1e-9);
+        assert_float_equal(paced_rate("MySenderID"), SMS_RATE_CONSERVATIVE, 1e-9);
         assert_true(run_loop_while_not(f->loop, toll_free_learned, f, WAIT_LIMIT));
         assert_int_equal(scripted_server_count(&f->server), 1);
 
         /* Set again: it wins over what was learned. */
         sms_rates_set_config(f->rates, &override);
-        assert_float_equal(sms_send_queue_rate(f->q, TOLL_FREE), 50., 1e-9);
-        assert_float_equal(sms_send_queue_rate(f->q, GB_LONG), 50., 1e-9);
+        assert_float_equal(paced_rate(TOLL_FREE), 50., 1e-9);
+        assert_float_equal(paced_rate(GB_LONG), 50., 1e-9);
         assert_int_equal(scripted_server_count(&f->server), 1);
         assert_metrics_say("twowayd_sms_identity_info{identity=\"+18445550100\",type=\"\","
                            "country=\"\",source=\"override\"} 1");

@@ -140,6 +140,13 @@ static void run_at(struct fixture *f, double t)
         ev_run(f->loop, EVRUN_NOWAIT);
 }
 
+/* Run the queue at time t: n sends so far. */
+static void run_expect(struct fixture *f, double t, size_t n)
+{
+        run_at(f, t);
+        assert_int_equal(f->n_sent, n);
+}
+
 static void complete(struct fixture *f, size_t i, int r, enum sms_send_text_failure failure,
                      enum aws_error_kind kind)
 {
@@ -164,6 +171,40 @@ static void assert_sent(struct fixture *f, size_t i, const char *body, double at
         assert_float_equal(f->sent[i].at, at, 1e-9);
 }
 
+/* The rate identity is paced at now, as sms_send_queue_foreach() shows it
+ * (and /metrics, twowayd_sms_rate_parts_per_second). */
+struct rate_probe {
+        const char *identity;
+        double rate;
+        bool found;
+};
+
+static void probe_one(const struct sms_send_identity_state *st, void *userdata)
+{
+        struct rate_probe *p = userdata;
+
+        if (streq(st->identity, p->identity)) {
+                p->rate = st->rate;
+                p->found = true;
+        }
+}
+
+static double paced_rate(struct fixture *f, const char *identity)
+{
+        struct rate_probe p = {.identity = identity};
+
+        sms_send_queue_foreach(f->q, probe_one, &p);
+        assert_true(p.found);
+        return p.rate;
+}
+
+/* A rate source that knows one identity. */
+static double fast_number(const char *identity, void *userdata)
+{
+        (void)userdata;
+        return streq(identity, "+18005550111") ? 10. : 0.;
+}
+
 /* Under a backlog of answers, a confirmation takes the next slot. */
 static void test_confirmations_first(void **state)
 {
@@ -176,18 +217,15 @@ static void test_confirmations_first(void **state)
                 (void)snprintf(body, sizeof(body), "answer %d", i);
                 add(f, &a[i], "+18005550199", body, SMS_SEND_ANSWER, 1, &plain_ops);
         }
-        run_at(f, 0.);
-        assert_int_equal(f->n_sent, 1);
+        run_expect(f, 0., 1);
         assert_sent(f, 0, "answer 0", 0.);
         add(f, &stop, "+18005550199", "stop confirmation", SMS_SEND_CONFIRMATION, 1, &plain_ops);
         add(f, &start, "+18005550199", "start confirmation", SMS_SEND_CONFIRMATION, 1, &plain_ops);
-        run_at(f, 0.5);
-        assert_int_equal(f->n_sent, 1); /* the slot is not there yet */
+        run_expect(f, 0.5, 1); /* the slot is not there yet */
         run_at(f, 1.);
         run_at(f, 2.);
         run_at(f, 3.);
-        run_at(f, 4.);
-        assert_int_equal(f->n_sent, 5);
+        run_expect(f, 4., 5);
         /* Both confirmations, in their order, before any other answer. */
         assert_sent(f, 1, "stop confirmation", 1.);
         assert_sent(f, 2, "start confirmation", 2.);
@@ -218,17 +256,37 @@ static void test_parts_pacing(void **state)
         run_at(f, 10.);
         /* Each identity has its own pace. */
         assert_int_equal(f->n_sent, 2);
-        run_at(f, 11.4);
-        assert_int_equal(f->n_sent, 2);
-        run_at(f, 11.5);
-        assert_int_equal(f->n_sent, 3);
+        run_expect(f, 11.4, 2);
+        run_expect(f, 11.5, 3);
         assert_string_equal(f->sent[2].body, "short");
-        /* A rate of its own for one identity. */
-        assert_int_equal(sms_send_queue_set_rate(f->q, "+18005550111", 10.), 0);
-        assert_float_equal(sms_send_queue_rate(f->q, "+18005550111"), 10., 1e-9);
-        assert_float_equal(sms_send_queue_rate(f->q, "+18005550199"), 2., 1e-9);
-        assert_float_equal(sms_send_queue_rate(f->q, "+19990000000"), 2., 1e-9);
-        assert_int_equal(sms_send_queue_set_rate(f->q, "", 1.), -EINVAL);
+        for (size_t i = 0; i < f->n_sent; i++)
+                complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
+}
+
+/* The rate source's rate for the identities it knows, the default for the rest. */
+static void test_rate_source(void **state)
+{
+        struct fixture *f = *state;
+        struct item fast[2], slow[2];
+
+        sms_send_queue_set_default_rate(f->q, 2.);
+        sms_send_queue_set_rate_source(f->q, fast_number, NULL);
+        for (int i = 0; i < 2; i++) {
+                add(f, &fast[i], "+18005550111", "fast", SMS_SEND_ANSWER, 1, &plain_ops);
+                add(f, &slow[i], "+18005550199", "slow", SMS_SEND_ANSWER, 1, &plain_ops);
+        }
+        assert_float_equal(paced_rate(f, "+18005550111"), 10., 1e-9);
+        assert_float_equal(paced_rate(f, "+18005550199"), 2., 1e-9);
+        run_expect(f, 10., 2);
+        run_expect(f, 10.05, 2);
+        run_expect(f, 10.15, 3);
+        assert_string_equal(f->sent[2].identity, "+18005550111");
+        run_expect(f, 10.4, 3);
+        run_expect(f, 10.5, 4);
+        assert_string_equal(f->sent[3].identity, "+18005550199");
+        /* Without the source, the default again. */
+        sms_send_queue_set_rate_source(f->q, NULL, NULL);
+        assert_float_equal(paced_rate(f, "+18005550111"), 2., 1e-9);
         for (size_t i = 0; i < f->n_sent; i++)
                 complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
 }
@@ -284,24 +342,19 @@ static void test_retry_in_place_and_throttle(void **state)
         sms_send_queue_set_default_rate(f->q, 100.);
         add(f, &a, "+18005550199", "first", SMS_SEND_ANSWER, 1, &plain_ops);
         add(f, &b, "+18005550199", "second", SMS_SEND_ANSWER, 1, &plain_ops);
-        run_at(f, 0.);
-        assert_int_equal(f->n_sent, 1);
+        run_expect(f, 0., 1);
         complete(f, 0, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_THROTTLING);
         assert_false(a.done);
         /* The identity's rate is halved for a while (sms_rate.h). */
-        assert_float_equal(sms_send_queue_rate(f->q, "+18005550199"), 50., 1e-9);
+        assert_float_equal(paced_rate(f, "+18005550199"), 50., 1e-9);
         run_at(f, 0.); /* held: the throttling backoff is at least 1 ms */
         assert_int_equal(f->n_sent, 1);
         add(f, &c, "+18005550199", "confirmation", SMS_SEND_CONFIRMATION, 1, &plain_ops);
-        run_at(f, 0.);
-        assert_int_equal(f->n_sent, 1);
-        run_at(f, 10.);
-        assert_int_equal(f->n_sent, 2);
-        run_at(f, 10.01);
-        assert_int_equal(f->n_sent, 2); /* 50 parts a second now */
+        run_expect(f, 0., 1);
+        run_expect(f, 10., 2);
+        run_expect(f, 10.01, 2); /* 50 parts a second now */
         run_at(f, 10.02);
-        run_at(f, 10.04);
-        assert_int_equal(f->n_sent, 4);
+        run_expect(f, 10.04, 4);
         assert_string_equal(f->sent[1].body, "confirmation");
         assert_string_equal(f->sent[2].body, "first");
         assert_string_equal(f->sent[3].body, "second");
@@ -319,8 +372,7 @@ static void test_retry_in_place_and_throttle(void **state)
  * this kind, one that may be retried. */
 static void attempt_fails(struct fixture *f, unsigned i, double t, enum aws_error_kind kind)
 {
-        run_at(f, t);
-        assert_int_equal(f->n_sent, i + 1);
+        run_expect(f, t, i + 1);
         complete(f, i, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, kind);
 }
 
@@ -359,8 +411,7 @@ static void test_throttles_spend_no_attempts(void **state)
                 attempt_fails(f, i, 60. * i, i < 20 ? AWS_ERROR_THROTTLING : AWS_ERROR_TRANSIENT);
                 assert_false(a.done);
         }
-        run_at(f, 60. * i);
-        assert_int_equal(f->n_sent, i + 1);
+        run_expect(f, 60. * i, i + 1);
         complete(f, i, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         assert_true(a.done);
         assert_int_equal(a.outcome, SMS_SEND_SENT);
@@ -386,8 +437,7 @@ static void test_check_before_send(void **state)
         assert_int_equal(f->n_checking, 1); /* b waits behind a's check */
         assert_int_equal(f->n_sent, 0);
         add(f, &c, "+18005550199", "confirmation", SMS_SEND_CONFIRMATION, 1, &plain_ops);
-        run_at(f, 0.);
-        assert_int_equal(f->n_sent, 1);
+        run_expect(f, 0., 1);
         assert_string_equal(f->sent[0].body, "confirmation");
         sms_send_entry_proceed(f->checking[0], SMS_SEND_WITHDRAW);
         run_at(f, 1.);
@@ -402,8 +452,7 @@ static void test_check_before_send(void **state)
         run_at(f, 20.);
         assert_int_equal(f->n_checking, 3);
         sms_send_entry_proceed(f->checking[2], SMS_SEND_GO);
-        run_at(f, 20.);
-        assert_int_equal(f->n_sent, 2);
+        run_expect(f, 20., 2);
         assert_string_equal(f->sent[1].body, "answer b");
         complete(f, 0, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
         complete(f, 1, 0, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_NONE);
@@ -452,8 +501,7 @@ static void test_cancel(void **state)
         assert_int_equal(f->n_sent, 0);
         /* On the wire: completes as it completes, and is not retried. */
         add(f, &c, "id", "c", SMS_SEND_ANSWER, 1, &plain_ops);
-        run_at(f, 5.);
-        assert_int_equal(f->n_sent, 1);
+        run_expect(f, 5., 1);
         sms_send_entry_cancel(f->sent[0].e);
         complete(f, 0, -EREMOTEIO, SMS_SEND_TEXT_FAILURE_RETRY, AWS_ERROR_TRANSIENT);
         assert_int_equal(c.outcome, SMS_SEND_CANCELLED);
@@ -491,6 +539,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_confirmations_first, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_parts_pacing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rate_source, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_parts_rate_never_exceeded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retry_in_place_and_throttle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attempts_bounded, setup, teardown),
