@@ -29,8 +29,8 @@
  * series. An update that would create one more, or whose values are not
  * representable (longer than METRICS_LABEL_VALUE_MAX bytes or not UTF-8), goes
  * to the family's overflow series, whose every label is METRICS_OVERFLOW_VALUE,
- * and is counted in metrics_family_dropped() and in the
- * METRICS_DROPPED_NAME{family="..."} counter of the exposition. The overflow
+ * and is counted in the METRICS_DROPPED_NAME{family="..."} counter of the
+ * exposition. The overflow
  * series is the only series allowed past the bound. Label-less families have
  * exactly one series, created at registration, so they render as 0 before
  * their first update.
@@ -66,7 +66,6 @@
 #define TWOWAYD_METRICS_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "common.h"
 
@@ -145,16 +144,12 @@ int metrics_counter_fn_new(const char *name, const char *help, struct metrics_la
 int metrics_counter_add(struct metrics_family *f, struct metrics_labels values, double v);
 #define metrics_counter_inc(f, values) metrics_counter_add((f), (values), 1.0)
 int metrics_gauge_set(struct metrics_family *f, struct metrics_labels values, double v);
-int metrics_gauge_add(struct metrics_family *f, struct metrics_labels values, double v);
 int metrics_histogram_observe(struct metrics_family *f, struct metrics_labels values, double v);
 
 /* Inside a collect callback only: add value to the series for values. Returns
  * 0, or -EINVAL (label-count mismatch, NULL value, a negative or non-finite
  * value for a counter family), -ENOMEM. */
 int metrics_emit(struct metrics_emitter *e, struct metrics_labels values, double value);
-
-/* Updates of f that went to its overflow series since registration. */
-uint64_t metrics_family_dropped(const struct metrics_family *f);
 
 /* Prometheus text format 0.0.4 of every family in registration order (series
  * in the order they were first seen), followed by METRICS_DROPPED_NAME. On

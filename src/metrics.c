@@ -507,18 +507,6 @@ int metrics_gauge_set(struct metrics_family *f, struct metrics_labels values, do
         return 0;
 }
 
-int metrics_gauge_add(struct metrics_family *f, struct metrics_labels values, double v)
-{
-        struct series *s;
-        int r;
-
-        r = update_series(f, METRICS_GAUGE, values, &s);
-        if (r < 0)
-                return r;
-        s->value += v;
-        return 0;
-}
-
 int metrics_histogram_observe(struct metrics_family *f, struct metrics_labels values, double v)
 {
         struct series *s;
@@ -558,11 +546,6 @@ int metrics_emit(struct metrics_emitter *e, struct metrics_labels values, double
                 return r;
         s->value += value;
         return 0;
-}
-
-uint64_t metrics_family_dropped(const struct metrics_family *f)
-{
-        return f ? f->dropped : 0;
 }
 
 /* --- rendering ------------------------------------------------------------- */

@@ -54,6 +54,19 @@ static char *render(void)
         return text;
 }
 
+/* What /metrics says of the family's updates that went to its overflow
+ * series (its twowayd_metrics_series_dropped_total line; none while 0). */
+static unsigned long dropped_of(const char *family)
+{
+        _cleanup_free_ char *text = render();
+        _cleanup_free_ char *line = NULL;
+        const char *at;
+
+        assert_true(asprintf(&line, "\n" METRICS_DROPPED_NAME "{family=\"%s\"} ", family) > 0);
+        at = strstr(text, line);
+        return at ? strtoul(at + strlen(line), NULL, 10) : 0;
+}
+
 static void assert_render(const char *expected)
 {
         _cleanup_free_ char *text = render();
@@ -132,21 +145,19 @@ static void test_gauge(void **state)
                                            METRICS_NO_LABELS, &conns),
                          1);
 
-        assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("neg"), -2.25), 0);
-        assert_int_equal(metrics_gauge_add(g, METRICS_LABELS("neg"), 0.25), 0);
+        assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("neg"), -2), 0);
         assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("nan"), NAN), 0);
         assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("pinf"), INFINITY), 0);
         assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("ninf"), -INFINITY), 0);
         assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("big"), 1e300), 0);
         assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("tenth"), 0.1), 0);
         assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("p53"), 9007199254740992.0), 0);
-        assert_int_equal(metrics_gauge_add(g, METRICS_LABELS("fresh"), 7), 0);
-        /* set replaces, add accumulates. */
-        assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("fresh"), 1), 0);
-        assert_int_equal(metrics_gauge_add(g, METRICS_LABELS("fresh"), 1), 0);
+        assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("fresh"), 7), 0);
+        /* set replaces. */
+        assert_int_equal(metrics_gauge_set(g, METRICS_LABELS("fresh"), 2), 0);
 
         assert_int_equal(metrics_gauge_set(conns, METRICS_NO_LABELS, 42), 0);
-        assert_int_equal(metrics_gauge_add(conns, METRICS_NO_LABELS, -50), 0);
+        assert_int_equal(metrics_gauge_set(conns, METRICS_NO_LABELS, -8), 0);
 
         assert_render("# HELP probe_value Assorted values.\n"
                       "# TYPE probe_value gauge\n"
@@ -486,7 +497,6 @@ static void test_label_count_checked(void **state)
 
         /* Wrong kind, wrong value, no family, callback family. */
         assert_int_equal(metrics_gauge_set(c, METRICS_LABELS("a", "b"), 1), -EINVAL);
-        assert_int_equal(metrics_gauge_add(c, METRICS_LABELS("a", "b"), 1), -EINVAL);
         assert_int_equal(metrics_histogram_observe(c, METRICS_LABELS("a", "b"), 1), -EINVAL);
         assert_int_equal(metrics_counter_inc(g, METRICS_NO_LABELS), -EINVAL);
         assert_int_equal(metrics_counter_add(c, METRICS_LABELS("a", "b"), -1), -EINVAL);
@@ -495,7 +505,6 @@ static void test_label_count_checked(void **state)
         assert_int_equal(metrics_histogram_observe(h, METRICS_LABELS("op"), NAN), -EINVAL);
         assert_int_equal(metrics_counter_inc(NULL, METRICS_NO_LABELS), -EINVAL);
         assert_int_equal(metrics_gauge_set(cb, METRICS_NO_LABELS, 1), -EINVAL);
-        assert_int_equal(metrics_family_dropped(NULL), 0);
 
         /* None of the refused calls created a series or changed a value. */
         assert_render("# HELP c_total C.\n"
@@ -530,16 +539,15 @@ static void test_series_bound(void **state)
                 (void)snprintf(id, sizeof(id), "%d", i);
                 assert_int_equal(metrics_counter_inc(c, METRICS_LABELS(id)), 0);
         }
-        assert_int_equal(metrics_family_dropped(c), 0);
+        assert_int_equal(dropped_of("c_total"), 0);
 
         /* New label values past the bound share the overflow series. */
         assert_int_equal(metrics_counter_inc(c, METRICS_LABELS("1000")), 0);
         assert_int_equal(metrics_counter_add(c, METRICS_LABELS("hostile-1"), 2), 0);
         assert_int_equal(metrics_counter_inc(c, METRICS_LABELS("hostile-2")), 0);
-        assert_int_equal(metrics_family_dropped(c), 3);
+        assert_int_equal(dropped_of("c_total"), 3);
         /* Existing series still update normally. */
         assert_int_equal(metrics_counter_inc(c, METRICS_LABELS("5")), 0);
-        assert_int_equal(metrics_family_dropped(c), 3);
 
         {
                 _cleanup_free_ char *text = render();
@@ -558,25 +566,23 @@ static void test_series_bound(void **state)
         }
 
         /* Below the bound, values that cannot be stored go to overflow too. */
-        assert_int_equal(metrics_gauge_new("p", "P.", METRICS_LABELS("a", "b"), &p), 1);
+        assert_int_equal(metrics_counter_new("p", "P.", METRICS_LABELS("a", "b"), &p), 1);
         memset(value, 'v', sizeof(value) - 1);
         value[sizeof(value) - 1] = '\0'; /* METRICS_LABEL_VALUE_MAX + 1 bytes */
-        assert_int_equal(metrics_gauge_add(p, METRICS_LABELS("x", value), 1), 0);
-        assert_int_equal(metrics_gauge_add(p, METRICS_LABELS("\xff", "y"), 1), 0);
-        assert_int_equal(metrics_gauge_add(p, METRICS_LABELS("\xc0\xaf", "y"), 1),
-                         0); /* overlong */
-        assert_int_equal(metrics_family_dropped(p), 3);
+        assert_int_equal(metrics_counter_inc(p, METRICS_LABELS("x", value)), 0);
+        assert_int_equal(metrics_counter_inc(p, METRICS_LABELS("\xff", "y")), 0);
+        assert_int_equal(metrics_counter_inc(p, METRICS_LABELS("\xc0\xaf", "y")), 0); /* overlong */
+        assert_int_equal(dropped_of("p"), 3);
         /* A genuine ("other", "other") update lands there without counting as dropped. */
-        assert_int_equal(metrics_gauge_add(p, METRICS_LABELS("other", "other"), 1), 0);
-        assert_int_equal(metrics_family_dropped(p), 3);
+        assert_int_equal(metrics_counter_inc(p, METRICS_LABELS("other", "other")), 0);
+        assert_int_equal(dropped_of("p"), 3);
         value[METRICS_LABEL_VALUE_MAX] = '\0'; /* exactly the maximum is kept */
-        assert_int_equal(metrics_gauge_set(p, METRICS_LABELS("x", value), 7), 0);
-        assert_int_equal(metrics_family_dropped(p), 3);
+        assert_int_equal(metrics_counter_add(p, METRICS_LABELS("x", value), 7), 0);
         {
                 _cleanup_free_ char *text = render();
                 _cleanup_free_ char *kept = NULL;
 
-                assert_non_null(strstr(text, "# TYPE p gauge\n"
+                assert_non_null(strstr(text, "# TYPE p counter\n"
                                              "p{a=\"other\",b=\"other\"} 4\n"));
                 assert_true(asprintf(&kept, "p{a=\"x\",b=\"%s\"} 7\n", value) > 0);
                 assert_non_null(strstr(text, kept));
@@ -727,7 +733,7 @@ static void test_callback(void **state)
                 assert_int_equal(count_lines_with_prefix(text, "many{"), METRICS_SERIES_MAX + 1);
                 assert_non_null(strstr(text, "many{id=\"s999\"} 1\n"
                                              "many{id=\"other\"} 2\n"));
-                assert_int_equal(metrics_family_dropped(many), 2);
+                assert_non_null(strstr(text, METRICS_DROPPED_NAME "{family=\"many\"} 2\n"));
         }
 }
 
