@@ -13,7 +13,7 @@
  *     in the ingress's cache under the requested URL, as if it had been
  *     fetched. The leaf is issued at start-up by a test CA that is the
  *     ingress's whole trust store ([aws] ca_bundle), for the fixed key in
- *     fuzz_pki.h, and is checked with sns_cert_check() first. No network.
+ *     fuzz_pki.h, and is checked with sns_cert_check_chain() first. No network.
  *   - sns_verify_signature: the real check runs against that key; the seed
  *     deliveries are really signed with it. When bit 0 of the first input
  *     byte is set, a failed check is overridden ("as if signed"), so that
@@ -189,7 +189,7 @@ static void make_pki(void)
                 abort();
         /* The leaf passes the ingress's own checks against that trust store. */
         if (sns_trust_store_new(ca_path, &trust) < 0 ||
-            sns_cert_check(leaf, trust, time(NULL), "us-east-1", &reason) < 0) {
+            sns_cert_check_chain(leaf, NULL, trust, time(NULL), "us-east-1", &reason) < 0) {
                 fprintf(stderr, "test PKI refused: %s\n", reason ? reason : "?");
                 abort();
         }

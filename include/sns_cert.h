@@ -66,9 +66,6 @@ int sns_trust_store_new(const char *ca_bundle, X509_STORE **ret);
  */
 int sns_cert_check_chain(X509 *cert, STACK_OF(X509) * untrusted, X509_STORE *trust, time_t now,
                          const char *region, const char **reterr);
-/* The same without intermediates. */
-int sns_cert_check(X509 *cert, X509_STORE *trust, time_t now, const char *region,
-                   const char **reterr);
 
 /*
  * The certificate names the SNS signing identity for region (DNS SAN, or the
@@ -131,9 +128,6 @@ int sns_cert_cache_put(struct sns_cert_cache *c, const char *url, X509 *cert, ti
  * least recently used negative entry when full. -EINVAL, -ENOMEM. */
 int sns_cert_cache_put_negative(struct sns_cert_cache *c, const char *url, time_t now);
 
-/* Number of entries, positive and negative (expired ones included until they
- * are looked up or evicted). */
-size_t sns_cert_cache_size(const struct sns_cert_cache *c);
 void sns_cert_cache_clear(struct sns_cert_cache *c);
 
 #endif

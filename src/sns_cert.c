@@ -213,12 +213,6 @@ int sns_cert_check_chain(X509 *cert, STACK_OF(X509) * untrusted, X509_STORE *tru
         return 0;
 }
 
-int sns_cert_check(X509 *cert, X509_STORE *trust, time_t now, const char *region,
-                   const char **reterr)
-{
-        return sns_cert_check_chain(cert, NULL, trust, now, region, reterr);
-}
-
 /* ---- certificate cache ---------------------------------------------------------------- */
 
 struct cache_entry {
@@ -314,19 +308,6 @@ struct sns_cert_cache *sns_cert_cache_free(struct sns_cert_cache *c)
         free(c->neg.e);
         free(c);
         return NULL;
-}
-
-size_t sns_cert_cache_size(const struct sns_cert_cache *c)
-{
-        size_t n = 0;
-
-        if (!c)
-                return 0;
-        for (size_t i = 0; i < c->pos.max; i++)
-                n += c->pos.e[i].url != NULL;
-        for (size_t i = 0; i < c->neg.max; i++)
-                n += c->neg.e[i].url != NULL;
-        return n;
 }
 
 int sns_cert_cache_get(struct sns_cert_cache *c, const char *url, time_t now, X509 **ret_cert)
