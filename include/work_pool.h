@@ -101,9 +101,6 @@ int work_pool_submit(struct work_pool *p, struct work_job *job);
  * Loop thread only. */
 bool work_pool_cancel(struct work_pool *p, struct work_job *job);
 
-/* Jobs submitted whose done has not been called yet. */
-size_t work_pool_outstanding(const struct work_pool *p);
-
 /* What the pool is doing now, for metrics. */
 struct work_pool_stats {
         size_t queued;    /* jobs waiting for a worker */

@@ -227,11 +227,6 @@ bool work_pool_cancel(struct work_pool *p, struct work_job *job)
         return found;
 }
 
-size_t work_pool_outstanding(const struct work_pool *p)
-{
-        return p ? p->outstanding : 0;
-}
-
 void work_pool_get_stats(struct work_pool *p, struct work_pool_stats *ret)
 {
         *ret = (struct work_pool_stats){0};
