@@ -124,9 +124,6 @@ int eventstream_decoder_feed(struct eventstream_decoder *d, const void *data, si
  * error of an earlier feed. */
 int eventstream_decoder_finish(const struct eventstream_decoder *d);
 
-/* Bytes of an incomplete message currently buffered (0 between messages). */
-size_t eventstream_decoder_pending(const struct eventstream_decoder *d);
-
 /* The first header called name (exact, case-sensitive), or NULL. */
 const struct eventstream_header *eventstream_message_header(const struct eventstream_message *m,
                                                             const char *name);

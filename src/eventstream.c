@@ -308,11 +308,6 @@ int eventstream_decoder_finish(const struct eventstream_decoder *d)
         return d->have > 0 ? -EPIPE : 0;
 }
 
-size_t eventstream_decoder_pending(const struct eventstream_decoder *d)
-{
-        return d ? d->have : 0;
-}
-
 const struct eventstream_header *eventstream_message_header(const struct eventstream_message *m,
                                                             const char *name)
 {
