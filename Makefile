@@ -6,7 +6,8 @@
 #   make demo            build and run the demo
 #   make deps            install build and test dependencies (root), or print the command
 #   make install         honours DESTDIR, PREFIX, SYSCONFDIR, ...
-#   make lint            clang-format check, banned-function grep, check-layers
+#   make lint            clang-format check, banned-function grep, check-layers, check-exports
+#   make check-exports   every exported function has a caller outside the tests
 #   make check-layers    no #include goes up a layer (tests/check-layers)
 #   V=1                  show full commands; WERROR=1 turns warnings into errors
 
@@ -53,7 +54,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 CPPFLAGS += -iquote include -D_GNU_SOURCE -DTWOWAYD_VERSION='"$(VERSION)"'
-CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+# -ffunction-sections: a section per function, for tests/check-exports.
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS) -ffunction-sections -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 
 ifeq ($(V),1)
@@ -97,7 +99,7 @@ TOOL_BINS += $(BUILD)/tests/tools/twowayd-ut
 PROGS := $(BUILD)/twowayd $(if $(wildcard $(CTL_MAIN)),$(BUILD)/twowayctl)
 
 .PHONY: all check check-unit check-integration check-standin unit-bins tools deps deps-node demo \
-        check-layers install uninstall clean lint format
+        check-layers check-exports install uninstall clean lint format
 
 all: $(PROGS)
 
@@ -249,13 +251,17 @@ uninstall:
 FORMAT_FILES = $(wildcard src/*.c include/*.h src/ctl/*.c src/ctl/*.h tests/unit/*.c \
                           tests/unit/ctl/*.c tests/tools/*.c)
 BANNED := strcpy|strcat|sprintf|vsprintf|strtok|atoi|atol|gets|gmtime|localtime|system
-lint: check-layers
+lint: check-layers check-exports
 	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
 	$(Q)! grep -nE '\b($(BANNED))\s*\(' src/*.c include/*.h src/ctl/*.c src/ctl/*.h || { echo "banned function used"; exit 1; }
 
 # No #include goes up a layer (the table is in the script, the diagram in README.md).
 check-layers:
 	$(Q)tests/check-layers
+
+# Every exported function has a caller in twowayd or twowayctl, not only in tests.
+check-exports: $(BUILD)/obj/twowayd.o $(BUILD)/obj/ctl/twowayctl.o $(LIB_OBJS) $(CTL_OBJS)
+	$(Q)tests/check-exports $(BUILD) "$(CC) $(LDFLAGS)" "$(PKG_LIBS)"
 
 format:
 	$(Q)clang-format -i $(FORMAT_FILES)
