@@ -21,8 +21,10 @@
  * the send queue) the job holds exactly one handle to it in job->work, and
  * job_cancel() cancels whatever that is; the step then answers CANCELLED and
  * the driver does what the cancel was for (supersede the row, or drop the job
- * at shutdown). No step ever tests for a cancelled or orphaned job itself:
- * job_step_done() is the single place where that is decided.
+ * at shutdown). The one test a step makes is job_cancelled() first thing in
+ * each callback, to answer CANCELLED whatever the work's own result; whether
+ * the job is orphaned (its driver gone) and what the cancel was for are
+ * decided in one place, job_step_done() and the driver.
  *
  * THE DRIVER. The job layer (this header, job_steps.h and their sources)
  * depends on nothing above it: job_step_done() hands each verdict to the
