@@ -107,7 +107,7 @@ struct spool;
 
 #define SPOOL_DB_NAME              "spool.db"
 #define SPOOL_LOCK_NAME            "spool.lock"
-#define SPOOL_SCHEMA_VERSION       6
+#define SPOOL_SCHEMA_VERSION       7
 #define SPOOL_MIN_FREE_DEFAULT     (16ull * 1024 * 1024)
 #define SPOOL_BATCH_MAX_DEFAULT    256u
 #define SPOOL_QUEUE_MAX_DEFAULT    8192u /* queued puts; above it spool_put() gives -ENOBUFS */
@@ -121,6 +121,13 @@ struct spool;
 #define SPOOL_BODY_MAX   (16u * 1024)  /* an SMS body: 1600 characters of up to 4 bytes, and more */
 #define SPOOL_RAW_MAX    (256u * 1024) /* an SNS message is at most 256 KiB */
 #define SPOOL_REASON_MAX 1024u         /* last_error / dead reason; longer ones are cut */
+
+/* A row the daemon died on (crash, OOM kill, kill -9, watchdog abort) this
+ * many times while it was in progress is closed as dead by the recovery at
+ * start instead of being claimed again: a message whose processing kills the
+ * daemon must not take the service down at every restart. */
+#define SPOOL_INTERRUPTED_MAX        3
+#define SPOOL_INTERRUPTED_REASON_FMT "interrupted %d times: the daemon stopped while working on it"
 
 enum spool_state {
         SPOOL_STATE_PENDING,
@@ -241,6 +248,8 @@ struct spool_stats {
         uint64_t max_commit_usec;
         uint64_t recovered_in_progress; /* by the recovery at spool_open() */
         uint64_t recovered_reply_unknown;
+        /* Closed by it: interrupted SPOOL_INTERRUPTED_MAX times. */
+        uint64_t recovered_dead;
         uint64_t sql_steps; /* SQLite virtual-machine steps of every statement so far: what
                              * the spool's reads and writes cost, whatever the clock says */
         size_t queued;      /* puts waiting for a batch now */
@@ -344,9 +353,11 @@ int spool_supersede_earlier(struct spool *s, const char *sender, int64_t receive
 int spool_opt_out_after(struct spool *s, const char *sender, int64_t received_at, int64_t id);
 /* pending or in_progress -> dead, last_error = reason. */
 int spool_dead(struct spool *s, int64_t id, const char *reason);
-/* dead -> pending, attempts = 0, due now. -EINVAL for a row without the fields
- * a dispatcher needs (a spool_put_dead() of an unusable message). The
- * reply_state is kept, so a reply already sent (or maybe sent) is not repeated. */
+/* dead -> pending, attempts = 0, interruptions = 0 (an operator's retry starts
+ * the count afresh), due now. -EINVAL for a row without the fields a
+ * dispatcher needs (a spool_put_dead() of an unusable message). The
+ * reply_state is kept, so a reply already sent (or maybe sent) is not
+ * repeated. */
 int spool_requeue_dead(struct spool *s, int64_t id);
 
 /* reply_state none -> sending (-EALREADY from any other reply_state), and
@@ -374,10 +385,19 @@ int spool_agent_calling(struct spool *s, int64_t id);
 int spool_agent_streamed(struct spool *s, int64_t id);
 int spool_agent_refused(struct spool *s, int64_t id);
 
-/* Crash recovery, run by spool_open(): in_progress -> pending, reply_state
- * sending -> unknown. Returns the number of rows changed. Only safe while no
- * dispatcher work is outstanding. */
+/* Crash recovery, run by spool_open(), in one transaction: each in_progress
+ * row counts one more interruption (only here: not a retry, a claim or a
+ * clean stop, which leaves no row in progress); one with reply_state none that
+ * reaches SPOOL_INTERRUPTED_MAX -> dead with the reason above (one error event
+ * each), every other in_progress -> pending; reply_state sending -> unknown.
+ * Returns the number of rows changed. Only safe while no dispatcher work is
+ * outstanding. */
 int spool_recover(struct spool *s);
+/* The ids of the rows the last spool_recover() closed as dead, in *ret (owned
+ * by the spool, valid until the next spool_recover() or spool_free()), so
+ * that what they leave elsewhere (a cluster record) can be finished. Returns
+ * the count. */
+size_t spool_recovered_dead(const struct spool *s, const int64_t **ret);
 
 /* Delete done rows last updated before older_than (ms epoch), at most max per
  * call (so one call stays short); returns the number deleted. */

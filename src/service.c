@@ -53,6 +53,7 @@
 enum service_count {
         SERVICE_COUNT_SPOOL_STEPS,
         SERVICE_COUNT_SPOOL_COMMITS,
+        SERVICE_COUNT_SPOOL_INTERRUPTED_DEAD,
         SERVICE_COUNT_CONNECTIONS,
         SERVICE_COUNT_IN_PROGRESS,
         SERVICE_COUNT_VERIFY_QUEUED,
@@ -87,6 +88,11 @@ static const struct service_family {
                  "change of a message",
          .kind = METRICS_COUNTER,
          .counts = {SERVICE_COUNT_SPOOL_COMMITS}},
+        {.name = "twowayd_spool_interrupted_dead_total",
+         .help = "Messages closed as dead at this start because the daemon had stopped while "
+                 "working on each of them too many times",
+         .kind = METRICS_COUNTER,
+         .counts = {SERVICE_COUNT_SPOOL_INTERRUPTED_DEAD}},
         {.name = "twowayd_http_connections",
          .help = "Open inbound connections",
          .kind = METRICS_GAUGE,
@@ -215,6 +221,7 @@ static void read_counts(const struct service *s, double ret[static _SERVICE_COUN
         http_server_get_stats(s->http, &hs);
         ret[SERVICE_COUNT_SPOOL_STEPS] = (double)sp.sql_steps;
         ret[SERVICE_COUNT_SPOOL_COMMITS] = (double)sp.commits;
+        ret[SERVICE_COUNT_SPOOL_INTERRUPTED_DEAD] = (double)sp.recovered_dead;
         ret[SERVICE_COUNT_CONNECTIONS] = http_server_connections(s->http);
         ret[SERVICE_COUNT_IN_PROGRESS] = http_server_pending(s->http);
         ret[SERVICE_COUNT_VERIFY_QUEUED] = (double)pool.queued;

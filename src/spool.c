@@ -42,6 +42,7 @@ enum spool_stmt {
         ST_REQUEUE,
         ST_REPLY_SENDING,
         ST_REPLY_SENT,
+        ST_RECOVER_INTERRUPTED,
         ST_RECOVER_IN_PROGRESS,
         ST_RECOVER_REPLY,
         ST_PRUNE,
@@ -132,15 +133,24 @@ static const char *const stmt_sql[_ST_MAX] = {
                      "WHERE id = ?1 AND state = 'in_progress'",
         [ST_DEAD] = "UPDATE inbound SET state = 'dead', last_error = ?2, updated_at = ?3 "
                     "WHERE id = ?1 AND state IN ('pending', 'in_progress')",
+        /* An operator's retry starts the count of interruptions afresh. */
         [ST_REQUEUE] = "UPDATE inbound SET state = 'pending', attempts = 0, next_attempt_at = ?2, "
-                       "updated_at = ?2 WHERE id = ?1 AND state = 'dead' "
+                       "updated_at = ?2, interruptions = 0 WHERE id = ?1 AND state = 'dead' "
                        "AND inbound_message_id IS NOT NULL AND origination_number IS NOT NULL "
                        "AND destination_number IS NOT NULL AND body IS NOT NULL",
         [ST_REPLY_SENDING] = "UPDATE inbound SET reply_state = 'sending', updated_at = ?2 "
                              "WHERE id = ?1 AND state = 'in_progress' AND reply_state = 'none'",
         [ST_REPLY_SENT] = "UPDATE inbound SET reply_state = 'sent', reply_message_id = ?2, "
                           "updated_at = ?3 WHERE id = ?1 AND reply_state = 'sending'",
-        [ST_RECOVER_IN_PROGRESS] = "UPDATE inbound SET state = 'pending', updated_at = ?1 "
+        /* A row the daemon died on for the last allowed time, with no reply
+         * begun (a reply that may have gone out keeps its own rule: the
+         * dispatcher ends it at its claim, never sending twice). */
+        [ST_RECOVER_INTERRUPTED] = "UPDATE inbound SET state = 'dead', last_error = ?2, "
+                                   "interruptions = interruptions + 1, updated_at = ?1 "
+                                   "WHERE state = 'in_progress' AND reply_state = 'none' "
+                                   "AND interruptions + 1 >= ?3 RETURNING id",
+        [ST_RECOVER_IN_PROGRESS] = "UPDATE inbound SET state = 'pending', "
+                                   "interruptions = interruptions + 1, updated_at = ?1 "
                                    "WHERE state = 'in_progress'",
         [ST_RECOVER_REPLY] = "UPDATE inbound SET reply_state = 'unknown', updated_at = ?1 "
                              "WHERE reply_state = 'sending'",
@@ -404,6 +414,11 @@ static const char *const migrations[] = {
         " WHERE state = 'pending' AND keyword_class <> 'other';"
         "CREATE INDEX inbound_closed ON inbound (updated_at) WHERE " CLOSED_STATES
         ";" SENDER_HEAD_TRIGGERS_V6 STATE_COUNT_TRIGGERS,
+        /* 6 -> 7: how often the daemon died while the row was in progress
+         * (counted by the recovery at start only), so that a message whose
+         * processing kills the daemon is closed instead of claimed at every
+         * restart. */
+        "ALTER TABLE inbound ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(ARRAY_SIZE(migrations) == SPOOL_SCHEMA_VERSION, "one migration per version");
@@ -455,8 +470,10 @@ struct spool {
 
         bool writable;
         struct spool_stats stats;
-        int lock_fd;       /* the flock on spool.lock, or -1 (twowayctl) */
-        char *moved_aside; /* where a corrupt spool.db was moved at open, or NULL */
+        int lock_fd;             /* the flock on spool.lock, or -1 (twowayctl) */
+        char *moved_aside;       /* where a corrupt spool.db was moved at open, or NULL */
+        int64_t *recovered_dead; /* rows the last spool_recover() closed as dead */
+        size_t n_recovered_dead;
 
         unsigned fail_commits; /* test hook: commits the commit hook still refuses */
         int fail_err;
@@ -1085,6 +1102,7 @@ struct spool *spool_free(struct spool *s)
         if (s->lock_fd >= 0)
                 close(s->lock_fd);
         free(s->moved_aside);
+        free(s->recovered_dead);
         free(s->dir);
         free(s);
         return NULL;
@@ -1888,15 +1906,67 @@ int spool_agent_refused(struct spool *s, int64_t id)
         return agent_update(s, id, ST_AGENT_REFUSED, "agent_refused");
 }
 
+/* The rows the daemon died on SPOOL_INTERRUPTED_MAX times -> dead, their ids
+ * into s->recovered_dead. Returns the count. */
+static int recover_interrupted(struct spool *s, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RECOVER_INTERRUPTED];
+        char reason[128];
+        int rc;
+
+        (void)snprintf(reason, sizeof(reason), SPOOL_INTERRUPTED_REASON_FMT, SPOOL_INTERRUPTED_MAX);
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 3, SPOOL_INTERRUPTED_MAX);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int64_t *more =
+                        reallocarray(s->recovered_dead, s->n_recovered_dead + 1, sizeof(*more));
+
+                if (!more)
+                        return -ENOMEM;
+                s->recovered_dead = more;
+                s->recovered_dead[s->n_recovered_dead++] = sqlite3_column_int64(st, 0);
+        }
+        if (rc != SQLITE_DONE)
+                return write_failed(s, rc, "recover");
+        return (int)MIN(s->n_recovered_dead, (size_t)INT_MAX);
+}
+
+/* One event per row recover_interrupted() closed, once committed. */
+static void log_recovered_dead(struct spool *s)
+{
+        for (size_t i = 0; i < s->n_recovered_dead; i++) {
+                struct spool_row *row = NULL;
+                char id[24], phone[LOG_PHONE_MAX];
+
+                (void)snprintf(id, sizeof(id), "%lld", (long long)s->recovered_dead[i]);
+                if (spool_get(s, s->recovered_dead[i], &row) < 0)
+                        continue;
+                (void)log_phone(phone, sizeof(phone), row->origination_number);
+                log_error("spool.interrupted",
+                          LOG_FIELDS(LF("INBOUND_MESSAGE_ID", row->inbound_message_id),
+                                     LF("PHONE", phone), LF("SPOOL_ID", id),
+                                     LF("ERROR", row->last_error)),
+                          "message %s from %s closed as dead: %s; not tried again "
+                          "('twowayctl spool retry %s' tries it with a fresh count)",
+                          id, phone, row->last_error, id);
+                spool_row_free(row);
+        }
+}
+
 int spool_recover(struct spool *s)
 {
         int64_t now = now_ms();
-        int r, in_progress = 0, reply = 0;
+        int r, dead = 0, in_progress = 0, reply = 0;
 
+        free(s->recovered_dead);
+        s->recovered_dead = NULL;
+        s->n_recovered_dead = 0;
         r = step_simple(s, ST_BEGIN, "begin");
         if (r < 0)
                 return r;
-        {
+        r = dead = recover_interrupted(s, now);
+        if (r >= 0) {
                 _cleanup_stmt_ sqlite3_stmt *st = s->stmt[ST_RECOVER_IN_PROGRESS];
 
                 sqlite3_bind_int64(st, 1, now);
@@ -1912,11 +1982,20 @@ int spool_recover(struct spool *s)
                 r = commit(s);
         if (r < 0) {
                 rollback_if_open(s);
+                s->n_recovered_dead = 0;
                 return r;
         }
         s->stats.recovered_in_progress += (uint64_t)in_progress;
         s->stats.recovered_reply_unknown += (uint64_t)reply;
-        return in_progress + reply;
+        s->stats.recovered_dead += (uint64_t)dead;
+        log_recovered_dead(s);
+        return dead + in_progress + reply;
+}
+
+size_t spool_recovered_dead(const struct spool *s, const int64_t **ret)
+{
+        *ret = s ? s->recovered_dead : NULL;
+        return s ? s->n_recovered_dead : 0;
 }
 
 int spool_prune(struct spool *s, int64_t older_than, unsigned max)

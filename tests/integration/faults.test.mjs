@@ -214,6 +214,50 @@ test('kill -9 after the STOP consent write committed but before its answer: conf
 
 // ---- slow dependencies ----------------------------------------------------------------
 
+test('kill -9 three times while one message is in progress: closed as dead, never answered, the others still are', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const phone = newPhone();
+  // Each run holds the message at its consent read, before any step of it
+  // finishes, and dies there: the message that kills the daemon.
+  let d = await daemon(t, { dir });
+  standin.faults.push('dynamodb', { delayMs: 15000 });
+  const id = await d.send(phone, 'the message that kills the daemon');
+  for (let run = 1; run <= 3; run++) {
+    await waitFor(() => ddbCalls(phone, 'GetItem').length === run, { timeoutMs: WAIT_MS, what: `held consent read ${run}` });
+    d.signal('SIGKILL');
+    await d.waitForExit();
+    if (run < 3) standin.faults.push('dynamodb', { delayMs: 15000 });
+    d = await daemon(t, { dir });
+  }
+
+  // The third start closed it instead of claiming it again.
+  const closed = await d.waitForLog('spool.interrupted', WAIT_MS);
+  assert.equal(closed.level, 'error');
+  assert.equal(closed.inbound_message_id, id);
+  assert.equal(closed.phone, `${phone.slice(0, 5)}***${phone.slice(-4)}`);
+  assert.equal(closed.error, 'interrupted 3 times: the daemon stopped while working on it');
+  assert.equal(d.logs.filter((l) => l.event === 'spool.interrupted').length, 1);
+  assert.ok(!d.stderrText.some((l) => l.includes(phone)), 'the sender is redacted');
+
+  // Another sender is answered as usual, and the closed message is not touched.
+  const other = newPhone();
+  const otherId = await d.send(other, 'hello after the crashes');
+  assert.equal((await d.outcome(otherId)).event, 'sms.sent');
+  assert.deepEqual(sentTo(other).map((m) => m.MessageBody), ['You said: hello after the crashes']);
+  assert.equal(d.logsOf(id, 'pipeline.received').length, 0, 'not claimed again');
+  assert.match((await d.request({ path: '/metrics' })).body, /^twowayd_spool_interrupted_dead_total 1$/m);
+  assert.match((await d.request({ path: '/metrics' })).body, /^twowayd_spool_messages\{state="dead"\} 1$/m);
+  await d.stop();
+  assert.equal(ddbCalls(phone, 'GetItem').length, 3);
+  assert.equal(agentCalls(phone).length, 0);
+  assert.equal(smsCalls(phone).length, 0);
+  const row = dump(dir).find((r) => r.inbound_message_id === id);
+  assert.equal(row.state, 'dead');
+  assert.equal(row.reply_state, 'none');
+  assert.equal(row.last_error, 'interrupted 3 times: the daemon stopped while working on it');
+});
+
 test('each dependency slower than its call timeout: retry then reply, or dead when the send may have happened', async (t) => {
   const d = await daemon(t, { agent: ['timeout_ms = 1000'] });
   const slowSms = newPhone();

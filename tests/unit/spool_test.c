@@ -299,7 +299,7 @@ static void test_open_creates_wal_schema(void **state)
         "DROP TRIGGER inbound_head_delete; DROP TRIGGER inbound_count_insert; "                    \
         "DROP TRIGGER inbound_count_delete; DROP TRIGGER inbound_count_update; "                   \
         "DROP TABLE sender_heads; DROP TABLE state_counts; DROP INDEX inbound_dedup; "             \
-        "DROP INDEX inbound_closed; "                                                              \
+        "DROP INDEX inbound_closed; ALTER TABLE inbound DROP COLUMN interruptions; "               \
         "ALTER TABLE inbound DROP COLUMN agent_calls; "                                            \
         "ALTER TABLE inbound DROP COLUMN agent_streamed; PRAGMA user_version = 1"
 
@@ -328,6 +328,7 @@ static void test_open_migrates_version_1(void **state)
 
 /* Takes a current spool back to the version 3 schema: no agent turn columns. */
 #define V3_SCHEMA_FROM_CURRENT                                                                     \
+        "ALTER TABLE inbound DROP COLUMN interruptions; "                                          \
         "ALTER TABLE inbound DROP COLUMN agent_calls; "                                            \
         "ALTER TABLE inbound DROP COLUMN agent_streamed; PRAGMA user_version = 3"
 
@@ -436,6 +437,7 @@ static void test_open_migrates_version_2(void **state)
  * index on (state, next_attempt_at), no deduplication key. Dropping the
  * table drops its triggers, which the migration makes again. */
 #define V5_TABLE_FROM_CURRENT                                                                      \
+        "ALTER TABLE inbound DROP COLUMN interruptions; "                                          \
         "CREATE TABLE inbound_v5 (id INTEGER PRIMARY KEY,"                                         \
         " sns_message_id TEXT NOT NULL UNIQUE, inbound_message_id TEXT UNIQUE,"                    \
         " topic_arn TEXT, origination_number TEXT, destination_number TEXT, body TEXT,"            \
@@ -532,6 +534,37 @@ static void test_open_migrates_version_5(void **state)
         assert_int_equal(counts.by_state[SPOOL_STATE_DEAD], 1);
         assert_int_equal(spool_prune(f->s, wall_ms() + 1000, 100), 1);
         assert_int_equal(raw_rows(f), 3);
+}
+
+/* Takes a current spool back to the version 6 table: no count of
+ * interruptions. */
+#define V6_TABLE_FROM_CURRENT                                                                      \
+        "ALTER TABLE inbound DROP COLUMN interruptions; PRAGMA user_version = 6"
+
+/* A version 6 spool gains the count of interruptions, starting from none: a
+ * row left in progress by a version 6 daemon counts its first. */
+static void test_open_migrates_version_6(void **state)
+{
+        struct fixture *f = *state;
+        int64_t a = store(f, 1, "+15550000001", 1000);
+        int64_t b = store(f, 2, "+15550000002", 1000);
+        sqlite3 *db;
+
+        assert_int_equal(spool_claim(f->s, a), 0);
+        rewrite_closed(f, V6_TABLE_FROM_CURRENT);
+
+        assert_int_equal(open_spool(f, NULL), 0);
+        db = raw_open(f);
+        assert_int_equal(raw_int(db, "PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
+        assert_int_equal(raw_int(db, "SELECT interruptions FROM inbound WHERE id = 1"), 1);
+        assert_int_equal(raw_int(db, "SELECT interruptions FROM inbound WHERE id = 2"), 0);
+        assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"),
+                         6);
+        sqlite3_close(db);
+        assert_int_equal(a, 1);
+        assert_int_equal(b, 2);
+        assert_int_equal(state_of(f, a), SPOOL_STATE_PENDING);
+        assert_int_equal(state_of(f, b), SPOOL_STATE_PENDING);
 }
 
 static void test_open_refuses_newer_or_foreign_database(void **state)
@@ -987,6 +1020,108 @@ static void test_recovery_at_open(void **state)
         assert_int_equal(spool_recover(f->s), 2);
         assert_int_equal(state_of(f, a), SPOOL_STATE_PENDING);
         assert_int_equal(spool_recover(f->s), 0);
+}
+
+/* Claim id and let the daemon die with it in progress: the next open recovers. */
+static void die_working_on(struct fixture *f, int64_t id)
+{
+        assert_int_equal(spool_claim(f->s, id), 0);
+        reopen(f);
+}
+
+/* A row the daemon dies on SPOOL_INTERRUPTED_MAX times is closed as dead at
+ * the last recovery, not claimed again; only recoveries count; a reply that
+ * may have gone out keeps its own rule. */
+static void test_interrupted_rows_go_dead(void **state)
+{
+        struct fixture *f = *state;
+        int64_t poison = store(f, 1, "+15550000001", 1000);
+        int64_t stopped = store(f, 2, "+15550000002", 1000);
+        int64_t sending = store(f, 3, "+15550000003", 1000);
+        int64_t other = store(f, 4, "+15550000004", 1000);
+        char reason[128];
+        const int64_t *dead;
+        struct spool_counts counts;
+        struct spool_stats st;
+        struct spool_row *row;
+        int64_t ids[8];
+
+        (void)snprintf(reason, sizeof(reason),
+                       "interrupted %d times: the daemon stopped while "
+                       "working on it",
+                       SPOOL_INTERRUPTED_MAX);
+        assert_int_equal(SPOOL_INTERRUPTED_MAX, 3);
+
+        /* Two crashes: back to pending each time, nothing closed. */
+        die_working_on(f, poison);
+        assert_int_equal(spool_recovered_dead(f->s, &dead), 0);
+        die_working_on(f, poison);
+        assert_int_equal(state_of(f, poison), SPOOL_STATE_PENDING);
+
+        /* Retries and a clean stop (the row goes back to pending before the
+         * spool closes) count for nothing. */
+        assert_int_equal(spool_claim(f->s, poison), 0);
+        assert_int_equal(spool_retry(f->s, poison, 0, "timeout"), 0);
+        assert_int_equal(spool_claim(f->s, poison), 0);
+        assert_int_equal(spool_retry(f->s, poison, 0, "stopped before the reply was sent"), 0);
+        reopen(f);
+        assert_int_equal(state_of(f, poison), SPOOL_STATE_PENDING);
+
+        /* A row stopped cleanly every time is never closed. */
+        for (int i = 0; i < SPOOL_INTERRUPTED_MAX + 1; i++) {
+                assert_int_equal(spool_claim(f->s, stopped), 0);
+                assert_int_equal(spool_retry(f->s, stopped, 0, "stopped"), 0);
+                reopen(f);
+        }
+        assert_int_equal(state_of(f, stopped), SPOOL_STATE_PENDING);
+
+        /* The reply of this one may have gone out: however often the daemon
+         * dies on it, recovery makes its reply unknown and the dispatcher
+         * ends it at its claim, never sending it twice. */
+        assert_int_equal(spool_claim(f->s, sending), 0);
+        assert_int_equal(spool_reply_sending(f->s, sending), 0);
+        for (int i = 0; i < SPOOL_INTERRUPTED_MAX + 1; i++) {
+                reopen(f);
+                row = get(f, sending);
+                assert_int_equal(row->state, SPOOL_STATE_PENDING);
+                assert_int_equal(row->reply_state, SPOOL_REPLY_UNKNOWN);
+                spool_row_free(row);
+                assert_int_equal(spool_claim(f->s, sending), 0);
+                assert_int_equal(spool_reply_sending(f->s, sending), -EALREADY);
+        }
+
+        /* The third crash closes it, in the recovery at open. */
+        die_working_on(f, poison);
+        row = get(f, poison);
+        assert_int_equal(row->state, SPOOL_STATE_DEAD);
+        assert_int_equal(row->reply_state, SPOOL_REPLY_NONE);
+        assert_string_equal(row->last_error, reason);
+        spool_row_free(row);
+        assert_int_equal(spool_recovered_dead(f->s, &dead), 1);
+        assert_int_equal(dead[0], poison);
+        spool_get_stats(f->s, &st);
+        assert_int_equal(st.recovered_dead, 1);
+        assert_int_equal(spool_counts(f->s, &counts), 0);
+        assert_int_equal(counts.by_state[SPOOL_STATE_DEAD], 1);
+
+        /* It is not handed out again; the other senders' rows are. */
+        assert_int_equal(spool_claim(f->s, poison), -ESTALE);
+        assert_int_equal(ready_ids(f, INT64_MAX, 8, ids), 3);
+        assert_int_equal(ids[0], stopped);
+        assert_int_equal(ids[1], sending);
+        assert_int_equal(ids[2], other);
+
+        /* An operator's retry gives it a fresh count: two more crashes leave
+         * it pending, the third closes it again. */
+        assert_int_equal(spool_requeue_dead(f->s, poison), 0);
+        die_working_on(f, poison);
+        die_working_on(f, poison);
+        assert_int_equal(state_of(f, poison), SPOOL_STATE_PENDING);
+        assert_int_equal(spool_recovered_dead(f->s, &dead), 0);
+        die_working_on(f, poison);
+        assert_int_equal(state_of(f, poison), SPOOL_STATE_DEAD);
+        assert_int_equal(spool_recovered_dead(f->s, &dead), 1);
+        assert_int_equal(state_of(f, other), SPOOL_STATE_PENDING);
 }
 
 static void test_reply_state_transitions(void **state)
@@ -1727,6 +1862,7 @@ int main(void)
                 T(test_open_migrates_version_1),
                 T(test_open_migrates_version_2),
                 T(test_open_migrates_version_5),
+                T(test_open_migrates_version_6),
                 T(test_put_rejects_invalid_without_callback),
                 T(test_failed_commit_rolls_back_whole_batch),
                 T(test_low_free_space_fails_batch_with_enospc),
@@ -1734,6 +1870,7 @@ int main(void)
                 T(test_free_cancels_queued_puts),
                 T(test_reopen_finds_every_acknowledged_row),
                 T(test_recovery_at_open),
+                T(test_interrupted_rows_go_dead),
                 T(test_reply_state_transitions),
                 T(test_reply_sent_and_done_together),
                 T(test_next_ready_keeps_per_sender_order),
