@@ -59,7 +59,9 @@ int dispatch_new(struct ev_loop *loop, const struct config *config, struct spool
 struct dispatch *dispatch_free(struct dispatch *d);
 
 /* [cluster]: the claim becomes the sender's lease and the fenced claim of the
- * message record (cluster.h); cl (borrowed) must outlive the dispatcher. */
+ * message record (cluster.h); cl (borrowed) must outlive the dispatcher. The
+ * records of the rows the spool's recovery closed at start
+ * (spool_recovered_dead()) are finished then. */
 struct cluster;
 void dispatch_set_cluster(struct dispatch *d, struct cluster *cl);
 

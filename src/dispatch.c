@@ -1063,12 +1063,35 @@ static void lease_lost_cb(const char *sender, enum cluster_lane lane, void *user
         }
 }
 
+/* [cluster]: the rows the spool's recovery closed at start (interrupted too
+ * often) have no job, so their records are finished here, unclaimed, as a
+ * row ended at start by its reply state has its record finished by its job:
+ * no sweep may take one over and replay the crash on another instance. */
+static void finish_recovered_dead(struct dispatch *d)
+{
+        const int64_t *ids;
+        size_t n = spool_recovered_dead(d->env.spool, &ids);
+
+        for (size_t i = 0; i < n; i++) {
+                struct spool_row *row = NULL;
+
+                if (spool_get(d->env.spool, ids[i], &row) < 0)
+                        continue;
+                /* Unless an operator tried it again meanwhile. */
+                if (row->state == SPOOL_STATE_DEAD && row->inbound_message_id)
+                        cluster_finish(d->env.cluster, row, 0, 0, "dead", row->last_error);
+                spool_row_free(row);
+        }
+}
+
 void dispatch_set_cluster(struct dispatch *d, struct cluster *cl)
 {
         if (!d)
                 return;
         d->env.cluster = cl;
         cluster_set_lease_lost(cl, lease_lost_cb, d);
+        if (cl)
+                finish_recovered_dead(d);
 }
 
 void dispatch_kick(struct dispatch *d)

@@ -476,3 +476,45 @@ test('a row ended at start by its reply state (kill -9 while SendTextMessage was
   assert.equal(rec.reply_state.S, 'sending');
   assert.equal(sending(), 1);
 });
+
+test('a message the daemon died on three times is closed at start, and so is its record: no instance takes it over', async (t) => {
+  const phone = newPhone();
+  // Its consent read is held at the stand-in, each time: every run dies
+  // while the message is in progress, before any step of it finished.
+  let held = 0;
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  standin.dynamodb.setHold((r) => {
+    if (r.operation !== 'GetItem' || r.body?.TableName !== CONSENT || r.body?.Key?.phone_number?.S !== phone) return undefined;
+    held++;
+    return gate;
+  });
+  t.after(() => { standin.dynamodb.setHold(null); release(); });
+  let a = await instance(t);
+  const dir = a.dir;
+  const m = sms(phone, 'the message that kills the daemon');
+  await deliver(a, m);
+  for (let run = 1; run <= 3; run++) {
+    await waitFor(() => held === run, { timeoutMs: WAIT_MS, what: `held consent read ${run}` });
+    a.signal('SIGKILL');
+    await a.waitForExit();
+    // Back under the same name, before any sweep could take the message.
+    a = await instance(t, { dir });
+  }
+  const closed = await a.waitForLog((l) => l.event === 'spool.interrupted' && l.inbound_message_id === m.inboundMessageId, WAIT_MS);
+  assert.equal(closed.level, 'error');
+  await waitForAsync(async () => (await records(phone))[0]?.state?.S === 'dead', { timeoutMs: WAIT_MS, what: 'the record closed' });
+  const [rec] = await records(phone);
+  assert.equal(rec.open_by, undefined, 'out of the open-by index');
+  assert.equal(rec.outcome.S, 'interrupted 3 times: the daemon stopped while working on it');
+
+  // Another sender is answered; the closed message is neither claimed nor answered.
+  const other = newPhone();
+  const o = sms(other, 'hello after the crashes');
+  await deliver(a, o);
+  await waitFor(() => sentTo(other).length === 1, { timeoutMs: WAIT_MS, what: 'the other sender answered' });
+  assert.ok(!a.logs.some((l) => l.event === 'pipeline.received' && l.inbound_message_id === m.inboundMessageId), 'not claimed again');
+  assert.equal(held, 3);
+  assert.equal(agentCalls(phone).length, 0);
+  assert.equal(sentTo(phone).length, 0);
+});

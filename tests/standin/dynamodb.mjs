@@ -23,6 +23,9 @@ export const DEFAULT_CONSENT_TABLE = 'twowayd-consent';
 
 export class DynamoBackend {
   #server;
+  // (record) => undefined, or a promise the request waits for before it is
+  // answered (standin.dynamodb.setHold).
+  hold = null;
   #agent = new http.Agent({ keepAlive: true });
   port = 0;
   // Time to Live per table (UpdateTimeToLive / DescribeTimeToLive).
@@ -183,6 +186,13 @@ export function dynamodbService(backend) {
 
     async handle({ req, res, headers, body, record }) {
       const op = record.operation;
+      // A test's hold (standin.dynamodb.setHold): the request waits, as one
+      // DynamoDB has not answered yet; a client that gave up meanwhile gets
+      // nothing, and the request never reaches dynalite.
+      if (backend.hold) {
+        await backend.hold(record);
+        if (res.destroyed || req.socket.destroyed) return;
+      }
       if (op === 'UpdateTimeToLive' || op === 'DescribeTimeToLive') {
         let params;
         try {

@@ -295,6 +295,11 @@ export async function startStandin(opts = {}) {
       // The wait DynamoDB imposes between two Time to Live changes of a table
       // (an hour; dynamodb_ttl.mjs).
       setTtlCooldownMs: (ms) => { backend.ttl.cooldownMs = ms; },
+      // fn(record) for each request once its signature is checked: undefined to
+      // answer it now, or a promise to hold it until it settles (one request of
+      // one item, where the fault queue would hold whichever came next); null
+      // removes it.
+      setHold: (fn) => { backend.hold = fn ?? null; },
     },
 
     async close() {
