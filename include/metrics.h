@@ -30,10 +30,9 @@
  * representable (longer than METRICS_LABEL_VALUE_MAX bytes or not UTF-8), goes
  * to the family's overflow series, whose every label is METRICS_OVERFLOW_VALUE,
  * and is counted in the METRICS_DROPPED_NAME{family="..."} counter of the
- * exposition. The overflow
- * series is the only series allowed past the bound. Label-less families have
- * exactly one series, created at registration, so they render as 0 before
- * their first update.
+ * exposition. The overflow series is the only series allowed past the bound.
+ * Label-less families have exactly one series, created at registration, so
+ * they render as 0 before their first update.
  *
  * CALLBACK FAMILIES
  *
